@@ -1,0 +1,43 @@
+GO      ?= go
+BIN     := bin/strata
+PKGS    := ./...
+# Packages whose tests also run under the race detector on every `make test`.
+RACE_PKGS := ./raftstore/... ./localdb/...
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+# go-sql-driver/mysql's TestConnectorReturnsTimeout dials off this machine: never run it.
+TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
+
+.PHONY: all build run test test-race lint bench deps bench-deps fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/strata
+
+deps:
+	@scripts/deps.sh
+
+bench-deps:
+	@scripts/deps.sh --bench
+
+run: deps build
+	./$(BIN) up
+
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+bench: bench-deps build
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin
