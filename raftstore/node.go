@@ -126,6 +126,7 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 		kick:      make(chan struct{}, 1),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	cleanup = append(cleanup, n.cancel)
 	n.stream.handleRPC = n.serveRPC
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  n.stream,
@@ -146,9 +147,9 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 256
-	// BatchApplyCh stays off: with a buffered apply channel an Apply racing
-	// Shutdown can be queued and never answered, and the leader loop groups
-	// commits by itself anyway.
+	// With a buffered apply channel an Apply racing Shutdown can be queued
+	// and never answered; the leader loop groups commits by itself anyway.
+	rc.BatchApplyCh = false
 	// A removed node stays up (answering "not leader") until its owner
 	// closes it, rather than dying under the consumer.
 	rc.ShutdownOnRemove = false
@@ -199,8 +200,8 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 }
 
 // observe turns Raft's observations into leadership events and leader-change
-// wake-ups. It must not call into Raft's main loop (GetConfiguration, Apply,
-// ...): Raft may be blocked sending it the next observation.
+// wake-ups. It must not wait on Raft's main loop (Apply, Barrier,
+// VerifyLeader, ...): Raft may be blocked sending it the next observation.
 func (n *Node) observe() {
 	defer n.wg.Done()
 	// Catch up with anything that happened before the observer was registered.
