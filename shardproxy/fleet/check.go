@@ -1,0 +1,369 @@
+package fleet
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// checkLoop checks one server every CheckInterval, or at once when kicked.
+func (f *Fleet) checkLoop(s *server) {
+	defer f.wg.Done()
+	t := time.NewTicker(f.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.CheckTimeout)
+		err := f.probe(ctx, s)
+		cancel()
+		s.record(err)
+	}
+}
+
+// probe checks one server: on the primary it writes the heartbeat; on every
+// server it reads read_only and the GTID positions; on replicas it reads the
+// heartbeat row (for lag) and SHOW SLAVE STATUS.
+func (f *Fleet) probe(ctx context.Context, s *server) error {
+	sh := s.sh
+	primary := s.role() == RolePrimary
+	if primary {
+		sh.mu.Lock()
+		switching := sh.switching
+		sh.mu.Unlock()
+		if !switching {
+			if err := f.writeBeat(ctx, sh, s); err != nil && isConnErr(err) {
+				return err
+			}
+		}
+	}
+	var ro int
+	var slavePos, binlogPos string
+	err := s.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.gtid_slave_pos, @@global.gtid_binlog_pos").Scan(&ro, &slavePos, &binlogPos)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	sp, err1 := ParsePosition(slavePos)
+	bp, err2 := ParsePosition(binlogPos)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	pos := sp.Merge(bp)
+	s.pos.Store(&pos)
+	s.mu.Lock()
+	s.readOnly = ro != 0
+	fence := s.needsFence
+	s.mu.Unlock()
+
+	if fence {
+		f.fenceReturned(ctx, s)
+	}
+	if primary {
+		s.lagKnown.Store(true)
+		s.behindSince.Store(0)
+		f.m.lag.WithLabelValues(sh.name, s.cfg.Name).Set(0)
+		return nil
+	}
+	if err := f.readBeat(ctx, s); err != nil {
+		return err
+	}
+	return f.readReplication(ctx, s)
+}
+
+// record applies a check's outcome: health, ejection, restoration.
+func (s *server) record(err error) {
+	f := s.f
+	now := time.Now()
+	f.m.outstanding.WithLabelValues(s.sh.name, s.cfg.Name).Set(float64(s.outstanding.Load()))
+	s.mu.Lock()
+	if err == nil {
+		s.lastOK, s.failures, s.lastErr = now, 0, ""
+		s.mu.Unlock()
+		if !s.healthy.Swap(true) {
+			f.m.healthy.WithLabelValues(s.sh.name, s.cfg.Name).Set(1)
+			f.log.Info("fleet: server healthy", "shard", s.sh.name, "server", s.cfg.Name, "role", s.role())
+			f.emit(Event{Kind: ServerRestored, Shard: s.sh.name, Server: s.cfg.Name})
+		}
+		return
+	}
+	s.failures++
+	s.lastErr = err.Error()
+	eject := s.failures >= f.cfg.FailuresToEject || now.Sub(s.lastOK) >= f.cfg.EjectAfter
+	if eject && s.healthy.Load() {
+		s.ejections++
+	}
+	s.mu.Unlock()
+	if eject && s.healthy.Swap(false) {
+		f.m.healthy.WithLabelValues(s.sh.name, s.cfg.Name).Set(0)
+		f.m.ejections.WithLabelValues(s.sh.name, s.cfg.Name).Inc()
+		f.log.Warn("fleet: server ejected", "shard", s.sh.name, "server", s.cfg.Name, "role", s.role(), "err", err)
+		f.emit(Event{Kind: ServerEjected, Shard: s.sh.name, Server: s.cfg.Name})
+	}
+}
+
+// ensureMeta creates the heartbeat table on a primary. It is created there
+// only, and reaches the replicas by replication: a write on a replica would
+// be an errant transaction.
+func (f *Fleet) ensureMeta(ctx context.Context, p *server) error {
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var ro int
+	if err := conn.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
+		return err
+	}
+	if ro != 0 {
+		return fmt.Errorf("%s is read_only", p.cfg.Name)
+	}
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + f.cfg.MetaSchema,
+		"CREATE TABLE IF NOT EXISTS " + f.cfg.MetaSchema + ".heartbeat (" +
+			"writer VARCHAR(64) NOT NULL PRIMARY KEY, seq BIGINT NOT NULL, ts TIMESTAMP(6) NOT NULL)",
+		// Rows of proxies long gone are only clutter.
+		"DELETE FROM " + f.cfg.MetaSchema + ".heartbeat WHERE ts < NOW(6) - INTERVAL 7 DAY",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// writeBeat writes the next heartbeat on the shard's primary p and, when it
+// was written, remembers when. The write is conditional on read_only being
+// off: the fleet's account may write through read_only (MariaDB's root
+// does), and a heartbeat on a fenced or demoted server would be an errant
+// transaction.
+func (f *Fleet) writeBeat(ctx context.Context, sh *shard, p *server) error {
+	seq := f.hbSeq.Add(1)
+	at := f.now()
+	res, err := p.db.ExecContext(ctx, "REPLACE INTO "+f.cfg.MetaSchema+".heartbeat (writer, seq, ts) SELECT ?, ?, NOW(6) FROM DUAL WHERE @@global.read_only = 0", f.hbID, seq)
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1146 { // no table: a new primary
+			if err := f.ensureMeta(ctx, p); err != nil {
+				return err
+			}
+			return nil
+		}
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	sh.hbMu.Lock()
+	if len(sh.beats) == 0 || sh.beats[len(sh.beats)-1].seq < seq {
+		sh.beats = append(sh.beats, beat{seq: seq, at: at})
+		if len(sh.beats) > maxBeats {
+			sh.beats = append(sh.beats[:0], sh.beats[len(sh.beats)-maxBeats/2:]...)
+		}
+	}
+	sh.hbMu.Unlock()
+	return nil
+}
+
+// readBeat reads the replica's copy of this fleet's heartbeat row and sets
+// its lag: the age of the oldest heartbeat written that it has not applied.
+func (f *Fleet) readBeat(ctx context.Context, s *server) error {
+	var seq int64 = -1
+	err := s.db.QueryRowContext(ctx, "SELECT seq FROM "+f.cfg.MetaSchema+".heartbeat WHERE writer = ?", f.hbID).Scan(&seq)
+	var me *mysql.MySQLError
+	switch {
+	case err == nil, errors.Is(err, sql.ErrNoRows):
+	case errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049):
+		// The table has not replicated here yet: behind every beat.
+	default:
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	sh := s.sh
+	sh.hbMu.Lock()
+	i := sort.Search(len(sh.beats), func(i int) bool { return sh.beats[i].seq > seq })
+	var behind int64
+	if i < len(sh.beats) {
+		behind = sh.beats[i].at
+	}
+	sh.hbMu.Unlock()
+	s.behindSince.Store(behind)
+	s.lagKnown.Store(true)
+	lag, _ := s.lag(f.now())
+	f.m.lag.WithLabelValues(sh.name, s.cfg.Name).Set(lag.Seconds())
+	return nil
+}
+
+// readReplication reads SHOW SLAVE STATUS.
+func (f *Fleet) readReplication(ctx context.Context, s *server) error {
+	st, err := slaveStatus(ctx, s.db)
+	if err != nil {
+		return fmt.Errorf("slave status: %w", err)
+	}
+	s.mu.Lock()
+	s.replicating = st != nil
+	if st != nil {
+		s.ioRunning = st["Slave_IO_Running"] == "Yes"
+		s.sqlRunning = st["Slave_SQL_Running"] == "Yes"
+		s.sqlDelay, _ = strconv.Atoi(st["SQL_Delay"])
+		s.ioPos, _ = ParsePosition(st["Gtid_IO_Pos"])
+		s.masterAddr = st["Master_Host"] + ":" + st["Master_Port"]
+		s.replErr = st["Last_SQL_Error"]
+		if s.replErr == "" {
+			s.replErr = st["Last_IO_Error"]
+		}
+	} else {
+		s.ioRunning, s.sqlRunning, s.ioPos, s.replErr, s.masterAddr = false, false, nil, "", ""
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// slaveStatus returns SHOW SLAVE STATUS as column -> value, nil when the
+// server is not a replica.
+func slaveStatus(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(cols))
+	for i, c := range cols {
+		out[c] = vals[i].String
+	}
+	return out, rows.Err()
+}
+
+// superviseLoop watches each shard's primary: it records since when it is
+// down, adopts a primary that another proxy promoted, and promotes a
+// replica when AutoPromoteAfter is set and the primary stays down that long.
+func (f *Fleet) superviseLoop() {
+	defer f.wg.Done()
+	t := time.NewTicker(f.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		}
+		for _, sh := range f.order {
+			f.supervise(sh)
+		}
+	}
+}
+
+func (f *Fleet) supervise(sh *shard) {
+	p := sh.primary.Load()
+	up := p.healthy.Load()
+	sh.mu.Lock()
+	switch {
+	case up:
+		sh.downSince = time.Time{}
+	case sh.downSince.IsZero():
+		sh.downSince = time.Now()
+	}
+	down := sh.downSince
+	switching := sh.switching
+	sh.mu.Unlock()
+	if switching || !sh.op.TryLock() {
+		return
+	}
+	defer sh.op.Unlock()
+	if p != sh.primary.Load() {
+		return
+	}
+	if up {
+		p.mu.Lock()
+		ro := p.readOnly
+		p.mu.Unlock()
+		if ro {
+			f.adopt(sh, p)
+		}
+		return
+	}
+	if f.cfg.AutoPromoteAfter > 0 && time.Since(down) >= f.cfg.AutoPromoteAfter {
+		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.CatchupTimeout+5*time.Second)
+		defer cancel()
+		if _, err := f.failoverLocked(ctx, sh, "", "automatic"); err != nil {
+			f.log.Error("fleet: automatic promotion failed", "shard", sh.name, "err", err)
+		}
+	}
+}
+
+// adopt follows a change of primary made elsewhere (another proxy's
+// switchover): when the primary turned read_only and exactly one other
+// server is writable and not replicating, that one is the primary now.
+func (f *Fleet) adopt(sh *shard, p *server) {
+	var found []*server
+	for _, s := range sh.servers {
+		if s == p || !s.healthy.Load() {
+			continue
+		}
+		s.mu.Lock()
+		w := !s.readOnly && !s.replicating
+		s.mu.Unlock()
+		if w {
+			found = append(found, s)
+		}
+	}
+	if len(found) == 1 {
+		f.log.Warn("fleet: primary is read_only and another server is writable: following it", "shard", sh.name, "old", p.cfg.Name, "primary", found[0].cfg.Name)
+		f.setPrimary(sh, found[0])
+	}
+}
+
+// fenceReturned fences a former primary that was replaced while it was
+// down: read_only first, so it takes no write, then replication from the
+// current primary. If replication cannot resume (it committed transactions
+// the new primary never got), it stays read_only and lagging: no reads,
+// and an operator decides.
+func (f *Fleet) fenceReturned(ctx context.Context, s *server) {
+	if _, err := s.db.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
+		f.log.Error("fleet: cannot fence returned former primary", "server", s.cfg.Name, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.readOnly = true
+	s.needsFence = false
+	s.mu.Unlock()
+	f.log.Warn("fleet: former primary returned; fenced with read_only", "shard", s.sh.name, "server", s.cfg.Name)
+	p := s.sh.primary.Load()
+	rctx, cancel := context.WithTimeout(context.Background(), f.cfg.CatchupTimeout)
+	defer cancel()
+	if err := f.repoint(rctx, s, p); err != nil {
+		f.log.Error("fleet: cannot repoint returned former primary", "server", s.cfg.Name, "primary", p.cfg.Name, "err", err)
+	}
+}
+
+// isConnErr reports whether err means the server could not be reached or
+// the connection broke, as opposed to an SQL error from a live server.
+func isConnErr(err error) bool {
+	var me *mysql.MySQLError
+	return err != nil && !errors.As(err, &me)
+}
