@@ -1,0 +1,347 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the proxy's whole configuration. Start from DefaultConfig: Load
+// decodes the file over it, so a field the file leaves out keeps its default.
+type Config struct {
+	// Listen is the MySQL protocol address. Default 127.0.0.1:3307.
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics, /healthz and /debug/pprof over HTTP.
+	// Default 127.0.0.1:15000; "off" disables it.
+	AdminListen string `yaml:"admin_listen"`
+	// Users may connect; each needs a name and may have a password (plain
+	// text here: the proxy needs it to check both mysql_native_password and
+	// caching_sha2_password scrambles). Default: root with no password.
+	Users []User `yaml:"users"`
+	// TLS, when Cert and Key are set, lets clients upgrade to TLS.
+	TLS TLS `yaml:"tls"`
+	// Backend is how the proxy connects to the shards' servers.
+	Backend Backend `yaml:"backend"`
+	// Shards in order. The order is part of the hash shard function: adding,
+	// removing or reordering shards moves rows.
+	Shards []Shard `yaml:"shards"`
+	// Databases are the logical databases clients see, by name.
+	Databases map[string]*Database `yaml:"databases"`
+	// PlanCacheSize bounds the number of cached plans (keyed by normalized
+	// query). Default 10000; a few hundred distinct query shapes is typical.
+	PlanCacheSize int `yaml:"plan_cache_size"`
+	// SlowQueryThreshold logs one line for each statement that takes longer.
+	// Default 1s; 0 disables the log.
+	SlowQueryThreshold time.Duration `yaml:"slow_query_threshold"`
+	// QueryTimeout bounds how long one statement may wait on a backend; a
+	// backend that does not answer in time gives the client an error instead
+	// of a hang. Default 0: no limit (a dead backend still errors at once; a
+	// stalled one waits).
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxClientConnections bounds client connections. Default 4096.
+	MaxClientConnections int `yaml:"max_client_connections"`
+	// CreateDatabases makes the proxy create every logical database on the
+	// shards that hold it at start (CREATE DATABASE IF NOT EXISTS). Default
+	// true.
+	CreateDatabases bool `yaml:"create_databases"`
+	// ServerVersion is the version the proxy announces. Default: the first
+	// shard primary's own version, so clients detect MariaDB features.
+	ServerVersion string `yaml:"server_version"`
+}
+
+// User is one account of the proxy.
+type User struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+}
+
+// TLS configures optional TLS for client connections.
+type TLS struct {
+	// Cert and Key are PEM files. Both or neither.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// Require refuses clients that do not upgrade to TLS.
+	Require bool `yaml:"require"`
+}
+
+// Backend configures the connections from the proxy to the shards' servers.
+type Backend struct {
+	// User and Password are the account on every server. Default user
+	// "strata" (localdb's application user, which read_only fences).
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// MaxOpen bounds open connections per server; a statement that finds
+	// them all busy waits up to WaitTimeout. Default 256: size it to the
+	// server's max_connections divided by the number of proxies.
+	MaxOpen int `yaml:"max_open"`
+	// MaxIdle bounds idle connections kept per server (at most MaxOpen are
+	// ever kept). Default 64.
+	MaxIdle int `yaml:"max_idle"`
+	// IdleTimeout closes connections idle longer. Default 1m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ConnectTimeout bounds dialing and the handshake. Default 2s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// WaitTimeout bounds the wait for a free connection. Default 10s.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
+	// HealthCheckInterval is how often each server is checked. Default 2s.
+	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+}
+
+// Shard is one shard: a primary and its replicas, as host:port.
+type Shard struct {
+	Name     string   `yaml:"name"`
+	Primary  string   `yaml:"primary"`
+	Replicas []string `yaml:"replicas"`
+}
+
+// Database is one logical database.
+type Database struct {
+	// Sharded databases declare every table; unsharded ones live whole on
+	// Shard and need no table list.
+	Sharded bool   `yaml:"sharded"`
+	Shard   string `yaml:"shard"`
+	// Tables of a sharded database by name. A name may hold one numeric
+	// range in braces, sbtest{1..32}, which declares sbtest1 .. sbtest32.
+	Tables map[string]*Table `yaml:"tables"`
+}
+
+// Table places one table of a sharded database.
+type Table struct {
+	// Kind is sharded, reference (a copy on every shard) or unsharded (whole
+	// on Shard).
+	Kind string `yaml:"kind"`
+	// Column is the shard key of a sharded table.
+	Column string `yaml:"column"`
+	// Type of the shard-key column: int (default) or string.
+	Type string `yaml:"type"`
+	// Function is hash (default for sharded tables) or range.
+	Function string `yaml:"function"`
+	// Ranges of a range-sharded table, in increasing order: keys below Upper
+	// (and at or above the previous range's Upper) go to Shard. The last
+	// range may leave out Upper to take every larger key.
+	Ranges []Range `yaml:"ranges"`
+	// Shard holds an unsharded table.
+	Shard string `yaml:"shard"`
+}
+
+// Range is one range of a range-sharded table.
+type Range struct {
+	Shard string `yaml:"shard"`
+	Upper *int64 `yaml:"upper"`
+}
+
+// DefaultConfig is the configuration before a file is read. It has no shards
+// or databases: those come from the file (or, for `strata up`, from the
+// local topology).
+func DefaultConfig() *Config {
+	return &Config{
+		Listen:               "127.0.0.1:3307",
+		AdminListen:          "127.0.0.1:15000",
+		Users:                []User{{Name: "root"}},
+		PlanCacheSize:        10000,
+		SlowQueryThreshold:   time.Second,
+		MaxClientConnections: 4096,
+		CreateDatabases:      true,
+		Backend: Backend{
+			User:                "strata",
+			MaxOpen:             256,
+			MaxIdle:             64,
+			IdleTimeout:         time.Minute,
+			ConnectTimeout:      2 * time.Second,
+			WaitTimeout:         10 * time.Second,
+			HealthCheckInterval: 2 * time.Second,
+		},
+	}
+}
+
+// FieldError is a configuration problem: which field and why. Line is the
+// line of the field (or of its nearest parent present in the file), 0 when
+// unknown.
+type FieldError struct {
+	File   string
+	Line   int
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":")
+			b.WriteString(strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Field)
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+var shardName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate reports the first problem as a *FieldError naming the field (its
+// YAML path, e.g. shards[1].primary) and the reason. It checks the routing
+// schema too (through VSchema).
+func (c *Config) Validate() error {
+	if err := checkAddr(c.Listen); err != nil {
+		return fieldErr("listen", "%v", err)
+	}
+	if c.AdminListen != "off" {
+		if err := checkAddr(c.AdminListen); err != nil {
+			return fieldErr("admin_listen", "%v (or \"off\")", err)
+		}
+	}
+	if len(c.Users) == 0 {
+		return fieldErr("users", "at least one user is required")
+	}
+	seenUser := map[string]bool{}
+	for i, u := range c.Users {
+		switch {
+		case u.Name == "":
+			return fieldErr(fmt.Sprintf("users[%d].name", i), "required")
+		case seenUser[u.Name]:
+			return fieldErr(fmt.Sprintf("users[%d].name", i), "duplicate user %q", u.Name)
+		}
+		seenUser[u.Name] = true
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return fieldErr("tls", "cert and key go together: set both or neither")
+	}
+	if c.TLS.Require && c.TLS.Cert == "" {
+		return fieldErr("tls.require", "needs tls.cert and tls.key")
+	}
+	b := c.Backend
+	switch {
+	case b.User == "":
+		return fieldErr("backend.user", "required")
+	case b.MaxOpen < 1:
+		return fieldErr("backend.max_open", "%d, need at least 1", b.MaxOpen)
+	case b.MaxIdle < 0:
+		return fieldErr("backend.max_idle", "%d, must not be negative", b.MaxIdle)
+	case b.IdleTimeout <= 0:
+		return fieldErr("backend.idle_timeout", "must be positive, e.g. 1m")
+	case b.ConnectTimeout <= 0:
+		return fieldErr("backend.connect_timeout", "must be positive, e.g. 2s")
+	case b.WaitTimeout <= 0:
+		return fieldErr("backend.wait_timeout", "must be positive, e.g. 10s")
+	case b.HealthCheckInterval <= 0:
+		return fieldErr("backend.health_check_interval", "must be positive, e.g. 2s")
+	}
+	switch {
+	case c.PlanCacheSize < 1:
+		return fieldErr("plan_cache_size", "%d, need at least 1", c.PlanCacheSize)
+	case c.SlowQueryThreshold < 0:
+		return fieldErr("slow_query_threshold", "must not be negative (0 disables the slow log)")
+	case c.QueryTimeout < 0:
+		return fieldErr("query_timeout", "must not be negative (0: no limit)")
+	case c.MaxClientConnections < 1:
+		return fieldErr("max_client_connections", "%d, need at least 1", c.MaxClientConnections)
+	}
+	if len(c.Shards) == 0 {
+		return fieldErr("shards", "at least one shard is required")
+	}
+	seenShard, seenAddr := map[string]bool{}, map[string]string{}
+	for i, s := range c.Shards {
+		p := fmt.Sprintf("shards[%d]", i)
+		switch {
+		case s.Name == "":
+			return fieldErr(p+".name", "required")
+		case !shardName.MatchString(s.Name):
+			return fieldErr(p+".name", "%q: use letters, digits, _ and -", s.Name)
+		case seenShard[s.Name]:
+			return fieldErr(p+".name", "duplicate shard %q", s.Name)
+		}
+		seenShard[s.Name] = true
+		if s.Primary == "" {
+			return fieldErr(p+".primary", "required (host:port)")
+		}
+		addrs := append([]string{s.Primary}, s.Replicas...)
+		for j, a := range addrs {
+			f := p + ".primary"
+			if j > 0 {
+				f = fmt.Sprintf("%s.replicas[%d]", p, j-1)
+			}
+			if err := checkAddr(a); err != nil {
+				return fieldErr(f, "%v", err)
+			}
+			if other, dup := seenAddr[a]; dup {
+				return fieldErr(f, "%s is already %s", a, other)
+			}
+			seenAddr[a] = f
+		}
+	}
+	if len(c.Databases) == 0 {
+		return fieldErr("databases", "at least one database is required")
+	}
+	_, err := c.VSchema()
+	return err
+}
+
+func checkAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port", a)
+	}
+	return nil
+}
+
+// ShardNames returns the shard names in order.
+func (c *Config) ShardNames() []string {
+	out := make([]string, len(c.Shards))
+	for i, s := range c.Shards {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// User returns the user with this name.
+func (c *Config) User(name string) (User, bool) {
+	for _, u := range c.Users {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+var errNoBrace = errors.New("no range")
+
+var braceRange = regexp.MustCompile(`^(.*)\{(\d+)\.\.(\d+)\}(.*)$`)
+
+// expandName expands one numeric brace range: t{1..3} is t1, t2, t3.
+func expandName(name string) ([]string, error) {
+	m := braceRange.FindStringSubmatch(name)
+	if m == nil {
+		if strings.ContainsAny(name, "{}") {
+			return nil, fmt.Errorf("%q: braces hold one range like {1..16}", name)
+		}
+		return nil, errNoBrace
+	}
+	lo, err1 := strconv.Atoi(m[2])
+	hi, err2 := strconv.Atoi(m[3])
+	if err1 != nil || err2 != nil || lo > hi || hi-lo >= 10000 {
+		return nil, fmt.Errorf("%q: the range must be {lo..hi} with lo <= hi and at most 10000 names", name)
+	}
+	out := make([]string, 0, hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		out = append(out, m[1]+strconv.Itoa(i)+m[4])
+	}
+	return out, nil
+}
