@@ -1,0 +1,179 @@
+package backend
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqlescape"
+	"vitess.io/vitess/go/sqltypes"
+)
+
+// Conn is one connection to a server, taken from its Pool for one statement
+// (or one transaction) and given back with Pool.Put. It is not safe for
+// concurrent use.
+type Conn struct {
+	c    *mysql.Conn
+	pool *Pool
+
+	state *State // the session variables this connection carries
+	db    string // its current database ("" until one is selected)
+	gen   uint64 // the pool generation it was opened in
+	// idleSince is when it was last put back, for the idle timeout and the
+	// liveness check of long-idle connections.
+	idleSince time.Time
+	broken    bool
+	buf       []byte // reused to build prefixed statements
+}
+
+// Pool is the pool the connection belongs to.
+func (c *Conn) Pool() *Pool { return c.pool }
+
+// Broken reports whether the connection failed at the network level or
+// was interrupted; Put closes broken connections.
+func (c *Conn) Broken() bool { return c.broken }
+
+// MarkBroken makes Put close the connection instead of pooling it, for a
+// caller that left it in an unknown state.
+func (c *Conn) MarkBroken() { c.broken = true }
+
+// Interrupt aborts a statement in flight from another goroutine: the
+// connection's reads fail at once and the connection is closed when put
+// back. Used to cancel the rest of a scatter when one shard fails.
+func (c *Conn) Interrupt() {
+	if raw := c.c.GetRawConn(); raw != nil {
+		_ = raw.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// Exec runs sql after bringing the connection to the session's state: the
+// current database db (unless db is "" ) and the session variables st, then
+// any statements in pre (such as BEGIN), all in one round trip. It returns
+// the result of sql and its warning count. maxRows bounds the rows read
+// (0: no bound).
+func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
+	buf := c.buf[:0]
+	nPre := 0
+	if db != "" && db != c.db {
+		buf = append(buf, "USE "...)
+		buf = append(buf, sqlescape.EscapeID(db)...)
+		buf = append(buf, ';')
+		nPre++
+	}
+	if st != c.state {
+		if set := diffSQL(c.state, st); set != "" {
+			buf = append(buf, set...)
+			buf = append(buf, ';')
+			nPre++
+		}
+	}
+	if pre != "" {
+		buf = append(buf, pre...)
+		buf = append(buf, ';')
+		nPre += strings.Count(pre, ";") + 1
+	}
+	query := sql
+	if nPre > 0 {
+		buf = append(buf, sql...)
+		query = string(buf)
+	}
+	c.buf = buf[:0]
+	if timeout > 0 {
+		if raw := c.c.GetRawConn(); raw != nil {
+			_ = raw.SetDeadline(time.Now().Add(timeout))
+			defer func() {
+				if !c.broken {
+					_ = raw.SetDeadline(time.Time{})
+				}
+			}()
+		}
+	}
+	if err := c.c.WriteComQuery(query); err != nil {
+		c.broken = true
+		return nil, 0, c.pool.connError(err)
+	}
+	rows := mysql.FETCH_ALL_ROWS
+	if maxRows > 0 {
+		rows = maxRows
+	}
+	for i := 0; i < nPre; i++ {
+		_, more, _, err := c.c.ReadQueryResult(mysql.FETCH_NO_ROWS, false)
+		if err != nil {
+			// The statements after the failed one were not run; what the
+			// failed one changed is unknown: do not reuse the connection.
+			c.broken = true
+			return nil, 0, c.pool.connError(err)
+		}
+		if !more {
+			c.broken = true
+			return nil, 0, c.pool.connError(errors.New("backend: server ended a multi-statement early"))
+		}
+	}
+	if nPre > 0 {
+		if db != "" {
+			c.db = db
+		}
+		c.state = st
+	}
+	res, more, warnings, err := c.c.ReadQueryResult(rows, true)
+	if more {
+		// One statement gives one result; anything else (a CALL) is drained.
+		for more && err == nil {
+			_, more, _, err = c.c.ReadQueryResult(mysql.FETCH_NO_ROWS, false)
+		}
+		if err == nil {
+			err = sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSUnknownSQLState, "statements with more than one result are not supported through the proxy")
+		}
+	}
+	if err != nil {
+		if isConnError(err) {
+			c.broken = true
+		}
+		return nil, 0, c.pool.connError(err)
+	}
+	return res, warnings, nil
+}
+
+// Warnings fetches SHOW WARNINGS of the statement just run.
+func (c *Conn) Warnings() (*sqltypes.Result, error) {
+	res, _, err := c.Exec("SHOW WARNINGS", "", c.state, "", 0, 0)
+	return res, err
+}
+
+// isConnError tells a failure of the connection (the statement's outcome is
+// unknown, the connection unusable) from an error the server returned for
+// the statement.
+func isConnError(err error) bool {
+	var se *sqlerror.SQLError
+	if !errors.As(err, &se) {
+		return true
+	}
+	n := se.Number()
+	return n >= 2000 && n < 3000
+}
+
+// IsConnError reports whether err means the connection (not the statement)
+// failed, so that a read that did not run may be retried on another one.
+func IsConnError(err error) bool { return isConnError(err) }
+
+// ping checks the connection with COM_PING.
+func (c *Conn) ping(timeout time.Duration) error {
+	raw := c.c.GetRawConn()
+	if raw != nil {
+		_ = raw.SetDeadline(time.Now().Add(timeout))
+	}
+	err := c.c.Ping()
+	if raw != nil && err == nil {
+		_ = raw.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		c.broken = true
+	}
+	return err
+}
+
+func (c *Conn) close() {
+	c.c.Close()
+}

@@ -1,0 +1,489 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// Options configure every pool of a Cluster.
+type Options struct {
+	// User and Password are the account on every server.
+	User, Password string
+	// MaxOpen bounds open connections per server.
+	MaxOpen int
+	// MaxIdle bounds the idle connections kept per server.
+	MaxIdle int
+	// IdleTimeout closes connections idle longer.
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds dialing plus the MySQL handshake.
+	ConnectTimeout time.Duration
+	// WaitTimeout bounds the wait for a free connection when MaxOpen are in
+	// use.
+	WaitTimeout time.Duration
+	// HealthCheckInterval is how often each server is checked.
+	HealthCheckInterval time.Duration
+	// Logger gets one line when a server goes down or comes back.
+	Logger *slog.Logger
+}
+
+// DefaultOptions are the pools' defaults (those of config.DefaultConfig).
+func DefaultOptions() Options {
+	return Options{
+		User: "strata", MaxOpen: 256, MaxIdle: 64, IdleTimeout: time.Minute,
+		ConnectTimeout: 2 * time.Second, WaitTimeout: 10 * time.Second, HealthCheckInterval: 2 * time.Second,
+	}
+}
+
+// Validate reports the first option that is wrong.
+func (o Options) Validate() error {
+	switch {
+	case o.User == "":
+		return errors.New("backend: Options.User: required")
+	case o.MaxOpen < 1:
+		return fmt.Errorf("backend: Options.MaxOpen: %d, need at least 1", o.MaxOpen)
+	case o.MaxIdle < 0:
+		return fmt.Errorf("backend: Options.MaxIdle: %d, must not be negative", o.MaxIdle)
+	case o.IdleTimeout <= 0 || o.ConnectTimeout <= 0 || o.WaitTimeout <= 0 || o.HealthCheckInterval <= 0:
+		return errors.New("backend: Options: IdleTimeout, ConnectTimeout, WaitTimeout and HealthCheckInterval must be positive")
+	}
+	return nil
+}
+
+// Role is a server's role in its shard.
+type Role string
+
+const (
+	Primary Role = "primary"
+	Replica Role = "replica"
+)
+
+// checkIdleAfter: a connection idle longer than this is checked for a
+// closed socket before use (one non-blocking read), so that a server that
+// restarted while it sat in the pool costs no client error.
+const checkIdleAfter = time.Second
+
+// Pool holds the connections to one server. It is safe for concurrent use.
+type Pool struct {
+	Shard string
+	Role  Role
+	Addr  string
+	desc  string // "shard s0 primary 127.0.0.1:23306" for errors and logs
+
+	opts   *Options
+	params mysql.ConnParams
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	idle    []*Conn // a stack: the most recently used on top
+	open    int     // connections open, idle or in use, or being dialed
+	waiters []chan *Conn
+	gen     uint64 // bumped when a connection fails: older idle ones are dropped
+	closed  bool
+
+	healthy  atomic.Bool
+	lastErr  atomic.Pointer[string]
+	inUse    atomic.Int64
+	waits    atomic.Uint64
+	waitNs   atomic.Uint64
+	dials    atomic.Uint64
+	dialErrs atomic.Uint64
+	timeouts atomic.Uint64
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("backend: server %q: %w", addr, err)
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("backend: server %q: bad port", addr)
+	}
+	p := &Pool{
+		Shard: shard, Role: role, Addr: addr,
+		desc: fmt.Sprintf("shard %s %s %s", shard, role, addr),
+		opts: opts,
+		params: mysql.ConnParams{
+			Host: host, Port: pn, Uname: opts.User, Pass: opts.Password,
+			Charset:               45, // utf8mb4_general_ci: DefaultNames resets to it
+			ConnectTimeoutMs:      uint64(opts.ConnectTimeout / time.Millisecond),
+			EnableMultiStatements: true, // session state and BEGIN ride with the statement
+		},
+		log:  opts.Logger,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.healthy.Store(true)
+	go p.healthLoop()
+	return p, nil
+}
+
+// String describes the server for errors: "shard s0 primary 127.0.0.1:23306".
+func (p *Pool) String() string { return p.desc }
+
+// Healthy reports whether the last check or use of the server succeeded.
+func (p *Pool) Healthy() bool { return p.healthy.Load() }
+
+// LastError is the last connection-level error, "" if none.
+func (p *Pool) LastError() string {
+	if s := p.lastErr.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// Get returns a connection to the server, preferring an idle one that
+// already carries want (so that nothing has to be sent to switch session
+// state). It dials when none is idle and fewer than MaxOpen are open, and
+// otherwise waits up to WaitTimeout. A server that cannot be reached gives
+// its error at once (MySQL error 2003), not a hang.
+func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, sqlerror.NewSQLErrorf(sqlerror.CRConnHostError, sqlerror.SSUnknownSQLState, "%s: proxy is shutting down", p.desc)
+		}
+		if n := len(p.idle); n > 0 {
+			i := n - 1
+			for j := n - 1; j >= 0 && j >= n-4; j-- {
+				if p.idle[j].state == want {
+					i = j
+					break
+				}
+			}
+			c := p.idle[i]
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			stale := c.gen != p.gen
+			p.mu.Unlock()
+			p.inUse.Add(1)
+			if stale || (time.Since(c.idleSince) > checkIdleAfter && !connAlive(c)) {
+				p.discard(c)
+				continue
+			}
+			return c, nil
+		}
+		if p.open < p.opts.MaxOpen {
+			p.open++
+			p.mu.Unlock()
+			p.inUse.Add(1)
+			c, err := p.dial(ctx)
+			if err != nil {
+				p.inUse.Add(-1)
+				p.release()
+				return nil, err
+			}
+			return c, nil
+		}
+		ch := make(chan *Conn, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+		c, err := p.wait(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			return c, nil
+		}
+		// A slot was freed for us: go round and dial.
+	}
+}
+
+func (p *Pool) wait(ctx context.Context, ch chan *Conn) (*Conn, error) {
+	p.waits.Add(1)
+	start := time.Now()
+	t := time.NewTimer(p.opts.WaitTimeout)
+	defer func() {
+		t.Stop()
+		p.waitNs.Add(uint64(time.Since(start)))
+	}()
+	var why error
+	select {
+	case c := <-ch:
+		if c != nil {
+			p.inUse.Add(1)
+		}
+		return c, nil
+	case <-t.C:
+		p.timeouts.Add(1)
+		why = sqlerror.NewSQLErrorf(sqlerror.ERConCount, sqlerror.SSUnknownSQLState,
+			"%s: no free connection within %v (backend.max_open %d in use)", p.desc, p.opts.WaitTimeout, p.opts.MaxOpen)
+	case <-ctx.Done():
+		why = ctx.Err()
+	}
+	// Leave the queue; if a connection or slot was handed over meanwhile,
+	// pass it on.
+	p.mu.Lock()
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case c := <-ch:
+		if c != nil {
+			p.inUse.Add(1)
+			p.Put(c)
+		} else {
+			p.release()
+		}
+	default:
+	}
+	return nil, why
+}
+
+func (p *Pool) dial(ctx context.Context) (*Conn, error) {
+	p.dials.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout)
+	defer cancel()
+	mc, err := mysql.Connect(ctx, &p.params)
+	if err != nil {
+		p.dialErrs.Add(1)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("connect timed out after %v", p.opts.ConnectTimeout)
+		}
+		p.markDown(err)
+		return nil, p.wrap(sqlerror.CRConnHostError, err)
+	}
+	p.markUp()
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
+	return &Conn{c: mc, pool: p, gen: gen}, nil
+}
+
+// Put gives a connection back. Broken connections are closed; healthy ones
+// go to a waiter or the idle stack.
+func (p *Pool) Put(c *Conn) {
+	if c == nil {
+		return
+	}
+	p.inUse.Add(-1)
+	if c.broken {
+		c.close()
+		p.release()
+		return
+	}
+	c.idleSince = time.Now()
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- c
+		return
+	}
+	if p.closed || c.gen != p.gen || len(p.idle) >= min(p.opts.MaxIdle, p.opts.MaxOpen) {
+		p.open--
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// discard closes a connection taken from the pool without using it.
+func (p *Pool) discard(c *Conn) {
+	p.inUse.Add(-1)
+	c.close()
+	p.release()
+}
+
+// release frees the slot of a connection that was closed (or never opened)
+// and hands it to a waiter, who then dials.
+func (p *Pool) release() {
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- nil
+		return
+	}
+	p.open--
+	p.mu.Unlock()
+}
+
+// connError wraps a connection-level error with the server it came from and
+// drops the pool's idle connections (they likely died together); a
+// statement error from the server passes through unchanged.
+func (p *Pool) connError(err error) error {
+	if !isConnError(err) {
+		return err
+	}
+	p.mu.Lock()
+	p.gen++
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	code := sqlerror.CRServerLost
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) {
+		code = se.Number()
+		err = errors.New(se.Message)
+	}
+	return p.wrap(code, err)
+}
+
+func (p *Pool) wrap(code sqlerror.ErrorCode, err error) error {
+	return sqlerror.NewSQLErrorf(code, sqlerror.SSUnknownSQLState, "%s: %v", p.desc, err)
+}
+
+func (p *Pool) markDown(err error) {
+	s := err.Error()
+	p.lastErr.Store(&s)
+	if p.healthy.Swap(false) {
+		p.log.Warn("backend: server down", "server", p.desc, "err", s)
+	}
+}
+
+func (p *Pool) markUp() {
+	if !p.healthy.Swap(true) {
+		p.log.Info("backend: server back", "server", p.desc)
+	}
+}
+
+// healthLoop closes connections idle past IdleTimeout, pings the others
+// that have been idle a while, and, while the server is down, dials it to
+// notice when it is back.
+func (p *Pool) healthLoop() {
+	defer close(p.done)
+	t := time.NewTicker(p.opts.HealthCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.check()
+	}
+}
+
+func (p *Pool) check() {
+	now := time.Now()
+	var expired, toPing []*Conn
+	p.mu.Lock()
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		switch idle := now.Sub(c.idleSince); {
+		case idle > p.opts.IdleTimeout || c.gen != p.gen:
+			expired = append(expired, c)
+		case idle > p.opts.HealthCheckInterval && len(toPing) == 0:
+			// One ping per round is enough to know the server is alive.
+			toPing = append(toPing, c)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	for i := len(keep); i < len(p.idle); i++ {
+		p.idle[i] = nil
+	}
+	p.idle = keep
+	p.open -= len(expired)
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.close()
+	}
+	if len(toPing) > 0 {
+		for _, c := range toPing {
+			p.inUse.Add(1)
+			if err := c.ping(p.opts.ConnectTimeout); err != nil {
+				p.markDown(err)
+				p.Put(c)
+				_ = p.connError(sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState, "%v", err))
+				continue
+			}
+			p.markUp()
+			p.Put(c)
+		}
+		return
+	}
+	p.mu.Lock()
+	probe := !p.healthy.Load() || (len(p.idle) == 0 && p.inUse.Load() == 0)
+	if probe && p.open < p.opts.MaxOpen && !p.closed {
+		p.open++
+	} else {
+		probe = false
+	}
+	p.mu.Unlock()
+	if probe {
+		// Dial to learn whether the server is up; keep the connection.
+		p.inUse.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), p.opts.ConnectTimeout)
+		c, err := p.dial(ctx)
+		cancel()
+		if err != nil {
+			p.inUse.Add(-1)
+			p.release()
+			return
+		}
+		p.Put(c)
+	}
+}
+
+// Close closes every idle connection and stops the health checks.
+// Connections in use are closed when they are put back.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// Stats is a snapshot of a pool's counters.
+type Stats struct {
+	Open, Idle, InUse                int
+	Waits, Timeouts, Dials, DialErrs uint64
+	WaitTime                         time.Duration
+	Healthy                          bool
+}
+
+// Stats returns a snapshot.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{Open: p.open, Idle: len(p.idle)}
+	p.mu.Unlock()
+	s.InUse = int(p.inUse.Load())
+	s.Waits, s.Timeouts = p.waits.Load(), p.timeouts.Load()
+	s.Dials, s.DialErrs = p.dials.Load(), p.dialErrs.Load()
+	s.WaitTime = time.Duration(p.waitNs.Load())
+	s.Healthy = p.healthy.Load()
+	return s
+}
