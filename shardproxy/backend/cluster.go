@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 )
@@ -106,6 +107,16 @@ func (c *Cluster) Route(ctx context.Context, shard string, read bool, h *RouteHi
 // position) adds its fields here.
 type RouteHint struct {
 	ForcePrimary bool
+	// Consistency is the session's strata_read_consistency ("" = the
+	// Router's default).
+	Consistency string
+	// Exclude, when retrying a read that failed with a connection error, is
+	// the pool it failed on: route elsewhere.
+	Exclude *Pool
+	// RW belongs to the Router: its per-session state, set on first use with
+	// CompareAndSwap (a scatter routes shards in parallel). The session keeps
+	// one RouteHint for its life and passes the same pointer to every Route.
+	RW atomic.Value
 }
 
 // Target is the server chosen for one statement or transaction.

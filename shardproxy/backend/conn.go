@@ -31,6 +31,10 @@ type Conn struct {
 // Pool is the pool the connection belongs to.
 func (c *Conn) Pool() *Pool { return c.pool }
 
+// State is the session state the connection carries now; passing it to
+// Exec changes nothing on the connection.
+func (c *Conn) State() *State { return c.state }
+
 // Broken reports whether the connection failed at the network level or
 // was interrupted; Put closes broken connections.
 func (c *Conn) Broken() bool { return c.broken }

@@ -51,6 +51,8 @@ type Config struct {
 	// ServerVersion is the version the proxy announces. Default: the first
 	// shard primary's own version, so clients detect MariaDB features.
 	ServerVersion string `yaml:"server_version"`
+	// ReadWrite configures read/write splitting (readwrite.go).
+	ReadWrite ReadWrite `yaml:"read_write"`
 }
 
 // User is one account of the proxy.
@@ -146,6 +148,7 @@ func DefaultConfig() *Config {
 		SlowQueryThreshold:   time.Second,
 		MaxClientConnections: 4096,
 		CreateDatabases:      true,
+		ReadWrite:            DefaultReadWrite(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -280,6 +283,9 @@ func (c *Config) Validate() error {
 			}
 			seenAddr[a] = f
 		}
+	}
+	if err := c.ReadWrite.validate(); err != nil {
+		return err
 	}
 	if len(c.Databases) == 0 {
 		return fieldErr("databases", "at least one database is required")
