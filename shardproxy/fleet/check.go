@@ -196,6 +196,11 @@ func (f *Fleet) readBeat(ctx context.Context, s *server) error {
 	}
 	sh.hbMu.Unlock()
 	s.behindSince.Store(behind)
+	if now := f.now(); behind > 0 && behind < now {
+		s.checkedLag.Store(now - behind)
+	} else {
+		s.checkedLag.Store(0)
+	}
 	s.lagKnown.Store(true)
 	lag, _ := s.lag(f.now())
 	f.m.lag.WithLabelValues(sh.name, s.cfg.Name).Set(lag.Seconds())

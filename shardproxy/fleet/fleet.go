@@ -115,6 +115,7 @@ type server struct {
 	pos         atomic.Pointer[Position]
 	lagKnown    atomic.Bool
 	behindSince atomic.Int64 // epoch ns of the oldest heartbeat not applied; 0: caught up
+	checkedLag  atomic.Int64 // ns: the lag as measured at the last check (behindSince grows it since)
 	reads       atomic.Uint64
 	writes      atomic.Uint64
 	mReads      prometheus.Counter // cached: the label lookup is too slow per query

@@ -82,6 +82,9 @@ func (l *Lease) Reached() {
 //     that has applied After; else, if SessionWait is set, one lagging less
 //     than SessionWait, with WaitFor set for the caller to wait on; else
 //     the primary.
+//
+// A replica's lag here is an upper bound: the age of the oldest heartbeat it
+// had not applied at its last check, growing until the next check.
 func (f *Fleet) AcquireRead(ctx context.Context, shardName string, r ReadRequest) (*Lease, error) {
 	sh, err := f.shard(shardName)
 	if err != nil {
@@ -108,7 +111,10 @@ func (f *Fleet) AcquireRead(ctx context.Context, shardName string, r ReadRequest
 		}
 		out := s.outstanding.Load()
 		if needPos && !s.position().Contains(r.After) {
-			if lag < f.cfg.SessionWait && (waiter == nil || out < waiterOut) {
+			// The lag measured at the last check, not the bound that grows
+			// until the next one: a replica a few ms behind then is a good
+			// bet to have the write by now.
+			if time.Duration(s.checkedLag.Load()) < f.cfg.SessionWait && (waiter == nil || out < waiterOut) {
 				waiter, waiterOut = s, out
 			}
 			continue
