@@ -24,9 +24,14 @@ func (f *Fleet) checkLoop(s *server) {
 		case <-t.C:
 		case <-s.kick:
 		}
+		reports := s.reports.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.CheckTimeout)
 		err := f.probe(ctx, s)
 		cancel()
+		if err == nil {
+			for c := s.cleared.Load(); c < reports && !s.cleared.CompareAndSwap(c, reports); c = s.cleared.Load() {
+			}
+		}
 		s.record(err)
 	}
 }

@@ -111,6 +111,12 @@ type server struct {
 	db  *sql.DB
 
 	healthy     atomic.Bool
+	// reports counts ReportFailure calls; cleared is the count seen when
+	// the last successful check began. While reports > cleared the server is
+	// suspect and gets no queries: a check that began after the report must
+	// pass first.
+	reports atomic.Uint64
+	cleared atomic.Uint64
 	outstanding atomic.Int64
 	pos         atomic.Pointer[Position]
 	lagKnown    atomic.Bool
@@ -394,6 +400,12 @@ func (f *Fleet) shard(name string) (*shard, error) {
 	return sh, nil
 }
 
+// usable reports whether queries may go to the server: healthy and not
+// suspect.
+func (s *server) usable() bool {
+	return s.healthy.Load() && s.reports.Load() <= s.cleared.Load()
+}
+
 func (s *server) role() Role {
 	if s.sh.primary.Load() == s {
 		return RolePrimary
@@ -422,11 +434,13 @@ func (s *server) lag(now int64) (time.Duration, bool) {
 }
 
 // ReportFailure tells the fleet a query on the server failed in a way that
-// suggests it is gone (a connection error). The fleet checks it at once
-// rather than at the next interval, so it is ejected within milliseconds
-// if it is really down.
+// suggests it is gone (a connection error). The server gets no queries
+// until a check that starts after the report passes, and that check runs
+// at once: a dead server is ejected within milliseconds, and a retry of the
+// failed read never lands on it again.
 func (f *Fleet) ReportFailure(serverName string) {
 	if s, ok := f.servers[serverName]; ok {
+		s.reports.Add(1)
 		select {
 		case s.kick <- struct{}{}:
 		default:

@@ -222,6 +222,9 @@ func TestRouting(t *testing.T) {
 	}
 	killed := time.Now()
 	f.ReportFailure(r2.Name) // as the proxy does when a query on it fails
+	if got := picks(t, f, "s0", ReadRequest{Consistency: Eventual}, 20); got[r2.Name] != 0 {
+		t.Errorf("reported replica got reads before its next check: %v", got)
+	}
 	took = waitFor(t, 2*time.Second, "killed replica ejected", func() bool { return !status(f, r2.Name).Healthy })
 	t.Logf("kill -9: %s ejected after %v", r2.Name, took)
 	if got := picks(t, f, "s0", ReadRequest{Consistency: Eventual}, 20); got[r2.Name] != 0 {

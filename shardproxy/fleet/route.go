@@ -102,7 +102,7 @@ func (f *Fleet) AcquireRead(ctx context.Context, shardName string, r ReadRequest
 	var bestOut, waiterOut int64
 	for i := 0; i < n; i++ {
 		s := sh.servers[(start+i)%n]
-		if s == p || s.cfg.Name == r.Exclude || !s.healthy.Load() {
+		if s == p || s.cfg.Name == r.Exclude || !s.usable() {
 			continue
 		}
 		lag, ok := s.lag(now)
@@ -170,6 +170,8 @@ func (f *Fleet) acquirePrimary(ctx context.Context, sh *shard, read bool) (*Leas
 			return nil, err
 		}
 	}
+	// Not usable(): one broken connection to the primary must not fail
+	// every write until the next check; only ejection does.
 	p := sh.primary.Load()
 	if !p.healthy.Load() {
 		since := sh.downSince
