@@ -1,0 +1,333 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/vschema"
+)
+
+// Opcode says how a Route picks its shards.
+type Opcode int
+
+const (
+	// Unsharded sends the query to the one shard Route.Shard.
+	Unsharded Opcode = iota + 1
+	// AnyShard sends a read of reference tables to one shard, picked at
+	// random so that reads spread.
+	AnyShard
+	// EqualUnique sends the query to the shard of the key value Values[0].
+	EqualUnique
+	// InList sends the query to the shards of the key values in Values[0].
+	InList
+	// Between sends the query to the shards whose ranges meet
+	// [Values[0], Values[1]] (range-sharded tables).
+	Between
+	// Scatter sends the query to every shard and merges the results.
+	Scatter
+	// AllShards sends a write (to a reference table) or DDL to every shard;
+	// every shard holds a copy, so the result is the first shard's.
+	AllShards
+)
+
+var opcodeNames = map[Opcode]string{
+	Unsharded: "Unsharded", AnyShard: "AnyShard", EqualUnique: "EqualUnique",
+	InList: "InList", Between: "Between", Scatter: "Scatter", AllShards: "AllShards",
+}
+
+func (o Opcode) String() string {
+	if n, ok := opcodeNames[o]; ok {
+		return n
+	}
+	return fmt.Sprintf("Opcode(%d)", int(o))
+}
+
+// KeyCheck is another shard-key value of the same statement (in a subquery
+// or a joined table) that must map to the shard the route picked; otherwise
+// the statement is refused, since its parts live on different shards.
+type KeyCheck struct {
+	Table *vschema.Table
+	Value EvalValue
+}
+
+// Route sends one query to the shards it needs and merges the results:
+// rows concatenated, or merge-sorted by OrderBy; rows affected summed.
+type Route struct {
+	Opcode  Opcode
+	VSchema *vschema.VSchema
+	// Table is the sharded table whose shard key Values are compared with.
+	Table  *vschema.Table
+	Values []EvalValue
+	// Shard is the shard of an Unsharded route.
+	Shard string
+	// Query is the statement sent to every chosen shard.
+	Query *sqlparser.ParsedQuery
+	// Read marks plain reads (see ShardQuery.Read).
+	Read bool
+	// OrderBy merge-sorts the shards' results, each already sorted by the
+	// same keys.
+	OrderBy []OrderKey
+	// SameShard are key values that must map to the EqualUnique shard.
+	SameShard []KeyCheck
+	// Desc describes the route's choice for EXPLAIN, e.g. "users.id = :id".
+	Desc string
+}
+
+// errScatter tells shards() to fall back to all shards.
+var errScatter = errors.New("scatter")
+
+// shards returns the target shards: one in single (the common case, no
+// allocation) or many in multi.
+func (r *Route) shards(bv map[string]*querypb.BindVariable) (single string, multi []string, err error) {
+	switch r.Opcode {
+	case Unsharded:
+		return r.Shard, nil, nil
+	case AnyShard:
+		return r.VSchema.Shards[rand.IntN(len(r.VSchema.Shards))], nil, nil
+	case EqualUnique:
+		s, err := r.equalShard(bv)
+		if err == errScatter {
+			if len(r.SameShard) > 0 {
+				return "", nil, Unsupported("a subquery or joined table whose shard cannot be checked against the main one (shard key %s)", r.Table.Column)
+			}
+			return "", r.VSchema.Shards, nil
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		for _, c := range r.SameShard {
+			v, err := c.Value.Value(bv)
+			if err != nil {
+				return "", nil, err
+			}
+			s2, err := r.VSchema.KeyShard(c.Table, v, vschema.ForRead)
+			if err != nil || s2 != s {
+				return "", nil, Unsupported("a statement whose parts live on different shards (%s.%s = %s)", c.Table.Name, c.Table.Column, v.String())
+			}
+		}
+		return s, nil, nil
+	case InList:
+		vals, err := r.Values[0].Values(bv)
+		if err != nil {
+			return "", nil, err
+		}
+		seen := make(map[string]bool, len(r.VSchema.Shards))
+		for _, v := range vals {
+			s, err := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
+			if err != nil {
+				if errors.Is(err, vschema.ErrNullKey) {
+					continue // NULL IN (...) never matches
+				}
+				return "", r.VSchema.Shards, nil
+			}
+			seen[s] = true
+		}
+		for _, s := range r.VSchema.Shards {
+			if seen[s] {
+				multi = append(multi, s)
+			}
+		}
+		if len(multi) == 0 {
+			// Nothing can match, but the client still needs the columns.
+			return r.VSchema.Shards[0], nil, nil
+		}
+		return "", multi, nil
+	case Between:
+		lo, err1 := r.Values[0].Value(bv)
+		hi, err2 := r.Values[1].Value(bv)
+		if err1 != nil || err2 != nil {
+			return "", nil, errors.Join(err1, err2)
+		}
+		l, err1 := vschema.IntKey(lo)
+		h, err2 := vschema.IntKey(hi)
+		if err1 != nil || err2 != nil || lo.IsNull() || hi.IsNull() {
+			return "", r.VSchema.Shards, nil
+		}
+		multi = vschema.RangeShards(r.Table, l, h)
+		if len(multi) == 0 {
+			return r.VSchema.Shards[0], nil, nil
+		}
+		return "", multi, nil
+	case Scatter, AllShards:
+		return "", r.VSchema.Shards, nil
+	}
+	return "", nil, fmt.Errorf("engine: route opcode %v", r.Opcode)
+}
+
+func (r *Route) equalShard(bv map[string]*querypb.BindVariable) (string, error) {
+	v, err := r.Values[0].Value(bv)
+	if err != nil {
+		return "", err
+	}
+	s, err := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
+	if err != nil {
+		// NULL, a value MySQL compares inexactly, or a key outside every
+		// range: every shard answers (usually with nothing), which is right.
+		return "", errScatter
+	}
+	return s, nil
+}
+
+// Execute implements Primitive.
+func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	single, multi, err := r.shards(bv)
+	if err != nil {
+		return nil, err
+	}
+	sql, err := r.Query.GenerateQuery(bv, nil)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if multi == nil || len(multi) == 1 {
+		if multi != nil {
+			single = multi[0]
+		}
+		res, err := vc.ExecuteShards(ctx, []ShardQuery{{Shard: single, SQL: sql, Read: r.Read}})
+		if err != nil {
+			return nil, err
+		}
+		return res[0], nil
+	}
+	qs := make([]ShardQuery, len(multi))
+	for i, s := range multi {
+		qs[i] = ShardQuery{Shard: s, SQL: sql, Read: r.Read}
+	}
+	results, err := vc.ExecuteShards(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	if r.Opcode == AllShards {
+		return results[0], nil
+	}
+	return mergeResults(results, r.OrderBy)
+}
+
+// mergeResults combines the results of many shards: rows concatenated (or
+// merge-sorted when keys are given), counts summed.
+func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result, error) {
+	out := &sqltypes.Result{}
+	total := 0
+	for _, r := range results {
+		if out.Fields == nil && r.Fields != nil {
+			out.Fields = r.Fields
+		}
+		out.RowsAffected += r.RowsAffected
+		if out.InsertID == 0 && r.InsertID != 0 {
+			out.InsertID = r.InsertID
+			out.InsertIDChanged = r.InsertIDChanged
+		}
+		total += len(r.Rows)
+	}
+	if total == 0 {
+		return out, nil
+	}
+	out.Rows = make([][]sqltypes.Value, 0, total)
+	if len(keys) == 0 {
+		for _, r := range results {
+			out.Rows = append(out.Rows, r.Rows...)
+		}
+		return out, nil
+	}
+	var sample []sqltypes.Value
+	for _, r := range results {
+		if len(r.Rows) > 0 {
+			sample = r.Rows[0]
+			break
+		}
+	}
+	cols, err := resolveKeys(keys, out.Fields, sample, true)
+	if err != nil {
+		return nil, err
+	}
+	h := &mergeHeap{cols: cols}
+	for _, r := range results {
+		if len(r.Rows) == 0 {
+			continue
+		}
+		s := &mergeStream{rows: r.Rows}
+		s.keys = rowKeys(s.rows[0], cols)
+		h.streams = append(h.streams, s)
+	}
+	heap.Init(h)
+	for h.Len() > 0 {
+		s := h.streams[0]
+		out.Rows = append(out.Rows, s.rows[s.pos])
+		s.pos++
+		if s.pos == len(s.rows) {
+			heap.Pop(h)
+			continue
+		}
+		s.keys = rowKeys(s.rows[s.pos], cols)
+		heap.Fix(h, 0)
+	}
+	return out, nil
+}
+
+type mergeStream struct {
+	rows [][]sqltypes.Value
+	pos  int
+	keys []sortKey
+}
+
+// mergeHeap is a k-way merge over sorted shard results. Ties go to the
+// earlier shard, so the merge is stable.
+type mergeHeap struct {
+	streams []*mergeStream
+	cols    []keyCol
+}
+
+func (h *mergeHeap) Len() int { return len(h.streams) }
+func (h *mergeHeap) Less(i, j int) bool {
+	return compareRows(h.streams[i].keys, h.streams[j].keys, h.cols) < 0
+}
+func (h *mergeHeap) Swap(i, j int) { h.streams[i], h.streams[j] = h.streams[j], h.streams[i] }
+func (h *mergeHeap) Push(x any)    { h.streams = append(h.streams, x.(*mergeStream)) }
+func (h *mergeHeap) Pop() any {
+	n := len(h.streams)
+	x := h.streams[n-1]
+	h.streams = h.streams[:n-1]
+	return x
+}
+
+// Explain implements Primitive.
+func (r *Route) Explain() []ExplainRow {
+	row := ExplainRow{Operator: "Route", Query: r.Query.Query}
+	switch r.Opcode {
+	case Unsharded:
+		row.Shards = r.Shard
+	case AnyShard:
+		row.Shards = "any"
+	case Scatter, AllShards:
+		row.Shards = "all"
+	default:
+		row.Shards = fmt.Sprintf("%s(%s)", r.Table.Func, r.Desc)
+	}
+	detail := []string{r.Opcode.String()}
+	if len(r.OrderBy) > 0 {
+		detail = append(detail, "merge sort by "+describeKeys(r.OrderBy))
+	}
+	if len(r.SameShard) > 0 {
+		detail = append(detail, fmt.Sprintf("%d more key(s) must be on the same shard", len(r.SameShard)))
+	}
+	row.Detail = strings.Join(detail, "; ")
+	return []ExplainRow{row}
+}
+
+func describeKeys(keys []OrderKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("col %d", k.Col)
+		if k.Desc {
+			parts[i] += " desc"
+		}
+	}
+	return strings.Join(parts, ", ")
+}

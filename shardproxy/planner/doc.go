@@ -1,0 +1,12 @@
+// Package planner turns one parsed, normalized SQL statement into a plan of
+// engine primitives for the shard proxy: which shards each statement goes
+// to (by the shard key in =, IN or BETWEEN, or all of them), the query each
+// shard receives (rewritten with hidden columns for ordering, grouping and
+// collations, LIMIT pushed down, AVG split into SUM and COUNT), and how the
+// shards' answers merge. Whatever it cannot run exactly as one MySQL server
+// would is refused with error 1235 naming what is unsupported.
+//
+// Plans are immutable and hold precomputed query templates
+// (sqlparser.ParsedQuery): executing one substitutes bind variables and
+// nothing else.
+package planner
