@@ -53,3 +53,10 @@ type ExplainRow struct {
 	// keys of a merge, the aggregates, the limit.
 	Detail string
 }
+
+// ShardPreferrer is an optional ability of a VCursor: a read that may go to
+// any shard (reference tables) goes to PreferredShard when it names one, so
+// that a session in a transaction pinned to a shard stays there.
+type ShardPreferrer interface {
+	PreferredShard() string
+}

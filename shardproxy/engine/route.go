@@ -86,11 +86,16 @@ var errScatter = errors.New("scatter")
 
 // shards returns the target shards: one in single (the common case, no
 // allocation) or many in multi.
-func (r *Route) shards(bv map[string]*querypb.BindVariable) (single string, multi []string, err error) {
+func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single string, multi []string, err error) {
 	switch r.Opcode {
 	case Unsharded:
 		return r.Shard, nil, nil
 	case AnyShard:
+		if p, ok := vc.(ShardPreferrer); ok {
+			if s := p.PreferredShard(); s != "" && r.VSchema.ShardIndex(s) >= 0 {
+				return s, nil, nil
+			}
+		}
 		return r.VSchema.Shards[rand.IntN(len(r.VSchema.Shards))], nil, nil
 	case EqualUnique:
 		s, err := r.equalShard(bv)
@@ -178,7 +183,7 @@ func (r *Route) equalShard(bv map[string]*querypb.BindVariable) (string, error) 
 
 // Execute implements Primitive.
 func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
-	single, multi, err := r.shards(bv)
+	single, multi, err := r.shards(vc, bv)
 	if err != nil {
 		return nil, err
 	}
