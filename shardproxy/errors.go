@@ -1,0 +1,80 @@
+package shardproxy
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/vt/vterrors"
+)
+
+// toSQLError gives the client a MySQL error for any error: a
+// *sqlerror.SQLError anywhere in the chain passes as it is, vitess errors
+// are mapped to their MySQL codes, anything else is 1105.
+func toSQLError(err error) *sqlerror.SQLError {
+	if err == nil {
+		return nil
+	}
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) {
+		return se
+	}
+	if se, ok := sqlerror.NewSQLErrorFromError(err).(*sqlerror.SQLError); ok {
+		return se
+	}
+	return sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, err.Error())
+}
+
+func notSupported(format string, args ...any) error {
+	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "This version of Strata doesn't yet support '"+format+"'", args...)
+}
+
+var posNear = regexp.MustCompile(`syntax error at position (\d+)(?: near '((?:[^']|'')*)')?`)
+
+// parseError turns the parser's "syntax error at position N near 'tok'"
+// into MySQL's 1064 message: the text from the offending token on, and the
+// line it is on.
+func parseError(sql string, err error) error {
+	msg := vterrors.Cause(err).Error()
+	m := posNear.FindStringSubmatch(msg)
+	if m == nil {
+		return sqlerror.NewSQLError(sqlerror.ERParseError, sqlerror.SSClientError,
+			"You have an error in your SQL syntax; "+firstLine(msg))
+	}
+	pos, _ := strconv.Atoi(m[1])
+	if pos > len(sql) {
+		pos = len(sql)
+	}
+	start := pos - len(m[2])
+	if start < 0 || !strings.HasPrefix(sql[start:], m[2]) {
+		start = pos
+	}
+	return syntaxErrorAt(sql, start)
+}
+
+// syntaxErrorAt is MySQL's 1064 for a statement that goes wrong at byte
+// start: up to 80 bytes from there, and the line.
+func syntaxErrorAt(sql string, start int) error {
+	start = max(0, min(start, len(sql)))
+	near := sql[start:]
+	if len(near) > 80 {
+		near = near[:80]
+	}
+	line := 1 + strings.Count(sql[:start], "\n")
+	return sqlerror.NewSQLErrorf(sqlerror.ERParseError, sqlerror.SSClientError,
+		"You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '%s' at line %d", near, line)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func errorf(code sqlerror.ErrorCode, state, format string, args ...any) error {
+	return sqlerror.NewSQLErrorf(code, state, "%s", fmt.Sprintf(format, args...))
+}

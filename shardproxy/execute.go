@@ -1,0 +1,512 @@
+package shardproxy
+
+import (
+	"context"
+	"math"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/engine"
+)
+
+// execute runs one statement of text: the fast path when its shape is
+// known (see fastpath.go), else parse, classify and run.
+func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, error) {
+	start := time.Now()
+	s.cur.Store(&sql)
+	s.curAt.Store(start.UnixNano())
+	kind, res, err := s.dispatchSafe(ctx, sql)
+	if err != nil {
+		s.recordError(err)
+	}
+	s.finish(kind, sql, start, err)
+	return res, err
+}
+
+// dispatchSafe turns a panic while running a statement into an error for
+// that statement: the connection, and every other, goes on.
+func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("shardproxy: panic in statement", "conn", s.id, "query", sql, "panic", r, "stack", string(debug.Stack()))
+			kind, res = kindOther, nil
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	return s.dispatch(ctx, sql)
+}
+
+// finish counts a statement and logs it when slow.
+func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) {
+	m := s.srv.metrics
+	m.statements[kind].Inc()
+	if err != nil {
+		m.stmtErrors[kind].Inc()
+	}
+	if thr := s.srv.cfg.SlowQueryThreshold; thr > 0 {
+		if d := time.Since(start); d > thr {
+			m.slow.Inc()
+			q := sql
+			if len(q) > 1024 {
+				q = q[:1024] + "..."
+			}
+			s.srv.log.Warn("slow query", "ms", d.Milliseconds(), "conn", s.id, "user", s.user, "db", s.db, "query", q, "err", err)
+		}
+	}
+	s.cur.Store(nil)
+}
+
+func (s *Session) clearWarnings() {
+	if len(s.warnings) > 0 {
+		s.wmu.Lock()
+		s.warnings = s.warnings[:0]
+		s.wmu.Unlock()
+	}
+}
+
+func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
+	if res, err, ok := s.readWriteStatement(ctx, sql); ok {
+		return kindShow, res, err
+	}
+	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
+		return kind, res, err
+	}
+	stmt, known, err := s.srv.parser.Parse2(sql)
+	if err != nil {
+		if strings.TrimSpace(stripComments(sql)) == "" {
+			return kindOther, nil, errEmpty
+		}
+		return kindOther, nil, parseError(sql, err)
+	}
+	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
+		s.clearWarnings()
+	}
+	return s.dispatchStmt(ctx, sql, stmt, known)
+}
+
+func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.Statement, known sqlparser.BindVars) (stmtKind, *sqltypes.Result, error) {
+	switch st := stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		kind := kindOf(stmt)
+		res, err := s.runPlanned(ctx, sql, stmt, known)
+		return kind, res, err
+	case sqlparser.DDLStatement:
+		if err := s.implicitCommit(); err != nil {
+			return kindDDL, nil, err
+		}
+		res, err := s.runPlanned(ctx, sql, stmt, known)
+		return kindDDL, res, err
+	case *sqlparser.Set:
+		res, err := s.set(ctx, sql, st)
+		return kindSet, res, err
+	case *sqlparser.Use:
+		return kindOther, okResult, s.use(st.DBName.String())
+	case *sqlparser.Begin:
+		if err := s.implicitCommit(); err != nil {
+			return kindTx, nil, err
+		}
+		s.explicitTx = true
+		s.txBegin = sqlparser.String(st)
+		return kindTx, okResult, nil
+	case *sqlparser.Commit:
+		return kindTx, okResult, s.endTx(true)
+	case *sqlparser.Rollback:
+		return kindTx, okResult, s.endTx(false)
+	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
+		res, err := s.savepoint(ctx, sqlparser.String(st))
+		return kindTx, res, err
+	case *sqlparser.Show:
+		res, err := s.show(ctx, sql, st)
+		return kindShow, res, err
+	case *sqlparser.ExplainStmt:
+		res, err := s.explain(ctx, st)
+		return kindShow, res, err
+	case *sqlparser.ExplainTab:
+		res, err := s.showTable(ctx, "SHOW COLUMNS FROM "+tableSQL(st.Table), st.Table)
+		return kindShow, res, err
+	case *sqlparser.CreateDatabase, *sqlparser.DropDatabase, *sqlparser.AlterDatabase:
+		if err := s.implicitCommit(); err != nil {
+			return kindDDL, nil, err
+		}
+		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
+		return kindDDL, res, err
+	case *sqlparser.UnlockTables:
+		// Nothing is ever locked through the proxy (LOCK TABLES is refused),
+		// and dump tools send this unconditionally.
+		return kindOther, okResult, nil
+	case *sqlparser.LockTables:
+		return kindOther, nil, notSupported("LOCK TABLES")
+	case *sqlparser.Kill:
+		return kindOther, nil, notSupported("KILL")
+	case *sqlparser.CallProc:
+		return kindOther, nil, notSupported("CALL")
+	case *sqlparser.Load:
+		return kindOther, nil, notSupported("LOAD DATA")
+	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
+		return kindOther, nil, notSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
+	}
+	return kindOther, nil, notSupported("%s", firstWords(sql))
+}
+
+var okResult = &sqltypes.Result{}
+
+func isWarningsShow(sh *sqlparser.Show) bool {
+	b, ok := sh.Internal.(*sqlparser.ShowBasic)
+	return ok && (b.Command == sqlparser.Warnings || b.Command == sqlparser.Errors)
+}
+
+func kindOf(stmt sqlparser.Statement) stmtKind {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+		return kindSelect
+	case *sqlparser.Insert:
+		return kindInsert
+	case *sqlparser.Update:
+		return kindUpdate
+	case *sqlparser.Delete:
+		return kindDelete
+	case sqlparser.DDLStatement:
+		return kindDDL
+	}
+	return kindOther
+}
+
+// firstWords names an unsupported statement in an error: its first two
+// words.
+func firstWords(sql string) string {
+	f := strings.Fields(stripComments(sql))
+	if len(f) > 2 {
+		f = f[:2]
+	}
+	return strings.ToUpper(strings.Join(f, " "))
+}
+
+// stripComments drops leading /* */, -- and # comments.
+func stripComments(sql string) string {
+	for {
+		sql = strings.TrimLeft(sql, " \t\r\n")
+		switch {
+		case strings.HasPrefix(sql, "/*") && !strings.HasPrefix(sql, "/*!"):
+			i := strings.Index(sql, "*/")
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+2:]
+		case strings.HasPrefix(sql, "-- ") || strings.HasPrefix(sql, "#"):
+			i := strings.IndexByte(sql, '\n')
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+1:]
+		default:
+			return sql
+		}
+	}
+}
+
+// runPlanned normalizes a statement (literals become bind variables), finds
+// or builds its plan and runs it.
+func (s *Session) runPlanned(ctx context.Context, sql string, stmt sqlparser.Statement, known sqlparser.BindVars) (*sqltypes.Result, error) {
+	bv := make(map[string]*querypb.BindVariable)
+	cp, err := s.planFor(stmt, known, bv)
+	if err != nil {
+		return nil, err
+	}
+	return s.execPlan(ctx, cp, bv)
+}
+
+// planFor normalizes stmt into bv and returns its (cached) plan.
+func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable) (*cachedPlan, error) {
+	if known == nil {
+		known = sqlparser.BindVars{}
+	}
+	r, err := sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, s.db, -1, "", proxySysVars, nil, nil)
+	if err != nil {
+		return nil, toNotSupported(err)
+	}
+	normalized := sqlparser.String(r.AST)
+	key := s.db + "\x00" + normalized
+	if cp := s.srv.plans.get(key); cp != nil {
+		return cp, nil
+	}
+	plan, err := s.srv.buildPlan(r.AST, s.db)
+	if err != nil {
+		return nil, err
+	}
+	cp := &cachedPlan{plan: plan, needs: r.BindVarNeeds, kind: kindOf(r.AST), normalized: normalized}
+	s.srv.plans.put(key, cp)
+	return cp, nil
+}
+
+// toNotSupported maps the normalizer's refusals (VT12001 unsupported) to
+// 1235; other errors pass.
+func toNotSupported(err error) error {
+	se := toSQLError(err)
+	if strings.Contains(se.Message, "VT12001") || se.Number() == sqlerror.ERUnknownError {
+		return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "%s", se.Message)
+	}
+	return se
+}
+
+// execPlan runs a plan with the session's values for the bind variables the
+// normalizer asked for, and records what the session must remember
+// (LAST_INSERT_ID, ROW_COUNT).
+func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	if cp.needs != nil {
+		s.fillNeeds(cp.needs, bv)
+	}
+	if cp.kind == kindDDL {
+		s.outsideTx = true
+		defer func() { s.outsideTx = false }()
+	}
+	res, err := cp.plan.Execute(ctx, s, bv)
+	if err != nil {
+		return nil, err
+	}
+	switch cp.kind {
+	case kindInsert, kindUpdate, kindDelete:
+		s.rowCount = int64(res.RowsAffected)
+		if res.InsertID != 0 {
+			s.lastInsertID = res.InsertID
+		}
+	case kindSelect:
+		s.rowCount = -1
+		s.foundRows = uint64(len(res.Rows))
+	default:
+		s.rowCount = 0
+	}
+	return res, nil
+}
+
+func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.BindVariable) {
+	for _, f := range n.NeedFunctionResult {
+		switch f {
+		case sqlparser.LastInsertIDName:
+			bv[f] = sqltypes.Uint64BindVariable(s.lastInsertID)
+		case sqlparser.DBVarName:
+			if s.db == "" {
+				bv[f] = sqltypes.NullBindVariable
+			} else {
+				bv[f] = sqltypes.StringBindVariable(s.db)
+			}
+		case sqlparser.FoundRowsName:
+			bv[f] = sqltypes.Uint64BindVariable(s.foundRows)
+		case sqlparser.RowCountName:
+			bv[f] = sqltypes.Int64BindVariable(s.rowCount)
+		}
+	}
+	for _, name := range n.NeedSystemVariable {
+		bv["__vt"+name] = s.sysVar(name)
+	}
+	for _, name := range n.NeedUserDefinedVariables {
+		if v, ok := s.udv[name]; ok {
+			bv[sqlparser.UserDefinedVariableName+name] = v
+		} else {
+			bv[sqlparser.UserDefinedVariableName+name] = sqltypes.NullBindVariable
+		}
+	}
+}
+
+// proxySysVars are system variables the proxy answers itself, besides
+// those the normalizer always turns into bind variables.
+var proxySysVars = map[string]string{"strata_read_consistency": ""}
+
+// sysVar answers the system variables the normalizer turns into bind
+// variables (those the proxy, not a backend, knows).
+func (s *Session) sysVar(name string) *querypb.BindVariable {
+	switch name {
+	case "autocommit":
+		return sqltypes.BoolBindVariable(s.autocommit)
+	case "version":
+		return sqltypes.StringBindVariable(s.srv.version)
+	case "version_comment":
+		return sqltypes.StringBindVariable("Strata shard proxy")
+	case "strata_read_consistency":
+		return sqltypes.StringBindVariable(s.readConsistency())
+	case "sql_select_limit":
+		if v, ok := s.state.Get("sql_select_limit"); ok {
+			if _, val, ok := strings.Cut(v, "= "); ok {
+				return sqltypes.StringBindVariable(val)
+			}
+		}
+		return sqltypes.Uint64BindVariable(math.MaxUint64)
+	case "charset", "names":
+		return sqltypes.StringBindVariable("utf8mb4")
+	case "client_found_rows", "transaction_read_only", "tx_read_only", "skip_query_plan_cache",
+		"read_after_write_timeout", "query_timeout", "transaction_timeout":
+		return sqltypes.Int64BindVariable(0)
+	case "enable_system_settings":
+		return sqltypes.Int64BindVariable(1)
+	case "socket", "session_uuid", "ddl_strategy", "migration_context", "transaction_mode", "workload",
+		"read_after_write_gtid", "session_track_gtids":
+		return sqltypes.StringBindVariable("")
+	}
+	return sqltypes.NullBindVariable
+}
+
+// buildPlan classifies a normalized statement: a SELECT with no table, or
+// one on a system database, is passed whole to one shard; everything else
+// goes to the planner.
+func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primitive, error) {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+		tables, sys := scanTables(stmt, db)
+		if tables == 0 || sys {
+			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: isPlainRead(stmt)}
+			if tables == 0 {
+				p.detail = "no table: any shard answers"
+			} else {
+				p.schemaVar = schemaVar(stmt)
+				p.detail = "system database"
+			}
+			return p, nil
+		}
+	}
+	return srv.planner(stmt, srv.vs, db)
+}
+
+func (srv *Server) homeShardOf(db string) string {
+	return homeShard(srv.vs, srv.vs.Databases[db])
+}
+
+// scanTables counts the tables a statement reads (dual aside) and reports
+// whether any is in a system database.
+func scanTables(stmt sqlparser.Statement, db string) (n int, sys bool) {
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		ate, ok := node.(*sqlparser.AliasedTableExpr)
+		if !ok {
+			return true, nil
+		}
+		tn, ok := ate.Expr.(sqlparser.TableName)
+		if !ok {
+			return true, nil
+		}
+		q := tn.Qualifier.String()
+		if q == "" {
+			if strings.EqualFold(tn.Name.String(), "dual") {
+				return true, nil
+			}
+			q = db
+		}
+		n++
+		if sqlparser.SystemSchema(q) {
+			sys = true
+		}
+		return true, nil
+	}, stmt)
+	return n, sys
+}
+
+// schemaVar finds the bind variable an information_schema query compares
+// with table_schema or schema_name.
+func schemaVar(stmt sqlparser.Statement) string {
+	var name string
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		cmp, ok := node.(*sqlparser.ComparisonExpr)
+		if !ok || cmp.Operator != sqlparser.EqualOp || name != "" {
+			return true, nil
+		}
+		col, ok := cmp.Left.(*sqlparser.ColName)
+		if !ok {
+			return true, nil
+		}
+		switch strings.ToLower(col.Name.String()) {
+		case "table_schema", "schema_name", "trigger_schema", "routine_schema", "event_schema", "constraint_schema", "index_schema":
+			if arg, ok := cmp.Right.(*sqlparser.Argument); ok {
+				name = arg.Name
+			}
+		}
+		return true, nil
+	}, stmt)
+	return name
+}
+
+// isPlainRead: a SELECT that may run on a replica, without locks or side
+// effects.
+func isPlainRead(stmt sqlparser.Statement) bool {
+	read := true
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		switch n := node.(type) {
+		case *sqlparser.Select:
+			if n.Lock != sqlparser.NoLock || n.Into != nil {
+				read = false
+			}
+		case *sqlparser.FuncExpr:
+			switch n.Name.Lowered() {
+			case "get_lock", "release_lock", "release_all_locks", "is_free_lock", "is_used_lock", "last_insert_id", "nextval", "setval", "lastval", "sleep":
+				read = false
+			}
+		case *sqlparser.LockingFunc:
+			read = false
+		}
+		return read, nil
+	}, stmt)
+	return read
+}
+
+// implicitCommit ends an open transaction the way MySQL does before DDL
+// and BEGIN.
+func (s *Session) implicitCommit() error {
+	if s.tx == nil && !s.explicitTx && s.txLost == nil {
+		return nil
+	}
+	return s.endTx(true)
+}
+
+func (s *Session) use(db string) error {
+	if _, ok := s.srv.vs.Databases[db]; ok || sqlparser.SystemSchema(db) {
+		s.db = db
+		return nil
+	}
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+}
+
+// savepoint runs SAVEPOINT, ROLLBACK TO and RELEASE on the transaction's
+// connection, or queues them behind BEGIN when no statement has pinned one
+// yet. Outside a transaction they have nothing to act on.
+func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
+	if s.txLost != nil {
+		return nil, s.txLost
+	}
+	if s.tx != nil {
+		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.txShard, SQL: sql}})
+		if err != nil {
+			return nil, err
+		}
+		return res[0], nil
+	}
+	if s.inTx() {
+		s.txBegin += ";" + sql
+	}
+	return okResult, nil
+}
+
+// databaseDDL: CREATE/ALTER/DROP DATABASE of a configured database goes to
+// the shards that hold it; other databases are not the proxy's to create.
+func (s *Session) databaseDDL(ctx context.Context, sql string, st sqlparser.DBDDLStatement) (*sqltypes.Result, error) {
+	name := st.GetDatabaseName()
+	shards, ok := s.srv.dbShards[name]
+	if !ok {
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+			"database %s is not in the proxy's configuration: declare it under databases: and the proxy creates it", name)
+	}
+	var qs []engine.ShardQuery
+	for _, sh := range s.srv.vs.Shards {
+		if shards[sh] {
+			qs = append(qs, engine.ShardQuery{Shard: sh, SQL: sql})
+		}
+	}
+	res, err := s.executeOutsideTx(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+func tableSQL(t sqlparser.TableName) string { return sqlparser.String(t) }

@@ -1,0 +1,195 @@
+package shardproxy
+
+import (
+	"context"
+	"strings"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/replication"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/vtenv"
+)
+
+// The listener calls these methods; for one connection, one at a time.
+
+// Env implements mysql.Handler.
+func (s *Server) Env() *vtenv.Environment { return s.env }
+
+// NewConnection implements mysql.Handler: the session exists before the
+// handshake because a database named in the handshake arrives as a USE.
+func (s *Server) NewConnection(c *mysql.Conn) {
+	ss := newSession(s, c)
+	c.ClientData = ss
+	c.StatusFlags |= mysql.ServerStatusAutocommit
+	s.mu.Lock()
+	s.sessions[c.ConnectionID] = ss
+	s.mu.Unlock()
+}
+
+// ConnectionReady implements mysql.Handler.
+func (s *Server) ConnectionReady(c *mysql.Conn) {
+	ss := s.session(c)
+	ss.user = c.User
+	// A client that announced a character set other than the backends'
+	// gets it applied as if it had run SET NAMES.
+	if name := s.charsetName(c); name != "" && name != "utf8mb4" {
+		ss.state = s.cluster.States.With(ss.state, "names", "NAMES '"+name+"'")
+	}
+}
+
+func (s *Server) charsetName(c *mysql.Conn) string {
+	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
+	if coll == "" {
+		return ""
+	}
+	cs, _, _ := strings.Cut(coll, "_")
+	switch cs {
+	case "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "utf16", "utf32", "ucs2", "cp1250", "cp1251", "cp1252", "gbk", "big5", "sjis", "euckr", "gb2312", "gb18030":
+		return cs
+	}
+	return ""
+}
+
+// ConnectionClosed implements mysql.Handler.
+func (s *Server) ConnectionClosed(c *mysql.Conn) {
+	if ss := s.session(c); ss != nil {
+		ss.close()
+	}
+	s.mu.Lock()
+	delete(s.sessions, c.ConnectionID)
+	s.mu.Unlock()
+	s.clients.Add(-1)
+}
+
+// ComResetConnection implements mysql.Handler: the session starts over
+// (transaction rolled back, variables and prepared statements dropped), as
+// COM_RESET_CONNECTION does on a server; the current database stays.
+func (s *Server) ComResetConnection(c *mysql.Conn) {
+	ss := s.session(c)
+	ss.close()
+	db := ss.db
+	*ss = *newSession(s, c)
+	ss.db, ss.user = db, c.User
+	c.StatusFlags = ss.statusFlags()
+}
+
+// WarningCount implements mysql.Handler.
+func (s *Server) WarningCount(c *mysql.Conn) uint16 {
+	ss := s.session(c)
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if len(ss.warnings) > 0xffff {
+		return 0xffff
+	}
+	return uint16(len(ss.warnings))
+}
+
+// ComQuery implements mysql.Handler. The listener runs in multi-query
+// mode, so this only carries the USE of a database named in the handshake.
+func (s *Server) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Result) error) error {
+	ss := s.session(c)
+	res, err := ss.execute(context.Background(), sql)
+	c.StatusFlags = ss.statusFlags()
+	if err != nil {
+		return toSQLError(err)
+	}
+	return callback(res)
+}
+
+// ComQueryMulti implements mysql.Handler: one COM_QUERY, which may hold
+// several statements when the client enabled multi-statements. Statements
+// run in order until one fails.
+func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
+	ss := s.session(c)
+	ctx := context.Background()
+	if !mayHoldSeveral(sql) {
+		res, err := ss.execute(ctx, sql)
+		c.StatusFlags = ss.statusFlags()
+		if err != nil {
+			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
+		}
+		return callback(sqltypes.QueryResponse{QueryResult: res}, false, true)
+	}
+	pieces, err := s.parser.SplitStatementToPieces(sql)
+	if err != nil {
+		return callback(sqltypes.QueryResponse{QueryError: toSQLError(parseError(sql, err))}, false, true)
+	}
+	if len(pieces) == 0 {
+		return callback(sqltypes.QueryResponse{QueryError: errEmpty}, false, true)
+	}
+	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
+		// Without CLIENT_MULTI_STATEMENTS a server sees one statement with
+		// junk after it.
+		return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
+	}
+	for i, q := range pieces {
+		res, err := ss.execute(ctx, q)
+		c.StatusFlags = ss.statusFlags()
+		if err != nil {
+			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
+		}
+		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errEmpty = sqlerror.NewSQLError(sqlerror.EREmptyQuery, sqlerror.SSClientError, "Query was empty")
+
+// mayHoldSeveral is a cheap test that lets almost every statement skip the
+// splitter: a single statement has no ';' before its last non-space byte.
+func mayHoldSeveral(sql string) bool {
+	i := strings.IndexByte(sql, ';')
+	if i < 0 {
+		return false
+	}
+	return strings.TrimRight(sql[i:], "; \t\r\n") != ""
+}
+
+// ComPrepare implements mysql.Handler.
+func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
+	ss := s.session(c)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("shardproxy: panic in prepare", "conn", ss.id, "query", query, "panic", r)
+			fields, params = nil, 0
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	// The listener numbers the statement after this returns.
+	p, err := ss.prepare(context.Background(), query, c.StatementID+1)
+	if err != nil {
+		return nil, 0, toSQLError(err)
+	}
+	return p.fields, uint16(p.params), nil
+}
+
+// ComStmtExecute implements mysql.Handler.
+func (s *Server) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
+	ss := s.session(c)
+	res, err := ss.executePrepared(context.Background(), prep)
+	c.StatusFlags = ss.statusFlags()
+	if err != nil {
+		return toSQLError(err)
+	}
+	return callback(res)
+}
+
+// ComRegisterReplica implements mysql.Handler: the proxy is no replication
+// source.
+func (s *Server) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
+	return notSupported("replication through the proxy")
+}
+
+// ComBinlogDump implements mysql.Handler.
+func (s *Server) ComBinlogDump(*mysql.Conn, string, uint32) error {
+	return notSupported("replication through the proxy")
+}
+
+// ComBinlogDumpGTID implements mysql.Handler.
+func (s *Server) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
+	return notSupported("replication through the proxy")
+}

@@ -1,0 +1,70 @@
+package shardproxy
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/engine"
+)
+
+// cachedPlan is everything a normalized statement needs to run again
+// without parsing or planning: the plan, the bind variables the session
+// must supply, and how the statement relates to transactions.
+type cachedPlan struct {
+	plan  engine.Primitive
+	needs *sqlparser.BindVarNeeds
+	kind  stmtKind
+	// normalized is the statement after normalization, for logs.
+	normalized string
+}
+
+// planCache maps "db\x00normalized statement" to its plan. Plans are
+// immutable and shared by every session. When full, it drops about a tenth
+// of its entries at random, which keeps hot plans (they come straight back)
+// without the bookkeeping of an LRU on the hot path.
+type planCache struct {
+	mu     sync.RWMutex
+	m      map[string]*cachedPlan
+	max    int
+	hits   atomic.Uint64
+	misses atomic.Uint64
+}
+
+func newPlanCache(max int) *planCache {
+	return &planCache{m: make(map[string]*cachedPlan), max: max}
+}
+
+func (c *planCache) get(key string) *cachedPlan {
+	c.mu.RLock()
+	p := c.m[key]
+	c.mu.RUnlock()
+	if p != nil {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return p
+}
+
+func (c *planCache) put(key string, p *cachedPlan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		drop := c.max/10 + 1
+		for k := range c.m {
+			delete(c.m, k)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
+	c.m[key] = p
+}
+
+func (c *planCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -1,0 +1,126 @@
+package shardproxy
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/rwsplit"
+)
+
+// prepared is a statement prepared with COM_STMT_PREPARE. Statements the
+// planner handles are planned once, here: executing one costs no parsing
+// and no plan cache lookup, on sharded tables as on any other. The client's
+// parameters (?) arrive as bind variables v1..vN, and the engine routes on
+// them like on literals.
+type prepared struct {
+	query  string
+	params int
+	fields []*querypb.Field
+	kind   stmtKind
+	// planned statements
+	cp    *cachedPlan
+	fixed map[string]*querypb.BindVariable // literals the normalizer lifted
+	// anything else runs as text with the parameters substituted
+	pq *sqlparser.ParsedQuery
+}
+
+func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
+	stmt, known, err := s.srv.parser.Parse2(query)
+	if err != nil {
+		return nil, parseError(query, err)
+	}
+	p := &prepared{query: query, params: len(known), kind: kindOf(stmt)}
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		bv := map[string]*querypb.BindVariable{}
+		cp, err := s.planFor(stmt, known, bv)
+		if err != nil {
+			return nil, err
+		}
+		p.cp, p.fixed = cp, bv
+	default:
+		p.pq = sqlparser.NewParsedQuery(stmt)
+	}
+	if s.prepared == nil {
+		s.prepared = map[uint32]*prepared{}
+	}
+	s.sweepPrepared()
+	s.prepared[id] = p
+	return p, nil
+}
+
+// sweepPrepared forgets statements the client closed: COM_STMT_CLOSE is
+// handled by the listener, which drops them from its own table only.
+func (s *Session) sweepPrepared() {
+	if s.conn == nil || len(s.prepared) <= len(s.conn.PrepareData)+16 {
+		return
+	}
+	for id := range s.prepared {
+		if _, ok := s.conn.PrepareData[id]; !ok {
+			delete(s.prepared, id)
+		}
+	}
+}
+
+func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
+	start := time.Now()
+	s.cur.Store(&prep.PrepareStmt)
+	s.curAt.Store(start.UnixNano())
+	kind, res, err := s.runPreparedSafe(ctx, prep)
+	if err != nil {
+		s.recordError(err)
+	}
+	s.finish(kind, prep.PrepareStmt, start, err)
+	return res, err
+}
+
+func (s *Session) runPreparedSafe(ctx context.Context, prep *mysql.PrepareData) (kind stmtKind, res *sqltypes.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("shardproxy: panic in prepared statement", "conn", s.id, "query", prep.PrepareStmt, "panic", r, "stack", string(debug.Stack()))
+			kind, res = kindOther, nil
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	return s.runPrepared(ctx, prep)
+}
+
+func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stmtKind, *sqltypes.Result, error) {
+	p := s.prepared[prep.StatementID]
+	if p == nil || p.query != prep.PrepareStmt {
+		var err error
+		if p, err = s.prepare(ctx, prep.PrepareStmt, prep.StatementID); err != nil {
+			return kindOther, nil, err
+		}
+	}
+	if len(prep.BindVars) < p.params {
+		return p.kind, nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState,
+			"Incorrect arguments to mysqld_stmt_execute: %d parameters, %d given", p.params, len(prep.BindVars))
+	}
+	s.clearWarnings()
+	s.hint.ForcePrimary = rwsplit.HasPrimaryHint(p.query)
+	if p.cp == nil {
+		text, err := p.pq.GenerateQuery(prep.BindVars, nil)
+		if err != nil {
+			return p.kind, nil, err
+		}
+		kind, res, err := s.dispatch(ctx, text)
+		return kind, res, err
+	}
+	bv := make(map[string]*querypb.BindVariable, len(p.fixed)+len(prep.BindVars)+2)
+	for k, v := range p.fixed {
+		bv[k] = v
+	}
+	for k, v := range prep.BindVars {
+		bv[k] = v
+	}
+	res, err := s.execPlan(ctx, p.cp, bv)
+	return p.kind, res, err
+}
