@@ -100,7 +100,7 @@ func (n *nativeAuth) HandleUser(_ *mysql.Conn, user string) bool {
 	_, ok := n.a.users[user]
 	return ok
 }
-func (n *nativeAuth) AllowClearTextWithoutTLS() bool   { return true }
+func (n *nativeAuth) AllowClearTextWithoutTLS() bool  { return true }
 func (n *nativeAuth) AuthPluginData() ([]byte, error) { return salt() }
 func (n *nativeAuth) HandleAuthPluginData(_ *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
 	return n.a.check(user, serverData, reply, addr, mysql.ScrambleMysqlNativePassword)
@@ -113,7 +113,7 @@ func (s *sha2Auth) HandleUser(_ *mysql.Conn, user string) bool {
 	_, ok := s.a.users[user]
 	return ok
 }
-func (s *sha2Auth) AllowClearTextWithoutTLS() bool   { return true }
+func (s *sha2Auth) AllowClearTextWithoutTLS() bool  { return true }
 func (s *sha2Auth) AuthPluginData() ([]byte, error) { return salt() }
 func (s *sha2Auth) HandleAuthPluginData(c *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
 	g, err := s.a.check(user, serverData, reply, addr, mysql.ScrambleCachingSha2Password)
