@@ -51,6 +51,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(
 		newUpCmd(e),
+		newProxyCmd(e),
 		newAdminCmd(e),
 	)
 	return root

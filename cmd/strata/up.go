@@ -19,6 +19,7 @@ type upOptions struct {
 	shards    int
 	replicas  int
 	bufferMem string
+	proxy     upProxyOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -42,6 +43,7 @@ stops everything it started. The data directory is kept for the next start.`,
 	f.IntVar(&o.shards, "shards", 2, "number of shards")
 	f.IntVar(&o.replicas, "replicas", 1, "replicas per shard")
 	f.StringVar(&o.bufferMem, "innodb-buffer-pool", "128M", "InnoDB buffer pool per MariaDB server")
+	addUpProxyFlags(f, &o.proxy)
 	return cmd
 }
 
@@ -66,6 +68,11 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		}
 	}()
 	log.Info("up: mariadb topology ready", "servers", len(topo.Servers()), "took", time.Since(start).Round(time.Millisecond))
+	proxy, err := startUpProxy(ctx, e, o, topo)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -75,6 +82,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 				sh.Name, s.Role(), s.Name, s.Addr(), s.Port, localdb.AppUser, s.DSN(""))
 		}
 	}
+	proxy.banner(w)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-db/strata/shardproxy"
+	"github.com/strata-db/strata/shardproxy/config"
+)
+
+// proxyOptions are `strata proxy`'s flags.
+type proxyOptions struct {
+	config string
+	listen string
+	admin  string
+}
+
+func newProxyCmd(e *env) *cobra.Command {
+	o := proxyOptions{}
+	cmd := &cobra.Command{
+		Use:   "proxy --config FILE",
+		Short: "Run the shard proxy: one MySQL endpoint over the shards the config names",
+		Long: `proxy serves the MySQL protocol (default 127.0.0.1:3307) in front of the
+shards of its config file, routing each statement to the shards that hold its
+rows. The config is YAML; it is validated at start and every problem is
+reported as file:line: field: reason. See examples/sysbench.yaml and the
+README's "Shard proxy" section for the format.
+
+Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
+/debug/pprof/.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(o.config)
+			if err != nil {
+				return err
+			}
+			if o.listen != "" {
+				cfg.Listen = o.listen
+			}
+			if o.admin != "" {
+				cfg.AdminListen = o.admin
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", o.config, err)
+			}
+			ctx := cmd.Context()
+			srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Logger: e.logger()})
+			if err != nil {
+				return err
+			}
+			printProxyBanner(e.stdout, srv, cfg)
+			return srv.Serve(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "proxy config file (YAML), required")
+	f.StringVar(&o.listen, "listen", "", "MySQL address, overriding the config's listen")
+	f.StringVar(&o.admin, "admin", "", "admin HTTP address, overriding the config's admin_listen (\"off\" disables)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// printProxyBanner says how to connect.
+func printProxyBanner(w io.Writer, srv *shardproxy.Server, cfg *config.Config) {
+	host, port, _ := net.SplitHostPort(srv.Addr())
+	user := cfg.Users[0].Name
+	fmt.Fprintf(w, "Shard proxy on %s (%s):\n  mariadb -h%s -P%s -u%s", srv.Addr(), srv.Version(), host, port, user)
+	if cfg.Users[0].Password != "" {
+		fmt.Fprint(w, " -p")
+	}
+	fmt.Fprintln(w)
+	names := make([]string, 0, len(cfg.Databases))
+	for n := range cfg.Databases {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	for _, n := range names {
+		d := cfg.Databases[n]
+		if d.Sharded {
+			fmt.Fprintf(w, "  database %-10s sharded over %v\n", n, cfg.ShardNames())
+		} else {
+			fmt.Fprintf(w, "  database %-10s unsharded, on %s\n", n, d.Shard)
+		}
+	}
+	if a := srv.AdminAddr(); a != "" {
+		fmt.Fprintf(w, "  metrics  http://%s/metrics   health http://%s/healthz\n", a, a)
+	}
+}
