@@ -160,4 +160,3 @@ func (p *upProxy) banner(w io.Writer) {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
-
