@@ -100,6 +100,8 @@ func (f *Fleet) AcquireRead(ctx context.Context, shardName string, r ReadRequest
 	start := int(sh.rr.Add(1))
 	var best, waiter *server
 	var bestOut, waiterOut int64
+	var ties [8]*server // the replicas tied at bestOut, to rotate among
+	nties := 0
 	for i := 0; i < n; i++ {
 		s := sh.servers[(start+i)%n]
 		if s == p || s.cfg.Name == r.Exclude || !s.usable() {
@@ -119,9 +121,19 @@ func (f *Fleet) AcquireRead(ctx context.Context, shardName string, r ReadRequest
 			}
 			continue
 		}
-		if best == nil || out < bestOut {
+		switch {
+		case best == nil || out < bestOut:
 			best, bestOut = s, out
+			ties[0], nties = s, 1
+		case out == bestOut && nties < len(ties):
+			ties[nties] = s
+			nties++
 		}
+	}
+	if nties > 1 {
+		// The scan's start rotates over all servers, primary included, which
+		// would favour the replica after the primary: rotate among the tied.
+		best = ties[start%nties]
 	}
 	switch {
 	case best != nil:

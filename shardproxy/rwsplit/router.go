@@ -53,8 +53,9 @@ func FleetConfig(cfg *config.Config) fleet.Config {
 	return fc
 }
 
-// New builds the router over the cluster's pools. Start starts its fleet.
-func New(cfg *config.Config, c *backend.Cluster, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
+// New builds the router and its fleet from the proxy config. Bind gives it
+// the backend pools; Start starts the fleet's checks.
+func New(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -66,22 +67,30 @@ func New(cfg *config.Config, c *backend.Cluster, reg prometheus.Registerer, log 
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{f: f, def: def, pools: map[string]*backend.Pool{}, names: map[*backend.Pool]string{}, pos: map[string]*posFetcher{}, log: log}
-	for _, p := range c.Pools() {
-		r.pools[p.Addr] = p
-	}
-	for _, s := range f.Servers() {
-		p, ok := r.pools[s.Addr]
-		if !ok {
-			f.Close()
-			return nil, fmt.Errorf("rwsplit: no backend pool for server %s (%s)", s.Name, s.Addr)
-		}
-		r.names[p] = s.Name
-	}
+	r := &Router{f: f, def: def, pos: map[string]*posFetcher{}, log: log}
 	for _, sh := range f.Shards() {
 		r.pos[sh] = &posFetcher{}
 	}
 	return r, nil
+}
+
+// Bind gives the router the cluster's pools, one per server address. Call
+// it once, before the first Route.
+func (r *Router) Bind(c *backend.Cluster) error {
+	pools := map[string]*backend.Pool{}
+	names := map[*backend.Pool]string{}
+	for _, p := range c.Pools() {
+		pools[p.Addr] = p
+	}
+	for _, s := range r.f.Servers() {
+		p, ok := pools[s.Addr]
+		if !ok {
+			return fmt.Errorf("rwsplit: no backend pool for server %s (%s)", s.Name, s.Addr)
+		}
+		names[p] = s.Name
+	}
+	r.pools, r.names = pools, names
+	return nil
 }
 
 // Start checks every server once and starts the fleet's checks.
@@ -125,7 +134,14 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Consistency != "" {
 		level = fleet.Consistency(h.Consistency)
 	}
-	if !read || h.ForcePrimary || level == fleet.Strong {
+	if read && level == fleet.Strong && !h.ForcePrimary {
+		l, err := r.f.AcquireRead(ctx, shard, fleet.ReadRequest{Consistency: fleet.Strong})
+		if err != nil {
+			return backend.Target{}, fleet.SQLError(err)
+		}
+		return r.target(l, nil)
+	}
+	if !read || h.ForcePrimary {
 		l, err := r.f.AcquirePrimary(ctx, shard)
 		if err != nil {
 			return backend.Target{}, fleet.SQLError(err)

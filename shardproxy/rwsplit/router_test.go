@@ -81,8 +81,11 @@ func startRouter(t *testing.T, cfg *config.Config) (*Router, *backend.Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	r, err := New(cfg, c, prometheus.NewRegistry(), localdb.TestLogger(t))
+	r, err := New(cfg, prometheus.NewRegistry(), localdb.TestLogger(t))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Bind(c); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
