@@ -110,13 +110,13 @@ type server struct {
 	cfg ServerConfig
 	db  *sql.DB
 
-	healthy     atomic.Bool
+	healthy atomic.Bool
 	// reports counts ReportFailure calls; cleared is the count seen when
 	// the last successful check began. While reports > cleared the server is
 	// suspect and gets no queries: a check that began after the report must
 	// pass first.
-	reports atomic.Uint64
-	cleared atomic.Uint64
+	reports     atomic.Uint64
+	cleared     atomic.Uint64
 	outstanding atomic.Int64
 	pos         atomic.Pointer[Position]
 	lagKnown    atomic.Bool
