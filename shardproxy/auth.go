@@ -18,11 +18,12 @@ import (
 // always answered on its fast path (the client's scramble is checked
 // directly): it needs neither TLS nor RSA keys.
 type authServer struct {
-	users map[string]string
+	users   map[string]string
+	initial mysql.AuthMethodDescription
 }
 
-func newAuthServer(users []config.User) *authServer {
-	a := &authServer{users: map[string]string{}}
+func newAuthServer(users []config.User, plugin string) *authServer {
+	a := &authServer{users: map[string]string{}, initial: mysql.AuthMethodDescription(plugin)}
 	for _, u := range users {
 		a.users[u.Name] = u.Password
 	}
@@ -30,10 +31,16 @@ func newAuthServer(users []config.User) *authServer {
 }
 
 func (a *authServer) AuthMethods() []mysql.AuthMethod {
+	if a.initial == mysql.CachingSha2Password {
+		return []mysql.AuthMethod{&sha2Auth{a}, &nativeAuth{a}}
+	}
 	return []mysql.AuthMethod{&nativeAuth{a}, &sha2Auth{a}}
 }
 
 func (a *authServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
+	if a.initial == mysql.CachingSha2Password {
+		return a.initial
+	}
 	return mysql.MysqlNativePassword
 }
 

@@ -2,12 +2,10 @@ package shardproxy
 
 import (
 	"testing"
-
-	"github.com/strata-db/strata/localdb"
 )
 
 func TestSmoke(t *testing.T) {
-	topo := localdb.StartForTest(t, localdb.TestConfig(2, 0))
+	topo := sharedTopo(t)
 	p := startProxy(t, topo, nil)
 	db := p.open(t, "test")
 	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(20))")

@@ -221,7 +221,7 @@ func (s *Server) listen() error {
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Protocol:            "tcp",
 		Address:             s.cfg.Listen,
-		AuthServer:          newAuthServer(s.cfg.Users),
+		AuthServer:          newAuthServer(s.cfg.Users, s.cfg.AuthPlugin),
 		Handler:             s,
 		ConnReadBufferSize:  0, // the fieldListConn below buffers reads
 		ConnBufferPooling:   true,

@@ -22,6 +22,11 @@ type Config struct {
 	// text here: the proxy needs it to check both mysql_native_password and
 	// caching_sha2_password scrambles). Default: root with no password.
 	Users []User `yaml:"users"`
+	// AuthPlugin is the authentication method the proxy proposes in its
+	// greeting: mysql_native_password (default) or caching_sha2_password.
+	// Either works whatever is proposed: a client that asks for the other
+	// gets it.
+	AuthPlugin string `yaml:"auth_plugin"`
 	// TLS, when Cert and Key are set, lets clients upgrade to TLS.
 	TLS TLS `yaml:"tls"`
 	// Backend is how the proxy connects to the shards' servers.
@@ -144,6 +149,7 @@ func DefaultConfig() *Config {
 		Listen:               "127.0.0.1:3307",
 		AdminListen:          "127.0.0.1:15000",
 		Users:                []User{{Name: "root"}},
+		AuthPlugin:           "mysql_native_password",
 		PlanCacheSize:        10000,
 		SlowQueryThreshold:   time.Second,
 		MaxClientConnections: 4096,
@@ -217,6 +223,9 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("users[%d].name", i), "duplicate user %q", u.Name)
 		}
 		seenUser[u.Name] = true
+	}
+	if c.AuthPlugin != "mysql_native_password" && c.AuthPlugin != "caching_sha2_password" {
+		return fieldErr("auth_plugin", "%q, want mysql_native_password or caching_sha2_password", c.AuthPlugin)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fieldErr("tls", "cert and key go together: set both or neither")
