@@ -1,0 +1,593 @@
+package rwsplit_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-db/strata/localdb"
+	"github.com/strata-db/strata/shardproxy"
+	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/planner"
+)
+
+// These tests run the whole proxy (shardproxy.Server with read/write
+// splitting on) over real MariaDB replication from localdb, with real
+// clients: go-sql-driver/mysql and sysbench.
+
+type proxy struct {
+	srv  *shardproxy.Server
+	reg  *prometheus.Registry
+	topo *localdb.Topology
+}
+
+// startProxy starts a proxy over topo with database app unsharded on s0
+// and sbtest likewise, read/write splitting on.
+func startProxy(t *testing.T, topo *localdb.Topology, mut func(*config.Config)) *proxy {
+	t.Helper()
+	c := config.DefaultConfig()
+	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
+	c.Backend.User = localdb.AppUser
+	for _, sh := range topo.Shards() {
+		s := config.Shard{Name: sh.Name, Primary: sh.Primary().Addr()}
+		for _, r := range sh.Replicas() {
+			s.Replicas = append(s.Replicas, r.Addr())
+		}
+		c.Shards = append(c.Shards, s)
+	}
+	c.Databases = map[string]*config.Database{"app": {Shard: "s0"}, "sbtest": {Shard: "s0"}}
+	c.ReadWrite.Enabled = true
+	if mut != nil {
+		mut(c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: reg, Logger: localdb.TestLogger(t)})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	p := &proxy{srv: srv, reg: reg, topo: topo}
+	p.ready(t)
+	return p
+}
+
+// ready waits until the fleet sees every server healthy with a known lag.
+func (p *proxy) ready(t *testing.T) {
+	t.Helper()
+	if p.srv.ReadWrite() == nil {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, s := range p.srv.ReadWrite().Fleet().Status() {
+			if !s.Healthy || !s.LagKnown || s.Lag > 300*time.Millisecond {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("fleet not ready: %+v", p.srv.ReadWrite().Fleet().Status())
+}
+
+func (p *proxy) open(t *testing.T, db string, conns int) *sql.DB {
+	t.Helper()
+	d, err := sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/%s?timeout=5s", p.srv.Addr(), db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetMaxOpenConns(conns)
+	d.SetMaxIdleConns(conns)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// routed is the proxy's strata_fleet_{reads,writes}_routed_total for a server.
+func (p *proxy) routed(t *testing.T, kind, server string) int {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "strata_fleet_"+kind+"_routed_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "server" && l.GetValue() == server {
+					return int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// comCounter reads a server's own status counter (Com_select, Com_insert).
+func comCounter(t *testing.T, s *localdb.Server, name string) int {
+	t.Helper()
+	db, err := s.OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var k string
+	var v int
+	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&k, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// TestProxySplitsReadsAndWrites: through the proxy, plain reads land on the
+// replicas and writes, locking reads, side effects and the hint on the
+// primary, counted by the proxy's metrics and by each server's own status
+// counters; then a replica delayed past the max lag stops getting reads
+// within a second and gets them again after it recovers.
+func TestProxySplitsReadsAndWrites(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	sh := topo.Shards()[0]
+	prim, r1, r2 := sh.Primary(), sh.Replicas()[0], sh.Replicas()[1]
+	p := startProxy(t, topo, func(c *config.Config) {
+		c.ReadWrite.Consistency = "eventual"
+		c.ReadWrite.MaxLag = 500 * time.Millisecond
+	})
+	db := p.open(t, "app", 4)
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+	ctx := context.Background()
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	const writes, reads = 200, 1000
+	names := []string{prim.Name, r1.Name, r2.Name}
+	servers := []*localdb.Server{prim, r1, r2}
+	selBefore, insBefore, rBefore, wBefore, qBefore := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	for i, s := range servers {
+		qBefore[names[i]] = comCounter(t, s, "Questions")
+		selBefore[names[i]], insBefore[names[i]] = comCounter(t, s, "Com_select"), comCounter(t, s, "Com_insert")
+		rBefore[names[i]], wBefore[names[i]] = p.routed(t, "reads", names[i]), p.routed(t, "writes", names[i])
+	}
+	start := time.Now()
+	for i := 0; i < writes; i++ {
+		mustExec(t, db, "INSERT INTO t VALUES (?, ?)", i, i)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < reads; i++ {
+		var v int
+		if err := db.QueryRow("SELECT v FROM t WHERE id = ?", i%writes).Scan(&v); err != nil || v != i%writes {
+			t.Fatalf("read %d: %d %v", i, v, err)
+		}
+	}
+	took := time.Since(start)
+	// The fleet's own checks are statements too: at most 3 per server per 100 ms.
+	checks := int(took/(100*time.Millisecond)+3)*3 + 5
+	for i, s := range servers {
+		n := names[i]
+		sel := comCounter(t, s, "Com_select") - selBefore[n]
+		ins := comCounter(t, s, "Com_insert") - insBefore[n]
+		rr, ww := p.routed(t, "reads", n)-rBefore[n], p.routed(t, "writes", n)-wBefore[n]
+		q := comCounter(t, s, "Questions") - qBefore[n] - 1
+		t.Logf("%s (%s): proxy routed %d reads, %d writes; server counted Com_select +%d, Com_insert +%d, Questions +%d", n, s.Role(), rr, ww, sel, ins, q)
+		if s == prim {
+			if ww != writes || ins != writes || rr != 0 || sel > checks {
+				t.Errorf("primary: routed %d writes %d reads, Com_insert +%d Com_select +%d (fleet checks ≤ %d)", ww, rr, ins, sel, checks)
+			}
+			continue
+		}
+		// Com_insert counts the rows replication applied; Questions counts
+		// only what clients sent: past the SELECTs, only the fleet's checks.
+		if ww != 0 || q-sel > checks || rr < reads/4 || sel < rr || sel > rr+checks {
+			t.Errorf("replica %s: routed %d reads %d writes, Com_select +%d Questions +%d", n, rr, ww, sel, q)
+		}
+	}
+	if got := p.routed(t, "reads", r1.Name) - rBefore[r1.Name] + p.routed(t, "reads", r2.Name) - rBefore[r2.Name]; got != reads {
+		t.Errorf("reads routed to replicas: %d, want %d", got, reads)
+	}
+
+	// Primary-only statements.
+	pr := p.routed(t, "reads", prim.Name)
+	pw := p.routed(t, "writes", prim.Name)
+	for _, q := range []string{
+		"SELECT v FROM t WHERE id = 1 FOR UPDATE",
+		"SELECT v FROM t WHERE id = 1 LOCK IN SHARE MODE",
+		"SELECT GET_LOCK('x', 0)",
+		"SELECT /*+ strata:primary */ v FROM t WHERE id = 1",
+	} {
+		b := p.routed(t, "reads", prim.Name) + p.routed(t, "writes", prim.Name)
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if p.routed(t, "reads", prim.Name)+p.routed(t, "writes", prim.Name) != b+1 {
+			t.Errorf("%s: not on the primary", q)
+		}
+	}
+	if got := p.routed(t, "reads", prim.Name) - pr + p.routed(t, "writes", prim.Name) - pw; got != 4 {
+		t.Errorf("locking reads, side effects and the hint: %d of 4 on the primary", got)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = 'sometimes'"); err == nil || !strings.Contains(err.Error(), "1231") {
+		t.Errorf("bad consistency: %v", err)
+	}
+	var level string
+	if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = 'strong'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT @@strata_read_consistency").Scan(&level); err != nil || level != "strong" {
+		t.Errorf("@@strata_read_consistency = %q, %v", level, err)
+	}
+	pr = p.routed(t, "reads", prim.Name)
+	var v int
+	if err := conn.QueryRowContext(ctx, "SELECT v FROM t WHERE id = 3").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if p.routed(t, "reads", prim.Name) != pr+1 {
+		t.Error("strong read not on the primary")
+	}
+	rows, err := db.Query("SHOW STRATA SERVERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	if n != 3 {
+		t.Errorf("SHOW STRATA SERVERS: %d rows", n)
+	}
+
+	// Lag past the max: r1 stops getting reads within a second.
+	if err := topo.SetReplicationDelay(ctx, r1, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	delayed := time.Now()
+	window := func() int { // r1's share of 40 reads
+		before := p.routed(t, "reads", r1.Name)
+		for i := 0; i < 40; i++ {
+			var v int
+			if err := db.QueryRow("SELECT v FROM t WHERE id = 1").Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p.routed(t, "reads", r1.Name) - before
+	}
+	var stopped time.Duration
+	for time.Since(delayed) < 5*time.Second {
+		if window() == 0 {
+			stopped = time.Since(delayed)
+			break
+		}
+	}
+	t.Logf("lag: %s delayed 3 s (max lag 500 ms): reads stopped %v after the delay was set", r1.Name, stopped)
+	if stopped == 0 || stopped > 1500*time.Millisecond {
+		t.Errorf("reads to the lagging replica stopped after %v (want within 1 s of crossing 500 ms)", stopped)
+	}
+	for i := 0; i < 5; i++ {
+		if n := window(); n != 0 {
+			t.Fatalf("lagging replica got %d reads", n)
+		}
+	}
+	if err := topo.SetReplicationDelay(ctx, r1, 0); err != nil {
+		t.Fatal(err)
+	}
+	recovered := time.Now()
+	back := false
+	for time.Since(recovered) < 5*time.Second && !back {
+		back = window() > 0
+	}
+	if !back {
+		t.Fatal("replica got no reads after it caught up")
+	}
+	t.Logf("lag: reads back %v after the delay was removed", time.Since(recovered))
+}
+
+// TestProxyReadYourWrites: 16 sessions each update their own row and read it
+// back through the proxy, 150 times each, with one of the two replicas
+// 1 s behind (MASTER_DELAY) and the max lag above it: in session
+// consistency no read is stale; in eventual consistency some are.
+func TestProxyReadYourWrites(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx := context.Background()
+	p := startProxy(t, topo, func(c *config.Config) { c.ReadWrite.MaxLag = 5 * time.Second })
+	db := p.open(t, "app", 4)
+	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v INT NOT NULL)")
+	for i := 0; i < 16; i++ {
+		mustExec(t, db, "INSERT INTO kv VALUES (?, 0)", i)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow := topo.Shards()[0].Replicas()[0]
+	if err := topo.SetReplicationDelay(ctx, slow, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+
+	const sessions, rounds = 16, 150
+	for _, level := range []string{"session", "eventual"} {
+		var stale, onReplicas atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, sessions)
+		replicaReads := func() int {
+			n := 0
+			for _, r := range topo.Shards()[0].Replicas() {
+				n += p.routed(t, "reads", r.Name)
+			}
+			return n
+		}
+		before := replicaReads()
+		for s := 0; s < sessions; s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := db.Conn(ctx) // one client connection: one proxy session
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer conn.Close()
+				if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = '"+level+"'"); err != nil {
+					errs <- err
+					return
+				}
+				for i := 1; i <= rounds; i++ {
+					want := i + 1000*len(level)
+					if _, err := conn.ExecContext(ctx, "UPDATE kv SET v = ? WHERE id = ?", want, s); err != nil {
+						errs <- err
+						return
+					}
+					var got int
+					if err := conn.QueryRowContext(ctx, "SELECT v FROM kv WHERE id = ?", s).Scan(&got); err != nil {
+						errs <- err
+						return
+					}
+					if got != want {
+						stale.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("%s: %v", level, err)
+		}
+		onReplicas.Store(int64(replicaReads() - before))
+		t.Logf("%s: %d write-then-read pairs in %d sessions: %d reads on replicas, %d stale", level, sessions*rounds, sessions, onReplicas.Load(), stale.Load())
+		if level == "session" && stale.Load() != 0 {
+			t.Errorf("session consistency: %d stale reads", stale.Load())
+		}
+		if level == "session" && onReplicas.Load() == 0 {
+			t.Error("session consistency sent no read to a replica")
+		}
+		if level == "eventual" && stale.Load() == 0 {
+			t.Error("eventual consistency saw no stale read with a replica 1 s behind: the test cannot fail")
+		}
+	}
+}
+
+// TestProxySysbenchKillReplica: sysbench oltp_read_only through the proxy
+// while one replica is killed with SIGKILL: sysbench sees no error; the
+// replica restarted takes reads again.
+func TestProxySysbenchKillReplica(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Fatal("sysbench not installed: make deps installs it")
+	}
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx := context.Background()
+	p := startProxy(t, topo, func(c *config.Config) { c.ReadWrite.Consistency = "eventual" })
+	host, port, _ := strings.Cut(p.srv.Addr(), ":")
+	sb := func(ctx context.Context, args ...string) *exec.Cmd {
+		a := append([]string{"oltp_read_only", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
+			"--mysql-db=sbtest", "--tables=2", "--table-size=2000", "--db-ps-mode=disable"}, args...)
+		return exec.CommandContext(ctx, "sysbench", a...)
+	}
+	if out, err := sb(ctx, "prepare").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	victim := topo.Shards()[0].Replicas()[0]
+	// --skip-trx: sysbench wraps each transaction in BEGIN/COMMIT otherwise,
+	// which pins it to the primary.
+	cmd := sb(ctx, "run", "--threads=8", "--time=8", "--skip-trx=on")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	before := p.routed(t, "reads", victim.Name)
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed %s after it served %d reads", victim.Name, before)
+	err := cmd.Wait()
+	res := out.String()
+	if err != nil || !strings.Contains(res, "ignored errors:                      0") {
+		t.Fatalf("sysbench with a replica killed: %v\n%s", err, res)
+	}
+	for _, l := range strings.Split(res, "\n") {
+		if strings.Contains(l, "queries:") || strings.Contains(l, "errors") || strings.Contains(l, "transactions:") {
+			t.Logf("sysbench: %s", strings.TrimSpace(l))
+		}
+	}
+	if err := topo.Restart(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	db := p.open(t, "sbtest", 2)
+	after := p.routed(t, "reads", victim.Name)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.routed(t, "reads", victim.Name) == after && time.Now().Before(deadline) {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM sbtest1 WHERE id < 10").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.routed(t, "reads", victim.Name) == after {
+		t.Fatal("restarted replica takes no reads")
+	}
+	t.Logf("restarted %s takes reads again", victim.Name)
+}
+
+// TestProxySwitchover: 8 sessions insert rows through the proxy while the
+// shard switches its primary (STRATA SWITCHOVER): no client error, and every
+// acknowledged row is on the new primary and its replicas. Then the new
+// primary is killed: writes fail at once with an error naming the shard,
+// and eventual reads go on.
+func TestProxySwitchover(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx := context.Background()
+	p := startProxy(t, topo, nil)
+	db := p.open(t, "app", 16)
+	mustExec(t, db, "CREATE TABLE r (id BIGINT PRIMARY KEY, w INT)")
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var acked []int64
+	var errs []error
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := next.Add(1)
+				_, err := db.ExecContext(ctx, "INSERT INTO r VALUES (?, ?)", id, w)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					acked = append(acked, id)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	target := topo.Shards()[0].Replicas()[0]
+	var shard, oldP, newP, pos, repointed, not string
+	var held, took int
+	err := db.QueryRowContext(ctx, "STRATA SWITCHOVER SHARD s0 TO "+target.Name).Scan(&shard, &oldP, &newP, &pos, &held, &took, &repointed, &not)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("switchover: %s -> %s at %s, writes held %d ms, took %d ms, repointed %s %s", oldP, newP, pos, held, took, repointed, not)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d client errors during the switchover, first: %v", len(errs), errs[0])
+	}
+	if newP != target.Name {
+		t.Fatalf("new primary %s", newP)
+	}
+	before := 0
+	for _, id := range acked {
+		if id < 1000 {
+			before++
+		}
+	}
+	t.Logf("%d rows acknowledged, %d of them written before the switch", len(acked), before)
+	newDB, err := target.Open("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newDB.Close()
+	posNow := ""
+	if err := newDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&posNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range topo.Shards()[0].Servers() {
+		if s != target {
+			if v, err := s.QueryString(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 10)", posNow)); err != nil || v != "0" {
+				t.Fatalf("%s did not catch up with the new primary: %s %v", s.Name, v, err)
+			}
+		}
+		sdb, _ := s.Open("app")
+		var n int
+		err := sdb.QueryRow("SELECT COUNT(*) FROM r").Scan(&n)
+		sdb.Close()
+		if err != nil || n != len(acked) {
+			t.Errorf("%s has %d rows, %d acknowledged (%v)", s.Name, n, len(acked), err)
+		}
+	}
+
+	// Unplanned: the new primary dies.
+	if err := target.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // ejected by now (connection refused)
+	start := time.Now()
+	_, err = db.ExecContext(ctx, "INSERT INTO r VALUES (-1, 0)")
+	var me *mysql.MySQLError
+	if err == nil || !strings.Contains(err.Error(), "shard s0") || time.Since(start) > time.Second {
+		t.Fatalf("write with the primary down: %v after %v", err, time.Since(start))
+	}
+	if errorsAs(err, &me) {
+		t.Logf("write with the primary down: error %d after %v: %s", me.Number, time.Since(start).Round(time.Microsecond), me.Message)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = 'eventual'"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM r").Scan(&n); err != nil || n != len(acked) {
+		t.Fatalf("eventual read with the primary down: %d %v", n, err)
+	}
+}
+
+func errorsAs(err error, me **mysql.MySQLError) bool {
+	e, ok := err.(*mysql.MySQLError)
+	if ok {
+		*me = e
+	}
+	return ok
+}
