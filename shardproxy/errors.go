@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
-	"vitess.io/vitess/go/vt/vterrors"
 )
 
 // toSQLError gives the client a MySQL error for any error: a
@@ -38,19 +37,21 @@ var posNear = regexp.MustCompile(`syntax error at position (\d+)(?: near '((?:[^
 // into MySQL's 1064 message: the text from the offending token on, and the
 // line it is on.
 func parseError(sql string, err error) error {
-	msg := vterrors.Cause(err).Error()
+	msg := err.Error()
 	m := posNear.FindStringSubmatch(msg)
 	if m == nil {
 		return sqlerror.NewSQLError(sqlerror.ERParseError, sqlerror.SSClientError,
 			"You have an error in your SQL syntax; "+firstLine(msg))
 	}
+	// The position is one past the end of the offending token.
 	pos, _ := strconv.Atoi(m[1])
-	if pos > len(sql) {
-		pos = len(sql)
-	}
-	start := pos - len(m[2])
-	if start < 0 || !strings.HasPrefix(sql[start:], m[2]) {
-		start = pos
+	end := max(0, min(pos-1, len(sql)))
+	start := end - len(m[2])
+	if m[2] == "" || start < 0 || !strings.HasPrefix(sql[start:], m[2]) {
+		start = end
+		for start > 0 && !strings.ContainsRune(" \t\r\n(),;", rune(sql[start-1])) {
+			start--
+		}
 	}
 	return syntaxErrorAt(sql, start)
 }

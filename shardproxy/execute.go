@@ -151,6 +151,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, notSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}
+	if strings.TrimSpace(stripComments(sql)) == "" {
+		return kindOther, nil, errEmpty
+	}
 	return kindOther, nil, notSupported("%s", firstWords(sql))
 }
 
