@@ -192,13 +192,25 @@ func (sp *selectPlan) aliasShadows(i int, ref *sqlparser.ColName) bool {
 	if c, ok := ae.Expr.(*sqlparser.ColName); ok && c.Name.EqualString(ae.As.String()) {
 		return false
 	}
+	// Only the select list, FROM and WHERE cannot name aliases: a column
+	// there with the alias's name is a real column.
 	found := false
-	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-		if c, ok := n.(*sqlparser.ColName); ok && c != ref && c.Name.EqualString(ae.As.String()) {
+	visit := func(n sqlparser.SQLNode) (bool, error) {
+		if c, ok := n.(*sqlparser.ColName); ok && c.Name.EqualString(ae.As.String()) {
 			found = true
 		}
 		return !found, nil
-	}, sp.sel)
+	}
+	nodes := []sqlparser.SQLNode{sp.sel.SelectExprs}
+	for _, f := range sp.sel.From {
+		nodes = append(nodes, f)
+	}
+	if sp.sel.Where != nil {
+		nodes = append(nodes, sp.sel.Where)
+	}
+	for _, n := range nodes {
+		_ = sqlparser.Walk(visit, n)
+	}
 	return found
 }
 

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
@@ -118,15 +119,66 @@ func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Pr
 		r := d.route
 		r.Query = parsed(stmt)
 		r.Read = read
-		return &r, nil
+		return withNames(stmt, &r), nil
 	}
+	var p engine.Primitive
 	switch s := stmt.(type) {
 	case *sqlparser.Select:
-		return pl.planScatterSelect(s, a, d, read)
+		p, err = pl.planScatterSelect(s, a, d, read)
 	case *sqlparser.Union:
-		return pl.planScatterUnion(s, d, read)
+		p, err = pl.planScatterUnion(s, d, read)
+	default:
+		return nil, unsupported("%T across shards", stmt)
 	}
-	return nil, unsupported("%T across shards", stmt)
+	if err != nil {
+		return nil, err
+	}
+	return withNames(stmt, p), nil
+}
+
+// withNames wraps a SELECT's plan in engine.ColumnNames when MySQL would
+// name some of its columns by their text (see engine.ColumnNames).
+func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primitive {
+	for {
+		u, ok := stmt.(*sqlparser.Union)
+		if !ok {
+			break
+		}
+		stmt = u.Left
+	}
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok || sel.SelectExprs == nil {
+		return p
+	}
+	fromText := make([]bool, len(sel.SelectExprs.Exprs))
+	any := false
+	for i, it := range sel.SelectExprs.Exprs {
+		ae, ok := it.(*sqlparser.AliasedExpr)
+		if !ok {
+			return p // a * expands to columns named by the table
+		}
+		if ae.As.NotEmpty() {
+			continue
+		}
+		switch x := ae.Expr.(type) {
+		case *sqlparser.ColName:
+			continue
+		case *sqlparser.Argument:
+			if x.Type == sqltypes.VarChar {
+				continue // a string literal is named by its value, as the shards name it
+			}
+		case *sqlparser.Literal:
+			if x.Type == sqlparser.StrVal {
+				continue
+			}
+		}
+		fromText[i] = true
+		any = true
+	}
+	if !any {
+		return p
+	}
+	return &engine.ColumnNames{Input: p, FromText: fromText, Parser: sqlparser.NewTestParser()}
 }
 
 // isPlainRead is true for reads without locks or INTO.
