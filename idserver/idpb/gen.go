@@ -1,0 +1,13 @@
+// Package idpb holds the ID service's protobuf messages and gRPC stubs,
+// generated from idserver.proto. The generated files are committed so that
+// building needs no protoc; after changing the .proto, run
+//
+//	go generate ./idserver/idpb
+//
+// with protoc (Debian: protobuf-compiler) and the two plugins installed:
+//
+//	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+//	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+package idpb
+
+//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative idserver.proto
