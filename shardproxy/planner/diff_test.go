@@ -3,18 +3,11 @@ package planner
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
-	"vitess.io/vitess/go/mysql/collations/colldata"
 	"vitess.io/vitess/go/mysql/sqlerror"
-	"vitess.io/vitess/go/sqltypes"
-	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/planner/internal/difftest"
 )
 
 // TestDifferential runs the corpus through the planner and engine over two
@@ -25,32 +18,32 @@ func TestDifferential(t *testing.T) {
 	e := startEnv(t)
 	loadDiff(t, e)
 	ctx := context.Background()
-	corpus := diffCorpus()
+	corpus := difftest.Corpus()
 	if len(corpus) < 200 {
 		t.Fatalf("corpus has %d queries, want at least 200", len(corpus))
 	}
 	failed := 0
 	for _, dc := range corpus {
-		want, err := e.runSingle(dc.q, dc.args...)
+		want, err := e.runSingle(dc.Q, dc.Args...)
 		if err != nil {
-			t.Errorf("%s: single server: %v", dc.q, err)
+			t.Errorf("%s: single server: %v", dc.Q, err)
 			failed++
 			continue
 		}
-		got, err := e.run(ctx, dc.q, dc.args...)
+		got, err := e.run(ctx, dc.Q, dc.Args...)
 		if err != nil {
-			t.Errorf("%s %v: through the shards: %v", dc.q, dc.args, err)
+			t.Errorf("%s %v: through the shards: %v", dc.Q, dc.Args, err)
 			failed++
 			continue
 		}
-		if d := diffResults(dc.q, want, got); d != "" {
-			t.Errorf("%s %v:\n%s", dc.q, dc.args, d)
+		if d := difftest.Diff(dc.Q, difftest.FromSQLTypes(want), difftest.FromSQLTypes(got)); d != "" {
+			t.Errorf("%s %v:\n%s", dc.Q, dc.Args, d)
 			failed++
 		}
 	}
 	t.Logf("%d queries, %d differ", len(corpus), failed)
 
-	for _, q := range refusedCorpus() {
+	for _, q := range difftest.Refused() {
 		_, err := e.run(ctx, q)
 		var se *sqlerror.SQLError
 		if !errors.As(err, &se) || se.Num != sqlerror.ERNotSupportedYet {
@@ -59,89 +52,18 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
-// queryShape reports whether the query's outermost SELECT has an ORDER BY
-// (the corpus only uses total orders) and whether its text values may be
-// any of several spellings equal under the collation (grouping, DISTINCT,
-// MIN/MAX pick one of the equal values, which one is unspecified).
-func queryShape(q string) (ordered, fold bool) {
-	stmt, err := sqlparser.NewTestParser().Parse(q)
-	if err == nil {
-		if sel, ok := stmt.(*sqlparser.Select); ok {
-			for _, o := range sel.OrderBy {
-				if _, isNull := o.Expr.(*sqlparser.NullVal); !isNull {
-					ordered = true
-				}
-			}
+// loadDiff creates the schema and rows on both sides: through the planner
+// for the shards (DDL broadcast, inserts split by shard key) and directly on
+// the single server.
+func loadDiff(t testing.TB, e *testEnv) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range append(difftest.Schema(), difftest.Data()...) {
+		if _, err := e.run(ctx, s); err != nil {
+			t.Fatalf("through the planner: %s: %v", s[:min(len(s), 120)], err)
+		}
+		if _, err := e.runSingle(s); err != nil {
+			t.Fatalf("on the single server: %s: %v", s[:min(len(s), 120)], err)
 		}
 	}
-	lq := strings.ToLower(q)
-	fold = strings.Contains(lq, "group by") || strings.Contains(lq, "distinct") || strings.Contains(lq, "min(") || strings.Contains(lq, "max(")
-	return ordered, fold
-}
-
-func diffResults(q string, want, got *sqltypes.Result) string {
-	var b strings.Builder
-	if len(want.Fields) != len(got.Fields) {
-		fmt.Fprintf(&b, "  %d columns, want %d\n", len(got.Fields), len(want.Fields))
-		return b.String()
-	}
-	for i := range want.Fields {
-		w, g := want.Fields[i], got.Fields[i]
-		if w.Name != g.Name || w.Type != g.Type || w.Decimals != g.Decimals {
-			fmt.Fprintf(&b, "  column %d: got %q %v dec %d, want %q %v dec %d\n", i, g.Name, g.Type, g.Decimals, w.Name, w.Type, w.Decimals)
-		}
-	}
-	ordered, fold := queryShape(q)
-	wr, gr := rowStrings(want, fold), rowStrings(got, fold)
-	if !ordered {
-		slices.Sort(wr)
-		slices.Sort(gr)
-	}
-	if !slices.Equal(wr, gr) {
-		fmt.Fprintf(&b, "  %d rows, want %d (ordered %v)\n", len(gr), len(wr), ordered)
-		shown := 0
-		for i := 0; i < max(len(wr), len(gr)) && shown < 6; i++ {
-			var w, g string
-			if i < len(wr) {
-				w = wr[i]
-			}
-			if i < len(gr) {
-				g = gr[i]
-			}
-			if w != g {
-				fmt.Fprintf(&b, "  row %d: got  %s\n         want %s\n", i, g, w)
-				shown++
-			}
-		}
-	}
-	return b.String()
-}
-
-// rowStrings renders rows for comparison: doubles to 10 significant digits
-// (partial sums add up in another order), text folded by
-// utf8mb4_general_ci when fold is set.
-func rowStrings(r *sqltypes.Result, fold bool) []string {
-	out := make([]string, len(r.Rows))
-	ci := colldata.Lookup(45)
-	for i, row := range r.Rows {
-		parts := make([]string, len(row))
-		for j, v := range row {
-			switch {
-			case v.IsNull():
-				parts[j] = "NULL"
-			case j < len(r.Fields) && (r.Fields[j].Type == querypb.Type_FLOAT64 || r.Fields[j].Type == querypb.Type_FLOAT32):
-				f, _ := strconv.ParseFloat(v.ToString(), 64)
-				if math.Abs(f) < 1e-9 {
-					f = 0
-				}
-				parts[j] = strconv.FormatFloat(f, 'g', 10, 64)
-			case fold && v.IsText():
-				parts[j] = fmt.Sprintf("~%x", ci.WeightString(nil, []byte(strings.TrimRight(v.ToString(), " ")), 0))
-			default:
-				parts[j] = v.ToString()
-			}
-		}
-		out[i] = strings.Join(parts, " | ")
-	}
-	return out
 }

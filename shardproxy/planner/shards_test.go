@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/planner/internal/difftest"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -104,19 +105,25 @@ func startEnv(t testing.TB) *testEnv {
 
 // diffVSchema is the routing schema of the differential test.
 func diffVSchema(s0, s1 string) *vschema.VSchema {
+	d := &vschema.Database{Name: "demo", Sharded: true, Tables: map[string]*vschema.Table{}}
+	for _, tb := range difftest.Tables() {
+		t := &vschema.Table{Name: tb.Name, Column: tb.Column, Type: vschema.KeyType(tb.Type), Func: vschema.ShardFunc(tb.Function)}
+		switch tb.Kind {
+		case "sharded":
+			t.Kind = vschema.Sharded
+		case "reference":
+			t.Kind = vschema.Reference
+		case "unsharded":
+			t.Kind, t.Shard = vschema.Unsharded, s0
+		}
+		if t.Func == vschema.Range {
+			t.Ranges = []vschema.RangeBound{{Shard: s0, Upper: difftest.RangeSplit}, {Shard: s1, Unbounded: true}}
+		}
+		d.Tables[tb.Name] = t
+	}
 	vs := &vschema.VSchema{
-		Shards: []string{s0, s1},
-		Databases: map[string]*vschema.Database{
-			"demo": {Name: "demo", Sharded: true, Tables: map[string]*vschema.Table{
-				"users":   {Name: "users", Kind: vschema.Sharded, Column: "id", Func: vschema.Hash},
-				"orders":  {Name: "orders", Kind: vschema.Sharded, Column: "user_id", Func: vschema.Hash},
-				"tags":    {Name: "tags", Kind: vschema.Sharded, Column: "tag", Type: vschema.KeyString, Func: vschema.Hash},
-				"events":  {Name: "events", Kind: vschema.Sharded, Column: "id", Func: vschema.Range, Ranges: []vschema.RangeBound{{Shard: s0, Upper: 100}, {Shard: s1, Unbounded: true}}},
-				"regions": {Name: "regions", Kind: vschema.Reference},
-				"audit":   {Name: "audit", Kind: vschema.Unsharded, Shard: s0},
-			}},
-			"test": {Name: "test", Shard: s0},
-		},
+		Shards:    []string{s0, s1},
+		Databases: map[string]*vschema.Database{"demo": d, "test": {Name: "test", Shard: s0}},
 	}
 	if err := vs.Validate(); err != nil {
 		panic(err)

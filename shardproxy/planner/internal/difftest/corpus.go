@@ -1,22 +1,21 @@
-package planner
+package difftest
 
-// diffCase is one query of the differential test. Its result through the
-// planner over two shards must equal its result on one server holding all
-// rows: in order when the query orders (every ORDER BY here is total), as a
-// multiset otherwise.
-type diffCase struct {
-	q    string
-	args []any // prepared-statement parameters for the ? in q
+// Case is one query of the differential test. Its result over two shards
+// must equal its result on one server holding all rows: in order when the
+// query orders (every ORDER BY here is total), as a multiset otherwise.
+type Case struct {
+	Q    string
+	Args []any // prepared-statement parameters for the ? in Q
 }
 
-func c(q string, args ...any) diffCase { return diffCase{q: q, args: args} }
+func c(q string, args ...any) Case { return Case{Q: q, Args: args} }
 
-// diffCorpus is the differential corpus: filters, routing by key, ORDER BY,
+// Corpus is the differential corpus: filters, routing by key, ORDER BY,
 // LIMIT/OFFSET, every aggregate, GROUP BY/HAVING, DISTINCT, NULLs,
 // co-located joins, subqueries, reference and unsharded tables, text and
 // prepared.
-func diffCorpus() []diffCase {
-	return []diffCase{
+func Corpus() []Case {
+	return []Case{
 		// Routing by shard key.
 		c("select * from users where id = 7"),
 		c("select id, name from users where id = 240"),
@@ -278,9 +277,9 @@ func diffCorpus() []diffCase {
 	}
 }
 
-// refusedCorpus are queries the proxy must refuse with 1235 rather than
+// Refused are queries the proxy must refuse with 1235 rather than
 // risk a wrong answer.
-func refusedCorpus() []string {
+func Refused() []string {
 	return []string{
 		"select * from users u join orders o on u.name = o.note",
 		"select * from users where score > (select avg(score) from users)",

@@ -1,16 +1,14 @@
-package planner
+package difftest
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"testing"
 )
 
-// The differential test's schema: the same DDL runs through the planner
-// (broadcast to both shards) and on the single server.
-func diffSchema() []string {
+// Schema is the differential test's DDL for database demo: it runs through
+// the proxy (broadcast to both shards) and on the single server.
+func Schema() []string {
 	return []string{
 		`CREATE TABLE users (
 			id BIGINT PRIMARY KEY,
@@ -45,10 +43,10 @@ func diffSchema() []string {
 	}
 }
 
-// diffData returns INSERT statements with deterministic rows full of the
+// Data returns INSERT statements with deterministic rows full of the
 // values that make merging hard: NULLs, case and accent variants, trailing
 // spaces, negatives, decimals, doubles, duplicates.
-func diffData() []string {
+func Data() []string {
 	r := rand.New(rand.NewPCG(42, 7))
 	names := []string{"alice", "Alice", "ALICE", "bob", "Bob ", "bob", "carol", "dave", "eve", "Ève", "eve ", "frank",
 		"grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor",
@@ -108,20 +106,4 @@ func diffData() []string {
 	}
 	flush("INSERT INTO audit (id, msg) VALUES ")
 	return out
-}
-
-// loadDiff creates the schema and rows on both sides: through the planner
-// for the shards (DDL broadcast, inserts split by shard key) and directly on
-// the single server.
-func loadDiff(t testing.TB, e *testEnv) {
-	t.Helper()
-	ctx := context.Background()
-	for _, s := range append(diffSchema(), diffData()...) {
-		if _, err := e.run(ctx, s); err != nil {
-			t.Fatalf("through the planner: %s: %v", s[:min(len(s), 120)], err)
-		}
-		if _, err := e.runSingle(s); err != nil {
-			t.Fatalf("on the single server: %s: %v", s[:min(len(s), 120)], err)
-		}
-	}
 }
