@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
+	"time"
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -14,14 +16,19 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 )
 
-// fieldListConn wraps a client connection to answer COM_FIELD_LIST, which
-// the vitess listener refuses and which the mariadb client sends at connect
-// to complete column names. It reads the client's bytes through a buffer,
-// packet by packet: a command packet (sequence 0) whose first byte is
-// COM_FIELD_LIST is answered here, and every other byte goes to the
-// listener untouched. A connection that upgrades to TLS is passed through
-// from then on (its bytes are encrypted below this layer), so COM_FIELD_LIST
-// over TLS gets the listener's error.
+// fieldListConn wraps a client connection below the vitess listener. It
+// reads the client's bytes through a buffer, packet by packet, and
+//   - refuses a packet larger than max_allowed_packet with error 1153 and
+//     closes the connection, before reading its body (the listener would
+//     buffer any size);
+//   - answers COM_FIELD_LIST (a command packet, sequence 0, whose first byte
+//     is 0x04), which the listener refuses and the mariadb client sends at
+//     connect to complete column names;
+//
+// and hands every other byte to the listener untouched. A connection that
+// upgrades to TLS is passed through from then on (its bytes are encrypted
+// below this layer): over TLS, COM_FIELD_LIST gets the listener's error and
+// packet sizes are not checked here.
 type fieldListConn struct {
 	net.Conn
 	srv *Server
@@ -29,6 +36,8 @@ type fieldListConn struct {
 	r   *bufio.Reader
 
 	remaining   int  // bytes of the current packet still to pass on
+	logical     int  // size so far of a packet split into 16 MiB pieces
+	lastFull    bool // the previous piece was 16 MiB: this one continues it
 	passthrough bool // TLS: stop looking at packets
 	seenHello   bool // the handshake response went by
 	deprecate   bool // the client set CLIENT_DEPRECATE_EOF
@@ -59,6 +68,16 @@ func (f *fieldListConn) Read(p []byte) (int, error) {
 			}
 			f.seenHello = true
 		}
+		if f.lastFull {
+			f.logical += length
+		} else {
+			f.logical = length
+		}
+		f.lastFull = length == 0xffffff
+		if f.logical > f.srv.cfg.MaxAllowedPacket {
+			f.tooLarge(seq)
+			return 0, errTooLarge
+		}
 		if seq == 0 && length > 0 && length < 1<<16 {
 			b, err := f.r.Peek(5)
 			if err == nil && b[4] == comFieldList {
@@ -83,6 +102,19 @@ func (f *fieldListConn) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
 	f.remaining -= n
 	return n, err
+}
+
+var errTooLarge = errors.New("client packet larger than max_allowed_packet")
+
+// tooLarge tells the client its packet is over the limit, as MySQL does.
+func (f *fieldListConn) tooLarge(seq byte) {
+	msg := "Got a packet bigger than 'max_allowed_packet' bytes"
+	p := []byte{0xff, 0x81, 0x04, '#', '0', '8', 'S', '0', '1'} // 1153, 08S01
+	p = append(p, msg...)
+	pkt := append([]byte{byte(len(p)), byte(len(p) >> 8), byte(len(p) >> 16), seq + 1}, p...)
+	_ = f.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = f.Conn.Write(pkt)
+	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.id, "limit", f.srv.cfg.MaxAllowedPacket, "remote", f.Conn.RemoteAddr().String())
 }
 
 func readFull(r *bufio.Reader, b []byte) (int, error) {

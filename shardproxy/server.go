@@ -218,12 +218,18 @@ func (s *Server) createDatabases(ctx context.Context) {
 }
 
 func (s *Server) listen() error {
+	readBuf := 0 // fieldListConn buffers the client's bytes
+	if s.cfg.TLS.Cert != "" {
+		// The listener re-buffers the connection when it switches to TLS,
+		// and needs a buffer of its own for that.
+		readBuf = 16384
+	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Protocol:            "tcp",
 		Address:             s.cfg.Listen,
 		AuthServer:          newAuthServer(s.cfg.Users, s.cfg.AuthPlugin),
 		Handler:             s,
-		ConnReadBufferSize:  0, // the fieldListConn below buffers reads
+		ConnReadBufferSize:  readBuf,
 		ConnBufferPooling:   true,
 		ConnKeepAlivePeriod: 30 * time.Second,
 		FlushDelay:          100 * time.Millisecond,

@@ -47,6 +47,10 @@ type Config struct {
 	// of a hang. Default 0: no limit (a dead backend still errors at once; a
 	// stalled one waits).
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxAllowedPacket bounds one client packet (a statement with its
+	// data), in bytes, as MySQL's max_allowed_packet does: a client that
+	// sends more gets error 1153 and is disconnected. Default 64 MiB.
+	MaxAllowedPacket int `yaml:"max_allowed_packet"`
 	// MaxClientConnections bounds client connections. Default 4096.
 	MaxClientConnections int `yaml:"max_client_connections"`
 	// CreateDatabases makes the proxy create every logical database on the
@@ -153,6 +157,7 @@ func DefaultConfig() *Config {
 		PlanCacheSize:        10000,
 		SlowQueryThreshold:   time.Second,
 		MaxClientConnections: 4096,
+		MaxAllowedPacket:     64 << 20,
 		CreateDatabases:      true,
 		ReadWrite:            DefaultReadWrite(),
 		Backend: Backend{
@@ -257,6 +262,8 @@ func (c *Config) Validate() error {
 		return fieldErr("slow_query_threshold", "must not be negative (0 disables the slow log)")
 	case c.QueryTimeout < 0:
 		return fieldErr("query_timeout", "must not be negative (0: no limit)")
+	case c.MaxAllowedPacket < 1024:
+		return fieldErr("max_allowed_packet", "%d, need at least 1024 bytes", c.MaxAllowedPacket)
 	case c.MaxClientConnections < 1:
 		return fieldErr("max_client_connections", "%d, need at least 1", c.MaxClientConnections)
 	}
