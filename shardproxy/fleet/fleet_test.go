@@ -369,6 +369,11 @@ func TestSwitchoverUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready(t, f)
+	// A second proxy's fleet over the same shards: it must follow the
+	// switchovers the first one makes.
+	cfg2 := configFor(topo)
+	cfg2.HeartbeatID = "other-proxy"
+	other, _ := startFleet(t, cfg2)
 
 	dbs := map[string]*sql.DB{}
 	for _, s := range sh.Servers() {
@@ -418,6 +423,11 @@ func TestSwitchoverUnderWrites(t *testing.T) {
 	if name, _, _ := f.Primary("s0"); name != r1.Name || len(rep.Repointed) != 2 {
 		t.Fatalf("after switchover primary %s, report %+v", name, rep)
 	}
+	took := waitFor(t, 2*time.Second, "the other proxy's fleet follows", func() bool {
+		name, _, _ := other.Primary("s0")
+		return name == r1.Name
+	})
+	t.Logf("another fleet followed the switchover after %v", took)
 	time.Sleep(300 * time.Millisecond)
 	rep, err = f.Switchover(ctx, "s0", "") // back: the old primary now follows as a replica
 	if err != nil {
