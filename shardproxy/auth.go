@@ -103,21 +103,22 @@ func (a *authServer) check(user string, serverData, reply []byte, addr net.Addr,
 type nativeAuth struct{ a *authServer }
 
 func (n *nativeAuth) Name() mysql.AuthMethodDescription { return mysql.MysqlNativePassword }
+
 // HandleUser accepts every name: an unknown user fails the password check
 // with 1045, as on a server, instead of a handshake error.
 func (n *nativeAuth) HandleUser(*mysql.Conn, string) bool { return true }
-func (n *nativeAuth) AllowClearTextWithoutTLS() bool  { return true }
-func (n *nativeAuth) AuthPluginData() ([]byte, error) { return salt() }
+func (n *nativeAuth) AllowClearTextWithoutTLS() bool      { return true }
+func (n *nativeAuth) AuthPluginData() ([]byte, error)     { return salt() }
 func (n *nativeAuth) HandleAuthPluginData(_ *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
 	return n.a.check(user, serverData, reply, addr, mysql.ScrambleMysqlNativePassword)
 }
 
 type sha2Auth struct{ a *authServer }
 
-func (s *sha2Auth) Name() mysql.AuthMethodDescription { return mysql.CachingSha2Password }
+func (s *sha2Auth) Name() mysql.AuthMethodDescription   { return mysql.CachingSha2Password }
 func (s *sha2Auth) HandleUser(*mysql.Conn, string) bool { return true }
-func (s *sha2Auth) AllowClearTextWithoutTLS() bool  { return true }
-func (s *sha2Auth) AuthPluginData() ([]byte, error) { return salt() }
+func (s *sha2Auth) AllowClearTextWithoutTLS() bool      { return true }
+func (s *sha2Auth) AuthPluginData() ([]byte, error)     { return salt() }
 func (s *sha2Auth) HandleAuthPluginData(c *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
 	g, err := s.a.check(user, serverData, reply, addr, mysql.ScrambleCachingSha2Password)
 	if err != nil {

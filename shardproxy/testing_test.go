@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ type testProxy struct {
 	topo *localdb.Topology
 	cfg  *config.Config
 	reg  *prometheus.Registry
+	logs *syncLog // everything the proxy logged
 }
 
 // topoConfig is a proxy config for a topology: database demo sharded
@@ -62,7 +66,9 @@ func startProxy(t testing.TB, topo *localdb.Topology, mut func(*config.Config)) 
 	}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, Options{Config: cfg, Registry: reg, Logger: localdb.TestLogger(t)})
+	logs := &syncLog{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := New(ctx, Options{Config: cfg, Registry: reg, Logger: log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -76,7 +82,7 @@ func startProxy(t testing.TB, topo *localdb.Topology, mut func(*config.Config)) 
 		cancel()
 		<-done
 	})
-	return &testProxy{srv: srv, topo: topo, cfg: cfg, reg: reg}
+	return &testProxy{srv: srv, topo: topo, cfg: cfg, reg: reg, logs: logs}
 }
 
 // dsn is a go-sql-driver DSN for the proxy.
@@ -104,6 +110,26 @@ func mustExec(t testing.TB, db interface {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return r
+}
+
+// testLogWriter writes to the test's log while the test runs, and drops
+// what comes after (testing panics on a late Log).
+func testLogWriter(t testing.TB) io.Writer {
+	w := &tlog{t: t}
+	t.Cleanup(func() { w.done.Store(true) })
+	return w
+}
+
+type tlog struct {
+	t    testing.TB
+	done atomic.Bool
+}
+
+func (w *tlog) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Logf("%s", p)
+	}
+	return len(p), nil
 }
 
 // sqlErr returns the MySQL error number of err, 0 if none.
