@@ -588,3 +588,86 @@ func errorsAs(err error, me **mysql.MySQLError) bool {
 	}
 	return ok
 }
+
+// TestProxyPausedReplica: a replica stopped with SIGSTOP while 4 clients
+// read: it is ejected within about a second, reads already waiting on it end
+// at the proxy's query_timeout and are retried elsewhere, so no client sees
+// an error; resumed, it takes reads again.
+func TestProxyPausedReplica(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx := context.Background()
+	p := startProxy(t, topo, func(c *config.Config) {
+		c.ReadWrite.Consistency = "eventual"
+		c.QueryTimeout = 1500 * time.Millisecond
+	})
+	db := p.open(t, "app", 4)
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+	mustExec(t, db, "INSERT INTO t VALUES (1)")
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	victim := topo.Shards()[0].Replicas()[0]
+	var errs, reads atomic.Int64
+	var slowest atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				var n int
+				if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil {
+					errs.Add(1)
+					t.Errorf("read: %v", err)
+					return
+				}
+				reads.Add(1)
+				if d := int64(time.Since(start)); d > slowest.Load() {
+					slowest.Store(d)
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := victim.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	healthy := func() bool {
+		for _, st := range p.srv.ReadWrite().Fleet().Status() {
+			if st.Name == victim.Name {
+				return st.Healthy
+			}
+		}
+		return false
+	}
+	for healthy() && time.Since(paused) < 3*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("paused %s ejected after %v", victim.Name, time.Since(paused))
+	time.Sleep(2 * time.Second)
+	if err := victim.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	before := p.routed(t, "reads", victim.Name)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.routed(t, "reads", victim.Name) == before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if p.routed(t, "reads", victim.Name) == before {
+		t.Error("resumed replica takes no reads")
+	}
+	t.Logf("%d reads, %d errors, slowest %v (query_timeout 1.5 s)", reads.Load(), errs.Load(), time.Duration(slowest.Load()))
+	if errs.Load() > 0 {
+		t.Fatalf("%d client errors with a paused replica", errs.Load())
+	}
+}
