@@ -229,6 +229,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if known == nil {
 		known = sqlparser.BindVars{}
 	}
+	stmt = foldNegative(stmt)
 	r, err := sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, s.db, -1, "", proxySysVars, nil, nil)
 	if err != nil {
 		return nil, toNotSupported(err)
@@ -245,6 +246,29 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	cp := &cachedPlan{plan: plan, needs: r.BindVarNeeds, kind: kindOf(r.AST), normalized: normalized}
 	s.srv.plans.put(key, cp)
 	return cp, nil
+}
+
+// foldNegative turns -<number> into one negative literal before
+// normalization, so that a negative shard key (INSERT ... VALUES (-5, ...))
+// becomes one bind variable holding -5 rather than minus a bind variable,
+// which the planner could not route.
+func foldNegative(stmt sqlparser.Statement) sqlparser.Statement {
+	out := sqlparser.SafeRewrite(stmt, nil, func(c *sqlparser.Cursor) bool {
+		u, ok := c.Node().(*sqlparser.UnaryExpr)
+		if !ok || u.Operator != sqlparser.UMinusOp {
+			return true
+		}
+		lit, ok := u.Expr.(*sqlparser.Literal)
+		if !ok || strings.HasPrefix(lit.Val, "-") {
+			return true
+		}
+		switch lit.Type {
+		case sqlparser.IntVal, sqlparser.FloatVal, sqlparser.DecimalVal:
+			c.Replace(&sqlparser.Literal{Type: lit.Type, Val: "-" + lit.Val})
+		}
+		return true
+	})
+	return out.(sqlparser.Statement)
 }
 
 // toNotSupported maps the normalizer's refusals (VT12001 unsupported) to

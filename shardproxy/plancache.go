@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
@@ -18,6 +19,10 @@ type cachedPlan struct {
 	kind  stmtKind
 	// normalized is the statement after normalization, for logs.
 	normalized string
+	// fields are the result columns a SELECT returns, for the prepare
+	// response (clients size their result buffers from it); found on first
+	// prepare.
+	fields atomic.Pointer[[]*querypb.Field]
 }
 
 // planCache maps "db\x00normalized statement" to its plan. Plans are

@@ -39,12 +39,22 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt)}
 	switch stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		var fieldQuery *sqlparser.ParsedQuery
+		if p.kind == kindSelect {
+			// Before normalization rewrites the statement.
+			buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
+			buf.Myprintf("%v", stmt)
+			fieldQuery = buf.ParsedQuery()
+		}
 		bv := map[string]*querypb.BindVariable{}
 		cp, err := s.planFor(stmt, known, bv)
 		if err != nil {
 			return nil, err
 		}
 		p.cp, p.fixed = cp, bv
+		if fieldQuery != nil {
+			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
+		}
 	default:
 		p.pq = sqlparser.NewParsedQuery(stmt)
 	}
@@ -54,6 +64,34 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	s.sweepPrepared()
 	s.prepared[id] = p
 	return p, nil
+}
+
+// resultFields finds the columns a prepared SELECT returns: the prepare
+// response carries them, and clients (libmariadb: sysbench, the mariadb
+// client) read the result only when the statement announced columns. They
+// come from the statement with an impossible WHERE on the database's home
+// shard, once per plan.
+func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparser.ParsedQuery, known sqlparser.BindVars) []*querypb.Field {
+	if f := cp.fields.Load(); f != nil {
+		return *f
+	}
+	bv := make(map[string]*querypb.BindVariable, len(known))
+	for name := range known {
+		bv[name] = sqltypes.NullBindVariable
+	}
+	sql, err := fq.GenerateQuery(bv, nil)
+	if err != nil {
+		return nil
+	}
+	res, err := s.onShard(ctx, s.srv.homeShardOf(s.db), sql)
+	if err != nil {
+		// The client learns the columns from the result instead.
+		s.srv.log.Debug("shardproxy: prepare: no result columns", "query", sql, "err", err)
+		return nil
+	}
+	fields := res.Fields
+	cp.fields.Store(&fields)
+	return fields
 }
 
 // sweepPrepared forgets statements the client closed: COM_STMT_CLOSE is
