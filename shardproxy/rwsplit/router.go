@@ -150,11 +150,11 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 		if !read && level == fleet.Session {
 			s = sessionOf(h)
 		}
-		return r.target(l, func(err error) {
-			if s != nil && (err == nil || !backend.IsConnError(err)) {
-				// Even a failed statement may have written (a transaction's
-				// earlier statements are committed by a later COMMIT, which
-				// is this Done): assume it did.
+		return r.target(l, func(error) {
+			if s != nil {
+				// Even a failed statement may have written: a transaction's
+				// COMMIT ends here, and a connection that broke after the
+				// server committed leaves the outcome unknown. Assume it did.
 				s.wrote(shard)
 			}
 		})
