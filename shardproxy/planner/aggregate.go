@@ -58,21 +58,21 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 			continue
 		}
 		if hasAggregate(e) {
-			return nil, unsupported("an expression over aggregates (%s) across shards", sqlparser.String(e))
+			return nil, unsupported("an expression over aggregates (%s) across shards", sqlString(e))
 		}
 	}
 	if sp.sel.GroupBy != nil {
 		for _, g := range sp.sel.GroupBy.Exprs {
 			i := sp.findItem(g, true)
 			if i == -2 {
-				return nil, unsupported("GROUP BY position %s out of range", sqlparser.String(g))
+				return nil, unsupported("GROUP BY position %s out of range", sqlString(g))
 			}
 			if i >= 0 {
 				if hasAggregate(sp.itemExpr(i)) {
-					return nil, unsupported("GROUP BY an aggregate (%s)", sqlparser.String(g))
+					return nil, unsupported("GROUP BY an aggregate (%s)", sqlString(g))
 				}
 				if col, ok := g.(*sqlparser.ColName); ok && sp.aliasShadows(i, col) {
-					return nil, unsupported("GROUP BY %s, which is both a select alias and a column name, across shards", sqlparser.String(g))
+					return nil, unsupported("GROUP BY %s, which is both a select alias and a column name, across shards", sqlString(g))
 				}
 			}
 			ap.agg.GroupBy = append(ap.agg.GroupBy, sp.keyFor(i, g, false))
@@ -100,7 +100,7 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 		i := sp.findItem(o.Expr, true)
 		switch {
 		case i == -2:
-			return nil, unsupported("ORDER BY position %s out of range", sqlparser.String(o.Expr))
+			return nil, unsupported("ORDER BY position %s out of range", sqlString(o.Expr))
 		case i >= 0:
 			sortKeys = append(sortKeys, sp.keyFor(i, o.Expr, desc))
 		default:
@@ -115,10 +115,10 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 				continue
 			}
 			if hasAggregate(o.Expr) {
-				return nil, unsupported("ORDER BY an expression over aggregates (%s) across shards", sqlparser.String(o.Expr))
+				return nil, unsupported("ORDER BY an expression over aggregates (%s) across shards", sqlString(o.Expr))
 			}
 			if sp.sel.Distinct {
-				return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlparser.String(o.Expr))
+				return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlString(o.Expr))
 			}
 			sortKeys = append(sortKeys, sp.keyFor(-1, o.Expr, desc))
 		}
@@ -220,7 +220,7 @@ func (ap *aggPlan) setDistinct(arg sqlparser.Expr) error {
 		return nil
 	}
 	if !sqlparser.Equals.Expr(ap.distinctArg, arg) {
-		return unsupported("DISTINCT aggregates over different expressions (%s, %s) across shards", sqlparser.String(ap.distinctArg), sqlparser.String(arg))
+		return unsupported("DISTINCT aggregates over different expressions (%s, %s) across shards", sqlString(ap.distinctArg), sqlString(arg))
 	}
 	return nil
 }
@@ -351,19 +351,19 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 	case *sqlparser.ColName:
 		i := sp.findItem(x, false)
 		if i < 0 {
-			return nil, unsupported("HAVING column %s across shards", sqlparser.String(x))
+			return nil, unsupported("HAVING column %s across shards", sqlString(x))
 		}
 		if sp.aliasShadows(i, x) {
-			return nil, unsupported("HAVING %s, which is both a select alias and a column name, across shards", sqlparser.String(x))
+			return nil, unsupported("HAVING %s, which is both a select alias and a column name, across shards", sqlString(x))
 		}
 		if idx := sp.visibleIndex(i); idx >= 0 {
 			return ap.column(idx), nil
 		}
-		return nil, unsupported("HAVING column %s after * across shards", sqlparser.String(x))
+		return nil, unsupported("HAVING column %s after * across shards", sqlString(x))
 	case *sqlparser.Argument, *sqlparser.Literal, *sqlparser.NullVal, sqlparser.ListArg, sqlparser.ValTuple:
 		v, ok := evalValue(x)
 		if !ok {
-			return nil, unsupported("HAVING value %s across shards", sqlparser.String(x))
+			return nil, unsupported("HAVING value %s across shards", sqlString(x))
 		}
 		return &engine.ValueExpr{Value: v}, nil
 	case *sqlparser.ComparisonExpr:
@@ -386,7 +386,7 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 			case sqlparser.ListArg:
 				list = []engine.Expr{&engine.ValueExpr{Value: engine.ListVar(string(r))}}
 			default:
-				return nil, unsupported("HAVING ... IN %s across shards", sqlparser.String(x.Right))
+				return nil, unsupported("HAVING ... IN %s across shards", sqlString(x.Right))
 			}
 			return &engine.InExpr{E: l, List: list, Not: x.Operator == sqlparser.NotInOp}, nil
 		case sqlparser.EqualOp, sqlparser.NotEqualOp, sqlparser.LessThanOp, sqlparser.LessEqualOp,
@@ -421,7 +421,7 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 		case sqlparser.IsNotNullOp:
 			return &engine.IsNullExpr{E: in, Not: true}, nil
 		}
-		return nil, unsupported("HAVING %s over aggregates across shards", sqlparser.String(x))
+		return nil, unsupported("HAVING %s over aggregates across shards", sqlString(x))
 	case *sqlparser.BetweenExpr:
 		v, err := ap.compileHaving(x.Left)
 		if err != nil {
@@ -471,7 +471,7 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 			return &engine.NegExpr{E: in}, nil
 		}
 	}
-	return nil, unsupported("HAVING %s across shards", sqlparser.String(e))
+	return nil, unsupported("HAVING %s across shards", sqlString(e))
 }
 
 func (ap *aggPlan) logic(op string, l, r sqlparser.Expr) (engine.Expr, error) {

@@ -187,3 +187,9 @@ func evalValue(e sqlparser.Expr) (engine.EvalValue, bool) {
 	}
 	return engine.EvalValue{}, false
 }
+
+// sqlString formats a node for error messages, without bind variable type
+// comments.
+func sqlString(node sqlparser.SQLNode) string {
+	return parsed(node).Query
+}

@@ -13,7 +13,7 @@ import (
 func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 	tn, ok := ins.Table.Expr.(sqlparser.TableName)
 	if !ok {
-		return nil, unsupported("INSERT into %s", sqlparser.String(ins.Table.Expr))
+		return nil, unsupported("INSERT into %s", sqlString(ins.Table.Expr))
 	}
 	_, _, t, err := pl.resolveTable(tn)
 	if err != nil {
@@ -77,7 +77,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 		}
 		v, ok := evalValue(row[key])
 		if !ok || v.Tuple != nil || v.List {
-			return nil, unsupported("shard key %s.%s given as the expression %s: it must be a literal or a parameter", t.Name, t.Column, sqlparser.String(row[key]))
+			return nil, unsupported("shard key %s.%s given as the expression %s: it must be a literal or a parameter", t.Name, t.Column, sqlString(row[key]))
 		}
 		plan.Keys = append(plan.Keys, v)
 		plan.Rows = append(plan.Rows, parsed(row))
@@ -91,7 +91,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 	text := parsed(&head).Query
 	cut := strings.Index(text, "(:"+marker+")")
 	if cut < 0 {
-		return nil, unsupported("INSERT form %s", sqlparser.String(ins))
+		return nil, unsupported("INSERT form %s", sqlString(ins))
 	}
 	plan.Prefix = text[:cut]
 	if len(ins.OnDup) > 0 {
@@ -202,6 +202,11 @@ func (pl *planner) planDelete(del *sqlparser.Delete) (engine.Primitive, error) {
 }
 
 func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error) {
+	if !ddl.IsFullyParsed() {
+		// The parser kept only part of it: sending that part would run a
+		// different statement.
+		return nil, unsupported("this DDL statement through the proxy (only part of it was understood: %s)", sqlString(ddl))
+	}
 	var names sqlparser.TableNames
 	switch s := ddl.(type) {
 	case *sqlparser.CreateTable:

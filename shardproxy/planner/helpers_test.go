@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -68,39 +67,4 @@ func planLines(p engine.Primitive) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-func TestSmoke(t *testing.T) {
-	vs := testVSchema()
-	for _, q := range []string{
-		"select * from users where id = 5",
-		"select id, name from users where id in (1, 2, 3) order by name desc limit 10, 5",
-		"select count(*), sum(score), avg(score), min(name), max(id) from users",
-		"select name, count(*) c from users group by name having count(*) > 1 order by c desc limit 3",
-		"select count(distinct name) from users",
-		"select u.name, o.total from users u join orders o on u.id = o.user_id where u.id = 7",
-		"select u.name, o.total from users u join orders o on u.id = o.user_id order by o.total",
-		"select * from users u join regions r on u.region = r.id",
-		"select * from users u join orders o on u.name = o.note",
-		"insert into users(id, name) values (1, 'a'), (2, 'b'), (3, 'c')",
-		"update users set name = 'x' where id = 3",
-		"update users set id = 4 where id = 3",
-		"delete from users where name = 'x'",
-		"create table users (id bigint primary key)",
-		"select * from events where id between 10 and 20",
-		"select distinct name from users order by name",
-		"select * from users where id in (select user_id from orders where total > 10)",
-		"select * from users u where exists (select 1 from orders o where o.user_id = u.id)",
-		"select * from users where score > (select avg(score) from users)",
-		"select * from settings",
-		"select * from test.anything where x = 1",
-	} {
-		stmt, _ := normalize(t, q)
-		p, err := Build(stmt, vs, "demo")
-		if err != nil {
-			fmt.Printf("%s\n  ERROR %v\n", q, err)
-			continue
-		}
-		fmt.Printf("%s\n  %s\n", q, strings.Join(planLines(p), "\n  "))
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
 // decision is where a statement goes.
@@ -346,6 +347,9 @@ func (sp *selectPlan) collationOf(e sqlparser.Expr) (int, bool) {
 	if e == nil || !needsCollation(e) {
 		return 0, false
 	}
+	if k := sp.a.keyColumn(sp.d.blk, e, false); k != nil && k.t.KeyType() == vschema.KeyInt {
+		return 0, false // an integer shard key
+	}
 	return sp.addHidden(&sqlparser.FuncExpr{Name: sqlparser.NewIdentifierCI("collation"), Exprs: []sqlparser.Expr{sqlparser.CloneExpr(e)}}), true
 }
 
@@ -398,7 +402,7 @@ func (pl *planner) planScatterSelect(sel *sqlparser.Select, a *analysis, d *deci
 			sp.star = true
 		case *sqlparser.AliasedExpr:
 		default:
-			return nil, unsupported("%s in the select list across shards", sqlparser.String(it))
+			return nil, unsupported("%s in the select list across shards", sqlString(it))
 		}
 	}
 	aggregated := sel.GroupBy != nil || hasAggregate(sel.SelectExprs) || hasAggregate(sel.OrderBy) ||
@@ -471,10 +475,10 @@ func (sp *selectPlan) planPlain(read bool) (engine.Primitive, error) {
 		}
 		i := sp.findItem(o.Expr, true)
 		if i == -2 {
-			return nil, unsupported("ORDER BY position %s out of range", sqlparser.String(o.Expr))
+			return nil, unsupported("ORDER BY position %s out of range", sqlString(o.Expr))
 		}
 		if i < 0 && sp.sel.Distinct {
-			return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlparser.String(o.Expr))
+			return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlString(o.Expr))
 		}
 		if i >= 0 && sp.itemExpr(i) == nil {
 			return nil, unsupported("ORDER BY a position inside * across shards")
@@ -513,13 +517,13 @@ func limitOf(l *sqlparser.Limit) (*engine.Limit, error) {
 	}
 	c, ok := evalValue(l.Rowcount)
 	if !ok || c.Tuple != nil || c.List {
-		return nil, unsupported("LIMIT %s across shards", sqlparser.String(l.Rowcount))
+		return nil, unsupported("LIMIT %s across shards", sqlString(l.Rowcount))
 	}
 	out := &engine.Limit{Count: c}
 	if l.Offset != nil {
 		o, ok := evalValue(l.Offset)
 		if !ok || o.Tuple != nil || o.List {
-			return nil, unsupported("OFFSET %s across shards", sqlparser.String(l.Offset))
+			return nil, unsupported("OFFSET %s across shards", sqlString(l.Offset))
 		}
 		out.Offset = &o
 	}
