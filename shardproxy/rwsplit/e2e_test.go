@@ -413,7 +413,7 @@ func TestProxySysbenchKillReplica(t *testing.T) {
 	host, port, _ := strings.Cut(p.srv.Addr(), ":")
 	sb := func(ctx context.Context, args ...string) *exec.Cmd {
 		a := append([]string{"oltp_read_only", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
-			"--mysql-db=sbtest", "--tables=2", "--table-size=2000", "--db-ps-mode=disable"}, args...)
+			"--mysql-db=sbtest", "--tables=2", "--table-size=2000"}, args...)
 		return exec.CommandContext(ctx, "sysbench", a...)
 	}
 	if out, err := sb(ctx, "prepare").CombinedOutput(); err != nil {
