@@ -5,7 +5,10 @@
 # alternating rounds so that both see the same machine.
 #
 #   scripts/bench-rwsplit.sh            # 2 shards x (primary + 1 replica), 8 threads, 3 rounds of 20 s each
-#   THREADS=16 TIME=30 ROUNDS=2 REPLICAS=2 scripts/bench-rwsplit.sh
+#   THREADS=16 TIME=30 ROUNDS=2 REPLICAS=2 PS_MODE=disable scripts/bench-rwsplit.sh
+#
+# PS_MODE is sysbench's --db-ps-mode: auto (prepared statements, its
+# default) or disable (text protocol).
 #
 # It starts `strata up` (MariaDB topology + proxy with read_write enabled) on
 # fixed ports (MARIADB_PORT, default 24306 and up; proxies on 24406/24407),
@@ -23,6 +26,7 @@ SIZE=${SIZE:-10000}
 SHARDS=${SHARDS:-2}
 REPLICAS=${REPLICAS:-1}
 MARIADB_PORT=${MARIADB_PORT:-24306}
+PS_MODE=${PS_MODE:-auto}
 RW_PORT=${RW_PORT:-24406}
 PRIMARY_PORT=${PRIMARY_PORT:-24407}
 
@@ -89,7 +93,7 @@ sb() { # $1 = port, rest = sysbench args
 	local port=$1
 	shift
 	sysbench oltp_read_only --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=root --mysql-db=sbtest \
-		--tables="$TABLES" --table-size="$SIZE" --auto-inc=off --db-ps-mode=disable "$@"
+		--tables="$TABLES" --table-size="$SIZE" --auto-inc=off --db-ps-mode="$PS_MODE" "$@"
 }
 echo "preparing sbtest: $TABLES tables x $SIZE rows, sharded by id over $SHARDS shards (each a primary + $REPLICAS replica(s))"
 sb "$RW_PORT" prepare >"$work/prepare.out" 2>&1 || { cat "$work/prepare.out"; exit 1; }
@@ -120,4 +124,4 @@ for mode in replicas primaries; do
 	# shellcheck disable=SC2086
 	echo "$mode: QPS per round:${qps[$mode]}  median $(printf '%s\n' ${qps[$mode]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')  p95 ms:${lat[$mode]}"
 done
-echo "machine: $(nproc) cores, sysbench $THREADS threads, $TIME s per run, client, proxies and all MariaDB servers on the same cores"
+echo "machine: $(nproc) cores, sysbench $THREADS threads, --db-ps-mode=$PS_MODE, $TIME s per run, client, proxies and all MariaDB servers on the same cores"
