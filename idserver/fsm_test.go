@@ -159,3 +159,22 @@ func TestFSMAcquirePrefersAWorkerBehindTheClock(t *testing.T) {
 		t.Fatalf("the given-up worker: %+v, want no owner and its reservation kept", w)
 	}
 }
+
+// The chaos tests' checkers catch what they look for.
+func TestCheckersCatchViolations(t *testing.T) {
+	if _, err := uniqueIDs([]Range{{1, 10}, {20, 5}, {10, 2}}); err == nil {
+		t.Error("overlap of [1,11) and [10,12) not caught")
+	}
+	if n, err := uniqueIDs([]Range{{1, 10}, {11, 5}}); err != nil || n != 15 {
+		t.Errorf("adjacent ranges: %d %v", n, err)
+	}
+	a := opOf(0, 10, []Range{{100, 10}}, "a")
+	concurrent := opOf(5, 20, []Range{{50, 1}}, "b") // overlaps a in time: may be lower
+	later := opOf(11, 30, []Range{{105, 1}}, "c")    // began after a ended: must be above 109
+	if err := linearizable([]op{a, concurrent}); err != nil {
+		t.Errorf("concurrent calls flagged: %v", err)
+	}
+	if err := linearizable([]op{a, later}); err == nil {
+		t.Error("a later call below an earlier one not caught")
+	}
+}

@@ -157,18 +157,40 @@ func forwardCtx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
 }
 
-// forwardNext asks the leader for segment IDs on behalf of a caller.
+// forwardWait is how long a follower keeps trying to reach a leader for a
+// caller (through an election, say) before it answers "unavailable".
+const forwardWait = 2 * time.Second
+
+// forwardNext asks the leader for segment IDs on behalf of a caller. While
+// no leader is known or the leader is changing, it retries for up to
+// forwardWait, so that a caller pinned to one node (a Leaf client, wrk)
+// sees a pause rather than an error; and if this node becomes the serving
+// leader meanwhile, it serves the call itself.
 func (s *Server) forwardNext(ctx context.Context, tag string, count uint64, out []Range) ([]Range, string, error) {
-	cc, err := s.leaderConn()
-	if err != nil {
-		return nil, "", err
+	deadline := time.Now().Add(forwardWait)
+	for {
+		if s.ready.Load() {
+			return s.next(ctx, tag, count, count, true, out)
+		}
+		cc, err := s.leaderConn()
+		if err == nil {
+			s.m.forwarded.Inc()
+			var resp *idpb.NextResponse
+			resp, err = idpb.NewIDsClient(cc).Next(forwardCtx(ctx), &idpb.NextRequest{Tag: tag, Count: count})
+			if err == nil {
+				return fromPB(resp.GetRanges(), out), resp.GetLeader(), nil
+			}
+			err = fromStatus(err)
+		}
+		if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil || time.Now().After(deadline) || s.closed.Load() {
+			return nil, "", err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", err
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	s.m.forwarded.Inc()
-	resp, err := idpb.NewIDsClient(cc).Next(forwardCtx(ctx), &idpb.NextRequest{Tag: tag, Count: count})
-	if err != nil {
-		return nil, "", fromStatus(err)
-	}
-	return fromPB(resp.GetRanges(), out), resp.GetLeader(), nil
 }
 
 func (s *Server) forwardCreate(ctx context.Context, tag string, start, step uint64) error {
