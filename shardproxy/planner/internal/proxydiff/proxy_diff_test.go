@@ -1,4 +1,4 @@
-package planner_test
+package proxydiff_test
 
 import (
 	"context"
