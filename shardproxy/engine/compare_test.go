@@ -84,7 +84,9 @@ func (f fixedCursor) ExecuteShards(_ context.Context, qs []ShardQuery) ([]*sqlty
 
 func TestMergeSortNullsAndCollation(t *testing.T) {
 	fields := []*querypb.Field{{Name: "name", Type: querypb.Type_VARCHAR, Charset: 45}, {Name: "c", Type: querypb.Type_VARCHAR}}
-	row := func(v sqltypes.Value) []sqltypes.Value { return []sqltypes.Value{v, sqltypes.NewVarChar("utf8mb4_general_ci")} }
+	row := func(v sqltypes.Value) []sqltypes.Value {
+		return []sqltypes.Value{v, sqltypes.NewVarChar("utf8mb4_general_ci")}
+	}
 	s0 := &sqltypes.Result{Fields: fields, Rows: [][]sqltypes.Value{row(sqltypes.NULL), row(sqltypes.NewVarChar("apple")), row(sqltypes.NewVarChar("Cherry"))}}
 	s1 := &sqltypes.Result{Fields: fields, Rows: [][]sqltypes.Value{row(sqltypes.NewVarChar("Banana")), row(sqltypes.NewVarChar("date"))}}
 	res, err := mergeResults([]*sqltypes.Result{s0, s1}, []OrderKey{{Col: 0, CollCol: -1, HasColl: true}})
