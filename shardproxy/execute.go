@@ -292,7 +292,11 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.outsideTx = true
 		defer func() { s.outsideTx = false }()
 	}
-	res, err := cp.plan.Execute(ctx, s, bv)
+	var vc engine.VCursor = s
+	if s.vc != nil {
+		vc = s.vc
+	}
+	res, err := cp.plan.Execute(ctx, vc, bv)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,10 @@ type Session struct {
 
 	// fast path state: see fastpath.go.
 	fp fastState
+
+	// vc, when set, replaces the session as the plans' VCursor: tests run
+	// the whole statement path in process without backends.
+	vc engine.VCursor
 }
 
 func newSession(srv *Server, c *mysql.Conn) *Session {

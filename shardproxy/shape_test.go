@@ -1,0 +1,276 @@
+package shardproxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/engine"
+)
+
+// offlineServer is a Server whose backends do not exist: enough to parse,
+// plan and route in process, for the fast path's tests, fuzzing and
+// benchmarks (a recording VCursor stands in for the shards).
+func offlineServer(t testing.TB) *Server {
+	t.Helper()
+	c := config.DefaultConfig()
+	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
+	c.CreateDatabases = false
+	c.ServerVersion = "10.11.0-MariaDB-test"
+	c.Shards = []config.Shard{{Name: "s0", Primary: "127.0.0.1:1"}, {Name: "s1", Primary: "127.0.0.1:2"}}
+	c.Databases = map[string]*config.Database{
+		"demo": {Sharded: true, Tables: map[string]*config.Table{
+			"customers":    {Kind: "sharded", Column: "id"},
+			"orders":       {Kind: "sharded", Column: "customer_id"},
+			"names":        {Kind: "sharded", Column: "name", Type: "string"},
+			"countries":    {Kind: "reference"},
+			"sbtest{1..4}": {Kind: "sharded", Column: "id"},
+		}},
+		"test": {Shard: "s0"},
+	}
+	srv, err := New(context.Background(), Options{Config: c, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// recorder is a VCursor that records what would be sent to the shards.
+type recorder struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (r *recorder) ExecuteShards(_ context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*sqltypes.Result, len(qs))
+	for i, q := range qs {
+		r.sent = append(r.sent, fmt.Sprintf("%s|%v|%s", q.Shard, q.Read, q.SQL))
+		out[i] = &sqltypes.Result{}
+	}
+	return out, nil
+}
+
+func offlineSession(srv *Server, db string) (*Session, *recorder) {
+	s := &Session{srv: srv, autocommit: true, txBegin: "BEGIN", db: db}
+	r := &recorder{}
+	s.vc = r
+	return s, r
+}
+
+// slowSent runs sql the ordinary way (parse, normalize, plan) and returns
+// what reaches the shards.
+func slowSent(t testing.TB, srv *Server, db, sql string) ([]string, error) {
+	s, r := offlineSession(srv, db)
+	stmt, known, err := srv.parser.Parse2(sql)
+	if err != nil {
+		return nil, err
+	}
+	bv := map[string]*querypb.BindVariable{}
+	cp, err := s.planFor(stmt, known, bv)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.execPlan(context.Background(), cp, bv); err != nil {
+		return nil, err
+	}
+	return r.sent, nil
+}
+
+// fastSent runs sql on the fast path; ok false if the fast path does not
+// take it.
+func fastSent(srv *Server, db, sql string) (sent []string, ok bool, err error) {
+	s, r := offlineSession(srv, db)
+	_, _, err, ok = s.fastExecute(context.Background(), sql)
+	return r.sent, ok, err
+}
+
+func TestScanShape(t *testing.T) {
+	cases := []struct{ sql, shape string }{
+		{"SELECT c FROM sbtest1 WHERE id=5", "select c FROM sbtest1 WHERE id=?i"},
+		{"  select c from t where id = -5 and k=-3.25e2", "select c from t where id = ?i and k=?f"},
+		{"SELECT a - 5, b -2 FROM t", "select a - ?i, b -?i FROM t"},
+		{"SELECT * FROM t WHERE s = 'it''s' AND d = \"x\\\"y\" AND n IN (1, 2.50, 3)", "select * FROM t WHERE s = ?s AND d = ?s AND n IN (?i, ?d1.2, ?i)"},
+		{"SELECT a FROM t ORDER BY 2 DESC, a LIMIT 10", "select a FROM t ORDER BY 2 DESC, a LIMIT ?i"},
+		{"SELECT COUNT(*) FROM t GROUP BY 1 HAVING COUNT(*) > 3", "select COUNT(*) FROM t GROUP BY 1 HAVING COUNT(*) > ?i"},
+		{"SELECT _utf8mb4'x', N'y', X'ff', 0x1F, DATE '2020-01-01', @'v' FROM t1", "select _utf8mb4'x', N'y', X'ff', 0x1F, DATE '2020-01-01', @'v' FROM t1"},
+		{"INSERT INTO t (id, c) VALUES (1, 'a'), (2, 'b');", "insert INTO t (id, c) VALUES (?i, ?s), (?i, ?s)"},
+		{"UPDATE t /* hint */ SET k=k+1 WHERE id=7", "update t /* hint */ SET k=k+?i WHERE id=?i"},
+		{"DELETE FROM `my table` WHERE id=1", "delete FROM `my table` WHERE id=?i"},
+	}
+	for _, tc := range cases {
+		key, lits, _, ok := scanShape(tc.sql, "db", nil, nil)
+		if !ok {
+			t.Errorf("%q: not scanned", tc.sql)
+			continue
+		}
+		got := string(key[3:])
+		// The shape keeps the statement's own case; compare the keyword
+		// case-insensitively.
+		if !strings.EqualFold(got, tc.shape) {
+			t.Errorf("%q:\n got %q\nwant %q (%d literals)", tc.sql, got, tc.shape, len(lits))
+		}
+	}
+	for _, sql := range []string{"SET x = 1", "SHOW TABLES", "SELECT 1; SELECT 2", "SELECT 'unterminated", "BEGIN"} {
+		if _, _, _, ok := scanShape(sql, "db", nil, nil); ok {
+			t.Errorf("%q: scanned", sql)
+		}
+	}
+}
+
+// fastCorpus are statements whose fast and slow executions must agree.
+var fastCorpus = []string{
+	"SELECT c FROM sbtest1 WHERE id=5",
+	"SELECT c FROM sbtest1 WHERE id=-5",
+	"SELECT c FROM sbtest1 WHERE id BETWEEN 10 AND 110",
+	"SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN 10 AND 110",
+	"SELECT c FROM sbtest1 WHERE id BETWEEN 10 AND 110 ORDER BY c",
+	"SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 10 AND 110 ORDER BY c",
+	"UPDATE sbtest1 SET k=k+1 WHERE id=42",
+	"UPDATE sbtest1 SET c='xyz' WHERE id=42",
+	"DELETE FROM sbtest1 WHERE id=42",
+	"INSERT INTO sbtest1 (id, k, c, pad) VALUES (42, 7, 'abc', 'def')",
+	"INSERT INTO sbtest1 (id, k, c, pad) VALUES (-1453920500, 7, 'abc', 'def')",
+	"INSERT INTO customers (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'it''s')",
+	"SELECT id, name FROM customers WHERE id IN (1, 2, 3, 4, 5) ORDER BY name DESC LIMIT 3",
+	"SELECT * FROM customers WHERE id = 3 AND name = 'x\\'y\\n'",
+	"SELECT * FROM customers WHERE name LIKE 'a\\_b%'",
+	"SELECT * FROM names WHERE name = 'Alice'",
+	"SELECT * FROM names WHERE name IN ('a', 'b')",
+	"SELECT c.id, k.name FROM customers c JOIN countries k ON k.code = c.name WHERE c.id = 9",
+	"SELECT COUNT(*), MAX(id) FROM customers WHERE id > 100",
+	"SELECT id FROM customers ORDER BY 1 LIMIT 5",
+	"SELECT id FROM customers ORDER BY id LIMIT 5, 10",
+	"SELECT 1.50 * id FROM customers WHERE id = 2",
+	"SELECT id FROM customers WHERE id = 1.0",
+	"SELECT id FROM customers WHERE id = 1e3",
+	"SELECT 1",
+	"SELECT 'abc', 2 + 3",
+	"SELECT name FROM customers WHERE id = 5 FOR UPDATE",
+	"SELECT * FROM orders WHERE customer_id = 12 AND id > 3",
+	"SELECT table_name FROM information_schema.tables WHERE table_schema = 'demo'",
+	"SELECT a FROM test_table WHERE a = 1",
+	"SELECT id FROM customers WHERE id = 99999999999999999999",
+	"select /*+ strata:primary */ id from customers where id = 1",
+	"SELECT id FROM customers WHERE id = 'a' 'b'",
+}
+
+// TestFastPathDifferential: for every statement the fast path takes, the
+// shards get exactly what the ordinary path sends them.
+func TestFastPathDifferential(t *testing.T) {
+	srv := offlineServer(t)
+	fast := 0
+	for _, db := range []string{"demo", "test"} {
+		for _, sql := range fastCorpus {
+			want, werr := slowSent(t, srv, db, sql)
+			for round := 0; round < 2; round++ { // learn, then hit
+				got, ok, gerr := fastSent(srv, db, sql)
+				if !ok {
+					continue
+				}
+				fast++
+				if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: %q (round %d)\nfast %v %q\nslow %v %q", db, sql, round, gerr, got, werr, want)
+				}
+			}
+		}
+	}
+	if fast < len(fastCorpus) {
+		t.Errorf("the fast path took only %d of %d runs", fast, 4*len(fastCorpus))
+	}
+	t.Logf("fast path took %d of %d runs", fast, 4*len(fastCorpus))
+	// A shape learned from one statement serves another with other values.
+	want, _ := slowSent(t, srv, "demo", "SELECT c FROM sbtest1 WHERE id=77")
+	got, ok, _ := fastSent(srv, "demo", "SELECT c FROM sbtest1 WHERE id=77")
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("other value: %v %q vs %q", ok, got, want)
+	}
+}
+
+// FuzzFastPath: whatever the statement, the fast path never panics, and
+// when it takes a statement it sends the shards what the ordinary path
+// would.
+func FuzzFastPath(f *testing.F) {
+	for _, s := range fastCorpus {
+		f.Add(s)
+	}
+	srv := offlineServer(f)
+	f.Fuzz(func(t *testing.T, sql string) {
+		if len(sql) > 2000 {
+			return
+		}
+		got, ok, gerr := fastSent(srv, "demo", sql)
+		if !ok {
+			return
+		}
+		want, werr := slowSent(t, srv, "demo", sql)
+		if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q\nfast %v %q\nslow %v %q", sql, gerr, got, werr, want)
+		}
+	})
+}
+
+// BenchmarkPointSelect is the proxy's CPU for one point select with a warm
+// plan cache: scan (or parse), plan lookup, bind, route, and the query text
+// for the shard; the shard itself is a recording stand-in.
+func BenchmarkPointSelect(b *testing.B) {
+	srv := offlineServer(b)
+	s, r := offlineSession(srv, "demo")
+	ctx := context.Background()
+	queries := make([]string, 1024)
+	for i := range queries {
+		queries[i] = fmt.Sprintf("SELECT c FROM sbtest1 WHERE id=%d", i*7919%100000)
+	}
+	b.Run("text-fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.execute(ctx, queries[i%len(queries)]); err != nil {
+				b.Fatal(err)
+			}
+			r.sent = r.sent[:0]
+		}
+	})
+	b.Run("text-parse", func(b *testing.B) {
+		// The ordinary path: parse, normalize, plan cache.
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			q := queries[i%len(queries)]
+			stmt, known, err := srv.parser.Parse2(q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := s.dispatchStmt(ctx, q, stmt, known); err != nil {
+				b.Fatal(err)
+			}
+			r.sent = r.sent[:0]
+		}
+	})
+	b.Run("prepared", func(b *testing.B) {
+		p, err := s.prepare(ctx, "SELECT c FROM sbtest1 WHERE id=?", 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = p
+		prep := &mysql.PrepareData{StatementID: 1, PrepareStmt: "SELECT c FROM sbtest1 WHERE id=?", ParamsCount: 1}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			prep.BindVars = map[string]*querypb.BindVariable{"v1": sqltypes.Int64BindVariable(int64(i % 100000))}
+			if _, err := s.executePrepared(ctx, prep); err != nil {
+				b.Fatal(err)
+			}
+			r.sent = r.sent[:0]
+		}
+	})
+}
