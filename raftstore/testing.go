@@ -44,14 +44,16 @@ func WithConfig(f func(i int, c *Config)) ClusterOption {
 }
 
 // TestConfig is the Config test clusters start from: DefaultConfig with
-// timeouts short enough for quick failovers yet safe under -race on two
-// cores. DataDir and BindAddr are left to the caller.
+// the leader's lease as long as Raft allows. Under -race on two loaded cores
+// a whole test process can stall for a few hundred milliseconds, and a
+// short lease turns that into a spurious step-down; a failover still takes
+// about a second. No timing makes elections impossible, so tests must
+// still tolerate a leader change at any point. DataDir and BindAddr are
+// left to the caller.
 func TestConfig(id string) Config {
 	c := DefaultConfig()
 	c.NodeID = id
-	c.HeartbeatTimeout = 300 * time.Millisecond
-	c.ElectionTimeout = 300 * time.Millisecond
-	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	c.LeaderLeaseTimeout = c.HeartbeatTimeout
 	return c
 }
 
