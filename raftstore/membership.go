@@ -98,6 +98,7 @@ func (n *Node) memberLoop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.HeartbeatTimeout)
 	defer tick.Stop()
+	var warned string // the refusal last logged at Warn
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -105,11 +106,24 @@ func (n *Node) memberLoop() {
 		case <-n.kick:
 		case <-tick.C:
 		}
-		if err := n.syncMembership(); err != nil && n.ctx.Err() == nil {
+		err := n.syncMembership()
+		switch {
+		case err == nil || n.ctx.Err() != nil:
+			warned = ""
+		case errors.Is(err, errRefused) && err.Error() != warned:
+			// Most likely a config mistake (a duplicate NodeID, a reused
+			// address): say so once, not at every retry.
+			warned = err.Error()
+			n.logger.Warn("raftstore: the leader refused this node's request (will retry)", "err", err)
+		default:
 			n.logger.Debug("raftstore: membership sync (will retry)", "err", err)
 		}
 	}
 }
+
+// errRefused marks an answer in which the leader refused a request, as
+// opposed to not being reached or not being the leader.
+var errRefused = errors.New("refused")
 
 func (n *Node) syncMembership() error {
 	// Meta IDs before servers: a member's meta is only ever set after it is
@@ -210,7 +224,7 @@ func (n *Node) askLeader(ctx context.Context, req rpcRequest, seeds []string) er
 				continue
 			}
 			if resp.Err != "" {
-				return fmt.Errorf("%s %s: %s", req.Op, target, resp.Err)
+				return fmt.Errorf("%s %s: %w: %s", req.Op, target, errRefused, resp.Err)
 			}
 			return nil
 		}
@@ -278,9 +292,20 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		if _, err := checkHostPort(req.Addr, false); err != nil {
 			return rpcResponse{Err: err.Error()}
 		}
+		// Only a node that is new, or a member asking again (it lost our
+		// answer), may join. AddVoter would move a member whose ID shows up
+		// from another address: one misconfigured or stray request would cut
+		// the real member off.
 		present := false
 		for _, s := range servers {
-			present = present || (string(s.ID) == req.ID && string(s.Address) == req.Addr)
+			sameID, sameAddr := string(s.ID) == req.ID, string(s.Address) == req.Addr
+			switch {
+			case sameID && !sameAddr:
+				return rpcResponse{Err: fmt.Sprintf("node ID %q is already a member at %s; remove it before it joins from %s", req.ID, s.Address, req.Addr)}
+			case sameAddr && !sameID:
+				return rpcResponse{Err: fmt.Sprintf("address %s belongs to member %q; remove it before %q joins there", req.Addr, s.ID, req.ID)}
+			}
+			present = present || (sameID && sameAddr)
 		}
 		if !present {
 			if err := n.AddVoter(ctx, req.ID, req.Addr); err != nil {
