@@ -24,7 +24,7 @@ type Config struct {
 	BindAddr string
 	// AdvertiseAddr is the address other members dial; it defaults to the
 	// bound address and is required when BindAddr's host is unspecified
-	// (0.0.0.0, ::).
+	// (0.0.0.0, ::). A host name is kept as a name, not resolved here.
 	AdvertiseAddr string
 
 	// Bootstrap forms a new cluster from Peers (or this node alone) when the

@@ -19,7 +19,8 @@ var (
 	// ErrTimeout means the operation did not finish in time. For Apply the
 	// command may still commit.
 	ErrTimeout = errors.New("raftstore: timeout")
-	// ErrShutdown means the node is closed (or closing).
+	// ErrShutdown means the node is closed (or closing). An Apply that was
+	// already waiting when Close began may still commit, as with ErrTimeout.
 	ErrShutdown = errors.New("raftstore: node is shut down")
 )
 
@@ -55,6 +56,11 @@ func (e *NotLeaderError) Is(target error) bool {
 // notLeader describes the current leader as this node knows it.
 func (n *Node) notLeader(maybeCommitted bool) *NotLeaderError {
 	addr, id := n.raft.LeaderWithID()
+	if string(id) == n.cfg.NodeID {
+		// Still leader on paper while handing leadership over or stepping
+		// down: naming ourselves would send the client straight back here.
+		addr, id = "", ""
+	}
 	e := &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr), MaybeCommitted: maybeCommitted}
 	if id != "" {
 		e.LeaderMeta = n.fsm.metaOf(string(id))

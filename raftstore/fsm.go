@@ -70,6 +70,9 @@ type fsmAdapter struct {
 
 	mu   sync.RWMutex
 	meta map[string]map[string]string // node ID -> meta
+	// restoreErr is the last failed Restore: Raft only logs it, and Open
+	// names it when no snapshot on disk could be restored.
+	restoreErr error
 }
 
 func newFSMAdapter(user FSM) *fsmAdapter {
@@ -116,6 +119,20 @@ func (f *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 func (f *fsmAdapter) Restore(rc io.ReadCloser) error {
+	err := f.restore(rc)
+	f.mu.Lock()
+	f.restoreErr = err
+	f.mu.Unlock()
+	return err
+}
+
+func (f *fsmAdapter) lastRestoreErr() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.restoreErr
+}
+
+func (f *fsmAdapter) restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,15 @@ func Open(cfg Config, fsm FSM) (*Node, error) {
 	return open(cfg, fsm, ln)
 }
 
+// owned copies what Config shares with its caller: the node reads Meta,
+// Join and Peers for as long as it runs, and the caller may reuse them.
+func (c Config) owned() Config {
+	c.Meta = maps.Clone(c.Meta)
+	c.Join = slices.Clone(c.Join)
+	c.Peers = slices.Clone(c.Peers)
+	return c
+}
+
 // open starts a node on a listener the caller opened (Open, or Cluster,
 // which needs every address before any node starts). It owns ln from here.
 func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
@@ -64,6 +75,7 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 		ln.Close()
 		return nil, errors.New("raftstore: Open: FSM is nil")
 	}
+	cfg = cfg.owned()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -82,9 +94,7 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 
 	advertise := ln.Addr()
 	if cfg.AdvertiseAddr != "" {
-		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
-			return nil, fmt.Errorf("raftstore: AdvertiseAddr %s: %w", cfg.AdvertiseAddr, err)
-		}
+		advertise = advertiseAddr(cfg.AdvertiseAddr)
 	}
 	for _, p := range cfg.Peers {
 		if p.ID == cfg.NodeID && p.Addr != advertise.String() {
@@ -178,7 +188,10 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 
 	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
 	if err != nil {
-		return nil, fmt.Errorf("raftstore: start raft: %w", err)
+		if rerr := n.fsm.lastRestoreErr(); rerr != nil {
+			return nil, fmt.Errorf("raftstore: start raft from %s: %w (last snapshot restore: %w)", cfg.DataDir, err, rerr)
+		}
+		return nil, fmt.Errorf("raftstore: start raft from %s: %w", cfg.DataDir, err)
 	}
 	n.raft = r
 
@@ -244,8 +257,9 @@ func (n *Node) kickMemberLoop() {
 // Apply proposes cmd and waits until it is committed and applied on this
 // node, returning the FSM's result. On a follower it fails with a
 // *NotLeaderError. Without a deadline in ctx, ApplyTimeout applies. On
-// ErrTimeout, context cancellation or a NotLeaderError with MaybeCommitted,
-// the command may still commit.
+// ErrTimeout, context cancellation, ErrShutdown from a Close that began
+// while it waited, or a NotLeaderError with MaybeCommitted, the command may
+// still commit.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	if n.closed() {
 		return nil, ErrShutdown
@@ -284,7 +298,7 @@ func (n *Node) Barrier(ctx context.Context) error {
 	}
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
-	return n.translate("barrier", n.wait(ctx, n.raft.Barrier(enqueueTimeout(ctx))))
+	return n.translate("barrier", noCommand(n.wait(ctx, n.raft.Barrier(enqueueTimeout(ctx)))))
 }
 
 // VerifyLeader confirms with a quorum that this node is still the leader;
@@ -295,7 +309,17 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 	}
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
-	return n.translate("verify leader", n.wait(ctx, n.raft.VerifyLeader()))
+	return n.translate("verify leader", noCommand(n.wait(ctx, n.raft.VerifyLeader())))
+}
+
+// noCommand turns Raft's "leadership lost while committing" into plain "not
+// the leader" for operations that carry no command of the caller's: there
+// is no outcome to be unsure about, and MaybeCommitted would say there is.
+func noCommand(err error) error {
+	if errors.Is(err, raft.ErrLeadershipLost) {
+		return raft.ErrNotLeader
+	}
+	return err
 }
 
 // IsLeader reports whether this node believes it is the leader now. Only

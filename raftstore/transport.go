@@ -134,6 +134,15 @@ func (s *streamLayer) wait() { s.wg.Wait() }
 // Addr is the address Raft advertises to its peers.
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
+// advertiseAddr is Config.AdvertiseAddr exactly as configured. A DNS name
+// stays a name, resolved by each peer when it dials: a member whose IP
+// changes (a rescheduled Kubernetes pod) keeps its place in the
+// configuration, and Peers can name members the same way.
+type advertiseAddr string
+
+func (a advertiseAddr) Network() string { return "tcp" }
+func (a advertiseAddr) String() string  { return string(a) }
+
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	s.mu.Lock()
 	isolated := s.isolated
