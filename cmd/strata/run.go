@@ -53,6 +53,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newUpCmd(e),
 		newProxyCmd(e),
 		newAdminCmd(e),
+		newIDServerCmd(e),
+		newBenchCmd(e),
 	)
 	return root
 }

@@ -20,6 +20,7 @@ type upOptions struct {
 	replicas  int
 	bufferMem string
 	proxy     upProxyOptions
+	ids       upIDServerOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -44,6 +45,7 @@ stops everything it started. The data directory is kept for the next start.`,
 	f.IntVar(&o.replicas, "replicas", 1, "replicas per shard")
 	f.StringVar(&o.bufferMem, "innodb-buffer-pool", "128M", "InnoDB buffer pool per MariaDB server")
 	addUpProxyFlags(f, &o.proxy)
+	addUpIDServerFlags(f, &o.ids)
 	return cmd
 }
 
@@ -73,6 +75,11 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer proxy.stop()
+	ids, err := startUpIDServer(e, o)
+	if err != nil {
+		return err
+	}
+	defer ids.Close()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -83,6 +90,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		}
 	}
 	proxy.banner(w)
+	printUpIDServer(w, ids)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil
