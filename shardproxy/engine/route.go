@@ -77,12 +77,15 @@ type Route struct {
 	OrderBy []OrderKey
 	// SameShard are key values that must map to the EqualUnique shard.
 	SameShard []KeyCheck
+	// ScatterSafe marks an EqualUnique statement whose results from several
+	// shards may simply be concatenated (no ORDER BY, LIMIT, aggregation,
+	// grouping or DISTINCT): when the key value may match rows on several
+	// shards (a number against a string key), it goes to every shard;
+	// otherwise that is refused with 1235.
+	ScatterSafe bool
 	// Desc describes the route's choice for EXPLAIN, e.g. "users.id = :id".
 	Desc string
 }
-
-// errScatter tells shards() to fall back to all shards.
-var errScatter = errors.New("scatter")
 
 // shards returns the target shards: one in single (the common case, no
 // allocation) or many in multi.
@@ -98,15 +101,23 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		}
 		return r.VSchema.Shards[rand.IntN(len(r.VSchema.Shards))], nil, nil
 	case EqualUnique:
-		s, err := r.equalShard(bv)
-		if err == errScatter {
-			if len(r.SameShard) > 0 {
-				return "", nil, Unsupported("a subquery or joined table whose shard cannot be checked against the main one (shard key %s)", r.Table.Column)
-			}
-			return "", r.VSchema.Shards, nil
-		}
+		v, err := r.Values[0].Value(bv)
 		if err != nil {
 			return "", nil, err
+		}
+		s, kerr := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
+		if kerr != nil {
+			switch {
+			case len(r.SameShard) > 0:
+				return "", nil, Unsupported("a statement with parts on shards that cannot be checked to be the same (shard key %s.%s = %s)", r.Table.Name, r.Table.Column, v.String())
+			case errors.Is(kerr, vschema.ErrNoMatch):
+				// No row matches (NULL, a fraction, a key outside every
+				// range): every shard gives the same empty answer.
+				return r.VSchema.Shards[0], nil, nil
+			case r.ScatterSafe:
+				return "", r.VSchema.Shards, nil
+			}
+			return "", nil, Unsupported("comparing shard key %s.%s with %s, which may match rows on several shards, in a query that cannot be merged across shards (compare it with a value of the key's type)", r.Table.Name, r.Table.Column, v.String())
 		}
 		for _, c := range r.SameShard {
 			v, err := c.Value.Value(bv)
@@ -128,8 +139,8 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		for _, v := range vals {
 			s, err := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
 			if err != nil {
-				if errors.Is(err, vschema.ErrNullKey) {
-					continue // NULL IN (...) never matches
+				if errors.Is(err, vschema.ErrNoMatch) {
+					continue // NULL, a fraction: matches no key
 				}
 				return "", r.VSchema.Shards, nil
 			}
@@ -165,20 +176,6 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		return "", r.VSchema.Shards, nil
 	}
 	return "", nil, fmt.Errorf("engine: route opcode %v", r.Opcode)
-}
-
-func (r *Route) equalShard(bv map[string]*querypb.BindVariable) (string, error) {
-	v, err := r.Values[0].Value(bv)
-	if err != nil {
-		return "", err
-	}
-	s, err := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
-	if err != nil {
-		// NULL, a value MySQL compares inexactly, or a key outside every
-		// range: every shard answers (usually with nothing), which is right.
-		return "", errScatter
-	}
-	return s, nil
 }
 
 // Execute implements Primitive.

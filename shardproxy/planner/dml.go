@@ -159,6 +159,7 @@ func (pl *planner) planWrite(stmt sqlparser.Statement, verb string, a *analysis,
 	}
 	r := d.route
 	r.Query = parsed(stmt)
+	r.ScatterSafe = len(orderBy) == 0 && limit == nil
 	if !d.single {
 		if len(orderBy) > 0 || limit != nil {
 			return nil, unsupported("%s with ORDER BY or LIMIT across shards", verb)

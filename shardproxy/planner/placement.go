@@ -52,11 +52,10 @@ type analysis struct {
 	insts  []*inst
 	parent []int // union-find over inst ids: co-located sharded instances
 
-	unsharded      map[string][]string // shard -> unsharded tables on it
-	shardedTables  []string
-	checks         []engine.KeyCheck // keys of subqueries that must be on the route's shard
-	needSingle     []string          // parts that make sense only on one shard
-	derivedSharded bool
+	unsharded     map[string][]string // shard -> unsharded tables on it
+	shardedTables []string
+	checks        []engine.KeyCheck // keys of subqueries that must be on the route's shard
+	needSingle    []string          // parts that make sense only on one shard
 }
 
 func newAnalysis(pl *planner) *analysis {

@@ -120,6 +120,7 @@ func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Pr
 		r := d.route
 		r.Query = parsed(stmt)
 		r.Read = read
+		r.ScatterSafe = concatSafe(stmt)
 		return withNames(stmt, &r), nil
 	}
 	var p engine.Primitive
@@ -180,6 +181,22 @@ func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 		return p
 	}
 	return &engine.ColumnNames{Input: p, FromText: fromText, Parser: sqlparser.NewTestParser()}
+}
+
+// concatSafe reports whether the answers of several shards to stmt may be
+// concatenated: a single SELECT without ORDER BY, LIMIT, aggregates,
+// grouping or DISTINCT.
+func concatSafe(stmt sqlparser.TableStatement) bool {
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok || sel.Distinct || sel.GroupBy != nil || sel.Having != nil || sel.Limit != nil || sel.Into != nil || sel.SelectExprs == nil {
+		return false
+	}
+	for _, o := range sel.OrderBy {
+		if _, isNull := o.Expr.(*sqlparser.NullVal); !isNull {
+			return false
+		}
+	}
+	return !hasAggregate(sel.SelectExprs)
 }
 
 // isPlainRead is true for reads without locks or INTO.

@@ -10,18 +10,24 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 )
 
-// ErrNoSingleShard is wrapped by KeyShard and InsertShard when a value cannot
-// be mapped to exactly one shard under MySQL's comparison rules, e.g. the
-// string '5abc' against an integer key (MySQL compares it as 5 with a
-// warning) or the integer 5 against a string key (MySQL compares as numbers,
-// so '5', '05' and '5.0' all match). A read with such a value must go to
-// every shard; an INSERT with it is refused.
+// ErrNoSingleShard is wrapped by KeyShard when the rows a value matches may
+// live on several shards under MySQL's comparison rules: the integer 5
+// against a string key (MySQL compares as numbers, so '5', '05' and '5.0'
+// all match), a string that is not a plain number against an integer key,
+// a double beyond 2^53. A read with such a value must go to every shard; an
+// INSERT with it is refused.
 var ErrNoSingleShard = errors.New("vschema: the shard-key value does not map to a single shard")
 
-// ErrNullKey is wrapped when the shard-key value is NULL.
+// ErrNoMatch is wrapped by KeyShard when no row can match the value: NULL,
+// a fraction against an integer key, a key outside every range. Any one
+// shard gives the right (empty) answer for a read.
+var ErrNoMatch = errors.New("vschema: no shard-key value can equal this value")
+
+// ErrNullKey is wrapped (with ErrNoMatch) when the shard-key value is NULL.
 var ErrNullKey = errors.New("vschema: the shard-key value is NULL")
 
-// ErrNoRange is wrapped when a range-sharded table has no range for a key.
+// ErrNoRange is wrapped (with ErrNoMatch) when a range-sharded table has no
+// range for a key.
 var ErrNoRange = errors.New("vschema: no range holds the shard-key value")
 
 // Purpose says what a key value is used for: reads compare it with stored
@@ -35,12 +41,12 @@ const (
 )
 
 // KeyShard returns the shard holding every row whose shard key equals v (as
-// MySQL compares the column with v), for a Sharded table. Errors wrap
-// ErrNoSingleShard, ErrNullKey or ErrNoRange; callers reading then go to every
-// shard, which is always correct.
+// MySQL compares the column with v, for ForRead) or the shard a row with key
+// v belongs on (ForInsert), for a Sharded table. Errors wrap ErrNoMatch
+// (with ErrNullKey or ErrNoRange) or ErrNoSingleShard.
 func (vs *VSchema) KeyShard(t *Table, v sqltypes.Value, p Purpose) (string, error) {
 	if v.IsNull() {
-		return "", ErrNullKey
+		return "", fmt.Errorf("%w: %w", ErrNoMatch, ErrNullKey)
 	}
 	switch t.KeyType() {
 	case KeyString:
@@ -55,7 +61,10 @@ func (vs *VSchema) KeyShard(t *Table, v sqltypes.Value, p Purpose) (string, erro
 	default:
 		k, err := IntKey(v)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v (key %s)", ErrNoSingleShard, err, t.Column)
+			if errors.Is(err, ErrNoMatch) && p == ForInsert {
+				return "", fmt.Errorf("%w: %v (key %s)", ErrNoSingleShard, err, t.Column)
+			}
+			return "", fmt.Errorf("%w (key %s)", err, t.Column)
 		}
 		if t.Func == Range {
 			return rangeShard(t, k)
@@ -67,32 +76,46 @@ func (vs *VSchema) KeyShard(t *Table, v sqltypes.Value, p Purpose) (string, erro
 // IntKey turns a value compared with (or stored into) an integer column into
 // the key's 64-bit pattern: signed values as two's complement, unsigned as
 // they are. (A signed and an unsigned column never hold both -1 and 2^64-1, so
-// sharing a pattern only shares a shard.) It refuses values MySQL would not
-// compare exactly: strings and floats beyond 2^53 (compared as doubles),
-// fractions, and strings that are not plain integers.
+// sharing a pattern only shares a shard.) A fraction wraps ErrNoMatch (no
+// integer equals it); values MySQL would not compare exactly wrap
+// ErrNoSingleShard: strings that are not plain numbers, strings and doubles
+// beyond 2^53 (compared as doubles), other types.
 func IntKey(v sqltypes.Value) (int64, error) {
 	raw := v.Raw()
 	switch {
 	case v.IsSigned():
-		return strconv.ParseInt(string(raw), 10, 64)
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %q", ErrNoSingleShard, raw)
+		}
+		return n, nil
 	case v.IsUnsigned():
 		u, err := strconv.ParseUint(string(raw), 10, 64)
-		return int64(u), err
+		if err != nil {
+			return 0, fmt.Errorf("%w: %q", ErrNoSingleShard, raw)
+		}
+		return int64(u), nil
 	case v.Type() == sqltypes.Decimal:
 		return decimalKey(raw, false)
 	case v.IsFloat():
 		f, err := strconv.ParseFloat(string(raw), 64)
-		if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
-			return 0, fmt.Errorf("float %s is not an exact integer", raw)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("%w: float %q", ErrNoSingleShard, raw)
+		case f != math.Trunc(f):
+			return 0, fmt.Errorf("%w: %s has a fraction", ErrNoMatch, raw)
+		case math.Abs(f) >= 1<<53:
+			return 0, fmt.Errorf("%w: float %s is compared inexactly", ErrNoSingleShard, raw)
 		}
 		return int64(f), nil
 	case v.IsText() || v.IsBinary():
 		return decimalKey(raw, true)
 	}
-	return 0, fmt.Errorf("a %s value is not an integer key", v.Type())
+	return 0, fmt.Errorf("%w: a %s value", ErrNoSingleShard, v.Type())
 }
 
-// decimalKey parses [spaces][sign]digits[.zeros][spaces]. Strings are
+// decimalKey parses [spaces][sign]digits[.digits][spaces] (spaces only for
+// strings). A non-zero fraction matches no integer (ErrNoMatch). Strings are
 // compared with integers as doubles, so they are exact only below 2^53.
 func decimalKey(s []byte, asDouble bool) (int64, error) {
 	i, j := 0, len(s)
@@ -105,44 +128,48 @@ func decimalKey(s []byte, asDouble bool) (int64, error) {
 		}
 	}
 	body := s[i:j]
+	intPart, frac := body, []byte(nil)
 	if dot := indexByte(body, '.'); dot >= 0 {
-		for _, c := range body[dot+1:] {
-			if c != '0' {
-				return 0, fmt.Errorf("%q has a fraction", s)
-			}
-		}
-		body = body[:dot]
+		intPart, frac = body[:dot], body[dot+1:]
 	}
-	if len(body) == 0 {
-		return 0, fmt.Errorf("%q is not an integer", s)
-	}
-	digits := body
-	if digits[0] == '+' || digits[0] == '-' {
+	digits := intPart
+	if len(digits) > 0 && (digits[0] == '+' || digits[0] == '-') {
 		digits = digits[1:]
 	}
-	if len(digits) == 0 {
-		return 0, fmt.Errorf("%q is not an integer", s)
+	if len(digits) == 0 && len(frac) == 0 {
+		return 0, fmt.Errorf("%w: %q is not a plain number", ErrNoSingleShard, s)
 	}
-	for _, c := range digits {
+	fraction := false
+	for k, c := range append(digits[:len(digits):len(digits)], frac...) {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%q is not an integer", s)
+			return 0, fmt.Errorf("%w: %q is not a plain number", ErrNoSingleShard, s)
+		}
+		if k >= len(digits) && c != '0' {
+			fraction = true
 		}
 	}
-	if body[0] == '+' {
-		body = body[1:]
+	if fraction {
+		return 0, fmt.Errorf("%w: %q has a fraction", ErrNoMatch, s)
 	}
-	if n, err := strconv.ParseInt(string(body), 10, 64); err == nil {
+	if len(digits) == 0 {
+		return 0, nil
+	}
+	text := string(digits)
+	if intPart[0] == '-' {
+		text = "-" + text
+	}
+	if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 		if asDouble && (n >= 1<<53 || n <= -(1<<53)) {
-			return 0, fmt.Errorf("%q is compared as a double, inexact beyond 2^53", s)
+			return 0, fmt.Errorf("%w: %q is compared as a double, inexact beyond 2^53", ErrNoSingleShard, s)
 		}
 		return n, nil
 	}
 	if asDouble {
-		return 0, fmt.Errorf("%q is out of range", s)
+		return 0, fmt.Errorf("%w: %q is compared as a double, inexact beyond 2^53", ErrNoSingleShard, s)
 	}
-	u, err := strconv.ParseUint(string(body), 10, 64)
+	u, err := strconv.ParseUint(text, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is out of range", s)
+		return 0, fmt.Errorf("%w: %q is beyond every integer column", ErrNoMatch, s)
 	}
 	return int64(u), nil
 }
@@ -162,7 +189,7 @@ func rangeShard(t *Table, k int64) (string, error) {
 			return r.Shard, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %d for %s", ErrNoRange, k, t.Name)
+	return "", fmt.Errorf("%w: %w: %d for %s", ErrNoMatch, ErrNoRange, k, t.Name)
 }
 
 // RangeShards returns the shards of a range-sharded table that may hold keys

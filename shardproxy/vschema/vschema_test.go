@@ -154,16 +154,29 @@ func TestKeyShardEquivalentSpellings(t *testing.T) {
 		}
 	}
 	for _, v := range []sqltypes.Value{
-		sqltypes.NewVarChar("5abc"), sqltypes.NewVarChar("5.5"), sqltypes.NewDecimal("5.5"),
-		sqltypes.NewFloat64(5.5), sqltypes.NewVarChar("9007199254740993"), sqltypes.NewVarChar(""),
-		sqltypes.NewDate("2020-01-01"), sqltypes.NewVarChar("-"),
+		sqltypes.NewVarChar("5abc"), sqltypes.NewVarChar("9007199254740993"), sqltypes.NewVarChar(""),
+		sqltypes.NewDate("2020-01-01"), sqltypes.NewVarChar("-"), sqltypes.NewVarChar("1e3"), sqltypes.NewFloat64(1e300),
 	} {
 		if got, err := vs.KeyShard(users, v, ForRead); !errors.Is(err, ErrNoSingleShard) {
 			t.Errorf("KeyShard(%v) = %q, %v; want ErrNoSingleShard", v, got, err)
 		}
 	}
+	for _, v := range []sqltypes.Value{
+		sqltypes.NewVarChar("5.5"), sqltypes.NewDecimal("5.5"), sqltypes.NewFloat64(5.5), sqltypes.NewDecimal("-0.01"),
+		sqltypes.NewDecimal("99999999999999999999999"), sqltypes.NULL,
+	} {
+		if got, err := vs.KeyShard(users, v, ForRead); !errors.Is(err, ErrNoMatch) {
+			t.Errorf("KeyShard(%v) = %q, %v; want ErrNoMatch", v, got, err)
+		}
+		if got, err := vs.KeyShard(users, v, ForInsert); err == nil {
+			t.Errorf("insert with key %v went to %q", v, got)
+		}
+	}
 	if _, err := vs.KeyShard(users, sqltypes.NULL, ForInsert); !errors.Is(err, ErrNullKey) {
 		t.Errorf("NULL key: %v", err)
+	}
+	if s, err := vs.KeyShard(users, sqltypes.NewVarChar(".0"), ForRead); err != nil || s != vs.Shards[HashInt(0)%2] {
+		t.Errorf("'.0' routes to %q %v, want the shard of 0", s, err)
 	}
 }
 

@@ -42,6 +42,11 @@ func Corpus() []Case {
 		c("select * from events where id = 150"),
 		c("select * from events where id in (99, 100, 101) order by id"),
 		c("select * from users where id = 3 or id = 4"),
+		c("select * from users where id = '5abc'"),
+		c("select count(*) from users where id = 5.5"),
+		c("select count(*), max(name) from users where id = null"),
+		c("select sum(score) from users where id = '0.0'"),
+		c("select count(*) from users where id in (5.5, null)"),
 		// Filters across shards.
 		c("select id from users where score > 500"),
 		c("select id, name from users where name = 'alice'"),
@@ -297,5 +302,7 @@ func Refused() []string {
 		"select * from (select region_id, count(*) from users group by region_id) t",
 		"delete from users order by id limit 3",
 		"select id from users where id in (select user_id from orders order by total desc limit 3)",
+		"select count(*) from users where id = '5abc'",
+		"select count(*) from tags where tag = 5",
 	}
 }
