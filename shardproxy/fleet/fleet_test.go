@@ -244,7 +244,7 @@ func TestRouting(t *testing.T) {
 	}
 	took = waitFor(t, 3*time.Second, "paused replica ejected", func() bool { return !status(f, r2.Name).Healthy })
 	t.Logf("pause: %s ejected after %v", r2.Name, took)
-	if took > 1300*time.Millisecond {
+	if took > 1600*time.Millisecond { // EjectAfter plus scheduling slack on a loaded machine
 		t.Errorf("paused replica ejected only after %v, want about EjectAfter=%v", took, cfg.EjectAfter)
 	}
 	if err := r2.Resume(); err != nil {
