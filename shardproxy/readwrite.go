@@ -3,6 +3,7 @@ package shardproxy
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -66,6 +67,10 @@ func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqlt
 	if s.srv.rw == nil {
 		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSUnknownSQLState,
 			"STRATA statements need read/write splitting: set read_write.enabled in the proxy config"), true
+	}
+	if admins := s.srv.cfg.ReadWrite.AdminUsers; len(admins) > 0 && !rwsplit.IsShowStatement(sql) && !slices.Contains(admins, s.user) {
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, "42000",
+			"Access denied; user %q may not change primaries (read_write.admin_users)", s.user), true
 	}
 	res, err = s.srv.rw.Handle(ctx, sql)
 	return res, err, true

@@ -66,6 +66,10 @@ type ReadWrite struct {
 	// MetaSchema holds the heartbeat table, created on the primaries.
 	// Default strata_meta.
 	MetaSchema string `yaml:"meta_schema"`
+	// AdminUsers may run STRATA SWITCHOVER and STRATA FAILOVER through the
+	// proxy. Empty (the default): every proxy user may. SHOW STRATA SERVERS
+	// is open to all.
+	AdminUsers []string `yaml:"admin_users"`
 }
 
 // DefaultReadWrite is ReadWrite's defaults.
@@ -127,6 +131,11 @@ func (rw *ReadWrite) validate() error {
 		return f("admin_user", "required (an account that may set read_only and change replication, e.g. root)")
 	case !metaSchemaRe.MatchString(rw.MetaSchema):
 		return f("meta_schema", "%q: use letters, digits and _", rw.MetaSchema)
+	}
+	for i, u := range rw.AdminUsers {
+		if u == "" {
+			return f(fmt.Sprintf("admin_users[%d]", i), "empty user name")
+		}
 	}
 	return nil
 }

@@ -22,6 +22,13 @@ func IsAdminStatement(sql string) bool {
 	return len(w) > 0 && (w[0] == "STRATA" || (len(w) > 1 && w[0] == "SHOW" && w[1] == "STRATA"))
 }
 
+// IsShowStatement reports whether sql is SHOW STRATA ..., which changes
+// nothing.
+func IsShowStatement(sql string) bool {
+	w := words(sql, 2)
+	return len(w) > 1 && w[0] == "SHOW" && w[1] == "STRATA"
+}
+
 // Handle runs an admin statement:
 //
 //	SHOW STRATA SERVERS

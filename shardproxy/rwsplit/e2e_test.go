@@ -158,6 +158,8 @@ func TestProxySplitsReadsAndWrites(t *testing.T) {
 	p := startProxy(t, topo, func(c *config.Config) {
 		c.ReadWrite.Consistency = "eventual"
 		c.ReadWrite.MaxLag = 500 * time.Millisecond
+		c.Users = append(c.Users, config.User{Name: "app", Password: "pw"})
+		c.ReadWrite.AdminUsers = []string{"root"}
 	})
 	db := p.open(t, "app", 4)
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
@@ -269,6 +271,17 @@ func TestProxySplitsReadsAndWrites(t *testing.T) {
 	rows.Close()
 	if n != 3 {
 		t.Errorf("SHOW STRATA SERVERS: %d rows", n)
+	}
+	appDB, err := sql.Open("mysql", fmt.Sprintf("app:pw@tcp(%s)/app", p.srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appDB.Close()
+	if _, err := appDB.Exec("STRATA SWITCHOVER SHARD s0"); err == nil || !strings.Contains(err.Error(), "1227") {
+		t.Errorf("switchover by a user not in admin_users: %v", err)
+	}
+	if _, err := appDB.Exec("SHOW STRATA SERVERS"); err != nil {
+		t.Errorf("SHOW STRATA SERVERS by any user: %v", err)
 	}
 
 	// Lag past the max: r1 stops getting reads within a second.
