@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -21,10 +22,12 @@ import (
 // shard fails, the rows sent to another may stay. (The proxy refuses a
 // transaction over two shards until the coordinator makes that atomic.)
 //
-// A row without a shard-key value is refused. This is where keys from the
-// ID service will be generated: fill Keys before the rows are split.
+// A statement without the shard-key column (GenerateKeys) asks the session
+// for keys: the seam for the ID service. A session that cannot generate
+// them (no KeyGenerator) gets error 1235. An explicit NULL key is refused.
 type Insert struct {
 	VSchema *vschema.VSchema
+	DB      string
 	Table   *vschema.Table
 	// Prefix is "insert into t(c1, c2) values " (with modifiers).
 	Prefix string
@@ -34,7 +37,21 @@ type Insert struct {
 	Keys []EvalValue
 	// Suffix is " on duplicate key update ..." or nil.
 	Suffix *sqlparser.ParsedQuery
+	// GenerateKeys is set when the statement leaves out the shard key: the
+	// planner appended the key column to Prefix and a bind variable
+	// GeneratedKeyVar(i) to row i, which Execute fills from the session's
+	// KeyGenerator.
+	GenerateKeys bool
 }
+
+// KeyGenerator is an optional ability of a VCursor: it hands out n new
+// keys for a table whose INSERT leaves the shard key out (the ID service).
+type KeyGenerator interface {
+	GenerateKeys(ctx context.Context, db, table string, n int) ([]int64, error)
+}
+
+// GeneratedKeyVar is the bind variable of row i's generated key.
+func GeneratedKeyVar(i int) string { return "__strata_key_" + strconv.Itoa(i) }
 
 // errCodeNoPartition is MySQL's ER_NO_PARTITION_FOR_GIVEN_VALUE, the
 // closest analogue of a key outside every range.
@@ -42,6 +59,28 @@ const errCodeNoPartition = sqlerror.ErrorCode(1526)
 
 // Execute implements Primitive.
 func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	var firstKey int64
+	if ins.GenerateKeys {
+		kg, ok := vc.(KeyGenerator)
+		if !ok {
+			return nil, Unsupported("INSERT into sharded table %s without its shard key column %s: no ID service generates keys for this session", ins.Table.Name, ins.Table.Column)
+		}
+		keys, err := kg.GenerateKeys(ctx, ins.DB, ins.Table.Name, len(ins.Rows))
+		if err != nil {
+			return nil, fmt.Errorf("engine: keys for %s: %w", ins.Table.Name, err)
+		}
+		if len(keys) != len(ins.Rows) {
+			return nil, fmt.Errorf("engine: %d keys for %d rows of %s", len(keys), len(ins.Rows), ins.Table.Name)
+		}
+		nbv := make(map[string]*querypb.BindVariable, len(bv)+len(keys))
+		for k, v := range bv {
+			nbv[k] = v
+		}
+		for i, k := range keys {
+			nbv[GeneratedKeyVar(i)] = sqltypes.Int64BindVariable(k)
+		}
+		bv, firstKey = nbv, keys[0]
+	}
 	byShard := make(map[string][]int, len(ins.VSchema.Shards))
 	for i := range ins.Rows {
 		v, err := ins.Keys[i].Value(bv)
@@ -92,7 +131,12 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	if err != nil {
 		return nil, err
 	}
-	return mergeResults(results, nil)
+	res, err := mergeResults(results, nil)
+	if err == nil && ins.GenerateKeys {
+		// LAST_INSERT_ID() is the first generated key, as for AUTO_INCREMENT.
+		res.InsertID, res.InsertIDChanged = uint64(firstKey), true
+	}
+	return res, err
 }
 
 // Explain implements Primitive.
@@ -116,6 +160,6 @@ func (ins *Insert) Explain() []ExplainRow {
 		Operator: "Insert",
 		Shards:   fmt.Sprintf("%s(%s.%s)", ins.Table.Func, ins.Table.Name, ins.Table.Column),
 		Query:    q.String(),
-		Detail:   fmt.Sprintf("%d row(s) split by shard key values %s", len(ins.Rows), strings.Join(keys, ", ")),
+		Detail:   fmt.Sprintf("%d row(s) split by shard key values %s%s", len(ins.Rows), strings.Join(keys, ", "), map[bool]string{true: " (generated)"}[ins.GenerateKeys]),
 	}}
 }

@@ -135,6 +135,11 @@ func diffVSchema(s0, s1 string) *vschema.VSchema {
 // the proxy does: parse, normalize, Build, Execute. args are prepared
 // statement parameters for the ? in sql.
 func (e *testEnv) run(ctx context.Context, sql string, args ...any) (*sqltypes.Result, error) {
+	return e.runWith(ctx, e.cursor, sql, args...)
+}
+
+// runWith is run through another VCursor.
+func (e *testEnv) runWith(ctx context.Context, vc engine.VCursor, sql string, args ...any) (*sqltypes.Result, error) {
 	stmt, known, err := sqlparser.NewTestParser().Parse2(sql)
 	if err != nil {
 		return nil, err
@@ -158,7 +163,7 @@ func (e *testEnv) run(ctx context.Context, sql string, args ...any) (*sqltypes.R
 	if err != nil {
 		return nil, err
 	}
-	return p.Execute(engine.WithSQL(ctx, sql), e.cursor, bv)
+	return p.Execute(engine.WithSQL(ctx, sql), vc, bv)
 }
 
 // runSingle runs sql (with args interpolated) on the unsharded server.

@@ -86,6 +86,20 @@ func TestWritesAndRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Without the shard key, an INSERT takes keys from the session's ID
+	// service; without one it is refused.
+	if _, err := e.run(ctx, "insert into users (name, score) values ('g1', 1), ('g2', 2), ('g3', 3)"); err == nil || !strings.Contains(err.Error(), "1235") {
+		t.Errorf("insert without key and without an ID service: %v, want 1235", err)
+	}
+	gen := &keyCursor{shardCursor: e.cursor, next: 5000}
+	res, err := e.runWith(ctx, gen, "insert into users (name, score) values ('g1', 1), ('g2', 2), ('g3', 3)")
+	if err != nil || res.RowsAffected != 3 || res.InsertID != 5000 {
+		t.Fatalf("insert with generated keys: %+v %v, want 3 rows and insert id 5000", res, err)
+	}
+	if _, err := e.runSingle("insert into users (id, name, score) values (5000, 'g1', 1), (5001, 'g2', 2), (5002, 'g3', 3)"); err != nil {
+		t.Fatal(err)
+	}
+
 	writes := []string{
 		"update users set score = score + 1 where id = 5",
 		"update users set score = 0 where region_id = 3",
@@ -150,4 +164,20 @@ func TestWritesAndRouting(t *testing.T) {
 			t.Errorf("reference table copy on %s:\n%s", s, d)
 		}
 	}
+}
+
+// keyCursor is a shardCursor whose session generates keys, as the ID
+// service will.
+type keyCursor struct {
+	*shardCursor
+	next int64
+}
+
+func (k *keyCursor) GenerateKeys(_ context.Context, db, table string, n int) ([]int64, error) {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = k.next
+		k.next++
+	}
+	return out, nil
 }
