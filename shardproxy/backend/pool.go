@@ -351,7 +351,12 @@ func (p *Pool) connError(err error) error {
 }
 
 func (p *Pool) wrap(code sqlerror.ErrorCode, err error) error {
-	return sqlerror.NewSQLErrorf(code, sqlerror.SSUnknownSQLState, "%s: %v", p.desc, err)
+	msg := err.Error()
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) {
+		msg = se.Message
+	}
+	return sqlerror.NewSQLErrorf(code, sqlerror.SSUnknownSQLState, "%s: %s", p.desc, msg)
 }
 
 func (p *Pool) markDown(err error) {

@@ -1,0 +1,135 @@
+package shardproxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// packet frames a payload as a MySQL packet.
+func packet(seq byte, payload []byte) []byte {
+	return append([]byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq}, payload...)
+}
+
+// loginBytes is what a client sends to log in as root with no password:
+// the handshake response, then the empty answer to the auth switch.
+func loginBytes() []byte {
+	var resp []byte
+	resp = binary.LittleEndian.AppendUint32(resp, 1<<9|1<<15|1<<19|1<<3|1<<16) // 4.1, secure, plugin auth, with db, multi statements
+	resp = binary.LittleEndian.AppendUint32(resp, 1<<24)
+	resp = append(resp, 45)
+	resp = append(resp, make([]byte, 23)...)
+	resp = append(resp, "root\x00\x00demo\x00mysql_native_password\x00"...)
+	return append(packet(1, resp), packet(3, nil)...)
+}
+
+func packetSeeds() [][]byte {
+	login := loginBytes()
+	cmd := func(payloads ...[]byte) []byte {
+		out := append([]byte{}, login...)
+		for _, p := range payloads {
+			out = append(out, packet(0, p)...)
+		}
+		return out
+	}
+	return [][]byte{
+		nil,
+		login,
+		cmd([]byte("\x03SELECT 1")),
+		cmd([]byte("\x03SELECT c FROM sbtest1 WHERE id=5"), []byte("\x0e")),
+		cmd([]byte("\x16SELECT c FROM sbtest1 WHERE id=?"), []byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 5, 0, 0, 0, 0, 0, 0, 0}, []byte{0x19, 1, 0, 0, 0}),
+		cmd([]byte("\x04customers\x00")),
+		cmd([]byte("\x02test"), []byte("\x03SET NAMES latin1; SELECT @@version")),
+		cmd([]byte{0x1a, 1, 0, 0, 0}, []byte{0x18, 1, 0, 0, 0, 0, 0, 'x'}, []byte{0x1b, 0, 0}),
+		cmd([]byte("\x03BEGIN"), []byte("\x03INSERT INTO customers (id) VALUES (1)"), []byte("\x03COMMIT")),
+		append(append([]byte{}, login...), 0xff, 0xff, 0xff, 0, 3),
+		[]byte("\x00\x00\x00\x01"),
+	}
+}
+
+// feedConn sends raw bytes as a client and reads until the proxy closes the
+// connection. It reports a proxy that neither answers nor closes.
+func feedConn(t testing.TB, addr string, in []byte) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("proxy stopped accepting: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.Write(in)
+	_ = c.(*net.TCPConn).CloseWrite()
+	_, err = io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("proxy neither answered nor closed within 5s: input %q", in)
+	}
+}
+
+// FuzzPacketReader sends arbitrary bytes to the proxy as a client: no
+// input may crash it or keep it from serving the next client.
+func FuzzPacketReader(f *testing.F) {
+	for _, s := range packetSeeds() {
+		f.Add(s)
+	}
+	srv := offlineServer(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 1<<16 {
+			return
+		}
+		feedConn(t, srv.Addr(), in)
+	})
+}
+
+// TestFuzzShort is a short, bounded, deterministic fuzz run of both fuzz
+// targets' properties on mutations of their seeds, so that every `go test`
+// exercises them beyond the seeds (`go test -fuzz` explores further).
+func TestFuzzShort(t *testing.T) {
+	srv := offlineServer(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	mutate := func(b []byte) []byte {
+		b = append([]byte{}, b...)
+		for n := rng.IntN(4) + 1; n > 0; n-- {
+			switch op := rng.IntN(4); {
+			case op == 0 && len(b) > 0:
+				b[rng.IntN(len(b))] = byte(rng.IntN(256))
+			case op == 1 && len(b) > 0:
+				i := rng.IntN(len(b))
+				b = append(b[:i], b[i+1:]...)
+			case op == 2:
+				i := rng.IntN(len(b) + 1)
+				b = append(b[:i], append([]byte{byte(rng.IntN(256))}, b[i:]...)...)
+			default:
+				if len(b) > 2 {
+					i, j := rng.IntN(len(b)), rng.IntN(len(b))
+					b[i], b[j] = b[j], b[i]
+				}
+			}
+		}
+		return b
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	seeds := packetSeeds()
+	for i := 0; i < 300 && time.Now().Before(deadline); i++ {
+		feedConn(t, srv.Addr(), mutate(seeds[rng.IntN(len(seeds))]))
+	}
+	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+		sql := string(mutate([]byte(fastCorpus[rng.IntN(len(fastCorpus))])))
+		got, ok, gerr := fastSent(srv, "demo", sql)
+		if !ok {
+			continue
+		}
+		want, werr := slowSent(t, srv, "demo", sql)
+		if (werr == nil) != (gerr == nil) || len(got) != len(want) {
+			t.Fatalf("%q\nfast %v %q\nslow %v %q", sql, gerr, got, werr, want)
+		}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Fatalf("%q\nfast %q\nslow %q", sql, got, want)
+			}
+		}
+	}
+}
