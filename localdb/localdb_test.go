@@ -401,3 +401,58 @@ func TestLeftoverReaped(t *testing.T) {
 		t.Fatal("same pid")
 	}
 }
+
+// TestAdoptsOutsidePromotion promotes a replica by hand, as the proxy's
+// switchover does, without telling localdb; the next Start on the same root
+// keeps the new roles instead of reviving the old primary.
+func TestAdoptsOutsidePromotion(t *testing.T) {
+	cfg := TestConfig(1, 1)
+	cfg.Root = t.TempDir()
+	cfg.Logger = TestLogger(t)
+	ctx := ctxT(t, 2*time.Minute)
+	topo, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = topo.Stop() })
+	sh := topo.Shards()[0]
+	old, repl := sh.Primary(), sh.Replicas()[0]
+	if err := old.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)", "INSERT INTO app.t VALUES (1)", "SET GLOBAL read_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := repl.Exec(ctx, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0", "INSERT INTO app.t VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Exec(ctx, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='root', MASTER_USE_GTID=current_pos", repl.Port), "START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	topo2, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = topo2.Stop() })
+	sh2 := topo2.Shards()[0]
+	if p := sh2.Primary(); p.Name != repl.Name {
+		t.Fatalf("primary after restart is %s, want the hand-promoted %s", p.Name, repl.Name)
+	}
+	if err := sh2.Primary().Exec(ctx, "INSERT INTO app.t VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo2.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	oldNow := topo2.Server(old.Name)
+	if n := count(t, openT(t, oldNow, "app"), "SELECT COUNT(*) FROM t"); n != 3 {
+		t.Fatalf("old primary has %d rows, want 3: it does not follow the new primary", n)
+	}
+	if ro, _ := oldNow.QueryString(ctx, "SELECT @@read_only"); ro != "1" {
+		t.Fatalf("old primary read_only=%q", ro)
+	}
+}

@@ -144,6 +144,7 @@ func (t *Topology) plan() (record, error) {
 			return rec, fmt.Errorf("localdb: %s holds %d shards of %d servers, config asks for %d of %d: use another data directory",
 				t.recordPath(), len(rec.Shards), len(rec.Shards[0].Servers), t.cfg.Shards, 1+t.cfg.Replicas)
 		}
+		t.adoptPromotions(&rec)
 	case errors.Is(err, os.ErrNotExist):
 		id := 1
 		for i := 0; i < t.cfg.Shards; i++ {
@@ -179,6 +180,37 @@ func (t *Topology) plan() (record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// adoptPromotions corrects the recorded roles after a promotion that
+// someone else made (the proxy's switchover, an operator): a replica keeps
+// its replication settings in master.info, and promoting a server removes
+// them (RESET SLAVE ALL). So when exactly one server of a shard has no
+// master.info, that server is the primary, whatever the record says.
+func (t *Topology) adoptPromotions(rec *record) {
+shards:
+	for i := range rec.Shards {
+		sh := &rec.Shards[i]
+		primary := -1
+		for j, s := range sh.Servers {
+			_, err := os.Stat(filepath.Join(t.cfg.Root, s.Name, "data", "master.info"))
+			if !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if primary >= 0 {
+				continue shards // more than one candidate: keep the record
+			}
+			primary = j
+		}
+		if primary < 0 || sh.Servers[primary].Role == RolePrimary {
+			continue
+		}
+		for j := range sh.Servers {
+			sh.Servers[j].Role = RoleReplica
+		}
+		sh.Servers[primary].Role = RolePrimary
+		t.log.Info("localdb: adopting a promotion made outside localdb", "shard", sh.Name, "primary", sh.Servers[primary].Name)
+	}
 }
 
 func (t *Topology) build(rec record) {
