@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
@@ -87,6 +88,9 @@ func (a *analysis) decide(blocks []*block, what string) (*decision, error) {
 			return nil, unsupported("an outer join that preserves reference table %s against a sharded table across shards (each shard would return its unmatched rows)", b.refPreserved)
 		}
 	}
+	if len(blocks) > 1 && len(choices) < len(blocks) {
+		return nil, unsupported("a UNION across shards with a part that reads no sharded table (its rows would come once per shard)")
+	}
 	if len(choices) > 1 {
 		// Parts of a UNION: every shard must get the whole statement.
 		d.top = routeChoice{opcode: engine.Scatter, table: choices[0].table}
@@ -102,6 +106,7 @@ func describeUnsharded(m map[string][]string) string {
 	for s, ts := range m {
 		parts = append(parts, strings.Join(ts, ", ")+" on "+s)
 	}
+	sort.Strings(parts)
 	return strings.Join(parts, "; ")
 }
 

@@ -259,6 +259,8 @@ func Corpus() []Case {
 		// UNION ALL across shards.
 		c("select id from users where score > 900 union all select user_id from orders where total > 490"),
 		c("select id from users where id = 3 union all select id from users where id = 3"),
+		c("select id from users where id = 1 union all select user_id from orders where total > 480"),
+		c("select id from regions where id = 2 union all select id from users where id = 2"),
 		// Prepared statements.
 		c("select * from users where id = ?", 42),
 		c("select id, name from users where id in (?, ?, ?) order by id", 1, 2, 3),
@@ -304,5 +306,6 @@ func Refused() []string {
 		"select id from users where id in (select user_id from orders order by total desc limit 3)",
 		"select count(*) from users where id = '5abc'",
 		"select count(*) from tags where tag = 5",
+		"select id from users union all select id from regions",
 	}
 }
