@@ -2,7 +2,6 @@ package shardproxy
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -74,8 +73,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-func errorf(code sqlerror.ErrorCode, state, format string, args ...any) error {
-	return sqlerror.NewSQLErrorf(code, state, "%s", fmt.Sprintf(format, args...))
 }
