@@ -120,6 +120,9 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 			if sp.sel.Distinct {
 				return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlString(o.Expr))
 			}
+			if sp.usesAlias(o.Expr) {
+				return nil, unsupported("ORDER BY an expression over a select alias (%s) across shards", sqlString(o.Expr))
+			}
 			sortKeys = append(sortKeys, sp.keyFor(-1, o.Expr, desc))
 		}
 	}
@@ -311,11 +314,11 @@ func (ap *aggPlan) column(col int) *engine.ColumnExpr {
 
 // usesAlias reports whether e names a select alias (which only HAVING and
 // ORDER BY may do, so e cannot be pushed into the select list).
-func (ap *aggPlan) usesAlias(e sqlparser.Expr) bool {
+func (sp *selectPlan) usesAlias(e sqlparser.Expr) bool {
 	found := false
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
 		if c, ok := n.(*sqlparser.ColName); ok && c.Qualifier.IsEmpty() {
-			for _, it := range ap.items {
+			for _, it := range sp.items {
 				if ae, ok := it.(*sqlparser.AliasedExpr); ok && ae.As.NotEmpty() && ae.As.EqualString(c.Name.String()) {
 					found = true
 				}
@@ -335,7 +338,7 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 	if v, ok := evalValue(e); ok {
 		return &engine.ValueExpr{Value: v}, nil
 	}
-	if !hasAggregate(e) && !ap.usesAlias(e) {
+	if !hasAggregate(e) && !sp.usesAlias(e) {
 		if hasSubquery(e) {
 			return nil, unsupported("a subquery in HAVING across shards")
 		}

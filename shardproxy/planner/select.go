@@ -502,6 +502,9 @@ func (sp *selectPlan) planPlain(read bool) (engine.Primitive, error) {
 		if i < 0 && sp.sel.Distinct {
 			return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlString(o.Expr))
 		}
+		if i < 0 && sp.usesAlias(o.Expr) {
+			return nil, unsupported("ORDER BY an expression over a select alias (%s) across shards", sqlString(o.Expr))
+		}
 		if i >= 0 && sp.itemExpr(i) == nil {
 			return nil, unsupported("ORDER BY a position inside * across shards")
 		}

@@ -179,6 +179,8 @@ func Corpus() []Case {
 		c("select region_id, max(name), min(name) from users group by region_id"),
 		c("select score % 3 as m, count(*) from users group by m"),
 		c("select region_id, count(*) from users group by 1"),
+		c("select region_id, count(*) from users group by region_id limit 3"),
+		c("select name, count(*) from users group by name limit 4"),
 		c("select region_id, count(*) from users group by region_id order by region_id desc limit 3"),
 		c("select region_id, count(*) from users group by region_id order by region_id limit 2, 3"),
 		c("select r.name, count(*) from users u join regions r on u.region_id = r.id group by r.name"),
