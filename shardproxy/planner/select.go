@@ -204,11 +204,20 @@ func concatSafe(stmt sqlparser.TableStatement) bool {
 	return !hasAggregate(sel.SelectExprs)
 }
 
-// isPlainRead is true for reads without locks or INTO.
+// isPlainRead is true for reads without locks, INTO or functions with side
+// effects (user-level locks, sequences, SLEEP), which must run where the
+// session writes.
 func isPlainRead(stmt sqlparser.TableStatement) bool {
 	plain := true
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
 		switch x := n.(type) {
+		case *sqlparser.LockingFunc:
+			plain = false
+		case *sqlparser.FuncExpr:
+			switch x.Name.Lowered() {
+			case "nextval", "setval", "lastval", "sleep", "last_insert_id", "release_lock", "get_lock":
+				plain = false
+			}
 		case *sqlparser.Select:
 			if x.Lock != sqlparser.NoLock || x.Into != nil {
 				plain = false

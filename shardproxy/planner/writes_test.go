@@ -181,3 +181,32 @@ func (k *keyCursor) GenerateKeys(_ context.Context, db, table string, n int) ([]
 	}
 	return out, nil
 }
+
+func TestSideEffectsAreNotReads(t *testing.T) {
+	vs := testVSchema()
+	for q, want := range map[string]bool{
+		"select name from users where id = 1":                                                       true,
+		"select get_lock('x', 1) from users where id = 1":                                           false,
+		"select release_all_locks() from users where id = 1":                                        false,
+		"select nextval(seq) from users where id = 1":                                               false,
+		"select sleep(1) from regions":                                                              false,
+		"select * from users where id = 1 lock in share mode":                                       false,
+		"select * from users where id in (select user_id from orders where user_id = 1 for update)": false,
+	} {
+		stmt, _ := normalize(t, q)
+		p, err := Build(stmt, vs, "demo")
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if cn, ok := p.(*engine.ColumnNames); ok {
+			p = cn.Input
+		}
+		r, ok := p.(*engine.Route)
+		if !ok {
+			t.Fatalf("%s: plan %T", q, p)
+		}
+		if r.Read != want {
+			t.Errorf("%s: Read = %v, want %v", q, r.Read, want)
+		}
+	}
+}
