@@ -3,7 +3,6 @@ package planner
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strconv"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -26,7 +25,7 @@ func Build(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (p engine.P
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
-				"internal planner error on %T: %v\n%s", stmt, r, debug.Stack())
+				"internal planner error on %T: %v", stmt, r)
 		}
 	}()
 	return build(stmt, vs, db)
