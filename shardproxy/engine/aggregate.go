@@ -51,6 +51,10 @@ type AggregateCol struct {
 	// CollCol is the COLLATION() column for MIN/MAX over text.
 	CollCol int
 	HasColl bool
+	// ExactSum (AggSum, AggSumDistinct) says SumCol holds the partial sums
+	// with every digit the server keeps (the argument divides): the result
+	// is their sum rounded to Col's scale.
+	ExactSum bool
 }
 
 // Aggregate merges the partial aggregates of many shards: it sorts the
@@ -159,7 +163,7 @@ func (a *Aggregate) resolveAggs(fields []*querypb.Field, sample []sqltypes.Value
 		if r.col < 0 || r.col >= n {
 			return nil, fmt.Errorf("engine: aggregate column %d of %d", ag.Col, n)
 		}
-		if ag.Op == AggAvg || ag.Op == AggAvgDistinct {
+		if ag.Op == AggAvg || ag.Op == AggAvgDistinct || ag.ExactSum {
 			if r.sum < 0 || r.sum >= n || r.count < 0 || r.count >= n {
 				return nil, fmt.Errorf("engine: AVG helper columns %d, %d of %d", ag.SumCol, ag.CountCol, n)
 			}
@@ -226,11 +230,15 @@ func (a *Aggregate) fold(fields []*querypb.Field, rows [][]sqltypes.Value, aggs 
 			out[ag.col] = sqltypes.MakeTrusted(f.Type, strconv.AppendInt(nil, n, 10))
 		case AggSum, AggSumDistinct:
 			var s numSum
+			src := ag.col
+			if ag.ExactSum {
+				src = ag.sum
+			}
 			for i, r := range rows {
 				if ag.Op == AggSumDistinct && !newDistinct[i] {
 					continue
 				}
-				if err := s.add(r[ag.col]); err != nil {
+				if err := s.add(r[src]); err != nil {
 					return nil, err
 				}
 			}

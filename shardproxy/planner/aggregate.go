@@ -261,6 +261,9 @@ func (ap *aggPlan) addAggregateAt(col int, af sqlparser.AggrFunc) error {
 			}
 			ac.Op = engine.AggSumDistinct
 		}
+		if hasDivision(a.Arg) {
+			ac.SumCol, ac.ExactSum = sp.addHidden(exactSum(a)), true
+		}
 	case *sqlparser.Avg:
 		ac.Op = engine.AggAvg
 		if a.Distinct && !sp.isKey(a.Arg) {
@@ -269,7 +272,12 @@ func (ap *aggPlan) addAggregateAt(col int, af sqlparser.AggrFunc) error {
 			}
 			ac.Op = engine.AggAvgDistinct
 		}
-		ac.SumCol = sp.addHidden(&sqlparser.Sum{Arg: sqlparser.CloneExpr(a.Arg), Distinct: a.Distinct})
+		sum := &sqlparser.Sum{Arg: sqlparser.CloneExpr(a.Arg), Distinct: a.Distinct}
+		if hasDivision(a.Arg) {
+			ac.SumCol = sp.addHidden(exactSum(sum))
+		} else {
+			ac.SumCol = sp.addHidden(sum)
+		}
 		ac.CountCol = sp.addHidden(&sqlparser.Count{Args: []sqlparser.Expr{sqlparser.CloneExpr(a.Arg)}, Distinct: a.Distinct})
 	case *sqlparser.Min:
 		ac.Op = engine.AggMin
@@ -498,4 +506,30 @@ func hasSubquery(n sqlparser.SQLNode) bool {
 		return !found, nil
 	}, n)
 	return found
+}
+
+// hasDivision reports whether e divides: a decimal quotient carries more
+// digits inside the server (9 per word) than its column shows, and a SUM or
+// AVG adds the inner digits. Partial sums must then travel with them.
+func hasDivision(e sqlparser.Expr) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		switch x := n.(type) {
+		case *sqlparser.Subquery:
+			return false, nil
+		case *sqlparser.BinaryExpr:
+			if x.Operator == sqlparser.DivOp {
+				found = true
+			}
+		}
+		return !found, nil
+	}, e)
+	return found
+}
+
+// exactSum is CAST(sum AS DECIMAL(65,30)): the partial sum with the digits
+// the server keeps beyond the column's scale.
+func exactSum(sum *sqlparser.Sum) sqlparser.Expr {
+	l, sc := 65, 30
+	return &sqlparser.CastExpr{Expr: sqlparser.CloneExpr(sum).(*sqlparser.Sum), Type: &sqlparser.ConvertType{Type: "decimal", Length: &l, Scale: &sc}}
 }
