@@ -228,13 +228,9 @@ func (ap *aggPlan) setDistinct(arg sqlparser.Expr) error {
 	return nil
 }
 
-// addAggregate records how the aggregate in visible item i (or hidden
-// placeholder column -i-1... see aggColumn) merges.
-func (ap *aggPlan) addAggregate(i int, af sqlparser.AggrFunc) error {
-	return ap.addAggregateAt(i, af)
-}
-
-func (ap *aggPlan) addAggregateAt(col int, af sqlparser.AggrFunc) error {
+// addAggregate records how the aggregate af in column col (a visible item,
+// or a hidden placeholder from aggColumn) merges.
+func (ap *aggPlan) addAggregate(col int, af sqlparser.AggrFunc) error {
 	sp := ap.selectPlan
 	ac := engine.AggregateCol{Col: col}
 	switch a := af.(type) {
@@ -307,7 +303,7 @@ func (ap *aggPlan) aggColumn(af sqlparser.AggrFunc) (int, error) {
 		}
 	}
 	col := sp.addHidden(sqlparser.CloneExpr(af))
-	if err := ap.addAggregateAt(col, af); err != nil {
+	if err := ap.addAggregate(col, af); err != nil {
 		return 0, err
 	}
 	ap.hiddenAggs = append(ap.hiddenAggs, hiddenAgg{e: af, col: col})
