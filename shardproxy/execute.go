@@ -19,8 +19,7 @@ import (
 // known (see fastpath.go), else parse, classify and run.
 func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, error) {
 	start := time.Now()
-	s.cur.Store(&sql)
-	s.curAt.Store(start.UnixNano())
+	s.running(sql, start)
 	kind, res, err := s.dispatchSafe(ctx, sql)
 	if err != nil {
 		s.recordError(err)
@@ -59,7 +58,7 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 			s.srv.log.Warn("slow query", "ms", d.Milliseconds(), "conn", s.id, "user", s.user, "db", s.db, "query", q, "err", err)
 		}
 	}
-	s.cur.Store(nil)
+	s.running("", time.Time{})
 }
 
 func (s *Session) clearWarnings() {
@@ -158,6 +157,18 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 }
 
 var okResult = &sqltypes.Result{}
+
+// mentionsStrata is a cheap test for the word "strata" in any case: only
+// then can a statement carry the primary hint or be a STRATA admin
+// statement, and read/write splitting's (allocating) checks run.
+func mentionsStrata(sql string) bool {
+	for i := 0; i+6 <= len(sql); i++ {
+		if (sql[i] == 's' || sql[i] == 'S') && equalFold(sql[i:i+6], "strata") {
+			return true
+		}
+	}
+	return false
+}
 
 func isWarningsShow(sh *sqlparser.Show) bool {
 	b, ok := sh.Internal.(*sqlparser.ShowBasic)

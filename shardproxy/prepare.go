@@ -109,8 +109,7 @@ func (s *Session) sweepPrepared() {
 
 func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
 	start := time.Now()
-	s.cur.Store(&prep.PrepareStmt)
-	s.curAt.Store(start.UnixNano())
+	s.running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)
 	if err != nil {
 		s.recordError(err)
@@ -143,7 +142,7 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 			"Incorrect arguments to mysqld_stmt_execute: %d parameters, %d given", p.params, len(prep.BindVars))
 	}
 	s.clearWarnings()
-	s.hint.ForcePrimary = rwsplit.HasPrimaryHint(p.query)
+	s.hint.ForcePrimary = mentionsStrata(p.query) && rwsplit.HasPrimaryHint(p.query)
 	if p.cp == nil {
 		text, err := p.pq.GenerateQuery(prep.BindVars, nil)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"vitess.io/vitess/go/mysql"
@@ -64,8 +63,9 @@ type Session struct {
 	// For SHOW PROCESSLIST.
 	user    string
 	started time.Time
-	cur     atomic.Pointer[string]
-	curAt   atomic.Int64
+	curMu   sync.Mutex
+	cur     string // the statement running, "" between statements
+	curAt   time.Time
 
 	// fast path state: see fastpath.go.
 	fp fastState
@@ -87,6 +87,21 @@ func newSession(srv *Server, c *mysql.Conn) *Session {
 // PreferredShard implements engine.ShardPreferrer: in a transaction pinned
 // to a shard, reads that may go to any shard (reference tables) stay there.
 func (s *Session) PreferredShard() string { return s.txShard }
+
+// running notes the statement being run, for SHOW PROCESSLIST. A mutex,
+// not an atomic pointer: storing a pointer to the string would allocate on
+// every statement.
+func (s *Session) running(sql string, at time.Time) {
+	s.curMu.Lock()
+	s.cur, s.curAt = sql, at
+	s.curMu.Unlock()
+}
+
+func (s *Session) current() (string, time.Time) {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	return s.cur, s.curAt
+}
 
 func (s *Session) inTx() bool { return s.explicitTx || !s.autocommit }
 

@@ -314,9 +314,11 @@ func wordEnd(sql string, i int) int {
 	return j
 }
 
-func isDigit(c byte) bool     { return c >= '0' && c <= '9' }
-func isWordStart(c byte) bool { return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-func isWordByte(c byte) bool  { return isWordStart(c) || isDigit(c) }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isWordStart(c byte) bool {
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+func isWordByte(c byte) bool { return isWordStart(c) || isDigit(c) }
 
 func equalFold(a, b string) bool {
 	if len(a) != len(b) {

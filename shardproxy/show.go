@@ -248,14 +248,14 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 	now := time.Now()
 	for _, ss := range sessions {
 		cmd, info, since := "Sleep", sqltypes.NULL, ss.started
-		if q := ss.cur.Load(); q != nil {
+		if q, at := ss.current(); q != "" {
 			cmd = "Query"
-			text := *q
+			text := q
 			if !full && len(text) > 100 {
 				text = text[:100]
 			}
 			info = sqltypes.NewVarChar(text)
-			since = time.Unix(0, ss.curAt.Load())
+			since = at
 		}
 		db := sqltypes.NULL
 		if ss.db != "" && ss == s {
