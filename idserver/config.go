@@ -25,10 +25,13 @@ type Config struct {
 	DefaultStart uint64
 	DefaultStep  uint64
 	// MaxStep bounds the dynamic step: the leader doubles a tag's step while
-	// its ranges last less than StepTarget/2 and halves it (down to the
-	// tag's own step) while they last more than 2*StepTarget. A larger
-	// MaxStep means fewer Raft round trips under heavy load and bigger gaps
-	// when a leader dies (up to two steps per tag are lost then).
+	// its ranges last less than StepTarget, multiplies it by four when a
+	// caller had to wait for a range, and halves it (down to the tag's own
+	// step) while ranges last more than 4*StepTarget. Ranges that last
+	// seconds ride out slow Raft round trips (a disk that stalls on fsync)
+	// without callers waiting. A larger MaxStep means fewer round trips
+	// under heavy load and bigger gaps when a leader dies (up to two steps
+	// per tag are lost then).
 	MaxStep    uint64
 	StepTarget time.Duration
 	// MaxTags bounds how many tags the cluster holds, so that a client
@@ -46,7 +49,8 @@ type Config struct {
 	// HeartbeatTimeout: a new leader cannot be elected until a quorum has
 	// heard nothing from the old one for that long, so the old one stops
 	// serving before the new one can start. The leader renews it every
-	// Lease/3 in the background.
+	// Lease/3 in the background. A leader that is the only voter needs no
+	// lease: no other node can be elected.
 	Lease time.Duration
 	// ApplyTimeout bounds each Raft round trip the service makes.
 	ApplyTimeout time.Duration
@@ -91,7 +95,7 @@ func DefaultConfig() Config {
 		DefaultStart: 1,
 		DefaultStep:  1000,
 		MaxStep:      1 << 20,
-		StepTarget:   time.Second,
+		StepTarget:   2 * time.Second,
 		MaxTags:      10000,
 		MaxHTTPCount: 10000,
 		MaxGRPCCount: 1 << 20,

@@ -175,16 +175,21 @@ func (b *tagBuf) maybePrefetch(a *segments) {
 }
 
 // startFill starts reserving max(need, step) IDs; called with b.mu held.
-// The step doubles while ranges last under StepTarget/2 and halves while
-// they last over 2*StepTarget, within [base, MaxStep].
+// need > 0 means a caller is waiting: the buffer ran dry, so the step was
+// too small for the load and the Raft latency, and grows fourfold. Else the
+// step doubles while ranges last under StepTarget and halves while they
+// last over 4*StepTarget, within [base, MaxStep].
 func (b *tagBuf) startFill(a *segments, need uint64) *fillOp {
 	now := a.clock()
+	top := max(a.cfg.MaxStep, b.base)
 	if !b.lastFill.IsZero() {
 		switch el := now.Sub(b.lastFill); {
-		case el < a.cfg.StepTarget/2:
-			b.step = min(b.step*2, max(a.cfg.MaxStep, b.base))
-		case el > 2*a.cfg.StepTarget:
+		case el > 4*a.cfg.StepTarget:
 			b.step = max(b.step/2, b.base)
+		case need > 0:
+			b.step = min(b.step*4, top)
+		case el < a.cfg.StepTarget:
+			b.step = min(b.step*2, top)
 		}
 	}
 	b.lastFill = now

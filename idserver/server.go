@@ -31,6 +31,7 @@ type RaftNode interface {
 	VerifyLeader(ctx context.Context) error
 	IsLeader() bool
 	LeaderMeta() map[string]string
+	Members() ([]raftstore.Peer, error)
 	Subscribe() (<-chan raftstore.LeadershipEvent, func())
 }
 
@@ -66,6 +67,7 @@ type Server struct {
 	gen        atomic.Uint64 // changed only under lmu
 	ready      atomic.Bool
 	leaseUntil atomic.Int64
+	soleVoter  atomic.Bool // this node is the only member: no other can be elected
 	leadCancel context.CancelFunc
 	renewals   singleflight.Group
 
@@ -273,6 +275,7 @@ func (s *Server) dropLocked() {
 func (s *Server) lead(ctx context.Context, gen uint64) {
 	defer s.wg.Done()
 	for {
+		s.checkMembers()
 		start := s.mono()
 		err := s.timed("barrier", func(ctx context.Context) error { return s.node.Barrier(ctx) }, ctx)
 		if err == nil {
@@ -304,6 +307,7 @@ func (s *Server) lead(ctx context.Context, gen uint64) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.checkMembers()
 			if err := s.renewGen(ctx, gen); err != nil && ctx.Err() == nil {
 				s.log.Debug("idserver: lease renewal failed", "err", err)
 			}
@@ -336,10 +340,20 @@ func (s *Server) check() error {
 	if !s.ready.Load() || !s.node.IsLeader() {
 		return s.notLeader("")
 	}
-	if s.mono() >= s.leaseUntil.Load() {
+	if s.mono() >= s.leaseUntil.Load() && !s.soleVoter.Load() {
 		return errLeaseExpired
 	}
 	return nil
+}
+
+// checkMembers records whether this node is the group's only member, who
+// needs no lease: no other node can be elected. Members join one at a time
+// through this leader's log, and while there are two the other needs this
+// node's vote, which a leader never gives; the flag is refreshed every
+// Lease/3, long before a third member could time out and be elected.
+func (s *Server) checkMembers() {
+	ms, err := s.node.Members()
+	s.soleVoter.Store(err == nil && len(ms) == 1 && ms[0].ID == s.node.ID())
 }
 
 // renew implements servingGate: one VerifyLeader for all who wait.
