@@ -183,6 +183,22 @@ func columnKind(f *querypb.Field, k OrderKey, row []sqltypes.Value, n int, order
 // prepare turns one value into a sortKey. Numeric strings that fail to parse
 // compare as 0, as MySQL converts them.
 func prepare(v sqltypes.Value, kind colKind) sortKey {
+	k, _ := prepareBuf(v, kind, nil)
+	return k
+}
+
+// prepareBuf is prepare writing weight strings into buf (returned grown),
+// so that a caller that reuses keys can reuse their memory too.
+func prepareBuf(v sqltypes.Value, kind colKind, buf []byte) (sortKey, []byte) {
+	if kind == kindGeneralCI && !v.IsNull() {
+		start := len(buf)
+		buf = collGeneralCI.WeightString(buf, v.Raw(), 0)
+		return sortKey{class: classBytes, b: buf[start:len(buf):len(buf)], pad: spaceWeightGeneralCI}, buf
+	}
+	return prepareValue(v, kind), buf
+}
+
+func prepareValue(v sqltypes.Value, kind colKind) sortKey {
 	if v.IsNull() {
 		return sortKey{class: classNull}
 	}
@@ -222,9 +238,12 @@ func numericKey(v sqltypes.Value) sortKey {
 }
 
 func generalCIWeights(s []byte) []byte {
-	c := colldata.Lookup(45) // utf8mb4_general_ci; the table lookup is a slice index
-	return c.WeightString(make([]byte, 0, 2*len(s)), s, 0)
+	return collGeneralCI.WeightString(make([]byte, 0, 2*len(s)), s, 0)
 }
+
+// collGeneralCI is utf8mb4_general_ci (id 45 in MySQL and MariaDB); it is
+// immutable.
+var collGeneralCI = colldata.Lookup(45)
 
 // timeMicros parses [-]H+:MM:SS[.ffffff] into microseconds.
 func timeMicros(b []byte) int64 {
@@ -380,6 +399,17 @@ func rowKeys(row []sqltypes.Value, cols []keyCol) []sortKey {
 		out[i] = prepare(row[c.col], c.kind)
 	}
 	return out
+}
+
+// rowKeysInto prepares the keys of one row into dst and buf, reusing them.
+func rowKeysInto(dst []sortKey, buf []byte, row []sqltypes.Value, cols []keyCol) ([]sortKey, []byte) {
+	dst, buf = dst[:0], buf[:0]
+	for _, c := range cols {
+		var k sortKey
+		k, buf = prepareBuf(row[c.col], c.kind, buf)
+		dst = append(dst, k)
+	}
+	return dst, buf
 }
 
 // compareRows compares two rows' prepared keys in key order, honouring DESC.

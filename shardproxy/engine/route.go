@@ -255,7 +255,7 @@ func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result
 			continue
 		}
 		s := &mergeStream{rows: r.Rows}
-		s.keys = rowKeys(s.rows[0], cols)
+		s.keys, s.buf = rowKeysInto(nil, nil, s.rows[0], cols)
 		h.streams = append(h.streams, s)
 	}
 	heap.Init(h)
@@ -267,7 +267,8 @@ func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result
 			heap.Pop(h)
 			continue
 		}
-		s.keys = rowKeys(s.rows[s.pos], cols)
+		// The head's keys are no longer needed: reuse their memory.
+		s.keys, s.buf = rowKeysInto(s.keys, s.buf, s.rows[s.pos], cols)
 		heap.Fix(h, 0)
 	}
 	return out, nil
@@ -277,6 +278,7 @@ type mergeStream struct {
 	rows [][]sqltypes.Value
 	pos  int
 	keys []sortKey
+	buf  []byte // the weight strings of keys
 }
 
 // mergeHeap is a k-way merge over sorted shard results. Ties go to the
