@@ -59,6 +59,10 @@ type Server struct {
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
+	// keepCtx ends the snowflake keeper first, so that it does not lease a
+	// worker again after Close released it.
+	keepCtx    context.Context
+	keepCancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	// Leadership. ready is true between a Barrier after winning and the
@@ -114,6 +118,7 @@ func newServer(cfg Config, node RaftNode, fsm *FSM, clock func() time.Time, slee
 		clock: clock, t0: time.Now(), conns: map[string]*grpc.ClientConn{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.keepCtx, s.keepCancel = context.WithCancel(s.ctx)
 	s.segs = newSegments(cfg, s, s, clock, s.ctx, m)
 	s.snow = newSnowflake(cfg.Snowflake, node.ID(), s, clock, sleep, s.log, m)
 	return s, nil
@@ -150,7 +155,7 @@ func (s *Server) Serve(httpLn, grpcLn net.Listener) {
 	go s.watchLeadership()
 	if !s.cfg.Snowflake.Disabled {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.snow.keep(s.ctx) }()
+		go func() { defer s.wg.Done(); s.snow.keep(s.keepCtx) }()
 	}
 }
 
@@ -171,6 +176,7 @@ func (s *Server) Kill() {
 func (s *Server) shutdown(graceful bool) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.keepCancel()
 		s.loseLeadership() // never serve cached ranges past this point
 		if graceful {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
