@@ -42,7 +42,7 @@ type testCluster struct {
 
 func testServiceConfig() Config {
 	cfg := DefaultConfig()
-	cfg.Lease = 150 * time.Millisecond // below the test clusters' 300ms heartbeat timeout
+	cfg.Lease = 150 * time.Millisecond // well below the test clusters' heartbeat timeout (500ms)
 	cfg.ApplyTimeout = 2 * time.Second
 	cfg.Snowflake.Reserve = 500 * time.Millisecond
 	cfg.Snowflake.WorkerTTL = 2 * time.Second
