@@ -70,8 +70,12 @@ func (s *Session) clearWarnings() {
 }
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
-	if res, err, ok := s.readWriteStatement(ctx, sql); ok {
-		return kindShow, res, err
+	if mentionsStrata(sql) {
+		if res, err, ok := s.readWriteStatement(ctx, sql); ok {
+			return kindShow, res, err
+		}
+	} else {
+		s.hint.ForcePrimary = false
 	}
 	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
 		return kind, res, err
