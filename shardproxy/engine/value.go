@@ -93,5 +93,7 @@ func (e EvalValue) String() string {
 	case e.Name != "":
 		return ":" + e.Name
 	}
-	return e.Literal.String()
+	var b strings.Builder
+	e.Literal.EncodeSQLStringBuilder(&b)
+	return b.String()
 }

@@ -2,8 +2,10 @@ package planner
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
+	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
@@ -424,9 +426,37 @@ func (a *analysis) routeOf(blk *block, group []*inst) routeChoice {
 		return false
 	}
 	var in, between *routeChoice
+	// Range tables: the first lower and upper bounds on the key (a strict
+	// bound is taken as inclusive: a superset of shards is still right).
+	var lo, hi *engine.EvalValue
+	var rangeTable *vschema.Table
+	bound := func(col, val sqlparser.Expr, lower bool) {
+		k := a.keyColumn(blk, col, false)
+		if !inGroup(k) || k.t.Func != vschema.Range {
+			return
+		}
+		v, ok := evalValue(val)
+		if !ok || v.Tuple != nil || v.List {
+			return
+		}
+		rangeTable = k.t
+		if lower && lo == nil {
+			lo = &v
+		} else if !lower && hi == nil {
+			hi = &v
+		}
+	}
 	for _, c := range blk.where {
 		switch e := c.(type) {
 		case *sqlparser.ComparisonExpr:
+			switch e.Operator {
+			case sqlparser.GreaterThanOp, sqlparser.GreaterEqualOp:
+				bound(e.Left, e.Right, true)
+				bound(e.Right, e.Left, false)
+			case sqlparser.LessThanOp, sqlparser.LessEqualOp:
+				bound(e.Left, e.Right, false)
+				bound(e.Right, e.Left, true)
+			}
 			switch e.Operator {
 			case sqlparser.EqualOp:
 				for _, side := range [2][2]sqlparser.Expr{{e.Left, e.Right}, {e.Right, e.Left}} {
@@ -461,6 +491,17 @@ func (a *analysis) routeOf(blk *block, group []*inst) routeChoice {
 	}
 	if between != nil {
 		return *between
+	}
+	if lo != nil || hi != nil {
+		l, h := engine.LiteralValue(sqltypes.NewInt64(math.MinInt64)), engine.LiteralValue(sqltypes.NewInt64(math.MaxInt64))
+		if lo != nil {
+			l = *lo
+		}
+		if hi != nil {
+			h = *hi
+		}
+		return routeChoice{opcode: engine.Between, table: rangeTable, values: []engine.EvalValue{l, h},
+			desc: fmt.Sprintf("%s.%s between %s and %s", rangeTable.Name, rangeTable.Column, l, h)}
 	}
 	return routeChoice{opcode: engine.Scatter, table: group[0].t}
 }

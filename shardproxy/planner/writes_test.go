@@ -48,6 +48,8 @@ func TestWritesAndRouting(t *testing.T) {
 		{"select * from events where id between 100 and 500", []string{s1}, true},
 		{"select * from events where id between 50 and 150", []string{s0, s1}, true},
 		{"select * from events where id = 3", []string{s0}, true},
+		{"select * from events where id >= 120", []string{s1}, true},
+		{"select * from events where id < 10 and id > 2", []string{s0}, true},
 		{"update users set name = 'seven' where id = 7", []string{sh7}, false},
 		{"delete from users where id = 100000", nil, false},
 		{"select u.id from users u join orders o on o.user_id = u.id where u.id = 8", []string{sh8}, true},
