@@ -404,7 +404,7 @@ func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primit
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
-			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: isPlainRead(stmt)}
+			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: isPlainRead(stmt), anyShard: true}
 			if tables == 0 {
 				p.detail = "no table: any shard answers"
 			} else {

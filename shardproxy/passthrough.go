@@ -26,6 +26,10 @@ type passthrough struct {
 	vs        *vschema.VSchema
 	read      bool
 	detail    string
+	// anyShard: every shard would answer alike (no table, or a system
+	// database), so a session pinned to a shard by its transaction stays
+	// there.
+	anyShard bool
 }
 
 // Execute implements engine.Primitive.
@@ -35,6 +39,13 @@ func (p *passthrough) Execute(ctx context.Context, vc engine.VCursor, bv map[str
 		return nil, err
 	}
 	shard := p.shard
+	if p.anyShard {
+		if sp, ok := vc.(engine.ShardPreferrer); ok {
+			if pref := sp.PreferredShard(); pref != "" {
+				shard = pref
+			}
+		}
+	}
 	if p.schemaVar != "" {
 		if v, ok := bv[p.schemaVar]; ok {
 			if d := p.vs.Databases[string(v.Value)]; d != nil {

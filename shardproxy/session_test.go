@@ -156,10 +156,21 @@ func TestTransactions(t *testing.T) {
 	if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, shardOf(t, p, a)) || !strings.Contains(me.Message, shardOf(t, p, other)) {
 		t.Fatalf("cross-shard write: %v", err)
 	}
+	// Statements any shard can answer stay on the transaction's shard.
+	if got := query1(t, c, "SELECT @@version_comment"); !strings.Contains(got, "Strata") {
+		t.Fatalf("in tx: %s", got)
+	}
+	query1(t, c, "SELECT NOW(6)")
+	query1(t, c, "SELECT COUNT(*) FROM information_schema.schemata")
 	execC(t, c, "COMMIT")
 	if got := count(a, b, other); got != "2" {
 		t.Fatalf("after commit: %s", got)
 	}
+	// Pinned to the other shard than the database's home, too.
+	execC(t, c, "BEGIN")
+	execC(t, c, "UPDATE customers SET name = 'o2' WHERE id = ?", other)
+	query1(t, c, "SELECT NOW(6)")
+	execC(t, c, "ROLLBACK")
 
 	execC(t, c, "START TRANSACTION")
 	execC(t, c, "DELETE FROM customers WHERE id = ?", a)
