@@ -7,7 +7,11 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # go-sql-driver/mysql's TestConnectorReturnsTimeout dials off this machine: never run it.
 TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
 
-.PHONY: all build run test test-race lint bench deps bench-deps fuzz clean
+# How long `make fuzz` runs each fuzz target (every `go test` already runs
+# a few seconds of each).
+FUZZTIME ?= 60s
+
+.PHONY: all build run test lint bench deps bench-deps fuzz clean
 
 all: build
 
@@ -38,6 +42,11 @@ $(STATICCHECK):
 
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME) ./shardproxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./shardproxy/planner/
 
 clean:
 	rm -rf bin
