@@ -63,7 +63,7 @@ type Server struct {
 	// worker again after Close released it.
 	keepCtx    context.Context
 	keepCancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg         sync.WaitGroup
 
 	// Leadership. ready is true between a Barrier after winning and the
 	// loss; leaseUntil is in nanoseconds since t0.
