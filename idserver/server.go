@@ -35,6 +35,10 @@ type RaftNode interface {
 	Subscribe() (<-chan raftstore.LeadershipEvent, func())
 }
 
+// termReader is an optional ability of a RaftNode (*raftstore.Node has
+// it): the node's current Raft term, read without a round trip.
+type termReader interface{ Term() uint64 }
+
 // Meta keys under which a node publishes its API addresses through
 // raftstore, so any node can name the leader's.
 const (
@@ -70,6 +74,8 @@ type Server struct {
 	lmu        sync.Mutex
 	gen        atomic.Uint64 // changed only under lmu
 	ready      atomic.Bool
+	terms      termReader    // nil when the node cannot tell its term
+	term       atomic.Uint64 // the Raft term ready belongs to
 	leaseUntil atomic.Int64
 	soleVoter  atomic.Bool // this node is the only member: no other can be elected
 	leadCancel context.CancelFunc
@@ -117,6 +123,7 @@ func newServer(cfg Config, node RaftNode, fsm *FSM, clock func() time.Time, slee
 		cfg: cfg, node: node, fsm: fsm, log: log.With("idserver", node.ID()), m: m, gath: gath,
 		clock: clock, t0: time.Now(), conns: map[string]*grpc.ClientConn{},
 	}
+	s.terms, _ = node.(termReader)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.keepCtx, s.keepCancel = context.WithCancel(s.ctx)
 	s.segs = newSegments(cfg, s, s, clock, s.ctx, m)
@@ -282,16 +289,22 @@ func (s *Server) lead(ctx context.Context, gen uint64) {
 	defer s.wg.Done()
 	for {
 		s.checkMembers()
-		start := s.mono()
+		start, term := s.mono(), s.nodeTerm()
 		err := s.timed("barrier", func(ctx context.Context) error { return s.node.Barrier(ctx) }, ctx)
+		if err == nil && s.nodeTerm() != term {
+			// Leadership was lost and won again meanwhile; the events are
+			// on their way.
+			err = fmt.Errorf("the Raft term moved from %d to %d during the barrier", term, s.nodeTerm())
+		}
 		if err == nil {
 			s.lmu.Lock()
 			if s.gen.Load() == gen {
 				s.segs.reset()
+				s.term.Store(term)
 				s.extendLease(gen, start)
 				s.ready.Store(true)
 				s.m.isLeader.Set(1)
-				s.log.Info("idserver: leader, serving")
+				s.log.Info("idserver: leader, serving", "term", term)
 			}
 			s.lmu.Unlock()
 			break
@@ -339,11 +352,23 @@ func (s *Server) extendLease(gen uint64, start int64) {
 
 func (s *Server) currentGen() uint64 { return s.gen.Load() }
 
+// nodeTerm is the node's Raft term, 0 when it cannot tell.
+func (s *Server) nodeTerm() uint64 {
+	if s.terms == nil {
+		return 0
+	}
+	return s.terms.Term()
+}
+
 // check implements servingGate: serve only as the ready leader within the
-// lease, and only while Raft still says leader (it flips the moment Raft
-// steps down, ahead of the event that drops the buffers).
+// lease, and only while Raft still says leader in the term the buffers
+// were filled in. Both flip the moment Raft steps down or starts a new
+// term, ahead of the events that drop the buffers: those pass through
+// goroutines a loaded machine may hold up for as long as it takes this
+// node to lose leadership and win it back, with another leader serving
+// higher IDs in between.
 func (s *Server) check() error {
-	if !s.ready.Load() || !s.node.IsLeader() {
+	if !s.ready.Load() || !s.node.IsLeader() || s.nodeTerm() != s.term.Load() {
 		return s.notLeader("")
 	}
 	if s.mono() >= s.leaseUntil.Load() && !s.soleVoter.Load() {

@@ -1,0 +1,199 @@
+package idserver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-db/strata/raftstore"
+)
+
+// fakeNode is a RaftNode for tests of the server's leadership logic: it
+// applies straight to an FSM, and the test decides its role, its term, its
+// membership and when (if ever) leadership events reach the server. The
+// real cluster tests exercise the same logic against raftstore.
+type fakeNode struct {
+	id     string
+	fsm    *FSM
+	events chan raftstore.LeadershipEvent
+
+	mu       sync.Mutex
+	leader   bool
+	term     uint64
+	index    uint64
+	members  []raftstore.Peer
+	verify   chan struct{} // when set, VerifyLeader waits for it (or its ctx)
+	memberMu sync.Mutex    // held by a test to stall Members
+}
+
+func newFakeNode(id string, voters int) *fakeNode {
+	n := &fakeNode{id: id, fsm: NewFSM(), events: make(chan raftstore.LeadershipEvent, 16)}
+	for i := range voters {
+		p := raftstore.Peer{ID: fmt.Sprintf("other%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", 1+i)}
+		if i == 0 {
+			p.ID = id
+		}
+		n.members = append(n.members, p)
+	}
+	return n
+}
+
+// set changes the node's role and term as Raft would, without telling the
+// server.
+func (n *fakeNode) set(leader bool, term uint64) {
+	n.mu.Lock()
+	n.leader, n.term = leader, term
+	n.mu.Unlock()
+}
+
+// announce changes the role and tells the server.
+func (n *fakeNode) announce(leader bool, term uint64) {
+	n.set(leader, term)
+	n.events <- raftstore.LeadershipEvent{IsLeader: leader, Term: term}
+}
+
+func (n *fakeNode) ID() string { return n.id }
+
+func (n *fakeNode) Apply(_ context.Context, cmd []byte) (any, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.leader {
+		return nil, &raftstore.NotLeaderError{}
+	}
+	n.index++
+	return n.fsm.Apply(n.index, cmd), nil
+}
+
+func (n *fakeNode) Barrier(context.Context) error {
+	if !n.IsLeader() {
+		return &raftstore.NotLeaderError{}
+	}
+	return nil
+}
+
+func (n *fakeNode) VerifyLeader(ctx context.Context) error {
+	n.mu.Lock()
+	wait := n.verify
+	n.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return raftstore.ErrTimeout
+		}
+	}
+	return n.Barrier(ctx)
+}
+
+func (n *fakeNode) IsLeader() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leader
+}
+
+func (n *fakeNode) Term() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.term
+}
+
+func (n *fakeNode) LeaderMeta() map[string]string { return nil }
+
+func (n *fakeNode) Members() ([]raftstore.Peer, error) {
+	n.memberMu.Lock()
+	defer n.memberMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]raftstore.Peer(nil), n.members...), nil
+}
+
+func (n *fakeNode) Subscribe() (<-chan raftstore.LeadershipEvent, func()) {
+	return n.events, func() {}
+}
+
+// startFakeServer serves on node (no listeners) and waits until it serves
+// segment IDs, the node being the leader in term 1.
+func startFakeServer(t *testing.T, cfg Config, node *fakeNode) *Server {
+	t.Helper()
+	cfg.Logger = testLogger()
+	s, err := New(cfg, node, node.fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(nil, nil)
+	t.Cleanup(s.Kill)
+	node.announce(true, 1)
+	waitServing(t, s)
+	return s
+}
+
+func waitServing(t *testing.T, s *Server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !s.Status().Serving; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server does not serve")
+		}
+	}
+}
+
+func fakeServerConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Snowflake.Disabled = true
+	return cfg
+}
+
+// nextID asks s for one ID of tag within d.
+func nextID(s *Server, tag string, d time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	rs, _, err := s.Next(ctx, tag, 1, nil)
+	if err != nil {
+		return 0, err
+	}
+	return rs[0].Start, nil
+}
+
+// A node that loses leadership and wins it back before the server has seen
+// either event must not serve the ranges it cached in its earlier term: a
+// leader in between may have served higher IDs. (Raft's events reach the
+// server through goroutines that a loaded machine may hold up; the term
+// is read directly.)
+func TestNoCachedRangeServedInALaterTerm(t *testing.T) {
+	cfg := fakeServerConfig()
+	cfg.Lease = time.Hour // the lease is not what is under test
+	node := newFakeNode("a", 3)
+	s := startFakeServer(t, cfg, node)
+	first, err := nextID(s, "t", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := node.fsm.tag("t")
+
+	// Term 2: another leader reserves and serves above what a cached.
+	node.set(false, 2)
+	other, ok := applyCmd(t, node.fsm, command{Op: opReserve, Tag: "t", Count: 5000, MaxTags: 10}).(reserveResult)
+	if !ok || other.Start != cached.Next {
+		t.Fatalf("the other leader's reservation: %+v", other)
+	}
+	// Term 3: a leads again; the events are still on their way.
+	node.set(true, 3)
+	if id, err := nextID(s, "t", 300*time.Millisecond); err == nil && id < other.Start+other.Count {
+		t.Fatalf("served %d (after %d) from a range cached in term 1, below the %d..%d another leader served in term 2",
+			id, first, other.Start, other.Start+other.Count-1)
+	}
+
+	// Once the events arrive, a serves again, above everything.
+	node.events <- raftstore.LeadershipEvent{IsLeader: false, Term: 2}
+	node.events <- raftstore.LeadershipEvent{IsLeader: true, Term: 3}
+	var id uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if id, err = nextID(s, "t", time.Second); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || id < other.Start+other.Count {
+		t.Fatalf("after the events: %d, %v; want an ID above %d", id, err, other.Start+other.Count-1)
+	}
+}
