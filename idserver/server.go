@@ -77,7 +77,9 @@ type Server struct {
 	terms      termReader    // nil when the node cannot tell its term
 	term       atomic.Uint64 // the Raft term ready belongs to
 	leaseUntil atomic.Int64
-	soleVoter  atomic.Bool // this node is the only member: no other can be elected
+	// soleUntil (nanoseconds since t0) is how long this node may serve
+	// without a lease because it was the group's only member.
+	soleUntil atomic.Int64
 	leadCancel context.CancelFunc
 	renewals   singleflight.Group
 
@@ -371,20 +373,28 @@ func (s *Server) check() error {
 	if !s.ready.Load() || !s.node.IsLeader() || s.nodeTerm() != s.term.Load() {
 		return s.notLeader("")
 	}
-	if s.mono() >= s.leaseUntil.Load() && !s.soleVoter.Load() {
+	if now := s.mono(); now >= s.leaseUntil.Load() && now >= s.soleUntil.Load() {
 		return errLeaseExpired
 	}
 	return nil
 }
 
 // checkMembers records whether this node is the group's only member, who
-// needs no lease: no other node can be elected. Members join one at a time
-// through this leader's log, and while there are two the other needs this
-// node's vote, which a leader never gives; the flag is refreshed every
-// Lease/3, long before a third member could time out and be elected.
+// needs no lease renewal (a VerifyLeader that would queue behind fsync):
+// while it is alone no other node can be elected. Members join through
+// this leader's log, so if it was alone at t, every other voter has heard
+// from it after t and none can win an election before t + the heartbeat
+// timeout: alone at t is as good as a lease from t. The answer is so used,
+// for Lease, and refreshed every Lease/3; a check that is held up (a loaded
+// machine) lets it lapse rather than serve on it while voters join.
 func (s *Server) checkMembers() {
+	start := s.mono()
 	ms, err := s.node.Members()
-	s.soleVoter.Store(err == nil && len(ms) == 1 && ms[0].ID == s.node.ID())
+	if err == nil && len(ms) == 1 && ms[0].ID == s.node.ID() {
+		s.soleUntil.Store(start + int64(s.cfg.Lease))
+	} else {
+		s.soleUntil.Store(0)
+	}
 }
 
 // renew implements servingGate: one VerifyLeader for all who wait.

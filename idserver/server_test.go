@@ -2,6 +2,7 @@ package idserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -196,4 +197,34 @@ func TestNoCachedRangeServedInALaterTerm(t *testing.T) {
 	if err != nil || id < other.Start+other.Count {
 		t.Fatalf("after the events: %d, %v; want an ID above %d", id, err, other.Start+other.Count-1)
 	}
+}
+
+// The only voter serves without renewing its lease, but only for Lease
+// after it last saw itself alone: if the goroutine that looks is held up
+// (a loaded machine) while voters join, it must not serve on an old answer.
+func TestSoleVoterStatusExpires(t *testing.T) {
+	cfg := fakeServerConfig()
+	cfg.Lease = 30 * time.Millisecond
+	cfg.ApplyTimeout = 100 * time.Millisecond
+	node := newFakeNode("a", 1)
+	s := startFakeServer(t, cfg, node)
+	if _, err := nextID(s, "t", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The membership check stalls; two voters join; this leader is cut
+	// off, so VerifyLeader cannot succeed.
+	node.memberMu.Lock()
+	unblock := sync.OnceFunc(node.memberMu.Unlock)
+	t.Cleanup(unblock)
+	node.mu.Lock()
+	node.members = append(node.members, raftstore.Peer{ID: "b"}, raftstore.Peer{ID: "c"})
+	node.verify = make(chan struct{})
+	node.mu.Unlock()
+	time.Sleep(3 * cfg.Lease)
+	if id, err := nextID(s, "t", 500*time.Millisecond); err == nil {
+		t.Fatalf("served %d on a sole-voter status more than Lease old", id)
+	} else if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable, got %v", err)
+	}
+	unblock()
 }
