@@ -168,7 +168,7 @@ func (s *fsmState) reserve(c command) any {
 	t, ok := s.Tags[c.Tag]
 	if !ok {
 		if len(s.Tags) >= c.MaxTags {
-			return fsmErrorf(codeExhausted, "tag %q: the cluster already holds its maximum of %d tags", c.Tag, c.MaxTags)
+			return errTagLimit(c.Tag, c.MaxTags)
 		}
 		if c.Start < 1 || c.Start > MaxID || c.Step < 1 {
 			return fsmErrorf(codeInvalid, "tag %q: bad defaults start %d step %d", c.Tag, c.Start, c.Step)
@@ -185,12 +185,17 @@ func (s *fsmState) reserve(c command) any {
 	return r
 }
 
+// errTagLimit refuses a new tag in a cluster that holds maxTags.
+func errTagLimit(tag string, maxTags int) *fsmError {
+	return fsmErrorf(codeExhausted, "tag %q: the cluster already holds its maximum of %d tags", tag, maxTags)
+}
+
 func (s *fsmState) create(c command) any {
 	if t, ok := s.Tags[c.Tag]; ok {
 		return fsmErrorf(codeExists, "tag %q already exists (next ID %d, step %d)", c.Tag, t.Next, t.Step)
 	}
 	if len(s.Tags) >= c.MaxTags {
-		return fsmErrorf(codeExhausted, "tag %q: the cluster already holds its maximum of %d tags", c.Tag, c.MaxTags)
+		return errTagLimit(c.Tag, c.MaxTags)
 	}
 	if c.Start < 1 || c.Start > MaxID || c.Step < 1 {
 		return fsmErrorf(codeInvalid, "tag %q: start %d must be in [1, %d] and step %d at least 1", c.Tag, c.Start, uint64(MaxID), c.Step)
@@ -359,6 +364,13 @@ func (f *FSM) tag(name string) (tagRecord, bool) {
 		return tagRecord{}, false
 	}
 	return *t, true
+}
+
+// tagCount is the number of tags.
+func (f *FSM) tagCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.st.Tags)
 }
 
 // worker returns a copy of a worker's record.

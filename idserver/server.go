@@ -79,7 +79,7 @@ type Server struct {
 	leaseUntil atomic.Int64
 	// soleUntil (nanoseconds since t0) is how long this node may serve
 	// without a lease because it was the group's only member.
-	soleUntil atomic.Int64
+	soleUntil  atomic.Int64
 	leadCancel context.CancelFunc
 	renewals   singleflight.Group
 
@@ -546,6 +546,10 @@ func (s *Server) next(ctx context.Context, tag string, count, maxCount uint64, f
 		base := s.cfg.DefaultStep
 		if t, ok := s.fsm.tag(tag); ok {
 			base = t.Step
+		} else if s.fsm.tagCount() >= s.cfg.MaxTags {
+			// Refused before it gets a buffer and metric series: a client
+			// inventing tags must not grow the leader's memory either.
+			return nil, "", errTagLimit(tag, s.cfg.MaxTags)
 		}
 		r, err := s.segs.next(ctx, tag, count, base, out)
 		var nl *NotLeaderError

@@ -228,3 +228,38 @@ func TestSoleVoterStatusExpires(t *testing.T) {
 	}
 	unblock()
 }
+
+// Tags refused because the cluster holds its maximum leave nothing behind
+// on the leader: no buffer, no metric series per invented tag.
+func TestRefusedTagsLeaveNoState(t *testing.T) {
+	cfg := fakeServerConfig()
+	cfg.Lease = time.Hour
+	cfg.MaxTags = 2
+	node := newFakeNode("a", 3)
+	s := startFakeServer(t, cfg, node)
+	for i := range 300 {
+		_, err := nextID(s, fmt.Sprintf("t%d", i), time.Second)
+		if (i < cfg.MaxTags) != (err == nil) {
+			t.Fatalf("tag %d: %v", i, err)
+		}
+		if err != nil && !errors.Is(err, ErrExhausted) {
+			t.Fatalf("tag %d: %v, want ErrExhausted", i, err)
+		}
+	}
+	s.segs.mu.Lock()
+	bufs := len(s.segs.tags)
+	s.segs.mu.Unlock()
+	mfs, err := s.gath.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := 0
+	for _, mf := range mfs {
+		if mf.GetName() == "strata_idserver_ids_served_total" {
+			series = len(mf.GetMetric())
+		}
+	}
+	if bufs > cfg.MaxTags || series > cfg.MaxTags {
+		t.Fatalf("after 300 tags with MaxTags %d: %d tag buffers, %d ids_served series", cfg.MaxTags, bufs, series)
+	}
+}
