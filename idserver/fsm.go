@@ -204,9 +204,25 @@ func (s *fsmState) create(c command) any {
 	return reserveResult{Start: c.Start, Step: c.Step}
 }
 
+// checkCommand vets a snowflake command's owner and layout, and records
+// the layout as the cluster's if it is the first.
+func (s *fsmState) checkCommand(c command) *fsmError {
+	if c.Owner == "" {
+		return fsmErrorf(codeInvalid, "snowflake command without an owner")
+	}
+	return s.checkLayout(c.Layout)
+}
+
 func (s *fsmState) checkLayout(l *Layout) *fsmError {
 	if l == nil {
 		return fsmErrorf(codeInvalid, "snowflake command without a layout")
+	}
+	// Commands come from any node and, through the Internal service, from
+	// anyone who reaches a gRPC port: an unchecked layout would become the
+	// cluster's for good, and a bad WorkerBits panics or loops in every
+	// node's Apply, again on every replay of the log.
+	if err := l.Validate(); err != nil {
+		return fsmErrorf(codeInvalid, "snowflake layout: %v", err)
 	}
 	if s.Snowflake.Layout == nil {
 		cp := *l
@@ -226,7 +242,7 @@ func (s *fsmState) checkLayout(l *Layout) *fsmError {
 // which the owner must wait out. A worker is free when unleased, lapsed, or
 // already the owner's.
 func (s *fsmState) sfAcquire(c command) any {
-	if err := s.checkLayout(c.Layout); err != nil {
+	if err := s.checkCommand(c); err != nil {
 		return grantErr(err)
 	}
 	n := uint64(1) << c.Layout.WorkerBits
@@ -293,7 +309,7 @@ func (s *fsmState) sortedWorkers() []uint64 {
 // Only the worker's owner may: a node that lost its worker cannot extend
 // what it may issue, which is what makes a worker change hands safely.
 func (s *fsmState) sfReserve(c command) any {
-	if err := s.checkLayout(c.Layout); err != nil {
+	if err := s.checkCommand(c); err != nil {
 		return grantErr(err)
 	}
 	r := s.Snowflake.Workers[c.Worker]

@@ -178,3 +178,69 @@ func TestCheckersCatchViolations(t *testing.T) {
 		t.Error("a later call below an earlier one not caught")
 	}
 }
+
+// Snowflake commands reach the FSM from any node, and through the Internal
+// gRPC service from anyone who can reach a gRPC port: a bad layout or owner
+// is refused, and never recorded as the cluster's layout (nor panics or
+// loops over 2^WorkerBits workers in every node's Apply).
+func TestFSMRefusesBadSnowflakeCommands(t *testing.T) {
+	f := NewFSM()
+	good := DefaultLayout()
+	for _, tc := range []struct {
+		name string
+		c    command
+	}{
+		{"negative worker bits", command{Op: opSFAcquire, Owner: "x", TTL: 1000, Layout: &Layout{TimeBits: 52, WorkerBits: -1, SequenceBits: 12}}},
+		{"40 worker bits", command{Op: opSFAcquire, Owner: "x", TTL: 1000, Layout: &Layout{TimeBits: 20, WorkerBits: 40, SequenceBits: 3}}},
+		{"bits past 63", command{Op: opSFReserve, Owner: "x", TTL: 1000, Layout: &Layout{TimeBits: 41, WorkerBits: 10, SequenceBits: 22}}},
+		{"no owner", command{Op: opSFAcquire, TTL: 1000, Layout: &good}},
+		{"no layout", command{Op: opSFAcquire, Owner: "x", TTL: 1000}},
+	} {
+		g, ok := applyCmd(t, f, tc.c).(workerGrant)
+		if !ok || !errors.Is(g.err(), ErrInvalid) {
+			t.Errorf("%s: %+v, want ErrInvalid", tc.name, g)
+		}
+		if f.st.Snowflake.Layout != nil {
+			t.Fatalf("%s: recorded as the cluster's layout: %+v", tc.name, *f.st.Snowflake.Layout)
+		}
+	}
+	if g := applyCmd(t, f, command{Op: opSFAcquire, Owner: "x", TTL: 1000, Layout: &good}).(workerGrant); g.err() != nil {
+		t.Fatalf("a good acquire after the bad ones: %v", g.err())
+	}
+}
+
+// Whatever bytes reach Apply (a command is JSON any node, or anyone at the
+// Internal service, may send), it answers without panicking or looping,
+// and a range it hands out lies within [1, MaxID].
+func FuzzFSMApply(f *testing.F) {
+	l := DefaultLayout()
+	for _, c := range []command{
+		reserveCmd("orders", 10),
+		{Op: opReserve, Tag: "t", Count: MaxID, Start: 2, Step: 1, MaxTags: 1},
+		{Op: opCreate, Tag: "t", Start: MaxID, Step: 1, MaxTags: 1},
+		{Op: opSFAcquire, Owner: "n1", Now: 1000, ClientNow: 1000, TTL: 10, Layout: &l},
+		{Op: opSFReserve, Owner: "n1", Worker: 0, Now: 1000, Until: 5000, TTL: 10, Layout: &l},
+		{Op: opSFRelease, Owner: "n1", Worker: 0, Layout: &l},
+		{Op: opSFAcquire, Owner: "x", TTL: 1, Layout: &Layout{TimeBits: 52, WorkerBits: -1, SequenceBits: 12}},
+	} {
+		b, err := json.Marshal(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("{nope"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsm := NewFSM()
+		for range 2 { // on a fresh state, then on what the first left
+			if r, ok := fsm.Apply(1, data).(reserveResult); ok && r.Count > 0 {
+				if last := r.Start + r.Count - 1; r.Start < 1 || last > MaxID || last < r.Start {
+					t.Fatalf("range [%d, +%d) outside [1, MaxID]", r.Start, r.Count)
+				}
+			}
+		}
+		if _, err := fsm.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

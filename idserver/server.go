@@ -633,6 +633,18 @@ func (s *Server) applySnowflake(ctx context.Context, c command) (workerGrant, er
 	default:
 		return workerGrant{}, invalidf("not a snowflake command: %q", c.Op)
 	}
+	// The FSM refuses these too; refusing here keeps them out of the log.
+	switch {
+	case c.Owner == "":
+		return workerGrant{}, invalidf("snowflake %s without an owner", c.Op)
+	case c.Layout == nil:
+		return workerGrant{}, invalidf("snowflake %s without a layout", c.Op)
+	case c.Op != opSFRelease && c.TTL <= 0:
+		return workerGrant{}, invalidf("snowflake %s: TTL %dms is not positive", c.Op, c.TTL)
+	}
+	if err := c.Layout.Validate(); err != nil {
+		return workerGrant{}, invalidf("snowflake %s: layout: %v", c.Op, err)
+	}
 	c.Now = s.clock().UnixMilli()
 	res, err := s.apply(ctx, c.Op, c)
 	if err != nil {

@@ -2,12 +2,18 @@ package idserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-db/strata/idserver/idpb"
 	"github.com/strata-db/strata/raftstore"
 )
 
@@ -262,4 +268,44 @@ func TestRefusedTagsLeaveNoState(t *testing.T) {
 	if bufs > cfg.MaxTags || series > cfg.MaxTags {
 		t.Fatalf("after 300 tags with MaxTags %d: %d tag buffers, %d ids_served series", cfg.MaxTags, bufs, series)
 	}
+}
+
+// The Internal service answers a malformed or bad snowflake command with
+// InvalidArgument and the reason, and commits nothing.
+func TestProposeSnowflakeRefusesBadCommands(t *testing.T) {
+	node := newFakeNode("a", 3)
+	s := startFakeServer(t, fakeServerConfig(), node)
+	good := DefaultLayout()
+	for _, tc := range []struct {
+		name string
+		cmd  []byte
+		want string
+	}{
+		{"garbage", []byte("{nope"), "undecodable"},
+		{"not snowflake", mustJSON(t, command{Op: opReserve, Tag: "t", Count: 1}), "not a snowflake command"},
+		{"no owner", mustJSON(t, command{Op: opSFAcquire, TTL: 1000, Layout: &good}), "without an owner"},
+		{"no layout", mustJSON(t, command{Op: opSFAcquire, Owner: "x", TTL: 1000}), "without a layout"},
+		{"no TTL", mustJSON(t, command{Op: opSFReserve, Owner: "x", Layout: &good}), "TTL"},
+		{"bad layout", mustJSON(t, command{Op: opSFAcquire, Owner: "x", TTL: 1000, Layout: &Layout{TimeBits: 52, WorkerBits: -1, SequenceBits: 12}}), "WorkerBits"},
+	} {
+		_, err := (&grpcInternal{s: s}).ProposeSnowflake(context.Background(), &idpb.ProposeRequest{Command: tc.cmd})
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.want) {
+			t.Errorf("%s: %v, want InvalidArgument with %q", tc.name, err, tc.want)
+		}
+	}
+	node.mu.Lock()
+	applied := node.index
+	node.mu.Unlock()
+	if applied != 0 || node.fsm.st.Snowflake.Layout != nil {
+		t.Fatalf("bad commands reached the log: %d applied, layout %v", applied, node.fsm.st.Snowflake.Layout)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -226,8 +226,11 @@ func TestSnowflakeWorkerChangesHandsSafely(t *testing.T) {
 
 func TestSnowflakeTimeBitsRunOut(t *testing.T) {
 	cfg := testSnowConfig()
-	cfg.Layout = Layout{EpochMs: t0.UnixMilli(), TimeBits: 20, WorkerBits: 21, SequenceBits: 22}
-	clock := newFakeClock(t0.Add(time.Duration(1<<20-5) * time.Millisecond))
+	cfg.Layout = Layout{EpochMs: t0.UnixMilli(), TimeBits: 21, WorkerBits: 20, SequenceBits: 22}
+	if err := cfg.Layout.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock(t0.Add(time.Duration(1<<21-5) * time.Millisecond))
 	c := newFSMCommitter(clock.Now)
 	s := newTestSnowflake(t, cfg, "n1", c, clock)
 	snowIDs(t, s, 1)
