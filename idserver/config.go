@@ -45,12 +45,13 @@ type Config struct {
 
 	// Lease is how long a leader serves from its cached ranges after a
 	// quorum last confirmed its leadership (the start of a successful
-	// Barrier, Apply or VerifyLeader). It must be below the Raft
-	// HeartbeatTimeout: a new leader cannot be elected until a quorum has
-	// heard nothing from the old one for that long, so the old one stops
-	// serving before the new one can start. The leader renews it every
-	// Lease/3 in the background. A leader that is the only voter needs no
-	// lease: no other node can be elected.
+	// Barrier, Apply or VerifyLeader). It must be at most half the Raft
+	// HeartbeatTimeout (NodeConfig.Validate checks): a new leader cannot be
+	// elected until a quorum has heard nothing from the old one for that
+	// long, so the old one stops serving before the new one can start; the
+	// other half is margin. The leader renews it every Lease/3 in the
+	// background. A leader that is the only voter needs no renewal: no
+	// other node can be elected.
 	Lease time.Duration
 	// ApplyTimeout bounds each Raft round trip the service makes.
 	ApplyTimeout time.Duration

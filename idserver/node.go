@@ -29,13 +29,32 @@ type Node struct {
 	HTTPAddr, GRPCAddr string
 }
 
+// Validate checks the service's config and what it must agree on with the
+// Raft node's: the leader lease against the heartbeat timeout. (The Raft
+// config itself is raftstore's to check.)
+func (nc NodeConfig) Validate() error {
+	var errs []error
+	if nc.HTTPAddr == "" || nc.GRPCAddr == "" {
+		errs = append(errs, errors.New("idserver: config: HTTPAddr and GRPCAddr are required"))
+	}
+	if err := nc.Service.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	// A new leader can be elected once a quorum has heard nothing from the
+	// old one for HeartbeatTimeout; the old one serves for Lease after the
+	// start of its last renewal. A VerifyLeader may be answered by a
+	// heartbeat sent just before it began, and timers and goroutines run
+	// late on a loaded machine: half the heartbeat timeout is kept for both.
+	if ht := nc.Raft.HeartbeatTimeout; 2*nc.Service.Lease > ht {
+		errs = append(errs, fmt.Errorf("idserver: config: Lease: %v is more than half the Raft HeartbeatTimeout %v: a deposed leader could serve cached IDs after a new leader has served higher ones", nc.Service.Lease, ht))
+	}
+	return errors.Join(errs...)
+}
+
 // StartNode listens on the API addresses, opens the Raft node (which
 // restores the FSM from its data directory) and starts serving.
 func StartNode(nc NodeConfig) (_ *Node, err error) {
-	if nc.HTTPAddr == "" || nc.GRPCAddr == "" {
-		return nil, errors.New("idserver: StartNode: HTTPAddr and GRPCAddr are required")
-	}
-	if err := nc.Service.Validate(); err != nil {
+	if err := nc.Validate(); err != nil {
 		return nil, err
 	}
 	httpLn, err := net.Listen("tcp", nc.HTTPAddr)

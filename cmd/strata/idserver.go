@@ -53,7 +53,7 @@ func addIDServiceFlags(f *pflag.FlagSet, o *idServiceFlags) {
 	f.IntVar(&o.maxTags, "max-tags", d.MaxTags, "most segment tags the cluster holds")
 	f.Uint64Var(&o.maxHTTPCount, "max-http-count", d.MaxHTTPCount, "largest count of one HTTP request")
 	f.Uint64Var(&o.maxGRPCC, "max-grpc-count", d.MaxGRPCCount, "largest count of one gRPC request")
-	f.DurationVar(&o.lease, "lease", d.Lease, "leader lease for serving cached ranges; below the Raft heartbeat timeout")
+	f.DurationVar(&o.lease, "lease", d.Lease, fmt.Sprintf("leader lease for serving cached ranges; at most half the Raft heartbeat timeout (%v)", raftstore.DefaultConfig().HeartbeatTimeout))
 }
 
 func (o idServiceFlags) config() (idserver.Config, error) {

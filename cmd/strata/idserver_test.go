@@ -99,6 +99,7 @@ func TestIDServerCommandBadFlags(t *testing.T) {
 		{[]string{"--bootstrap", "--snowflake-worker-bits", "12"}, "want 63"},
 		{[]string{"--bootstrap", "--snowflake-epoch", "yesterday"}, "--snowflake-epoch"},
 		{[]string{"--bootstrap", "--max-step", "1"}, "MaxStep"},
+		{[]string{"--bootstrap", "--lease", "1s"}, "more than half the Raft HeartbeatTimeout"},
 	} {
 		err := RunWithOutput(context.Background(), append([]string{"idserver", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
