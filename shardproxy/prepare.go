@@ -151,11 +151,13 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 		kind, res, err := s.dispatch(ctx, text)
 		return kind, res, err
 	}
-	bv := make(map[string]*querypb.BindVariable, len(p.fixed)+len(prep.BindVars)+2)
-	for k, v := range p.fixed {
-		bv[k] = v
+	// The listener gives every execution a fresh map of the client's
+	// parameters: add the statement's own bind variables to it.
+	bv := prep.BindVars
+	if bv == nil {
+		bv = make(map[string]*querypb.BindVariable, len(p.fixed)+2)
 	}
-	for k, v := range prep.BindVars {
+	for k, v := range p.fixed {
 		bv[k] = v
 	}
 	res, err := s.execPlan(ctx, p.cp, bv)
