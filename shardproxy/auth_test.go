@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,7 @@ func TestTLS(t *testing.T) {
 	for _, require := range []bool{false, true} {
 		p := startProxy(t, sharedTopo(t), func(c *config.Config) {
 			c.TLS = config.TLS{Cert: cert, Key: key, Require: require}
+			c.MaxAllowedPacket = 1 << 20
 		})
 		tlsDB := p.open(t, "demo", "tls=skip-verify")
 		var cipher sql.NullString
@@ -76,11 +78,24 @@ func TestTLS(t *testing.T) {
 		_ = cipher
 		plain := p.open(t, "demo")
 		err := plain.Ping()
-		if require && err == nil {
-			t.Errorf("require: plain client accepted")
+		if require && sqlErr(err) != 3159 {
+			t.Errorf("require: plain client got %v, want 3159", err)
 		}
 		if !require && err != nil {
 			t.Errorf("plain client: %v", err)
+		}
+		if !require {
+			continue
+		}
+		// Over TLS too: packets over max_allowed_packet are refused, and
+		// the mariadb client (with its COM_FIELD_LIST completion) works.
+		if _, err := tlsDB.Exec("SELECT '" + strings.Repeat("x", 2<<20) + "'"); err == nil {
+			t.Error("TLS: 2 MiB statement accepted with max_allowed_packet 1 MiB")
+		}
+		mustExec(t, tlsDB, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
+		out, err := mariadbCLI(t, p, "demo", "SELECT COUNT(*) FROM t4;\n", "--ssl", "--ssl-verify-server-cert=0", "--auto-rehash")
+		if err != nil || !strings.Contains(out, "COUNT(*)") {
+			t.Errorf("mariadb over TLS: %v %q", err, out)
 		}
 	}
 }

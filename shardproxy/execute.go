@@ -236,7 +236,7 @@ func (s *Session) runPlanned(ctx context.Context, sql string, stmt sqlparser.Sta
 	if err != nil {
 		return nil, err
 	}
-	return s.execPlan(ctx, cp, bv)
+	return s.execPlan(ctx, cp, bv, sql)
 }
 
 // planFor normalizes stmt into bv and returns its (cached) plan.
@@ -258,7 +258,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if err != nil {
 		return nil, err
 	}
-	cp := &cachedPlan{plan: plan, needs: r.BindVarNeeds, kind: kindOf(r.AST), normalized: normalized}
+	cp := &cachedPlan{plan: plan, needs: r.BindVarNeeds, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -296,10 +296,25 @@ func toNotSupported(err error) error {
 	return se
 }
 
+// needsText reports whether a plan names columns after the client's text
+// (engine.ColumnNames): only those get the statement's text in the context.
+func needsText(p engine.Primitive) bool {
+	for _, r := range p.Explain() {
+		if r.Operator == "ColumnNames" {
+			return true
+		}
+	}
+	return false
+}
+
 // execPlan runs a plan with the session's values for the bind variables the
 // normalizer asked for, and records what the session must remember
-// (LAST_INSERT_ID, ROW_COUNT).
-func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+// (LAST_INSERT_ID, ROW_COUNT). text is the statement as the client sent it
+// (a prepared statement's text with its ?), for columns named after it.
+func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (*sqltypes.Result, error) {
+	if cp.needsText && text != "" {
+		ctx = engine.WithSQL(ctx, text)
+	}
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}

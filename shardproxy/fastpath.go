@@ -141,7 +141,7 @@ func (s *Session) fastExecute(ctx context.Context, sql string) (stmtKind, *sqlty
 	}
 	s.srv.fastHits.Add(1)
 	s.clearWarnings()
-	res, err := s.execPlan(ctx, e.cp, bv)
+	res, err := s.execPlan(ctx, e.cp, bv, sql)
 	return e.kind, res, err, true
 }
 

@@ -19,6 +19,8 @@ type cachedPlan struct {
 	kind  stmtKind
 	// normalized is the statement after normalization, for logs.
 	normalized string
+	// needsText: the plan names columns after the client's text.
+	needsText bool
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.

@@ -160,6 +160,6 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 	for k, v := range p.fixed {
 		bv[k] = v
 	}
-	res, err := s.execPlan(ctx, p.cp, bv)
+	res, err := s.execPlan(ctx, p.cp, bv, p.query)
 	return p.kind, res, err
 }

@@ -75,6 +75,8 @@ type Server struct {
 	rw    *rwsplit.Router
 	ownRW bool
 
+	tlsConf *tls.Config // nil: no TLS offered
+
 	clients  atomic.Int64
 	fastHits atomic.Uint64
 	fast     *shapeCache
@@ -218,18 +220,12 @@ func (s *Server) createDatabases(ctx context.Context) {
 }
 
 func (s *Server) listen() error {
-	readBuf := 0 // fieldListConn buffers the client's bytes
-	if s.cfg.TLS.Cert != "" {
-		// The listener re-buffers the connection when it switches to TLS,
-		// and needs a buffer of its own for that.
-		readBuf = 16384
-	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Protocol:            "tcp",
 		Address:             s.cfg.Listen,
 		AuthServer:          newAuthServer(s.cfg.Users, s.cfg.AuthPlugin),
 		Handler:             s,
-		ConnReadBufferSize:  readBuf,
+		ConnReadBufferSize:  0, // clientConn buffers the client's bytes
 		ConnBufferPooling:   true,
 		ConnKeepAlivePeriod: 30 * time.Second,
 		FlushDelay:          100 * time.Millisecond,
@@ -244,13 +240,13 @@ func (s *Server) listen() error {
 		l.ServerVersion = "5.5.5-" + s.version
 	}
 	if s.cfg.TLS.Cert != "" {
+		// TLS is terminated by clientConn, below the listener.
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
 		if err != nil {
 			l.Close()
 			return fmt.Errorf("shardproxy: tls: %w", err)
 		}
-		l.TLSConfig.Store(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		l.RequireSecureTransport = s.cfg.TLS.Require
+		s.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	l.PreHandleFunc = s.preHandle
 	s.listener = l
@@ -335,7 +331,8 @@ func (s *Server) Close() {
 
 // preHandle runs on each accepted connection before the handshake: it
 // refuses connections over max_client_connections with MySQL's 1040, as a
-// server does, and wraps the rest to answer COM_FIELD_LIST.
+// server does, and wraps the rest in a clientConn (TLS, packet limits,
+// COM_FIELD_LIST).
 func (s *Server) preHandle(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
 	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
 		s.clients.Add(-1)
@@ -343,7 +340,7 @@ func (s *Server) preHandle(_ context.Context, c net.Conn, id uint32) (net.Conn, 
 		c.Close()
 		return nil, errors.New("too many connections")
 	}
-	return newFieldListConn(c, s, id), nil
+	return newClientConn(c, s, id), nil
 }
 
 // writeRawError writes an ERR packet with sequence 0 to a connection

@@ -94,7 +94,7 @@ func slowSent(t testing.TB, srv *Server, db, sql string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.execPlan(context.Background(), cp, bv); err != nil {
+	if _, err := s.execPlan(context.Background(), cp, bv, sql); err != nil {
 		return nil, err
 	}
 	return r.sent, nil

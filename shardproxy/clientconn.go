@@ -1,0 +1,345 @@
+package shardproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+)
+
+// clientConn wraps a client connection below the vitess listener: every
+// byte between client and listener passes through it. It
+//   - terminates TLS itself (the listener is given no TLS config): it adds
+//     CLIENT_SSL to the greeting, answers an SSLRequest with the TLS
+//     handshake, and renumbers the rest of the login exchange (after an
+//     SSLRequest the client's packets run one ahead of what the listener
+//     expects); with tls.require, a client that does not upgrade gets 3159;
+//   - reads the client's bytes through a buffer, packet by packet, so that it
+//     can refuse a packet larger than max_allowed_packet with error 1153,
+//     before reading its body (the listener would buffer any size), and
+//     answer COM_FIELD_LIST (a command packet, sequence 0, whose first byte
+//     is 0x04), which the listener refuses and the mariadb client sends at
+//     connect to complete column names;
+//
+// and hands every other byte on untouched. Doing TLS here rather than in the
+// listener keeps both over TLS connections as well.
+type clientConn struct {
+	net.Conn // the raw connection: addresses, deadlines
+	srv      *Server
+	id       uint32
+	r        *bufio.Reader // the client's bytes, decrypted once TLS is on
+	w        io.Writer     // to the client, encrypted once TLS is on
+	tlsConf  *tls.Config
+	tlsConn  *tls.Conn
+
+	remaining int  // bytes of the current packet still to pass on
+	logical   int  // size so far of a packet split into 16 MiB pieces
+	lastFull  bool // the previous piece was 16 MiB: this one continues it
+	greeted   bool // the server's greeting went out
+	seenHello bool // the client's handshake response went by
+	login     bool // in the login exchange, until the server's OK or ERR
+	shift     byte // 1 after an SSLRequest: the client's sequence numbers run ahead
+	deprecate bool // the client set CLIENT_DEPRECATE_EOF
+}
+
+const comFieldList = 0x04
+
+func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
+	return &clientConn{Conn: c, srv: srv, id: id, r: bufio.NewReaderSize(c, 16384), w: c, tlsConf: srv.tlsConf, login: true}
+}
+
+// Read gives the listener the client's bytes, a packet at a time.
+func (f *clientConn) Read(p []byte) (int, error) {
+	for f.remaining == 0 {
+		hdr, err := f.r.Peek(4)
+		if err != nil {
+			return f.r.Read(p)
+		}
+		length := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+		seq := hdr[3]
+		if !f.seenHello && f.login && length >= 4 {
+			f.seenHello = true
+			b, err := f.r.Peek(8)
+			if err != nil {
+				return f.r.Read(p)
+			}
+			flags := binary.LittleEndian.Uint32(b[4:8])
+			f.deprecate = flags&mysql.CapabilityClientDeprecateEOF != 0
+			if f.tlsConf != nil && flags&mysql.CapabilityClientSSL != 0 && length == 32 {
+				if err := f.startTLS(); err != nil {
+					return 0, err
+				}
+				continue // the real handshake response follows, encrypted
+			}
+			if f.srv.cfg.TLS.Require {
+				f.writeErr(seq+1, 3159, "08004", "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+				return 0, errInsecure
+			}
+		}
+		if f.login && f.shift != 0 {
+			// Renumber in place for the listener (Peek's bytes are the
+			// buffer's).
+			hdr[3] -= f.shift
+		}
+		if f.lastFull {
+			f.logical += length
+		} else {
+			f.logical = length
+		}
+		f.lastFull = length == 0xffffff
+		if f.logical > f.srv.cfg.MaxAllowedPacket {
+			f.tooLarge(seq)
+			return 0, errTooLarge
+		}
+		if seq == 0 && !f.login && length > 0 && length < 1<<16 {
+			b, err := f.r.Peek(5)
+			if err == nil && b[4] == comFieldList {
+				pkt := make([]byte, 4+length)
+				if _, err := readFull(f.r, pkt); err != nil {
+					return 0, err
+				}
+				if err := f.answer(pkt[5:]); err != nil {
+					return 0, err
+				}
+				continue
+			}
+		}
+		f.remaining = 4 + length
+	}
+	if len(p) > f.remaining {
+		p = p[:f.remaining]
+	}
+	n, err := f.r.Read(p)
+	f.remaining -= n
+	return n, err
+}
+
+// Write sends the listener's bytes to the client. Only the login exchange
+// is looked at: the greeting gains CLIENT_SSL when TLS is offered, and after
+// an SSLRequest every packet's sequence number moves one up; the server's OK
+// or ERR ends the exchange. The listener writes each login packet whole, in
+// one call.
+func (f *clientConn) Write(p []byte) (int, error) {
+	if !f.login {
+		return f.w.Write(p)
+	}
+	q := append([]byte(nil), p...)
+	if !f.greeted {
+		f.greeted = true
+		if f.tlsConf != nil {
+			addSSLCapability(q)
+		}
+	} else {
+		for i := 0; i+4 < len(q); {
+			n := int(q[i]) | int(q[i+1])<<8 | int(q[i+2])<<16
+			q[i+3] += f.shift
+			if q[i+4] == 0x00 || q[i+4] == 0xff {
+				f.login, f.shift = false, 0
+			}
+			i += 4 + n
+		}
+	}
+	if _, err := f.w.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// addSSLCapability sets CLIENT_SSL in a HandshakeV10 packet: protocol
+// version, server version (NUL-terminated), connection id, 8 bytes of salt,
+// a filler, then the low capability flags.
+func addSSLCapability(pkt []byte) {
+	if len(pkt) < 5 {
+		return
+	}
+	end := bytes.IndexByte(pkt[5:], 0)
+	if end < 0 {
+		return
+	}
+	capAt := 5 + end + 1 + 4 + 8 + 1
+	if capAt+2 > len(pkt) {
+		return
+	}
+	flags := binary.LittleEndian.Uint16(pkt[capAt:])
+	binary.LittleEndian.PutUint16(pkt[capAt:], flags|mysql.CapabilityClientSSL)
+}
+
+// startTLS consumes the SSLRequest and runs the TLS handshake on the raw
+// connection (bytes the client already sent, such as its ClientHello, are
+// read from the buffer first).
+func (f *clientConn) startTLS() error {
+	if _, err := f.r.Discard(4 + 32); err != nil {
+		return err
+	}
+	tc := tls.Server(&bufferedConn{Conn: f.Conn, r: f.r}, f.tlsConf)
+	_ = f.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+	err := tc.Handshake()
+	_ = f.Conn.SetDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	f.tlsConn, f.shift = tc, 1
+	f.r, f.w = bufio.NewReaderSize(tc, 16384), tc
+	return nil
+}
+
+// Close closes the connection (with TLS's close_notify when on).
+func (f *clientConn) Close() error {
+	if f.tlsConn != nil {
+		_ = f.tlsConn.SetDeadline(time.Now().Add(time.Second))
+		return f.tlsConn.Close()
+	}
+	return f.Conn.Close()
+}
+
+// bufferedConn reads through a buffer that may already hold bytes.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+var errInsecure = errors.New("client did not upgrade to TLS and tls.require is set")
+
+func (f *clientConn) writeErr(seq byte, code uint16, state, msg string) {
+	p := []byte{0xff, byte(code), byte(code >> 8), '#'}
+	p = append(p, state...)
+	p = append(p, msg...)
+	pkt := append([]byte{byte(len(p)), byte(len(p) >> 8), byte(len(p) >> 16), seq}, p...)
+	_ = f.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = f.w.Write(pkt)
+}
+
+var errTooLarge = errors.New("client packet larger than max_allowed_packet")
+
+// tooLarge tells the client its packet is over the limit, as MySQL does.
+func (f *clientConn) tooLarge(seq byte) {
+	f.writeErr(seq+1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
+	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.id, "limit", f.srv.cfg.MaxAllowedPacket, "remote", f.Conn.RemoteAddr().String())
+}
+
+func readFull(r *bufio.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// answer writes the response to COM_FIELD_LIST (table NUL wildcard): the
+// table's column definitions, then EOF, or an error packet.
+func (f *clientConn) answer(body []byte) error {
+	table, wildcard, _ := bytes.Cut(body, []byte{0})
+	var out bytes.Buffer
+	seq := byte(1)
+	write := func(payload []byte) {
+		out.Write([]byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq})
+		out.Write(payload)
+		seq++
+	}
+	fields, err := f.fields(string(table), string(wildcard))
+	if err != nil {
+		se := toSQLError(err)
+		p := []byte{0xff, byte(se.Num), byte(se.Num >> 8), '#'}
+		p = append(p, se.State...)
+		p = append(p, se.Message...)
+		write(p)
+	} else {
+		for _, fl := range fields {
+			write(columnDefinition(fl))
+		}
+		if f.deprecate {
+			write([]byte{0xfe, 0, 0, 2, 0, 0, 0})
+		} else {
+			write([]byte{0xfe, 0, 0, 2, 0})
+		}
+	}
+	_, werr := f.w.Write(out.Bytes())
+	return werr
+}
+
+// fields reads a table's columns through the session (so that routing and
+// the current database are the session's) with a query that returns none
+// of its rows.
+func (f *clientConn) fields(table, wildcard string) ([]*querypb.Field, error) {
+	ss := f.srv.sessionByID(f.id)
+	if ss == nil {
+		return nil, sqlerror.NewSQLError(sqlerror.ERUnknownComError, sqlerror.SSNetError, "no session")
+	}
+	if ss.db == "" {
+		return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
+	}
+	sql := "SELECT * FROM " + sqlparser.String(sqlparser.NewIdentifierCS(table)) + " LIMIT 0"
+	res, err := ss.execute(context.Background(), sql)
+	if err != nil {
+		return nil, err
+	}
+	if wildcard == "" || wildcard == "%" {
+		return res.Fields, nil
+	}
+	re := likeToRegexp(wildcard)
+	var out []*querypb.Field
+	for _, fl := range res.Fields {
+		if re.MatchString(fl.Name) {
+			out = append(out, fl)
+		}
+	}
+	return out, nil
+}
+
+// columnDefinition encodes Protocol::ColumnDefinition41 with the trailing
+// default value that COM_FIELD_LIST adds.
+func columnDefinition(fl *querypb.Field) []byte {
+	var b []byte
+	lenenc := func(s string) {
+		b = appendLenEnc(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	lenenc("def")
+	lenenc(fl.Database)
+	lenenc(fl.Table)
+	lenenc(fl.OrgTable)
+	lenenc(fl.Name)
+	lenenc(fl.OrgName)
+	b = append(b, 0x0c)
+	b = binary.LittleEndian.AppendUint16(b, uint16(fl.Charset))
+	b = binary.LittleEndian.AppendUint32(b, fl.ColumnLength)
+	typ, flags := sqltypes.TypeToMySQL(fl.Type)
+	if fl.Flags != 0 {
+		flags = int64(fl.Flags)
+	}
+	b = append(b, typ)
+	b = binary.LittleEndian.AppendUint16(b, uint16(flags))
+	b = append(b, byte(fl.Decimals), 0, 0)
+	b = append(b, 0xfb) // default value: NULL
+	return b
+}
+
+func appendLenEnc(b []byte, n uint64) []byte {
+	switch {
+	case n < 251:
+		return append(b, byte(n))
+	case n < 1<<16:
+		return append(b, 0xfc, byte(n), byte(n>>8))
+	case n < 1<<24:
+		return append(b, 0xfd, byte(n), byte(n>>8), byte(n>>16))
+	}
+	b = append(b, 0xfe)
+	return binary.LittleEndian.AppendUint64(b, n)
+}
