@@ -33,6 +33,7 @@ func TestChaosLeaderKillsNeverRepeatAnID(t *testing.T) {
 	defer cancel()
 	var total atomic.Uint64
 	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }() // on a failure too: no client outlives the test
 	run := func(name string, f func(name string)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(name) }()
@@ -106,12 +107,19 @@ func TestChaosLeaderKillsNeverRepeatAnID(t *testing.T) {
 	}
 
 	// Kill the leader, wait for IDs to flow again, restart it; four times.
+	// waitIDs waits for the clients to have received n IDs in all; a stall
+	// fails the test rather than hanging it until go test's timeout.
+	waitIDs := func(n uint64, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); total.Load() < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: only %d of %d IDs after a minute", what, total.Load(), n)
+			}
+		}
+	}
 	var outages []time.Duration
 	for k := range kills {
-		mark := total.Load()
-		for total.Load() < mark+100_000 {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitIDs(total.Load()+100_000, fmt.Sprintf("before kill %d", k+1))
 		l := c.leader(10 * time.Second)
 		killedAt := h.now()
 		c.kill(l)
@@ -122,9 +130,7 @@ func TestChaosLeaderKillsNeverRepeatAnID(t *testing.T) {
 		c.restart(l)
 		time.Sleep(500 * time.Millisecond)
 	}
-	for total.Load() < wantIDs {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitIDs(wantIDs, "after the kills")
 	cancel()
 	wg.Wait()
 
