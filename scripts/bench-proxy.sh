@@ -80,6 +80,7 @@ procs=()
 [ "$PROXY_PROCS" != 0 ] && procs=(env GOMAXPROCS="$PROXY_PROCS")
 "${procs[@]}" "$OUT/strata" proxy --config "$OUT/one.yaml" --log-level warn >"$OUT/proxy1.log" 2>&1 &
 pids+=($!)
+STRATA_PID=$!
 "${procs[@]}" "$OUT/strata" proxy --config "$OUT/two.yaml" --log-level warn >"$OUT/proxy2.log" 2>&1 &
 pids+=($!)
 cat >"$OUT/haproxy.cfg" <<EOF
@@ -97,6 +98,7 @@ listen mysql
 EOF
 "$HAPROXY" -f "$OUT/haproxy.cfg" -db >"$OUT/haproxy.log" 2>&1 &
 pids+=($!)
+HAPROXY_PID=$!
 sleep 2
 
 sb() { # sb PORT USER DB args...
@@ -113,14 +115,28 @@ sb "$P2" root sbshard prepare >"$OUT/prepare2.log" 2>&1
 for t in "$S0 strata sbtest" "$P2 root sbshard"; do set -- $t; sb "$1" "$2" "$3" --threads="$THREADS" --time=5 run >/dev/null; done
 
 targets=("direct:$S0:strata:sbtest" "haproxy:$PH:strata:sbtest" "strata:$P1:root:sbtest" "strata-2shards:$P2:root:sbshard")
-declare -A qps
+declare -A qps cpu
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 for mode in auto disable; do
 	for r in $(seq 1 "$ROUNDS"); do
 		for t in "${targets[@]}"; do
 			IFS=: read -r name port user db <<<"$t"
-			q=$(sb "$port" "$user" "$db" --db-ps-mode=$mode --threads="$THREADS" --time="$SECS" run | sed -n 's/.*queries: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p')
+			pid=""
+			[ "$name" = haproxy ] && pid=$HAPROXY_PID
+			[ "$name" = strata ] && pid=$STRATA_PID
+			[ -n "$pid" ] && c0=$(ticks "$pid")
+			out=$(sb "$port" "$user" "$db" --db-ps-mode=$mode --threads="$THREADS" --time="$SECS" run)
+			q=$(echo "$out" | sed -n 's/.*queries: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p')
+			n=$(echo "$out" | sed -n 's/.*queries: *\([0-9]*\) .*/\1/p')
 			qps[$name,$mode]="${qps[$name,$mode]:-} $q"
-			echo "  round $r ps=$mode $name: $q qps" >&2
+			extra=""
+			if [ -n "$pid" ]; then
+				# CPU of the hop per query, in µs (clock ticks of 10 ms).
+				u=$(awk "BEGIN{printf \"%.1f\", ($(ticks "$pid") - $c0) * 10000 / $n}")
+				cpu[$name,$mode]="${cpu[$name,$mode]:-} $u"
+				extra=", $u µs CPU/query"
+			fi
+			echo "  round $r ps=$mode $name: $q qps$extra" >&2
 		done
 	done
 done
@@ -139,6 +155,8 @@ for mode in auto disable; do
 	s2=$(echo "${qps[strata-2shards,$mode]}" | median)
 	echo "| $mode | $d | $h | $s | $(awk "BEGIN{printf \"%.2f\", $s/$h}") | $(awk "BEGIN{printf \"%.2f\", $s/$d}") | $s2 |"
 done
+echo
+echo "CPU of the hop per query (median µs): HAProxy auto $(echo "${cpu[haproxy,auto]}" | median), disable $(echo "${cpu[haproxy,disable]}" | median); Strata auto $(echo "${cpu[strata,auto]}" | median), disable $(echo "${cpu[strata,disable]}" | median)"
 
 echo
 echo "## Latency at 1 thread (ms), ps mode auto, ${SECS}s"
