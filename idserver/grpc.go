@@ -26,10 +26,8 @@ type grpcIDs struct {
 
 func (g *grpcIDs) Next(ctx context.Context, req *idpb.NextRequest) (*idpb.NextResponse, error) {
 	start := time.Now()
-	md, _ := metadata.FromIncomingContext(ctx)
-	forwarded := len(md.Get(forwardedKey)) > 0
 	var buf [4]Range
-	ranges, leader, err := g.s.next(ctx, req.GetTag(), req.GetCount(), g.s.cfg.MaxGRPCCount, forwarded, buf[:0])
+	ranges, leader, err := g.s.next(ctx, req.GetTag(), req.GetCount(), g.s.cfg.MaxGRPCCount, isForwarded(ctx), buf[:0])
 	g.s.observe("grpc", "next", start, err)
 	if err != nil {
 		return nil, toStatus(err)
@@ -43,7 +41,7 @@ func (g *grpcIDs) CreateTag(ctx context.Context, req *idpb.CreateTagRequest) (*i
 	if step == 0 {
 		step = g.s.cfg.DefaultStep
 	}
-	err := g.s.CreateTag(ctx, req.GetTag(), req.GetStart(), step)
+	err := g.s.createTag(ctx, req.GetTag(), req.GetStart(), step, isForwarded(ctx))
 	g.s.observe("grpc", "create_tag", start, err)
 	if err != nil {
 		return nil, toStatus(err)
@@ -151,6 +149,12 @@ func fromStatus(err error) error {
 	default:
 		return errors.New("idserver: leader: " + msg)
 	}
+}
+
+// isForwarded reports whether another node forwarded this call.
+func isForwarded(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(forwardedKey)) > 0
 }
 
 func forwardCtx(ctx context.Context) context.Context {

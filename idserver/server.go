@@ -566,6 +566,13 @@ func (s *Server) next(ctx context.Context, tag string, count, maxCount uint64, f
 
 // CreateTag creates tag with a start value and step (DefaultStep when 0).
 func (s *Server) CreateTag(ctx context.Context, tag string, start, step uint64) error {
+	return s.createTag(ctx, tag, start, step, false)
+}
+
+// createTag is CreateTag; forwarded marks a call another node forwarded
+// here, which is not forwarded again (two nodes that each take the other
+// for the leader would bounce it until the caller gives up).
+func (s *Server) createTag(ctx context.Context, tag string, start, step uint64, forwarded bool) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -582,6 +589,9 @@ func (s *Server) CreateTag(ctx context.Context, tag string, start, step uint64) 
 		return invalidf("step %d is above the maximum %d", step, s.cfg.MaxStep)
 	}
 	if !s.node.IsLeader() {
+		if forwarded {
+			return s.notLeader("forwarded to a node that is not the leader")
+		}
 		return s.forwardCreate(ctx, tag, start, step)
 	}
 	res, err := s.apply(ctx, "create", command{Op: opCreate, Tag: tag, Start: start, Step: step, MaxTags: s.cfg.MaxTags})

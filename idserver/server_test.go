@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-db/strata/idserver/idpb"
@@ -31,8 +34,9 @@ type fakeNode struct {
 	term     uint64
 	index    uint64
 	members  []raftstore.Peer
-	verify   chan struct{} // when set, VerifyLeader waits for it (or its ctx)
-	memberMu sync.Mutex    // held by a test to stall Members
+	meta     map[string]string // the leader's, as LeaderMeta reports it
+	verify   chan struct{}     // when set, VerifyLeader waits for it (or its ctx)
+	memberMu sync.Mutex        // held by a test to stall Members
 }
 
 func newFakeNode(id string, voters int) *fakeNode {
@@ -106,7 +110,11 @@ func (n *fakeNode) Term() uint64 {
 	return n.term
 }
 
-func (n *fakeNode) LeaderMeta() map[string]string { return nil }
+func (n *fakeNode) LeaderMeta() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.meta
+}
 
 func (n *fakeNode) Members() ([]raftstore.Peer, error) {
 	n.memberMu.Lock()
@@ -308,4 +316,43 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Two followers that each take the other for the leader (views differ for
+// a moment during an election) do not bounce a forwarded CreateTag back and
+// forth until the caller gives up: a forwarded call is not forwarded again.
+func TestForwardedCreateTagIsNotForwardedAgain(t *testing.T) {
+	var lns [2]net.Listener
+	var nodes [2]*fakeNode
+	for i := range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		nodes[i] = newFakeNode(fmt.Sprintf("n%d", i), 3)
+	}
+	for i := range 2 {
+		nodes[i].meta = map[string]string{MetaGRPC: lns[1-i].Addr().String()}
+		cfg := fakeServerConfig()
+		cfg.Logger = testLogger()
+		s, err := New(cfg, nodes[i], nodes[i].fsm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Serve(nil, lns[i])
+		t.Cleanup(s.Kill)
+	}
+	cc, err := grpc.NewClient(lns[0].Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = idpb.NewIDsClient(cc).CreateTag(ctx, &idpb.CreateTagRequest{Tag: "t", Start: 1})
+	if status.Code(err) != codes.Unavailable || time.Since(start) > time.Second {
+		t.Fatalf("CreateTag between two nodes that each name the other: %v after %v, want Unavailable at once", err, time.Since(start))
+	}
 }
