@@ -218,6 +218,11 @@ func (s *Server) forwardSnowflake(ctx context.Context, c command) (workerGrant, 
 	if err != nil {
 		return workerGrant{}, err
 	}
+	// The keeper's context has no deadline, and requests wait for its
+	// reservation: a connection that goes silent must not hold them. The
+	// leader bounds its Apply by ApplyTimeout; the hop gets as much again.
+	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ApplyTimeout)
+	defer cancel()
 	resp, err := idpb.NewInternalClient(cc).ProposeSnowflake(ctx, &idpb.ProposeRequest{Command: b})
 	if err != nil {
 		return workerGrant{}, fromStatus(err)

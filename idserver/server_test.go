@@ -356,3 +356,136 @@ func TestForwardedCreateTagIsNotForwardedAgain(t *testing.T) {
 		t.Fatalf("CreateTag between two nodes that each name the other: %v after %v, want Unavailable at once", err, time.Since(start))
 	}
 }
+
+// stallProxy forwards TCP connections to target until stalled; then it
+// keeps them open and forwards nothing, as a network that drops packets
+// does (unlike a dead process on loopback, whose connections reset).
+type stallProxy struct {
+	ln      net.Listener
+	stalled chan struct{}
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{ln: ln, stalled: make(chan struct{})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-p.stalled:
+				return // drop it, and everything after
+			default:
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			d, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, d)
+			mu.Unlock()
+			wg.Add(2)
+			go pipe(d, c)
+			go pipe(c, d)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return p
+}
+
+func (p *stallProxy) addr() string { return p.ln.Addr().String() }
+func (p *stallProxy) stall()       { close(p.stalled) }
+
+// A follower whose connection to the leader goes silent answers snowflake
+// requests with an error once its reservation runs out, within about
+// ApplyTimeout, rather than holding them until the connection dies (the
+// background renewal it waits for had no deadline).
+func TestSnowflakeFailsWhenTheLeaderGoesSilent(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Logger = testLogger()
+	cfg.ApplyTimeout = 300 * time.Millisecond
+	cfg.Snowflake.Reserve, cfg.Snowflake.WorkerTTL = 100*time.Millisecond, time.Second
+	leaderLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := newFakeNode("l", 3)
+	follower := newFakeNode("f", 3)
+	follower.fsm = leader.fsm // one replicated state
+	proxy := newStallProxy(t, leaderLn.Addr().String())
+	follower.meta = map[string]string{MetaGRPC: proxy.addr()}
+	ls, err := New(cfg, leader, leader.fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.Serve(nil, leaderLn)
+	t.Cleanup(ls.Kill)
+	leader.announce(true, 1)
+	fs, err := New(cfg, follower, follower.fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Serve(nil, nil)
+	t.Cleanup(fs.Kill)
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := fs.Snowflake(ctx, 1, 1, nil); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the follower issues no snowflake IDs: %v", err)
+		}
+	}
+	proxy.stall()
+	time.Sleep(3 * cfg.Snowflake.Reserve) // the reservation runs out
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := fs.Snowflake(ctx, 1, 1, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || time.Since(start) > 3*time.Second {
+			t.Fatalf("with the leader silent: %v after %v, want an error within about ApplyTimeout", err, time.Since(start))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a snowflake request is still waiting 5s after the leader went silent")
+	}
+}
