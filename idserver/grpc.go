@@ -161,6 +161,15 @@ func forwardCtx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
 }
 
+// forwardAttempt bounds one forwarded call, for callers without a
+// deadline (a Leaf client; the snowflake keeper): a connection to the
+// leader that goes silent must not hold them until TCP gives up. The
+// leader bounds each of its Raft round trips by ApplyTimeout; a call gets
+// two of those.
+func (s *Server) forwardAttempt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(forwardCtx(ctx), 2*s.cfg.ApplyTimeout)
+}
+
 // forwardWait is how long a follower keeps trying to reach a leader for a
 // caller (through an election, say) before it answers "unavailable".
 const forwardWait = 2 * time.Second
@@ -180,7 +189,9 @@ func (s *Server) forwardNext(ctx context.Context, tag string, count uint64, out 
 		if err == nil {
 			s.m.forwarded.Inc()
 			var resp *idpb.NextResponse
-			resp, err = idpb.NewIDsClient(cc).Next(forwardCtx(ctx), &idpb.NextRequest{Tag: tag, Count: count})
+			actx, cancel := s.forwardAttempt(ctx)
+			resp, err = idpb.NewIDsClient(cc).Next(actx, &idpb.NextRequest{Tag: tag, Count: count})
+			cancel()
 			if err == nil {
 				return fromPB(resp.GetRanges(), out), resp.GetLeader(), nil
 			}
@@ -202,7 +213,9 @@ func (s *Server) forwardCreate(ctx context.Context, tag string, start, step uint
 	if err != nil {
 		return err
 	}
-	_, err = idpb.NewIDsClient(cc).CreateTag(forwardCtx(ctx), &idpb.CreateTagRequest{Tag: tag, Start: start, Step: step})
+	ctx, cancel := s.forwardAttempt(ctx)
+	defer cancel()
+	_, err = idpb.NewIDsClient(cc).CreateTag(ctx, &idpb.CreateTagRequest{Tag: tag, Start: start, Step: step})
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -219,8 +232,7 @@ func (s *Server) forwardSnowflake(ctx context.Context, c command) (workerGrant, 
 		return workerGrant{}, err
 	}
 	// The keeper's context has no deadline, and requests wait for its
-	// reservation: a connection that goes silent must not hold them. The
-	// leader bounds its Apply by ApplyTimeout; the hop gets as much again.
+	// reservation.
 	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ApplyTimeout)
 	defer cancel()
 	resp, err := idpb.NewInternalClient(cc).ProposeSnowflake(ctx, &idpb.ProposeRequest{Command: b})

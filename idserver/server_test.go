@@ -489,3 +489,52 @@ func TestSnowflakeFailsWhenTheLeaderGoesSilent(t *testing.T) {
 		t.Fatal("a snowflake request is still waiting 5s after the leader went silent")
 	}
 }
+
+// Likewise a segment call a follower forwards to a leader that has gone
+// silent fails within about ApplyTimeout plus the forwarding wait, even for
+// a caller without a deadline (a Leaf client).
+func TestForwardedNextFailsWhenTheLeaderGoesSilent(t *testing.T) {
+	cfg := fakeServerConfig()
+	cfg.Logger = testLogger()
+	cfg.ApplyTimeout = 300 * time.Millisecond
+	leaderLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := newFakeNode("l", 3)
+	follower := newFakeNode("f", 3)
+	proxy := newStallProxy(t, leaderLn.Addr().String())
+	follower.meta = map[string]string{MetaGRPC: proxy.addr()}
+	ls, err := New(cfg, leader, leader.fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.Serve(nil, leaderLn)
+	t.Cleanup(ls.Kill)
+	leader.announce(true, 1)
+	waitServing(t, ls)
+	fs, err := New(cfg, follower, follower.fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Serve(nil, nil)
+	t.Cleanup(fs.Kill)
+	if _, err := nextID(fs, "t", 5*time.Second); err != nil {
+		t.Fatalf("forwarded: %v", err)
+	}
+	proxy.stall()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, _, err := fs.Next(context.Background(), "t", 1, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || time.Since(start) > 3*time.Second+forwardWait {
+			t.Fatalf("with the leader silent: %v after %v", err, time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a forwarded call is still waiting 10s after the leader went silent")
+	}
+}
