@@ -538,3 +538,23 @@ func TestForwardedNextFailsWhenTheLeaderGoesSilent(t *testing.T) {
 		t.Fatal("a forwarded call is still waiting 10s after the leader went silent")
 	}
 }
+
+// A node whose snowflake layout differs from the cluster's can never lease
+// a worker: its snowflake answers say why, not just "no worker yet".
+func TestSnowflakeLayoutMismatchIsReported(t *testing.T) {
+	node := newFakeNode("a", 3)
+	other := DefaultLayout()
+	other.EpochMs++
+	applyCmd(t, node.fsm, command{Op: opSFAcquire, Owner: "b", TTL: 1000, Layout: &other})
+	cfg := DefaultConfig()
+	s := startFakeServer(t, cfg, node)
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err = s.Snowflake(context.Background(), 1, 1, nil); err != nil && strings.Contains(err.Error(), "layout") {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "differs from the cluster's") {
+		t.Fatalf("snowflake with another layout than the cluster's: %v", err)
+	}
+}

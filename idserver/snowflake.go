@@ -38,6 +38,7 @@ type snowflake struct {
 	seq      uint64 // next sequence number at last
 	reserved int64  // committed reservation, unix ms
 	leaseEnd time.Time
+	lastErr  error // why the last attempt to lease a worker failed
 }
 
 func newSnowflake(cfg SnowflakeConfig, owner string, prop snowProposer, clock func() time.Time, sleep func(time.Duration), log *slog.Logger, m *metrics) *snowflake {
@@ -54,7 +55,11 @@ func (s *snowflake) next(ctx context.Context, count uint64, out []Range) ([]Rang
 	s.mu.Lock()
 	for count > 0 {
 		if !s.held {
+			why := s.lastErr
 			s.mu.Unlock()
+			if why != nil {
+				return nil, fmt.Errorf("%w: snowflake: this node holds no worker ID: %w", ErrUnavailable, why)
+			}
 			return nil, fmt.Errorf("%w: snowflake: this node holds no worker ID yet (it leases one through the Raft leader)", ErrUnavailable)
 		}
 		now := s.nowMs()
@@ -129,10 +134,14 @@ func (s *snowflake) acquire(ctx context.Context) error {
 		TTL: s.cfg.WorkerTTL.Milliseconds(), Layout: &l,
 	})
 	if err != nil {
-		return fmt.Errorf("snowflake: lease a worker: %w", err)
+		err = fmt.Errorf("snowflake: lease a worker: %w", err)
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+		return err
 	}
 	s.mu.Lock()
-	s.held, s.worker = true, g.Worker
+	s.held, s.worker, s.lastErr = true, g.Worker, nil
 	// Start above every timestamp any earlier holder could have used.
 	s.last, s.seq = g.ReservedUntil, l.MaxSequence()+1
 	s.reserved = g.ReservedUntil
@@ -185,6 +194,7 @@ func (s *snowflake) extend(ctx context.Context) error {
 func (s *snowflake) keep(ctx context.Context) {
 	tick := min(s.cfg.Reserve/4, 250*time.Millisecond)
 	backoff := 50 * time.Millisecond
+	var warned string // the error last logged at Warn
 	for ctx.Err() == nil {
 		s.mu.Lock()
 		held, reserved, leaseEnd := s.held, s.reserved, s.leaseEnd
@@ -206,7 +216,13 @@ func (s *snowflake) keep(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Debug("idserver: snowflake keeper (will retry)", "err", err)
+			if errors.Is(err, ErrInvalid) && err.Error() != warned {
+				// A layout other than the cluster's: no retry will help.
+				warned = err.Error()
+				s.log.Warn("idserver: snowflake keeper (will retry)", "err", err)
+			} else {
+				s.log.Debug("idserver: snowflake keeper (will retry)", "err", err)
+			}
 			wait = backoff
 			backoff = min(2*backoff, time.Second)
 		} else {
