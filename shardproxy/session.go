@@ -257,7 +257,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 	if err != nil {
 		return nil, err
 	}
-	conn, err := t.Pool.Get(ctx, s.state)
+	conn, err := t.Pool.GetFor(ctx, s.state, uint64(s.id))
 	if err != nil {
 		if t.Done != nil {
 			t.Done(err)
@@ -321,7 +321,7 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		if err != nil {
 			return err
 		}
-		conn, err := t.Pool.Get(ctx, s.state)
+		conn, err := t.Pool.GetFor(ctx, s.state, uint64(s.id))
 		if err != nil {
 			if t.Done != nil {
 				t.Done(err)

@@ -21,6 +21,7 @@ type Conn struct {
 	state *State // the session variables this connection carries
 	db    string // its current database ("" until one is selected)
 	gen   uint64 // the pool generation it was opened in
+	owner uint64 // the session that used it last (GetFor), 0 if none
 	// idleSince is when it was last put back, for the idle timeout and the
 	// liveness check of long-idle connections.
 	idleSince time.Time

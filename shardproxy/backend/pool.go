@@ -154,6 +154,15 @@ func (p *Pool) LastError() string {
 // otherwise waits up to WaitTimeout. A server that cannot be reached gives
 // its error at once (MySQL error 2003), not a hang.
 func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
+	return p.GetFor(ctx, want, 0)
+}
+
+// GetFor is Get for a session (owner != 0): it prefers the idle connection
+// that session used last. Keeping each client session on the same backend
+// connection, as a TCP proxy does, keeps the server's thread for that
+// connection warm and its wake-ups regular; any idle connection still
+// serves when that one is busy.
+func (p *Pool) GetFor(ctx context.Context, want *State, owner uint64) (*Conn, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -161,11 +170,22 @@ func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
 			return nil, sqlerror.NewSQLErrorf(sqlerror.CRConnHostError, sqlerror.SSUnknownSQLState, "%s: proxy is shutting down", p.desc)
 		}
 		if n := len(p.idle); n > 0 {
-			i := n - 1
-			for j := n - 1; j >= 0 && j >= n-4; j-- {
-				if p.idle[j].state == want {
-					i = j
-					break
+			i := -1
+			if owner != 0 {
+				for j := n - 1; j >= 0; j-- {
+					if p.idle[j].owner == owner {
+						i = j
+						break
+					}
+				}
+			}
+			if i < 0 {
+				i = n - 1
+				for j := n - 1; j >= 0 && j >= n-4; j-- {
+					if p.idle[j].state == want {
+						i = j
+						break
+					}
 				}
 			}
 			c := p.idle[i]
@@ -179,6 +199,7 @@ func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
 				p.discard(c)
 				continue
 			}
+			c.owner = owner
 			return c, nil
 		}
 		if p.open < p.opts.MaxOpen {
@@ -191,6 +212,7 @@ func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
 				p.release()
 				return nil, err
 			}
+			c.owner = owner
 			return c, nil
 		}
 		ch := make(chan *Conn, 1)
@@ -201,6 +223,7 @@ func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
 			return nil, err
 		}
 		if c != nil {
+			c.owner = owner
 			return c, nil
 		}
 		// A slot was freed for us: go round and dial.
