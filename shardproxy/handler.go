@@ -68,10 +68,7 @@ func (s *Server) ConnectionClosed(c *mysql.Conn) {
 // COM_RESET_CONNECTION does on a server; the current database stays.
 func (s *Server) ComResetConnection(c *mysql.Conn) {
 	ss := s.session(c)
-	ss.close()
-	db := ss.db
-	*ss = *newSession(s, c)
-	ss.db, ss.user = db, c.User
+	ss.reset()
 	c.StatusFlags = ss.statusFlags()
 }
 

@@ -418,6 +418,25 @@ func (s *Session) endTx(commit bool) error {
 	return err
 }
 
+// reset starts the session over for COM_RESET_CONNECTION: the transaction
+// is rolled back, variables, user variables, prepared statements and
+// warnings are dropped; the current database stays.
+func (s *Session) reset() {
+	s.close()
+	s.explicitTx, s.txLost, s.txBegin = false, nil, "BEGIN"
+	s.autocommit = true
+	s.state = nil
+	if name := s.srv.charsetName(s.conn); name != "" && name != "utf8mb4" {
+		s.state = s.srv.cluster.States.With(nil, "names", "NAMES '"+name+"'")
+	}
+	s.udv = nil
+	s.prepared = nil
+	s.lastInsertID, s.rowCount, s.foundRows = 0, 0, 0
+	s.clearWarnings()
+	s.hint.ForcePrimary = false
+	s.hint.Consistency = ""
+}
+
 // close ends the session: an open transaction is rolled back.
 func (s *Session) close() {
 	if s.tx != nil {

@@ -221,3 +221,53 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("database/sql tx: %s", got)
 	}
 }
+
+// TestResetConnection: COM_RESET_CONNECTION drops the session's variables
+// and transaction but keeps its database.
+func TestResetConnection(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	c := rawConnect(t, p, "demo")
+	// query returns the first row of a result (no CLIENT_DEPRECATE_EOF:
+	// column count, definitions, EOF, rows, EOF), or nil for an OK.
+	query := func(sql string) []byte {
+		t.Helper()
+		c.send(0, append([]byte{0x03}, sql...))
+		first := c.recv()
+		switch first[0] {
+		case 0xff:
+			t.Fatalf("%s: %q", sql, first)
+		case 0x00:
+			return nil
+		}
+		for i := 0; i < int(first[0]); i++ {
+			c.recv()
+		}
+		c.recv() // EOF after the definitions
+		var row []byte
+		for {
+			pkt := c.recv()
+			if pkt[0] == 0xfe && len(pkt) < 9 {
+				return row
+			}
+			if row == nil {
+				row = pkt
+			}
+		}
+	}
+	query("SET @x = 7")
+	query("SET sql_mode = 'ANSI_QUOTES'")
+	query("BEGIN")
+	c.send(0, []byte{0x1f}) // COM_RESET_CONNECTION
+	if ok := c.recv(); ok[0] != 0x00 {
+		t.Fatalf("reset: %q", ok)
+	}
+	if row := query("SELECT @x"); string(row) != "\xfb" {
+		t.Errorf("@x after reset: %q", row)
+	}
+	if row := query("SELECT @@session.sql_mode"); strings.Contains(string(row), "ANSI_QUOTES") {
+		t.Errorf("sql_mode after reset: %q", row)
+	}
+	if row := query("SELECT DATABASE()"); !strings.Contains(string(row), "demo") {
+		t.Errorf("database after reset: %q", row)
+	}
+}
