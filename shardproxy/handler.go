@@ -31,7 +31,9 @@ func (s *Server) NewConnection(c *mysql.Conn) {
 // ConnectionReady implements mysql.Handler.
 func (s *Server) ConnectionReady(c *mysql.Conn) {
 	ss := s.session(c)
-	ss.user = c.User
+	ss.curMu.Lock()
+	ss.user = c.User // SHOW PROCESSLIST reads it from other sessions
+	ss.curMu.Unlock()
 	// A client that announced a character set other than the backends'
 	// gets it applied as if it had run SET NAMES.
 	if name := s.charsetName(c); name != "" && name != "utf8mb4" {

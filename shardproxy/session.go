@@ -97,10 +97,10 @@ func (s *Session) running(sql string, at time.Time) {
 	s.curMu.Unlock()
 }
 
-func (s *Session) current() (string, time.Time) {
+func (s *Session) current() (sql string, at time.Time, user string) {
 	s.curMu.Lock()
 	defer s.curMu.Unlock()
-	return s.cur, s.curAt
+	return s.cur, s.curAt, s.user
 }
 
 func (s *Session) inTx() bool { return s.explicitTx || !s.autocommit }

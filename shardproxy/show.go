@@ -248,7 +248,8 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 	now := time.Now()
 	for _, ss := range sessions {
 		cmd, info, since := "Sleep", sqltypes.NULL, ss.started
-		if q, at := ss.current(); q != "" {
+		q, at, user := ss.current()
+		if q != "" {
 			cmd = "Query"
 			text := q
 			if !full && len(text) > 100 {
@@ -266,7 +267,7 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 			host = ss.conn.RemoteAddr().String()
 		}
 		res.Rows = append(res.Rows, sqltypes.Row{
-			sqltypes.NewUint64(uint64(ss.id)), sqltypes.NewVarChar(ss.user), sqltypes.NewVarChar(host), db,
+			sqltypes.NewUint64(uint64(ss.id)), sqltypes.NewVarChar(user), sqltypes.NewVarChar(host), db,
 			sqltypes.NewVarChar(cmd), sqltypes.NewInt64(int64(now.Sub(since).Seconds())), sqltypes.NewVarChar(""), info,
 		})
 	}
