@@ -281,7 +281,12 @@ func (t *Topology) startAll(ctx context.Context) error {
 			g.Go(func() error { return t.replicate(gctx, r, p) })
 		}
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Until the replicas have applied the application user's grants, the
+	// user cannot read there; callers expect a topology they can use.
+	return t.WaitReplicated(ctx)
 }
 
 // replicate points replica r at primary p with GTIDs and starts replication.
