@@ -98,6 +98,9 @@ func printProxyBanner(w io.Writer, srv *shardproxy.Server, cfg *config.Config) {
 			fmt.Fprintf(w, "  database %-10s unsharded, on %s\n", n, d.Shard)
 		}
 	}
+	if cfg.ReadWrite.Enabled {
+		fmt.Fprintf(w, "  reads    on replicas, consistency %s (SHOW STRATA SERVERS lists them)\n", cfg.ReadWrite.Consistency)
+	}
 	if a := srv.AdminAddr(); a != "" {
 		fmt.Fprintf(w, "  metrics  http://%s/metrics   health http://%s/healthz\n", a, a)
 	}

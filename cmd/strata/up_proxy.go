@@ -83,6 +83,9 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 	}
 	if o.config == "" {
 		cfg.Databases["test"] = &config.Database{Shard: shards[0].Name}
+		// Reads go to the replicas, with read-your-writes per session (the
+		// default consistency), whenever there are replicas to read from.
+		cfg.ReadWrite.Enabled = len(shards[0].Replicas) > 0
 	}
 	cfg.Backend.User = localdb.AppUser
 	if o.dbPort == 0 {

@@ -117,6 +117,8 @@ func TestUpReplicates(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	checkUpSplitsReads(t, out.String())
+
 	pids := pidsUnder(t, filepath.Join(data, "mariadb"))
 	if len(pids) != 4 {
 		t.Fatalf("want 4 pid files, got %v", pids)
@@ -147,4 +149,60 @@ func pidsUnder(t *testing.T, root string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// checkUpSplitsReads uses the proxy of a `strata up` with replicas: a
+// session reads its own writes, and its reads are served by the replicas
+// (SHOW STRATA SERVERS counts them).
+func checkUpSplitsReads(t *testing.T, out string) {
+	t.Helper()
+	m := proxyLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no proxy banner in:\n%s", out)
+	}
+	db, err := sql.Open("mysql", "root@tcp("+m[1]+")/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one session: read-your-writes is per session
+	for i := 1; i <= 50; i++ {
+		if _, err := db.Exec("INSERT INTO customers (id, name) VALUES (?, 'n')", i); err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		if err := db.QueryRow("SELECT name FROM customers WHERE id = ?", i).Scan(&name); err != nil {
+			t.Fatalf("read of the row just written (id %d): %v", i, err)
+		}
+	}
+	rows, err := db.Query("SHOW STRATA SERVERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	replicaReads, servers := 0, 0
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		servers++
+		rec := map[string]string{}
+		for i, c := range cols {
+			rec[c] = vals[i].String
+		}
+		if rec["role"] == "replica" {
+			n, _ := strconv.Atoi(rec["reads"])
+			replicaReads += n
+		}
+	}
+	if servers != 4 || replicaReads == 0 {
+		t.Fatalf("SHOW STRATA SERVERS: %d servers, %d reads on replicas; want 4 servers and replica reads", servers, replicaReads)
+	}
+	t.Logf("%d reads served by replicas (50 made)", replicaReads)
 }
