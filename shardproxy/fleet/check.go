@@ -63,7 +63,16 @@ func (f *Fleet) probe(ctx context.Context, s *server) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	pos := sp.Merge(bp)
+	// A replica has applied what its SQL thread applied: gtid_slave_pos,
+	// the position MASTER_GTID_WAIT waits on. Its binlog may also hold a
+	// local transaction of its own (a DBA's DDL on the replica), logged with
+	// its server id and the domain's next seq, which would make it look as
+	// far as a primary write it has not applied. The primary's own writes
+	// are only in its binlog.
+	pos := sp
+	if primary {
+		pos = sp.Merge(bp)
+	}
 	s.pos.Store(&pos)
 	s.mu.Lock()
 	s.readOnly = ro != 0

@@ -568,3 +568,63 @@ func TestAutomaticPromotion(t *testing.T) {
 		t.Errorf("no PrimaryChanged event: %v", kinds)
 	}
 }
+
+// TestSessionReadsIgnoreErrantWrites: a replica with a local transaction of
+// its own in its binlog (a DBA's DDL on the replica: a GTID with the
+// replica's server id and the domain's next seq) has not applied the
+// primary's later write with the same seq. A session read after that write
+// must not go to it on the strength of its binlog position.
+func TestSessionReadsIgnoreErrantWrites(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := configFor(topo)
+	cfg.MaxLag = 30 * time.Second // the stopped replica stays eligible by lag
+	cfg.SessionWait = 0           // no MASTER_GTID_WAIT: only what the fleet knows counts
+	f, _ := startFleet(t, cfg)
+	sh := topo.Shards()[0]
+	p, r := sh.Primary(), sh.Replicas()[0]
+	if err := p.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, f)
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The replica stops applying, then gets a local DDL of its own.
+	if err := r.Exec(ctx, "STOP SLAVE SQL_THREAD", "CREATE TABLE app.local_only (id INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Exec(ctx, "INSERT INTO app.t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	pp, _ := p.QueryString(ctx, "SELECT @@global.gtid_binlog_pos")
+	rb, _ := r.QueryString(ctx, "SELECT @@global.gtid_binlog_pos")
+	rs, _ := r.QueryString(ctx, "SELECT @@global.gtid_slave_pos")
+	t.Logf("primary at %s; replica applied %s, its binlog at %s", pp, rs, rb)
+	after, err := ParsePosition(pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let two checks of the replica see its current state.
+	rs0 := f.servers[r.Name]
+	for i := 0; i < 2; i++ {
+		old := rs0.pos.Load()
+		waitFor(t, 5*time.Second, "a check of the replica", func() bool { return rs0.pos.Load() != old })
+	}
+	l, err := f.AcquireRead(ctx, "s0", ReadRequest{Consistency: Session, After: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	var n int
+	if err := openApp(t, l.Addr, "app").QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE id = 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("session read after the write went to %s (fleet position %s) and missed the write: stale read", l.Server, status(f, l.Server).Position)
+	}
+	if !l.Primary {
+		t.Errorf("session read went to %s, which has not applied %s", l.Server, after)
+	}
+}
