@@ -25,6 +25,7 @@ func (f *Fleet) checkLoop(s *server) {
 		case <-s.kick:
 		}
 		reports := s.reports.Load()
+		began := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.CheckTimeout)
 		err := f.probe(ctx, s)
 		cancel()
@@ -32,7 +33,7 @@ func (f *Fleet) checkLoop(s *server) {
 			for c := s.cleared.Load(); c < reports && !s.cleared.CompareAndSwap(c, reports); c = s.cleared.Load() {
 			}
 		}
-		s.record(err)
+		s.record(err, began)
 	}
 }
 
@@ -94,8 +95,14 @@ func (f *Fleet) probe(ctx context.Context, s *server) error {
 	return f.readReplication(ctx, s)
 }
 
-// record applies a check's outcome: health, ejection, restoration.
-func (s *server) record(err error) {
+// record applies the outcome of a check that began at began: health,
+// ejection, restoration. The silence that ejects is measured up to the
+// start of the failed check, not to its end: when the proxy itself stalls
+// (a GC pause, CPU throttling, a loaded machine) the check in flight
+// overruns its deadline and fails, and measuring to its end would eject
+// every server at once for the proxy's own stall. A server that is really
+// gone fails the next checks too.
+func (s *server) record(err error, began time.Time) {
 	f := s.f
 	now := time.Now()
 	f.m.outstanding.WithLabelValues(s.sh.name, s.cfg.Name).Set(float64(s.outstanding.Load()))
@@ -112,7 +119,7 @@ func (s *server) record(err error) {
 	}
 	s.failures++
 	s.lastErr = err.Error()
-	eject := s.failures >= f.cfg.FailuresToEject || now.Sub(s.lastOK) >= f.cfg.EjectAfter
+	eject := s.failures >= f.cfg.FailuresToEject || began.Sub(s.lastOK) >= f.cfg.EjectAfter
 	if eject && s.healthy.Load() {
 		s.ejections++
 	}

@@ -254,9 +254,10 @@ func (f *Fleet) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			began := time.Now()
 			cctx, cancel := context.WithTimeout(ctx, f.cfg.CheckTimeout)
 			defer cancel()
-			s.record(f.probe(cctx, s))
+			s.record(f.probe(cctx, s), began)
 		}()
 	}
 	wg.Wait()

@@ -175,3 +175,39 @@ func TestGate(t *testing.T) {
 		t.Errorf("primary down: %v", err)
 	}
 }
+
+// TestEjectionIgnoresOwnStall: a check that overran because the proxy
+// itself stalled (its deadline passed while the process was not running)
+// is one failure, not EjectAfter of silence: a server is ejected for
+// silence only when a check that began EjectAfter after its last good one
+// fails.
+func TestEjectionIgnoresOwnStall(t *testing.T) {
+	f, _ := fakeFleet(t, func(c *Config) { c.FailuresToEject = 5 })
+	s := f.servers["r1"]
+	lastOK := time.Now().Add(-1500 * time.Millisecond) // > EjectAfter (1 s) ago
+	s.mu.Lock()
+	s.lastOK = lastOK
+	s.mu.Unlock()
+	// This check began 100 ms after the last good one; the proxy then
+	// stalled 1.4 s and it failed on its deadline.
+	s.record(context.DeadlineExceeded, lastOK.Add(100*time.Millisecond))
+	if !s.healthy.Load() {
+		t.Fatal("one check that overran during the proxy's own stall ejected the server")
+	}
+	// A check that began EjectAfter after the last good one and failed: out.
+	s.record(context.DeadlineExceeded, lastOK.Add(1100*time.Millisecond))
+	if s.healthy.Load() {
+		t.Fatal("a server silent for EjectAfter stayed in")
+	}
+	// Consecutive failures eject regardless of time.
+	p := f.servers["r2"]
+	p.mu.Lock()
+	p.lastOK = time.Now()
+	p.mu.Unlock()
+	for i := 0; i < 5; i++ {
+		p.record(context.DeadlineExceeded, time.Now())
+	}
+	if p.healthy.Load() {
+		t.Fatal("5 consecutive failures (FailuresToEject) did not eject")
+	}
+}
