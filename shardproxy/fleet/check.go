@@ -334,7 +334,7 @@ func (f *Fleet) supervise(sh *shard) {
 		return
 	}
 	if f.cfg.AutoPromoteAfter > 0 && time.Since(down) >= f.cfg.AutoPromoteAfter {
-		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.CatchupTimeout+5*time.Second)
+		ctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout+30*time.Second)
 		defer cancel()
 		if _, err := f.failoverLocked(ctx, sh, "", "automatic"); err != nil {
 			f.log.Error("fleet: automatic promotion failed", "shard", sh.name, "err", err)
@@ -380,7 +380,7 @@ func (f *Fleet) fenceReturned(ctx context.Context, s *server) {
 	s.mu.Unlock()
 	f.log.Warn("fleet: former primary returned; fenced with read_only", "shard", s.sh.name, "server", s.cfg.Name)
 	p := s.sh.primary.Load()
-	rctx, cancel := context.WithTimeout(context.Background(), f.cfg.CatchupTimeout)
+	rctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout)
 	defer cancel()
 	if err := f.repoint(rctx, s, p); err != nil {
 		f.log.Error("fleet: cannot repoint returned former primary", "server", s.cfg.Name, "primary", p.cfg.Name, "err", err)

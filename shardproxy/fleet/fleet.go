@@ -36,6 +36,11 @@ type Fleet struct {
 	mu        sync.Mutex
 	listeners []func(Event)
 	stop      chan struct{}
+	// life is canceled by Close: the fleet's own long operations (a
+	// switchover past its point of no return, fencing, promotion) run on
+	// it, not on a caller's context that may end halfway.
+	life    context.Context
+	endLife context.CancelFunc
 	wg        sync.WaitGroup
 	started   bool
 	closed    bool
@@ -167,6 +172,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Fleet, error
 		shards: map[string]*shard{}, servers: map[string]*server{},
 		stop: make(chan struct{}),
 	}
+	f.life, f.endLife = context.WithCancel(context.Background())
 	// Seqs continue across restarts of the proxy, so a replica's row from
 	// an earlier run never looks newer than this run's heartbeats.
 	f.hbSeq.Store(time.Now().UnixMicro())
@@ -338,6 +344,7 @@ func (f *Fleet) Close() error {
 	f.closed = true
 	close(f.stop)
 	f.mu.Unlock()
+	f.endLife()
 	f.wg.Wait()
 	var errs []error
 	for _, s := range f.servers {

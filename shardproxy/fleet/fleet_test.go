@@ -628,3 +628,93 @@ func TestSessionReadsIgnoreErrantWrites(t *testing.T) {
 		t.Errorf("session read went to %s, which has not applied %s", l.Server, after)
 	}
 }
+
+// TestSwitchoverBounds: a switchover never pauses the shard for nothing or
+// for long, and never stops halfway. A target whose replication is stopped
+// is refused before the gate closes; a statement running on the primary
+// outside the fleet's leases holds read_only off only for a bounded wait,
+// then the switchover is undone; a caller that goes away once the new
+// primary is routed to does not leave the others unrepointed.
+func TestSwitchoverBounds(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := configFor(topo)
+	cfg.DrainTimeout = 500 * time.Millisecond // read_only may wait 1 s for running statements
+	cfg.CatchupTimeout = 3 * time.Second
+	f, _ := startFleet(t, cfg)
+	sh := topo.Shards()[0]
+	p, r1, r2 := sh.Primary(), sh.Replicas()[0], sh.Replicas()[1]
+	if err := p.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY, v INT)", "INSERT INTO app.t VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, f)
+	pdb := openApp(t, p.Addr(), "app")
+
+	// A target that does not apply: refused at once.
+	if err := r1.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "fleet sees the stopped SQL thread", func() bool { return status(f, r1.Name).Replication == "sql stopped" })
+	start := time.Now()
+	_, err := f.Switchover(ctx, "s0", r1.Name)
+	t.Logf("switchover to a replica with its SQL thread stopped: %v after %v", err, time.Since(start))
+	if err == nil || time.Since(start) > time.Second {
+		t.Fatalf("switchover to a stopped replica: %v after %v, want a refusal at once", err, time.Since(start))
+	}
+	if name, _, _ := f.Primary("s0"); name != p.Name {
+		t.Fatalf("primary now %s", name)
+	}
+	if err := r1.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, f)
+
+	// A long statement on the primary, not through the fleet.
+	long := make(chan error, 1)
+	go func() {
+		_, err := pdb.ExecContext(ctx, "UPDATE t SET v = SLEEP(6) WHERE id = 1")
+		long <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start = time.Now()
+	_, err = f.Switchover(ctx, "s0", r1.Name)
+	took := time.Since(start)
+	t.Logf("switchover with a 6 s statement running on the primary: %v after %v", err, took)
+	if err == nil || took > 3*time.Second {
+		t.Fatalf("switchover behind a long statement: %v after %v, want a failure after about 1.5 s", err, took)
+	}
+	if name, _, _ := f.Primary("s0"); name != p.Name {
+		t.Fatalf("primary now %s", name)
+	}
+	if ro, _ := p.QueryString(ctx, "SELECT @@global.read_only"); ro != "0" {
+		t.Fatalf("old primary left read_only=%s after the switchover was undone", ro)
+	}
+	if err := <-long; err != nil {
+		t.Fatalf("the long statement: %v", err)
+	}
+	if _, err := pdb.ExecContext(ctx, "INSERT INTO t VALUES (2, 0)"); err != nil {
+		t.Fatalf("write after the undone switchover: %v", err)
+	}
+
+	// The caller gives up as soon as the new primary takes queries.
+	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
+	f.OnEvent(func(e Event) {
+		if e.Kind == PrimaryChanged {
+			ccancel()
+		}
+	})
+	rep, err := f.Switchover(cctx, "s0", r1.Name)
+	t.Logf("switchover whose caller went away after the promotion: %+v %v", rep, err)
+	if err != nil || len(rep.Repointed) != 2 {
+		t.Fatalf("switchover with the caller gone: %+v %v, want done and 2 servers repointed", rep, err)
+	}
+	for _, s := range []*localdb.Server{p, r2} {
+		var st localdb.ReplicaStatus
+		waitFor(t, 5*time.Second, s.Name+" replicating from the new primary", func() bool {
+			st, err = s.ReplicaStatus(ctx)
+			return err == nil && st.IORunning && st.SQLRunning && st.MasterPort == r1.Port
+		})
+	}
+}

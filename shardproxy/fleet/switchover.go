@@ -20,23 +20,31 @@ type Report struct {
 	Unrepointed map[string]string // servers that could not be repointed, and why (they catch up when they return)
 }
 
-// Switchover makes target (a replica of the shard; "" picks the most
-// advanced healthy one) the shard's primary, with the old primary up:
+// Switchover makes target (a replica of the shard whose replication is
+// running; "" picks the most advanced such healthy one) the shard's
+// primary, with the old primary up:
 //
+//  0. with the gate still open: drop the target's MASTER_DELAY and wait
+//     (CatchupTimeout) until it has applied the primary's current
+//     position, so the pause below is short whatever the target's lag;
 //  1. close the shard's gate: new primary-bound queries wait (HoldTimeout,
 //     HoldMax); wait up to DrainTimeout for leases on the primary to end;
 //  2. SET GLOBAL read_only = 1 on the old primary (this fences the
-//     application user, not the fleet's admin account) and read its
-//     @@gtid_binlog_pos;
-//  3. on the target: drop any MASTER_DELAY, MASTER_GTID_WAIT for that
-//     position (CatchupTimeout), STOP SLAVE, RESET SLAVE ALL,
-//     read_only = 0;
+//     application user, not the fleet's admin account), waiting at most
+//     lockWait for statements still running there (MariaDB's own wait for
+//     them is otherwise a day, and blocks every other write meanwhile),
+//     and read its @@gtid_binlog_pos;
+//  3. on the target: MASTER_GTID_WAIT for that position (CatchupTimeout),
+//     STOP SLAVE, RESET SLAVE ALL, read_only = 0;
 //  4. route to the target and open the gate: held queries run there;
 //  5. repoint the other replicas and the old primary at the target with
 //     MASTER_USE_GTID=current_pos.
 //
 // If a step before 4 fails, the old primary is made writable again and the
-// gate opens on it: the switchover did nothing but pause the shard.
+// gate opens on it: the switchover did nothing but pause the shard. From
+// step 1 on, the switchover no longer follows ctx: it runs to its end,
+// done or undone, each step bounded, so that a caller that goes away
+// cannot leave the shard half switched.
 func (f *Fleet) Switchover(ctx context.Context, shardName, target string) (Report, error) {
 	sh, err := f.shard(shardName)
 	if err != nil {
@@ -65,20 +73,27 @@ func (f *Fleet) switchover(ctx context.Context, sh *shard, target string) (Repor
 	if !old.healthy.Load() {
 		return fail(ErrPrimaryDown, "primary %s is down: use failover", old.cfg.Name)
 	}
-	tgt, err := f.pickTarget(sh, target)
+	tgt, err := f.pickTarget(sh, target, true)
 	if err != nil {
 		return rep, err
 	}
 	rep.New = tgt.cfg.Name
 
-	// 1. Gate.
+	// 0. Catch up with the gate open.
+	if err := f.preCatchUp(ctx, old, tgt); err != nil {
+		return fail(err, "%s did not catch up with %s before the switch (the shard was not paused): %v", tgt.cfg.Name, old.cfg.Name, err)
+	}
+
+	// 1. Gate. From here on the fleet's own context, bounded.
+	octx, cancel := context.WithTimeout(f.life, f.switchBound())
+	defer cancel()
 	closed := time.Now()
 	f.closeGate(sh)
 	promoted := false
 	defer func() {
 		if !promoted {
 			// Undo: the old primary takes writes again.
-			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			uctx, cancel := context.WithTimeout(f.life, 5*time.Second)
 			if _, err := old.db.ExecContext(uctx, "SET GLOBAL read_only = 0"); err != nil {
 				f.log.Error("fleet: switchover undo: cannot make old primary writable again", "server", old.cfg.Name, "err", err)
 			}
@@ -91,11 +106,12 @@ func (f *Fleet) switchover(ctx context.Context, sh *shard, target string) (Repor
 	}
 
 	// 2. Fence the old primary and take its position.
-	if _, err := old.db.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
-		return fail(err, "set read_only on %s: %v", old.cfg.Name, err)
+	lw := f.lockWait()
+	if _, err := old.db.ExecContext(octx, fmt.Sprintf("SET STATEMENT lock_wait_timeout = %d FOR SET GLOBAL read_only = 1", lw)); err != nil {
+		return fail(err, "set read_only on %s (statements still running there after %ds hold it off): %v", old.cfg.Name, lw, err)
 	}
 	var binlogPos string
-	if err := old.db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&binlogPos); err != nil {
+	if err := old.db.QueryRowContext(octx, "SELECT @@global.gtid_binlog_pos").Scan(&binlogPos); err != nil {
 		return fail(err, "read position of %s: %v", old.cfg.Name, err)
 	}
 	pos, err := ParsePosition(binlogPos)
@@ -104,10 +120,10 @@ func (f *Fleet) switchover(ctx context.Context, sh *shard, target string) (Repor
 	}
 
 	// 3. Catch the target up and promote it.
-	if err := f.catchUp(ctx, tgt, pos); err != nil {
+	if err := f.catchUp(octx, tgt, pos); err != nil {
 		return fail(err, "%s did not catch up with %s: %v", tgt.cfg.Name, pos, err)
 	}
-	if err := f.promote(ctx, tgt); err != nil {
+	if err := f.promote(octx, tgt); err != nil {
 		return fail(err, "promote %s: %v", tgt.cfg.Name, err)
 	}
 	promoted = true
@@ -120,17 +136,55 @@ func (f *Fleet) switchover(ctx context.Context, sh *shard, target string) (Repor
 	old.readOnly = true
 	old.mu.Unlock()
 	f.setPrimary(sh, tgt)
-	if err := f.ensureMeta(ctx, tgt); err != nil {
+	if err := f.ensureMeta(octx, tgt); err != nil {
 		f.log.Warn("fleet: heartbeat table on new primary", "server", tgt.cfg.Name, "err", err)
 	}
 	f.openGate(sh)
 	rep.Held = time.Since(closed)
 
 	// 5. Repoint everyone else.
-	f.repointAll(ctx, sh, tgt, &rep)
+	f.repointAll(octx, sh, tgt, &rep)
 	rep.Took = time.Since(start)
 	f.log.Info("fleet: switchover done", "shard", sh.name, "old", rep.Old, "new", rep.New, "position", rep.Position, "held", rep.Held, "took", rep.Took)
 	return rep, nil
+}
+
+// lockWait is how long, in whole seconds, SET GLOBAL read_only may wait for
+// statements still running on the old primary: DrainTimeout, at least 1 s.
+func (f *Fleet) lockWait() int {
+	return max(1, int((f.cfg.DrainTimeout+time.Second-1)/time.Second))
+}
+
+// switchBound bounds a switchover from the closing of the gate to the end
+// of the repointing.
+func (f *Fleet) switchBound() time.Duration {
+	return time.Duration(f.lockWait())*time.Second + f.cfg.CatchupTimeout + 30*time.Second
+}
+
+// preCatchUp brings the target close to the primary before the gate
+// closes: without its MASTER_DELAY, and past the primary's position now.
+func (f *Fleet) preCatchUp(ctx context.Context, p, r *server) error {
+	r.mu.Lock()
+	delay := r.sqlDelay
+	r.mu.Unlock()
+	if delay > 0 {
+		// A delayed replica would hold the shard for its whole delay.
+		if err := execAll(ctx, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE"); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.sqlDelay = 0
+		r.mu.Unlock()
+	}
+	var binlogPos string
+	if err := p.db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&binlogPos); err != nil {
+		return fmt.Errorf("read position of %s: %w", p.cfg.Name, err)
+	}
+	pos, err := ParsePosition(binlogPos)
+	if err != nil {
+		return err
+	}
+	return f.waitGTID(ctx, r, pos, f.cfg.CatchupTimeout)
 }
 
 // Failover promotes target ("" picks the most advanced healthy replica) of
@@ -146,7 +200,15 @@ func (f *Fleet) Failover(ctx context.Context, shardName, target string) (Report,
 		return Report{}, &Error{Shard: sh.name, Err: ErrBusy, Msg: "another switchover or failover is running"}
 	}
 	defer sh.op.Unlock()
-	return f.failoverLocked(ctx, sh, target, "failover")
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	// Like a switchover past its gate, a failover runs to its end on the
+	// fleet's own context: a caller gone after the promotion must not leave
+	// the other replicas pointing at the dead primary.
+	octx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout+30*time.Second)
+	defer cancel()
+	return f.failoverLocked(octx, sh, target, "failover")
 }
 
 func (f *Fleet) failoverLocked(ctx context.Context, sh *shard, target, kind string) (rep Report, err error) {
@@ -163,7 +225,7 @@ func (f *Fleet) failoverLocked(ctx context.Context, sh *shard, target, kind stri
 	if old.healthy.Load() {
 		return rep, &Error{Shard: sh.name, Err: errors.New("primary up"), Msg: fmt.Sprintf("failover: primary %s is up: use switchover", old.cfg.Name)}
 	}
-	tgt, err := f.pickTarget(sh, target)
+	tgt, err := f.pickTarget(sh, target, false)
 	if err != nil {
 		return rep, err
 	}
@@ -198,8 +260,29 @@ func (f *Fleet) failoverLocked(ctx context.Context, sh *shard, target, kind stri
 }
 
 // pickTarget returns the named replica, or the most advanced healthy one.
-func (f *Fleet) pickTarget(sh *shard, name string) (*server, error) {
+// replicating (a switchover) also requires its replication to be running:
+// a replica whose SQL or IO thread stopped would never catch up, and the
+// shard would stay paused until CatchupTimeout for nothing.
+func (f *Fleet) pickTarget(sh *shard, name string, replicating bool) (*server, error) {
 	p := sh.primary.Load()
+	notRunning := func(s *server) string {
+		if !replicating {
+			return ""
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case !s.replicating:
+			return "is not replicating"
+		case !s.ioRunning || !s.sqlRunning:
+			why := "has its replication stopped"
+			if s.replErr != "" {
+				why += " (" + s.replErr + ")"
+			}
+			return why
+		}
+		return ""
+	}
 	if name != "" {
 		for _, s := range sh.servers {
 			if s.cfg.Name != name {
@@ -211,6 +294,9 @@ func (f *Fleet) pickTarget(sh *shard, name string) (*server, error) {
 			case !s.healthy.Load():
 				return nil, &Error{Shard: sh.name, Err: ErrUnknownServer, Msg: fmt.Sprintf("%s is down", name)}
 			}
+			if why := notRunning(s); why != "" {
+				return nil, &Error{Shard: sh.name, Err: ErrNoReplica, Msg: fmt.Sprintf("%s %s; the shard was not paused", name, why)}
+			}
 			return s, nil
 		}
 		return nil, &Error{Shard: sh.name, Err: ErrUnknownServer, Msg: fmt.Sprintf("no server %q in the shard", name)}
@@ -218,7 +304,7 @@ func (f *Fleet) pickTarget(sh *shard, name string) (*server, error) {
 	var best *server
 	var bestPos Position
 	for _, s := range sh.servers {
-		if s == p || !s.healthy.Load() {
+		if s == p || !s.healthy.Load() || notRunning(s) != "" {
 			continue
 		}
 		s.mu.Lock()
@@ -233,7 +319,11 @@ func (f *Fleet) pickTarget(sh *shard, name string) (*server, error) {
 		}
 	}
 	if best == nil {
-		return nil, &Error{Shard: sh.name, Err: ErrNoReplica, Msg: "no healthy replica to promote"}
+		msg := "no healthy replica to promote"
+		if replicating {
+			msg = "no healthy replica with running replication to promote"
+		}
+		return nil, &Error{Shard: sh.name, Err: ErrNoReplica, Msg: msg}
 	}
 	return best, nil
 }
