@@ -41,9 +41,9 @@ type Fleet struct {
 	// it, not on a caller's context that may end halfway.
 	life    context.Context
 	endLife context.CancelFunc
-	wg        sync.WaitGroup
-	started   bool
-	closed    bool
+	wg      sync.WaitGroup
+	started bool
+	closed  bool
 }
 
 // EventKind says what changed.
