@@ -333,6 +333,17 @@ func (f *Fleet) supervise(sh *shard) {
 		}
 		return
 	}
+	// The primary is down. If another proxy promoted a replica meanwhile,
+	// follow it: otherwise writes here fail until the old primary returns,
+	// then go to it (writable again after a restart) until someone fences
+	// it, while the other proxy writes to the new one; and an automatic
+	// promotion here could pick another replica than it did.
+	if f.adopt(sh, p) {
+		p.mu.Lock()
+		p.needsFence = true
+		p.mu.Unlock()
+		return
+	}
 	if f.cfg.AutoPromoteAfter > 0 && time.Since(down) >= f.cfg.AutoPromoteAfter {
 		ctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout+30*time.Second)
 		defer cancel()
@@ -343,9 +354,10 @@ func (f *Fleet) supervise(sh *shard) {
 }
 
 // adopt follows a change of primary made elsewhere (another proxy's
-// switchover): when the primary turned read_only and exactly one other
-// server is writable and not replicating, that one is the primary now.
-func (f *Fleet) adopt(sh *shard, p *server) {
+// switchover or failover): when the primary turned read_only or is down,
+// and exactly one other server is writable and not replicating, that one
+// is the primary now. It reports whether it changed the primary.
+func (f *Fleet) adopt(sh *shard, p *server) bool {
 	var found []*server
 	for _, s := range sh.servers {
 		if s == p || !s.healthy.Load() {
@@ -358,10 +370,12 @@ func (f *Fleet) adopt(sh *shard, p *server) {
 			found = append(found, s)
 		}
 	}
-	if len(found) == 1 {
-		f.log.Warn("fleet: primary is read_only and another server is writable: following it", "shard", sh.name, "old", p.cfg.Name, "primary", found[0].cfg.Name)
-		f.setPrimary(sh, found[0])
+	if len(found) != 1 {
+		return false
 	}
+	f.log.Warn("fleet: primary is read_only or down and another server is writable: following it", "shard", sh.name, "old", p.cfg.Name, "primary", found[0].cfg.Name)
+	f.setPrimary(sh, found[0])
+	return true
 }
 
 // fenceReturned fences a former primary that was replaced while it was

@@ -718,3 +718,66 @@ func TestSwitchoverBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherProxyFollowsFailover: when one proxy promotes a replica of a
+// shard whose primary died, another proxy over the same shards follows it
+// while the old primary is still down (its writes do not keep failing),
+// and when the old primary returns writable neither proxy writes to it:
+// it is fenced.
+func TestOtherProxyFollowsFailover(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, _ := startFleet(t, configFor(topo))
+	cfgB := configFor(topo)
+	cfgB.HeartbeatID = "proxy-b"
+	b, _ := startFleet(t, cfgB)
+	sh := topo.Shards()[0]
+	old := sh.Primary()
+	if err := old.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, a)
+	ready(t, b)
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Fleet{a, b} {
+		waitFor(t, 3*time.Second, "primary ejected", func() bool { return !status(f, old.Name).Healthy })
+	}
+	rep, err := a.Failover(ctx, "s0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted := time.Now()
+	took := waitFor(t, 3*time.Second, "the other proxy follows the failover", func() bool {
+		name, _, _ := b.Primary("s0")
+		return name == rep.New
+	})
+	t.Logf("proxy B follows A's failover to %s after %v, the old primary still down", rep.New, took)
+	l, err := b.AcquirePrimary(ctx, "s0")
+	if err != nil {
+		t.Fatalf("write through proxy B after the failover: %v", err)
+	}
+	l.Release()
+
+	// The old primary comes back writable (as after a restart by an
+	// init system): both proxies keep writing to the new one, and it is
+	// fenced.
+	if err := topo.Restart(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "returned old primary fenced", func() bool {
+		ro, err := old.QueryString(ctx, "SELECT @@global.read_only")
+		return err == nil && ro == "1"
+	})
+	for i := 0; i < 20; i++ {
+		for _, f := range []*Fleet{a, b} {
+			if name, _, _ := f.Primary("s0"); name != rep.New {
+				t.Fatalf("a proxy routes writes to %s after the failover to %s", name, rep.New)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("old primary back and fenced; both proxies on %s (%v after the promotion)", rep.New, time.Since(promoted))
+}
