@@ -78,10 +78,13 @@ func (f *Fleet) probe(ctx context.Context, s *server) error {
 	s.mu.Lock()
 	s.readOnly = ro != 0
 	fence := s.needsFence
+	repoint := s.needsRepoint && !primary && time.Since(s.repointFailed) >= repointRetry
 	s.mu.Unlock()
 
 	if fence {
 		f.fenceReturned(ctx, s)
+	} else if repoint {
+		f.repointReturned(s)
 	}
 	if primary {
 		s.lagKnown.Store(true)
@@ -399,6 +402,31 @@ func (f *Fleet) fenceReturned(ctx context.Context, s *server) {
 	if err := f.repoint(rctx, s, p); err != nil {
 		f.log.Error("fleet: cannot repoint returned former primary", "server", s.cfg.Name, "primary", p.cfg.Name, "err", err)
 	}
+}
+
+// repointRetry spaces the attempts to repoint a replica that missed a
+// change of primary.
+const repointRetry = time.Second
+
+// repointReturned repoints a replica that missed a change of primary (it
+// was down, or its repoint failed) at the shard's current primary.
+func (f *Fleet) repointReturned(s *server) {
+	p := s.sh.primary.Load()
+	ctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout)
+	defer cancel()
+	err := f.repoint(ctx, s, p)
+	s.mu.Lock()
+	if err == nil {
+		s.needsRepoint = false
+	} else {
+		s.repointFailed = time.Now()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		f.log.Error("fleet: cannot repoint replica at the new primary; retrying", "server", s.cfg.Name, "primary", p.cfg.Name, "err", err)
+		return
+	}
+	f.log.Warn("fleet: replica that missed a change of primary repointed", "shard", s.sh.name, "server", s.cfg.Name, "primary", p.cfg.Name)
 }
 
 // isConnErr reports whether err means the server could not be reached or

@@ -147,6 +147,11 @@ type server struct {
 	replErr     string
 	masterAddr  string
 	needsFence  bool // a primary replaced while it was down: fence when it returns
+	// needsRepoint: a replica that could not be repointed at a new primary
+	// (down, or the repoint failed); retried when it answers, at most every
+	// repointRetry, so it does not stay behind the old primary for good.
+	needsRepoint  bool
+	repointFailed time.Time
 }
 
 // New validates cfg and builds the fleet. It connects to nothing until

@@ -781,3 +781,37 @@ func TestOtherProxyFollowsFailover(t *testing.T) {
 	}
 	t.Logf("old primary back and fenced; both proxies on %s (%v after the promotion)", rep.New, time.Since(promoted))
 }
+
+// TestDownReplicaRepointedOnReturn: a replica that was down (paused) during
+// a switchover follows the new primary when it answers again, instead of
+// staying behind the old one.
+func TestDownReplicaRepointedOnReturn(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, _ := startFleet(t, configFor(topo))
+	sh := topo.Shards()[0]
+	p, r1, r2 := sh.Primary(), sh.Replicas()[0], sh.Replicas()[1]
+	ready(t, f)
+	if err := r2.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r2.Resume() })
+	waitFor(t, 3*time.Second, "paused replica ejected", func() bool { return !status(f, r2.Name).Healthy })
+	rep, err := f.Switchover(ctx, "s0", r1.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("switchover with %s paused: %+v", r2.Name, rep)
+	if _, ok := rep.Unrepointed[r2.Name]; !ok {
+		t.Fatalf("paused replica reported repointed: %+v", rep)
+	}
+	if err := r2.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 10*time.Second, "returned replica replicating from the new primary", func() bool {
+		st, err := r2.ReplicaStatus(ctx)
+		return err == nil && st.IORunning && st.SQLRunning && st.MasterPort == r1.Port
+	})
+	t.Logf("%s replicates from %s %v after it answered again (it had been replicating from %s)", r2.Name, r1.Name, took, p.Name)
+}

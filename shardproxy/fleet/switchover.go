@@ -394,7 +394,7 @@ func (f *Fleet) promote(ctx context.Context, r *server) error {
 		return err
 	}
 	r.mu.Lock()
-	r.readOnly, r.replicating, r.sqlDelay, r.ioPos, r.replErr = false, false, 0, nil, ""
+	r.readOnly, r.replicating, r.sqlDelay, r.ioPos, r.replErr, r.needsRepoint = false, false, 0, nil, "", false
 	r.mu.Unlock()
 	return nil
 }
@@ -413,9 +413,16 @@ func (f *Fleet) repointAll(ctx context.Context, sh *shard, p *server, rep *Repor
 		case fence:
 			err = errors.New("former primary, down: fenced and repointed when it returns")
 		case !s.healthy.Load():
-			err = errors.New("down: repoint it when it returns (STRATA REPOINT is not automatic for replicas)")
+			err = errors.New("down: repointed when it answers again")
 		default:
-			err = f.repoint(ctx, s, p)
+			if err = f.repoint(ctx, s, p); err != nil {
+				err = fmt.Errorf("%w (retried at its next checks)", err)
+			}
+		}
+		if err != nil && !fence {
+			s.mu.Lock()
+			s.needsRepoint, s.repointFailed = true, time.Time{}
+			s.mu.Unlock()
 		}
 		if err != nil {
 			if rep.Unrepointed == nil {
@@ -452,7 +459,7 @@ func (f *Fleet) repoint(ctx context.Context, s, p *server) error {
 		return err
 	}
 	s.mu.Lock()
-	s.readOnly, s.replicating = true, true
+	s.readOnly, s.replicating, s.needsRepoint = true, true, false
 	s.mu.Unlock()
 	return nil
 }
