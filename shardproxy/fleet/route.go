@@ -174,6 +174,32 @@ func (f *Fleet) AcquirePrimary(ctx context.Context, shardName string) (*Lease, e
 	return f.acquirePrimary(ctx, sh, false)
 }
 
+// PrimaryDown returns the error a write to the shard gets while its
+// primary is ejected (ErrPrimaryDown, naming the shard and the server),
+// nil while it is up. It does not wait at a switchover's gate.
+func (f *Fleet) PrimaryDown(shardName string) error {
+	sh, err := f.shard(shardName)
+	if err != nil {
+		return err
+	}
+	p := sh.primary.Load()
+	if p.healthy.Load() {
+		return nil
+	}
+	sh.mu.Lock()
+	since := sh.downSince
+	sh.mu.Unlock()
+	return primaryDownErr(sh, p, since)
+}
+
+func primaryDownErr(sh *shard, p *server, since time.Time) error {
+	msg := fmt.Sprintf("primary %s (%s) is down", p.cfg.Name, p.cfg.Addr)
+	if !since.IsZero() {
+		msg += fmt.Sprintf(" for %v", time.Since(since).Round(time.Millisecond))
+	}
+	return &Error{Shard: sh.name, Err: ErrPrimaryDown, Msg: msg + "; writes fail until it returns or a replica is promoted"}
+}
+
 func (f *Fleet) acquirePrimary(ctx context.Context, sh *shard, read bool) (*Lease, error) {
 	sh.mu.Lock()
 	if sh.switching {
@@ -188,11 +214,7 @@ func (f *Fleet) acquirePrimary(ctx context.Context, sh *shard, read bool) (*Leas
 	if !p.healthy.Load() {
 		since := sh.downSince
 		sh.mu.Unlock()
-		msg := fmt.Sprintf("primary %s (%s) is down", p.cfg.Name, p.cfg.Addr)
-		if !since.IsZero() {
-			msg += fmt.Sprintf(" for %v", time.Since(since).Round(time.Millisecond))
-		}
-		return nil, &Error{Shard: sh.name, Err: ErrPrimaryDown, Msg: msg + "; writes fail until it returns or a replica is promoted"}
+		return nil, primaryDownErr(sh, p, since)
 	}
 	p.outstanding.Add(1)
 	sh.mu.Unlock()

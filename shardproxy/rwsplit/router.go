@@ -290,6 +290,13 @@ func (r *Router) primaryPos(ctx context.Context, shard string, t time.Time) (fle
 	if pf == nil {
 		return nil, fleet.SQLError(&fleet.Error{Shard: shard, Err: fleet.ErrUnknownShard, Msg: "unknown shard"})
 	}
+	// An ejected primary (killed, or stopped and silent) would hold the
+	// read for the query's timeout, and the proxy's retry of a failed read
+	// for another: fail at once, as a write would. Without the primary's
+	// position no replica can be shown to have the session's write.
+	if err := r.f.PrimaryDown(shard); err != nil {
+		return nil, fleet.SQLError(err)
+	}
 	return pf.get(t, func() (fleet.Position, error) {
 		// Not a lease: this is the proxy's own bookkeeping, not a client's
 		// query, and during a switchover the old primary's final position

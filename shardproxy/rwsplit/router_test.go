@@ -205,3 +205,51 @@ func TestReadYourWrites(t *testing.T) {
 		t.Logf("%s %s lag=%v reads=%d writes=%d", st.Name, st.Role, st.Lag, st.Reads, st.Writes)
 	}
 }
+
+// TestSessionReadPrimaryDown: a session that wrote on a shard whose primary
+// then stops answering (SIGSTOP) gets its next read refused at once, with
+// an error naming the shard, once the primary is ejected: the position its
+// read needs cannot be read, and waiting for it held the read for the
+// position query's timeout, and the proxy's retry for another.
+func TestSessionReadPrimaryDown(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := topo.Shards()[0].Primary()
+	if err := p.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.kv (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO app.kv VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	r, c := startRouter(t, proxyConfig(topo))
+	h := &backend.RouteHint{}
+	if _, _, err := run(ctx, c, h, false, "UPDATE kv SET v = 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Resume() })
+	deadline := time.Now().Add(5 * time.Second)
+	for primaryUp(r, p.Name) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	_, _, err := run(ctx, c, h, true, "SELECT v FROM kv WHERE id = 1")
+	took := time.Since(start)
+	t.Logf("session read after a write, primary stopped and ejected: %v after %v", err, took)
+	if err == nil || !strings.Contains(err.Error(), "shard s0") || took > time.Second {
+		t.Fatalf("read: %v after %v, want an error naming the shard at once", err, took)
+	}
+	// A session that has not written there still reads from the replica.
+	if _, _, err := run(ctx, c, &backend.RouteHint{}, true, "SELECT v FROM kv WHERE id = 1"); err != nil {
+		t.Fatalf("read of a session without a write: %v", err)
+	}
+}
+
+func primaryUp(r *Router, name string) bool {
+	for _, st := range r.Fleet().Status() {
+		if st.Name == name {
+			return st.Healthy
+		}
+	}
+	return false
+}
