@@ -146,8 +146,11 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 		if err != nil {
 			return backend.Target{}, fleet.SQLError(err)
 		}
+		// Every write is remembered, whatever the level: a session that
+		// wrote in eventual or strong and then turns to session must read
+		// its write too. Only session reads pay for it (a position read).
 		var s *session
-		if !read && level == fleet.Session {
+		if !read {
 			s = sessionOf(h)
 		}
 		return r.target(l, func(error) {

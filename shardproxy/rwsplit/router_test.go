@@ -253,3 +253,41 @@ func primaryUp(r *Router, name string) bool {
 	}
 	return false
 }
+// TestSessionSeesWritesOfOtherLevels: a session that wrote in eventual (or
+// strong) consistency and then turns to session consistency reads its
+// write: read-your-writes covers every write of the session, not only
+// those made while it was set.
+func TestSessionSeesWritesOfOtherLevels(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sh := topo.Shards()[0]
+	p, replica := sh.Primary(), sh.Replicas()[0]
+	if err := p.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.kv (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO app.kv VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.SetReplicationDelay(ctx, replica, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxyConfig(topo)
+	cfg.ReadWrite.MaxLag = 10 * time.Second // the delayed replica stays in rotation
+	_, c := startRouter(t, cfg)
+	for i, level := range []string{"eventual", "strong"} {
+		h := &backend.RouteHint{Consistency: level}
+		want := fmt.Sprint(i + 1)
+		if _, _, err := run(ctx, c, h, false, "UPDATE kv SET v = "+want+" WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		h.Consistency = "session"
+		got, addr, err := run(ctx, c, h, true, "SELECT v FROM kv WHERE id = 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("write in %s, then a read in session consistency on %s: v=%s, want %s (stale)", level, addr, got, want)
+		}
+	}
+}
