@@ -253,6 +253,7 @@ func primaryUp(r *Router, name string) bool {
 	}
 	return false
 }
+
 // TestSessionSeesWritesOfOtherLevels: a session that wrote in eventual (or
 // strong) consistency and then turns to session consistency reads its
 // write: read-your-writes covers every write of the session, not only
