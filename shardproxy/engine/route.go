@@ -162,8 +162,8 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		if err1 != nil || err2 != nil {
 			return "", nil, errors.Join(err1, err2)
 		}
-		l, err1 := vschema.IntKey(lo)
-		h, err2 := vschema.IntKey(hi)
+		l, err1 := vschema.RangeKey(lo)
+		h, err2 := vschema.RangeKey(hi)
 		if err1 != nil || err2 != nil || lo.IsNull() || hi.IsNull() {
 			return "", r.VSchema.Shards, nil
 		}

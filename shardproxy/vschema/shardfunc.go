@@ -59,7 +59,13 @@ func (vs *VSchema) KeyShard(t *Table, v sqltypes.Value, p Purpose) (string, erro
 		}
 		return vs.Shards[HashString(v.Raw())%uint64(len(vs.Shards))], nil
 	default:
-		k, err := IntKey(v)
+		keyOf := IntKey
+		if t.Func == Range && p == ForInsert {
+			// Reads compare equal bit patterns, which is where such a key
+			// would be; storing one would put it out of the ranges' order.
+			keyOf = RangeKey
+		}
+		k, err := keyOf(v)
 		if err != nil {
 			if errors.Is(err, ErrNoMatch) && p == ForInsert {
 				return "", fmt.Errorf("%w: %v (key %s)", ErrNoSingleShard, err, t.Column)
@@ -112,6 +118,31 @@ func IntKey(v sqltypes.Value) (int64, error) {
 		return decimalKey(raw, true)
 	}
 	return 0, fmt.Errorf("%w: a %s value", ErrNoSingleShard, v.Type())
+}
+
+// RangeKey is IntKey for a range-sharded table, whose ranges order signed
+// 64-bit keys. IntKey gives an unsigned value from 2^63 up the pattern of a
+// negative number, which is fine for hashing and equality but not for
+// order: as a bound (id <= 18446744073709551615) it would name the lowest
+// ranges instead of every range. Such values wrap ErrNoSingleShard: a read
+// goes to every shard, an insert is refused.
+func RangeKey(v sqltypes.Value) (int64, error) {
+	k, err := IntKey(v)
+	if err != nil || k >= 0 || isNegative(v.Raw()) {
+		return k, err
+	}
+	return 0, fmt.Errorf("%w: %s is beyond the signed 64-bit keys that ranges order", ErrNoSingleShard, v.String())
+}
+
+// isNegative reports whether a number's text (perhaps with leading spaces)
+// has a minus sign.
+func isNegative(raw []byte) bool {
+	for _, c := range raw {
+		if c != ' ' {
+			return c == '-'
+		}
+	}
+	return false
 }
 
 // decimalKey parses [spaces][sign]digits[.digits][spaces] (spaces only for

@@ -230,3 +230,35 @@ func TestRange(t *testing.T) {
 		}
 	}
 }
+
+// An unsigned value from 2^63 has the bit pattern of a negative key: as a
+// range bound it must not stand for the lowest ranges.
+func TestRangeKeyBeyondSigned(t *testing.T) {
+	vs := testVSchema()
+	_, ev, _ := vs.FindTable("demo", "events")
+	for _, v := range []sqltypes.Value{
+		sqltypes.NewUint64(18446744073709551615),
+		sqltypes.NewUint64(1 << 63),
+		sqltypes.MakeTrusted(sqltypes.Decimal, []byte("18446744073709551615.0")),
+	} {
+		if k, err := RangeKey(v); !errors.Is(err, ErrNoSingleShard) {
+			t.Errorf("RangeKey(%s) = %d, %v; want ErrNoSingleShard", v.String(), k, err)
+		}
+		if s, err := vs.KeyShard(ev, v, ForInsert); err == nil {
+			t.Errorf("insert of %s into a range table went to %s", v.String(), s)
+		}
+	}
+	for _, c := range []struct {
+		v    sqltypes.Value
+		want int64
+	}{
+		{sqltypes.NewInt64(-5), -5},
+		{sqltypes.NewVarChar(" -7"), -7},
+		{sqltypes.NewUint64(1<<63 - 1), 1<<63 - 1},
+		{sqltypes.MakeTrusted(sqltypes.Decimal, []byte("-9223372036854775808")), -1 << 63},
+	} {
+		if k, err := RangeKey(c.v); err != nil || k != c.want {
+			t.Errorf("RangeKey(%s) = %d, %v; want %d", c.v.String(), k, err, c.want)
+		}
+	}
+}

@@ -52,6 +52,13 @@ func Corpus() []Case {
 		c("select count(*), max(name) from users where id = null"),
 		c("select sum(score) from users where id = '0.0'"),
 		c("select count(*) from users where id in (5.5, null)"),
+		// Range bounds beyond the signed 64-bit keys are above every key,
+		// not the bit pattern of a negative one.
+		c("select count(*) from events where id between 1 and 18446744073709551615"),
+		c("select count(*) from events where id <= 18446744073709551615.0"),
+		c("select count(*), max(id) from events where id < 18446744073709551615 and id > -5"),
+		c("select count(*) from events where id = 18446744073709551615"),
+		c("select count(*) from events where id between ? and ?", 1, uint64(18446744073709551615)),
 		// Filters across shards.
 		c("select id from users where score > 500"),
 		c("select id, name from users where name = 'alice'"),
