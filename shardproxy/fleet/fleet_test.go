@@ -329,7 +329,10 @@ func TestSessionReads(t *testing.T) {
 		l.Release()
 		db.Close()
 		// A second read needs no wait: the fleet knows fast has it.
-		l2, _ := f.AcquireRead(ctx, "s0", ReadRequest{Consistency: Session, After: after})
+		l2, err := f.AcquireRead(ctx, "s0", ReadRequest{Consistency: Session, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if l2.Server == fast.Name && len(l2.WaitFor) > 0 {
 			t.Errorf("second read after write %d still waits", i)
 		}
@@ -470,7 +473,9 @@ func TestSwitchoverUnderWrites(t *testing.T) {
 	waitFor(t, 2*time.Second, "primary ejected", func() bool { return !status(f, newP.Name).Healthy })
 	start := time.Now()
 	_, err = f.AcquirePrimary(ctx, "s0")
-	if !errors.Is(err, ErrPrimaryDown) || time.Since(start) > 10*time.Millisecond {
+	// In memory, microseconds; the bound only tells "at once" from a wait
+	// on the dead server, with room for a loaded machine's scheduling.
+	if !errors.Is(err, ErrPrimaryDown) || time.Since(start) > 200*time.Millisecond {
 		t.Fatalf("write with primary down: %v after %v", err, time.Since(start))
 	}
 	se := SQLError(err)

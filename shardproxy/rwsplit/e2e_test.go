@@ -571,7 +571,13 @@ func TestProxySwitchover(t *testing.T) {
 	if err := target.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // ejected by now (connection refused)
+	// Ejected within about 0.1 s (connection refused); on a loaded machine
+	// later: wait for it, so the write below meets the fleet's error and
+	// not the backend's connection error of the moments before.
+	deadline := time.Now().Add(5 * time.Second)
+	for primaryHealthy(p, target.Name) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	start := time.Now()
 	_, err = db.ExecContext(ctx, "INSERT INTO r VALUES (-1, 0)")
 	var me *mysql.MySQLError
@@ -593,6 +599,15 @@ func TestProxySwitchover(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM r").Scan(&n); err != nil || n != len(acked) {
 		t.Fatalf("eventual read with the primary down: %d %v", n, err)
 	}
+}
+
+func primaryHealthy(p *proxy, name string) bool {
+	for _, st := range p.srv.ReadWrite().Fleet().Status() {
+		if st.Name == name {
+			return st.Healthy
+		}
+	}
+	return false
 }
 
 func errorsAs(err error, me **mysql.MySQLError) bool {
