@@ -171,7 +171,7 @@ func (pl *planner) planWrite(stmt sqlparser.Statement, verb string, a *analysis,
 	}
 	r := d.route
 	r.Query = parsed(stmt)
-	r.ScatterSafe = len(orderBy) == 0 && limit == nil
+	r.ScatterSafe = len(orderBy) == 0 && limit == nil && !d.byCheck
 	if !d.single {
 		if len(orderBy) > 0 || limit != nil {
 			return nil, unsupported("%s with ORDER BY or LIMIT across shards", verb)

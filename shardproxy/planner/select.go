@@ -19,6 +19,11 @@ type decision struct {
 	top    routeChoice // the top block's route when it spans shards
 	blk    *block      // the top block (SELECT)
 	group  []*inst     // its co-located sharded tables
+	// byCheck is set when only subqueries or derived tables read sharded
+	// tables and the route is one of their keys: the statement's rows do
+	// not come from that shard's rows, so the answers of several shards
+	// cannot be concatenated (a derived COUNT would come once per shard).
+	byCheck bool
 }
 
 // decide places a statement from its analysis. blocks are its top-level
@@ -66,6 +71,7 @@ func (a *analysis) decide(blocks []*block, what string) (*decision, error) {
 			desc: checks[0].Table.Name + "." + checks[0].Table.Column + " = " + checks[0].Value.String()}}
 		checks = checks[1:]
 		allEqual = true
+		d.byCheck = true
 	}
 	if len(choices) == 0 {
 		return nil, unsupported("%s: no sharded table to route by", what)
@@ -125,7 +131,7 @@ func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Pr
 		r := d.route
 		r.Query = parsed(stmt)
 		r.Read = read
-		r.ScatterSafe = concatSafe(stmt)
+		r.ScatterSafe = concatSafe(stmt) && !d.byCheck
 		return withNames(stmt, &r), nil
 	}
 	var p engine.Primitive
