@@ -341,6 +341,17 @@ func (pf *posFetcher) get(t time.Time, fetch func() (fleet.Position, error)) (fl
 	pf.cur = c
 	pf.mu.Unlock()
 	c.pos, c.err = fetch()
+	if c.err != nil {
+		// A failed read is shared only by those already waiting for it:
+		// kept, it would answer every later read of a session whose write
+		// ended before it with the same error, until some newer write made
+		// another fetch (never, on a quiet shard).
+		pf.mu.Lock()
+		if pf.cur == c {
+			pf.cur = nil
+		}
+		pf.mu.Unlock()
+	}
 	close(c.done)
 	return c.pos, c.err
 }

@@ -292,3 +292,25 @@ func TestSessionSeesWritesOfOtherLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestPosFetcherRetriesAfterError: a failed read of the primary's position
+// is not served again to later readers: they read it anew.
+func TestPosFetcherRetriesAfterError(t *testing.T) {
+	var pf posFetcher
+	wrote := time.Now()
+	calls := 0
+	failing := func() (fleet.Position, error) { calls++; return nil, fmt.Errorf("transient") }
+	if _, err := pf.get(wrote, failing); err == nil {
+		t.Fatal("want the fetch's error")
+	}
+	pos, _ := fleet.ParsePosition("0-1-5")
+	got, err := pf.get(wrote, func() (fleet.Position, error) { calls++; return pos, nil })
+	if err != nil || got.String() != "0-1-5" || calls != 2 {
+		t.Fatalf("after a failed fetch: %v %v, %d fetches; want a new fetch", got, err, calls)
+	}
+	// A good read that began after the write is shared.
+	got, err = pf.get(wrote, failing)
+	if err != nil || got.String() != "0-1-5" || calls != 2 {
+		t.Fatalf("after a good fetch: %v %v, %d fetches; want the shared result", got, err, calls)
+	}
+}
