@@ -387,6 +387,14 @@ func (f *Fleet) adopt(sh *shard, p *server) bool {
 // the new primary never got), it stays read_only and lagging: no reads,
 // and an operator decides.
 func (f *Fleet) fenceReturned(ctx context.Context, s *server) {
+	if s.sh.primary.Load() == s {
+		// Still (or again) the shard's primary: nothing replaced it, and
+		// fencing it would point it at itself and stop the shard's writes.
+		s.mu.Lock()
+		s.needsFence = false
+		s.mu.Unlock()
+		return
+	}
 	if _, err := s.db.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
 		f.log.Error("fleet: cannot fence returned former primary", "server", s.cfg.Name, "err", err)
 		return

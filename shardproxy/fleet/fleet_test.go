@@ -820,3 +820,33 @@ func TestDownReplicaRepointedOnReturn(t *testing.T) {
 	})
 	t.Logf("%s replicates from %s %v after it answered again (it had been replicating from %s)", r2.Name, r1.Name, took, p.Name)
 }
+
+// TestFenceSparesCurrentPrimary: a fence left pending on a server that is
+// still the shard's primary (a failover whose promotion failed) is
+// dropped, not applied: fencing it pointed it at itself and stopped the
+// shard's writes.
+func TestFenceSparesCurrentPrimary(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, _ := startFleet(t, configFor(topo))
+	p := topo.Shards()[0].Primary()
+	ready(t, f)
+	ps := f.servers[p.Name]
+	ps.mu.Lock()
+	ps.needsFence = true
+	ps.mu.Unlock()
+	waitFor(t, 5*time.Second, "pending fence handled", func() bool { return !status(f, p.Name).Fenced })
+	for i := 0; i < 2; i++ { // two more checks
+		old := ps.pos.Load()
+		waitFor(t, 5*time.Second, "a check", func() bool { return ps.pos.Load() != old })
+	}
+	ro, _ := p.QueryString(ctx, "SELECT @@global.read_only")
+	st, _ := p.ReplicaStatus(ctx)
+	if ro != "0" || st.MasterPort != 0 {
+		t.Fatalf("primary fenced by a stale fence: read_only=%s, replicating from port %d", ro, st.MasterPort)
+	}
+	if _, err := openApp(t, p.Addr(), "").ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS app"); err != nil {
+		t.Fatalf("write on the primary: %v", err)
+	}
+}

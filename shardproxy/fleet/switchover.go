@@ -240,16 +240,33 @@ func (f *Fleet) failoverLocked(ctx context.Context, sh *shard, target, kind stri
 			f.log.Warn("fleet: failover target did not apply all it received", "server", tgt.cfg.Name, "received", io, "err", err)
 		}
 	}
-	old.mu.Lock()
-	old.needsFence = true
-	old.mu.Unlock()
+	// The gate holds writes from here to the routing change: an old
+	// primary that answers again meanwhile must not take them while the
+	// target is promoted. If it is back already, the failover is off.
+	f.closeGate(sh)
+	gateOpen := false
+	defer func() {
+		if !gateOpen {
+			f.openGate(sh)
+		}
+	}()
+	if old.healthy.Load() {
+		return rep, &Error{Shard: sh.name, Err: errors.New("primary up"), Msg: fmt.Sprintf("failover: primary %s answered again before %s was promoted: nothing changed (use switchover)", old.cfg.Name, tgt.cfg.Name)}
+	}
 	if err := f.promote(ctx, tgt); err != nil {
 		return rep, &Error{Shard: sh.name, Err: err, Msg: fmt.Sprintf("failover: promote %s: %v", tgt.cfg.Name, err)}
 	}
+	// Only now: a failed promotion leaves the old primary the primary, and
+	// fencing it when it returns would stop the shard's writes for good.
+	old.mu.Lock()
+	old.needsFence = true
+	old.mu.Unlock()
 	var binlogPos string
 	_ = tgt.db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&binlogPos)
 	rep.Position = binlogPos
 	f.setPrimary(sh, tgt)
+	f.openGate(sh)
+	gateOpen = true
 	if err := f.ensureMeta(ctx, tgt); err != nil {
 		f.log.Warn("fleet: heartbeat table on new primary", "server", tgt.cfg.Name, "err", err)
 	}
