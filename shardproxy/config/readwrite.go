@@ -36,22 +36,25 @@ type ReadWrite struct {
 	CheckInterval time.Duration `yaml:"check_interval"`
 	// CheckTimeout bounds one check. Default 400ms.
 	CheckTimeout time.Duration `yaml:"check_timeout"`
-	// EjectAfter: a server that has not answered a check for this long gets
-	// no queries until it answers again. Default 1s.
+	// EjectAfter: a server whose check fails when it has not answered one
+	// for this long gets no queries until it answers again (2 consecutive
+	// failed checks eject it sooner). Default 1s.
 	EjectAfter time.Duration `yaml:"eject_after"`
 	// HoldTimeout and HoldMax bound the queries held per shard during a
 	// switchover. Defaults 10s and 10000.
 	HoldTimeout time.Duration `yaml:"hold_timeout"`
 	HoldMax     int           `yaml:"hold_max"`
 	// DrainTimeout bounds the wait for statements and transactions running
-	// on the old primary when a switchover starts. Default 2s.
+	// on the old primary when a switchover starts, and then (at least 1s)
+	// the wait of SET GLOBAL read_only for statements still running there;
+	// past that the switchover is undone. Default 2s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// CatchupTimeout bounds how long the new primary may take to apply all
 	// the old one committed. Default 10s.
 	CatchupTimeout time.Duration `yaml:"catchup_timeout"`
 	// AutoPromoteAfter promotes the most advanced replica when a primary
 	// has been down this long. Default 0: never (read the README's note on
-	// split brain first).
+	// split brain first). Turn it on in one proxy only; the others follow.
 	AutoPromoteAfter time.Duration `yaml:"auto_promote_after"`
 	// AdminUser and AdminPassword are the account the proxy's health
 	// checks, heartbeats and switchovers use on every server: it must be
