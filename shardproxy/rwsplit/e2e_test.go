@@ -91,7 +91,9 @@ func (p *proxy) ready(t *testing.T) {
 
 func (p *proxy) open(t *testing.T, db string, conns int) *sql.DB {
 	t.Helper()
-	d, err := sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/%s?timeout=5s", p.srv.Addr(), db))
+	// readTimeout: a proxy that never answers fails the test in 30 s with
+	// the statement named, not at go test's 10 minute timeout.
+	d, err := sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/%s?timeout=5s&readTimeout=30s&writeTimeout=30s", p.srv.Addr(), db))
 	if err != nil {
 		t.Fatal(err)
 	}
