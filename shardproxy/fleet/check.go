@@ -407,7 +407,7 @@ func (f *Fleet) fenceReturned(ctx context.Context, s *server) {
 	p := s.sh.primary.Load()
 	rctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout)
 	defer cancel()
-	if err := f.repoint(rctx, s, p); err != nil {
+	if err := f.repoint(rctx, s, p, true); err != nil {
 		f.log.Error("fleet: cannot repoint returned former primary", "server", s.cfg.Name, "primary", p.cfg.Name, "err", err)
 	}
 }
@@ -422,7 +422,10 @@ func (f *Fleet) repointReturned(s *server) {
 	p := s.sh.primary.Load()
 	ctx, cancel := context.WithTimeout(f.life, f.cfg.CatchupTimeout)
 	defer cancel()
-	err := f.repoint(ctx, s, p)
+	s.mu.Lock()
+	former := s.repointFormer
+	s.mu.Unlock()
+	err := f.repoint(ctx, s, p, former)
 	s.mu.Lock()
 	if err == nil {
 		s.needsRepoint = false

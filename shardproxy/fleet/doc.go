@@ -19,8 +19,8 @@
 //     must see a session's last write goes only to a replica known to have
 //     applied it (or one the caller makes wait with MASTER_GTID_WAIT);
 //   - performs planned switchovers (read_only on the old primary, wait until
-//     the chosen replica has every GTID, promote it, repoint the others and
-//     the old primary with MASTER_USE_GTID=current_pos) behind a per-shard
+//     the chosen replica has every GTID, promote it, repoint the old primary
+//     with MASTER_USE_GTID=current_pos and the others with slave_pos) behind a per-shard
 //     gate that holds primary-bound queries meanwhile, and, when configured,
 //     promotes the most advanced replica after the primary has been down for
 //     a while, fencing the old primary with read_only when it returns.

@@ -152,6 +152,7 @@ type server struct {
 	// repointRetry, so it does not stay behind the old primary for good.
 	needsRepoint  bool
 	repointFailed time.Time
+	repointFormer bool // the pending repoint is of a former primary (current_pos)
 }
 
 // New validates cfg and builds the fleet. It connects to nothing until

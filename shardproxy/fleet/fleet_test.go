@@ -853,3 +853,43 @@ func TestFenceSparesCurrentPrimary(t *testing.T) {
 		t.Fatalf("write on the primary: %v", err)
 	}
 }
+
+// TestSwitchoverKeepsReplicaWithLocalWrite: a replica with a local
+// transaction of its own in its binlog (a DBA's DDL, or an ANALYZE TABLE,
+// which MariaDB binlogs) keeps replicating after a switchover. Repointed
+// with MASTER_USE_GTID=current_pos, it asked the new primary for its own
+// local GTID, which no primary has, and replication stopped for good
+// (error 1236, "the slave has diverged").
+func TestSwitchoverKeepsReplicaWithLocalWrite(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, _ := startFleet(t, configFor(topo))
+	sh := topo.Shards()[0]
+	p, r1, r2 := sh.Primary(), sh.Replicas()[0], sh.Replicas()[1]
+	if err := p.Exec(ctx, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, f)
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Exec(ctx, "CREATE TABLE app.local_only (id INT)"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.Switchover(ctx, "s0", r1.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.Exec(ctx, "INSERT INTO app.t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	pos, _ := r1.QueryString(ctx, "SELECT @@global.gtid_binlog_pos")
+	for _, s := range []*localdb.Server{r2, p} {
+		res, err := s.QueryString(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 5)", pos))
+		st, _ := s.ReplicaStatus(ctx)
+		if err != nil || res != "0" || !st.IORunning || !st.SQLRunning || st.MasterPort != r1.Port {
+			t.Errorf("%s after the switchover (%v): wait=%s %v, replicating from %d io=%v sql=%v: %s", s.Name, rep.Repointed, res, err, st.MasterPort, st.IORunning, st.SQLRunning, st.LastError)
+		}
+	}
+}

@@ -37,8 +37,8 @@ type Report struct {
 //  3. on the target: MASTER_GTID_WAIT for that position (CatchupTimeout),
 //     STOP SLAVE, RESET SLAVE ALL, read_only = 0;
 //  4. route to the target and open the gate: held queries run there;
-//  5. repoint the other replicas and the old primary at the target with
-//     MASTER_USE_GTID=current_pos.
+//  5. repoint the old primary at the target with MASTER_USE_GTID=current_pos
+//     and the other replicas with slave_pos (see repoint).
 //
 // If a step before 4 fails, the old primary is made writable again and the
 // gate opens on it: the switchover did nothing but pause the shard. From
@@ -143,7 +143,7 @@ func (f *Fleet) switchover(ctx context.Context, sh *shard, target string) (Repor
 	rep.Held = time.Since(closed)
 
 	// 5. Repoint everyone else.
-	f.repointAll(octx, sh, tgt, &rep)
+	f.repointAll(octx, sh, tgt, old, &rep)
 	rep.Took = time.Since(start)
 	f.log.Info("fleet: switchover done", "shard", sh.name, "old", rep.Old, "new", rep.New, "position", rep.Position, "held", rep.Held, "took", rep.Took)
 	return rep, nil
@@ -270,7 +270,7 @@ func (f *Fleet) failoverLocked(ctx context.Context, sh *shard, target, kind stri
 	if err := f.ensureMeta(ctx, tgt); err != nil {
 		f.log.Warn("fleet: heartbeat table on new primary", "server", tgt.cfg.Name, "err", err)
 	}
-	f.repointAll(ctx, sh, tgt, &rep)
+	f.repointAll(ctx, sh, tgt, old, &rep)
 	rep.Took = time.Since(start)
 	f.log.Warn("fleet: primary replaced while down", "kind", kind, "shard", sh.name, "old", rep.Old, "new", rep.New, "position", rep.Position, "took", rep.Took)
 	return rep, nil
@@ -416,8 +416,9 @@ func (f *Fleet) promote(ctx context.Context, r *server) error {
 	return nil
 }
 
-// repointAll points every other server of the shard at p.
-func (f *Fleet) repointAll(ctx context.Context, sh *shard, p *server, rep *Report) {
+// repointAll points every other server of the shard at p; old is the
+// primary p replaced.
+func (f *Fleet) repointAll(ctx context.Context, sh *shard, p, old *server, rep *Report) {
 	for _, s := range sh.servers {
 		if s == p {
 			continue
@@ -432,13 +433,13 @@ func (f *Fleet) repointAll(ctx context.Context, sh *shard, p *server, rep *Repor
 		case !s.healthy.Load():
 			err = errors.New("down: repointed when it answers again")
 		default:
-			if err = f.repoint(ctx, s, p); err != nil {
+			if err = f.repoint(ctx, s, p, s == old); err != nil {
 				err = fmt.Errorf("%w (retried at its next checks)", err)
 			}
 		}
 		if err != nil && !fence {
 			s.mu.Lock()
-			s.needsRepoint, s.repointFailed = true, time.Time{}
+			s.needsRepoint, s.repointFailed, s.repointFormer = true, time.Time{}, s == old
 			s.mu.Unlock()
 		}
 		if err != nil {
@@ -453,10 +454,18 @@ func (f *Fleet) repointAll(ctx context.Context, sh *shard, p *server, rep *Repor
 	}
 }
 
-// repoint makes s a read-only replica of p. current_pos (not slave_pos)
-// lets a former primary resume after the transactions of its own binlog
-// instead of asking for them again.
-func (f *Fleet) repoint(ctx context.Context, s, p *server) error {
+// repoint makes s a read-only replica of p. A former primary resumes with
+// MASTER_USE_GTID=current_pos: its own writes are only in its binlog, and
+// slave_pos would ask for them again. Any other replica resumes from what it
+// applied (slave_pos): current_pos would also take a local transaction of
+// its own (a DBA's DDL, an ANALYZE TABLE) from its binlog and ask the new
+// primary for it, which no primary has, and its replication would stop
+// for good (1236, "the slave has diverged").
+func (f *Fleet) repoint(ctx context.Context, s, p *server, formerPrimary bool) error {
+	mode := "slave_pos"
+	if formerPrimary {
+		mode = "current_pos"
+	}
 	host, port, err := net.SplitHostPort(p.cfg.Addr)
 	if err != nil {
 		return err
@@ -468,8 +477,8 @@ func (f *Fleet) repoint(ctx context.Context, s, p *server) error {
 	err = execAll(ctx, s,
 		"SET GLOBAL read_only = 1",
 		"STOP SLAVE",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1",
-			quote(host), port, quote(user), quote(pass)),
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1",
+			quote(host), port, quote(user), quote(pass), mode),
 		"START SLAVE",
 	)
 	if err != nil {
