@@ -72,8 +72,15 @@ type Aggregate struct {
 	Aggs     []AggregateCol
 	// Scalar is set for an aggregate without GROUP BY: it returns one row
 	// even when no shard returned any (the shards may have grouped by the
-	// DISTINCT argument): COUNTs 0, everything else NULL.
+	// DISTINCT argument).
 	Scalar bool
+	// Empty, for a Scalar aggregate whose shards group by the DISTINCT
+	// argument, is the same query over no rows (WHERE false), run on one
+	// shard when no shard returned a row: its one row is the answer, with
+	// the aggregates of an empty input and every other column (a constant,
+	// a hidden HAVING operand) evaluated by the server. Without it COUNTs
+	// are 0 and everything else NULL.
+	Empty Primitive
 }
 
 // Execute implements Primitive.
@@ -83,7 +90,17 @@ func (a *Aggregate) Execute(ctx context.Context, vc VCursor, bv map[string]*quer
 		return nil, err
 	}
 	if len(res.Rows) == 0 {
-		if a.Scalar {
+		switch {
+		case a.Scalar && a.Empty != nil:
+			empty, err := a.Empty.Execute(ctx, vc, bv)
+			if err != nil {
+				return nil, err
+			}
+			if len(empty.Rows) != 1 || len(empty.Fields) != len(res.Fields) {
+				return nil, fmt.Errorf("engine: the aggregate over no rows returned %d rows of %d columns, want 1 of %d", len(empty.Rows), len(empty.Fields), len(res.Fields))
+			}
+			return empty, nil
+		case a.Scalar:
 			return a.emptyScalar(res), nil
 		}
 		return res, nil
@@ -374,6 +391,9 @@ func (a *Aggregate) Explain() []ExplainRow {
 			s = fmt.Sprintf("%s(col %d = sum col %d / count col %d)", ag.Op, ag.Col, ag.SumCol, ag.CountCol)
 		}
 		parts = append(parts, s)
+	}
+	if a.Empty != nil {
+		return nest(ExplainRow{Operator: "Aggregate", Detail: strings.Join(parts, ", ") + "; over no rows: the second input"}, a.Input, a.Empty)
 	}
 	return nest(ExplainRow{Operator: "Aggregate", Detail: strings.Join(parts, ", ")}, a.Input)
 }

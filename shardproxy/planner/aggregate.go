@@ -167,6 +167,14 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 	r.Query = parsed(sp.push)
 	r.Read = read
 	ap.agg.Input = &r
+	if ap.agg.Scalar && ap.distinctArg != nil {
+		// The shards group by the DISTINCT argument, so over no rows they
+		// return none; one server would still return one row.
+		empty := sqlparser.CloneRefOfSelect(sp.push)
+		empty.GroupBy = nil
+		empty.Where = sqlparser.NewWhere(sqlparser.WhereClause, sqlparser.BoolVal(false))
+		ap.agg.Empty = &engine.Route{Opcode: engine.AnyShard, VSchema: sp.pl.vs, Query: parsed(empty), Read: read}
+	}
 	var p engine.Primitive = ap.agg
 	if pred != nil {
 		p = &engine.Filter{Input: p, Pred: pred}

@@ -158,6 +158,12 @@ func Corpus() []Case {
 		c("select count(distinct user_id) from orders"),
 		c("select sum(distinct region_id), count(distinct region_id), avg(distinct region_id) from users"),
 		c("select avg(qty), sum(qty), count(*) from orders"),
+		// A DISTINCT aggregate over no rows: one row, constants evaluated.
+		c("select count(distinct region_id), 'x', 1 + 1, sum(distinct region_id), avg(distinct region_id), count(*), min(name), sum(score) from users where score > 100000"),
+		c("select count(distinct region_id) from users where score > 100000 having 1 = 1"),
+		c("select count(distinct region_id), ifnull(name, 'none'), concat('a', 'b') from users where score > 100000"),
+		c("select count(distinct 1), count(distinct name) from users where id = ? and score > 100000", 3),
+		c("select count(distinct name) c from users where score > 100000 having c = 0"),
 		c("select sum(total), avg(total) from orders"),
 		c("select count(*) from orders where status = 'paid'"),
 		c("select max(total) from orders where user_id in (1, 2, 3)"),
