@@ -42,17 +42,56 @@ type block struct {
 	where []sqlparser.Expr
 	// joinOn holds the ON conjuncts of outer joins: they co-locate only.
 	joinOn []sqlparser.Expr
+	// outer are the block's outer joins, each with its ON conjuncts and the
+	// instances on its NULL-extended and preserved sides.
+	outer []outerJoin
 	// refPreserved is set when a reference table (or derived table) is the
 	// preserved side of an outer join with a sharded table: every shard
 	// would return its NULL-extended rows, so the query must run on one shard.
 	refPreserved string
 }
 
+// outerJoin is one LEFT or RIGHT JOIN of a block.
+type outerJoin struct {
+	conds     []sqlparser.Expr
+	null      []*inst // the side that is NULL-extended when nothing matches
+	preserved []*inst // the side whose every row appears
+}
+
+// edgeKind is where an equality of two shard keys comes from.
+type edgeKind int
+
+const (
+	// edgeInner is a WHERE or inner-join ON conjunct: every row of the
+	// block's result satisfies it.
+	edgeInner edgeKind = iota
+	// edgeOuter is an outer-join ON conjunct: it holds for the rows of the
+	// NULL-extended side that appear, never restricts the preserved side.
+	edgeOuter
+	// edgeMember is outer_key IN (SELECT inner_key ...): the members the
+	// subquery yields for a key are on the key's shard.
+	edgeMember
+)
+
+// edge says that two sharded instances' keys are equal (same shard
+// function) for the rows a condition of block blk lets through.
+type edge struct {
+	x, y         *inst
+	blk          *block
+	kind         edgeKind
+	xNull, yNull bool // edgeOuter: on the NULL-extended side of the join
+	xPres, yPres bool // edgeOuter: on the preserved side of the join
+}
+
 // analysis is the placement of a whole statement.
 type analysis struct {
-	pl     *planner
-	insts  []*inst
-	parent []int // union-find over inst ids: co-located sharded instances
+	pl    *planner
+	insts []*inst
+	// edges are the key equalities of every block. A block's co-location
+	// groups come from its own conditions only: a subquery's condition
+	// (u.id = o.user_id inside NOT EXISTS) does not restrict the rows of the
+	// block around it.
+	edges []edge
 
 	unsharded     map[string][]string // shard -> unsharded tables on it
 	shardedTables []string
@@ -64,15 +103,18 @@ func newAnalysis(pl *planner) *analysis {
 	return &analysis{pl: pl, unsharded: map[string][]string{}}
 }
 
-func (a *analysis) find(x int) int {
-	for a.parent[x] != x {
-		a.parent[x] = a.parent[a.parent[x]]
-		x = a.parent[x]
+// unionFind groups instances.
+type unionFind map[*inst]*inst
+
+func (u unionFind) find(x *inst) *inst {
+	for u[x] != x {
+		u[x] = u[u[x]]
+		x = u[x]
 	}
 	return x
 }
 
-func (a *analysis) union(x, y int) { a.parent[a.find(x)] = a.find(y) }
+func (u unionFind) union(x, y *inst) { u[u.find(x)] = u.find(y) }
 
 // addTable resolves a table of a FROM clause.
 func (a *analysis) addTable(blk *block, tn sqlparser.TableName, alias string, nullable bool) error {
@@ -86,7 +128,6 @@ func (a *analysis) addTable(blk *block, tn sqlparser.TableName, alias string, nu
 	}
 	in := &inst{id: len(a.insts), name: name, dbName: dbName, t: t, nullable: nullable, blk: blk}
 	a.insts = append(a.insts, in)
-	a.parent = append(a.parent, in.id)
 	blk.insts = append(blk.insts, in)
 	switch t.Kind {
 	case vschema.Sharded:
@@ -240,6 +281,12 @@ func (a *analysis) addJoin(blk *block, j *sqlparser.JoinTableExpr, nullable bool
 	}
 	if outer {
 		blk.joinOn = append(blk.joinOn, conds...)
+		null, preserved := right, left
+		if ln != nullable {
+			null, preserved = left, right
+		}
+		blk.outer = append(blk.outer, outerJoin{conds: conds,
+			null: append([]*inst(nil), null...), preserved: append([]*inst(nil), preserved...)})
 	} else {
 		blk.where = append(blk.where, conds...)
 	}
@@ -299,22 +346,44 @@ func (a *analysis) requireOwnShard(blocks []*block, what string) error {
 	return nil
 }
 
-// colocate unions sharded instances equated on their shard keys in the
-// block's conditions (including correlations to outer blocks).
+// colocate records the sharded instances equated on their shard keys in
+// the block's conditions (including correlations to outer blocks).
 func (a *analysis) colocate(blk *block) {
-	for _, conds := range [][]sqlparser.Expr{blk.where, blk.joinOn} {
-		for _, c := range conds {
-			cmp, ok := c.(*sqlparser.ComparisonExpr)
-			if !ok || cmp.Operator != sqlparser.EqualOp {
-				continue
-			}
-			l := a.keyColumn(blk, cmp.Left, true)
-			r := a.keyColumn(blk, cmp.Right, true)
-			if l != nil && r != nil && l != r && sameFunction(l.t, r.t) {
-				a.union(l.id, r.id)
+	keys := func(c sqlparser.Expr) (*inst, *inst) {
+		cmp, ok := c.(*sqlparser.ComparisonExpr)
+		if !ok || cmp.Operator != sqlparser.EqualOp {
+			return nil, nil
+		}
+		l := a.keyColumn(blk, cmp.Left, true)
+		r := a.keyColumn(blk, cmp.Right, true)
+		if l == nil || r == nil || l == r || !sameFunction(l.t, r.t) {
+			return nil, nil
+		}
+		return l, r
+	}
+	for _, c := range blk.where {
+		if l, r := keys(c); l != nil {
+			a.edges = append(a.edges, edge{x: l, y: r, blk: blk, kind: edgeInner})
+		}
+	}
+	for _, oj := range blk.outer {
+		for _, c := range oj.conds {
+			if l, r := keys(c); l != nil {
+				a.edges = append(a.edges, edge{x: l, y: r, blk: blk, kind: edgeOuter,
+					xNull: containsInst(oj.null, l), yNull: containsInst(oj.null, r),
+					xPres: containsInst(oj.preserved, l), yPres: containsInst(oj.preserved, r)})
 			}
 		}
 	}
+}
+
+func containsInst(is []*inst, x *inst) bool {
+	for _, i := range is {
+		if i == x {
+			return true
+		}
+	}
+	return false
 }
 
 // sameFunction reports whether two sharded tables place equal keys on the
@@ -376,15 +445,68 @@ func (a *analysis) keyColumn(blk *block, e sqlparser.Expr, outer bool) *inst {
 	return nil
 }
 
-// groups returns the co-location groups of the block's sharded instances.
+// groups returns the co-location groups of the block's sharded instances:
+// instances whose rows that meet in one row of the block's result are
+// always on the same shard. Only the block's own conditions count. An
+// inner equality joins two groups. An outer join's ON equality joins its
+// NULL-extended side to the preserved side only when that side meets
+// exactly one preserved group: its rows appear only next to a row they
+// equal, while preserved rows appear whatever matches (two preserved
+// groups equated through the NULL side stay apart).
 func (a *analysis) groups(blk *block) [][]*inst {
+	uf := unionFind{}
+	for _, in := range blk.insts {
+		uf[in] = in
+	}
+	local := func(e edge) bool { return e.blk == blk && e.x.blk == blk && e.y.blk == blk }
+	for _, e := range a.edges {
+		if local(e) && (e.kind == edgeInner || (e.kind == edgeOuter && e.xNull && e.yNull)) {
+			uf.union(e.x, e.y)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		targets := map[*inst]map[*inst]bool{}
+		attach := func(null, pres *inst) {
+			n, p := uf.find(null), uf.find(pres)
+			if n == p {
+				return
+			}
+			if targets[n] == nil {
+				targets[n] = map[*inst]bool{}
+			}
+			targets[n][p] = true
+		}
+		for _, e := range a.edges {
+			if !local(e) || e.kind != edgeOuter {
+				continue
+			}
+			if e.xNull && e.yPres {
+				attach(e.x, e.y)
+			}
+			if e.yNull && e.xPres {
+				attach(e.y, e.x)
+			}
+		}
+		// In instance order, so the result does not depend on map order.
+		for _, in := range blk.insts {
+			ts := targets[uf.find(in)]
+			if len(ts) == 1 {
+				for p := range ts {
+					uf.union(in, p)
+				}
+				changed = true
+				break
+			}
+		}
+	}
 	var out [][]*inst
-	idx := map[int]int{}
+	idx := map[*inst]int{}
 	for _, in := range blk.insts {
 		if !in.sharded() {
 			continue
 		}
-		r := a.find(in.id)
+		r := uf.find(in)
 		if g, ok := idx[r]; ok {
 			out[g] = append(out[g], in)
 			continue
@@ -559,7 +681,7 @@ func (a *analysis) checkSubquery(blk *block, sq *sqlparser.Subquery, inLeft sqlp
 	if len(blocks) == 1 && inLeft != nil {
 		if outerKey := a.keyColumn(blk, inLeft, true); outerKey != nil {
 			if inner := membershipKey(a, blocks[0], sq.Select); inner != nil && sameFunction(outerKey.t, inner.t) {
-				a.union(outerKey.id, inner.id)
+				a.edges = append(a.edges, edge{x: inner, y: outerKey, blk: inner.blk, kind: edgeMember})
 			}
 		}
 	}
@@ -575,13 +697,27 @@ func (a *analysis) checkSubquery(blk *block, sq *sqlparser.Subquery, inLeft sqlp
 	return a.requireOwnShard(pinned, "a subquery")
 }
 
-// reachesOuter reports whether the group is co-located with a sharded
-// instance of an enclosing block.
+// reachesOuter reports whether a condition of block b equates the key of
+// an instance of group g with the key of a sharded instance of an
+// enclosing block, so that the rows of g that matter for an outer row are
+// on that row's shard. An outer join's ON counts only for its NULL-extended
+// side (its preserved rows appear whatever the outer row is).
 func (a *analysis) reachesOuter(g []*inst, b *block) bool {
-	root := a.find(g[0].id)
-	for _, in := range a.insts {
-		if a.find(in.id) == root && in.blk != b && isAncestor(in.blk, b) {
-			return true
+	outerInst := func(x *inst) bool { return x.blk != b && isAncestor(x.blk, b) }
+	for _, e := range a.edges {
+		if e.blk != b {
+			continue
+		}
+		for _, side := range [2]struct {
+			in, other *inst
+			null      bool
+		}{{e.x, e.y, e.xNull}, {e.y, e.x, e.yNull}} {
+			if !containsInst(g, side.in) || !outerInst(side.other) {
+				continue
+			}
+			if e.kind != edgeOuter || side.null {
+				return true
+			}
 		}
 	}
 	return false

@@ -264,6 +264,12 @@ func Corpus() []Case {
 		c("select r.zone, sum(o.total) from users u join orders o on u.id = o.user_id join regions r on r.id = u.region_id group by r.zone"),
 		c("select u.name, count(*) from users u join orders o on u.id = o.user_id group by u.id, u.name order by count(*) desc, u.id limit 5"),
 		c("select o1.id, o2.id from orders o1 join orders o2 on o1.user_id = o2.user_id where o1.user_id = 11 and o1.id < o2.id order by o1.id, o2.id"),
+		// Outer joins co-located through their NULL-extended side.
+		c("select count(*) from users u left join orders o on o.user_id = u.id left join users u2 on u2.id = o.user_id"),
+		c("select count(*), count(u2.id) from users u left join (orders o join users u2 on u2.id = o.user_id) on o.user_id = u.id"),
+		c("select count(*), count(u2.id) from users u left join (orders o left join users u2 on u2.id = o.user_id) on o.user_id = u.id and u.score > 100"),
+		c("select count(*) from orders o right join users u on u.id = o.user_id where u.region_id = 3"),
+		c("select u.id, (select count(*) from regions r left join orders o on o.user_id = u.id and o.qty = r.id) c from users u order by u.id limit 10"),
 		// Subqueries that stay on one shard or follow the shard key.
 		c("select id from users where id in (select user_id from orders where total > 450) order by id"),
 		c("select id from users u where exists (select 1 from orders o where o.user_id = u.id and o.qty > 8) order by id"),
@@ -356,5 +362,15 @@ func Refused() []string {
 		// whole answer, so they cannot be concatenated.
 		"select * from (select count(*) c from users where id = '5abc') d",
 		"select * from regions where id not in (select region_id from users where id = '5abc')",
+		// A subquery's condition does not co-locate the tables of the query
+		// around it: the pairs NOT EXISTS keeps live on different shards.
+		"select count(*) from users u, orders o where not exists (select 1 from users x where x.id = u.id and x.id = o.user_id)",
+		"select count(*) from users u, orders o where not exists (select 1 from regions r where u.id = o.user_id)",
+		"select u.id, o.id, (select count(*) from users x where x.id = u.id and x.id = o.user_id) c from users u, orders o where u.id < 20 and o.id < 20",
+		// An outer join's ON does not co-locate the tables it preserves...
+		"select count(*) from users u cross join users u2 left join orders o on o.user_id = u.id and o.user_id = u2.id where u.id < 20 and u2.id < 20",
+		// ...nor correlates them with the outer query.
+		"select u.id, (select count(*) from orders o left join regions r on o.user_id = u.id and r.id = 1) c from users u where u.id = 1",
+		"select u.id, (select count(*) from orders o left join regions r on o.user_id = u.id and r.id = 1) c from users u",
 	}
 }
