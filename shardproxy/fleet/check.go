@@ -241,6 +241,7 @@ func (f *Fleet) readReplication(ctx context.Context, s *server) error {
 	s.replicating = st != nil
 	if st != nil {
 		s.ioRunning = st["Slave_IO_Running"] == "Yes"
+		s.ioStopped = st["Slave_IO_Running"] == "No"
 		s.sqlRunning = st["Slave_SQL_Running"] == "Yes"
 		s.sqlDelay, _ = strconv.Atoi(st["SQL_Delay"])
 		s.ioPos, _ = ParsePosition(st["Gtid_IO_Pos"])
@@ -251,6 +252,7 @@ func (f *Fleet) readReplication(ctx context.Context, s *server) error {
 		}
 	} else {
 		s.ioRunning, s.sqlRunning, s.ioPos, s.replErr, s.masterAddr = false, false, nil, "", ""
+		s.ioStopped = true
 	}
 	s.mu.Unlock()
 	return nil

@@ -141,6 +141,7 @@ type server struct {
 	readOnly    bool
 	replicating bool // SHOW SLAVE STATUS has a row
 	ioRunning   bool
+	ioStopped   bool // Slave_IO_Running is No (not Yes, not Connecting)
 	sqlRunning  bool
 	sqlDelay    int
 	ioPos       Position

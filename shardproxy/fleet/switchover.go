@@ -291,7 +291,7 @@ func (f *Fleet) pickTarget(sh *shard, name string, replicating bool) (*server, e
 		switch {
 		case !s.replicating:
 			return "is not replicating"
-		case !s.ioRunning || !s.sqlRunning:
+		case s.ioStopped || !s.sqlRunning: // an IO thread still connecting is fine
 			why := "has its replication stopped"
 			if s.replErr != "" {
 				why += " (" + s.replErr + ")"
@@ -484,8 +484,12 @@ func (f *Fleet) repoint(ctx context.Context, s, p *server, formerPrimary bool) e
 	if err != nil {
 		return err
 	}
+	// Started: what the next check will most likely see. A switchover back
+	// to it right away must not be refused on the state it had as a
+	// primary.
 	s.mu.Lock()
 	s.readOnly, s.replicating, s.needsRepoint = true, true, false
+	s.sqlRunning, s.ioStopped = true, false
 	s.mu.Unlock()
 	return nil
 }

@@ -702,3 +702,77 @@ func TestProxyPausedReplica(t *testing.T) {
 		t.Fatalf("%d client errors with a paused replica", errs.Load())
 	}
 }
+
+// TestProxySwitchoverOpenTransactions: a transaction open on the old primary
+// when a switchover starts either commits within drain_timeout (the
+// switchover waits for it, and its row is on the new primary) or, still
+// open after it, gets an error at COMMIT (read_only) and its row is
+// nowhere: no acknowledged write is lost, none half applied.
+func TestProxySwitchoverOpenTransactions(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startProxy(t, topo, func(c *config.Config) { c.ReadWrite.DrainTimeout = 500 * time.Millisecond })
+	db := p.open(t, "app", 4)
+	mustExec(t, db, "CREATE TABLE tx (id INT PRIMARY KEY)")
+	sh := topo.Shards()[0]
+	switchover := func(to string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.ExecContext(ctx, "STRATA SWITCHOVER SHARD s0 TO "+to)
+			done <- err
+		}()
+		return done
+	}
+
+	// Committed within drain_timeout: waited for, kept.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO tx VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	done := switchover(sh.Replicas()[0].Name)
+	time.Sleep(200 * time.Millisecond)
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("COMMIT within drain_timeout: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Still open after drain_timeout: COMMIT fails, the row is nowhere.
+	tx, err = db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO tx VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	done = switchover(sh.Primary().Name) // back to s0-0
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	err = tx.Commit()
+	t.Logf("COMMIT of a transaction open across the switchover: %v", err)
+	if err == nil {
+		t.Fatal("a transaction left open on the old primary past drain_timeout committed")
+	}
+	newPrimary, _, _ := p.srv.ReadWrite().Fleet().Primary("s0")
+	pos, err := topo.Server(newPrimary).QueryString(ctx, "SELECT @@global.gtid_binlog_pos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sh.Servers() {
+		if s.Name != newPrimary {
+			if v, err := s.QueryString(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 10)", pos)); err != nil || v != "0" {
+				t.Fatalf("%s did not catch up: %s %v", s.Name, v, err)
+			}
+		}
+		ids, err := s.QueryString(ctx, "SELECT GROUP_CONCAT(id ORDER BY id) FROM app.tx")
+		if err != nil || ids != "1" {
+			t.Errorf("%s has rows %q (%v), want exactly the committed one", s.Name, ids, err)
+		}
+	}
+}
