@@ -15,6 +15,9 @@ type aggPlan struct {
 	hiddenAggs []hiddenAgg
 	// cols are the HAVING column references, fixed in the end.
 	cols []*engine.ColumnExpr
+	// probes are the hidden columns of GROUP BY names that are also select
+	// aliases of other expressions, by lowercased name (see groupProbe).
+	probes map[string]int
 }
 
 type hiddenAgg struct {
@@ -71,8 +74,14 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 				if hasAggregate(sp.itemExpr(i)) {
 					return nil, unsupported("GROUP BY an aggregate (%s)", sqlString(g))
 				}
-				if col, ok := g.(*sqlparser.ColName); ok && sp.aliasShadows(i, col) {
-					return nil, unsupported("GROUP BY %s, which is both a select alias and a column name, across shards", sqlString(g))
+				if col, ok := g.(*sqlparser.ColName); ok && sp.aliasOfOther(i, col) {
+					k := sp.keyFor(-1, groupProbe(col), false)
+					if ap.probes == nil {
+						ap.probes = map[string]int{}
+					}
+					ap.probes[col.Name.Lowered()] = k.Col
+					ap.agg.GroupBy = append(ap.agg.GroupBy, k)
+					continue
 				}
 			}
 			ap.agg.GroupBy = append(ap.agg.GroupBy, sp.keyFor(i, g, false))
@@ -190,6 +199,29 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 		p = &engine.Truncate{Input: p, Hidden: len(sp.hidden)}
 	}
 	return p, nil
+}
+
+// aliasOfOther reports whether ref is an unqualified name that is item i's
+// alias for an expression other than a column of that name: GROUP BY ref
+// then means a column of a FROM table named ref if there is one (MySQL
+// looks there before the select list), which the proxy cannot know.
+func (sp *selectPlan) aliasOfOther(i int, ref *sqlparser.ColName) bool {
+	ae, ok := sp.items[i].(*sqlparser.AliasedExpr)
+	if !ok || !ref.Qualifier.IsEmpty() || ae.As.IsEmpty() || !ae.As.EqualString(ref.Name.String()) {
+		return false
+	}
+	c, ok := ae.Expr.(*sqlparser.ColName)
+	return !ok || !c.Name.EqualString(ref.Name.String())
+}
+
+// groupProbe is (SELECT name): a scalar subquery resolves an outer name
+// as GROUP BY does, a FROM column first and then a select alias, so the
+// shards return the value they grouped by whichever it is.
+func groupProbe(name *sqlparser.ColName) sqlparser.Expr {
+	return &sqlparser.Subquery{Select: &sqlparser.Select{
+		SelectExprs: &sqlparser.SelectExprs{Exprs: []sqlparser.SelectExpr{&sqlparser.AliasedExpr{Expr: sqlparser.CloneRefOfColName(name)}}},
+		From:        []sqlparser.TableExpr{&sqlparser.AliasedTableExpr{Expr: sqlparser.TableName{Name: sqlparser.NewIdentifierCS("dual")}}},
+	}}
 }
 
 // aliasShadows reports whether item i's alias is also the name of a column
@@ -370,6 +402,10 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 		}
 		if sp.aliasShadows(i, x) {
 			return nil, unsupported("HAVING %s, which is both a select alias and a column name, across shards", sqlString(x))
+		}
+		if col, ok := ap.probes[x.Name.Lowered()]; ok && x.Qualifier.IsEmpty() {
+			// HAVING prefers a GROUP BY column of that name to the alias.
+			return ap.column(col), nil
 		}
 		if idx := sp.visibleIndex(i); idx >= 0 {
 			return ap.column(idx), nil

@@ -484,6 +484,14 @@ func (sp *selectPlan) shardLocal() bool {
 	if sp.sel.GroupBy != nil {
 		for _, g := range sp.sel.GroupBy.Exprs {
 			if i := sp.findItem(g, true); i >= 0 {
+				if col, ok := g.(*sqlparser.ColName); ok && sp.aliasOfOther(i, col) {
+					// A FROM column of that name would win over the alias:
+					// only the key column itself is sure to be meant.
+					if isKey(g) {
+						return true
+					}
+					continue
+				}
 				g = sp.itemExpr(i)
 			}
 			if g != nil && isKey(g) {

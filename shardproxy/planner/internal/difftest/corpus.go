@@ -191,6 +191,17 @@ func Corpus() []Case {
 		c("select region_id, active, count(*) from users group by region_id, active"),
 		c("select active, avg(balance), avg(rating) from users group by active"),
 		c("select date(created) as d, count(*) from users group by d order by d"),
+		// GROUP BY a name that is a select alias and also a column of the
+		// table: MySQL groups by the column; HAVING then means it too.
+		c("select region_id div 2 as region_id, count(*) from users group by region_id order by 1, 2"),
+		c("select id div 1000 as score, count(*), min(score) from users group by score order by 3"),
+		c("select score as id, count(*) c from users group by id having c > 1"),
+		c("select lower(email) as email, count(*) from users group by email order by 1"),
+		c("select active + 10 as active, count(*) from users group by active order by 1"),
+		c("select 7 as region_id, count(*) from users group by region_id having region_id > 3 order by 2"),
+		c("select 'x' as region_id, count(*) from users group by region_id having region_id is null"),
+		c("select region_id as rid, count(*) from users group by rid having rid > 2 order by 1"),
+		c("select (select zone from regions r where r.id = users.region_id) as z, count(*) from users group by z order by 1"),
 		c("select year(created), count(*) from users group by year(created)"),
 		c("select region_id, count(*) c from users group by region_id order by c desc, region_id"),
 		c("select region_id, count(*) from users group by region_id order by count(*) desc, region_id"),
