@@ -491,6 +491,15 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 		}
 		return &engine.LogicExpr{Op: "OR", L: &engine.CompareExpr{Op: "<", L: v, R: lo}, R: &engine.CompareExpr{Op: ">", L: v, R: hi}}, nil
 	case *sqlparser.BinaryExpr:
+		if x.Operator == sqlparser.DivOp {
+			// One server keeps more digits of a quotient than its scale and
+			// uses them or not depending on the context; the proxy cannot
+			// tell which.
+			return nil, unsupported("division in HAVING over aggregates across shards (%s)", sqlString(x))
+		}
+		if e := sp.inexactOperand(x); e != nil {
+			return nil, unsupported("arithmetic in HAVING over %s across shards (the proxy knows it only to its shown scale)", sqlString(e))
+		}
 		op := ""
 		switch x.Operator {
 		case sqlparser.PlusOp:
@@ -515,6 +524,9 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 		return &engine.ArithExpr{Op: op, L: l, R: r}, nil
 	case *sqlparser.UnaryExpr:
 		if x.Operator == sqlparser.UMinusOp {
+			if e := sp.inexactOperand(x); e != nil {
+				return nil, unsupported("arithmetic in HAVING over %s across shards (the proxy knows it only to its shown scale)", sqlString(e))
+			}
 			in, err := ap.compileHaving(x.Expr)
 			if err != nil {
 				return nil, err
@@ -523,6 +535,44 @@ func (ap *aggPlan) compileHaving(e sqlparser.Expr) (engine.Expr, error) {
 		}
 	}
 	return nil, unsupported("HAVING %s across shards", sqlString(e))
+}
+
+// inexactOperand returns an operand of the arithmetic e whose merged value
+// the proxy knows only rounded to its column's scale while one server
+// would compute with more digits: an AVG, a SUM over a division, a quotient
+// (directly or through a select alias). Nil if there is none.
+func (sp *selectPlan) inexactOperand(e sqlparser.Expr) sqlparser.Expr {
+	var found sqlparser.Expr
+	var visit func(n sqlparser.SQLNode) (bool, error)
+	visit = func(n sqlparser.SQLNode) (bool, error) {
+		if found != nil {
+			return false, nil
+		}
+		switch x := n.(type) {
+		case *sqlparser.Subquery:
+			return false, nil
+		case *sqlparser.Avg:
+			found = x
+		case *sqlparser.Sum:
+			if hasDivision(x.Arg) {
+				found = x
+			}
+			return false, nil
+		case *sqlparser.BinaryExpr:
+			if x.Operator == sqlparser.DivOp {
+				found = x
+			}
+		case *sqlparser.ColName:
+			if i := sp.findItem(x, false); i >= 0 && x.Qualifier.IsEmpty() {
+				if ie := sp.itemExpr(i); ie != nil && !sqlparser.Equals.Expr(ie, x) {
+					_ = sqlparser.Walk(visit, ie)
+				}
+			}
+		}
+		return found == nil, nil
+	}
+	_ = sqlparser.Walk(visit, e)
+	return found
 }
 
 func (ap *aggPlan) logic(op string, l, r sqlparser.Expr) (engine.Expr, error) {

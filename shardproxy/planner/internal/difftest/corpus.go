@@ -246,6 +246,10 @@ func Corpus() []Case {
 		c("select status from orders group by status having status = 'paid'"),
 		c("select region_id, count(*) from users group by region_id having avg(rating) > 30 order by region_id"),
 		c("select count(*) from users having count(*) > 10"),
+		c("select region_id, count(*) from users group by region_id having sum(balance) * 2 - count(*) > 250000 order by 1"),
+		c("select region_id, avg(score) from users group by region_id having avg(score) > 505.8636 or avg(score) = 495.2813 order by 1"),
+		c("select id as score from users order by score limit 5"),
+		c("select -id as id from users order by id limit 3"),
 		c("select count(*) from users having count(*) > 1000"),
 		// DISTINCT.
 		c("select distinct region_id from users"),
@@ -372,6 +376,12 @@ func Refused() []string {
 		// value that may match on several shards: each shard's answer is a
 		// whole answer, so they cannot be concatenated.
 		"select * from (select count(*) c from users where id = '5abc') d",
+		// Arithmetic in a merged HAVING over values one server holds with
+		// more digits than it shows.
+		"select region_id, count(*) from users group by region_id having count(*)/3 = 11.3333",
+		"select region_id, count(*) from users group by region_id having avg(score) * 3 > 1517.5908",
+		"select region_id, avg(score) a from users group by region_id having -a < -505.8636",
+		"select status from orders group by status having sum(total / qty) * 2 > 10",
 		"select * from regions where id not in (select region_id from users where id = '5abc')",
 		// A subquery's condition does not co-locate the tables of the query
 		// around it: the pairs NOT EXISTS keeps live on different shards.
