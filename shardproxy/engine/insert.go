@@ -82,6 +82,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		bv, firstKey = nbv, keys[0]
 	}
 	byShard := make(map[string][]int, len(ins.VSchema.Shards))
+	var firstShard string
 	for i := range ins.Rows {
 		v, err := ins.Keys[i].Value(bv)
 		if err != nil {
@@ -100,6 +101,9 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 				"Incorrect value %s for shard key '%s' of %s: %v", v.String(), ins.Table.Column, ins.Table.Name, err)
 		}
 		byShard[s] = append(byShard[s], i)
+		if i == 0 {
+			firstShard = s
+		}
 	}
 	var suffix string
 	if ins.Suffix != nil {
@@ -132,11 +136,23 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		return nil, err
 	}
 	res, err := mergeResults(results, nil)
-	if err == nil && ins.GenerateKeys {
+	if err != nil {
+		return nil, err
+	}
+	if ins.GenerateKeys {
 		// LAST_INSERT_ID() is the first generated key, as for AUTO_INCREMENT.
 		res.InsertID, res.InsertIDChanged = uint64(firstKey), true
+		return res, nil
 	}
-	return res, err
+	// One server reports the AUTO_INCREMENT value of the statement's first
+	// row: that is the one the first row's shard reports (its statement
+	// starts with that row), not the first shard's.
+	for i, q := range qs {
+		if q.Shard == firstShard && results[i].InsertID != 0 {
+			res.InsertID, res.InsertIDChanged = results[i].InsertID, results[i].InsertIDChanged
+		}
+	}
+	return res, nil
 }
 
 // Explain implements Primitive.

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/vschema"
+)
+
+// A multi-row INSERT split over shards reports the AUTO_INCREMENT value of
+// its first row, as one server would: the value the first row's shard
+// reports, whatever the shards' order.
+func TestInsertIDOfFirstRow(t *testing.T) {
+	vs := &vschema.VSchema{Shards: []string{"s0", "s1"}}
+	tbl := &vschema.Table{Name: "orders", Kind: vschema.Sharded, Column: "user_id", Func: vschema.Hash}
+	shardOf := func(k int64) string {
+		s, err := vs.KeyShard(tbl, sqltypes.NewInt64(k), vschema.ForInsert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Two keys on different shards, the first row's on the second shard.
+	var k0, k1 int64 = -1, -1
+	for k := int64(1); k < 100 && (k0 < 0 || k1 < 0); k++ {
+		switch shardOf(k) {
+		case "s1":
+			if k0 < 0 {
+				k0 = k
+			}
+		case "s0":
+			if k1 < 0 {
+				k1 = k
+			}
+		}
+	}
+	ins := &Insert{VSchema: vs, DB: "demo", Table: tbl, Prefix: "insert into orders(user_id) values ",
+		Rows: []*sqlparser.ParsedQuery{sqlparser.BuildParsedQuery("(:a)"), sqlparser.BuildParsedQuery("(:b)")},
+		Keys: []EvalValue{BindVar("a"), BindVar("b")}}
+	vc := fixedCursor{
+		"s0": {RowsAffected: 1, InsertID: 500, InsertIDChanged: true},
+		"s1": {RowsAffected: 1, InsertID: 900, InsertIDChanged: true},
+	}
+	res, err := ins.Execute(context.Background(), vc, map[string]*querypb.BindVariable{
+		"a": sqltypes.Int64BindVariable(k0), "b": sqltypes.Int64BindVariable(k1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RowsAffected != 2 || res.InsertID != 900 {
+		t.Fatalf("rows %d, insert id %d; want 2 and 900, the id of the first row (on s1)", res.RowsAffected, res.InsertID)
+	}
+}
