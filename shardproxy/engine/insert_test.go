@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"vitess.io/vitess/go/sqltypes"
@@ -52,5 +53,25 @@ func TestInsertIDOfFirstRow(t *testing.T) {
 	}
 	if res.RowsAffected != 2 || res.InsertID != 900 {
 		t.Fatalf("rows %d, insert id %d; want 2 and 900, the id of the first row (on s1)", res.RowsAffected, res.InsertID)
+	}
+}
+
+// A write every shard runs on its copy of a reference table must change
+// every copy alike; copies that answer differently are reported, not
+// hidden behind the first shard's count.
+func TestAllShardsCopiesAgree(t *testing.T) {
+	vs := &vschema.VSchema{Shards: []string{"s0", "s1"}}
+	r := &Route{Opcode: AllShards, VSchema: vs, Query: sqlparser.BuildParsedQuery("update regions set zone = 'z' where id = 2")}
+	same := fixedCursor{"s0": {RowsAffected: 1}, "s1": {RowsAffected: 1}}
+	if res, err := r.Execute(context.Background(), same, nil); err != nil || res.RowsAffected != 1 {
+		t.Fatalf("copies alike: %+v %v", res, err)
+	}
+	for _, vc := range []fixedCursor{
+		{"s0": {RowsAffected: 1}, "s1": {RowsAffected: 0}},
+		{"s0": {RowsAffected: 1, InsertID: 7}, "s1": {RowsAffected: 1, InsertID: 8}},
+	} {
+		if res, err := r.Execute(context.Background(), vc, nil); err == nil || !strings.Contains(err.Error(), "copies of a reference table") {
+			t.Errorf("copies that differ: %+v %v, want an error", res, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -207,9 +208,26 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, err
 	}
 	if r.Opcode == AllShards {
-		return results[0], nil
+		return sameEverywhere(multi, results)
 	}
 	return mergeResults(results, r.OrderBy)
+}
+
+// sameEverywhere returns the first shard's answer to a statement every
+// shard ran on its copy (a write to a reference table, DDL), after checking
+// that every copy answered alike: copies that changed a different number
+// of rows, or assigned different AUTO_INCREMENT ids, no longer hold the
+// same rows, and one shard's count would hide that.
+func sameEverywhere(shards []string, results []*sqltypes.Result) (*sqltypes.Result, error) {
+	first := results[0]
+	for i, r := range results[1:] {
+		if r.RowsAffected != first.RowsAffected || r.InsertID != first.InsertID {
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
+				"the copies of a reference table answered differently (%s: %d rows affected, insert id %d; %s: %d rows affected, insert id %d): they do not hold the same rows, and the statement ran on every copy",
+				shards[0], first.RowsAffected, first.InsertID, shards[i+1], r.RowsAffected, r.InsertID)
+		}
+	}
+	return first, nil
 }
 
 // mergeResults combines the results of many shards: rows concatenated (or

@@ -39,6 +39,9 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 		if len(a.shardedTables) > 0 || len(a.unsharded) > 0 {
 			return nil, unsupported("INSERT into reference table %s reading non-reference tables (the copies would differ)", t.Name)
 		}
+		if f := nondeterministic(ins); f != "" {
+			return nil, unsupported("%s in a write to reference table %s (each shard's copy would get its own value: pass the value as a literal or parameter)", f, t.Name)
+		}
 		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(ins)}, nil
 	}
 	// Sharded.
@@ -157,6 +160,9 @@ func (pl *planner) planWrite(stmt sqlparser.Statement, verb string, a *analysis,
 		if len(a.shardedTables) > 0 || len(a.unsharded) > 0 {
 			return nil, unsupported("%s of reference table %s reading non-reference tables (the copies would differ)", verb, target.t.Name)
 		}
+		if f := nondeterministic(stmt); f != "" {
+			return nil, unsupported("%s in a write to reference table %s (each shard's copy would get its own value: pass the value as a literal or parameter)", f, target.t.Name)
+		}
 		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(stmt)}, nil
 	}
 	d, err := a.decide([]*block{blk}, verb)
@@ -178,6 +184,32 @@ func (pl *planner) planWrite(stmt sqlparser.Statement, verb string, a *analysis,
 		}
 	}
 	return &r, nil
+}
+
+// nondeterministic names the first call in node whose value differs from
+// server to server or from call to call (clocks, random numbers, UUIDs,
+// sequences, connection ids), or returns "". A write to a reference table
+// runs on every shard, and each copy would store its own value.
+func nondeterministic(node sqlparser.SQLNode) string {
+	found := ""
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		switch x := n.(type) {
+		case *sqlparser.CurTimeFuncExpr:
+			found = strings.ToUpper(x.Name.String()) + "()"
+		case *sqlparser.FuncExpr:
+			switch x.Name.Lowered() {
+			case "rand", "uuid", "uuid_short", "sys_guid", "random_bytes", "curdate", "current_date", "utc_date",
+				"connection_id", "nextval", "lastval", "setval", "sleep", "benchmark":
+				found = strings.ToUpper(x.Name.String()) + "()"
+			case "unix_timestamp":
+				if len(x.Exprs) == 0 {
+					found = "UNIX_TIMESTAMP()"
+				}
+			}
+		}
+		return found == "", nil
+	}, node)
+	return found
 }
 
 func (pl *planner) planUpdate(upd *sqlparser.Update) (engine.Primitive, error) {

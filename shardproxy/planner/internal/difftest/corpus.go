@@ -376,6 +376,12 @@ func Refused() []string {
 		// value that may match on several shards: each shard's answer is a
 		// whole answer, so they cannot be concatenated.
 		"select * from (select count(*) c from users where id = '5abc') d",
+		// A write to a reference table with a value each copy would compute
+		// on its own.
+		"insert into regions (id, name, zone) values (60, uuid(), 'x')",
+		"update regions set zone = rand() where id = 1",
+		"insert into regions (id, name, zone) values (61, 'x', 'y') on duplicate key update name = now()",
+		"delete from regions where id = unix_timestamp()",
 		// Arithmetic in a merged HAVING over values one server holds with
 		// more digits than it shows.
 		"select region_id, count(*) from users group by region_id having count(*)/3 = 11.3333",
