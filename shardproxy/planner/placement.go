@@ -214,6 +214,9 @@ func (a *analysis) addTableExpr(blk *block, te sqlparser.TableExpr, nullable boo
 	case *sqlparser.AliasedTableExpr:
 		switch e := t.Expr.(type) {
 		case sqlparser.TableName:
+			if e.Qualifier.IsEmpty() && strings.EqualFold(e.Name.String(), "dual") && t.As.IsEmpty() {
+				return nil // FROM DUAL: no table (what the parser puts under SELECT 1)
+			}
 			return a.addTable(blk, e, t.As.String(), nullable)
 		case *sqlparser.DerivedTable:
 			return a.addDerived(blk, e)

@@ -184,6 +184,14 @@ func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 			if x.Type == sqlparser.StrVal {
 				continue
 			}
+		case *sqlparser.UnaryExpr:
+			if x.Operator == sqlparser.NStringOp {
+				continue // N'b' is named "b", as the shards name it
+			}
+		case *sqlparser.NullVal, sqlparser.BoolVal:
+			continue // MySQL names them NULL, TRUE, FALSE however spelled
+		case *sqlparser.IntroducerExpr:
+			continue // _utf8mb4'a' is named "a", as the shards name it
 		}
 		fromText[i] = true
 		any = true

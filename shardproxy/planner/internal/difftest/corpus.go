@@ -293,6 +293,8 @@ func Corpus() []Case {
 		c("select id from users where region_id in (select id from regions where zone = 'a') order by id"),
 		c("select * from users where id = 5 and score > (select avg(total) from orders where user_id = 5)"),
 		c("select (select name from regions r where r.id = u.region_id) from users u where id = 3"),
+		c("select (select count(*) from users where id = 5), (select max(total) from orders where user_id = 5)"),
+		c("select 1 from dual where exists (select 1 from users where id = 7)"),
 		c("select count(*) from users u where exists (select 1 from orders o where o.user_id = u.id)"),
 		c("select id from users where id in (select user_id from orders group by user_id having count(*) > 5) order by id"),
 		c("select u.region_id, count(*), sum(o.total), max(o.total) from users u join orders o on o.user_id = u.id where o.qty > 2 group by u.region_id having count(*) > 20 order by sum(o.total) desc limit 3"),
@@ -346,6 +348,10 @@ func Corpus() []Case {
 		c("select u.id, o.total from users u join orders o on u.id = o.user_id where u.id = ? order by o.id", 21),
 		c("select id from users where email is null and region_id = ? order by id", 4),
 		c("select * from users where id = ?", nil),
+		// Column names MySQL does not take from the client's text.
+		c("select null, NULL, true, TRUE, false from users where id = 1"),
+		c("select null, true, count(*) from users"),
+		c("select _utf8mb4'a', N'b', x'41', 0x41, b'1', 1.50, -1, 1e3, 'it''s' from users where id in (1, 2)"),
 	}
 }
 
