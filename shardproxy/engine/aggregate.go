@@ -123,6 +123,13 @@ func (a *Aggregate) Execute(ctx context.Context, vc VCursor, bv map[string]*quer
 	if err != nil {
 		return nil, err
 	}
+	for _, ag := range aggs {
+		if ag.ascii {
+			if err := checkASCII(res.Fields, rows, []int{ag.col}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ng := len(a.GroupBy)
 	out := *res
 	out.Rows = nil
@@ -170,6 +177,7 @@ type resolvedAgg struct {
 	AggregateCol
 	col, sum, count int
 	kind            colKind // MIN/MAX comparison
+	ascii           bool    // MIN/MAX over text that compares only as ASCII
 }
 
 func (a *Aggregate) resolveAggs(fields []*querypb.Field, sample []sqltypes.Value) ([]resolvedAgg, error) {
@@ -186,11 +194,11 @@ func (a *Aggregate) resolveAggs(fields []*querypb.Field, sample []sqltypes.Value
 			}
 		}
 		if ag.Op == AggMin || ag.Op == AggMax {
-			k, err := columnKind(fields[r.col], OrderKey{Col: ag.Col, CollCol: ag.CollCol, HasColl: ag.HasColl}, sample, n, false)
+			k, ascii, err := columnKind(fields[r.col], OrderKey{Col: ag.Col, CollCol: ag.CollCol, HasColl: ag.HasColl}, sample, n, false)
 			if err != nil {
 				return nil, err
 			}
-			r.kind = k
+			r.kind, r.ascii = k, ascii
 		}
 		out[i] = r
 	}

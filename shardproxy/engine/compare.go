@@ -94,6 +94,9 @@ type keyCol struct {
 	col  int
 	desc bool
 	kind colKind
+	// ascii: the column is text in a character set other than UTF-8, whose
+	// values compare exactly only when plain ASCII (see textResult).
+	ascii bool
 }
 
 // OrderKey is a column to order or group by.
@@ -126,58 +129,76 @@ func resolveKeys(keys []OrderKey, fields []*querypb.Field, row []sqltypes.Value,
 		if c < 0 || c >= len(fields) {
 			return nil, Unsupported("order or group key column %d of %d", c, len(fields))
 		}
-		kind, err := columnKind(fields[c], k, row, len(fields), ordering)
+		kind, ascii, err := columnKind(fields[c], k, row, len(fields), ordering)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = keyCol{col: c, desc: k.Desc, kind: kind}
+		out[i] = keyCol{col: c, desc: k.Desc, kind: kind, ascii: ascii}
 	}
 	return out, nil
 }
 
-func columnKind(f *querypb.Field, k OrderKey, row []sqltypes.Value, n int, ordering bool) (colKind, error) {
+// checkKeyText applies checkASCII to the keys that need it.
+func checkKeyText(fields []*querypb.Field, rows [][]sqltypes.Value, cols []keyCol) error {
+	var idx []int
+	for _, c := range cols {
+		if c.ascii {
+			idx = append(idx, c.col)
+		}
+	}
+	if idx == nil {
+		return nil
+	}
+	return checkASCII(fields, rows, idx)
+}
+
+func columnKind(f *querypb.Field, k OrderKey, row []sqltypes.Value, n int, ordering bool) (colKind, bool, error) {
 	t := f.Type
 	switch {
 	case t == querypb.Type_NULL_TYPE:
-		return kindBytes, nil
+		return kindBytes, false, nil
 	case sqltypes.IsNumber(t):
-		return kindNumeric, nil
+		return kindNumeric, false, nil
 	case t == querypb.Type_TIME:
-		return kindTime, nil
+		return kindTime, false, nil
 	case t == querypb.Type_DATE, t == querypb.Type_DATETIME, t == querypb.Type_TIMESTAMP, t == querypb.Type_BIT:
-		return kindBytes, nil
+		return kindBytes, false, nil
 	case t == querypb.Type_ENUM || t == querypb.Type_SET:
 		if ordering {
-			return 0, Unsupported("ORDER BY on ENUM or SET column %s across shards (MySQL sorts them by member index)", f.Name)
+			return 0, false, Unsupported("ORDER BY on ENUM or SET column %s across shards (MySQL sorts them by member index)", f.Name)
 		}
 	case sqltypes.IsText(t) || sqltypes.IsBinary(t):
 	default:
-		return 0, Unsupported("ordering or grouping by %s column %s across shards", t, f.Name)
+		return 0, false, Unsupported("ordering or grouping by %s column %s across shards", t, f.Name)
 	}
 	// Text, binary, ENUM, SET: the collation decides.
 	if f.Charset == 63 && t != querypb.Type_ENUM && t != querypb.Type_SET {
-		return kindBytes, nil
+		return kindBytes, false, nil
 	}
 	if !k.HasColl || row == nil {
 		if row == nil {
-			return kindBytes, nil // no rows: nothing is compared
+			return kindBytes, false, nil // no rows: nothing is compared
 		}
-		return 0, Unsupported("comparing text column %s across shards without knowing its collation", f.Name)
+		return 0, false, Unsupported("comparing text column %s across shards without knowing its collation", f.Name)
+	}
+	ascii, err := textResult(f)
+	if err != nil {
+		return 0, false, err
 	}
 	cc := resolveCol(k.CollCol, n)
 	if cc < 0 || cc >= len(row) {
-		return 0, Unsupported("collation column of %s", f.Name)
+		return 0, false, Unsupported("collation column of %s", f.Name)
 	}
 	coll := row[cc].ToString()
 	switch textOrderOf(coll) {
 	case textGeneralCI:
-		return kindGeneralCI, nil
+		return kindGeneralCI, ascii, nil
 	case textBinPad:
-		return kindBinPad, nil
+		return kindBinPad, ascii, nil
 	case textBinary:
-		return kindBytes, nil
+		return kindBytes, ascii, nil
 	}
-	return 0, Unsupported("merging column %s with collation %s across shards (supported: utf8mb4_general_ci, utf8mb3_general_ci, utf8mb4_bin, utf8mb3_bin, binary)", f.Name, coll)
+	return 0, false, Unsupported("merging column %s with collation %s across shards (supported: utf8mb4_general_ci, utf8mb3_general_ci, utf8mb4_bin, utf8mb3_bin, binary)", f.Name, coll)
 }
 
 // prepare turns one value into a sortKey. Numeric strings that fail to parse

@@ -88,7 +88,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		if err != nil {
 			return nil, err
 		}
-		s, err := ins.VSchema.KeyShard(ins.Table, v, vschema.ForInsert)
+		s, err := keyShard(vc, ins.VSchema, ins.Table, v, vschema.ForInsert)
 		switch {
 		case errors.Is(err, vschema.ErrNullKey):
 			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, "23000",

@@ -106,7 +106,7 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		if err != nil {
 			return "", nil, err
 		}
-		s, kerr := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
+		s, kerr := keyShard(vc, r.VSchema, r.Table, v, vschema.ForRead)
 		if kerr != nil {
 			switch {
 			case len(r.SameShard) > 0:
@@ -125,7 +125,7 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 			if err != nil {
 				return "", nil, err
 			}
-			s2, err := r.VSchema.KeyShard(c.Table, v, vschema.ForRead)
+			s2, err := keyShard(vc, r.VSchema, c.Table, v, vschema.ForRead)
 			if err != nil || s2 != s {
 				return "", nil, Unsupported("a statement whose parts live on different shards (%s.%s = %s)", c.Table.Name, c.Table.Column, v.String())
 			}
@@ -138,7 +138,7 @@ func (r *Route) shards(vc VCursor, bv map[string]*querypb.BindVariable) (single 
 		}
 		seen := make(map[string]bool, len(r.VSchema.Shards))
 		for _, v := range vals {
-			s, err := r.VSchema.KeyShard(r.Table, v, vschema.ForRead)
+			s, err := keyShard(vc, r.VSchema, r.Table, v, vschema.ForRead)
 			if err != nil {
 				if errors.Is(err, vschema.ErrNoMatch) {
 					continue // NULL, a fraction: matches no key
@@ -266,6 +266,11 @@ func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result
 	cols, err := resolveKeys(keys, out.Fields, sample, true)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range results {
+		if err := checkKeyText(out.Fields, r.Rows, cols); err != nil {
+			return nil, err
+		}
 	}
 	h := &mergeHeap{cols: cols}
 	for _, r := range results {

@@ -42,6 +42,9 @@ func sortRows(fields []*querypb.Field, rows [][]sqltypes.Value, keys []OrderKey,
 	if err != nil {
 		return nil, err
 	}
+	if err := checkKeyText(fields, rows, cols); err != nil {
+		return nil, err
+	}
 	type keyed struct {
 		row  []sqltypes.Value
 		keys []sortKey

@@ -30,7 +30,7 @@ func TestPlansAreShared(t *testing.T) {
 	fields := []*querypb.Field{
 		{Name: "a", Type: querypb.Type_VARCHAR, Charset: 45}, {Name: "b", Type: querypb.Type_INT64},
 		{Name: "c", Type: querypb.Type_DECIMAL, Decimals: 2}, {Name: "d", Type: querypb.Type_INT64},
-		{Name: "e", Type: querypb.Type_VARCHAR}, {Name: "f", Type: querypb.Type_VARCHAR},
+		{Name: "e", Type: querypb.Type_VARCHAR, Charset: 45}, {Name: "f", Type: querypb.Type_VARCHAR, Charset: 45},
 	}
 	res := &sqltypes.Result{Fields: fields}
 	for i := 0; i < 20; i++ {
