@@ -3,12 +3,16 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/vt/sqlparser"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*_cases.json with the plans the planner builds now")
@@ -74,5 +78,27 @@ func TestPlans(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SELECT ... INTO @v would set the variable on a shard's connection, while
+// the session's user variables live in the proxy: refused. (vitess's
+// normalizer cannot rewrite INTO @v, so this is planned unnormalized.)
+func TestSelectIntoVariablesRefused(t *testing.T) {
+	for _, q := range []string{
+		"select name into @n from users where id = 5",
+		"select name from users where id = 5 into @n",
+		"select count(*) from users into @c",
+		"select id from users where id = 1 union all select id from users where id = 2 into @x",
+	} {
+		stmt, err := sqlparser.NewTestParser().Parse(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		_, err = Build(stmt, testVSchema(), "demo")
+		var se *sqlerror.SQLError
+		if !errors.As(err, &se) || se.Num != sqlerror.ERNotSupportedYet {
+			t.Errorf("%s: %v, want error 1235", q, err)
+		}
 	}
 }

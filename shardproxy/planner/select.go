@@ -117,6 +117,12 @@ func describeUnsharded(m map[string][]string) string {
 }
 
 func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Primitive, error) {
+	if intoVariables(stmt) {
+		// The shard would set its connection's variables, while the
+		// session's user variables live in the proxy: a later SELECT @v
+		// would not see the value.
+		return nil, unsupported("SELECT ... INTO @variable through the proxy (the session's user variables live in the proxy, not on the shard)")
+	}
 	a := newAnalysis(pl)
 	blocks, err := a.analyzeTableStatement(stmt, nil)
 	if err != nil {
@@ -200,6 +206,18 @@ func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 		return p
 	}
 	return &engine.ColumnNames{Input: p, FromText: fromText, Parser: sqlparser.NewTestParser()}
+}
+
+// intoVariables reports whether the statement selects INTO user variables.
+func intoVariables(stmt sqlparser.TableStatement) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if x, ok := n.(*sqlparser.SelectInto); ok && x.Type == sqlparser.IntoVariables {
+			found = true
+		}
+		return !found, nil
+	}, stmt)
+	return found
 }
 
 // concatSafe reports whether the answers of several shards to stmt may be
