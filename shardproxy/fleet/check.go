@@ -37,22 +37,13 @@ func (f *Fleet) checkLoop(s *server) {
 	}
 }
 
-// probe checks one server: on the primary it writes the heartbeat; on every
-// server it reads read_only and the GTID positions; on replicas it reads the
-// heartbeat row (for lag) and SHOW SLAVE STATUS.
+// probe checks one server: on every server it reads read_only and the GTID
+// positions, and that read alone says whether the server answers; on the
+// primary it then writes the heartbeat; on replicas it reads the heartbeat
+// row (for lag) and SHOW SLAVE STATUS.
 func (f *Fleet) probe(ctx context.Context, s *server) error {
 	sh := s.sh
 	primary := s.role() == RolePrimary
-	if primary {
-		sh.mu.Lock()
-		switching := sh.switching
-		sh.mu.Unlock()
-		if !switching {
-			if err := f.writeBeat(ctx, sh, s); err != nil && isConnErr(err) {
-				return err
-			}
-		}
-	}
 	var ro int
 	var slavePos, binlogPos string
 	err := s.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.gtid_slave_pos, @@global.gtid_binlog_pos").Scan(&ro, &slavePos, &binlogPos)
@@ -82,20 +73,40 @@ func (f *Fleet) probe(ctx context.Context, s *server) error {
 	s.mu.Unlock()
 
 	if fence {
-		f.fenceReturned(ctx, s)
+		fctx, cancel := context.WithTimeout(f.life, f.cfg.CheckTimeout)
+		f.fenceReturned(fctx, s)
+		cancel()
 	} else if repoint {
 		f.repointReturned(s)
 	}
 	if primary {
+		// The heartbeat is a write: on a live primary it may wait for a lock
+		// (LOCK TABLES, a backup's FLUSH TABLES WITH READ LOCK) or an fsync on
+		// a loaded machine. That says nothing about whether the primary
+		// answers, so it has its own budget and its outcome does not count:
+		// ejecting a slow primary fails every write while it is up.
+		sh.mu.Lock()
+		switching := sh.switching
+		sh.mu.Unlock()
+		if !switching {
+			bctx, cancel := context.WithTimeout(f.life, f.cfg.CheckTimeout)
+			if err := f.writeBeat(bctx, sh, s); err != nil {
+				f.log.Debug("fleet: heartbeat not written", "shard", sh.name, "server", s.cfg.Name, "err", err)
+			}
+			cancel()
+		}
 		s.lagKnown.Store(true)
 		s.behindSince.Store(0)
 		f.m.lag.WithLabelValues(sh.name, s.cfg.Name).Set(0)
 		return nil
 	}
-	if err := f.readBeat(ctx, s); err != nil {
+	// Their own budget, not what the health read left of it.
+	rctx, cancel := context.WithTimeout(f.life, f.cfg.CheckTimeout)
+	defer cancel()
+	if err := f.readBeat(rctx, s); err != nil {
 		return err
 	}
-	return f.readReplication(ctx, s)
+	return f.readReplication(rctx, s)
 }
 
 // record applies the outcome of a check that began at began: health,
@@ -173,7 +184,11 @@ func (f *Fleet) ensureMeta(ctx context.Context, p *server) error {
 func (f *Fleet) writeBeat(ctx context.Context, sh *shard, p *server) error {
 	seq := f.hbSeq.Add(1)
 	at := f.now()
-	res, err := p.db.ExecContext(ctx, "REPLACE INTO "+f.cfg.MetaSchema+".heartbeat (writer, seq, ts) SELECT ?, ?, NOW(6) FROM DUAL WHERE @@global.read_only = 0", f.hbID, seq)
+	// The lock waits end on the server too, within a second: a statement
+	// whose client gave up keeps waiting there otherwise (a day for a table
+	// lock), and a check every interval would pile them up.
+	res, err := p.db.ExecContext(ctx, "SET STATEMENT lock_wait_timeout = 1, innodb_lock_wait_timeout = 1 FOR "+
+		"REPLACE INTO "+f.cfg.MetaSchema+".heartbeat (writer, seq, ts) SELECT ?, ?, NOW(6) FROM DUAL WHERE @@global.read_only = 0", f.hbID, seq)
 	if err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && me.Number == 1146 { // no table: a new primary

@@ -893,3 +893,44 @@ func TestSwitchoverKeepsReplicaWithLocalWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedHeartbeatKeepsPrimary: a primary whose heartbeat write is
+// blocked (a lock on the heartbeat table, a backup's FLUSH TABLES WITH READ
+// LOCK, a slow fsync on a loaded machine) but which answers is not ejected:
+// ejecting it made every write fail with "primary down" while it was up.
+func TestBlockedHeartbeatKeepsPrimary(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, _ := startFleet(t, configFor(topo))
+	p := topo.Shards()[0].Primary()
+	ready(t, f)
+	db, err := p.OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES strata_meta.heartbeat WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if !status(f, p.Name).Healthy {
+			t.Fatalf("primary ejected while its heartbeat table was locked: %s", status(f, p.Name).LastError)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.AcquirePrimary(ctx, "s0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+}
