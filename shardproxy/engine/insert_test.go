@@ -61,7 +61,7 @@ func TestInsertIDOfFirstRow(t *testing.T) {
 // hidden behind the first shard's count.
 func TestAllShardsCopiesAgree(t *testing.T) {
 	vs := &vschema.VSchema{Shards: []string{"s0", "s1"}}
-	r := &Route{Opcode: AllShards, VSchema: vs, Query: sqlparser.BuildParsedQuery("update regions set zone = 'z' where id = 2")}
+	r := &Route{Opcode: AllShards, VSchema: vs, Query: sqlparser.BuildParsedQuery("update regions set zone = 'z' where id = 2"), Copies: true}
 	same := fixedCursor{"s0": {RowsAffected: 1}, "s1": {RowsAffected: 1}}
 	if res, err := r.Execute(context.Background(), same, nil); err != nil || res.RowsAffected != 1 {
 		t.Fatalf("copies alike: %+v %v", res, err)
@@ -73,5 +73,16 @@ func TestAllShardsCopiesAgree(t *testing.T) {
 		if res, err := r.Execute(context.Background(), vc, nil); err == nil || !strings.Contains(err.Error(), "copies of a reference table") {
 			t.Errorf("copies that differ: %+v %v, want an error", res, err)
 		}
+	}
+}
+
+// DDL over a sharded table runs on every shard's own rows: a copying ALTER
+// reports them all, summed, as one server would.
+func TestAllShardsDDLSums(t *testing.T) {
+	vs := &vschema.VSchema{Shards: []string{"s0", "s1"}}
+	r := &Route{Opcode: AllShards, VSchema: vs, Query: sqlparser.BuildParsedQuery("alter table users modify score bigint")}
+	res, err := r.Execute(context.Background(), fixedCursor{"s0": {RowsAffected: 117}, "s1": {RowsAffected: 123}}, nil)
+	if err != nil || res.RowsAffected != 240 {
+		t.Fatalf("%+v %v, want 240 rows affected", res, err)
 	}
 }

@@ -34,8 +34,9 @@ const (
 	Between
 	// Scatter sends the query to every shard and merges the results.
 	Scatter
-	// AllShards sends a write (to a reference table) or DDL to every shard;
-	// every shard holds a copy, so the result is the first shard's.
+	// AllShards sends a write (to a reference table) or DDL to every shard.
+	// For the copies of reference tables (Route.Copies) the result is the
+	// first shard's; for DDL over sharded tables, counts are summed.
 	AllShards
 )
 
@@ -86,6 +87,9 @@ type Route struct {
 	ScatterSafe bool
 	// Desc describes the route's choice for EXPLAIN, e.g. "users.id = :id".
 	Desc string
+	// Copies marks an AllShards statement that changes the copies of
+	// reference tables only: every copy must answer alike.
+	Copies bool
 }
 
 // shards returns the target shards: one in single (the common case, no
@@ -207,7 +211,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
-	if r.Opcode == AllShards {
+	if r.Copies {
 		return sameEverywhere(multi, results)
 	}
 	return mergeResults(results, r.OrderBy)

@@ -42,7 +42,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 		if f := nondeterministic(ins); f != "" {
 			return nil, unsupported("%s in a write to reference table %s (each shard's copy would get its own value: pass the value as a literal or parameter)", f, t.Name)
 		}
-		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(ins)}, nil
+		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(ins), Copies: true}, nil
 	}
 	// Sharded.
 	if len(a.shardedTables) > 0 || len(a.unsharded) > 0 {
@@ -163,7 +163,7 @@ func (pl *planner) planWrite(stmt sqlparser.Statement, verb string, a *analysis,
 		if f := nondeterministic(stmt); f != "" {
 			return nil, unsupported("%s in a write to reference table %s (each shard's copy would get its own value: pass the value as a literal or parameter)", f, target.t.Name)
 		}
-		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(stmt)}, nil
+		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: parsed(stmt), Copies: true}, nil
 	}
 	d, err := a.decide([]*block{blk}, verb)
 	if err != nil {
@@ -282,9 +282,10 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 		return nil, unsupported("%s without a table", stmtKind(ddl))
 	}
 	var (
-		all    bool
-		shard  string
-		placed []string
+		all     bool
+		sharded bool
+		shard   string
+		placed  []string
 	)
 	for _, n := range names {
 		_, _, t, err := pl.resolveTable(n)
@@ -294,6 +295,7 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 		switch t.Kind {
 		case vschema.Sharded, vschema.Reference:
 			all = true
+			sharded = sharded || t.Kind == vschema.Sharded
 			placed = append(placed, t.Name+" (every shard)")
 		case vschema.Unsharded:
 			if shard != "" && shard != t.Shard {
@@ -308,7 +310,10 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 	}
 	q := parsed(ddl)
 	if all {
-		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q}, nil
+		// A copying ALTER counts the rows it copied: the shards' own rows of a
+		// sharded table (summed, as one server would count them all), the
+		// same rows on every copy of a reference table.
+		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q, Copies: !sharded}, nil
 	}
 	return &engine.Route{Opcode: engine.Unsharded, VSchema: pl.vs, Shard: shard, Query: q}, nil
 }
