@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -57,15 +58,15 @@ func (emptyCursor) ExecuteShards(_ context.Context, qs []engine.ShardQuery) ([]*
 // and the plans must explain and execute without panicking.
 func checkBuild(sql string) {
 	parser := sqlparser.NewTestParser()
-	stmt, known, err := parser.Parse2(sql)
+	stmt, known, err := parseSafe(parser, sql)
 	if err != nil {
 		return
 	}
 	stmts := []sqlparser.Statement{stmt}
 	bv := map[string]*querypb.BindVariable{}
-	if again, _, err := parser.Parse2(sql); err == nil {
-		if res, err := sqlparser.Normalize(again, sqlparser.NewReservedVars("vtg", known), bv, true, "demo", -1, "", nil, nil, nil); err == nil {
-			stmts = append(stmts, res.AST)
+	if again, _, err := parseSafe(parser, sql); err == nil {
+		if ast, err := normalizeSafe(again, known, bv); err == nil {
+			stmts = append(stmts, ast)
 		}
 	}
 	v := testVSchema()
@@ -81,6 +82,33 @@ func checkBuild(sql string) {
 			cancel()
 		}
 	}
+}
+
+// parseSafe is Parse2 with vitess's own panics (e.g. on "set ````") turned
+// into errors: they are the parser's, which the proxy's session recovers
+// from; the planner is what is fuzzed here.
+func parseSafe(p *sqlparser.Parser, sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parser panic: %v", r)
+		}
+	}()
+	return p.Parse2(sql)
+}
+
+// normalizeSafe is Normalize with its panics (e.g. on SELECT ... INTO @v)
+// turned into errors, as parseSafe.
+func normalizeSafe(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable) (ast sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("normalizer panic: %v", r)
+		}
+	}()
+	res, err := sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, "demo", -1, "", nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res.AST, nil
 }
 
 // FuzzBuild: Build never panics on a statement that parses. Run it with
