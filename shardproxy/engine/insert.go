@@ -105,10 +105,11 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 			firstShard = s
 		}
 	}
+	sqlbv := SQLBindVars(bv)
 	var suffix string
 	if ins.Suffix != nil {
 		var err error
-		if suffix, err = ins.Suffix.GenerateQuery(bv, nil); err != nil {
+		if suffix, err = ins.Suffix.GenerateQuery(sqlbv, nil); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
@@ -124,7 +125,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			if err := ins.Rows[i].Append(&b, bv, nil); err != nil {
+			if err := ins.Rows[i].Append(&b, sqlbv, nil); err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
 		}

@@ -86,3 +86,23 @@ func TestAllShardsDDLSums(t *testing.T) {
 		t.Fatalf("%+v %v, want 240 rows affected", res, err)
 	}
 }
+
+// A DOUBLE parameter is written into the shards' SQL as a DOUBLE literal
+// (1e0), not as the integer or DECIMAL its plain text reads as.
+func TestDoubleParametersStayDouble(t *testing.T) {
+	bv := map[string]*querypb.BindVariable{
+		"a": sqltypes.Float64BindVariable(1), "b": sqltypes.Float64BindVariable(1.5),
+		"c": sqltypes.Float64BindVariable(1e20), "d": sqltypes.Int64BindVariable(7),
+	}
+	stmt, err := sqlparser.NewTestParser().Parse("select :a / 3, :b, :c, :d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sqlparser.NewParsedQuery(stmt).GenerateQuery(SQLBindVars(bv), nil)
+	if err != nil || got != "select 1e0 / 3, 1.5e0, 1e20, 7 from dual" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if string(bv["a"].Value) != "1" {
+		t.Fatalf("the caller's bind variables changed: %q", bv["a"].Value)
+	}
+}

@@ -189,7 +189,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
-	sql, err := r.Query.GenerateQuery(bv, nil)
+	sql, err := r.Query.GenerateQuery(SQLBindVars(bv), nil)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,9 +188,13 @@ func interpolate(sql string, args []any) string {
 			if err != nil {
 				panic(err)
 			}
-			if args[n] == nil {
+			switch x := args[n].(type) {
+			case nil:
 				b.WriteString("NULL")
-			} else {
+			case float64:
+				// A DOUBLE parameter is a DOUBLE: 1e0, not the integer 1.
+				b.WriteString(strconv.FormatFloat(x, 'e', -1, 64))
+			default:
 				v.EncodeSQLStringBuilder(&b)
 			}
 			n++

@@ -348,6 +348,12 @@ func Corpus() []Case {
 		c("select u.id, o.total from users u join orders o on u.id = o.user_id where u.id = ? order by o.id", 21),
 		c("select id from users where email is null and region_id = ? order by id", 4),
 		c("select * from users where id = ?", nil),
+		// A DOUBLE parameter stays a DOUBLE in the SQL sent to the shards.
+		c("select ? / 3 as a, ? + 1 as b, ? as c from users where id = 1", 1.0, 1.5, 0.1),
+		c("select sum(?) as s, avg(score * ?) as a from users", 1.5, 2.0),
+		c("select id from users where rating > ? order by rating * ?, id limit 5", 50.5, -1.0),
+		c("replace into audit (id, msg) values (100, concat('x', ? / 3))", 1.0),
+		c("select msg from audit where id = 100"),
 		// Column names MySQL does not take from the client's text.
 		c("select null, NULL, true, TRUE, false from users where id = 1"),
 		c("select null, true, count(*) from users"),
