@@ -41,7 +41,7 @@ func isFloatType(t querypb.Type) bool {
 
 // needsExponent reports whether a float's text would not read as a DOUBLE.
 func needsExponent(b []byte) bool {
-	return len(b) > 0 && bytes.IndexAny(b, "eE") < 0 && bytes.IndexAny(b, "0123456789") >= 0 && bytes.IndexAny(b, "NnIi") < 0
+	return !bytes.ContainsAny(b, "eEnNiI") && bytes.ContainsAny(b, "0123456789")
 }
 
 func withExponent(b []byte) []byte {
