@@ -206,6 +206,13 @@ func nondeterministic(node sqlparser.SQLNode) string {
 					found = "UNIX_TIMESTAMP()"
 				}
 			}
+		case *sqlparser.Variable:
+			// The session's own variables become bind variables before
+			// planning; one left in the statement is each server's
+			// (@@hostname, @@server_id).
+			if x.Scope != sqlparser.VariableScope {
+				found = "@@" + x.Name.String()
+			}
 		}
 		return found == "", nil
 	}, node)

@@ -394,6 +394,7 @@ func Refused() []string {
 		"update regions set zone = rand() where id = 1",
 		"insert into regions (id, name, zone) values (61, 'x', 'y') on duplicate key update name = now()",
 		"delete from regions where id = unix_timestamp()",
+		"update regions set zone = @@hostname where id = 1",
 		// Arithmetic in a merged HAVING over values one server holds with
 		// more digits than it shows.
 		"select region_id, count(*) from users group by region_id having count(*)/3 = 11.3333",
