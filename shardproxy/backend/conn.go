@@ -27,6 +27,12 @@ type Conn struct {
 	idleSince time.Time
 	broken    bool
 	buf       []byte // reused to build prefixed statements
+
+	rd  *rawReader // the raw side (raw.go), made on first use
+	snd *sender
+	// stmts are the statements prepared on this connection (stmt.go).
+	stmts map[stmtKey]stmt
+	pkt   Packet // reused for each packet handed to a Sink
 }
 
 // Pool is the pool the connection belongs to.
@@ -59,26 +65,7 @@ func (c *Conn) Interrupt() {
 // the result of sql and its warning count. maxRows bounds the rows read
 // (0: no bound).
 func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
-	buf := c.buf[:0]
-	nPre := 0
-	if db != "" && db != c.db {
-		buf = append(buf, "USE "...)
-		buf = append(buf, sqlescape.EscapeID(db)...)
-		buf = append(buf, ';')
-		nPre++
-	}
-	if st != c.state {
-		if set := diffSQL(c.state, st); set != "" {
-			buf = append(buf, set...)
-			buf = append(buf, ';')
-			nPre++
-		}
-	}
-	if pre != "" {
-		buf = append(buf, pre...)
-		buf = append(buf, ';')
-		nPre += strings.Count(pre, ";") + 1
-	}
+	buf, nPre := c.appendPrefix(c.buf[:0], db, st, pre)
 	query := sql
 	if nPre > 0 {
 		buf = append(buf, sql...)
@@ -139,6 +126,32 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 		return nil, 0, c.pool.connError(err)
 	}
 	return res, warnings, nil
+}
+
+// appendPrefix appends the statements that bring the connection to the
+// database db and the state st, then pre, each followed by ';', and says how
+// many statements it appended.
+func (c *Conn) appendPrefix(buf []byte, db string, st *State, pre string) ([]byte, int) {
+	nPre := 0
+	if db != "" && db != c.db {
+		buf = append(buf, "USE "...)
+		buf = append(buf, sqlescape.EscapeID(db)...)
+		buf = append(buf, ';')
+		nPre++
+	}
+	if st != c.state {
+		if set := diffSQL(c.state, st); set != "" {
+			buf = append(buf, set...)
+			buf = append(buf, ';')
+			nPre++
+		}
+	}
+	if pre != "" {
+		buf = append(buf, pre...)
+		buf = append(buf, ';')
+		nPre += strings.Count(pre, ";") + 1
+	}
+	return buf, nPre
 }
 
 // Warnings fetches SHOW WARNINGS of the statement just run.

@@ -6,5 +6,8 @@
 // that decides which server of a shard runs a statement (Router).
 //
 // Results come back as vitess *sqltypes.Result, decoded once from the
-// server's packets and handed to the client side as they are.
+// server's packets and handed to the client side as they are; or, for a
+// caller that passes a statement's response to its own client untouched
+// (QueryRaw, ExecStmtRaw), as the server's packets, without decoding them,
+// the latter through statements the connection prepares on the server.
 package backend

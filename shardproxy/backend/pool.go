@@ -34,6 +34,10 @@ type Options struct {
 	HealthCheckInterval time.Duration
 	// Logger gets one line when a server goes down or comes back.
 	Logger *slog.Logger
+
+	// noDeprecateEOF makes connections speak without CLIENT_DEPRECATE_EOF,
+	// as older servers do (tests of the raw side).
+	noDeprecateEOF bool
 }
 
 // DefaultOptions are the pools' defaults (those of config.DefaultConfig).
@@ -121,6 +125,8 @@ func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error)
 			Charset:               45, // utf8mb4_general_ci: DefaultNames resets to it
 			ConnectTimeoutMs:      uint64(opts.ConnectTimeout / time.Millisecond),
 			EnableMultiStatements: true, // session state and BEGIN ride with the statement
+
+			DisableClientDeprecateEOF: opts.noDeprecateEOF,
 		},
 		log:  opts.Logger,
 		stop: make(chan struct{}),

@@ -1,0 +1,433 @@
+package backend
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// The raw side of a connection: a statement's response read packet by
+// packet and handed on as the server sent it, for a caller that passes it
+// to its client without decoding it into a sqltypes.Result and encoding it
+// again (the proxy does so for statements that one shard answers whole).
+// The connection's vitess side (Exec, Ping) and its raw side take turns:
+// each leaves nothing buffered when its exchange is over.
+
+// PacketKind says what a packet of a statement's response is.
+type PacketKind uint8
+
+const (
+	// PacketOK ends a statement that returns no rows.
+	PacketOK PacketKind = iota + 1
+	// PacketErr ends a statement that failed, before or among its rows.
+	PacketErr
+	// PacketColumnCount starts a result set.
+	PacketColumnCount
+	// PacketColumn is one column definition.
+	PacketColumn
+	// PacketColumnsDone follows the last column definition. It has no
+	// payload: the EOF packet a server sends there to clients without
+	// CLIENT_DEPRECATE_EOF is not passed on.
+	PacketColumnsDone
+	// PacketRow is one row, in the text or binary format the command asked
+	// for.
+	PacketRow
+	// PacketEnd ends the rows (an EOF packet, or an OK packet with an EOF
+	// header).
+	PacketEnd
+)
+
+// Packet is one packet of a response. Payload is the server's bytes, valid
+// until the Sink returns.
+type Packet struct {
+	Kind    PacketKind
+	Payload []byte
+	// Cont marks the pieces after the first of a payload of 16 MiB or more,
+	// which the protocol splits into several packets.
+	Cont bool
+	// Status, Warnings, Affected and InsertID are read from PacketOK and
+	// PacketEnd.
+	Status, Warnings   uint16
+	Affected, InsertID uint64
+}
+
+// Sink receives a response's packets in order.
+type Sink interface {
+	Packet(p *Packet) error
+}
+
+// rawReader reads whole packets from a connection into one buffer.
+type rawReader struct {
+	src  io.Reader
+	buf  []byte
+	r, w int
+}
+
+const rawBufSize = 16 << 10
+
+// packet returns the next packet's payload, valid until the next call.
+func (rr *rawReader) packet() ([]byte, error) {
+	if err := rr.need(4); err != nil {
+		return nil, err
+	}
+	h := rr.buf[rr.r:]
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	if err := rr.need(4 + n); err != nil {
+		return nil, err
+	}
+	p := rr.buf[rr.r+4 : rr.r+4+n]
+	rr.r += 4 + n
+	return p, nil
+}
+
+// need reads until n bytes are buffered.
+func (rr *rawReader) need(n int) error {
+	if rr.r == rr.w {
+		rr.r, rr.w = 0, 0
+	}
+	for rr.w-rr.r < n {
+		if len(rr.buf)-rr.r < n {
+			// Make room: move what is buffered to the front, and grow the
+			// buffer for a packet larger than it.
+			size := max(len(rr.buf), rawBufSize)
+			for size < n {
+				size *= 2
+			}
+			buf := rr.buf
+			if size > len(buf) {
+				buf = make([]byte, size)
+			}
+			copy(buf, rr.buf[rr.r:rr.w])
+			rr.buf, rr.w, rr.r = buf, rr.w-rr.r, 0
+		}
+		m, err := rr.src.Read(rr.buf[rr.w:])
+		rr.w += m
+		if err != nil && rr.w-rr.r < n {
+			return err
+		}
+	}
+	return nil
+}
+
+// idle reports whether nothing is buffered, and gives back a buffer a huge
+// packet grew.
+func (rr *rawReader) idle() bool {
+	if rr.r != rr.w {
+		return false
+	}
+	rr.r, rr.w = 0, 0
+	if len(rr.buf) > 1<<20 {
+		rr.buf = nil
+	}
+	return true
+}
+
+func (c *Conn) reader() *rawReader {
+	if c.rd == nil {
+		raw := c.c.GetRawConn()
+		c.rd = &rawReader{src: raw}
+		c.snd = newSender(raw)
+	}
+	return c.rd
+}
+
+func (c *Conn) deprecateEOF() bool {
+	return c.c.Capabilities&mysql.CapabilityClientDeprecateEOF != 0
+}
+
+// QueryRaw runs sql as Exec does (the session's database db and state st
+// applied first, in the same round trip), and hands the statement's
+// response to sink packet by packet. started reports whether sink got any
+// packet. A statement error comes back as the server's *sqlerror.SQLError,
+// after sink got its ERR packet; any other error means the connection
+// failed (sink may have had part of the response), and the connection is
+// broken.
+func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink Sink) (started bool, err error) {
+	if c.c.Buffered() != 0 {
+		c.broken = true
+		return false, c.pool.connError(errors.New("backend: unread bytes from the server before a statement"))
+	}
+	rd := c.reader()
+	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
+	buf, nPre := c.appendPrefix(buf, db, st, "")
+	buf = append(buf, sql...)
+	c.buf = buf[:0]
+	if n := len(buf) - 4; n >= 1<<24-1 {
+		// The protocol splits a statement this long into pieces; vitess does.
+		if err := c.c.WriteComQuery(string(buf[4:])); err != nil {
+			c.broken = true
+			return false, c.pool.connError(err)
+		}
+	} else {
+		buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
+		if timeout > 0 {
+			defer c.deadline(timeout)()
+		}
+		if err := c.snd.send(buf); err != nil {
+			c.broken = true
+			return false, c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+		}
+	}
+	for i := 0; i < nPre; i++ {
+		if err := c.readPrefixResult(rd); err != nil {
+			return false, err
+		}
+	}
+	if nPre > 0 {
+		if db != "" {
+			c.db = db
+		}
+		c.state = st
+	}
+	return c.readResponse(rd, sink)
+}
+
+// deadline bounds the exchange; the returned func clears it.
+func (c *Conn) deadline(timeout time.Duration) func() {
+	raw := c.c.GetRawConn()
+	_ = raw.SetDeadline(time.Now().Add(timeout))
+	return func() {
+		if !c.broken {
+			_ = raw.SetDeadline(time.Time{})
+		}
+	}
+}
+
+// readPrefixResult reads the OK of one statement put in front of the
+// caller's (USE, SET, BEGIN): anything else leaves the connection in an
+// unknown state.
+func (c *Conn) readPrefixResult(rd *rawReader) error {
+	data, err := rd.packet()
+	if err != nil {
+		c.broken = true
+		return c.pool.connError(err)
+	}
+	if len(data) > 0 && data[0] == mysql.ErrPacket {
+		c.broken = true
+		return c.pool.connError(mysql.ParseErrorPacket(data))
+	}
+	var p Packet
+	if len(data) == 0 || data[0] != mysql.OKPacket || !parseOK(data, &p) || p.Status&mysql.ServerMoreResultsExists == 0 {
+		c.broken = true
+		return c.pool.connError(errors.New("backend: unexpected answer to a session statement"))
+	}
+	return nil
+}
+
+// readResponse reads one statement's response into sink.
+func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) {
+	fail := func(err error) (bool, error) {
+		c.broken = true
+		return started, c.pool.connError(err)
+	}
+	deliver := func(p *Packet) error {
+		started = true
+		return sink.Packet(p)
+	}
+	p := &c.pkt
+	data, err := rd.packet()
+	if err != nil {
+		return fail(err)
+	}
+	if len(data) == 0 {
+		return fail(errors.New("backend: empty packet from the server"))
+	}
+	switch data[0] {
+	case mysql.OKPacket:
+		*p = Packet{Kind: PacketOK, Payload: data}
+		if !parseOK(data, p) {
+			return fail(errors.New("backend: malformed OK packet"))
+		}
+		if p.Status&mysql.ServerMoreResultsExists != 0 {
+			return c.moreResults(rd, started)
+		}
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+		return started, c.finishRaw(rd)
+	case mysql.ErrPacket:
+		*p = Packet{Kind: PacketErr, Payload: data}
+		serr := mysql.ParseErrorPacket(data)
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+		if err := c.finishRaw(rd); err != nil {
+			return started, err
+		}
+		return started, serr
+	case 0xfb:
+		// LOCAL INFILE request: the proxy does not run LOAD DATA.
+		return fail(errors.New("backend: LOCAL INFILE is not supported through the proxy"))
+	}
+	ncols, ok := lenEncInt(data)
+	if !ok || ncols == 0 || ncols > 1<<16 {
+		return fail(errors.New("backend: malformed column count"))
+	}
+	*p = Packet{Kind: PacketColumnCount, Payload: data}
+	if err := deliver(p); err != nil {
+		return started, err
+	}
+	for i := uint64(0); i < ncols; i++ {
+		if data, err = rd.packet(); err != nil {
+			return fail(err)
+		}
+		*p = Packet{Kind: PacketColumn, Payload: data}
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+	}
+	deprecate := c.deprecateEOF()
+	if !deprecate {
+		if data, err = rd.packet(); err != nil {
+			return fail(err)
+		}
+		if len(data) == 0 || data[0] != mysql.EOFPacket {
+			return fail(errors.New("backend: no EOF after the column definitions"))
+		}
+	}
+	*p = Packet{Kind: PacketColumnsDone}
+	if err := deliver(p); err != nil {
+		return started, err
+	}
+	cont := false
+	for {
+		if data, err = rd.packet(); err != nil {
+			return fail(err)
+		}
+		switch {
+		case cont:
+			*p = Packet{Kind: PacketRow, Payload: data, Cont: true}
+		case len(data) > 0 && data[0] == mysql.EOFPacket && len(data) < 1<<24-1 && (deprecate || len(data) < 9):
+			*p = Packet{Kind: PacketEnd, Payload: data}
+			if !parseEnd(data, deprecate, p) {
+				return fail(errors.New("backend: malformed end of rows"))
+			}
+			if p.Status&mysql.ServerMoreResultsExists != 0 {
+				return c.moreResults(rd, started)
+			}
+			if err := deliver(p); err != nil {
+				return started, err
+			}
+			return started, c.finishRaw(rd)
+		case len(data) > 0 && data[0] == mysql.ErrPacket:
+			*p = Packet{Kind: PacketErr, Payload: data}
+			serr := mysql.ParseErrorPacket(data)
+			if err := deliver(p); err != nil {
+				return started, err
+			}
+			if err := c.finishRaw(rd); err != nil {
+				return started, err
+			}
+			return started, serr
+		default:
+			*p = Packet{Kind: PacketRow, Payload: data}
+		}
+		cont = len(data) == 1<<24-1
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+	}
+}
+
+// moreResults drains the results after the first (a CALL), which the proxy
+// does not pass on, and fails the statement as Exec does.
+func (c *Conn) moreResults(rd *rawReader, started bool) (bool, error) {
+	for more := true; more; {
+		var d drain
+		if _, err := c.readResponse(rd, &d); err != nil && c.broken {
+			return started, err
+		}
+		more = d.more
+	}
+	return started, sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSUnknownSQLState, "statements with more than one result are not supported through the proxy")
+}
+
+type drain struct{ more bool }
+
+func (d *drain) Packet(p *Packet) error {
+	if p.Kind == PacketOK || p.Kind == PacketEnd {
+		d.more = p.Status&mysql.ServerMoreResultsExists != 0
+	}
+	return nil
+}
+
+// finishRaw checks that the response was all the server sent.
+func (c *Conn) finishRaw(rd *rawReader) error {
+	if !rd.idle() {
+		c.broken = true
+		return c.pool.connError(errors.New("backend: the server sent more than its response"))
+	}
+	return nil
+}
+
+// parseOK reads an OK packet: header, affected rows, last insert id, status
+// flags, warnings.
+func parseOK(data []byte, p *Packet) bool {
+	pos := 1
+	var ok bool
+	if p.Affected, pos, ok = readLenEnc(data, pos); !ok {
+		return false
+	}
+	if p.InsertID, pos, ok = readLenEnc(data, pos); !ok {
+		return false
+	}
+	if len(data) < pos+4 {
+		return false
+	}
+	p.Status = uint16(data[pos]) | uint16(data[pos+1])<<8
+	p.Warnings = uint16(data[pos+2]) | uint16(data[pos+3])<<8
+	return true
+}
+
+// parseEnd reads the packet that ends rows: an OK with an EOF header under
+// CLIENT_DEPRECATE_EOF, else an EOF (header, warnings, status flags).
+func parseEnd(data []byte, deprecate bool, p *Packet) bool {
+	if deprecate {
+		return parseOK(data, p)
+	}
+	if len(data) < 5 {
+		return false
+	}
+	p.Warnings = uint16(data[1]) | uint16(data[2])<<8
+	p.Status = uint16(data[3]) | uint16(data[4])<<8
+	return true
+}
+
+func lenEncInt(data []byte) (uint64, bool) {
+	v, _, ok := readLenEnc(data, 0)
+	return v, ok
+}
+
+// readLenEnc reads a length-encoded integer at pos.
+func readLenEnc(data []byte, pos int) (uint64, int, bool) {
+	if pos >= len(data) {
+		return 0, pos, false
+	}
+	switch b := data[pos]; {
+	case b < 0xfb:
+		return uint64(b), pos + 1, true
+	case b == 0xfc:
+		if pos+3 > len(data) {
+			return 0, pos, false
+		}
+		return uint64(data[pos+1]) | uint64(data[pos+2])<<8, pos + 3, true
+	case b == 0xfd:
+		if pos+4 > len(data) {
+			return 0, pos, false
+		}
+		return uint64(data[pos+1]) | uint64(data[pos+2])<<8 | uint64(data[pos+3])<<16, pos + 4, true
+	case b == 0xfe:
+		if pos+9 > len(data) {
+			return 0, pos, false
+		}
+		var v uint64
+		for i := 8; i >= 1; i-- {
+			v = v<<8 | uint64(data[pos+i])
+		}
+		return v, pos + 9, true
+	}
+	return 0, pos, false
+}

@@ -1,0 +1,173 @@
+package backend
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// Server-side prepared statements on a pooled connection, for clients that
+// use prepared statements themselves: their COM_STMT_EXECUTE goes to the
+// server as a COM_STMT_EXECUTE of the same parameters, so that the server
+// does not parse the statement again and its binary rows reach the client
+// as they are. A connection prepares each statement text once (per
+// database and session state, which both shape how the server reads it)
+// and keeps up to maxStmts of them.
+
+// maxStmts bounds the statements prepared on one connection: the server
+// counts them against max_prepared_stmt_count (16382 by default) over all
+// its connections.
+const maxStmts = 32
+
+type stmtKey struct {
+	db   string
+	st   *State
+	text string
+}
+
+type stmt struct {
+	id     uint32
+	params int
+}
+
+// ErrPrepare wraps the server's refusal to prepare a statement: the
+// statement may still run as text.
+var ErrPrepare = errors.New("backend: the server did not prepare the statement")
+
+// ExecStmtRaw runs the statement text with the parameters of a client's
+// COM_STMT_EXECUTE on the server as a prepared statement, and hands the
+// response (binary rows) to sink. args is the COM_STMT_EXECUTE payload after
+// the statement id (flags, iteration count, NULL bitmap, new-params-bound
+// flag, types, values); params is the number of parameters text has. The
+// connection is first brought to the database db and state st. Errors are
+// as for QueryRaw; a statement the server would not prepare gives an error
+// that wraps ErrPrepare, before sink got anything.
+func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, timeout time.Duration, sink Sink) error {
+	if (db != "" && db != c.db) || st != c.state {
+		// A prepared statement cannot carry USE and SET in front of it: one
+		// more round trip, only when the session's state differs from the
+		// connection's (rarely: pools hand a session its connection back).
+		if _, _, err := c.Exec("DO 0", db, st, "", 0, timeout); err != nil {
+			return err
+		}
+	}
+	if c.c.Buffered() != 0 {
+		c.broken = true
+		return c.pool.connError(errors.New("backend: unread bytes from the server before a statement"))
+	}
+	rd := c.reader()
+	if timeout > 0 {
+		defer c.deadline(timeout)()
+	}
+	key := stmtKey{db: c.db, st: c.state, text: text}
+	s, ok := c.stmts[key]
+	if !ok {
+		var err error
+		if s, err = c.prepare(rd, key, params); err != nil {
+			return err
+		}
+	}
+	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComStmtExecute)
+	buf = binary.LittleEndian.AppendUint32(buf, s.id)
+	buf = append(buf, args...)
+	c.buf = buf[:0]
+	n := len(buf) - 4
+	if n >= 1<<24-1 {
+		// Not worth splitting: long values travel as text on the ordinary path.
+		return errors.Join(ErrPrepare, errors.New("parameters over 16 MiB"))
+	}
+	buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
+	if err := c.snd.send(buf); err != nil {
+		c.broken = true
+		return c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+	}
+	_, err := c.readResponse(rd, sink)
+	return err
+}
+
+// prepare prepares text on the server (COM_STMT_PREPARE) and remembers it.
+func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
+	if len(c.stmts) >= maxStmts {
+		for k, old := range c.stmts {
+			if err := c.closeStmt(old.id); err != nil {
+				return stmt{}, err
+			}
+			delete(c.stmts, k)
+			break
+		}
+	}
+	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComPrepare)
+	buf = append(buf, key.text...)
+	c.buf = buf[:0]
+	n := len(buf) - 4
+	if n >= 1<<24-1 {
+		return stmt{}, errors.Join(ErrPrepare, errors.New("statement over 16 MiB"))
+	}
+	buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
+	if err := c.snd.send(buf); err != nil {
+		c.broken = true
+		return stmt{}, c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+	}
+	data, err := rd.packet()
+	if err != nil {
+		c.broken = true
+		return stmt{}, c.pool.connError(err)
+	}
+	if len(data) > 0 && data[0] == mysql.ErrPacket {
+		serr := mysql.ParseErrorPacket(data)
+		if err := c.finishRaw(rd); err != nil {
+			return stmt{}, err
+		}
+		return stmt{}, errors.Join(ErrPrepare, serr)
+	}
+	if len(data) < 12 || data[0] != mysql.OKPacket {
+		c.broken = true
+		return stmt{}, c.pool.connError(errors.New("backend: malformed prepare response"))
+	}
+	s := stmt{id: binary.LittleEndian.Uint32(data[1:]), params: int(binary.LittleEndian.Uint16(data[7:]))}
+	cols := int(binary.LittleEndian.Uint16(data[5:]))
+	// Parameter and column definitions follow, each list closed by an EOF
+	// unless CLIENT_DEPRECATE_EOF: the proxy has its own.
+	for _, k := range []int{s.params, cols} {
+		if k == 0 {
+			continue
+		}
+		if !c.deprecateEOF() {
+			k++
+		}
+		for i := 0; i < k; i++ {
+			if _, err := rd.packet(); err != nil {
+				c.broken = true
+				return stmt{}, c.pool.connError(err)
+			}
+		}
+	}
+	if err := c.finishRaw(rd); err != nil {
+		return stmt{}, err
+	}
+	if s.params != params {
+		// The statement is not the one the caller planned: do not use it.
+		_ = c.closeStmt(s.id)
+		return stmt{}, errors.Join(ErrPrepare, errors.New("parameter count differs"))
+	}
+	if c.stmts == nil {
+		c.stmts = map[stmtKey]stmt{}
+	}
+	c.stmts[key] = s
+	return s, nil
+}
+
+// closeStmt deallocates a statement on the server (COM_STMT_CLOSE has no
+// response).
+func (c *Conn) closeStmt(id uint32) error {
+	b := [9]byte{5, 0, 0, 0, mysql.ComStmtClose}
+	binary.LittleEndian.PutUint32(b[5:], id)
+	if _, err := c.c.GetRawConn().Write(b[:]); err != nil {
+		c.broken = true
+		return c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+	}
+	return nil
+}
