@@ -92,6 +92,10 @@ func TestTLS(t *testing.T) {
 		if _, err := tlsDB.Exec("SELECT '" + strings.Repeat("x", 2<<20) + "'"); err == nil {
 			t.Error("TLS: 2 MiB statement accepted with max_allowed_packet 1 MiB")
 		}
+		// The proxy closed that connection after its 1153, as a server
+		// does; whether the driver noticed before pooling it again depends
+		// on timing, so go on with a fresh pool.
+		tlsDB = p.open(t, "demo", "tls=skip-verify")
 		mustExec(t, tlsDB, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
 		out, err := mariadbCLI(t, p, "demo", "SELECT COUNT(*) FROM t4;\n", "--ssl", "--ssl-verify-server-cert=0", "--auto-rehash")
 		if err != nil || !strings.Contains(out, "COUNT(*)") {
