@@ -51,9 +51,19 @@ type clientConn struct {
 	login     bool // in the login exchange, until the server's OK or ERR
 	shift     byte // 1 after an SSLRequest: the client's sequence numbers run ahead
 	deprecate bool // the client set CLIENT_DEPRECATE_EOF
+
+	// The fast lane (lane.go): the connection's session, set before the
+	// handshake; lane once the listener handed the connection to it.
+	sess *Session
+	lane bool
+	out  []byte // the response being built
 }
 
 const comFieldList = 0x04
+
+// laneMaxPacket: larger statements are not worth the fast lane (and may not
+// fit the read buffer whole).
+const laneMaxPacket = 8 << 10
 
 func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
 	return &clientConn{Conn: c, srv: srv, id: id, r: bufio.NewReaderSize(c, 16384), w: c, tlsConf: srv.tlsConf, login: true}
@@ -112,6 +122,26 @@ func (f *clientConn) Read(p []byte) (int, error) {
 				if err := f.answer(pkt[5:]); err != nil {
 					return 0, err
 				}
+				continue
+			}
+		}
+		if seq == 0 && f.lane && length > 0 && length <= laneMaxPacket {
+			b, err := f.r.Peek(4 + length)
+			if err != nil {
+				return f.r.Read(p)
+			}
+			handled := false
+			switch b[4] {
+			case mysql.ComQuery:
+				handled, err = f.sess.laneQuery(f, b[5:])
+			case mysql.ComStmtExecute:
+				handled, err = f.sess.laneExecute(f, b[5:])
+			}
+			if err != nil {
+				return 0, err
+			}
+			if handled {
+				_, _ = f.r.Discard(4 + length)
 				continue
 			}
 		}

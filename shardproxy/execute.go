@@ -258,7 +258,12 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if err != nil {
 		return nil, err
 	}
-	cp := &cachedPlan{plan: plan, needs: r.BindVarNeeds, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	needs := r.BindVarNeeds
+	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
+		needs = nil // nothing from the session
+	}
+	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	cp.lane = cp.kind == kindSelect && lanePlan(plan)
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }

@@ -83,6 +83,7 @@ type fastState struct {
 	vals  []querypb.BindVariable
 	tvals []*querypb.Value
 	bv    map[string]*querypb.BindVariable
+	args  []byte // a prepared execute's parameters for the shard (lane.go)
 }
 
 // shapeCache maps "db\x00shape" to its entry. Like the plan cache it drops

@@ -42,6 +42,11 @@ func packetSeeds() [][]byte {
 		cmd([]byte("\x03SELECT 1")),
 		cmd([]byte("\x03SELECT c FROM sbtest1 WHERE id=5"), []byte("\x0e")),
 		cmd([]byte("\x16SELECT c FROM sbtest1 WHERE id=?"), []byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 5, 0, 0, 0, 0, 0, 0, 0}, []byte{0x19, 1, 0, 0, 0}),
+		// The fast lane: a shape seen twice; executes with and without types.
+		cmd([]byte("\x03SELECT c FROM sbtest1 WHERE id=5"), []byte("\x03SELECT c FROM sbtest1 WHERE id=6")),
+		cmd([]byte("\x16SELECT c FROM sbtest1 WHERE id=? AND k=?"),
+			[]byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1, 8, 0, 253, 0, 5, 0, 0, 0, 0, 0, 0, 0},
+			[]byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 'x'}),
 		cmd([]byte("\x04customers\x00")),
 		cmd([]byte("\x02test"), []byte("\x03SET NAMES latin1; SELECT @@version")),
 		cmd([]byte{0x1a, 1, 0, 0, 0}, []byte{0x18, 1, 0, 0, 0, 0, 0, 'x'}, []byte{0x1b, 0, 0}),

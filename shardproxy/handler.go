@@ -23,6 +23,9 @@ func (s *Server) NewConnection(c *mysql.Conn) {
 	ss := newSession(s, c)
 	c.ClientData = ss
 	c.StatusFlags |= mysql.ServerStatusAutocommit
+	if cc, ok := c.GetRawConn().(*clientConn); ok {
+		cc.sess = ss
+	}
 	s.mu.Lock()
 	s.sessions[c.ConnectionID] = ss
 	s.mu.Unlock()
@@ -38,6 +41,12 @@ func (s *Server) ConnectionReady(c *mysql.Conn) {
 	// gets it applied as if it had run SET NAMES.
 	if name := s.charsetName(c); name != "" && name != "utf8mb4" {
 		ss.state = s.cluster.States.With(ss.state, "names", "NAMES '"+name+"'")
+	}
+	// From here on the listener reads commands, and the fast lane may take
+	// them first.
+	if cc, ok := c.GetRawConn().(*clientConn); ok && cc.sess == ss {
+		cc.deprecate = c.Capabilities&mysql.CapabilityClientDeprecateEOF != 0
+		cc.lane = true
 	}
 }
 

@@ -83,7 +83,10 @@ func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
 	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "strata_proxy_plan_cache_entries", Help: "Plans in the plan cache.",
 	}, func() float64 { return float64(srv.plans.len()) })
-	for _, c := range []prometheus.Collector{queries, errs, lat, stmts, stmtErrs, slow, clients, hits, misses, entries, backend.NewCollector(srv.cluster)} {
+	lane := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "strata_proxy_fast_lane_statements_total", Help: "Statements the fast lane answered: one shard's response passed to the client as the shard sent it.",
+	}, func() float64 { return float64(srv.laneHits.Load()) })
+	for _, c := range []prometheus.Collector{queries, errs, lat, stmts, stmtErrs, slow, clients, hits, misses, entries, lane, backend.NewCollector(srv.cluster)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -21,6 +21,9 @@ type cachedPlan struct {
 	normalized string
 	// needsText: the plan names columns after the client's text.
 	needsText bool
+	// lane: a read that one shard answers whole, whose response the fast
+	// lane passes to the client as the shard sent it (lane.go).
+	lane bool
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.

@@ -29,6 +29,14 @@ type prepared struct {
 	fixed map[string]*querypb.BindVariable // literals the normalizer lifted
 	// anything else runs as text with the parameters substituted
 	pq *sqlparser.ParsedQuery
+
+	// The fast lane (lane.go): laneText is the statement for the shard
+	// with the client's parameters as ?, in the client's order, for a
+	// statement that one shard answers whole ("" if not); rawTypes are the
+	// parameter types of the client's last execute that carried them, as it
+	// sent them (nil when unknown: an execute took the ordinary path).
+	laneText string
+	rawTypes []byte
 }
 
 func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
@@ -52,6 +60,9 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 			return nil, err
 		}
 		p.cp, p.fixed = cp, bv
+		if cp.lane && cp.needs == nil {
+			p.laneText = laneStmtText(cp.plan, bv, p.params)
+		}
 		if fieldQuery != nil {
 			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
 		}
@@ -136,6 +147,9 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 		if p, err = s.prepare(ctx, prep.PrepareStmt, prep.StatementID); err != nil {
 			return kindOther, nil, err
 		}
+	}
+	if !typesMatch(p.rawTypes, prep.ParamsType) {
+		p.rawTypes = nil // this execute bound types the fast lane did not see
 	}
 	if len(prep.BindVars) < p.params {
 		return p.kind, nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState,

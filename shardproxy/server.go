@@ -79,6 +79,7 @@ type Server struct {
 
 	clients  atomic.Int64
 	fastHits atomic.Uint64
+	laneHits atomic.Uint64 // statements the fast lane answered (lane.go)
 	fast     *shapeCache
 
 	mu       sync.Mutex

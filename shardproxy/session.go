@@ -64,11 +64,13 @@ type Session struct {
 	user    string
 	started time.Time
 	curMu   sync.Mutex
-	cur     string // the statement running, "" between statements
+	cur     []byte // a copy of the statement running, empty between statements
 	curAt   time.Time
 
 	// fast path state: see fastpath.go.
 	fp fastState
+	// lane is the fast lane's cursor (lane.go), reused by every statement.
+	lane laneCursor
 
 	// vc, when set, replaces the session as the plans' VCursor: tests run
 	// the whole statement path in process without backends.
@@ -88,19 +90,22 @@ func newSession(srv *Server, c *mysql.Conn) *Session {
 // to a shard, reads that may go to any shard (reference tables) stay there.
 func (s *Session) PreferredShard() string { return s.txShard }
 
-// running notes the statement being run, for SHOW PROCESSLIST. A mutex,
-// not an atomic pointer: storing a pointer to the string would allocate on
-// every statement.
+// running notes the statement being run, for SHOW PROCESSLIST. It keeps a
+// copy, in a buffer reused from statement to statement (no allocation), so
+// that the fast lane may pass text that lives in the client's read buffer.
 func (s *Session) running(sql string, at time.Time) {
 	s.curMu.Lock()
-	s.cur, s.curAt = sql, at
+	if sql == "" && cap(s.cur) > 64<<10 {
+		s.cur = nil // a huge statement's copy is not kept
+	}
+	s.cur, s.curAt = append(s.cur[:0], sql...), at
 	s.curMu.Unlock()
 }
 
 func (s *Session) current() (sql string, at time.Time, user string) {
 	s.curMu.Lock()
 	defer s.curMu.Unlock()
-	return s.cur, s.curAt, s.user
+	return string(s.cur), s.curAt, s.user
 }
 
 func (s *Session) inTx() bool { return s.explicitTx || !s.autocommit }

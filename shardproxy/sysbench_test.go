@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,9 @@ func TestSysbench(t *testing.T) {
 	queries := regexp.MustCompile(`queries:\s+(\d+)`)
 	errs := regexp.MustCompile(`ignored errors:\s+(\d+)`)
 	for _, w := range workloads {
+		lane := p.srv.laneHits.Load()
 		out := run(w...)
+		lane = p.srv.laneHits.Load() - lane
 		q, e := queries.FindStringSubmatch(out), errs.FindStringSubmatch(out)
 		if q == nil || e == nil || q[1] == "0" {
 			t.Fatalf("%v: no result:\n%s", w, out)
@@ -78,7 +81,11 @@ func TestSysbench(t *testing.T) {
 		if e[1] != "0" || strings.Contains(out, "FATAL") {
 			t.Errorf("%v: %s errors:\n%s", w, e[1], out)
 		}
-		t.Logf("%s: %s queries, %s errors", strings.Join(w, " "), q[1], e[1])
+		// Point selects (both ps modes) are what the fast lane is for.
+		if n, _ := strconv.Atoi(q[1]); w[0] == "oltp_point_select" && int(lane) < n/2 {
+			t.Errorf("%v: %d of %d queries took the fast lane", w, lane, n)
+		}
+		t.Logf("%s: %s queries, %s errors, %d in the fast lane", strings.Join(w, " "), q[1], e[1], lane)
 	}
 	run("oltp_common", "cleanup")
 }

@@ -225,7 +225,13 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 	}
 	deliver := func(p *Packet) error {
 		started = true
-		return sink.Packet(p)
+		if err := sink.Packet(p); err != nil {
+			// The rest of the response stays unread: the connection is out
+			// of step with the server.
+			c.broken = true
+			return err
+		}
+		return nil
 	}
 	p := &c.pkt
 	data, err := rd.packet()
