@@ -16,6 +16,8 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/internal/rawio"
 )
 
 // clientConn wraps a client connection below the vitess listener: every
@@ -56,7 +58,8 @@ type clientConn struct {
 	// handshake; lane once the listener handed the connection to it.
 	sess *Session
 	lane bool
-	out  []byte // the response being built
+	out  []byte      // the response being built
+	raw  *rawio.Conn // the raw connection, nil where there is none
 }
 
 const comFieldList = 0x04
@@ -66,7 +69,15 @@ const comFieldList = 0x04
 const laneMaxPacket = 8 << 10
 
 func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
-	return &clientConn{Conn: c, srv: srv, id: id, r: bufio.NewReaderSize(c, 16384), w: c, tlsConf: srv.tlsConf, login: true}
+	f := &clientConn{Conn: c, srv: srv, id: id, w: c, tlsConf: srv.tlsConf, login: true}
+	// Plain connections are read, and the fast lane's answers written, with
+	// raw system calls (package rawio says why).
+	var src io.Reader = c
+	if f.raw = rawio.New(c); f.raw != nil {
+		src = f.raw
+	}
+	f.r = bufio.NewReaderSize(src, 16384)
+	return f
 }
 
 // Read gives the listener the client's bytes, a packet at a time.

@@ -173,7 +173,7 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 	}
 	s.finish(kindSelect, text, start, xerr)
 	s.srv.laneHits.Add(1)
-	if _, err := f.w.Write(f.out); err != nil {
+	if err := f.writeLane(f.out); err != nil {
 		return true, err
 	}
 	if cap(f.out) > laneFlushAt {
@@ -279,7 +279,7 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 		lc.emit(p.Payload)
 		if len(lc.f.out) >= laneFlushAt {
 			lc.flushed = true
-			_, err := lc.f.w.Write(lc.f.out)
+			err := lc.f.writeLane(lc.f.out)
 			lc.f.out = lc.f.out[:0]
 			return err
 		}
@@ -614,4 +614,16 @@ func typesMatch(raw []byte, types []int32) bool {
 		}
 	}
 	return true
+}
+
+// writeLane writes the fast lane's bytes to the client: with a raw system
+// call on a plain connection, through TLS otherwise.
+func (f *clientConn) writeLane(b []byte) error {
+	var err error
+	if f.raw != nil && f.tlsConn == nil {
+		_, err = f.raw.Write(b)
+	} else {
+		_, err = f.w.Write(b)
+	}
+	return err
 }

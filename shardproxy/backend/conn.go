@@ -29,7 +29,7 @@ type Conn struct {
 	buf       []byte // reused to build prefixed statements
 
 	rd  *rawReader // the raw side (raw.go), made on first use
-	snd *sender
+	snd *sock      // its socket (sock.go), with rd
 	// stmts are the statements prepared on this connection (stmt.go).
 	stmts map[stmtKey]stmt
 	pkt   Packet // reused for each packet handed to a Sink

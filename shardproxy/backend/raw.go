@@ -127,9 +127,8 @@ func (rr *rawReader) idle() bool {
 
 func (c *Conn) reader() *rawReader {
 	if c.rd == nil {
-		raw := c.c.GetRawConn()
-		c.rd = &rawReader{src: raw}
-		c.snd = newSender(raw)
+		c.snd = newSock(c.c.GetRawConn())
+		c.rd = &rawReader{src: c.snd}
 	}
 	return c.rd
 }

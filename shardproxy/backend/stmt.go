@@ -165,7 +165,7 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 func (c *Conn) closeStmt(id uint32) error {
 	b := [9]byte{5, 0, 0, 0, mysql.ComStmtClose}
 	binary.LittleEndian.PutUint32(b[5:], id)
-	if _, err := c.c.GetRawConn().Write(b[:]); err != nil {
+	if err := c.snd.write(b[:]); err != nil {
 		c.broken = true
 		return c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
