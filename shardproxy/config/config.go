@@ -62,6 +62,9 @@ type Config struct {
 	ServerVersion string `yaml:"server_version"`
 	// ReadWrite configures read/write splitting (readwrite.go).
 	ReadWrite ReadWrite `yaml:"read_write"`
+	// IDService generates the shard keys of rows inserted without them
+	// (idservice.go). Default: none.
+	IDService IDService `yaml:"id_service"`
 }
 
 // User is one account of the proxy.
@@ -137,6 +140,10 @@ type Table struct {
 	Ranges []Range `yaml:"ranges"`
 	// Shard holds an unsharded table.
 	Shard string `yaml:"shard"`
+	// Sequence is the ID service tag that generates the shard keys of a
+	// sharded table's rows inserted without one. Default "<db>.<table>".
+	// Tables may share one.
+	Sequence string `yaml:"sequence"`
 }
 
 // Range is one range of a range-sharded table.
@@ -160,6 +167,7 @@ func DefaultConfig() *Config {
 		MaxAllowedPacket:     64 << 20,
 		CreateDatabases:      true,
 		ReadWrite:            DefaultReadWrite(),
+		IDService:            DefaultIDService(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -303,10 +311,16 @@ func (c *Config) Validate() error {
 	if err := c.ReadWrite.validate(); err != nil {
 		return err
 	}
+	if err := c.IDService.validate(); err != nil {
+		return err
+	}
 	if len(c.Databases) == 0 {
 		return fieldErr("databases", "at least one database is required")
 	}
-	_, err := c.VSchema()
+	if _, err := c.VSchema(); err != nil {
+		return err
+	}
+	_, err := c.sequences()
 	return err
 }
 
