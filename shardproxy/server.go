@@ -75,6 +75,10 @@ type Server struct {
 	rw    *rwsplit.Router
 	ownRW bool
 
+	// keys generates shard keys from the ID service (keygen.go); nil
+	// without id_service.
+	keys *keyGen
+
 	tlsConf *tls.Config // nil: no TLS offered
 
 	clients  atomic.Int64
@@ -167,6 +171,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cluster.Close()
 		return nil, err
 	}
+	if s.keys, err = newKeyGen(cfg, reg); err != nil {
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	s.version = cfg.ServerVersion
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
@@ -175,6 +184,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.createDatabases(ctx)
 	}
 	if err := s.listen(); err != nil {
+		s.keys.close()
 		s.stopReadWrite()
 		cluster.Close()
 		return nil, err
@@ -327,6 +337,7 @@ func (s *Server) Close() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.stopReadWrite()
+	s.keys.close()
 	s.cluster.Close()
 }
 
