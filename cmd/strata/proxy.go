@@ -98,6 +98,9 @@ func printProxyBanner(w io.Writer, srv *shardproxy.Server, cfg *config.Config) {
 			fmt.Fprintf(w, "  database %-10s unsharded, on %s\n", n, d.Shard)
 		}
 	}
+	if cfg.IDService.Enabled() {
+		fmt.Fprintf(w, "  keys     left out of an INSERT come from the ID service at %v\n", cfg.IDService.Addrs)
+	}
 	if cfg.ReadWrite.Enabled {
 		fmt.Fprintf(w, "  reads    on replicas, consistency %s (SHOW STRATA SERVERS lists them)\n", cfg.ReadWrite.Consistency)
 	}

@@ -70,16 +70,17 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		}
 	}()
 	log.Info("up: mariadb topology ready", "servers", len(topo.Servers()), "took", time.Since(start).Round(time.Millisecond))
-	proxy, err := startUpProxy(ctx, e, o, topo)
-	if err != nil {
-		return err
-	}
-	defer proxy.stop()
+	// The ID service first: the proxy generates shard keys from it.
 	ids, err := startUpIDServer(e, o)
 	if err != nil {
 		return err
 	}
 	defer ids.Close()
+	proxy, err := startUpProxy(ctx, e, o, topo, ids.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)

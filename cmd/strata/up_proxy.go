@@ -61,8 +61,9 @@ var demoSchema = []string{
 
 // startUpProxy starts the shard proxy over topo with the built-in config
 // (or --config, whose shards, when their names match the topology's, get
-// the topology's addresses).
-func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topology) (*upProxy, error) {
+// the topology's addresses). Shard keys left out of an INSERT come from the
+// ID service at idAddr (gRPC), unless --config names another.
+func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topology, idAddr string) (*upProxy, error) {
 	cfg := defaultUpConfig()
 	if o.config != "" {
 		var err error
@@ -88,6 +89,9 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 		cfg.ReadWrite.Enabled = len(shards[0].Replicas) > 0
 	}
 	cfg.Backend.User = localdb.AppUser
+	if !cfg.IDService.Enabled() && idAddr != "" {
+		cfg.IDService.Addrs = []string{idAddr}
+	}
 	if o.dbPort == 0 {
 		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	}

@@ -3,14 +3,16 @@ package main
 import (
 	"database/sql"
 	"regexp"
+	"strings"
 	"testing"
 )
 
 var proxyLine = regexp.MustCompile(`Shard proxy on (127\.0\.0\.1:\d+) .*\n\s+mariadb -h127\.0\.0\.1 -P(\d+) -uroot\n`)
 
 // TestUpProxy runs `strata up` and uses its proxy as a client would: the
-// demo tables exist and rows spread over both shards, and the unsharded
-// test database takes any table.
+// demo tables exist and rows spread over both shards, an INSERT without the
+// shard key gets keys from `strata up`'s ID service, and the unsharded test
+// database takes any table.
 func TestUpProxy(t *testing.T) {
 	out, stop := startUp(t, "--data", t.TempDir(), "--mariadb-port", "0", "--innodb-buffer-pool", "32M", "--replicas", "0")
 	m := proxyLine.FindStringSubmatch(out.String())
@@ -22,7 +24,28 @@ func TestUpProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer demo.Close()
-	for i := 1; i <= 10; i++ {
+	if !strings.Contains(out.String(), "keys     left out of an INSERT come from the ID service at ") {
+		t.Errorf("the banner does not say where generated keys come from:\n%s", out)
+	}
+	res, err := demo.Exec("INSERT INTO customers (name, country) VALUES ('gen-a', 'JP'), ('gen-b', 'JP'), ('gen-c', 'JP')")
+	if err != nil {
+		t.Fatalf("INSERT without the shard key through strata up: %v", err)
+	}
+	first, err := res.LastInsertId()
+	if err != nil || first < 1 {
+		t.Fatalf("LastInsertId %d, %v", first, err)
+	}
+	var name string
+	if err := demo.QueryRow("SELECT name FROM customers WHERE id = ?", first).Scan(&name); err != nil || name != "gen-a" {
+		t.Fatalf("row of the first generated key %d: %q, %v", first, name, err)
+	}
+	var gen, distinct int
+	if err := demo.QueryRow("SELECT COUNT(*), COUNT(DISTINCT id) FROM customers WHERE country = 'JP' AND id >= ?", first).Scan(&gen, &distinct); err != nil || gen != 3 || distinct != 3 {
+		t.Fatalf("generated rows: %d with %d distinct keys, %v; want 3", gen, distinct, err)
+	}
+	// Explicit keys well above the generated ones (the ID service does not
+	// know keys given by clients).
+	for i := 1001; i <= 1010; i++ {
 		if _, err := demo.Exec("INSERT INTO customers (id, name, country) VALUES (?, ?, 'DE')", i, "c"); err != nil {
 			t.Fatal(err)
 		}
