@@ -172,7 +172,10 @@ func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Fiel
 	if err != nil {
 		return nil, 0, toSQLError(err)
 	}
-	return p.fields, uint16(p.params), nil
+	// vitess writes the columns of a prepare response by rewriting them
+	// (writePrepare renames '?' to ?): it gets its own copy of the plan's,
+	// which every session preparing the statement shares.
+	return cloneFields(p.fields), uint16(p.params), nil
 }
 
 // ComStmtExecute implements mysql.Handler.

@@ -105,6 +105,18 @@ func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparse
 	return fields
 }
 
+// cloneFields copies result columns for a writer that modifies them.
+func cloneFields(fs []*querypb.Field) []*querypb.Field {
+	if fs == nil {
+		return nil
+	}
+	out := make([]*querypb.Field, len(fs))
+	for i, f := range fs {
+		out[i] = f.CloneVT()
+	}
+	return out
+}
+
 // sweepPrepared forgets statements the client closed: COM_STMT_CLOSE is
 // handled by the listener, which drops them from its own table only.
 func (s *Session) sweepPrepared() {
