@@ -34,7 +34,9 @@ type passthrough struct {
 
 // Execute implements engine.Primitive.
 func (p *passthrough) Execute(ctx context.Context, vc engine.VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
-	sql, err := p.pq.GenerateQuery(bv, nil)
+	// A prepared statement's parameters are among bv: a DOUBLE must read
+	// back as one (engine.SQLBindVars).
+	sql, err := p.pq.GenerateQuery(engine.SQLBindVars(bv), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
+	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 )
 
@@ -170,7 +171,9 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 	s.clearWarnings()
 	s.hint.ForcePrimary = mentionsStrata(p.query) && rwsplit.HasPrimaryHint(p.query)
 	if p.cp == nil {
-		text, err := p.pq.GenerateQuery(prep.BindVars, nil)
+		// Written into the text as the engine writes them: a DOUBLE
+		// parameter must not read back as an integer or DECIMAL.
+		text, err := p.pq.GenerateQuery(engine.SQLBindVars(prep.BindVars), nil)
 		if err != nil {
 			return p.kind, nil, err
 		}
