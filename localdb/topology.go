@@ -163,23 +163,40 @@ func (t *Topology) plan() (record, error) {
 		return rec, fmt.Errorf("localdb: %w", err)
 	}
 	n := 0
+	// The kernel may hand out a port again once its probe listener is
+	// closed, so two servers of one topology could draw the same one.
+	used := make(map[int]bool)
 	for i := range rec.Shards {
 		for j := range rec.Shards[i].Servers {
 			s := &rec.Shards[i].Servers[j]
 			switch {
 			case t.cfg.BasePort != 0:
 				s.Port = t.cfg.BasePort + n
-			case s.Port == 0 || !portFree(s.Port):
-				p, err := freePort()
+			case s.Port == 0 || used[s.Port] || !portFree(s.Port):
+				p, err := freePortExcept(used)
 				if err != nil {
 					return rec, err
 				}
 				s.Port = p
 			}
+			used[s.Port] = true
 			n++
 		}
 	}
 	return rec, nil
+}
+
+func freePortExcept(used map[int]bool) (int, error) {
+	for range 100 {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("localdb: free port: the kernel kept handing out ports already taken by this topology")
 }
 
 // adoptPromotions corrects the recorded roles after a promotion that
