@@ -92,7 +92,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		switch {
 		case errors.Is(err, vschema.ErrNullKey):
 			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, "23000",
-				"Column '%s' cannot be null: it is the shard key of %s (generated keys from the ID service are not available yet)", ins.Table.Column, ins.Table.Name)
+				"Column '%s' cannot be null: it is the shard key of %s (leave the column out of the INSERT to have the ID service generate it)", ins.Table.Column, ins.Table.Name)
 		case errors.Is(err, vschema.ErrNoRange):
 			return nil, sqlerror.NewSQLErrorf(errCodeNoPartition, "HY000",
 				"Table has no partition for value %s: no range of %s holds it", v.ToString(), ins.Table.Name)
