@@ -60,6 +60,11 @@ type clientConn struct {
 	lane bool
 	out  []byte      // the response being built
 	raw  *rawio.Conn // the raw connection, nil where there is none
+
+	// A COM_STMT_EXECUTE on its way to the listener: its parameter types
+	// lie at packet offsets [typesAt, typesEnd), and pktPos bytes of the
+	// packet went by (fixParamFlags).
+	typesAt, typesEnd, pktPos int
 }
 
 const comFieldList = 0x04
@@ -156,14 +161,87 @@ func (f *clientConn) Read(p []byte) (int, error) {
 				continue
 			}
 		}
+		f.typesAt, f.typesEnd, f.pktPos = 0, 0, 0
+		if seq == 0 && !f.login && length > 0 {
+			f.findParamTypes(length)
+		}
 		f.remaining = 4 + length
 	}
 	if len(p) > f.remaining {
 		p = p[:f.remaining]
 	}
 	n, err := f.r.Read(p)
+	if f.typesEnd > f.pktPos {
+		f.fixParamFlags(p[:n])
+	}
+	f.pktPos += n
 	f.remaining -= n
 	return n, err
+}
+
+// findParamTypes notes where the parameter types of a COM_STMT_EXECUTE are
+// when the packet at the head of the buffer (length bytes after its
+// header) is one that binds them, so that Read fixes their flags on the
+// way to the listener.
+func (f *clientConn) findParamTypes(length int) {
+	if f.sess == nil || f.sess.conn == nil {
+		return
+	}
+	// Header, command, statement id, cursor flags, iteration count.
+	const head = 4 + 1 + 4 + 1 + 4
+	if 4+length <= head {
+		return
+	}
+	b, err := f.r.Peek(head)
+	if err != nil || b[4] != mysql.ComStmtExecute {
+		return
+	}
+	prep := f.sess.conn.PrepareData[binary.LittleEndian.Uint32(b[5:])]
+	if prep == nil || prep.ParamsCount == 0 {
+		return
+	}
+	n := int(prep.ParamsCount)
+	bound := head + (n+7)/8 // after the NULL bitmap: new-params-bound flag
+	if 4+length <= bound {
+		return
+	}
+	// At most 8 KiB of bitmap: within the buffer.
+	if b, err = f.r.Peek(bound + 1); err != nil || b[bound] != 1 {
+		return
+	}
+	f.typesAt, f.typesEnd = bound+1, min(bound+1+2*n, 4+length)
+}
+
+// fixParamFlags rewrites, in b (the packet's bytes from offset pktPos on,
+// for the listener), the flag byte of each parameter type. The protocol
+// marks an unsigned parameter with 0x80 there; vitess v0.24.4
+// (parseComStmtExecute) hands the byte to sqltypes.MySQLToType, which takes
+// column flags and reads 0x80 as BINARY_FLAG, so that a client's
+// 18446744073709551615 arrived as -1. The listener gets column flags
+// instead (paramFlags).
+func (f *clientConn) fixParamFlags(b []byte) {
+	from, to := max(f.pktPos, f.typesAt), min(f.pktPos+len(b), f.typesEnd)
+	for i := from; i < to; i++ {
+		if (i-f.typesAt)%2 == 1 {
+			b[i-f.pktPos] = byte(paramFlags(b[i-f.pktPos]))
+		}
+	}
+}
+
+// paramFlags are the column flags (as sqltypes.MySQLToType takes them) of a
+// COM_STMT_EXECUTE parameter's flag byte, whose only flag is 0x80,
+// unsigned.
+func paramFlags(flag byte) int64 {
+	if flag&0x80 != 0 {
+		return int64(querypb.MySqlFlag_UNSIGNED_FLAG)
+	}
+	return 0
+}
+
+// paramType is the type of a COM_STMT_EXECUTE parameter (type and flag
+// bytes), unsigned when the client said so.
+func paramType(typ, flag byte) (querypb.Type, error) {
+	return sqltypes.MySQLToType(typ, paramFlags(flag))
 }
 
 // Write sends the listener's bytes to the client. Only the login exchange

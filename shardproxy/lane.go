@@ -399,7 +399,7 @@ func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err err
 		p.rawTypes = append(p.rawTypes[:0], types...)
 		for i := 0; i < n; i++ {
 			// As the listener would have noted them (laneParams checked them).
-			t, _ := sqltypes.MySQLToType(types[2*i], int64(types[2*i+1]))
+			t, _ := paramType(types[2*i], types[2*i+1])
 			prep.ParamsType[i] = int32(t)
 		}
 	} else if n > 0 {
@@ -438,8 +438,9 @@ func paramName(i int) string {
 }
 
 // laneParams decodes a COM_STMT_EXECUTE's parameter values into bind
-// variables exactly as the listener does (vitess parseStmtArgs), in the
-// session's reused buffers; values point into the packet. ok is false for
+// variables exactly as the listener does (vitess parseStmtArgs, with the
+// unsigned flag that clientConn fixes for it: paramType), in the session's
+// reused buffers; values point into the packet. ok is false for
 // a packet the listener should judge, and for dates and times, which take
 // the ordinary path.
 func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*querypb.BindVariable, bool) {
@@ -464,7 +465,7 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 			fs.bv[name] = sqltypes.NullBindVariable
 			continue
 		}
-		typ, err := sqltypes.MySQLToType(types[2*i], int64(types[2*i+1]))
+		typ, err := paramType(types[2*i], types[2*i+1])
 		if err != nil {
 			return nil, false
 		}
@@ -612,7 +613,7 @@ func typesMatch(raw []byte, types []int32) bool {
 		return false
 	}
 	for i, t := range types {
-		rt, err := sqltypes.MySQLToType(raw[2*i], int64(raw[2*i+1]))
+		rt, err := paramType(raw[2*i], raw[2*i+1])
 		if err != nil || int32(rt) != t {
 			return false
 		}
