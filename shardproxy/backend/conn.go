@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"vitess.io/vitess/go/mysql"
@@ -27,6 +28,11 @@ type Conn struct {
 	idleSince time.Time
 	broken    bool
 	buf       []byte // reused to build prefixed statements
+	// inUse is set while the connection is out of the pool (under the
+	// pool's mu), for InterruptInUse.
+	inUse bool
+	// intr is why InterruptInUse closed the connection, nil if it did not.
+	intr atomic.Pointer[string]
 
 	rd  *rawReader // the raw side (raw.go), made on first use
 	snd *sock      // its socket (sock.go), with rd
@@ -43,8 +49,9 @@ func (c *Conn) Pool() *Pool { return c.pool }
 func (c *Conn) State() *State { return c.state }
 
 // Broken reports whether the connection failed at the network level or
-// was interrupted; Put closes broken connections.
-func (c *Conn) Broken() bool { return c.broken }
+// was interrupted (Interrupt, or Pool.InterruptInUse); Put closes broken
+// connections.
+func (c *Conn) Broken() bool { return c.broken || c.intr.Load() != nil }
 
 // MarkBroken makes Put close the connection instead of pooling it, for a
 // caller that left it in an unknown state.
@@ -84,7 +91,7 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 	}
 	if err := c.c.WriteComQuery(query); err != nil {
 		c.broken = true
-		return nil, 0, c.pool.connError(err)
+		return nil, 0, c.connError(err)
 	}
 	rows := mysql.FETCH_ALL_ROWS
 	if maxRows > 0 {
@@ -96,11 +103,11 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 			// The statements after the failed one were not run; what the
 			// failed one changed is unknown: do not reuse the connection.
 			c.broken = true
-			return nil, 0, c.pool.connError(err)
+			return nil, 0, c.connError(err)
 		}
 		if !more {
 			c.broken = true
-			return nil, 0, c.pool.connError(errors.New("backend: server ended a multi-statement early"))
+			return nil, 0, c.connError(errors.New("backend: server ended a multi-statement early"))
 		}
 	}
 	if nPre > 0 {
@@ -120,12 +127,22 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 		}
 	}
 	if err != nil {
-		if isConnError(err) {
+		if closesConn(err) {
 			c.broken = true
 		}
-		return nil, 0, c.pool.connError(err)
+		return nil, 0, c.connError(err)
 	}
 	return res, warnings, nil
+}
+
+// connError is Pool.connError for a failure on this connection: when
+// InterruptInUse closed it, the error says so (2013, with the reason), and
+// the other connections are left alone (they did not fail).
+func (c *Conn) connError(err error) error {
+	if why := c.intr.Load(); why != nil && isConnError(err) {
+		return c.pool.interrupted(*why)
+	}
+	return c.pool.connError(err)
 }
 
 // appendPrefix appends the statements that bring the connection to the
@@ -170,6 +187,31 @@ func isConnError(err error) bool {
 	}
 	n := se.Number()
 	return n >= 2000 && n < 3000
+}
+
+// closesConn tells an error after which the connection is not to be used
+// again: a failure of the connection, or an error the server sends just
+// before it closes the connection itself (a packet over its
+// max_allowed_packet, a network error on its side, a shutdown, KILL, an
+// idle timeout). Pooled, such a connection would fail the next statement.
+func closesConn(err error) bool {
+	if isConnError(err) {
+		return true
+	}
+	var se *sqlerror.SQLError
+	if !errors.As(err, &se) {
+		return true
+	}
+	switch se.Number() {
+	case sqlerror.ERNetPacketTooLarge, // 1153
+		1156, 1158, 1159, 1160, 1161, // net: packets out of order, read/write error or interrupted
+		sqlerror.ERServerShutdown, // 1053
+		1184,                      // aborted connection
+		1927,                      // MariaDB: connection was killed
+		4031:                      // idle too long (interactive/wait timeout)
+		return true
+	}
+	return false
 }
 
 // IsConnError reports whether err means the connection (not the statement)

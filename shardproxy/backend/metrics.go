@@ -10,6 +10,7 @@ type Collector struct {
 	c                                        *Cluster
 	inUse, idle, open, healthy               *prometheus.Desc
 	waits, waitSecs, timeouts, dials, dialEr *prometheus.Desc
+	interrupted, ejected                     *prometheus.Desc
 }
 
 // NewCollector returns the cluster's pool metrics; register it with a
@@ -30,12 +31,15 @@ func NewCollector(c *Cluster) *Collector {
 		timeouts: d("wait_timeouts_total", "Waits for a free connection that timed out."),
 		dials:    d("dials_total", "Connections dialed."),
 		dialEr:   d("dial_errors_total", "Dials that failed."),
+		interrupted: d("interrupted_total",
+			"Connections in use closed because their server was ejected or demoted (InterruptInUse)."),
+		ejected: d("ejected", "1 while the server is ejected: the pool hands out no connections."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inUse, m.idle, m.open, m.healthy, m.waits, m.waitSecs, m.timeouts, m.dials, m.dialEr} {
+	for _, d := range []*prometheus.Desc{m.inUse, m.idle, m.open, m.healthy, m.waits, m.waitSecs, m.timeouts, m.dials, m.dialEr, m.interrupted, m.ejected} {
 		ch <- d
 	}
 }
@@ -45,9 +49,12 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range m.c.Pools() {
 		s := p.Stats()
 		l := []string{p.Shard, string(p.Role), p.Addr}
-		h := 0.0
+		h, e := 0.0, 0.0
 		if s.Healthy {
 			h = 1
+		}
+		if s.Ejected {
+			e = 1
 		}
 		ch <- prometheus.MustNewConstMetric(m.inUse, prometheus.GaugeValue, float64(s.InUse), l...)
 		ch <- prometheus.MustNewConstMetric(m.idle, prometheus.GaugeValue, float64(s.Idle), l...)
@@ -58,5 +65,7 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.timeouts, prometheus.CounterValue, float64(s.Timeouts), l...)
 		ch <- prometheus.MustNewConstMetric(m.dials, prometheus.CounterValue, float64(s.Dials), l...)
 		ch <- prometheus.MustNewConstMetric(m.dialEr, prometheus.CounterValue, float64(s.DialErrs), l...)
+		ch <- prometheus.MustNewConstMetric(m.interrupted, prometheus.CounterValue, float64(s.Interrupted), l...)
+		ch <- prometheus.MustNewConstMetric(m.ejected, prometheus.GaugeValue, e, l...)
 	}
 }

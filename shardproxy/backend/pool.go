@@ -90,9 +90,19 @@ type Pool struct {
 	mu      sync.Mutex
 	idle    []*Conn // a stack: the most recently used on top
 	open    int     // connections open, idle or in use, or being dialed
-	waiters []chan *Conn
+	waiters []chan grant
 	gen     uint64 // bumped when a connection fails: older idle ones are dropped
 	closed  bool
+	// conns is every open connection, idle or in use, for InterruptInUse to
+	// find those in use (Conn.inUse). It changes when a connection is
+	// dialed or closed, never on Get or Put.
+	conns map[*Conn]struct{}
+	// ejected, when not "", is why Get fails at once (Eject).
+	ejected string
+	// dialStop ends the dials of Gets in progress when Eject cancels it:
+	// the handshake with a stopped server would wait for ConnectTimeout.
+	dialStop  context.Context
+	stopDials context.CancelFunc
 
 	healthy  atomic.Bool
 	lastErr  atomic.Pointer[string]
@@ -102,6 +112,7 @@ type Pool struct {
 	dials    atomic.Uint64
 	dialErrs atomic.Uint64
 	timeouts atomic.Uint64
+	intrs    atomic.Uint64
 
 	stop chan struct{}
 	done chan struct{}
@@ -128,13 +139,15 @@ func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error)
 
 			DisableClientDeprecateEOF: opts.noDeprecateEOF,
 		},
-		log:  opts.Logger,
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		log:   opts.Logger,
+		conns: map[*Conn]struct{}{},
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.dialStop, p.stopDials = context.WithCancel(context.Background())
 	p.healthy.Store(true)
 	go p.healthLoop()
 	return p, nil
@@ -169,13 +182,18 @@ func (p *Pool) Get(ctx context.Context, want *State) (*Conn, error) {
 // connection warm and its wake-ups regular; any idle connection still
 // serves when that one is busy.
 func (p *Pool) GetFor(ctx context.Context, want *State, owner uint64) (*Conn, error) {
+	slot := false // a slot handed over by release: dial in it
 	for {
 		p.mu.Lock()
-		if p.closed {
+		if p.closed || p.ejected != "" {
+			err := p.refusal()
 			p.mu.Unlock()
-			return nil, sqlerror.NewSQLErrorf(sqlerror.CRConnHostError, sqlerror.SSUnknownSQLState, "%s: proxy is shutting down", p.desc)
+			if slot {
+				p.release(nil)
+			}
+			return nil, err
 		}
-		if n := len(p.idle); n > 0 {
+		if n := len(p.idle); n > 0 && !slot {
 			i := -1
 			if owner != 0 {
 				for j := n - 1; j >= 0; j-- {
@@ -198,6 +216,7 @@ func (p *Pool) GetFor(ctx context.Context, want *State, owner uint64) (*Conn, er
 			copy(p.idle[i:], p.idle[i+1:])
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
+			c.inUse = true
 			stale := c.gen != p.gen
 			p.mu.Unlock()
 			p.inUse.Add(1)
@@ -208,35 +227,48 @@ func (p *Pool) GetFor(ctx context.Context, want *State, owner uint64) (*Conn, er
 			c.owner = owner
 			return c, nil
 		}
-		if p.open < p.opts.MaxOpen {
-			p.open++
+		if slot || p.open < p.opts.MaxOpen {
+			if !slot {
+				p.open++
+			}
+			slot = false
 			p.mu.Unlock()
 			p.inUse.Add(1)
-			c, err := p.dial(ctx)
+			c, err := p.dial(ctx, true)
 			if err != nil {
 				p.inUse.Add(-1)
-				p.release()
+				p.release(nil)
 				return nil, err
 			}
 			c.owner = owner
 			return c, nil
 		}
-		ch := make(chan *Conn, 1)
+		ch := make(chan grant, 1)
 		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
-		c, err := p.wait(ctx, ch)
-		if err != nil {
-			return nil, err
+		g := p.wait(ctx, ch)
+		if g.err != nil {
+			return nil, g.err
 		}
-		if c != nil {
-			c.owner = owner
-			return c, nil
+		if g.c != nil {
+			g.c.owner = owner
+			return g.c, nil
 		}
-		// A slot was freed for us: go round and dial.
+		// A slot was freed for us (a connection closed): go round and dial
+		// in it. Not counted in open again, and not left to the next
+		// caller: release did not decrement open for it.
+		slot = true
 	}
 }
 
-func (p *Pool) wait(ctx context.Context, ch chan *Conn) (*Conn, error) {
+// grant is what a waiter for a connection gets: a connection, a slot to
+// dial in (c and err nil), or the reason it gets none.
+type grant struct {
+	c   *Conn
+	err error
+}
+
+func (p *Pool) wait(ctx context.Context, ch chan grant) grant {
 	p.waits.Add(1)
 	start := time.Now()
 	t := time.NewTimer(p.opts.WaitTimeout)
@@ -246,11 +278,11 @@ func (p *Pool) wait(ctx context.Context, ch chan *Conn) (*Conn, error) {
 	}()
 	var why error
 	select {
-	case c := <-ch:
-		if c != nil {
+	case g := <-ch:
+		if g.c != nil {
 			p.inUse.Add(1)
 		}
-		return c, nil
+		return g
 	case <-t.C:
 		p.timeouts.Add(1)
 		why = sqlerror.NewSQLErrorf(sqlerror.ERConCount, sqlerror.SSUnknownSQLState,
@@ -258,35 +290,53 @@ func (p *Pool) wait(ctx context.Context, ch chan *Conn) (*Conn, error) {
 	case <-ctx.Done():
 		why = ctx.Err()
 	}
-	// Leave the queue; if a connection or slot was handed over meanwhile,
-	// pass it on.
+	// Leave the queue. If we are no longer in it, whoever took us out sends
+	// a connection or a slot right after: wait for it and pass it on (not
+	// waiting would lose it in the channel).
 	p.mu.Lock()
+	taken := true
 	for i, w := range p.waiters {
 		if w == ch {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			taken = false
 			break
 		}
 	}
 	p.mu.Unlock()
-	select {
-	case c := <-ch:
-		if c != nil {
+	if taken {
+		switch g := <-ch; {
+		case g.c != nil:
 			p.inUse.Add(1)
-			p.Put(c)
-		} else {
-			p.release()
+			p.Put(g.c)
+		case g.err == nil:
+			p.release(nil)
 		}
-	default:
 	}
-	return nil, why
+	return grant{err: why}
 }
 
-func (p *Pool) dial(ctx context.Context) (*Conn, error) {
+// dial opens a connection, counted in use. For a Get (get), Eject ends the
+// dial, and a connection that opens after it is closed: the Get fails.
+func (p *Pool) dial(ctx context.Context, get bool) (*Conn, error) {
 	p.dials.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout)
 	defer cancel()
+	if get {
+		p.mu.Lock()
+		stop := p.dialStop
+		p.mu.Unlock()
+		defer context.AfterFunc(stop, cancel)()
+	}
 	mc, err := mysql.Connect(ctx, &p.params)
 	if err != nil {
+		if get {
+			p.mu.Lock()
+			refused := p.refusal()
+			p.mu.Unlock()
+			if refused != nil {
+				return nil, refused
+			}
+		}
 		p.dialErrs.Add(1)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("connect timed out after %v", p.opts.ConnectTimeout)
@@ -295,14 +345,22 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		return nil, p.wrap(sqlerror.CRConnHostError, err)
 	}
 	p.markUp()
+	c := &Conn{c: mc, pool: p, inUse: true}
 	p.mu.Lock()
-	gen := p.gen
+	if get && p.ejected != "" {
+		err := p.refusal()
+		p.mu.Unlock()
+		mc.Close()
+		return nil, err
+	}
+	c.gen = p.gen
+	p.conns[c] = struct{}{}
 	p.mu.Unlock()
-	return &Conn{c: mc, pool: p, gen: gen}, nil
+	return c, nil
 }
 
-// Put gives a connection back. Broken connections are closed; healthy ones
-// go to a waiter or the idle stack.
+// Put gives a connection back. Broken or interrupted connections are
+// closed; healthy ones go to a waiter or the idle stack.
 func (p *Pool) Put(c *Conn) {
 	if c == nil {
 		return
@@ -310,24 +368,34 @@ func (p *Pool) Put(c *Conn) {
 	p.inUse.Add(-1)
 	if c.broken {
 		c.close()
-		p.release()
+		p.release(c)
 		return
 	}
 	c.idleSince = time.Now()
 	p.mu.Lock()
+	if c.intr.Load() != nil {
+		// Interrupted after its statement ended: the socket is closed.
+		p.mu.Unlock()
+		c.close()
+		p.release(c)
+		return
+	}
 	if len(p.waiters) > 0 {
+		// Still in use, by the waiter now.
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.mu.Unlock()
-		w <- c
+		w <- grant{c: c}
 		return
 	}
 	if p.closed || c.gen != p.gen || len(p.idle) >= min(p.opts.MaxIdle, p.opts.MaxOpen) {
 		p.open--
+		delete(p.conns, c)
 		p.mu.Unlock()
 		c.close()
 		return
 	}
+	c.inUse = false
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }
@@ -336,22 +404,110 @@ func (p *Pool) Put(c *Conn) {
 func (p *Pool) discard(c *Conn) {
 	p.inUse.Add(-1)
 	c.close()
-	p.release()
+	p.release(c)
 }
 
-// release frees the slot of a connection that was closed (or never opened)
-// and hands it to a waiter, who then dials.
-func (p *Pool) release() {
+// release frees the slot of a connection that was closed (c), or never
+// opened (nil), and hands it to a waiter, who then dials.
+func (p *Pool) release(c *Conn) {
 	p.mu.Lock()
+	if c != nil {
+		delete(p.conns, c)
+	}
 	if len(p.waiters) > 0 {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.mu.Unlock()
-		w <- nil
+		w <- grant{}
 		return
 	}
 	p.open--
 	p.mu.Unlock()
+}
+
+// InterruptInUse closes the connections in use now (taken by Get and not
+// yet put back), so that statements waiting on them, or sent on them
+// later, fail at once with a connection error (2013) that carries why, and
+// returns how many it closed. Idle connections stay. For a server that
+// stopped answering (a SIGSTOP, a hung host), or one that is no longer
+// what the caller routed to it for (a demoted primary): a statement or
+// COMMIT sent there would otherwise wait for query_timeout, or forever, and
+// could run when the server resumes. Its outcome is then unknown to the
+// client, who gets an error, never OK.
+func (p *Pool) InterruptInUse(why string) int {
+	return p.interrupt(why, false)
+}
+
+// Eject is InterruptInUse, and makes Get fail at once (2003, the statement
+// not sent) until Restore, including the Gets of statements routed to the
+// server just before: nothing the proxy sends reaches the server until it
+// is restored. Waiters for a connection, and Gets dialing one, get the
+// error too.
+func (p *Pool) Eject(why string) int {
+	return p.interrupt(why, true)
+}
+
+// Restore ends Eject: Get serves connections again.
+func (p *Pool) Restore() {
+	p.mu.Lock()
+	if p.ejected != "" {
+		p.ejected = ""
+		p.dialStop, p.stopDials = context.WithCancel(context.Background())
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pool) interrupt(why string, eject bool) int {
+	if why == "" {
+		why = "interrupted"
+	}
+	var victims []*Conn
+	var waiters []chan grant
+	p.mu.Lock()
+	if eject {
+		p.ejected = why
+		waiters, p.waiters = p.waiters, nil
+		p.stopDials()
+	}
+	refused := p.refusal()
+	for c := range p.conns {
+		// Marked under mu: Put then sees it, and Get cannot hand the
+		// connection out between the mark and the close.
+		if c.inUse && c.intr.Load() == nil {
+			c.intr.Store(&why)
+			victims = append(victims, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range waiters {
+		w <- grant{err: refused}
+	}
+	// Closing the socket wakes a reader blocked in it (the vitess side, or
+	// the raw side's poller wait) with an error; the owner's Put then
+	// closes the connection for good and frees its slot.
+	for _, c := range victims {
+		c.close()
+	}
+	p.intrs.Add(uint64(len(victims)))
+	return len(victims)
+}
+
+// refusal is Get's error on a closed or ejected pool; call with mu held.
+func (p *Pool) refusal() error {
+	if p.closed {
+		return sqlerror.NewSQLErrorf(sqlerror.CRConnHostError, sqlerror.SSUnknownSQLState, "%s: proxy is shutting down", p.desc)
+	}
+	if p.ejected != "" {
+		return sqlerror.NewSQLErrorf(sqlerror.CRConnHostError, sqlerror.SSUnknownSQLState, "%s: %s; the statement was not sent", p.desc, p.ejected)
+	}
+	return nil
+}
+
+// interrupted is the error of a statement whose connection InterruptInUse
+// closed.
+func (p *Pool) interrupted(why string) error {
+	return sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+		"%s: Lost connection: the proxy closed it because %s; whether the statement took effect is unknown", p.desc, why)
 }
 
 // connError wraps a connection-level error with the server it came from and
@@ -366,6 +522,9 @@ func (p *Pool) connError(err error) error {
 	idle := p.idle
 	p.idle = nil
 	p.open -= len(idle)
+	for _, c := range idle {
+		delete(p.conns, c)
+	}
 	p.mu.Unlock()
 	for _, c := range idle {
 		c.close()
@@ -440,6 +599,9 @@ func (p *Pool) check() {
 	}
 	p.idle = keep
 	p.open -= len(expired)
+	for _, c := range expired {
+		delete(p.conns, c)
+	}
 	p.mu.Unlock()
 	for _, c := range expired {
 		c.close()
@@ -470,11 +632,11 @@ func (p *Pool) check() {
 		// Dial to learn whether the server is up; keep the connection.
 		p.inUse.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.ConnectTimeout)
-		c, err := p.dial(ctx)
+		c, err := p.dial(ctx, false)
 		cancel()
 		if err != nil {
 			p.inUse.Add(-1)
-			p.release()
+			p.release(nil)
 			return
 		}
 		p.Put(c)
@@ -490,9 +652,13 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	p.stopDials()
 	idle := p.idle
 	p.idle = nil
 	p.open -= len(idle)
+	for _, c := range idle {
+		delete(p.conns, c)
+	}
 	p.mu.Unlock()
 	close(p.stop)
 	<-p.done
@@ -505,15 +671,20 @@ func (p *Pool) Close() {
 type Stats struct {
 	Open, Idle, InUse                int
 	Waits, Timeouts, Dials, DialErrs uint64
-	WaitTime                         time.Duration
-	Healthy                          bool
+	// Interrupted counts connections InterruptInUse and Eject closed.
+	Interrupted uint64
+	WaitTime    time.Duration
+	Healthy     bool
+	// Ejected: Get fails until Restore.
+	Ejected bool
 }
 
 // Stats returns a snapshot.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	s := Stats{Open: p.open, Idle: len(p.idle)}
+	s := Stats{Open: p.open, Idle: len(p.idle), Ejected: p.ejected != ""}
 	p.mu.Unlock()
+	s.Interrupted = p.intrs.Load()
 	s.InUse = int(p.inUse.Load())
 	s.Waits, s.Timeouts = p.waits.Load(), p.timeouts.Load()
 	s.Dials, s.DialErrs = p.dials.Load(), p.dialErrs.Load()

@@ -147,7 +147,7 @@ func (c *Conn) deprecateEOF() bool {
 func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink Sink) (started bool, err error) {
 	if c.c.Buffered() != 0 {
 		c.broken = true
-		return false, c.pool.connError(errors.New("backend: unread bytes from the server before a statement"))
+		return false, c.connError(errors.New("backend: unread bytes from the server before a statement"))
 	}
 	rd := c.reader()
 	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
@@ -158,7 +158,7 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		// The protocol splits a statement this long into pieces; vitess does.
 		if err := c.c.WriteComQuery(string(buf[4:])); err != nil {
 			c.broken = true
-			return false, c.pool.connError(err)
+			return false, c.connError(err)
 		}
 	} else {
 		buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
@@ -167,7 +167,7 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		}
 		if err := c.snd.send(buf); err != nil {
 			c.broken = true
-			return false, c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+			return false, c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 		}
 	}
 	for i := 0; i < nPre; i++ {
@@ -202,16 +202,16 @@ func (c *Conn) readPrefixResult(rd *rawReader) error {
 	data, err := rd.packet()
 	if err != nil {
 		c.broken = true
-		return c.pool.connError(err)
+		return c.connError(err)
 	}
 	if len(data) > 0 && data[0] == mysql.ErrPacket {
 		c.broken = true
-		return c.pool.connError(mysql.ParseErrorPacket(data))
+		return c.connError(mysql.ParseErrorPacket(data))
 	}
 	var p Packet
 	if len(data) == 0 || data[0] != mysql.OKPacket || !parseOK(data, &p) || p.Status&mysql.ServerMoreResultsExists == 0 {
 		c.broken = true
-		return c.pool.connError(errors.New("backend: unexpected answer to a session statement"))
+		return c.connError(errors.New("backend: unexpected answer to a session statement"))
 	}
 	return nil
 }
@@ -220,7 +220,7 @@ func (c *Conn) readPrefixResult(rd *rawReader) error {
 func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) {
 	fail := func(err error) (bool, error) {
 		c.broken = true
-		return started, c.pool.connError(err)
+		return started, c.connError(err)
 	}
 	deliver := func(p *Packet) error {
 		started = true
@@ -256,6 +256,9 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 	case mysql.ErrPacket:
 		*p = Packet{Kind: PacketErr, Payload: data}
 		serr := mysql.ParseErrorPacket(data)
+		if closesConn(serr) {
+			c.broken = true
+		}
 		if err := deliver(p); err != nil {
 			return started, err
 		}
@@ -320,6 +323,9 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 		case len(data) > 0 && data[0] == mysql.ErrPacket:
 			*p = Packet{Kind: PacketErr, Payload: data}
 			serr := mysql.ParseErrorPacket(data)
+			if closesConn(serr) {
+				c.broken = true
+			}
 			if err := deliver(p); err != nil {
 				return started, err
 			}
@@ -363,7 +369,7 @@ func (d *drain) Packet(p *Packet) error {
 func (c *Conn) finishRaw(rd *rawReader) error {
 	if !rd.idle() {
 		c.broken = true
-		return c.pool.connError(errors.New("backend: the server sent more than its response"))
+		return c.connError(errors.New("backend: the server sent more than its response"))
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 	}
 	if c.c.Buffered() != 0 {
 		c.broken = true
-		return c.pool.connError(errors.New("backend: unread bytes from the server before a statement"))
+		return c.connError(errors.New("backend: unread bytes from the server before a statement"))
 	}
 	rd := c.reader()
 	if timeout > 0 {
@@ -82,7 +82,7 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 	buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
 	if err := c.snd.send(buf); err != nil {
 		c.broken = true
-		return c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
 	_, err := c.readResponse(rd, sink)
 	return err
@@ -109,15 +109,18 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 	buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
 	if err := c.snd.send(buf); err != nil {
 		c.broken = true
-		return stmt{}, c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+		return stmt{}, c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
 	data, err := rd.packet()
 	if err != nil {
 		c.broken = true
-		return stmt{}, c.pool.connError(err)
+		return stmt{}, c.connError(err)
 	}
 	if len(data) > 0 && data[0] == mysql.ErrPacket {
 		serr := mysql.ParseErrorPacket(data)
+		if closesConn(serr) {
+			c.broken = true
+		}
 		if err := c.finishRaw(rd); err != nil {
 			return stmt{}, err
 		}
@@ -125,7 +128,7 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 	}
 	if len(data) < 12 || data[0] != mysql.OKPacket {
 		c.broken = true
-		return stmt{}, c.pool.connError(errors.New("backend: malformed prepare response"))
+		return stmt{}, c.connError(errors.New("backend: malformed prepare response"))
 	}
 	s := stmt{id: binary.LittleEndian.Uint32(data[1:]), params: int(binary.LittleEndian.Uint16(data[7:]))}
 	cols := int(binary.LittleEndian.Uint16(data[5:]))
@@ -141,7 +144,7 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 		for i := 0; i < k; i++ {
 			if _, err := rd.packet(); err != nil {
 				c.broken = true
-				return stmt{}, c.pool.connError(err)
+				return stmt{}, c.connError(err)
 			}
 		}
 	}
@@ -167,7 +170,7 @@ func (c *Conn) closeStmt(id uint32) error {
 	binary.LittleEndian.PutUint32(b[5:], id)
 	if err := c.snd.write(b[:]); err != nil {
 		c.broken = true
-		return c.pool.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
 	return nil
 }
