@@ -124,10 +124,15 @@ func (s *server) record(err error, began time.Time) {
 	if err == nil {
 		s.lastOK, s.failures, s.lastErr = now, 0, ""
 		s.mu.Unlock()
-		if !s.healthy.Swap(true) {
+		// Only this server's check goroutine records its checks, so a
+		// load, then a store. The listeners first, then routing: a proxy
+		// that stopped using the server (ServerEjected) takes it back
+		// before queries are routed to it again.
+		if !s.healthy.Load() {
+			f.emit(Event{Kind: ServerRestored, Shard: s.sh.name, Server: s.cfg.Name})
+			s.healthy.Store(true)
 			f.m.healthy.WithLabelValues(s.sh.name, s.cfg.Name).Set(1)
 			f.log.Info("fleet: server healthy", "shard", s.sh.name, "server", s.cfg.Name, "role", s.role())
-			f.emit(Event{Kind: ServerRestored, Shard: s.sh.name, Server: s.cfg.Name})
 		}
 		return
 	}
@@ -455,11 +460,4 @@ func (f *Fleet) repointReturned(s *server) {
 		return
 	}
 	f.log.Warn("fleet: replica that missed a change of primary repointed", "shard", s.sh.name, "server", s.cfg.Name, "primary", p.cfg.Name)
-}
-
-// isConnErr reports whether err means the server could not be reached or
-// the connection broke, as opposed to an SQL error from a live server.
-func isConnErr(err error) bool {
-	var me *mysql.MySQLError
-	return err != nil && !errors.As(err, &me)
 }

@@ -54,7 +54,8 @@ const (
 	// to it. A proxy should close its backend connections to it, so queries
 	// hung on a paused server end (and reads are retried elsewhere).
 	ServerEjected EventKind = iota + 1
-	// ServerRestored: the server answers again.
+	// ServerRestored: the server answers again. Emitted just before
+	// queries are routed to it again.
 	ServerRestored
 	// PrimaryChanged: Server is the shard's primary now, in place of Old.
 	PrimaryChanged
