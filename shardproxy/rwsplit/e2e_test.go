@@ -621,15 +621,23 @@ func errorsAs(err error, me **mysql.MySQLError) bool {
 }
 
 // TestProxyPausedReplica: a replica stopped with SIGSTOP while 4 clients
-// read: it is ejected within about a second, reads already waiting on it end
-// at the proxy's query_timeout and are retried elsewhere, so no client sees
-// an error; resumed, it takes reads again.
+// read: it is ejected within about a second, and the reads already waiting
+// on it end then (the proxy closes their connections at the ejection, or
+// earlier at query_timeout if that is shorter) and are retried elsewhere, so
+// no client sees an error; resumed, it takes reads again. With query_timeout
+// 0 nothing but the ejection ends those reads.
 func TestProxyPausedReplica(t *testing.T) {
+	for _, timeout := range []time.Duration{1500 * time.Millisecond, 0} {
+		t.Run(fmt.Sprintf("query_timeout=%v", timeout), func(t *testing.T) { testPausedReplica(t, timeout) })
+	}
+}
+
+func testPausedReplica(t *testing.T, timeout time.Duration) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
 	ctx := context.Background()
 	p := startProxy(t, topo, func(c *config.Config) {
 		c.ReadWrite.Consistency = "eventual"
-		c.QueryTimeout = 1500 * time.Millisecond
+		c.QueryTimeout = timeout
 	})
 	db := p.open(t, "app", 4)
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
@@ -638,7 +646,7 @@ func TestProxyPausedReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := topo.Shards()[0].Replicas()[0]
-	var errs, reads atomic.Int64
+	var errs, reads, stuck atomic.Int64
 	var slowest atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -660,7 +668,11 @@ func TestProxyPausedReplica(t *testing.T) {
 					return
 				}
 				reads.Add(1)
-				if d := int64(time.Since(start)); d > slowest.Load() {
+				d := int64(time.Since(start))
+				if d > int64(300*time.Millisecond) {
+					stuck.Add(1)
+				}
+				if d > slowest.Load() {
 					slowest.Store(d)
 				}
 			}
@@ -670,6 +682,7 @@ func TestProxyPausedReplica(t *testing.T) {
 	if err := victim.Pause(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = victim.Resume() })
 	paused := time.Now()
 	healthy := func() bool {
 		for _, st := range p.srv.ReadWrite().Fleet().Status() {
@@ -682,8 +695,11 @@ func TestProxyPausedReplica(t *testing.T) {
 	for healthy() && time.Since(paused) < 3*time.Second {
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("paused %s ejected after %v", victim.Name, time.Since(paused))
-	time.Sleep(2 * time.Second)
+	ejected := time.Since(paused)
+	t.Logf("paused %s ejected after %v", victim.Name, ejected)
+	// Long enough that a read still waiting on the paused replica when it
+	// resumes is much slower than one ended at the ejection.
+	time.Sleep(2500 * time.Millisecond)
 	if err := victim.Resume(); err != nil {
 		t.Fatal(err)
 	}
@@ -697,9 +713,18 @@ func TestProxyPausedReplica(t *testing.T) {
 	if p.routed(t, "reads", victim.Name) == before {
 		t.Error("resumed replica takes no reads")
 	}
-	t.Logf("%d reads, %d errors, slowest %v (query_timeout 1.5 s)", reads.Load(), errs.Load(), time.Duration(slowest.Load()))
+	t.Logf("%d reads, %d errors, %d slower than 300 ms (on the paused replica), slowest %v (query_timeout %v)",
+		reads.Load(), errs.Load(), stuck.Load(), time.Duration(slowest.Load()), timeout)
 	if errs.Load() > 0 {
 		t.Fatalf("%d client errors with a paused replica", errs.Load())
+	}
+	if timeout == 0 {
+		if stuck.Load() == 0 {
+			t.Error("no read waited on the paused replica: the test cannot fail")
+		}
+		if s := time.Duration(slowest.Load()); s > ejected+time.Second {
+			t.Errorf("slowest read %v: reads on the paused replica did not end at its ejection (%v after the pause)", s, ejected)
+		}
 	}
 }
 
@@ -774,5 +799,224 @@ func TestProxySwitchoverOpenTransactions(t *testing.T) {
 		if err != nil || ids != "1" {
 			t.Errorf("%s has rows %q (%v), want exactly the committed one", s.Name, ids, err)
 		}
+	}
+}
+
+// TestProxyFailoverStalledCommit: with query_timeout 0, a COMMIT and 4
+// sessions' inserts are sent to a primary stopped with SIGSTOP. When the
+// fleet ejects it (about 1 s), the proxy closes their connections: each
+// gets an error (2013, outcome unknown), not a wait. STRATA FAILOVER
+// promotes the replica and the inserts go on there. The old primary then
+// resumes: it may run what it had received before the ejection (its clients
+// got errors for those), and is fenced. Every write a client got OK for is
+// on the new primary, and the session whose COMMIT failed goes on.
+func TestProxyFailoverStalledCommit(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startProxy(t, topo, func(c *config.Config) { c.QueryTimeout = 0 })
+	db := p.open(t, "app", 8)
+	mustExec(t, db, "CREATE TABLE f (id BIGINT PRIMARY KEY, w INT)")
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sh := topo.Shards()[0]
+	old, repl := sh.Primary(), sh.Replicas()[0]
+
+	txc, err := db.Conn(ctx) // one client connection: one proxy session
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txc.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO f VALUES (0, -1)"} {
+		if _, err := txc.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	if err := old.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Resume() })
+	paused := time.Now()
+	commit := make(chan error, 1)
+	go func() {
+		_, err := txc.ExecContext(ctx, "COMMIT")
+		commit <- err
+	}()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var acked []int64
+	failed := map[int64]error{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := next.Add(1)
+				_, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO f VALUES (%d, %d)", id, w))
+				mu.Lock()
+				if err == nil {
+					acked = append(acked, id)
+				} else {
+					failed[id] = err
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	defer func() {
+		// On an early failure: writers waiting on the stopped server end
+		// when it resumes.
+		_ = old.Resume()
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+
+	for primaryHealthy(p, old.Name) && time.Since(paused) < 5*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ejected := time.Since(paused)
+	if primaryHealthy(p, old.Name) {
+		t.Fatal("the stopped primary was not ejected within 5 s")
+	}
+	t.Logf("primary %s stopped, ejected after %v", old.Name, ejected)
+	select {
+	case err := <-commit:
+		var me *mysql.MySQLError
+		if !errorsAs(err, &me) || me.Number != 2013 {
+			t.Fatalf("COMMIT on the stopped primary: %v, want error 2013", err)
+		}
+		t.Logf("COMMIT on the stopped primary: error after %v (ejected after %v): %v", time.Since(paused), ejected, err)
+	case <-time.After(3 * time.Second):
+		t.Fatalf("COMMIT still waits %v after the primary's ejection (query_timeout 0)", time.Since(paused)-ejected)
+	}
+
+	var shard, oldP, newP, pos, repointed, not string
+	var held, took int
+	if err := db.QueryRowContext(ctx, "STRATA FAILOVER SHARD s0").Scan(&shard, &oldP, &newP, &pos, &held, &took, &repointed, &not); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover: %s -> %s at %s, took %d ms", oldP, newP, pos, took)
+	if newP != repl.Name {
+		t.Fatalf("new primary %s, want %s", newP, repl.Name)
+	}
+	mu.Lock()
+	ackedAtFailover := len(acked)
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n > ackedAtFailover+20 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The old primary resumes: what it received before the ejection may
+	// run now; the fleet fences it before it takes anything else.
+	if err := old.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	for time.Since(resumed) < 10*time.Second {
+		ro, err := old.QueryString(ctx, "SELECT @@global.read_only")
+		if err == nil && ro == "1" && primaryHealthy(p, old.Name) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ro, err := old.QueryString(ctx, "SELECT @@global.read_only"); err != nil || ro != "1" {
+		t.Fatalf("old primary not fenced 10 s after it resumed: read_only %q %v", ro, err)
+	}
+	t.Logf("old primary resumed and fenced within %v", time.Since(resumed))
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	rows := func(s *localdb.Server) map[int64]bool {
+		t.Helper()
+		sdb, err := s.OpenAdmin("app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sdb.Close()
+		r, err := sdb.QueryContext(ctx, "SELECT id FROM f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out := map[int64]bool{}
+		for r.Next() {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = true
+		}
+		return out
+	}
+	onNew, onOld := rows(repl), rows(old)
+	mu.Lock()
+	defer mu.Unlock()
+	missing := 0
+	for _, id := range acked {
+		if !onNew[id] {
+			missing++
+			if missing <= 5 {
+				t.Errorf("row %d acknowledged but not on the new primary %s (on the old one: %v)", id, repl.Name, onOld[id])
+			}
+		}
+	}
+	ranOnOld := 0
+	for id := range onOld {
+		if !onNew[id] {
+			ranOnOld++
+			if id != 0 && failed[id] == nil {
+				t.Errorf("row %d only on the fenced old primary, and its client did not get an error", id)
+			}
+		}
+	}
+	t.Logf("%d inserts acknowledged (%d after the failover), %d failed; %d rows only on the old primary, which ran them when it resumed (their clients got errors); %d acknowledged rows missing on the new primary",
+		len(acked), len(acked)-ackedAtFailover, len(failed), ranOnOld, missing)
+	if len(acked) == ackedAtFailover {
+		t.Error("no insert acknowledged after the failover")
+	}
+	seen := map[string]bool{}
+	for _, err := range failed {
+		var me *mysql.MySQLError
+		if !errorsAs(err, &me) {
+			t.Errorf("insert failed with a non-MySQL error: %v", err)
+			break
+		}
+		if msg := fmt.Sprintf("%d %.60s", me.Number, me.Message); !seen[msg] {
+			seen[msg] = true
+			t.Logf("insert error: %v", err)
+		}
+	}
+
+	// The session whose COMMIT failed goes on, on the new primary.
+	if _, err := txc.ExecContext(ctx, "INSERT INTO f VALUES (-2, 0)"); err != nil {
+		t.Fatalf("session after the failed COMMIT: %v", err)
+	}
+	var n int
+	if err := txc.QueryRowContext(ctx, "SELECT COUNT(*) FROM f WHERE id = -2").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("session after the failed COMMIT reads %d, %v", n, err)
 	}
 }

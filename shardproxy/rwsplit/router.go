@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,9 @@ type Router struct {
 	names map[*backend.Pool]string // pool -> fleet server name
 	pos   map[string]*posFetcher   // by shard
 	log   *slog.Logger
+	// byName is the pools by fleet server name, for the fleet's events,
+	// which may come from its goroutines while Bind runs.
+	byName atomic.Pointer[map[string]*backend.Pool]
 }
 
 // FleetConfig turns the proxy config into the fleet's.
@@ -71,7 +75,47 @@ func New(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*Rout
 	for _, sh := range f.Shards() {
 		r.pos[sh] = &posFetcher{}
 	}
+	f.OnEvent(r.onEvent)
 	return r, nil
+}
+
+// onEvent ends what the proxy has in flight on a server it stops using.
+// With query_timeout 0 a statement or COMMIT sent to a server that stopped
+// answering (SIGSTOP, a hung host) waits for it; if a replica is promoted
+// meanwhile, a COMMIT that runs when the old primary resumes, before the
+// fleet fences it, would be acknowledged while its write is only there.
+// Closed at ejection, the statement fails (2013, outcome unknown; a plain
+// read is retried elsewhere) and nothing more is sent to the server until
+// it answers again (and, a replaced primary, is fenced: the fleet fences it
+// in the check that restores it). A demoted primary's connections in use
+// are closed too: a transaction left open there past the switchover's
+// drain cannot commit anyway, and a statement routed to it before the
+// change must not go on there.
+func (r *Router) onEvent(e fleet.Event) {
+	pools := r.byName.Load()
+	if pools == nil {
+		return
+	}
+	switch e.Kind {
+	case fleet.ServerEjected:
+		if p := (*pools)[e.Server]; p != nil {
+			n := p.Eject(fmt.Sprintf("server %s of shard %s was ejected (it stopped answering)", e.Server, e.Shard))
+			if n > 0 {
+				r.log.Warn("rwsplit: ejected server's connections in use closed", "shard", e.Shard, "server", e.Server, "closed", n)
+			}
+		}
+	case fleet.ServerRestored:
+		if p := (*pools)[e.Server]; p != nil {
+			p.Restore()
+		}
+	case fleet.PrimaryChanged:
+		if p := (*pools)[e.Old]; p != nil && e.Old != "" {
+			n := p.InterruptInUse(fmt.Sprintf("server %s is no longer the primary of shard %s (now %s)", e.Old, e.Shard, e.Server))
+			if n > 0 {
+				r.log.Warn("rwsplit: former primary's connections in use closed", "shard", e.Shard, "server", e.Old, "closed", n)
+			}
+		}
+	}
 }
 
 // Bind gives the router the cluster's pools, one per server address. Call
@@ -79,6 +123,7 @@ func New(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*Rout
 func (r *Router) Bind(c *backend.Cluster) error {
 	pools := map[string]*backend.Pool{}
 	names := map[*backend.Pool]string{}
+	byName := map[string]*backend.Pool{}
 	for _, p := range c.Pools() {
 		pools[p.Addr] = p
 	}
@@ -88,8 +133,10 @@ func (r *Router) Bind(c *backend.Cluster) error {
 			return fmt.Errorf("rwsplit: no backend pool for server %s (%s)", s.Name, s.Addr)
 		}
 		names[p] = s.Name
+		byName[s.Name] = p
 	}
 	r.pools, r.names = pools, names
+	r.byName.Store(&byName)
 	return nil
 }
 
@@ -304,15 +351,24 @@ func (r *Router) primaryPos(ctx context.Context, shard string, t time.Time) (fle
 		// Not a lease: this is the proxy's own bookkeeping, not a client's
 		// query, and during a switchover the old primary's final position
 		// is as good (the new primary has all of it).
-		_, addr, err := r.f.Primary(shard)
-		if err != nil {
-			return nil, fleet.SQLError(err)
+		for attempt := 0; ; attempt++ {
+			_, addr, err := r.f.Primary(shard)
+			if err != nil {
+				return nil, fleet.SQLError(err)
+			}
+			v, err := r.query(ctx, r.pools[addr], "SELECT @@global.gtid_binlog_pos", 5*time.Second)
+			if err != nil {
+				// A primary replaced meanwhile closes the read (onEvent):
+				// the new one's position is as good.
+				if attempt == 0 && backend.IsConnError(err) {
+					if _, now, _ := r.f.Primary(shard); now != addr && r.f.PrimaryDown(shard) == nil {
+						continue
+					}
+				}
+				return nil, err
+			}
+			return fleet.ParsePosition(v)
 		}
-		v, err := r.query(ctx, r.pools[addr], "SELECT @@global.gtid_binlog_pos", 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		return fleet.ParsePosition(v)
 	})
 }
 
