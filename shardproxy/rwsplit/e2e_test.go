@@ -822,6 +822,20 @@ func TestProxyFailoverStalledCommit(t *testing.T) {
 	}
 	sh := topo.Shards()[0]
 	old, repl := sh.Primary(), sh.Replicas()[0]
+	// Six backend connections to the primary at once, pooled after: the
+	// inserts below then find one each and send their statement to the
+	// stopped primary (rather than dial it).
+	var warm sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			if _, err := db.ExecContext(ctx, "SELECT /*+ strata:primary */ SLEEP(0.2)"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	warm.Wait()
 
 	txc, err := db.Conn(ctx) // one client connection: one proxy session
 	if err != nil {
