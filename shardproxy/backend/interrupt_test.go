@@ -1,8 +1,12 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +223,7 @@ func TestInterruptInUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = srv.Resume() })
+		waitUntil(t, 5*time.Second, func() bool { return stopped(srv.Pid()) })
 		done := make(chan error, 2)
 		go func() {
 			_, _, err := execC.Exec("COMMIT", "", nil, "", 0, 0)
@@ -275,4 +280,26 @@ func TestInterruptInUse(t *testing.T) {
 			t.Fatalf("pool after resume: %q", got)
 		}
 	})
+}
+
+// stopped reports whether every thread of process pid is stopped. SIGSTOP
+// stops a process thread by thread, and on a loaded machine a thread may
+// still answer a statement some milliseconds after kill returned.
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which ends with the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,10 +1,13 @@
 package rwsplit_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -853,6 +856,9 @@ func TestProxyFailoverStalledCommit(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = old.Resume() })
 	paused := time.Now()
+	for !stopped(old.Pid()) && time.Since(paused) < 5*time.Second {
+		time.Sleep(time.Millisecond)
+	}
 	commit := make(chan error, 1)
 	go func() {
 		_, err := txc.ExecContext(ctx, "COMMIT")
@@ -1033,4 +1039,26 @@ func TestProxyFailoverStalledCommit(t *testing.T) {
 	if err := txc.QueryRowContext(ctx, "SELECT COUNT(*) FROM f WHERE id = -2").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("session after the failed COMMIT reads %d, %v", n, err)
 	}
+}
+
+// stopped reports whether every thread of process pid is stopped. SIGSTOP
+// stops a process thread by thread, and on a loaded machine a thread may
+// still answer a statement some milliseconds after kill returned.
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which ends with the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
