@@ -80,12 +80,12 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
 		return kind, res, err
 	}
-	stmt, known, err := s.srv.parser.Parse2(sql)
+	stmt, known, err := s.srv.parse(sql)
 	if err != nil {
 		if strings.TrimSpace(stripComments(sql)) == "" {
 			return kindOther, nil, errEmpty
 		}
-		return kindOther, nil, parseError(sql, err)
+		return kindOther, nil, err
 	}
 	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
 		s.clearWarnings()
@@ -244,8 +244,14 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if known == nil {
 		known = sqlparser.BindVars{}
 	}
+	if intoVariables(stmt) {
+		// The shard would set its connection's variable, while the
+		// session's user variables live in the proxy (the planner refuses
+		// it alike; vitess's normalizer panics on it).
+		return nil, engine.Unsupported("SELECT ... INTO @variable through the proxy (the session's user variables live in the proxy, not on the shard)")
+	}
 	stmt = foldNegative(stmt)
-	r, err := sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, s.db, -1, "", proxySysVars, nil, nil)
+	r, err := s.srv.normalize(stmt, known, bv, s.db)
 	if err != nil {
 		return nil, toNotSupported(err)
 	}
@@ -266,6 +272,50 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	cp.lane = cp.kind == kindSelect && lanePlan(plan)
 	s.srv.plans.put(key, cp)
 	return cp, nil
+}
+
+// parse parses one statement; its errors are MySQL's 1064. So is a panic of
+// vitess's parser, which it has on an identifier spelled ```` (a name of
+// one backquote, whose "quotes" createIdentifierCI cuts off) where a
+// variable is named, as in SET ```` or SELECT @````. MariaDB answers
+// SET ```` with 1064 too, near the end of the statement.
+func (srv *Server) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", r)
+			stmt, known = nil, nil
+			err = syntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+		}
+	}()
+	stmt, known, err = srv.parser.Parse2(sql)
+	if err != nil {
+		return nil, nil, parseError(sql, err)
+	}
+	return stmt, known, nil
+}
+
+// normalize is sqlparser.Normalize with its panics turned into the refusal
+// of the statement.
+func (srv *Server) normalize(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable, db string) (r *sqlparser.RewriteASTResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			srv.log.Warn("shardproxy: the normalizer panicked: statement refused", "query", sqlparser.String(stmt), "panic", p, "stack", string(debug.Stack()))
+			r, err = nil, notSupported("%s (vitess's normalizer failed on it: %v)", firstWords(sqlparser.String(stmt)), p)
+		}
+	}()
+	return sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, db, -1, "", proxySysVars, nil, nil)
+}
+
+// intoVariables reports whether a statement selects INTO user variables.
+func intoVariables(stmt sqlparser.Statement) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if x, ok := n.(*sqlparser.SelectInto); ok && x.Type == sqlparser.IntoVariables {
+			found = true
+		}
+		return !found, nil
+	}, stmt)
+	return found
 }
 
 // foldNegative turns -<number> into one negative literal before

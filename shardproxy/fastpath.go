@@ -284,7 +284,7 @@ func (s *Session) verifyShape(sql string, lits []lit, kind stmtKind) *shapeEntry
 	}
 	probe := func(round int) (*probeResult, bool) {
 		text, values := probeStatement(sql, lits, round)
-		stmt, known, err := s.srv.parser.Parse2(text)
+		stmt, known, err := s.srv.parse(text)
 		if err != nil {
 			return nil, false
 		}

@@ -41,9 +41,9 @@ type prepared struct {
 }
 
 func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
-	stmt, known, err := s.srv.parser.Parse2(query)
+	stmt, known, err := s.srv.parse(query)
 	if err != nil {
-		return nil, parseError(query, err)
+		return nil, err
 	}
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt)}
 	switch stmt.(type) {
