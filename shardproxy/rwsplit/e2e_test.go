@@ -734,8 +734,10 @@ func testPausedReplica(t *testing.T, timeout time.Duration) {
 // TestProxySwitchoverOpenTransactions: a transaction open on the old primary
 // when a switchover starts either commits within drain_timeout (the
 // switchover waits for it, and its row is on the new primary) or, still
-// open after it, gets an error at COMMIT (read_only) and its row is
-// nowhere: no acknowledged write is lost, none half applied.
+// open after it, gets an error at COMMIT (2013: the proxy closes the old
+// primary's connections in use at the change of primary; 1290 read_only
+// before that) and its row is nowhere: no acknowledged write is lost, none
+// half applied.
 func TestProxySwitchoverOpenTransactions(t *testing.T) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
