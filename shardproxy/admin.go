@@ -6,6 +6,8 @@ import (
 	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strata-db/strata/shardproxy/fleet"
 )
 
 // adminMux serves /metrics, /healthz and /debug/pprof/ on the admin port.
@@ -22,13 +24,22 @@ func (s *Server) adminMux() *http.ServeMux {
 }
 
 // healthz is 200 when every shard's primary answers, 503 (with the servers
-// that do not) otherwise.
+// that do not) otherwise; the 200 names the primaries. With read/write
+// splitting they are the fleet's primaries and its health checks: after a
+// switchover the configured primary is a replica, and its health says
+// nothing of the shard's writes.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	var bad []string
-	for _, name := range s.cluster.ShardNames() {
-		p := s.cluster.Shard(name).Primary
-		if !p.Healthy() {
-			bad = append(bad, fmt.Sprintf("%s: %s", p, p.LastError()))
+	var good, bad []string
+	if s.rw != nil {
+		good, bad = s.fleetPrimaries()
+	} else {
+		for _, name := range s.cluster.ShardNames() {
+			p := s.cluster.Shard(name).Primary
+			if p.Healthy() {
+				good = append(good, p.String())
+			} else {
+				bad = append(bad, fmt.Sprintf("%s: %s", p, p.LastError()))
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -40,4 +51,30 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
+	for _, g := range good {
+		fmt.Fprintln(w, g)
+	}
+}
+
+// fleetPrimaries describes each shard's primary as the read/write router
+// routes writes to it.
+func (s *Server) fleetPrimaries() (good, bad []string) {
+	primary := map[string]fleet.ServerStatus{}
+	for _, st := range s.rw.Fleet().Status() {
+		if st.Role == fleet.RolePrimary {
+			primary[st.Shard] = st
+		}
+	}
+	for _, name := range s.cluster.ShardNames() {
+		st, ok := primary[name]
+		switch {
+		case !ok:
+			bad = append(bad, name+": no primary")
+		case !st.Healthy:
+			bad = append(bad, fmt.Sprintf("%s: primary %s (%s): %s", name, st.Name, st.Addr, st.LastError))
+		default:
+			good = append(good, fmt.Sprintf("%s: primary %s (%s)", name, st.Name, st.Addr))
+		}
+	}
+	return good, bad
 }

@@ -196,18 +196,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // clients see the server they are really talking to.
 func (s *Server) backendVersion(ctx context.Context) string {
 	const fallback = "10.11.0-MariaDB-strata"
-	p := s.cluster.Shard(s.vs.Shards[0]).Primary
-	conn, err := p.Get(ctx, nil)
-	if err != nil {
+	version := ""
+	err := s.onPrimary(ctx, s.vs.Shards[0], func(conn *backend.Conn) error {
+		res, _, err := conn.Exec("SELECT VERSION()", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+		if err == nil && len(res.Rows) > 0 {
+			version = res.Rows[0][0].ToString()
+		}
+		return err
+	})
+	if err != nil || version == "" {
 		s.log.Warn("shardproxy: cannot read the backend version; announcing "+fallback, "err", err)
 		return fallback
 	}
-	defer p.Put(conn)
-	res, _, err := conn.Exec("SELECT VERSION()", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
-	if err != nil || len(res.Rows) == 0 {
-		return fallback
-	}
-	return res.Rows[0][0].ToString()
+	return version
 }
 
 // createDatabases creates every logical database on the shards that hold
@@ -215,19 +216,35 @@ func (s *Server) backendVersion(ctx context.Context) string {
 func (s *Server) createDatabases(ctx context.Context) {
 	for db, shards := range s.dbShards {
 		for sh := range shards {
-			p := s.cluster.Shard(sh).Primary
-			conn, err := p.Get(ctx, nil)
-			if err != nil {
-				s.log.Warn("shardproxy: cannot create database", "db", db, "shard", sh, "err", err)
-				continue
-			}
-			_, _, err = conn.Exec("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
-			p.Put(conn)
+			err := s.onPrimary(ctx, sh, func(conn *backend.Conn) error {
+				_, _, err := conn.Exec("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+				return err
+			})
 			if err != nil {
 				s.log.Warn("shardproxy: cannot create database", "db", db, "shard", sh, "err", err)
 			}
 		}
 	}
+}
+
+// onPrimary runs fn on a connection to a shard's primary as the Router
+// names it: with read/write splitting the fleet's, which after a
+// switchover is not the configured one (that one is a read_only replica
+// by then).
+func (s *Server) onPrimary(ctx context.Context, shard string, fn func(*backend.Conn) error) error {
+	t, err := s.cluster.Route(ctx, shard, false, &backend.RouteHint{})
+	if err != nil {
+		return err
+	}
+	conn, err := t.Pool.Get(ctx, nil)
+	if err == nil {
+		err = fn(conn)
+		t.Pool.Put(conn)
+	}
+	if t.Done != nil {
+		t.Done(err)
+	}
+	return err
 }
 
 func (s *Server) listen() error {
