@@ -87,6 +87,18 @@ func TestPoolSessionState(t *testing.T) {
 	if got := exec(t, p, "SELECT @@character_set_client", "", nil); got != "utf8mb4" {
 		t.Errorf("names not reset: %q", got)
 	}
+	// The one connection carried an explicit character_set_client; the
+	// next session's NAMES must hold (the reset went after NAMES, undoing it).
+	cp := c.States.With(nil, "character_set_client", "@@session.character_set_client = 'cp1251'")
+	if got := exec(t, p, "SELECT @@character_set_client", "", cp); got != "cp1251" {
+		t.Errorf("character_set_client: %q", got)
+	}
+	if got := exec(t, p, "SELECT CONCAT(@@character_set_client, ',', @@character_set_connection, ',', @@character_set_results)", "", names); got != "latin1,latin1,latin1" {
+		t.Errorf("names after an explicit character_set_client: %q", got)
+	}
+	if got := exec(t, p, "SELECT CONCAT(@@character_set_client, ',', @@character_set_results)", "", nil); got != "utf8mb4,utf8mb4" {
+		t.Errorf("default after names: %q", got)
+	}
 }
 
 // TestPoolDeadServer kills the server: statements fail at once with the

@@ -139,15 +139,11 @@ func diffSQL(from, to *State) string {
 		return ""
 	}
 	var parts []string
-	namesChanged := false
-	if a, b := stateGet(from, NamesVar), stateGet(to, NamesVar); a != b {
-		namesChanged = true
-		if b == "" {
-			parts = append(parts, DefaultNames)
-		} else {
-			parts = append(parts, b)
-		}
-	}
+	// Resets go first: "character_set_client = DEFAULT" after NAMES would
+	// undo what NAMES set. A reset charset variable takes the global value,
+	// not the one a connection's charset gives it, so NAMES goes again
+	// after it.
+	resetCharset := false
 	if from != nil {
 		for _, n := range from.sorted {
 			if n == NamesVar {
@@ -155,7 +151,17 @@ func diffSQL(from, to *State) string {
 			}
 			if _, ok := to.Get(n); !ok {
 				parts = append(parts, resetAssign(n))
+				resetCharset = resetCharset || isCharsetVar(n)
 			}
+		}
+	}
+	namesChanged := false
+	if a, b := stateGet(from, NamesVar), stateGet(to, NamesVar); a != b || resetCharset {
+		namesChanged = true
+		if b == "" {
+			parts = append(parts, DefaultNames)
+		} else {
+			parts = append(parts, b)
 		}
 	}
 	if to != nil {

@@ -11,6 +11,8 @@ func TestStateDiff(t *testing.T) {
 	}
 	b := st.With(a, NamesVar, "NAMES 'latin1'")
 	c := st.With(b, "character_set_results", "@@session.character_set_results = NULL")
+	d := st.With(nil, "character_set_client", "@@session.character_set_client = 'cp1251'")
+	e := st.With(nil, NamesVar, "NAMES 'latin1'")
 	cases := []struct {
 		from, to *State
 		want     string
@@ -23,8 +25,12 @@ func TestStateDiff(t *testing.T) {
 		{b, a, "SET NAMES utf8mb4"},
 		// NAMES changes: character_set_results goes again after it.
 		{a, c, "SET NAMES 'latin1', @@session.character_set_results = NULL"},
-		{c, b, "SET @@session.character_set_results = DEFAULT"},
-		{c, nil, "SET NAMES utf8mb4, @@session.character_set_results = DEFAULT, @@session.sql_mode = DEFAULT"},
+		// A reset charset variable gets the global value: NAMES again after it.
+		{c, b, "SET @@session.character_set_results = DEFAULT, NAMES 'latin1'"},
+		{c, nil, "SET @@session.character_set_results = DEFAULT, @@session.sql_mode = DEFAULT, NAMES utf8mb4"},
+		// A connection that carried an explicit character_set_client, handed
+		// to a session with SET NAMES: the reset must not undo NAMES.
+		{d, e, "SET @@session.character_set_client = DEFAULT, NAMES 'latin1'"},
 	}
 	for i, tc := range cases {
 		if got := diffSQL(tc.from, tc.to); got != tc.want {
