@@ -165,7 +165,6 @@ func TestBadInput(t *testing.T) {
 		{0x17},                                  // COM_STMT_EXECUTE with nothing
 		{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 9, 9}, // execute of an unknown statement
 		{0x1a, 0xff},                            // COM_STMT_RESET, short
-		{0x18, 1, 0},                            // COM_STMT_SEND_LONG_DATA, short
 		{0x1b},                                  // COM_SET_OPTION, short
 		{0x99, 1, 2, 3},                         // unknown command
 		append([]byte{0x03}, "SELECT \xff\xfe\x00 FROM"...), // bad bytes in a query

@@ -65,6 +65,8 @@ type clientConn struct {
 	// lie at packet offsets [typesAt, typesEnd), and pktPos bytes of the
 	// packet went by (fixParamFlags).
 	typesAt, typesEnd, pktPos int
+
+	proto protoConn // commands answered below the listener (protocol.go)
 }
 
 const comFieldList = 0x04
@@ -88,6 +90,9 @@ func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
 // Read gives the listener the client's bytes, a packet at a time.
 func (f *clientConn) Read(p []byte) (int, error) {
 	for f.remaining == 0 {
+		if len(f.proto.inject) > 0 {
+			return f.injected(p), nil
+		}
 		hdr, err := f.r.Peek(4)
 		if err != nil {
 			return f.r.Read(p)
@@ -124,7 +129,7 @@ func (f *clientConn) Read(p []byte) (int, error) {
 			f.logical = length
 		}
 		f.lastFull = length == 0xffffff
-		if f.logical > f.srv.cfg.MaxAllowedPacket {
+		if f.logical > f.srv.maxPacket() {
 			f.tooLarge(seq)
 			return 0, errTooLarge
 		}
@@ -138,6 +143,11 @@ func (f *clientConn) Read(p []byte) (int, error) {
 				if err := f.answer(pkt[5:]); err != nil {
 					return 0, err
 				}
+				continue
+			}
+			if handled, err := f.intercept(length); err != nil {
+				return 0, err
+			} else if handled {
 				continue
 			}
 		}
@@ -158,6 +168,13 @@ func (f *clientConn) Read(p []byte) (int, error) {
 			}
 			if handled {
 				_, _ = f.r.Discard(4 + length)
+				continue
+			}
+		}
+		if seq == 0 && !f.login && length > 0 {
+			if handled, err := f.checkExecute(length); err != nil {
+				return 0, err
+			} else if handled {
 				continue
 			}
 		}
@@ -250,6 +267,15 @@ func paramType(typ, flag byte) (querypb.Type, error) {
 // or ERR ends the exchange. The listener writes each login packet whole, in
 // one call.
 func (f *clientConn) Write(p []byte) (int, error) {
+	if f.proto.watchExec {
+		f.proto.watchExec = false
+		if q := f.fixExecAnswer(p); q != nil {
+			if _, err := f.w.Write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	if !f.login {
 		return f.w.Write(p)
 	}
@@ -346,7 +372,7 @@ var errTooLarge = errors.New("client packet larger than max_allowed_packet")
 // tooLarge tells the client its packet is over the limit, as MySQL does.
 func (f *clientConn) tooLarge(seq byte) {
 	f.writeErr(seq+1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
-	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.id, "limit", f.srv.cfg.MaxAllowedPacket, "remote", f.Conn.RemoteAddr().String())
+	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.id, "limit", f.srv.maxPacket(), "remote", f.Conn.RemoteAddr().String())
 }
 
 func readFull(r *bufio.Reader, b []byte) (int, error) {

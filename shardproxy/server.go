@@ -80,6 +80,7 @@ type Server struct {
 	keys *keyGen
 
 	tlsConf *tls.Config // nil: no TLS offered
+	proto   protoServer // start time, client packet limit (protocol.go)
 
 	clients  atomic.Int64
 	fastHits atomic.Uint64
@@ -180,6 +181,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
 	}
+	s.proto = s.protocolLimits(ctx)
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}

@@ -136,6 +136,7 @@ func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error)
 			Charset:               45, // utf8mb4_general_ci: DefaultNames resets to it
 			ConnectTimeoutMs:      uint64(opts.ConnectTimeout / time.Millisecond),
 			EnableMultiStatements: true, // session state and BEGIN ride with the statement
+			EnableQueryInfo:       true, // an OK's "Rows matched: N" (CLIENT_FOUND_ROWS clients)
 
 			DisableClientDeprecateEOF: opts.noDeprecateEOF,
 		},

@@ -1,0 +1,533 @@
+package shardproxy
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"github.com/strata-db/strata/shardproxy/config"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Protocol scripts: the same command packets go to a shard's MariaDB and
+// to the proxy, and each answer is summed up (kind, error code, warning
+// count, rows) and compared. Messages are not compared: the proxy's may
+// name the shard.
+
+// answer says how a script step's response is read.
+type answer int
+
+const (
+	ansResp   answer = iota // OK, ERR or a result set
+	ansNone                 // no response (COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE)
+	ansString               // a bare string (COM_STATISTICS)
+	ansPrep                 // a COM_STMT_PREPARE response: statement n of the script (1, 2, ...) is the n-th prepared
+	ansAuth                 // COM_CHANGE_USER: an auth switch answered with no password, then OK or ERR
+)
+
+type step struct {
+	pkt []byte
+	ans answer
+}
+
+func q(sql string) step     { return step{pkt: append([]byte{0x03}, sql...)} }
+func prep(sql string) step  { return step{pkt: append([]byte{0x16}, sql...), ans: ansPrep} }
+func cmd(b ...byte) step    { return step{pkt: b} }
+func silent(b ...byte) step { return step{pkt: b, ans: ansNone} }
+func withID(b byte, id uint32, rest ...byte) []byte {
+	p := binary.LittleEndian.AppendUint32([]byte{b}, id)
+	return append(p, rest...)
+}
+
+// execTyped is a COM_STMT_EXECUTE of id with BIGINT parameters, types
+// bound; execUnbound sends the values without types.
+func execTyped(id uint32, vals ...int64) step { return step{pkt: execPacket(id, vals...)} }
+func execUnbound(id uint32, vals ...int64) step {
+	b := withID(0x17, id, 0, 1, 0, 0, 0)
+	if len(vals) > 0 {
+		b = append(b, make([]byte, (len(vals)+7)/8)...)
+		b = append(b, 0)
+		for _, v := range vals {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+	}
+	return step{pkt: b}
+}
+
+// runScript runs steps on c and sums up each answer.
+func runScript(c *rawConn, steps []step) []string {
+	var out []string
+	var ids []uint32 // the statements prepared, in order
+	for _, s := range steps {
+		pkt := s.pkt
+		// Statement n of the script is the n-th prepared: ids are the
+		// server's.
+		if len(pkt) >= 5 && pkt[0] >= 0x17 && pkt[0] <= 0x1a {
+			if n := binary.LittleEndian.Uint32(pkt[1:]); n >= 1 && int(n) <= len(ids) {
+				pkt = append([]byte(nil), pkt...)
+				binary.LittleEndian.PutUint32(pkt[1:], ids[n-1])
+			}
+		}
+		c.send(0, pkt)
+		if s.ans == ansPrep {
+			p := c.recv()
+			if p[0] != 0x00 {
+				out = append(out, sumPacket(p))
+				continue
+			}
+			ids = append(ids, binary.LittleEndian.Uint32(p[1:]))
+			out = append(out, readPrepared(c, p))
+			continue
+		}
+		out = append(out, readAnswer(c, s.ans))
+	}
+	return out
+}
+
+func readAnswer(c *rawConn, a answer) string {
+	s, more := readOne(c, a)
+	for more {
+		var next string
+		next, more = readOne(c, ansResp)
+		s += " + " + next
+	}
+	return s
+}
+
+// readOne reads one answer (one result of several); more says another
+// follows (SERVER_MORE_RESULTS_EXISTS).
+func readOne(c *rawConn, a answer) (string, bool) {
+	switch a {
+	case ansNone:
+		return "-", false
+	case ansString:
+		p := c.recv()
+		if p[0] == 0xff || p[0] == 0x00 {
+			return sumPacket(p), moreResults(p)
+		}
+		// The words, not the figures.
+		var words []string
+		for _, f := range strings.Fields(string(p)) {
+			if strings.HasSuffix(f, ":") {
+				words = append(words, f)
+			}
+		}
+		return "string " + strings.Join(words, " "), false
+	case ansAuth:
+		p := c.recv()
+		if p[0] == 0xfe {
+			c.send(c.seq, nil)
+			p = c.recv()
+		}
+		return sumPacket(p), moreResults(p)
+	}
+	p := c.recv()
+	switch {
+	case p[0] == 0x00, p[0] == 0xff, p[0] == 0xfe && len(p) < 9:
+		return sumPacket(p), moreResults(p)
+	}
+	n, _, _ := readLenEncInt(p, 0)
+	for i := uint64(0); i <= n; i++ { // columns, EOF
+		c.recv()
+	}
+	rows := 0
+	var first string
+	for {
+		r := c.recv()
+		if r[0] == 0xff {
+			return fmt.Sprintf("%d rows, then %s", rows, sumPacket(r)), false
+		}
+		if r[0] == 0xfe && len(r) < 9 {
+			return fmt.Sprintf("%d rows %s, %s", rows, first, sumPacket(r)), moreResults(r)
+		}
+		if rows == 0 {
+			first = strconv.Quote(string(r))
+		}
+		rows++
+	}
+}
+
+// moreResults reads SERVER_MORE_RESULTS_EXISTS in an OK or EOF packet.
+func moreResults(p []byte) bool {
+	switch {
+	case p[0] == 0xfe && len(p) >= 5:
+		return binary.LittleEndian.Uint16(p[3:])&0x08 != 0
+	case p[0] == 0x00:
+		pos := 1
+		for i := 0; i < 2; i++ {
+			_, next, ok := readLenEncInt(p, pos)
+			if !ok {
+				return false
+			}
+			pos = next
+		}
+		return len(p) >= pos+2 && binary.LittleEndian.Uint16(p[pos:])&0x08 != 0
+	}
+	return false
+}
+
+// readPrepared reads the rest of a COM_STMT_PREPARE's OK response (p).
+func readPrepared(c *rawConn, p []byte) string {
+	cols := int(binary.LittleEndian.Uint16(p[5:]))
+	params := int(binary.LittleEndian.Uint16(p[7:]))
+	for _, k := range []int{params, cols} {
+		for i := 0; k > 0 && i <= k; i++ {
+			c.recv()
+		}
+	}
+	return fmt.Sprintf("prepared, params %d", params)
+}
+
+// sumPacket sums up an OK, ERR or EOF packet.
+func sumPacket(p []byte) string {
+	switch {
+	case p[0] == 0xff:
+		return fmt.Sprintf("ERR %d", errCode(p))
+	case p[0] == 0x00:
+		w, _ := okWarnings(p)
+		return fmt.Sprintf("OK warnings %d", w)
+	case p[0] == 0xfe && len(p) >= 3:
+		return fmt.Sprintf("EOF warnings %d", binary.LittleEndian.Uint16(p[1:]))
+	}
+	return strconv.Quote(string(p))
+}
+
+// compareScript runs the script against MariaDB and the proxy (fresh
+// connections to database test) and reports every answer that differs.
+func compareScript(t *testing.T, p *testProxy, steps []step) {
+	t.Helper()
+	compareScriptFor(t, p, func(string) []step { return steps })
+}
+
+// compareScriptFor is compareScript with steps that name the user logged
+// in (MariaDB's and the proxy's differ).
+func compareScriptFor(t *testing.T, p *testProxy, build func(user string) []step) {
+	t.Helper()
+	got := map[string][]string{}
+	var steps []step
+	for _, tg := range probeTargets(p) {
+		steps = build(tg.user)
+		got[tg.name] = runScript(probeLogin(t, tg.addr, tg.user, "test"), steps)
+	}
+	for i := range steps {
+		m, x := got["mariadb"][i], got["proxy"][i]
+		if m != x {
+			t.Errorf("step %d %q: MariaDB %s, proxy %s", i, steps[i].pkt[:min(len(steps[i].pkt), 40)], m, x)
+		} else {
+			t.Logf("step %d %q: %s", i, steps[i].pkt[:min(len(steps[i].pkt), 40)], m)
+		}
+	}
+}
+
+// execPacket is a COM_STMT_EXECUTE of id with BIGINT parameters.
+func execPacket(id uint32, vals ...int64) []byte {
+	b := withID(0x17, id, 0, 1, 0, 0, 0)
+	if len(vals) > 0 {
+		b = append(b, make([]byte, (len(vals)+7)/8)...)
+		b = append(b, 1)
+		for range vals {
+			b = append(b, 8, 0)
+		}
+		for _, v := range vals {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+	}
+	return b
+}
+
+// okWarnings reads the warning count of an OK packet.
+func okWarnings(pkt []byte) (uint16, bool) {
+	if len(pkt) < 7 || pkt[0] != 0x00 {
+		return 0, false
+	}
+	pos := 1
+	for i := 0; i < 2; i++ { // affected rows, insert id
+		_, next, ok := readLenEncInt(pkt, pos)
+		if !ok {
+			return 0, false
+		}
+		pos = next
+	}
+	if len(pkt) < pos+4 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint16(pkt[pos+2:]), true
+}
+
+// TestProtocolPreparedCommands: COM_STMT_RESET, COM_STMT_SEND_LONG_DATA
+// and COM_STMT_EXECUTE, good and bad, answered as MariaDB answers them;
+// the connection goes on after each.
+func TestProtocolPreparedCommands(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	ping := cmd(0x0e)
+	short := execPacket(1, 5)
+	short = short[:len(short)-4]
+	longData := func(id uint32, param uint16, data string) step {
+		b := binary.LittleEndian.AppendUint16(withID(0x18, id), param)
+		return silent(append(b, data...)...)
+	}
+	compareScript(t, p, []step{
+		// Unknown statements.
+		cmd(withID(0x1a, 99)...), ping,
+		cmd(0x1a, 1), ping,
+		longData(99, 0, "abc"), ping,
+		silent(0x18, 1, 0), ping, // too short: ignored
+		execTyped(77, 1), ping,
+		prep("SELECT ? + 1"),
+		// A parameter the statement lacks: every execute fails until
+		// COM_STMT_RESET.
+		longData(1, 5, "x"), ping,
+		execTyped(1, 5), execTyped(1, 5),
+		cmd(withID(0x1a, 1)...), execTyped(1, 5),
+		// A value cut short.
+		{pkt: short}, ping,
+		// The first execute must bind the types; later ones need not.
+		prep("SELECT ? + 2"),
+		execUnbound(2, 7), execTyped(2, 7), execUnbound(2, 8),
+		// Long data: the value is the data sent (a string: '12' + 3).
+		prep("SELECT CONCAT(?, 'x')"),
+		longData(3, 0, "ab"), longData(3, 0, "cd"),
+		{pkt: append(withID(0x17, 3, 0, 1, 0, 0, 0), 0, 1, 0xfc, 0)},
+		// Gone after the execute.
+		{pkt: append(withID(0x17, 3, 0, 1, 0, 0, 0), 0, 1, 0xfc, 0, 1, 'z')},
+		// COM_STMT_CLOSE, then the statement is unknown.
+		silent(withID(0x19, 3)...), cmd(withID(0x1a, 3)...), ping,
+	})
+}
+
+// TestProtocolWarnings: the OK of a prepared statement carries its warning
+// count, and counts past max_error_count (64) are the server's.
+func TestProtocolWarnings(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	db := p.open(t, "test")
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_w (id BIGINT PRIMARY KEY)")
+	mustExec(t, db, "INSERT IGNORE INTO proto_w VALUES (1)")
+	dups := "INSERT IGNORE INTO proto_w VALUES (1)" + strings.Repeat(", (1)", 99)
+	compareScript(t, p, []step{
+		prep("INSERT IGNORE INTO proto_w VALUES (?)"),
+		execTyped(1, 1),
+		q("INSERT IGNORE INTO proto_w VALUES (1)"),
+		q(dups),
+		q("SELECT @@warning_count"),
+		prep(dups),
+		execTyped(2),
+		q("SELECT 1"),
+	})
+}
+
+// TestProtocolChangeUser: COM_CHANGE_USER authenticates again and starts
+// the session over (user variables and prepared statements gone), in the
+// database it names; a refused one leaves the connection usable.
+func TestProtocolChangeUser(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	change := func(user, db string) step {
+		b := append([]byte{0x11}, user+"\x00"...)
+		b = append(b, 0) // no auth response: the auth switch asks again
+		b = append(b, db+"\x00"...)
+		b = append(b, 45, 0)
+		b = append(b, "mysql_native_password\x00"...)
+		return step{pkt: b, ans: ansAuth}
+	}
+	compareScriptFor(t, p, func(user string) []step {
+		return []step{
+			q("SET @proto_a = 1"), prep("SELECT 1"), q("BEGIN"),
+			change(user, "demo"),
+			q("SELECT @proto_a, DATABASE(), @@in_transaction"),
+			execTyped(1),
+			change("proto_nobody", "test"), cmd(0x0e),
+			q("SELECT DATABASE()"),
+			change(user, ""),
+			q("SELECT DATABASE()"),
+			change(user, "proto_no_such_db"), cmd(0x0e),
+		}
+	})
+}
+
+// TestProtocolAdminCommands: COM_STATISTICS, COM_DEBUG and
+// COM_PROCESS_INFO get MariaDB's kinds of answers, and mariadb-admin
+// status and processlist work through the proxy.
+func TestProtocolAdminCommands(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	compareScript(t, p, []step{
+		{pkt: []byte{0x09}, ans: ansString},
+		cmd(0x0d),
+		cmd(0x0e),
+	})
+	c := probeLogin(t, p.srv.Addr(), "root", "test")
+	c.send(0, []byte{0x0a})
+	if got := readAnswer(c, ansResp); !strings.Contains(got, "rows") {
+		t.Errorf("COM_PROCESS_INFO: %s, want the process list", got)
+	}
+	admin, err := exec.LookPath("mariadb-admin")
+	if err != nil {
+		t.Skip("no mariadb-admin")
+	}
+	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	for _, sub := range []string{"status", "processlist", "ping"} {
+		out, err := exec.Command(admin, "--no-defaults", "-h", host, "-P", port, "-u", "root", sub).CombinedOutput()
+		if err != nil {
+			t.Errorf("mariadb-admin %s: %v: %s", sub, err, out)
+		} else {
+			t.Logf("mariadb-admin %s: %s", sub, out)
+		}
+	}
+}
+
+// TestProtocolQueryErrors: empty statements, stray semicolons and
+// several statements where one is expected, with multi-statements on.
+func TestProtocolQueryErrors(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	compareScript(t, p, []step{
+		prep("/* c */"),
+		cmd(0x1b, 0, 0), // COM_SET_OPTION: multi-statements on
+		prep("SELECT 1; SELECT 2"), prep(";"), prep("SELECT 1;"),
+		q(""), q(";"), q("/* c */"), q("-- c\n"), q("SELECT 1;;"), q("SELECT 1 ; "), q(";SELECT 1"),
+		q("SELECT 1; SELECT 2"), q("SELECT 1;;SELECT 2"), q("SELECT 1; /* c */"),
+		q("select 1 from dual where 1 = 0"),
+		cmd(0x1b, 1, 0), // multi-statements off
+		q("SELECT 1;;"), q("SELECT 1; SELECT 2"), q("SELECT 1; /* c */"),
+		cmd(0x0e),
+	})
+}
+
+// TestProtocolFoundRows: a client with CLIENT_FOUND_ROWS (go-sql-driver's
+// clientFoundRows=true; Connector/J's default) gets the rows an UPDATE
+// matched, as from MariaDB itself; other clients the rows it changed.
+func TestProtocolFoundRows(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	setup := p.open(t, "test")
+	mustExec(t, setup, "CREATE TABLE IF NOT EXISTS proto_fr (id INT PRIMARY KEY, v INT)")
+	script := []string{
+		"INSERT INTO proto_fr VALUES (1, 1), (2, 2), (3, 3)",
+		"UPDATE proto_fr SET v = v WHERE id = 1",
+		"UPDATE proto_fr SET v = 2 WHERE id <= 3",
+		"UPDATE proto_fr SET v = 9 WHERE id = 99",
+		"INSERT INTO proto_fr VALUES (1, 2) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr VALUES (1, 5) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr VALUES (4, 4) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr VALUES (1, 5), (2, 7), (5, 5), (3, 2) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr VALUES (1, 5), (2, 7) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr VALUES (1, 6), (2, 8) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+		"INSERT INTO proto_fr SELECT s.id, s.v + 1 FROM proto_fr AS s WHERE s.id <= 2 ON DUPLICATE KEY UPDATE v = 1",
+		"REPLACE INTO proto_fr VALUES (1, 5)",
+		"INSERT IGNORE INTO proto_fr VALUES (1, 1)",
+		"DELETE FROM proto_fr WHERE id > 3",
+	}
+	direct := p.topo.Shards()[0].Primary().DSN("test")
+	run := func(dsn string, prepared bool) []string {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		mustExec(t, db, "DELETE FROM proto_fr")
+		var out []string
+		for _, q := range script {
+			var r sql.Result
+			if prepared {
+				var st *sql.Stmt
+				if st, err = db.Prepare(q); err == nil {
+					r, err = st.Exec()
+					st.Close()
+				}
+			} else {
+				r, err = db.Exec(q)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			n, _ := r.RowsAffected()
+			out = append(out, strconv.FormatInt(n, 10))
+		}
+		return out
+	}
+	for _, flag := range []string{"clientFoundRows=true", "clientFoundRows=false"} {
+		for _, prepared := range []bool{false, true} {
+			want := run(direct+"&"+flag, prepared)
+			got := run(p.dsn("test", flag), prepared)
+			for i := range script {
+				if got[i] != want[i] {
+					t.Errorf("%s, prepared %v: %s: proxy %s rows affected, MariaDB %s", flag, prepared, script[i], got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestProtocolFoundRowsScatter: the matched rows of every shard add up.
+func TestProtocolFoundRowsScatter(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+		c.Databases["demo"].Tables["proto_frs"] = &config.Table{Kind: "sharded", Column: "id"}
+	})
+	db := p.open(t, "demo")
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_frs (id BIGINT PRIMARY KEY, v INT)")
+	mustExec(t, db, "DELETE FROM proto_frs")
+	for i := 1; i <= 10; i++ {
+		mustExec(t, db, "INSERT INTO proto_frs (id, v) VALUES (?, ?)", i, i)
+	}
+	for flag, want := range map[string]int64{"clientFoundRows=true": 10, "clientFoundRows=false": 0} {
+		r := mustExec(t, p.open(t, "demo", flag), "UPDATE proto_frs SET v = v")
+		if n, _ := r.RowsAffected(); n != want {
+			t.Errorf("%s: UPDATE of every row, none changed, on both shards: %d rows affected, want %d", flag, n, want)
+		}
+	}
+}
+
+// TestProtocolBigStatement: the proxy takes no client packet larger than
+// the shards' max_allowed_packet (1153, as MariaDB); a statement that fits
+// the client's limit but not the shard's once the proxy has written it
+// fails with the shard's 1153, and the connection the shard closed is not
+// pooled for the next client (backend.max_open 1).
+func TestProtocolBigStatement(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var shardMax int
+	if err := direct.QueryRow("SELECT @@max_allowed_packet").Scan(&shardMax); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.srv.maxPacket(); got != min(shardMax, p.cfg.MaxAllowedPacket) {
+		t.Errorf("proxy's max_allowed_packet %d, shard's %d, configured %d", got, shardMax, p.cfg.MaxAllowedPacket)
+	}
+	db := p.open(t, "test")
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_big (id INT PRIMARY KEY)")
+	mustExec(t, db, "DELETE FROM proto_big")
+
+	for _, size := range []int{shardMax + 1<<20, shardMax - 16} {
+		c := probeLogin(t, p.srv.Addr(), "root", "test")
+		head, tail := "\x03SELECT LENGTH('", "')"
+		payload := make([]byte, 0, size)
+		payload = append(payload, head...)
+		for len(payload) < size-len(tail) {
+			payload = append(payload, 'q')
+		}
+		payload = append(payload, tail...)
+		// In 16 MiB pieces, as the protocol splits packets.
+		var buf []byte
+		seq := byte(0)
+		for rest := payload; ; seq++ {
+			n := min(len(rest), 1<<24-1)
+			buf = append(buf, byte(n), byte(n>>8), byte(n>>16), seq)
+			buf = append(buf, rest[:n]...)
+			rest = rest[n:]
+			if n < 1<<24-1 {
+				break
+			}
+		}
+		go func() { _, _ = c.c.Write(buf) }()
+		pkt, err := c.read()
+		t.Logf("statement of %d bytes: %s %v", size, sumPacket(pkt), err)
+		if err != nil || errCode(pkt) != 1153 {
+			t.Errorf("statement of %d bytes (shard's limit %d): %q %v, want ERR 1153", size, shardMax, pkt[:min(len(pkt), 80)], err)
+		}
+		if _, err := db.Exec("INSERT INTO proto_big VALUES (?)", size); err != nil {
+			t.Errorf("the next client's INSERT: %v", err)
+		}
+	}
+}
