@@ -145,6 +145,8 @@ func (f *clientConn) Read(p []byte) (int, error) {
 				}
 				continue
 			}
+		}
+		if seq == 0 && !f.login && length > 0 {
 			if handled, err := f.intercept(length); err != nil {
 				return 0, err
 			} else if handled {

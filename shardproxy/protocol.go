@@ -510,6 +510,7 @@ func (f *clientConn) readPacket(length int) ([]byte, error) {
 		}
 		pkt = append(pkt, more...)
 	}
+	f.lastFull = false // the pieces were read here
 	return pkt, nil
 }
 

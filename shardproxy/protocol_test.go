@@ -295,6 +295,11 @@ func TestProtocolPreparedCommands(t *testing.T) {
 		{pkt: append(withID(0x17, 3, 0, 1, 0, 0, 0), 0, 1, 0xfc, 0, 1, 'z')},
 		// COM_STMT_CLOSE, then the statement is unknown.
 		silent(withID(0x19, 3)...), cmd(withID(0x1a, 3)...), ping,
+		// Long data over 64 KiB, to an unknown statement and to a known.
+		longData(99, 0, strings.Repeat("x", 100000)), ping,
+		prep("SELECT LENGTH(?)"),
+		longData(4, 0, strings.Repeat("x", 100000)), longData(4, 0, "yz"),
+		{pkt: append(withID(0x17, 4, 0, 1, 0, 0, 0), 0, 1, 0xfc, 0)},
 	})
 }
 
