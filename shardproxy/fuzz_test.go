@@ -51,6 +51,11 @@ func packetSeeds() [][]byte {
 		cmd([]byte("\x02test"), []byte("\x03SET NAMES latin1; SELECT @@version")),
 		cmd([]byte{0x1a, 1, 0, 0, 0}, []byte{0x18, 1, 0, 0, 0, 0, 0, 'x'}, []byte{0x1b, 0, 0}),
 		cmd([]byte("\x03BEGIN"), []byte("\x03INSERT INTO customers (id) VALUES (1)"), []byte("\x03COMMIT")),
+		// Commands answered below the listener (protocol.go).
+		cmd([]byte("\x16SELECT ?"), []byte{0x18, 1, 0, 0, 0, 0, 0, 'a'}, []byte{0x18, 1, 0, 0, 0, 5, 0, 'b'},
+			[]byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0xfc, 0}, []byte{0x1a, 1, 0, 0, 0}, []byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}),
+		cmd([]byte("\x11root\x00\x00test\x00-\x00mysql_native_password\x00"), []byte{}, []byte{0x09}, []byte{0x0a}, []byte{0x0d}),
+		cmd([]byte("\x16SELECT 1; SELECT 2"), []byte("\x03SELECT 1;;SELECT 2"), []byte("\x03/* c */")),
 		append(append([]byte{}, login...), 0xff, 0xff, 0xff, 0, 3),
 		[]byte("\x00\x00\x00\x01"),
 	}
