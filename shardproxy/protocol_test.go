@@ -1,6 +1,7 @@
 package shardproxy
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"vitess.io/vitess/go/mysql"
 )
 
 // Protocol scripts: the same command packets go to a shard's MariaDB and
@@ -534,5 +536,61 @@ func TestProtocolBigStatement(t *testing.T) {
 		if _, err := db.Exec("INSERT INTO proto_big VALUES (?)", size); err != nil {
 			t.Errorf("the next client's INSERT: %v", err)
 		}
+	}
+}
+
+// TestProtocolChangeUserPassword: COM_CHANGE_USER to a user with a
+// password, with either plugin: the client answers the auth switch's salt;
+// a wrong answer is 1045 and the connection stays the old user's.
+func TestProtocolChangeUserPassword(t *testing.T) {
+	for _, plugin := range []string{"mysql_native_password", "caching_sha2_password"} {
+		t.Run(plugin, func(t *testing.T) {
+			p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+				c.Users = append(c.Users, config.User{Name: "proto_app", Password: "s3cret"})
+				c.AuthPlugin = plugin
+			})
+			c := probeLogin(t, p.srv.Addr(), "root", "test")
+			for _, pw := range []string{"wrong", "s3cret"} {
+				b := append([]byte{0x11}, "proto_app\x00"...)
+				b = append(b, 0, 't', 'e', 's', 't', 0, 45, 0)
+				b = append(b, plugin+"\x00"...)
+				c.send(0, b)
+				sw := c.recv()
+				name, salt, ok := bytes.Cut(sw[1:], []byte{0})
+				if sw[0] != 0xfe || !ok || string(name) != plugin || len(salt) != 21 {
+					t.Fatalf("auth switch: %q", sw)
+				}
+				scramble := mysql.ScrambleMysqlNativePassword
+				if plugin == "caching_sha2_password" {
+					scramble = mysql.ScrambleCachingSha2Password
+				}
+				c.send(c.seq, scramble(salt[:20], []byte(pw)))
+				res := c.recv()
+				if res[0] == 0x01 { // caching_sha2_password: fast auth succeeded
+					res = c.recv()
+				}
+				if pw == "wrong" {
+					if errCode(res) != 1045 {
+						t.Errorf("wrong password: %q, want 1045", res)
+					}
+					continue
+				}
+				if res[0] != 0x00 {
+					t.Errorf("change to proto_app: %q", res)
+				}
+			}
+			c.send(0, []byte("\x03SELECT 1"))
+			if _, row := readResponse(c); string(row) != "\x011" {
+				t.Errorf("after COM_CHANGE_USER: %q", row)
+			}
+			if ss := p.srv.sessionByID(1); ss != nil {
+				ss.curMu.Lock()
+				user := ss.user
+				ss.curMu.Unlock()
+				if user != "proto_app" {
+					t.Errorf("session user %q, want proto_app", user)
+				}
+			}
+		})
 	}
 }
