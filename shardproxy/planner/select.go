@@ -155,6 +155,14 @@ func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Pr
 	return withNames(stmt, p), nil
 }
 
+// WithNames wraps the plan of a SELECT the planner did not build (the
+// proxy's passthrough of statements one shard answers whole) as withNames
+// wraps its own: the shard sees the normalized text, with its literals
+// written back as the engine writes them (1 /* INT64 */).
+func WithNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primitive {
+	return withNames(stmt, p)
+}
+
 // withNames wraps a SELECT's plan in engine.ColumnNames when MySQL would
 // name some of its columns by their text (see engine.ColumnNames).
 func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primitive {
@@ -176,15 +184,17 @@ func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 		if !ok {
 			return p // a * expands to columns named by the table
 		}
-		if ae.As.NotEmpty() {
+		if ae.As.NotEmpty() && !normalizerAlias(ae) {
 			continue
 		}
 		switch x := ae.Expr.(type) {
 		case *sqlparser.ColName:
 			continue
 		case *sqlparser.Argument:
-			if x.Type == sqltypes.VarChar {
-				continue // a string literal is named by its value, as the shards name it
+			if x.Type == sqltypes.VarChar && !strings.HasPrefix(x.Name, "__") {
+				// A string literal is named by its value, as the shards
+				// name it; DATABASE() (__vtdbname) and the like by their text.
+				continue
 			}
 		case *sqlparser.Literal:
 			if x.Type == sqlparser.StrVal {
@@ -206,6 +216,15 @@ func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 		return p
 	}
 	return &engine.ColumnNames{Input: p, FromText: fromText, Parser: sqlparser.NewTestParser()}
+}
+
+// normalizerAlias: the normalizer replaced a function call such as
+// DATABASE() with a bind variable (__vtdbname) and named the column after
+// the call as it formats it (database()); the client's text names it.
+func normalizerAlias(ae *sqlparser.AliasedExpr) bool {
+	arg, ok := ae.Expr.(*sqlparser.Argument)
+	as := ae.As.String()
+	return ok && strings.HasPrefix(arg.Name, "__") && strings.HasSuffix(as, "()") && strings.ToLower(as) == as
 }
 
 // intoVariables reports whether the statement selects INTO user variables.
