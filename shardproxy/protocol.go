@@ -218,6 +218,7 @@ func (f *clientConn) intercept(length int) (handled bool, err error) {
 // refuse it: an unknown statement, or parameters whose types were never
 // bound. handled says it was consumed.
 func (f *clientConn) checkExecute(length int) (handled bool, err error) {
+	f.proto.watchExec = false // a new command: what the listener writes now answers it
 	if f.sess == nil || f.sess.conn == nil || length < 1 || length == 0xffffff {
 		return false, nil
 	}
