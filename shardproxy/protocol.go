@@ -608,7 +608,7 @@ func scanStatements(p *sqlparser.Parser, sql string) stmtShape {
 // takes `SELECT 1;;`, the parser one semicolon only.
 func oneStatement(sql string) string {
 	if i := strings.IndexByte(sql, ';'); i >= 0 && strings.TrimRight(sql[i:], "; \t\r\n") == "" {
-		return sql[:i]
+		return strings.TrimRight(sql[:i], " \t\r\n")
 	}
 	return sql
 }
