@@ -2,7 +2,6 @@ package shardproxy
 
 import (
 	"context"
-	"math"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -62,9 +61,9 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 }
 
 func (s *Session) clearWarnings() {
-	if len(s.warnings) > 0 {
+	if len(s.warnings) > 0 || s.warnMore > 0 {
 		s.wmu.Lock()
-		s.warnings = s.warnings[:0]
+		s.warnings, s.warnMore = s.warnings[:0], 0
 		s.wmu.Unlock()
 	}
 }
@@ -100,8 +99,11 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		res, err := s.runPlanned(ctx, sql, stmt, known)
 		return kind, res, err
 	case sqlparser.DDLStatement:
-		if err := s.implicitCommit(); err != nil {
-			return kindDDL, nil, err
+		// MySQL commits nothing for CREATE/DROP TEMPORARY TABLE.
+		if !isTempDDL(st) {
+			if err := s.implicitCommit(); err != nil {
+				return kindDDL, nil, err
+			}
 		}
 		res, err := s.runPlanned(ctx, sql, stmt, known)
 		return kindDDL, res, err
@@ -140,11 +142,11 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
 		return kindDDL, res, err
 	case *sqlparser.UnlockTables:
-		// Nothing is ever locked through the proxy (LOCK TABLES is refused),
-		// and dump tools send this unconditionally.
-		return kindOther, okResult, nil
+		res, err := s.unlockTables(ctx)
+		return kindOther, res, err
 	case *sqlparser.LockTables:
-		return kindOther, nil, notSupported("LOCK TABLES")
+		res, err := s.lockTables(ctx, st)
+		return kindOther, res, err
 	case *sqlparser.Kill:
 		return kindOther, nil, notSupported("KILL")
 	case *sqlparser.CallProc:
@@ -260,6 +262,16 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if cp := s.srv.plans.get(key); cp != nil {
 		return cp, nil
 	}
+	if err := s.srv.checkReserved(r.AST, s.db); err != nil {
+		return nil, err
+	}
+	if ast, ok := rewriteConnectionID(r.AST); ok {
+		r.AST = ast
+		if r.BindVarNeeds == nil {
+			r.BindVarNeeds = &sqlparser.BindVarNeeds{}
+		}
+		r.AddFuncResult(connIDName)
+	}
 	plan, err := s.srv.buildPlan(r.AST, s.db)
 	if err != nil {
 		return nil, err
@@ -269,7 +281,9 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		needs = nil // nothing from the session
 	}
 	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
-	cp.lane = cp.kind == kindSelect && lanePlan(plan)
+	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
+	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
+	cp.lane = cp.kind == kindSelect && lanePlan(plan) && cp.reserve == "" && !cp.lockFn && !cp.calcFound && cp.lastIDCol == 0
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -373,13 +387,23 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}
-	if cp.kind == kindDDL {
+	if cp.kind == kindDDL || cp.lockFn {
+		// Lock functions, like DDL, are not part of a transaction: they
+		// run on the lock shard whatever shard the transaction is on.
 		s.outsideTx = true
-		defer func() { s.outsideTx = false }()
+		s.reserving = cp.reserve
+		defer func() { s.outsideTx, s.reserving = false, "" }()
+	}
+	if err := s.autocommitStmt(cp); err != nil {
+		return nil, err
 	}
 	var vc engine.VCursor = s
 	if s.vc != nil {
 		vc = s.vc
+	}
+	if cp.calcFound {
+		s.sv.calc = &calcFound{}
+		defer func() { s.sv.calc = nil }()
 	}
 	res, err := cp.plan.Execute(ctx, vc, bv)
 	if err != nil {
@@ -391,9 +415,22 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		if res.InsertID != 0 {
 			s.lastInsertID = res.InsertID
 		}
+		s.insertIDUsed(cp, res)
 	case kindSelect:
+		if text != "" {
+			// Not for the proxy's own evaluations (SET's values).
+			res = s.sv.applySelectLimit(cp, res)
+		}
 		s.rowCount = -1
 		s.foundRows = uint64(len(res.Rows))
+		if cp.calcFound && s.sv.calc != nil {
+			n, err := s.sv.calc.result()
+			if err != nil {
+				return nil, err
+			}
+			s.foundRows = n
+		}
+		s.lastIDFrom(cp, res)
 	default:
 		s.rowCount = 0
 	}
@@ -415,6 +452,8 @@ func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.Bi
 			bv[f] = sqltypes.Uint64BindVariable(s.foundRows)
 		case sqlparser.RowCountName:
 			bv[f] = sqltypes.Int64BindVariable(s.rowCount)
+		case connIDName:
+			bv[f] = sqltypes.Uint64BindVariable(uint64(s.id))
 		}
 	}
 	for _, name := range n.NeedSystemVariable {
@@ -446,12 +485,7 @@ func (s *Session) sysVar(name string) *querypb.BindVariable {
 	case "strata_read_consistency":
 		return sqltypes.StringBindVariable(s.readConsistency())
 	case "sql_select_limit":
-		if v, ok := s.state.Get("sql_select_limit"); ok {
-			if _, val, ok := strings.Cut(v, "= "); ok {
-				return sqltypes.StringBindVariable(val)
-			}
-		}
-		return sqltypes.Uint64BindVariable(math.MaxUint64)
+		return sqltypes.ValueBindVariable(*s.sv.selectLimitValue())
 	case "charset", "names":
 		return sqltypes.StringBindVariable("utf8mb4")
 	case "client_found_rows", "transaction_read_only", "tx_read_only", "skip_query_plan_cache",
@@ -475,13 +509,16 @@ func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primit
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
 			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: isPlainRead(stmt), anyShard: true}
-			if tables == 0 {
+			if tables == 0 && usesLockFuncs(stmt) {
+				p.shard, p.anyShard = srv.lockShard(), false
+				p.detail = "named locks: the lock shard, on the session's reserved connection"
+			} else if tables == 0 {
 				p.detail = "no table: any shard answers"
 			} else {
 				p.schemaVar = schemaVar(stmt)
 				p.detail = "system database"
 			}
-			return p, nil
+			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
 		}
 	}
 	return srv.planner(stmt, srv.vs, db)

@@ -96,7 +96,7 @@ type laneCursor struct {
 
 // ready reports whether the session may use the fast lane now.
 func (s *Session) laneReady() bool {
-	return s.vc == nil && !s.inTx() && s.tx == nil && s.txLost == nil && !s.outsideTx
+	return s.vc == nil && !s.inTx() && s.tx == nil && s.txLost == nil && !s.outsideTx && len(s.reserved) == 0 && !s.sv.laneOff()
 }
 
 // laneQuery runs a COM_QUERY (body: the statement's text, which lives in the
@@ -242,6 +242,11 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err != nil {
 		if t.Done != nil {
 			t.Done(err)
+		}
+		if read && backend.IsConnError(err) {
+			// A dial that failed, or a server ejected after routing:
+			// nothing was sent, the ordinary path routes it again.
+			lc.retry = true
 		}
 		return err
 	}

@@ -48,6 +48,10 @@ type metrics struct {
 	statements [numKinds]prometheus.Counter
 	stmtErrors [numKinds]prometheus.Counter
 	slow       prometheus.Counter
+	// reserved counts the backend connections sessions hold now
+	// (reserve.go); reservations, by reason, how many were ever reserved.
+	reserved     prometheus.Gauge
+	reservations *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
@@ -86,12 +90,18 @@ func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
 	lane := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "strata_proxy_fast_lane_statements_total", Help: "Statements the fast lane answered: one shard's response passed to the client as the shard sent it.",
 	}, func() float64 { return float64(srv.laneHits.Load()) })
-	for _, c := range []prometheus.Collector{queries, errs, lat, stmts, stmtErrs, slow, clients, hits, misses, entries, lane, backend.NewCollector(srv.cluster)} {
+	reserved := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "strata_proxy_reserved_connections", Help: "Backend connections reserved to one client session (a temporary table, a named lock): out of the pools until the session ends.",
+	})
+	reservations := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_proxy_reservations_total", Help: "Backend connections that became reserved to a client session, by the statement that reserved them.",
+	}, []string{"reason"})
+	for _, c := range []prometheus.Collector{queries, errs, lat, stmts, stmtErrs, slow, clients, hits, misses, entries, lane, reserved, reservations, backend.NewCollector(srv.cluster)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m := &metrics{shards: map[string]*shardMetrics{}, slow: slow}
+	m := &metrics{shards: map[string]*shardMetrics{}, slow: slow, reserved: reserved, reservations: reservations}
 	for _, sh := range srv.vs.Shards {
 		m.shards[sh] = &shardMetrics{
 			queries: queries.WithLabelValues(sh),

@@ -50,12 +50,21 @@ type Session struct {
 	lastInsertID uint64
 	rowCount     int64
 	foundRows    uint64
+	// sv: settings the proxy applies itself (sessionvars.go).
+	sv sessVars
 
 	wmu      sync.Mutex
 	warnings []sqltypes.Row
+	warnMore int // warnings beyond those SHOW WARNINGS listed
 
 	prepared map[uint32]*prepared
 	hint     backend.RouteHint
+	// reserved are the backend connections the session holds for its life,
+	// at most one per shard, because a statement left state on them that
+	// lives with the connection (reserve.go). reserving names such a
+	// statement while it runs: the connection it runs on is kept.
+	reserved  map[string]*reservedConn
+	reserving string
 	// outsideTx makes ExecuteShards ignore the transaction while DDL runs:
 	// MySQL commits before DDL, and a broadcast spans shards.
 	outsideTx bool
@@ -126,11 +135,18 @@ func (s *Session) statusFlags() uint16 {
 // runs on the calling goroutine (no goroutine per query on the hot path);
 // several run in parallel, and the first error interrupts the rest.
 func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+	if err := s.calcShards(len(qs)); err != nil {
+		return nil, err
+	}
 	if s.inTx() && !s.outsideTx {
 		out := make([]*sqltypes.Result, len(qs))
-		return out, s.executeInTx(ctx, qs, out)
+		err := s.executeInTx(ctx, qs, out)
+		s.clientFoundRows(qs, out)
+		return out, err
 	}
-	return s.executeOutsideTx(ctx, qs)
+	out, err := s.executeOutsideTx(ctx, qs)
+	s.clientFoundRows(qs, out)
+	return out, err
 }
 
 // executeOutsideTx runs queries each on its own pooled connection, even
@@ -142,6 +158,19 @@ func (s *Session) executeOutsideTx(ctx context.Context, qs []engine.ShardQuery) 
 		r, err := s.executeOne(ctx, qs[0], nil)
 		out[0] = r
 		return out, err
+	}
+	if len(s.reserved) > 0 || s.reserving != "" {
+		// One at a time: two of them may be for one shard, whose reserved
+		// connection serves one statement at a time, and reserving writes
+		// the session's map.
+		for i, q := range qs {
+			r, err := s.executeOne(ctx, q, nil)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
 	}
 	fl := &inflight{}
 	var wg sync.WaitGroup
@@ -240,11 +269,12 @@ func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *infli
 	m := s.srv.metrics.shard(q.Shard)
 	start := time.Now()
 	read := q.Read && !s.hint.ForcePrimary
+	held := s.heldConn(q.Shard) != nil // its state is gone with it: no retry
 	var res *sqltypes.Result
 	var err error
 	for attempt := 0; ; attempt++ {
 		res, err = s.tryOne(ctx, q, read, fl)
-		if err == nil || !read || attempt > 0 || !backend.IsConnError(err) || fl.failed() {
+		if err == nil || !read || held || attempt > 0 || !backend.IsConnError(err) || fl.failed() {
 			break
 		}
 	}
@@ -258,6 +288,9 @@ func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *infli
 }
 
 func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl *inflight) (*sqltypes.Result, error) {
+	if conn := s.heldConn(q.Shard); conn != nil {
+		return s.runHeld(ctx, q, conn)
+	}
 	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.hint)
 	if err != nil {
 		return nil, err
@@ -280,8 +313,15 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 	if err == nil && warn > 0 {
 		s.collectWarnings(conn)
 	}
+	if err == nil {
+		s.foundRowsAfter(conn)
+	}
 	fl.done(conn, nil)
-	t.Pool.Put(conn)
+	if s.reserving != "" && !conn.Broken() {
+		s.keep(q.Shard, conn)
+	} else {
+		t.Pool.Put(conn)
+	}
 	if t.Done != nil {
 		t.Done(err)
 	}
@@ -296,8 +336,19 @@ func (s *Session) collectWarnings(conn *backend.Conn) {
 	if err != nil || res == nil {
 		return
 	}
+	more := 0
+	if len(res.Rows) >= 64 {
+		// SHOW WARNINGS lists at most max_error_count (64) of them; the
+		// client's warning count is the server's.
+		if c, _, err := conn.Exec("SELECT @@warning_count", "", conn.State(), "", 0, 0); err == nil && len(c.Rows) == 1 {
+			if n, err := c.Rows[0][0].ToInt(); err == nil && n > len(res.Rows) {
+				more = n - len(res.Rows)
+			}
+		}
+	}
 	s.wmu.Lock()
 	s.warnings = append(s.warnings, res.Rows...)
+	s.warnMore += more
 	s.wmu.Unlock()
 }
 
@@ -326,15 +377,24 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		if err != nil {
 			return err
 		}
-		conn, err := t.Pool.GetFor(ctx, s.state, uint64(s.id))
-		if err != nil {
+		var conn *backend.Conn
+		if rc := s.reserved[shard]; rc != nil {
+			// The transaction begins on the session's reserved connection.
+			if t.Pool != rc.conn.Pool() {
+				if t.Done != nil {
+					t.Done(nil)
+				}
+				return s.lostHeld(shard, rc.conn, "the shard's primary is now another server")
+			}
+			conn = rc.conn
+		} else if conn, err = t.Pool.GetFor(ctx, s.state, uint64(s.id)); err != nil {
 			if t.Done != nil {
 				t.Done(err)
 			}
 			return err
 		}
 		s.tx, s.txShard, s.txTarget = conn, shard, t
-		pre = s.txBegin
+		pre = s.sv.beginSQL(s.txBegin)
 	}
 	m := s.srv.metrics.shard(shard)
 	for i, q := range qs {
@@ -346,6 +406,9 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		}
 		if err == nil && warn > 0 {
 			s.collectWarnings(s.tx)
+		}
+		if err == nil {
+			s.foundRowsAfter(s.tx)
 		}
 		if err != nil {
 			if s.tx.Broken() {
@@ -381,12 +444,17 @@ func crossShardErr(a, b, what string) error {
 		"transaction on shard %s cannot also touch shard %s: %s would span shards %s and %s, and cross-shard transactions are not supported yet (COMMIT or ROLLBACK first)", a, b, what, a, b)
 }
 
-// releaseTx gives the pinned connection back.
+// releaseTx gives the pinned connection back, unless the session holds it
+// as its reserved connection (which it keeps while it is sound).
 func (s *Session) releaseTx(err error) {
 	if s.tx == nil {
 		return
 	}
-	s.tx.Pool().Put(s.tx)
+	if !s.isReserved(s.tx) {
+		s.tx.Pool().Put(s.tx)
+	} else if s.tx.Broken() {
+		s.dropReserved(s.txShard)
+	}
 	if s.txTarget.Done != nil {
 		s.txTarget.Done(err)
 	}
@@ -397,6 +465,7 @@ func (s *Session) releaseTx(err error) {
 // endTx commits or rolls back. With nothing pinned there is nothing to send.
 func (s *Session) endTx(commit bool) error {
 	s.explicitTx = false
+	s.sv.endTx()
 	if lost := s.txLost; lost != nil {
 		s.txLost = nil
 		s.txBegin = "BEGIN"
@@ -431,22 +500,25 @@ func (s *Session) reset() {
 	s.explicitTx, s.txLost, s.txBegin = false, nil, "BEGIN"
 	s.autocommit = true
 	s.state = nil
-	if name := s.srv.charsetName(s.conn); name != "" && name != "utf8mb4" {
-		s.state = s.srv.cluster.States.With(nil, "names", "NAMES '"+name+"'")
+	if names := s.srv.handshakeNames(s.conn); names != "" {
+		s.state = s.srv.cluster.States.With(nil, "names", names)
 	}
 	s.udv = nil
 	s.prepared = nil
 	s.lastInsertID, s.rowCount, s.foundRows = 0, 0, 0
+	s.sv = sessVars{insertIDs: s.sv.insertIDs}
 	s.clearWarnings()
 	s.hint.ForcePrimary = false
 	s.hint.Consistency = ""
 }
 
-// close ends the session: an open transaction is rolled back.
+// close ends the session: an open transaction is rolled back, reserved
+// connections are closed.
 func (s *Session) close() {
 	if s.tx != nil {
 		_ = s.endTx(false)
 	}
+	s.releaseReserved()
 }
 
 func (s *Session) String() string { return fmt.Sprintf("session %d", s.id) }
