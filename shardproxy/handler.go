@@ -37,10 +37,10 @@ func (s *Server) ConnectionReady(c *mysql.Conn) {
 	ss.curMu.Lock()
 	ss.user = c.User // SHOW PROCESSLIST reads it from other sessions
 	ss.curMu.Unlock()
-	// A client that announced a character set other than the backends'
-	// gets it applied as if it had run SET NAMES.
-	if name := s.charsetName(c); name != "" && name != "utf8mb4" {
-		ss.state = s.cluster.States.With(ss.state, "names", "NAMES '"+name+"'")
+	// A client that announced a character set or collation other than the
+	// backends' gets it applied as if it had run SET NAMES.
+	if names := s.handshakeNames(c); names != "" {
+		ss.state = s.cluster.States.With(ss.state, "names", names)
 	}
 	// From here on the listener reads commands, and the fast lane may take
 	// them first.
@@ -50,17 +50,30 @@ func (s *Server) ConnectionReady(c *mysql.Conn) {
 	}
 }
 
-func (s *Server) charsetName(c *mysql.Conn) string {
+// handshakeNames is the SET NAMES the collation a client announced in its
+// handshake amounts to, "" for the backends' own (utf8mb4_general_ci, 45).
+// Only collations numbered alike in MySQL and MariaDB (below 255) keep the
+// collation; MySQL 8's utf8mb4_0900_* (255 and up), which MariaDB 10.11
+// lacks, keep their character set, as MariaDB does with a number it does
+// not know.
+func (s *Server) handshakeNames(c *mysql.Conn) string {
 	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
-	if coll == "" {
+	if coll == "" || c.CharacterSet == 45 {
 		return ""
 	}
 	cs, _, _ := strings.Cut(coll, "_")
 	switch cs {
 	case "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "utf16", "utf32", "ucs2", "cp1250", "cp1251", "cp1252", "gbk", "big5", "sjis", "euckr", "gb2312", "gb18030":
-		return cs
+	default:
+		return ""
 	}
-	return ""
+	if c.CharacterSet >= 255 || !identRE.MatchString(coll) || coll == "binary" {
+		if cs == "utf8mb4" {
+			return ""
+		}
+		return "NAMES '" + cs + "'"
+	}
+	return "NAMES '" + cs + "' COLLATE '" + coll + "'"
 }
 
 // ConnectionClosed implements mysql.Handler.
@@ -88,10 +101,10 @@ func (s *Server) WarningCount(c *mysql.Conn) uint16 {
 	ss := s.session(c)
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	if len(ss.warnings) > 0xffff {
-		return 0xffff
+	if n := len(ss.warnings) + ss.warnMore; n < 0xffff {
+		return uint16(n)
 	}
-	return uint16(len(ss.warnings))
+	return 0xffff
 }
 
 // ComQuery implements mysql.Handler. The listener runs in multi-query
@@ -113,8 +126,12 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 	ss := s.session(c)
 	ctx := context.Background()
 	if !mayHoldSeveral(sql) {
-		res, err := ss.execute(ctx, sql)
+		res, err := ss.execute(ctx, oneStatement(sql))
 		c.StatusFlags = ss.statusFlags()
+		if err != nil && s.commentOnly(sql, err) {
+			ss.clearWarnings()
+			res, err = &sqltypes.Result{}, nil
+		}
 		if err != nil {
 			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
 		}
@@ -125,6 +142,9 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 		return callback(sqltypes.QueryResponse{QueryError: toSQLError(parseError(sql, err))}, false, true)
 	}
 	if len(pieces) == 0 {
+		if s.commentOnly(sql, errEmpty) {
+			return callback(sqltypes.QueryResponse{QueryResult: &sqltypes.Result{}}, false, true)
+		}
 		return callback(sqltypes.QueryResponse{QueryError: errEmpty}, false, true)
 	}
 	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
@@ -132,15 +152,25 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 		// junk after it.
 		return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
 	}
+	sh := stmtShape{strayAt: -1}
+	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 {
+		sh = scanStatements(s.parser, sql)
+	}
 	for i, q := range pieces {
+		if sh.strayAt >= 0 && i == sh.strayAfter {
+			return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, sh.strayAt))}, false, true)
+		}
 		res, err := ss.execute(ctx, q)
 		c.StatusFlags = ss.statusFlags()
 		if err != nil {
 			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
 		}
-		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1, true); err != nil {
+		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1 || sh.trailingComment, true); err != nil {
 			return err
 		}
+	}
+	if sh.trailingComment {
+		return callback(sqltypes.QueryResponse{QueryResult: &sqltypes.Result{}}, false, true)
 	}
 	return nil
 }

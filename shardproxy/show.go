@@ -230,6 +230,7 @@ func (s *Session) recordError(err error) {
 	se := toSQLError(err)
 	s.wmu.Lock()
 	s.warnings = append(s.warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
+	s.warnMore = 0
 	s.wmu.Unlock()
 }
 
