@@ -63,6 +63,8 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		p.cp, p.fixed = cp, bv
 		if cp.lane && cp.needs == nil {
 			p.laneText = laneStmtText(cp.plan, bv, p.params)
+		} else {
+			p.laneText = namedLaneText(cp, query)
 		}
 		if fieldQuery != nil {
 			p.fields = s.resultFields(ctx, cp, fieldQuery, known)

@@ -22,6 +22,7 @@ import (
 func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqltypes.Result, error) {
 	state := s.state
 	autocommit := s.autocommit
+	sv := s.sv
 	udv := map[string]*querypb.BindVariable{}
 	for _, e := range st.Exprs {
 		v := e.Var
@@ -50,6 +51,23 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 			if err := s.setReadConsistency(ctx, e.Expr); err != nil {
 				return nil, err
 			}
+		case "transaction_isolation", "tx_isolation", "transaction_read_only", "tx_read_only":
+			next, err := s.setTxVar(ctx, sql, v, e.Expr, state, &sv)
+			if err != nil {
+				return nil, err
+			}
+			state = next
+		case "sql_select_limit":
+			// The proxy's: applied to the merged result (sessionvars.go).
+			if err := s.setSelectLimit(ctx, e.Expr, &sv); err != nil {
+				return nil, err
+			}
+		case "insert_id":
+			next, err := s.setInsertID(ctx, e.Expr, state, &sv)
+			if err != nil {
+				return nil, err
+			}
+			state = next
 		case "names", "charset":
 			assign, err := namesAssign(sql, name, e.Expr)
 			if err != nil {
@@ -75,6 +93,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 			return nil, err
 		}
 	}
+	s.sv = sv
 	for k, v := range udv {
 		if s.udv == nil {
 			s.udv = map[string]*querypb.BindVariable{}

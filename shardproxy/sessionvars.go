@@ -1,0 +1,425 @@
+package shardproxy
+
+import (
+	"context"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/planner"
+)
+
+// sessVars are the session settings the proxy keeps itself rather than in
+// the backend.State every connection of the session carries: they apply to
+// one transaction or one statement, or to the merged result, not to each
+// backend connection.
+type sessVars struct {
+	// The next transaction's characteristics (SET TRANSACTION without
+	// SESSION): SQL words, "" when not set.
+	nextIso, nextRO string
+	// sql_select_limit bounds the rows of a top-level SELECT without its
+	// own LIMIT. The proxy applies it to the merged result: sent to the
+	// shards, a scatter would return it once per shard.
+	hasSelectLimit bool
+	selectLimit    uint64
+	// insertIDs numbers SET insert_id assignments, so that each is a new
+	// State (see setInsertID).
+	insertIDs uint64
+	// calc collects FOUND_ROWS() from the shard while a SELECT
+	// SQL_CALC_FOUND_ROWS runs (nil otherwise).
+	calc *calcFound
+}
+
+// calcFound is what the shard's connection answered to SELECT FOUND_ROWS()
+// right after the statement.
+type calcFound struct {
+	queries int    // shard queries the statement ran
+	got     int    // FOUND_ROWS() answers collected
+	rows    uint64 // their sum
+	err     error
+}
+
+// MariaDB 10.11 names them tx_isolation and tx_read_only
+// (transaction_isolation and transaction_read_only only from 11.1); the
+// parser names SET TRANSACTION's the MySQL 8 way.
+var txVarNames = map[string]string{
+	"transaction_isolation": "tx_isolation", "tx_isolation": "tx_isolation",
+	"transaction_read_only": "tx_read_only", "tx_read_only": "tx_read_only",
+}
+
+// nextTxVarRE finds @@tx_isolation / @@tx_read_only without a scope: MariaDB
+// gives them next-transaction scope, as SET TRANSACTION without SESSION.
+var nextTxVarRE = regexp.MustCompile(`(?i)@@(tx_isolation|tx_read_only|transaction_isolation|transaction_read_only)\b`)
+
+var isoLevels = map[string]string{
+	"READ-UNCOMMITTED": "READ UNCOMMITTED", "READ-COMMITTED": "READ COMMITTED",
+	"REPEATABLE-READ": "REPEATABLE READ", "SERIALIZABLE": "SERIALIZABLE",
+	"0": "READ UNCOMMITTED", "1": "READ COMMITTED", "2": "REPEATABLE READ", "3": "SERIALIZABLE",
+}
+
+// setTxVar handles one transaction characteristic of a SET: in session
+// scope it becomes part of the state (under MariaDB's name); in
+// next-transaction scope it waits in sv for the next transaction.
+func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variable, expr sqlparser.Expr, state *backend.State, sv *sessVars) (*backend.State, error) {
+	name := txVarNames[strings.ToLower(v.Name.String())]
+	next := v.Scope == sqlparser.NextTxScope
+	if v.Scope == sqlparser.SessionScope {
+		for _, m := range nextTxVarRE.FindAllStringSubmatch(sql, -1) {
+			next = next || strings.EqualFold(m[1], v.Name.String())
+		}
+	}
+	if _, isDefault := expr.(*sqlparser.Default); isDefault {
+		if next {
+			sv.nextIso, sv.nextRO = "", ""
+			return state, nil
+		}
+		return s.srv.cluster.States.With(state, name, ""), nil
+	}
+	var words, assign string
+	if name == "tx_isolation" {
+		str, err := s.stringValue(ctx, expr)
+		if err != nil {
+			return nil, err
+		}
+		w, ok := isoLevels[strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(str)), " ", "-")]
+		if !ok {
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable '%s' can't be set to the value of '%s'", name, str)
+		}
+		words = "ISOLATION LEVEL " + w
+		assign = "@@session.tx_isolation = '" + strings.ReplaceAll(w, " ", "-") + "'"
+	} else {
+		on, err := s.boolValue(ctx, name, expr)
+		if err != nil {
+			return nil, err
+		}
+		words, assign = "READ WRITE", "@@session.tx_read_only = 0"
+		if on {
+			words, assign = "READ ONLY", "@@session.tx_read_only = 1"
+		}
+	}
+	if !next {
+		return s.srv.cluster.States.With(state, name, assign), nil
+	}
+	if s.explicitTx || s.tx != nil {
+		return nil, sqlerror.NewSQLError(sqlerror.ErrorCode(1568), "25001", "Transaction characteristics can't be changed while a transaction is in progress")
+	}
+	if name == "tx_isolation" {
+		sv.nextIso = words
+	} else {
+		sv.nextRO = words
+	}
+	return state, nil
+}
+
+// stringValue is the value of a SET as a string: a bare word as written.
+func (s *Session) stringValue(ctx context.Context, expr sqlparser.Expr) (string, error) {
+	switch e := expr.(type) {
+	case *sqlparser.ColName:
+		return e.Name.String(), nil
+	case *sqlparser.Literal:
+		return e.Val, nil
+	}
+	bv, err := s.evalExpr(ctx, expr)
+	if err != nil {
+		return "", err
+	}
+	return string(bv.Value), nil
+}
+
+// nextTxSQL is the SET TRANSACTION that gives the next transaction its
+// characteristics, "" when none are pending.
+func (sv *sessVars) nextTxSQL() string {
+	switch {
+	case sv.nextIso != "" && sv.nextRO != "":
+		return "SET TRANSACTION " + sv.nextIso + ", " + sv.nextRO
+	case sv.nextIso != "":
+		return "SET TRANSACTION " + sv.nextIso
+	case sv.nextRO != "":
+		return "SET TRANSACTION " + sv.nextRO
+	}
+	return ""
+}
+
+// beginSQL is what opens the session's transaction on its connection:
+// begin, after the pending characteristics, which it uses up.
+func (sv *sessVars) beginSQL(begin string) string {
+	nx := sv.nextTxSQL()
+	if nx == "" {
+		return begin
+	}
+	sv.nextIso, sv.nextRO = "", ""
+	return nx + ";" + begin
+}
+
+// endTx: a transaction's end uses up the characteristics SET TRANSACTION
+// gave it, as on the server, even when nothing reached a shard.
+func (sv *sessVars) endTx() { sv.nextIso, sv.nextRO = "", "" }
+
+// laneOff: statements of a session with these settings need the ordinary
+// path (execPlan applies them); the fast lane sends the shard's answer as it is.
+func (sv *sessVars) laneOff() bool {
+	return sv.hasSelectLimit || sv.nextIso != "" || sv.nextRO != "" || sv.calc != nil
+}
+
+// autocommitStmt applies pending next-transaction characteristics to a
+// statement that is a transaction of its own (autocommit, no BEGIN): a write
+// is refused under READ ONLY, as the server refuses it, and the
+// characteristics stay for the next one; a statement on a table uses them
+// up. (The isolation level of such a statement is the session's: one
+// statement alone sees no difference but in locking.)
+func (s *Session) autocommitStmt(cp *cachedPlan) error {
+	sv := &s.sv
+	if sv.nextIso == "" && sv.nextRO == "" || s.inTx() {
+		return nil
+	}
+	switch cp.kind {
+	case kindInsert, kindUpdate, kindDelete:
+		if sv.nextRO == "READ ONLY" {
+			return sqlerror.NewSQLError(sqlerror.ErrorCode(1792), "25006", "Cannot execute statement in a READ ONLY transaction")
+		}
+	case kindSelect, kindDDL:
+	default:
+		return nil
+	}
+	plan := cp.plan
+	if cn, ok := plan.(*engine.ColumnNames); ok {
+		plan = cn.Input
+	}
+	if p, ok := plan.(*passthrough); ok && p.detail == "no table: any shard answers" {
+		return nil // no transaction on the server
+	}
+	sv.nextIso, sv.nextRO = "", ""
+	return nil
+}
+
+// setSelectLimit parses SET sql_select_limit's value into sv.
+func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *sessVars) error {
+	if _, isDefault := expr.(*sqlparser.Default); isDefault {
+		sv.hasSelectLimit, sv.selectLimit = false, 0
+		return nil
+	}
+	str, err := s.stringValue(ctx, expr)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(str, "-") {
+		if _, err := strconv.ParseInt(str, 10, 64); err == nil {
+			str = "0" // MySQL takes a negative limit as 0
+		}
+	}
+	n, err := strconv.ParseUint(str, 10, 64)
+	if err != nil {
+		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, "42000", "Incorrect argument type to variable 'sql_select_limit'")
+	}
+	sv.hasSelectLimit, sv.selectLimit = n != math.MaxUint64, n
+	return nil
+}
+
+// selectLimitValue answers @@sql_select_limit.
+func (sv *sessVars) selectLimitValue() *sqltypes.Value {
+	v := sqltypes.NewUint64(math.MaxUint64)
+	if sv.hasSelectLimit {
+		v = sqltypes.NewUint64(sv.selectLimit)
+	}
+	return &v
+}
+
+// applySelectLimit cuts a top-level SELECT's result to sql_select_limit
+// when the statement has no LIMIT of its own.
+func (sv *sessVars) applySelectLimit(cp *cachedPlan, res *sqltypes.Result) *sqltypes.Result {
+	if !sv.hasSelectLimit || cp.kind != kindSelect || cp.hasLimit || uint64(len(res.Rows)) <= sv.selectLimit {
+		return res
+	}
+	out := *res
+	out.Rows = res.Rows[:sv.selectLimit]
+	return &out
+}
+
+// setInsertID: SET insert_id is a one-shot on the server (the next INSERT
+// that generates an AUTO_INCREMENT value uses it up), so it is part of the
+// state only until such an INSERT succeeds (insertIDUsed). Each SET makes a
+// State of its own (numbered in a comment): a connection that used one up
+// must not take a later SET of the same value for one it already carries.
+func (s *Session) setInsertID(ctx context.Context, expr sqlparser.Expr, state *backend.State, sv *sessVars) (*backend.State, error) {
+	if _, isDefault := expr.(*sqlparser.Default); isDefault {
+		return s.srv.cluster.States.With(state, "insert_id", ""), nil
+	}
+	val, err := s.valueSQL(ctx, expr)
+	if err != nil {
+		return nil, err
+	}
+	sv.insertIDs++
+	return s.srv.cluster.States.With(state, "insert_id",
+		"@@session.insert_id = "+val+" /* strata "+strconv.FormatUint(uint64(s.id), 10)+"."+strconv.FormatUint(sv.insertIDs, 10)+" */"), nil
+}
+
+// insertIDUsed drops a pending insert_id once an INSERT generated a value.
+func (s *Session) insertIDUsed(cp *cachedPlan, res *sqltypes.Result) {
+	if cp.kind != kindInsert || res.InsertID == 0 {
+		return
+	}
+	if _, ok := s.state.Get("insert_id"); ok {
+		s.state = s.srv.cluster.States.With(s.state, "insert_id", "")
+	}
+}
+
+// selectSideEffects reads what a SELECT asks of the session besides its
+// rows: SQL_CALC_FOUND_ROWS; the select-list item LAST_INSERT_ID(expr),
+// which sets the session's value (1-based, 0: none); and whether it has a
+// LIMIT of its own (sql_select_limit yields to it).
+func selectSideEffects(stmt sqlparser.Statement) (calc bool, lastIDCol int, hasLimit bool) {
+	switch st := stmt.(type) {
+	case *sqlparser.Select:
+		calc, hasLimit = st.SQLCalcFoundRows, st.Limit != nil
+		if st.SelectExprs != nil {
+			for i, e := range st.SelectExprs.Exprs {
+				if ae, ok := e.(*sqlparser.AliasedExpr); ok {
+					if f, ok := ae.Expr.(*sqlparser.FuncExpr); ok && f.Name.Lowered() == "last_insert_id" && len(f.Exprs) == 1 {
+						lastIDCol = i + 1
+					}
+				}
+			}
+		}
+	case *sqlparser.Union:
+		hasLimit = st.Limit != nil
+		if sel, ok := st.Left.(*sqlparser.Select); ok {
+			calc = sel.SQLCalcFoundRows
+		}
+	}
+	return calc, lastIDCol, hasLimit
+}
+
+// lastIDFrom sets LAST_INSERT_ID from the select-list item
+// LAST_INSERT_ID(expr): the server set it to expr of the last row.
+func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
+	if cp.lastIDCol == 0 || len(res.Rows) == 0 {
+		return
+	}
+	row := res.Rows[len(res.Rows)-1]
+	if cp.lastIDCol > len(row) || row[cp.lastIDCol-1].IsNull() {
+		return
+	}
+	str := row[cp.lastIDCol-1].ToString()
+	if u, err := strconv.ParseUint(str, 10, 64); err == nil {
+		s.lastInsertID = u
+	} else if n, err := strconv.ParseInt(str, 10, 64); err == nil {
+		s.lastInsertID = uint64(n)
+	}
+}
+
+// foundRowsAfter runs on the connection that just ran a shard query of a
+// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() is the connection's, so it is
+// asked there before the connection serves anything else.
+func (s *Session) foundRowsAfter(conn *backend.Conn) {
+	c := s.sv.calc
+	if c == nil {
+		return
+	}
+	res, _, err := conn.Exec("SELECT FOUND_ROWS()", "", conn.State(), "", 0, s.srv.cfg.QueryTimeout)
+	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 1) {
+		err = sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "FOUND_ROWS() gave no row")
+	}
+	var n uint64
+	if err == nil {
+		n, err = strconv.ParseUint(res.Rows[0][0].ToString(), 10, 64)
+	}
+	if err != nil {
+		c.err = err
+		return
+	}
+	c.got++
+	c.rows += n
+}
+
+// calcShards counts the shard queries of a SELECT SQL_CALC_FOUND_ROWS. One
+// shard's FOUND_ROWS() is the answer; over several, per-shard counts add up
+// only when no row, group or aggregate spans shards, which the planner
+// refuses anyway.
+func (s *Session) calcShards(n int) error {
+	c := s.sv.calc
+	if c == nil {
+		return nil
+	}
+	c.queries += n
+	if c.queries > 1 {
+		return notSupported("SQL_CALC_FOUND_ROWS with a statement that runs more than one query on the shards")
+	}
+	return nil
+}
+
+// result is FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS, or the
+// error that says why the proxy does not know it.
+func (c *calcFound) result() (uint64, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.got != c.queries {
+		// A path to the shard that did not ask (foundRowsAfter): no count
+		// rather than a wrong one.
+		return 0, notSupported("SQL_CALC_FOUND_ROWS here: the shard's FOUND_ROWS() was not collected")
+	}
+	return c.rows, nil
+}
+
+// namedPassthrough names a passthrough's columns as the client's text
+// names them (planner.WithNames): the shard sees the normalized statement,
+// literals written back with their type (1 /* INT64 */ + 1). A select list
+// whose only such items are lone numbers stays as it is, and in the fast
+// lane: MariaDB names a number by its value, which the shard's text keeps.
+func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Primitive {
+	w := planner.WithNames(stmt, p)
+	cn, ok := w.(*engine.ColumnNames)
+	if !ok {
+		return p
+	}
+	for {
+		u, ok := stmt.(*sqlparser.Union)
+		if !ok {
+			break
+		}
+		stmt = u.Left
+	}
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok {
+		return w
+	}
+	for i, fromText := range cn.FromText {
+		if !fromText {
+			continue
+		}
+		ae, ok := sel.SelectExprs.Exprs[i].(*sqlparser.AliasedExpr)
+		if !ok {
+			return w
+		}
+		arg, ok := ae.Expr.(*sqlparser.Argument)
+		if !ok || (arg.Type != sqltypes.Int64 && arg.Type != sqltypes.Uint64 && arg.Type != sqltypes.Decimal) {
+			return w
+		}
+	}
+	return p
+}
+
+// namedLaneText is the statement the fast lane prepares on the shard for a
+// prepared passthrough whose columns are named after the client's text: the
+// client's text itself, which the shard answers whole (a passthrough sends
+// the statement as it is but for the formatting of the normalized one). So
+// the shard names the columns, and types the parameters' expressions, as a
+// server does for the client's own statement. "" when the statement needs
+// the ordinary path.
+func namedLaneText(cp *cachedPlan, query string) string {
+	cn, ok := cp.plan.(*engine.ColumnNames)
+	if !ok || cp.kind != kindSelect || cp.needs != nil || cp.reserve != "" || cp.lockFn || cp.calcFound || cp.lastIDCol != 0 {
+		return ""
+	}
+	if _, ok := cn.Input.(*passthrough); !ok {
+		return ""
+	}
+	return query
+}
