@@ -320,6 +320,17 @@ func TestReservedFastLane(t *testing.T) {
 	if n := lane() - before; n != 0 {
 		t.Errorf("a session with a reserved connection took the fast lane %d times", n)
 	}
+	// FOUND_ROWS() and warnings are asked on the reserved connection too.
+	if got := query1(t, a, "SELECT SQL_CALC_FOUND_ROWS v FROM rsv_lane ORDER BY id LIMIT 1"); got != "10" {
+		t.Errorf("SQL_CALC_FOUND_ROWS: v = %s", got)
+	}
+	if got := query1(t, a, "SELECT FOUND_ROWS()"); got != "2" {
+		t.Errorf("reserved session: FOUND_ROWS() = %s, want 2", got)
+	}
+	mustExec(t, a, "INSERT IGNORE INTO rsv_lane_tmp VALUES ('x')")
+	if got := query1(t, a, "SELECT @@warning_count"); got != "1" {
+		t.Errorf("reserved session: @@warning_count = %s after a truncating insert, want 1", got)
+	}
 	// Another session still gets the lane meanwhile.
 	b := openOne(t, p, "test")
 	before = lane()
@@ -491,4 +502,36 @@ func TestReservedDumpRestore(t *testing.T) {
 		t.Errorf("restored rows %q, want x,y", got)
 	}
 	waitReserved(t, p, 0)
+}
+
+// TestReservedScatter: a session holding a reserved connection on one shard
+// still reads and writes a sharded database across shards, its statements
+// for that shard on the reserved connection.
+func TestReservedScatter(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	d := openOne(t, p, "demo")
+	mustExec(t, d, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	mustExec(t, d, "DELETE FROM customers WHERE id BETWEEN 9000 AND 9100")
+	a, b, other := idsOnShards(t, p, 9000)
+	if got := query1(t, d, "SELECT GET_LOCK('strata_rsv_scatter', 0)"); got != "1" {
+		t.Fatalf("GET_LOCK = %s", got)
+	}
+	for _, id := range []int64{a, b, other} {
+		mustExec(t, d, "INSERT INTO customers (id, name) VALUES (?, 'n')", id)
+	}
+	if got := query1(t, d, "SELECT COUNT(*) FROM customers WHERE id BETWEEN 9000 AND 9100"); got != "3" {
+		t.Errorf("scatter count %s, want 3", got)
+	}
+	c := conn(t, d)
+	for _, id := range []int64{a, other} { // one transaction on each shard
+		execC(t, c, "BEGIN")
+		execC(t, c, "UPDATE customers SET name = 'tx' WHERE id = ?", id)
+		execC(t, c, "COMMIT")
+	}
+	if got := query1(t, c, "SELECT COUNT(*) FROM customers WHERE name = 'tx' AND id BETWEEN 9000 AND 9100"); got != "2" {
+		t.Errorf("committed updates: %s, want 2", got)
+	}
+	if got := query1(t, c, "SELECT RELEASE_LOCK('strata_rsv_scatter')"); got != "1" {
+		t.Errorf("RELEASE_LOCK = %s", got)
+	}
 }
