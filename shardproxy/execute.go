@@ -61,8 +61,15 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 }
 
 func (s *Session) clearWarnings() {
+	s.prevWarnings, s.prevErrors = 0, 0
 	if len(s.warnings) > 0 || s.warnMore > 0 {
 		s.wmu.Lock()
+		s.prevWarnings = len(s.warnings) + s.warnMore
+		for _, w := range s.warnings {
+			if w[0].ToString() == "Error" {
+				s.prevErrors++
+			}
+		}
 		s.warnings, s.warnMore = s.warnings[:0], 0
 		s.wmu.Unlock()
 	}
@@ -470,7 +477,7 @@ func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.Bi
 
 // proxySysVars are system variables the proxy answers itself, besides
 // those the normalizer always turns into bind variables.
-var proxySysVars = map[string]string{"strata_read_consistency": ""}
+var proxySysVars = map[string]string{"strata_read_consistency": "", "warning_count": "", "error_count": ""}
 
 // sysVar answers the system variables the normalizer turns into bind
 // variables (those the proxy, not a backend, knows).
@@ -484,6 +491,10 @@ func (s *Session) sysVar(name string) *querypb.BindVariable {
 		return sqltypes.StringBindVariable("Strata shard proxy")
 	case "strata_read_consistency":
 		return sqltypes.StringBindVariable(s.readConsistency())
+	case "warning_count":
+		return sqltypes.Int64BindVariable(int64(s.prevWarnings))
+	case "error_count":
+		return sqltypes.Int64BindVariable(int64(s.prevErrors))
 	case "sql_select_limit":
 		return sqltypes.ValueBindVariable(*s.sv.selectLimitValue())
 	case "charset", "names":

@@ -56,6 +56,11 @@ type Session struct {
 	wmu      sync.Mutex
 	warnings []sqltypes.Row
 	warnMore int // warnings beyond those SHOW WARNINGS listed
+	// The previous statement's warning and error counts, for SELECT
+	// @@warning_count / @@error_count: the statement that asks clears the
+	// list before it runs, and the backend connection it runs on need not
+	// be the one that ran the previous statement.
+	prevWarnings, prevErrors int
 
 	prepared map[uint32]*prepared
 	hint     backend.RouteHint
