@@ -301,13 +301,7 @@ func (s *Session) runHeld(ctx context.Context, q engine.ShardQuery, conn *backen
 // lostHeld gives up a held connection that can no longer serve, and the
 // transaction on it if any: the error says what was lost.
 func (s *Session) lostHeld(shard string, conn *backend.Conn, why string) error {
-	err := sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
-		"the session's reserved connection to shard %s was lost (%s): the session's temporary tables, named locks and table locks there are gone, as after a reconnect", shard, why)
-	reserved := ""
-	if rc := s.reserved[shard]; rc != nil {
-		reserved = rc.why
-	}
-	s.srv.log.Warn("shardproxy: reserved connection lost", "conn", s.id, "shard", shard, "why", why, "reserved_by", reserved)
+	err := s.lostReservedErr(shard, why)
 	if s.tx == conn {
 		s.txLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 			"the transaction on shard %s was lost (%s): ROLLBACK and retry it", shard, why)
@@ -317,6 +311,18 @@ func (s *Session) lostHeld(shard string, conn *backend.Conn, why string) error {
 	}
 	s.dropReserved(shard)
 	return err
+}
+
+// lostReservedErr is the error of a statement that found the session's
+// reserved connection on shard lost, why saying how.
+func (s *Session) lostReservedErr(shard, why string) error {
+	reserved := ""
+	if rc := s.reserved[shard]; rc != nil {
+		reserved = rc.why
+	}
+	s.srv.log.Warn("shardproxy: reserved connection lost", "conn", s.id, "shard", shard, "why", why, "reserved_by", reserved)
+	return sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+		"the session's reserved connection to shard %s was lost (%s): the session's temporary tables, named locks and table locks there are gone, as after a reconnect", shard, why)
 }
 
 // lockTables runs LOCK TABLES on the one shard that holds every table it

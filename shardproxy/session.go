@@ -419,6 +419,10 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 			if s.tx.Broken() {
 				s.txLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, toSQLError(err).Message)
+				if s.isReserved(s.tx) {
+					// Its temporary tables and locks went with it: say so.
+					err = s.lostReservedErr(shard, toSQLError(err).Message)
+				}
 				s.releaseTx(err)
 				return err
 			}
@@ -492,6 +496,9 @@ func (s *Session) endTx(commit bool) error {
 	_, _, err := s.tx.Exec(sql, "", s.state, "", 0, s.srv.cfg.QueryTimeout)
 	if m != nil {
 		m.observe(start, err)
+	}
+	if err != nil && s.tx.Broken() && s.isReserved(s.tx) {
+		err = s.lostReservedErr(s.txShard, toSQLError(err).Message)
 	}
 	s.releaseTx(err)
 	return err
