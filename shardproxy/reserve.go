@@ -153,6 +153,14 @@ func (srv *Server) checkReserved(stmt sqlparser.Statement, db string) error {
 // rewriteConnectionID replaces CONNECTION_ID() with the bind variable
 // connIDName, keeping the column's name, and reports whether it did.
 func rewriteConnectionID(stmt sqlparser.Statement) (sqlparser.Statement, bool) {
+	if usesLockFuncs(stmt) {
+		// IS_USED_LOCK() names the backend connection holding the lock,
+		// and such a statement runs on the session's reserved connection
+		// to the lock shard if it holds one: CONNECTION_ID() must be that
+		// connection's own id for IS_USED_LOCK(name) = CONNECTION_ID()
+		// ("do I still hold it?") to answer as on MySQL.
+		return stmt, false
+	}
 	found := false
 	out := sqlparser.SafeRewrite(stmt, func(node, _ sqlparser.SQLNode) bool {
 		if ae, ok := node.(*sqlparser.AliasedExpr); ok && ae.As.IsEmpty() && hasConnectionID(ae.Expr) {
