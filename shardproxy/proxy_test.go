@@ -8,6 +8,8 @@ func TestSmoke(t *testing.T) {
 	topo := sharedTopo(t)
 	p := startProxy(t, topo, nil)
 	db := p.open(t, "test")
+	// The topology is shared by the package's tests (and by -count runs).
+	mustExec(t, db, "DROP TABLE IF EXISTS kv")
 	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(20))")
 	mustExec(t, db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b')")
 	var v string
@@ -20,6 +22,7 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("version %s db %s", ver, dbname)
 	demo := p.open(t, "demo")
+	mustExec(t, demo, "DROP TABLE IF EXISTS customers")
 	mustExec(t, demo, "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
 	for i := 1; i <= 20; i++ {
 		mustExec(t, demo, "INSERT INTO customers (id, name) VALUES (?, ?)", i, "c")
