@@ -164,17 +164,8 @@ func (f *Fleet) switchBound() time.Duration {
 // preCatchUp brings the target close to the primary before the gate
 // closes: without its MASTER_DELAY, and past the primary's position now.
 func (f *Fleet) preCatchUp(ctx context.Context, p, r *server) error {
-	r.mu.Lock()
-	delay := r.sqlDelay
-	r.mu.Unlock()
-	if delay > 0 {
-		// A delayed replica would hold the shard for its whole delay.
-		if err := execAll(ctx, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE"); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.sqlDelay = 0
-		r.mu.Unlock()
+	if err := dropDelay(ctx, r); err != nil {
+		return err
 	}
 	var binlogPos string
 	if err := p.db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&binlogPos); err != nil {
@@ -376,16 +367,30 @@ func (f *Fleet) drain(sh *shard, p *server) int64 {
 
 // catchUp makes replica r apply everything up to pos.
 func (f *Fleet) catchUp(ctx context.Context, r *server, pos Position) error {
-	// A delayed replica would hold the switchover for its whole delay.
+	// preCatchUp dropped the delay; a check that read the old SQL_Delay
+	// just before may have put it back in r.sqlDelay.
+	if err := dropDelay(ctx, r); err != nil {
+		return err
+	}
+	return f.waitGTID(ctx, r, pos, f.cfg.CatchupTimeout)
+}
+
+// dropDelay removes replica r's MASTER_DELAY, which would hold a
+// switchover (and the shard, once the gate is closed) for the whole delay.
+func dropDelay(ctx context.Context, r *server) error {
 	r.mu.Lock()
 	delay := r.sqlDelay
 	r.mu.Unlock()
-	if delay > 0 {
-		if err := execAll(ctx, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE"); err != nil {
-			return err
-		}
+	if delay == 0 {
+		return nil
 	}
-	return f.waitGTID(ctx, r, pos, f.cfg.CatchupTimeout)
+	if err := execAll(ctx, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE"); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.sqlDelay = 0
+	r.mu.Unlock()
+	return nil
 }
 
 func (f *Fleet) waitGTID(ctx context.Context, r *server, pos Position, timeout time.Duration) error {
