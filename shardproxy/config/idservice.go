@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -86,22 +87,13 @@ func (c *Config) Sequences() map[string]map[string]string {
 // service cannot take matters only when keys are generated).
 func (c *Config) sequences() (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
-	dbs := make([]string, 0, len(c.Databases))
-	for n := range c.Databases {
-		dbs = append(dbs, n)
-	}
-	sort.Strings(dbs) // the first error is the same on every run
-	for _, db := range dbs {
+	// Sorted: the first error is the same on every run.
+	for _, db := range slices.Sorted(maps.Keys(c.Databases)) {
 		d := c.Databases[db]
 		if d == nil || !d.Sharded {
 			continue
 		}
-		tnames := make([]string, 0, len(d.Tables))
-		for n := range d.Tables {
-			tnames = append(tnames, n)
-		}
-		sort.Strings(tnames)
-		for _, tn := range tnames {
+		for _, tn := range slices.Sorted(maps.Keys(d.Tables)) {
 			t := d.Tables[tn]
 			p := "databases." + db + ".tables." + tn + ".sequence"
 			if t == nil {
