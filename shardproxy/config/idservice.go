@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"maps"
+	"regexp"
 	"slices"
 	"time"
 )
