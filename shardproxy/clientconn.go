@@ -133,56 +133,13 @@ func (f *clientConn) Read(p []byte) (int, error) {
 			f.tooLarge(seq)
 			return 0, errTooLarge
 		}
-		if seq == 0 && !f.login && length > 0 && length < 1<<16 {
-			b, err := f.r.Peek(5)
-			if err == nil && b[4] == comFieldList {
-				pkt := make([]byte, 4+length)
-				if _, err := readFull(f.r, pkt); err != nil {
-					return 0, err
-				}
-				if err := f.answer(pkt[5:]); err != nil {
-					return 0, err
-				}
-				continue
-			}
-		}
-		if seq == 0 && !f.login && length > 0 {
-			if handled, err := f.intercept(length); err != nil {
-				return 0, err
-			} else if handled {
-				continue
-			}
-		}
-		if seq == 0 && f.lane && length > 0 && length <= laneMaxPacket {
-			b, err := f.r.Peek(4 + length)
-			if err != nil {
-				return f.r.Read(p)
-			}
-			handled := false
-			switch b[4] {
-			case mysql.ComQuery:
-				handled, err = f.sess.laneQuery(f, b[5:])
-			case mysql.ComStmtExecute:
-				handled, err = f.sess.laneExecute(f, b[5:])
-			}
-			if err != nil {
-				return 0, err
-			}
-			if handled {
-				_, _ = f.r.Discard(4 + length)
-				continue
-			}
-		}
-		if seq == 0 && !f.login && length > 0 {
-			if handled, err := f.checkExecute(length); err != nil {
-				return 0, err
-			} else if handled {
-				continue
-			}
-		}
 		f.typesAt, f.typesEnd, f.pktPos = 0, 0, 0
 		if seq == 0 && !f.login && length > 0 {
-			f.findParamTypes(length)
+			if handled, err := f.command(length); err != nil {
+				return 0, err
+			} else if handled {
+				continue
+			}
 		}
 		f.remaining = 4 + length
 	}
@@ -198,34 +155,80 @@ func (f *clientConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// findParamTypes notes where the parameter types of a COM_STMT_EXECUTE are
-// when the packet at the head of the buffer (length bytes after its
-// header) is one that binds them, so that Read fixes their flags on the
-// way to the listener.
-func (f *clientConn) findParamTypes(length int) {
-	if f.sess == nil || f.sess.conn == nil {
+// command looks at a command packet (length bytes after its header) at the
+// head of the buffer before the listener reads it: it answers those the
+// proxy answers itself (COM_FIELD_LIST, protocol.go), runs the fast lane's,
+// and notes a COM_STMT_EXECUTE's parameter types for Read to fix. handled
+// says the packet was consumed.
+func (f *clientConn) command(length int) (handled bool, err error) {
+	b, err := f.r.Peek(5)
+	if err != nil {
+		return false, nil // Read passes on what there is, and the error
+	}
+	cmd := b[4]
+	if cmd == comFieldList && length < 1<<16 {
+		pkt, err := f.readPacket(length)
+		if err != nil {
+			return true, err
+		}
+		return true, f.answer(pkt[1:])
+	}
+	if handled, err := f.intercept(cmd, length); err != nil || handled {
+		return handled, err
+	}
+	if f.lane && length <= laneMaxPacket && (cmd == mysql.ComQuery || cmd == mysql.ComStmtExecute) {
+		b, err := f.r.Peek(4 + length)
+		if err != nil {
+			return false, nil
+		}
+		if cmd == mysql.ComQuery {
+			handled, err = f.sess.laneQuery(f, b[5:])
+		} else {
+			handled, err = f.sess.laneExecute(f, b[5:])
+		}
+		if err != nil || handled {
+			if handled {
+				_, _ = f.r.Discard(4 + length)
+			}
+			return handled, err
+		}
+	}
+	f.proto.watchExec = false // a new command: what the listener writes now answers it
+	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.conn == nil || length < 5 {
+		return false, nil // (shorter: the listener says the packet is malformed)
+	}
+	h, err := f.r.Peek(9)
+	if err != nil {
+		return false, nil
+	}
+	id := binary.LittleEndian.Uint32(h[5:])
+	prep := f.sess.conn.PrepareData[id]
+	if length != 0xffffff {
+		if handled, err := f.checkExecute(length, id, prep); err != nil || handled {
+			return handled, err
+		}
+	}
+	f.findParamTypes(length, prep)
+	return false, nil
+}
+
+// findParamTypes notes where the parameter types of a COM_STMT_EXECUTE of
+// prep (the packet at the head of the buffer, length bytes after its
+// header) are when it binds them, so that Read fixes their flags on the way
+// to the listener.
+func (f *clientConn) findParamTypes(length int, prep *mysql.PrepareData) {
+	if prep == nil || prep.ParamsCount == 0 {
 		return
 	}
 	// Header, command, statement id, cursor flags, iteration count.
 	const head = 4 + 1 + 4 + 1 + 4
-	if 4+length <= head {
-		return
-	}
-	b, err := f.r.Peek(head)
-	if err != nil || b[4] != mysql.ComStmtExecute {
-		return
-	}
-	prep := f.sess.conn.PrepareData[binary.LittleEndian.Uint32(b[5:])]
-	if prep == nil || prep.ParamsCount == 0 {
-		return
-	}
 	n := int(prep.ParamsCount)
 	bound := head + (n+7)/8 // after the NULL bitmap: new-params-bound flag
 	if 4+length <= bound {
 		return
 	}
 	// At most 8 KiB of bitmap: within the buffer.
-	if b, err = f.r.Peek(bound + 1); err != nil || b[bound] != 1 {
+	if b, err := f.r.Peek(bound + 1); err != nil || b[bound] != 1 {
 		return
 	}
 	f.typesAt, f.typesEnd = bound+1, min(bound+1+2*n, 4+length)

@@ -114,17 +114,11 @@ func (f *clientConn) injected(p []byte) int {
 	return n
 }
 
-// intercept answers the command packet at the head of the buffer (length
-// bytes after its header) when it is one of those above; handled says it
+// intercept answers the command packet at the head of the buffer (command
+// cmd, length bytes after its header) when it is one of those above; handled says it
 // was consumed.
-func (f *clientConn) intercept(length int) (handled bool, err error) {
-	b, err := f.r.Peek(5)
-	if err != nil {
-		return false, nil
-	}
-	switch b[4] {
-	case mysql.ComQuery:
-		return false, nil
+func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
+	switch cmd {
 	case mysql.ComStmtExecute:
 		if len(f.proto.longErr) == 0 || f.sess == nil || length < 5 {
 			return false, nil
@@ -213,29 +207,13 @@ func (f *clientConn) intercept(length int) (handled bool, err error) {
 	return false, nil
 }
 
-// checkExecute looks at a COM_STMT_EXECUTE on its way to the listener (the
-// packet at the head of the buffer) and answers it when MariaDB would
-// refuse it: an unknown statement, or parameters whose types were never
-// bound. handled says it was consumed.
-func (f *clientConn) checkExecute(length int) (handled bool, err error) {
-	f.proto.watchExec = false // a new command: what the listener writes now answers it
-	if f.sess == nil || f.sess.conn == nil || length < 1 || length == 0xffffff {
-		return false, nil
-	}
-	b, err := f.r.Peek(5)
-	if err != nil || b[4] != mysql.ComStmtExecute {
-		return false, nil
-	}
+// checkExecute looks at a COM_STMT_EXECUTE of statement id (prep, nil if
+// there is none) on its way to the listener (the packet at the head of the
+// buffer) and answers it when MariaDB would refuse it: an unknown
+// statement, or parameters whose types were never bound. handled says it
+// was consumed.
+func (f *clientConn) checkExecute(length int, id uint32, prep *mysql.PrepareData) (handled bool, err error) {
 	const head = 4 + 1 + 4 + 1 + 4 // header, command, id, flags, iterations
-	if length+4 < 9 {
-		return false, nil // the listener says the packet is malformed
-	}
-	b, err = f.r.Peek(9)
-	if err != nil {
-		return false, nil
-	}
-	id := binary.LittleEndian.Uint32(b[5:])
-	prep := f.sess.conn.PrepareData[id]
 	if prep == nil {
 		return true, f.consumeAndAnswer(length, func() []byte {
 			return errPayload(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState,
@@ -248,7 +226,8 @@ func (f *clientConn) checkExecute(length int) (handled bool, err error) {
 	if n == 0 || 4+length <= flagAt {
 		return false, nil
 	}
-	if b, err = f.r.Peek(flagAt + 1); err != nil {
+	b, err := f.r.Peek(flagAt + 1)
+	if err != nil {
 		return false, nil
 	}
 	if b[flagAt] == 1 {
