@@ -12,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/planner"
 )
 
 // execute runs one statement of text: the fast path when its shape is
@@ -253,11 +254,8 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if known == nil {
 		known = sqlparser.BindVars{}
 	}
-	if intoVariables(stmt) {
-		// The shard would set its connection's variable, while the
-		// session's user variables live in the proxy (the planner refuses
-		// it alike; vitess's normalizer panics on it).
-		return nil, engine.Unsupported("SELECT ... INTO @variable through the proxy (the session's user variables live in the proxy, not on the shard)")
+	if err := planner.RefuseIntoVariables(stmt); err != nil {
+		return nil, err
 	}
 	stmt = foldNegative(stmt)
 	r, err := s.srv.normalize(stmt, known, bv, s.db)
@@ -325,18 +323,6 @@ func (srv *Server) normalize(stmt sqlparser.Statement, known sqlparser.BindVars,
 		}
 	}()
 	return sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, db, -1, "", proxySysVars, nil, nil)
-}
-
-// intoVariables reports whether a statement selects INTO user variables.
-func intoVariables(stmt sqlparser.Statement) bool {
-	found := false
-	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-		if x, ok := n.(*sqlparser.SelectInto); ok && x.Type == sqlparser.IntoVariables {
-			found = true
-		}
-		return !found, nil
-	}, stmt)
-	return found
 }
 
 // foldNegative turns -<number> into one negative literal before

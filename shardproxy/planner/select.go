@@ -117,11 +117,8 @@ func describeUnsharded(m map[string][]string) string {
 }
 
 func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Primitive, error) {
-	if intoVariables(stmt) {
-		// The shard would set its connection's variables, while the
-		// session's user variables live in the proxy: a later SELECT @v
-		// would not see the value.
-		return nil, unsupported("SELECT ... INTO @variable through the proxy (the session's user variables live in the proxy, not on the shard)")
+	if err := RefuseIntoVariables(stmt); err != nil {
+		return nil, err
 	}
 	a := newAnalysis(pl)
 	blocks, err := a.analyzeTableStatement(stmt, nil)
@@ -227,8 +224,12 @@ func normalizerAlias(ae *sqlparser.AliasedExpr) bool {
 	return ok && strings.HasPrefix(arg.Name, "__") && strings.HasSuffix(as, "()") && strings.ToLower(as) == as
 }
 
-// intoVariables reports whether the statement selects INTO user variables.
-func intoVariables(stmt sqlparser.TableStatement) bool {
+// RefuseIntoVariables refuses a statement that selects INTO user
+// variables: the shard would set its connection's variables, while the
+// session's user variables live in the proxy, so a later SELECT @v would
+// not see the value. The proxy asks before it normalizes a statement
+// (vitess's normalizer panics on it), the planner for what it is given.
+func RefuseIntoVariables(stmt sqlparser.Statement) error {
 	found := false
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
 		if x, ok := n.(*sqlparser.SelectInto); ok && x.Type == sqlparser.IntoVariables {
@@ -236,7 +237,10 @@ func intoVariables(stmt sqlparser.TableStatement) bool {
 		}
 		return !found, nil
 	}, stmt)
-	return found
+	if found {
+		return unsupported("SELECT ... INTO @variable through the proxy (the session's user variables live in the proxy, not on the shard)")
+	}
+	return nil
 }
 
 // concatSafe reports whether the answers of several shards to stmt may be
