@@ -233,6 +233,19 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 		return nil
 	}
 	p := &c.pkt
+	// errEnd ends the response with an ERR packet (before the rows or
+	// among them): the statement's error.
+	errEnd := func(data []byte) (bool, error) {
+		*p = Packet{Kind: PacketErr, Payload: data}
+		serr := c.serverErr(data)
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+		if err := c.finishRaw(rd); err != nil {
+			return started, err
+		}
+		return started, serr
+	}
 	data, err := rd.packet()
 	if err != nil {
 		return fail(err)
@@ -254,18 +267,7 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 		}
 		return started, c.finishRaw(rd)
 	case mysql.ErrPacket:
-		*p = Packet{Kind: PacketErr, Payload: data}
-		serr := mysql.ParseErrorPacket(data)
-		if closesConn(serr) {
-			c.broken = true
-		}
-		if err := deliver(p); err != nil {
-			return started, err
-		}
-		if err := c.finishRaw(rd); err != nil {
-			return started, err
-		}
-		return started, serr
+		return errEnd(data)
 	case 0xfb:
 		// LOCAL INFILE request: the proxy does not run LOAD DATA.
 		return fail(errors.New("backend: LOCAL INFILE is not supported through the proxy"))
@@ -321,18 +323,7 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 			}
 			return started, c.finishRaw(rd)
 		case len(data) > 0 && data[0] == mysql.ErrPacket:
-			*p = Packet{Kind: PacketErr, Payload: data}
-			serr := mysql.ParseErrorPacket(data)
-			if closesConn(serr) {
-				c.broken = true
-			}
-			if err := deliver(p); err != nil {
-				return started, err
-			}
-			if err := c.finishRaw(rd); err != nil {
-				return started, err
-			}
-			return started, serr
+			return errEnd(data)
 		default:
 			*p = Packet{Kind: PacketRow, Payload: data}
 		}
@@ -363,6 +354,16 @@ func (d *drain) Packet(p *Packet) error {
 		d.more = p.Status&mysql.ServerMoreResultsExists != 0
 	}
 	return nil
+}
+
+// serverErr is the server's error in an ERR packet; one after which the
+// server closes the connection marks it broken.
+func (c *Conn) serverErr(data []byte) error {
+	serr := mysql.ParseErrorPacket(data)
+	if closesConn(serr) {
+		c.broken = true
+	}
+	return serr
 }
 
 // finishRaw checks that the response was all the server sent.

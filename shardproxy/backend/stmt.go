@@ -117,10 +117,7 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 		return stmt{}, c.connError(err)
 	}
 	if len(data) > 0 && data[0] == mysql.ErrPacket {
-		serr := mysql.ParseErrorPacket(data)
-		if closesConn(serr) {
-			c.broken = true
-		}
+		serr := c.serverErr(data)
 		if err := c.finishRaw(rd); err != nil {
 			return stmt{}, err
 		}
