@@ -281,13 +281,7 @@ func (s *Session) runHeld(ctx context.Context, q engine.ShardQuery, conn *backen
 		}
 		return nil, err
 	}
-	res, warn, err := conn.Exec(q.SQL, s.dbOn(q.Shard), s.state, "", s.srv.maxRows, s.srv.cfg.QueryTimeout)
-	if err == nil && warn > 0 {
-		s.collectWarnings(conn)
-	}
-	if err == nil {
-		s.foundRowsAfter(conn)
-	}
+	res, err := s.execOn(conn, q.Shard, q.SQL, "")
 	if t.Done != nil {
 		t.Done(err)
 	}

@@ -314,13 +314,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 		}
 		return nil, err
 	}
-	res, warn, err := conn.Exec(q.SQL, s.dbOn(q.Shard), s.state, "", s.srv.maxRows, s.srv.cfg.QueryTimeout)
-	if err == nil && warn > 0 {
-		s.collectWarnings(conn)
-	}
-	if err == nil {
-		s.foundRowsAfter(conn)
-	}
+	res, err := s.execOn(conn, q.Shard, q.SQL, "")
 	fl.done(conn, nil)
 	if s.reserving != "" && !conn.Broken() {
 		s.keep(q.Shard, conn)
@@ -329,6 +323,20 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 	}
 	if t.Done != nil {
 		t.Done(err)
+	}
+	return res, err
+}
+
+// execOn runs a shard query on conn and, before the connection can serve
+// anything else, collects what the server keeps on it about the statement:
+// its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
+func (s *Session) execOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+	res, warn, err := conn.Exec(sql, s.dbOn(shard), s.state, pre, s.srv.maxRows, s.srv.cfg.QueryTimeout)
+	if err == nil {
+		if warn > 0 {
+			s.collectWarnings(conn)
+		}
+		s.foundRowsAfter(conn)
 	}
 	return res, err
 }
@@ -404,16 +412,10 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	m := s.srv.metrics.shard(shard)
 	for i, q := range qs {
 		start := time.Now()
-		res, warn, err := s.tx.Exec(q.SQL, s.dbOn(shard), s.state, pre, s.srv.maxRows, s.srv.cfg.QueryTimeout)
+		res, err := s.execOn(s.tx, shard, q.SQL, pre)
 		pre = ""
 		if m != nil {
 			m.observe(start, err)
-		}
-		if err == nil && warn > 0 {
-			s.collectWarnings(s.tx)
-		}
-		if err == nil {
-			s.foundRowsAfter(s.tx)
 		}
 		if err != nil {
 			if s.tx.Broken() {
