@@ -80,14 +80,8 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 	}
 	c.buf = buf[:0]
 	if timeout > 0 {
-		if raw := c.c.GetRawConn(); raw != nil {
-			_ = raw.SetDeadline(time.Now().Add(timeout))
-			defer func() {
-				if !c.broken {
-					_ = raw.SetDeadline(time.Time{})
-				}
-			}()
-		}
+		c.setDeadline(timeout)
+		defer c.clearDeadline()
 	}
 	if err := c.c.WriteComQuery(query); err != nil {
 		c.broken = true
@@ -133,6 +127,21 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 		return nil, 0, c.connError(err)
 	}
 	return res, warnings, nil
+}
+
+// setDeadline bounds the exchange that follows; clearDeadline (deferred)
+// ends the bound of a connection that is to be used again. Methods rather
+// than a returned closure, which would be allocated per statement.
+func (c *Conn) setDeadline(timeout time.Duration) {
+	if raw := c.c.GetRawConn(); raw != nil {
+		_ = raw.SetDeadline(time.Now().Add(timeout))
+	}
+}
+
+func (c *Conn) clearDeadline() {
+	if raw := c.c.GetRawConn(); raw != nil && !c.broken {
+		_ = raw.SetDeadline(time.Time{})
+	}
 }
 
 // connError is Pool.connError for a failure on this connection: when

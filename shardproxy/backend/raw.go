@@ -163,7 +163,8 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 	} else {
 		buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
 		if timeout > 0 {
-			defer c.deadline(timeout)()
+			c.setDeadline(timeout)
+			defer c.clearDeadline()
 		}
 		if err := c.snd.send(buf); err != nil {
 			c.broken = true
@@ -182,17 +183,6 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		c.state = st
 	}
 	return c.readResponse(rd, sink)
-}
-
-// deadline bounds the exchange; the returned func clears it.
-func (c *Conn) deadline(timeout time.Duration) func() {
-	raw := c.c.GetRawConn()
-	_ = raw.SetDeadline(time.Now().Add(timeout))
-	return func() {
-		if !c.broken {
-			_ = raw.SetDeadline(time.Time{})
-		}
-	}
 }
 
 // readPrefixResult reads the OK of one statement put in front of the

@@ -60,7 +60,8 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 	}
 	rd := c.reader()
 	if timeout > 0 {
-		defer c.deadline(timeout)()
+		c.setDeadline(timeout)
+		defer c.clearDeadline()
 	}
 	key := stmtKey{db: c.db, st: c.state, text: text}
 	s, ok := c.stmts[key]
