@@ -288,8 +288,10 @@ func selectSideEffects(stmt sqlparser.Statement) (calc bool, lastIDCol int, hasL
 			}
 		}
 	case *sqlparser.Union:
+		// SQL_CALC_FOUND_ROWS belongs in the first SELECT, which is
+		// deeper than Left when three or more are joined.
 		hasLimit = st.Limit != nil
-		if sel, ok := st.Left.(*sqlparser.Select); ok {
+		if sel, _ := sqlparser.GetFirstSelect(st); sel != nil {
 			calc = sel.SQLCalcFoundRows
 		}
 	}
