@@ -381,15 +381,8 @@ func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Prim
 	if !ok {
 		return p
 	}
-	for {
-		u, ok := stmt.(*sqlparser.Union)
-		if !ok {
-			break
-		}
-		stmt = u.Left
-	}
-	sel, ok := stmt.(*sqlparser.Select)
-	if !ok {
+	sel, _ := sqlparser.GetFirstSelect(stmt)
+	if sel == nil {
 		return w
 	}
 	for i, fromText := range cn.FromText {

@@ -163,15 +163,8 @@ func WithNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primiti
 // withNames wraps a SELECT's plan in engine.ColumnNames when MySQL would
 // name some of its columns by their text (see engine.ColumnNames).
 func withNames(stmt sqlparser.TableStatement, p engine.Primitive) engine.Primitive {
-	for {
-		u, ok := stmt.(*sqlparser.Union)
-		if !ok {
-			break
-		}
-		stmt = u.Left
-	}
-	sel, ok := stmt.(*sqlparser.Select)
-	if !ok || sel.SelectExprs == nil {
+	sel, _ := sqlparser.GetFirstSelect(stmt)
+	if sel == nil || sel.SelectExprs == nil {
 		return p
 	}
 	fromText := make([]bool, len(sel.SelectExprs.Exprs))
