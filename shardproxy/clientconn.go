@@ -364,10 +364,7 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 var errInsecure = errors.New("client did not upgrade to TLS and tls.require is set")
 
 func (f *clientConn) writeErr(seq byte, code uint16, state, msg string) {
-	p := []byte{0xff, byte(code), byte(code >> 8), '#'}
-	p = append(p, state...)
-	p = append(p, msg...)
-	pkt := append([]byte{byte(len(p)), byte(len(p) >> 8), byte(len(p) >> 16), seq}, p...)
+	pkt := appendErr(nil, seq, sqlerror.ErrorCode(code), state, msg)
 	_ = f.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = f.w.Write(pkt)
 }
@@ -396,20 +393,16 @@ func readFull(r *bufio.Reader, b []byte) (int, error) {
 // table's column definitions, then EOF, or an error packet.
 func (f *clientConn) answer(body []byte) error {
 	table, wildcard, _ := bytes.Cut(body, []byte{0})
-	var out bytes.Buffer
+	var out []byte
 	seq := byte(1)
 	write := func(payload []byte) {
-		out.Write([]byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq})
-		out.Write(payload)
+		out = appendPacket(out, seq, payload)
 		seq++
 	}
 	fields, err := f.fields(string(table), string(wildcard))
 	if err != nil {
 		se := toSQLError(err)
-		p := []byte{0xff, byte(se.Num), byte(se.Num >> 8), '#'}
-		p = append(p, se.State...)
-		p = append(p, se.Message...)
-		write(p)
+		write(errPayload(se.Num, se.State, se.Message))
 	} else {
 		for _, fl := range fields {
 			write(columnDefinition(fl))
@@ -420,7 +413,7 @@ func (f *clientConn) answer(body []byte) error {
 			write([]byte{0xfe, 0, 0, 2, 0})
 		}
 	}
-	_, werr := f.w.Write(out.Bytes())
+	_, werr := f.w.Write(out)
 	return werr
 }
 

@@ -340,18 +340,11 @@ func (lc *laneCursor) emitOK(header byte, affected, insertID uint64, warnings ui
 // emitErr appends the ERR packet of an error, as the listener writes it.
 func (lc *laneCursor) emitErr(err error) {
 	se := toSQLError(err)
-	state := se.State
-	if len(state) != 5 {
-		state = sqlerror.SSUnknownSQLState
-	}
 	msg := se.Message
 	if len(msg) > 1<<16 {
 		msg = msg[:1<<16]
 	}
-	n := 1 + 2 + 1 + 5 + len(msg)
-	out := append(lc.f.out, byte(n), byte(n>>8), byte(n>>16), lc.seq, mysql.ErrPacket, byte(se.Num), byte(se.Num>>8), '#')
-	out = append(out, state...)
-	lc.f.out = append(out, msg...)
+	lc.f.out = appendErr(lc.f.out, lc.seq, se.Num, se.State, msg)
 	lc.seq++
 }
 

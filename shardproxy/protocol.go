@@ -520,12 +520,19 @@ func (f *clientConn) consumeAndAnswer(length int, answer func() []byte) error {
 
 // errPayload is the payload of an ERR packet.
 func errPayload(code sqlerror.ErrorCode, state, msg string) []byte {
+	return appendErr(nil, 0, code, state, msg)[4:]
+}
+
+// appendErr appends an ERR packet, with its header, to b (a SQL state that
+// is not 5 characters becomes HY000).
+func appendErr(b []byte, seq byte, code sqlerror.ErrorCode, state, msg string) []byte {
 	if len(state) != 5 {
 		state = sqlerror.SSUnknownSQLState
 	}
-	p := []byte{mysql.ErrPacket, byte(code), byte(code >> 8), '#'}
-	p = append(p, state...)
-	return append(p, msg...)
+	n := 1 + 2 + 1 + 5 + len(msg)
+	b = append(b, byte(n), byte(n>>8), byte(n>>16), seq, mysql.ErrPacket, byte(code), byte(code>>8), '#')
+	b = append(b, state...)
+	return append(b, msg...)
 }
 
 // appendPacket appends a packet (payload under 16 MiB) with its header.
