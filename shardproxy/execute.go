@@ -288,9 +288,17 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
 	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
 	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
-	cp.lane = cp.kind == kindSelect && lanePlan(plan) && cp.reserve == "" && !cp.lockFn && !cp.calcFound && cp.lastIDCol == 0
+	cp.lane = cp.plainSelect() && lanePlan(plan)
 	s.srv.plans.put(key, cp)
 	return cp, nil
+}
+
+// plainSelect: a SELECT whose rows are all it does, which the fast lane may
+// pass on as the shard sends them: it leaves nothing on its connection
+// (reserve, named locks) or in the session (SQL_CALC_FOUND_ROWS,
+// LAST_INSERT_ID(expr)) for execPlan to handle.
+func (cp *cachedPlan) plainSelect() bool {
+	return cp.kind == kindSelect && cp.reserve == "" && !cp.lockFn && !cp.calcFound && cp.lastIDCol == 0
 }
 
 // parse parses one statement; its errors are MySQL's 1064. So is a panic of

@@ -410,7 +410,7 @@ func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Prim
 // the ordinary path.
 func namedLaneText(cp *cachedPlan, query string) string {
 	cn, ok := cp.plan.(*engine.ColumnNames)
-	if !ok || cp.kind != kindSelect || cp.needs != nil || cp.reserve != "" || cp.lockFn || cp.calcFound || cp.lastIDCol != 0 {
+	if !ok || !cp.plainSelect() || cp.needs != nil {
 		return ""
 	}
 	if _, ok := cn.Input.(*passthrough); !ok {
