@@ -513,7 +513,7 @@ func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primit
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
-			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: isPlainRead(stmt), anyShard: true}
+			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), anyShard: true}
 			if tables == 0 && usesLockFuncs(stmt) {
 				p.shard, p.anyShard = srv.lockShard(), false
 				p.detail = "named locks: the lock shard, on the session's reserved connection"
@@ -583,29 +583,6 @@ func schemaVar(stmt sqlparser.Statement) string {
 		return true, nil
 	}, stmt)
 	return name
-}
-
-// isPlainRead: a SELECT that may run on a replica, without locks or side
-// effects.
-func isPlainRead(stmt sqlparser.Statement) bool {
-	read := true
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		switch n := node.(type) {
-		case *sqlparser.Select:
-			if n.Lock != sqlparser.NoLock || n.Into != nil {
-				read = false
-			}
-		case *sqlparser.FuncExpr:
-			switch n.Name.Lowered() {
-			case "get_lock", "release_lock", "release_all_locks", "is_free_lock", "is_used_lock", "last_insert_id", "nextval", "setval", "lastval", "sleep":
-				read = false
-			}
-		case *sqlparser.LockingFunc:
-			read = false
-		}
-		return read, nil
-	}, stmt)
-	return read
 }
 
 // implicitCommit ends an open transaction the way MySQL does before DDL

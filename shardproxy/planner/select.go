@@ -129,7 +129,7 @@ func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Pr
 	if err != nil {
 		return nil, err
 	}
-	read := isPlainRead(stmt)
+	read := IsPlainRead(stmt)
 	if d.single {
 		r := d.route
 		r.Query = parsed(stmt)
@@ -252,10 +252,11 @@ func concatSafe(stmt sqlparser.TableStatement) bool {
 	return !hasAggregate(sel.SelectExprs)
 }
 
-// isPlainRead is true for reads without locks, INTO or functions with side
-// effects (user-level locks, sequences, SLEEP), which must run where the
-// session writes.
-func isPlainRead(stmt sqlparser.TableStatement) bool {
+// IsPlainRead is true for reads that may run on a replica: without locks,
+// INTO or functions with side effects (user-level locks, sequences, SLEEP,
+// LAST_INSERT_ID(expr)), which must run where the session writes. The
+// proxy asks it of the statements it passes whole to a shard.
+func IsPlainRead(stmt sqlparser.TableStatement) bool {
 	plain := true
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
 		switch x := n.(type) {
@@ -263,7 +264,8 @@ func isPlainRead(stmt sqlparser.TableStatement) bool {
 			plain = false
 		case *sqlparser.FuncExpr:
 			switch x.Name.Lowered() {
-			case "nextval", "setval", "lastval", "sleep", "last_insert_id", "release_lock", "get_lock":
+			case "nextval", "setval", "lastval", "sleep", "last_insert_id",
+				"get_lock", "release_lock", "release_all_locks", "is_free_lock", "is_used_lock":
 				plain = false
 			}
 		case *sqlparser.Select:
