@@ -164,8 +164,10 @@ func (sv *sessVars) endTx() { sv.nextIso, sv.nextRO = "", "" }
 
 // laneOff: statements of a session with these settings need the ordinary
 // path (execPlan applies them); the fast lane sends the shard's answer as it is.
+// (calc is set only while execPlan runs a statement, never when the lane
+// is asked; a SELECT SQL_CALC_FOUND_ROWS is kept off it by its plan.)
 func (sv *sessVars) laneOff() bool {
-	return sv.hasSelectLimit || sv.nextIso != "" || sv.nextRO != "" || sv.calc != nil
+	return sv.hasSelectLimit || sv.nextIso != "" || sv.nextRO != ""
 }
 
 // autocommitStmt applies pending next-transaction characteristics to a
