@@ -440,3 +440,43 @@ func (rc *rawClient) response() [][]byte {
 		}
 	}
 }
+
+// TestLaneQuestions: COM_STATISTICS counts a statement the fast lane
+// answered once, as any other (it was counted twice).
+func TestLaneQuestions(t *testing.T) {
+	p := startProxy(t, sharedTopo(t), nil)
+	laneTable(t, p)
+	ctx := context.Background()
+	db := p.open(t, "demo", "interpolateParams=true")
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	questions := func() int {
+		_, after, _ := strings.Cut(string((&clientConn{srv: p.srv}).statistics()), "Questions: ")
+		n, err := strconv.Atoi(strings.Fields(after)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var v int
+	for i := 0; i < 2; i++ { // learned, then the lane
+		if err := conn.QueryRowContext(ctx, "SELECT id FROM t3 WHERE id = 4").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, lane := questions(), p.srv.laneHits.Load()
+	for i := 0; i < 10; i++ {
+		if err := conn.QueryRowContext(ctx, "SELECT id FROM t3 WHERE id = 4").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.srv.laneHits.Load() - lane; n != 10 {
+		t.Fatalf("%d of 10 statements in the fast lane", n)
+	}
+	if n := questions() - before; n != 10 {
+		t.Errorf("Questions grew by %d for 10 statements, want 10", n)
+	}
+}
