@@ -407,14 +407,20 @@ func (f *clientConn) answer(body []byte) error {
 		for _, fl := range fields {
 			write(columnDefinition(fl))
 		}
-		if f.deprecate {
-			write([]byte{0xfe, 0, 0, 2, 0, 0, 0})
-		} else {
-			write([]byte{0xfe, 0, 0, 2, 0})
-		}
+		write(f.eofPayload())
 	}
 	_, werr := f.w.Write(out)
 	return werr
+}
+
+// eofPayload ends an answer the proxy writes itself (after COM_FIELD_LIST's
+// columns, or alone for COM_DEBUG): an OK with an EOF header under
+// CLIENT_DEPRECATE_EOF, an EOF otherwise.
+func (f *clientConn) eofPayload() []byte {
+	if f.deprecate {
+		return []byte{mysql.EOFPacket, 0, 0, 2, 0, 0, 0}
+	}
+	return []byte{mysql.EOFPacket, 0, 0, 2, 0}
 }
 
 // fields reads a table's columns through the session (so that routing and

@@ -181,12 +181,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 	case comStatistics:
 		return true, f.consumeAndAnswer(length, f.statistics)
 	case comDebug:
-		return true, f.consumeAndAnswer(length, func() []byte {
-			if f.deprecate {
-				return []byte{0xfe, 0, 0, 2, 0, 0, 0}
-			}
-			return []byte{0xfe, 0, 0, 2, 0}
-		})
+		return true, f.consumeAndAnswer(length, f.eofPayload)
 	case comProcessInfo:
 		if _, err := f.readPacket(length); err != nil {
 			return true, err
