@@ -518,6 +518,7 @@ func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primit
 				p.shard, p.anyShard = srv.lockShard(), false
 				p.detail = "named locks: the lock shard, on the session's reserved connection"
 			} else if tables == 0 {
+				p.noTable = true
 				p.detail = "no table: any shard answers"
 			} else {
 				p.schemaVar = schemaVar(stmt)

@@ -20,7 +20,6 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
-	"github.com/strata-db/strata/shardproxy/rwsplit"
 )
 
 // The fast lane runs the commonest statements below the listener, in
@@ -414,7 +413,7 @@ func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err err
 		bv[k] = v
 	}
 	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.statusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args}
-	s.hint.ForcePrimary = mentionsStrata(p.query) && rwsplit.HasPrimaryHint(p.query)
+	s.hint.ForcePrimary = p.primaryHint
 	return s.runLane(f, p.cp, bv, p.query, p)
 }
 

@@ -30,6 +30,9 @@ type passthrough struct {
 	// database), so a session pinned to a shard by its transaction stays
 	// there.
 	anyShard bool
+	// noTable: a SELECT of no table (and no named-lock function), which
+	// starts no transaction on the server.
+	noTable bool
 }
 
 // Execute implements engine.Primitive.

@@ -23,8 +23,11 @@ import (
 type prepared struct {
 	query  string
 	params int
-	fields []*querypb.Field
-	kind   stmtKind
+	// primaryHint: the text carries /*+ strata:primary */ (read once at
+	// prepare, not at every execute).
+	primaryHint bool
+	fields      []*querypb.Field
+	kind        stmtKind
 	// planned statements
 	cp    *cachedPlan
 	fixed map[string]*querypb.BindVariable // literals the normalizer lifted
@@ -45,7 +48,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{query: query, params: len(known), kind: kindOf(stmt)}
+	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
 	switch stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		var fieldQuery *sqlparser.ParsedQuery
@@ -171,7 +174,7 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 			"Incorrect arguments to mysqld_stmt_execute: %d parameters, %d given", p.params, len(prep.BindVars))
 	}
 	s.clearWarnings()
-	s.hint.ForcePrimary = mentionsStrata(p.query) && rwsplit.HasPrimaryHint(p.query)
+	s.hint.ForcePrimary = p.primaryHint
 	if p.cp == nil {
 		// Written into the text as the engine writes them: a DOUBLE
 		// parameter must not read back as an integer or DECIMAL.

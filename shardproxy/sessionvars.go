@@ -194,7 +194,7 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	if cn, ok := plan.(*engine.ColumnNames); ok {
 		plan = cn.Input
 	}
-	if p, ok := plan.(*passthrough); ok && p.detail == "no table: any shard answers" {
+	if p, ok := plan.(*passthrough); ok && p.noTable {
 		return nil // no transaction on the server
 	}
 	sv.nextIso, sv.nextRO = "", ""
