@@ -44,9 +44,9 @@ func (a *authServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription 
 	return mysql.MysqlNativePassword
 }
 
-type userData struct{ user string }
+type userData struct{ User string }
 
-func (u *userData) Get() *querypb.VTGateCallerID { return &querypb.VTGateCallerID{Username: u.user} }
+func (u *userData) Get() *querypb.VTGateCallerID { return &querypb.VTGateCallerID{Username: u.User} }
 
 func accessDenied(user string, addr net.Addr, withPassword bool) error {
 	host := "localhost"

@@ -21,10 +21,10 @@ import (
 // backend connections' own utf8mb4. "" when the value cannot be read, which
 // the engine takes for not UTF-8.
 func (s *Session) ClientCharset() string {
-	if v, ok := s.state.Get("character_set_client"); ok {
+	if v, ok := s.State.Get("character_set_client"); ok {
 		return s.srv.assignedCharset(v)
 	}
-	if v, ok := s.state.Get(backend.NamesVar); ok {
+	if v, ok := s.State.Get(backend.NamesVar); ok {
 		if m := namesCharsetRE.FindStringSubmatch(v); m != nil {
 			return strings.ToLower(m[1])
 		}

@@ -145,10 +145,10 @@ func TestClientCharsetFromState(t *testing.T) {
 	} {
 		ss := &Session{srv: p.srv}
 		if c.names != "" {
-			ss.state = p.srv.cluster.States.With(ss.state, backend.NamesVar, c.names)
+			ss.State = p.srv.cluster.States.With(ss.State, backend.NamesVar, c.names)
 		}
 		if c.client != "" {
-			ss.state = p.srv.cluster.States.With(ss.state, "character_set_client", "@@session.character_set_client = "+c.client)
+			ss.State = p.srv.cluster.States.With(ss.State, "character_set_client", "@@session.character_set_client = "+c.client)
 		}
 		if got := ss.ClientCharset(); got != c.want {
 			t.Errorf("%s / %s: %q, want %q", c.names, c.client, got, c.want)

@@ -39,7 +39,7 @@ import (
 type clientConn struct {
 	net.Conn // the raw connection: addresses, deadlines
 	srv      *Server
-	id       uint32
+	ID       uint32
 	r        *bufio.Reader // the client's bytes, decrypted once TLS is on
 	w        io.Writer     // to the client, encrypted once TLS is on
 	tlsConf  *tls.Config
@@ -76,7 +76,7 @@ const comFieldList = 0x04
 const laneMaxPacket = 8 << 10
 
 func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
-	f := &clientConn{Conn: c, srv: srv, id: id, w: c, tlsConf: srv.tlsConf, login: true}
+	f := &clientConn{Conn: c, srv: srv, ID: id, w: c, tlsConf: srv.tlsConf, login: true}
 	// Plain connections are read, and the fast lane's answers written, with
 	// raw system calls (package rawio says why).
 	var src io.Reader = c
@@ -194,7 +194,7 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 		}
 	}
 	f.proto.watchExec = false // a new command: what the listener writes now answers it
-	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.conn == nil || length < 5 {
+	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.Conn == nil || length < 5 {
 		return false, nil // (shorter: the listener says the packet is malformed)
 	}
 	h, err := f.r.Peek(9)
@@ -202,7 +202,7 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 		return false, nil
 	}
 	id := binary.LittleEndian.Uint32(h[5:])
-	prep := f.sess.conn.PrepareData[id]
+	prep := f.sess.Conn.PrepareData[id]
 	if length != 0xffffff {
 		if handled, err := f.checkExecute(length, id, prep); err != nil || handled {
 			return handled, err
@@ -374,7 +374,7 @@ var errTooLarge = errors.New("client packet larger than max_allowed_packet")
 // tooLarge tells the client its packet is over the limit, as MySQL does.
 func (f *clientConn) tooLarge(seq byte) {
 	f.writeErr(seq+1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
-	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.id, "limit", f.srv.maxPacket(), "remote", f.Conn.RemoteAddr().String())
+	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.ID, "limit", f.srv.maxPacket(), "remote", f.Conn.RemoteAddr().String())
 }
 
 func readFull(r *bufio.Reader, b []byte) (int, error) {
@@ -427,11 +427,11 @@ func (f *clientConn) eofPayload() []byte {
 // the current database are the session's) with a query that returns none
 // of its rows.
 func (f *clientConn) fields(table, wildcard string) ([]*querypb.Field, error) {
-	ss := f.srv.sessionByID(f.id)
+	ss := f.srv.sessionByID(f.ID)
 	if ss == nil {
 		return nil, sqlerror.NewSQLError(sqlerror.ERUnknownComError, sqlerror.SSNetError, "no session")
 	}
-	if ss.db == "" {
+	if ss.DB == "" {
 		return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
 	}
 	sql := "SELECT * FROM " + sqlparser.String(sqlparser.NewIdentifierCS(table)) + " LIMIT 0"

@@ -19,10 +19,10 @@ import (
 // known (see fastpath.go), else parse, classify and run.
 func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, error) {
 	start := time.Now()
-	s.running(sql, start)
+	s.Running(sql, start)
 	kind, res, err := s.dispatchSafe(ctx, sql)
 	if err != nil {
-		s.recordError(err)
+		s.RecordError(err)
 	}
 	s.finish(kind, sql, start, err)
 	return res, err
@@ -33,7 +33,7 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.id, "query", sql, "panic", r, "stack", string(debug.Stack()))
+			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", sql, "panic", r, "stack", string(debug.Stack()))
 			kind, res = kindOther, nil
 			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
 		}
@@ -55,24 +55,24 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 			if len(q) > 1024 {
 				q = q[:1024] + "..."
 			}
-			s.srv.log.Warn("slow query", "ms", d.Milliseconds(), "conn", s.id, "user", s.user, "db", s.db, "query", q, "err", err)
+			s.srv.log.Warn("slow query", "ms", d.Milliseconds(), "conn", s.ID, "user", s.User, "db", s.DB, "query", q, "err", err)
 		}
 	}
-	s.running("", time.Time{})
+	s.Running("", time.Time{})
 }
 
-func (s *Session) clearWarnings() {
-	s.prevWarnings, s.prevErrors = 0, 0
-	if len(s.warnings) > 0 || s.warnMore > 0 {
-		s.wmu.Lock()
-		s.prevWarnings = len(s.warnings) + s.warnMore
-		for _, w := range s.warnings {
+func (s *Session) ClearWarnings() {
+	s.PrevWarnings, s.PrevErrors = 0, 0
+	if len(s.Warnings) > 0 || s.WarnMore > 0 {
+		s.WMu.Lock()
+		s.PrevWarnings = len(s.Warnings) + s.WarnMore
+		for _, w := range s.Warnings {
 			if w[0].ToString() == "Error" {
-				s.prevErrors++
+				s.PrevErrors++
 			}
 		}
-		s.warnings, s.warnMore = s.warnings[:0], 0
-		s.wmu.Unlock()
+		s.Warnings, s.WarnMore = s.Warnings[:0], 0
+		s.WMu.Unlock()
 	}
 }
 
@@ -82,7 +82,7 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 			return kindShow, res, err
 		}
 	} else {
-		s.hint.ForcePrimary = false
+		s.Hint.ForcePrimary = false
 	}
 	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
 		return kind, res, err
@@ -95,7 +95,7 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 		return kindOther, nil, err
 	}
 	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
-		s.clearWarnings()
+		s.ClearWarnings()
 	}
 	return s.dispatchStmt(ctx, sql, stmt, known)
 }
@@ -124,13 +124,13 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		if err := s.implicitCommit(); err != nil {
 			return kindTx, nil, err
 		}
-		s.explicitTx = true
-		s.txBegin = sqlparser.String(st)
+		s.ExplicitTx = true
+		s.TxBegin = sqlparser.String(st)
 		return kindTx, okResult, nil
 	case *sqlparser.Commit:
-		return kindTx, okResult, s.endTx(true)
+		return kindTx, okResult, s.EndTx(true)
 	case *sqlparser.Rollback:
-		return kindTx, okResult, s.endTx(false)
+		return kindTx, okResult, s.EndTx(false)
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := s.savepoint(ctx, sqlparser.String(st))
 		return kindTx, res, err
@@ -258,16 +258,16 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		return nil, err
 	}
 	stmt = foldNegative(stmt)
-	r, err := s.srv.normalize(stmt, known, bv, s.db)
+	r, err := s.srv.normalize(stmt, known, bv, s.DB)
 	if err != nil {
 		return nil, toNotSupported(err)
 	}
 	normalized := sqlparser.String(r.AST)
-	key := s.db + "\x00" + normalized
+	key := s.DB + "\x00" + normalized
 	if cp := s.srv.plans.get(key); cp != nil {
 		return cp, nil
 	}
-	if err := s.srv.checkReserved(r.AST, s.db); err != nil {
+	if err := s.srv.checkReserved(r.AST, s.DB); err != nil {
 		return nil, err
 	}
 	if ast, ok := rewriteConnectionID(r.AST); ok {
@@ -277,7 +277,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		}
 		r.AddFuncResult(connIDName)
 	}
-	plan, err := s.srv.buildPlan(r.AST, s.db)
+	plan, err := s.srv.buildPlan(r.AST, s.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -391,9 +391,9 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 	if cp.kind == kindDDL || cp.lockFn {
 		// Lock functions, like DDL, are not part of a transaction: they
 		// run on the lock shard whatever shard the transaction is on.
-		s.outsideTx = true
-		s.reserving = cp.reserve
-		defer func() { s.outsideTx, s.reserving = false, "" }()
+		s.OutsideTx = true
+		s.Reserving = cp.reserve
+		defer func() { s.OutsideTx, s.Reserving = false, "" }()
 	}
 	if err := s.autocommitStmt(cp); err != nil {
 		return nil, err
@@ -403,8 +403,8 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		vc = s.vc
 	}
 	if cp.calcFound {
-		s.sv.calc = &calcFound{}
-		defer func() { s.sv.calc = nil }()
+		s.Vars.Calc = &calcFound{}
+		defer func() { s.Vars.Calc = nil }()
 	}
 	res, err := cp.plan.Execute(ctx, vc, bv)
 	if err != nil {
@@ -412,28 +412,28 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 	}
 	switch cp.kind {
 	case kindInsert, kindUpdate, kindDelete:
-		s.rowCount = int64(res.RowsAffected)
+		s.RowCount = int64(res.RowsAffected)
 		if res.InsertID != 0 {
-			s.lastInsertID = res.InsertID
+			s.LastInsertID = res.InsertID
 		}
 		s.insertIDUsed(cp, res)
 	case kindSelect:
 		if text != "" {
 			// Not for the proxy's own evaluations (SET's values).
-			res = s.sv.applySelectLimit(cp, res)
+			res = s.Vars.applySelectLimit(cp, res)
 		}
-		s.rowCount = -1
-		s.foundRows = uint64(len(res.Rows))
-		if cp.calcFound && s.sv.calc != nil {
-			n, err := s.sv.calc.result()
+		s.RowCount = -1
+		s.FoundRows = uint64(len(res.Rows))
+		if cp.calcFound && s.Vars.Calc != nil {
+			n, err := s.Vars.Calc.result()
 			if err != nil {
 				return nil, err
 			}
-			s.foundRows = n
+			s.FoundRows = n
 		}
 		s.lastIDFrom(cp, res)
 	default:
-		s.rowCount = 0
+		s.RowCount = 0
 	}
 	return res, nil
 }
@@ -442,26 +442,26 @@ func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.Bi
 	for _, f := range n.NeedFunctionResult {
 		switch f {
 		case sqlparser.LastInsertIDName:
-			bv[f] = sqltypes.Uint64BindVariable(s.lastInsertID)
+			bv[f] = sqltypes.Uint64BindVariable(s.LastInsertID)
 		case sqlparser.DBVarName:
-			if s.db == "" {
+			if s.DB == "" {
 				bv[f] = sqltypes.NullBindVariable
 			} else {
-				bv[f] = sqltypes.StringBindVariable(s.db)
+				bv[f] = sqltypes.StringBindVariable(s.DB)
 			}
 		case sqlparser.FoundRowsName:
-			bv[f] = sqltypes.Uint64BindVariable(s.foundRows)
+			bv[f] = sqltypes.Uint64BindVariable(s.FoundRows)
 		case sqlparser.RowCountName:
-			bv[f] = sqltypes.Int64BindVariable(s.rowCount)
+			bv[f] = sqltypes.Int64BindVariable(s.RowCount)
 		case connIDName:
-			bv[f] = sqltypes.Uint64BindVariable(uint64(s.id))
+			bv[f] = sqltypes.Uint64BindVariable(uint64(s.ID))
 		}
 	}
 	for _, name := range n.NeedSystemVariable {
 		bv["__vt"+name] = s.sysVar(name)
 	}
 	for _, name := range n.NeedUserDefinedVariables {
-		if v, ok := s.udv[name]; ok {
+		if v, ok := s.UDV[name]; ok {
 			bv[sqlparser.UserDefinedVariableName+name] = v
 		} else {
 			bv[sqlparser.UserDefinedVariableName+name] = sqltypes.NullBindVariable
@@ -478,19 +478,19 @@ var proxySysVars = map[string]string{"strata_read_consistency": "", "warning_cou
 func (s *Session) sysVar(name string) *querypb.BindVariable {
 	switch name {
 	case "autocommit":
-		return sqltypes.BoolBindVariable(s.autocommit)
+		return sqltypes.BoolBindVariable(s.Autocommit)
 	case "version":
 		return sqltypes.StringBindVariable(s.srv.version)
 	case "version_comment":
 		return sqltypes.StringBindVariable("Strata shard proxy")
 	case "strata_read_consistency":
-		return sqltypes.StringBindVariable(s.readConsistency())
+		return sqltypes.StringBindVariable(s.ReadConsistency())
 	case "warning_count":
-		return sqltypes.Int64BindVariable(int64(s.prevWarnings))
+		return sqltypes.Int64BindVariable(int64(s.PrevWarnings))
 	case "error_count":
-		return sqltypes.Int64BindVariable(int64(s.prevErrors))
+		return sqltypes.Int64BindVariable(int64(s.PrevErrors))
 	case "sql_select_limit":
-		return sqltypes.ValueBindVariable(*s.sv.selectLimitValue())
+		return sqltypes.ValueBindVariable(*s.Vars.SelectLimitValue())
 	case "charset", "names":
 		return sqltypes.StringBindVariable("utf8mb4")
 	case "client_found_rows", "transaction_read_only", "tx_read_only", "skip_query_plan_cache",
@@ -589,15 +589,15 @@ func schemaVar(stmt sqlparser.Statement) string {
 // implicitCommit ends an open transaction the way MySQL does before DDL
 // and BEGIN.
 func (s *Session) implicitCommit() error {
-	if s.tx == nil && !s.explicitTx && s.txLost == nil {
+	if s.Tx == nil && !s.ExplicitTx && s.TxLost == nil {
 		return nil
 	}
-	return s.endTx(true)
+	return s.EndTx(true)
 }
 
 func (s *Session) use(db string) error {
 	if _, ok := s.srv.vs.Databases[db]; ok || sqlparser.SystemSchema(db) {
-		s.db = db
+		s.DB = db
 		return nil
 	}
 	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
@@ -607,18 +607,18 @@ func (s *Session) use(db string) error {
 // connection, or queues them behind BEGIN when no statement has pinned one
 // yet. Outside a transaction they have nothing to act on.
 func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
-	if s.txLost != nil {
-		return nil, s.txLost
+	if s.TxLost != nil {
+		return nil, s.TxLost
 	}
-	if s.tx != nil {
-		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.txShard, SQL: sql}})
+	if s.Tx != nil {
+		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.TxShard, SQL: sql}})
 		if err != nil {
 			return nil, err
 		}
 		return res[0], nil
 	}
-	if s.inTx() {
-		s.txBegin += ";" + sql
+	if s.InTx() {
+		s.TxBegin += ";" + sql
 	}
 	return okResult, nil
 }
@@ -638,7 +638,7 @@ func (s *Session) databaseDDL(ctx context.Context, sql string, st sqlparser.DBDD
 			qs = append(qs, engine.ShardQuery{Shard: sh, SQL: sql})
 		}
 	}
-	res, err := s.executeOutsideTx(ctx, qs)
+	res, err := s.ExecuteOutsideTx(ctx, qs)
 	if err != nil {
 		return nil, err
 	}

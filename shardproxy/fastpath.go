@@ -124,7 +124,7 @@ func (c *shapeCache) put(key string, e *shapeEntry) {
 // (ok true); ok false sends it down the ordinary path.
 func (s *Session) fastExecute(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error, bool) {
 	fs := &s.fp
-	key, lits, kind, ok := scanShape(sql, s.db, fs.key[:0], fs.lits[:0])
+	key, lits, kind, ok := scanShape(sql, s.DB, fs.key[:0], fs.lits[:0])
 	fs.key, fs.lits = key, lits
 	if !ok {
 		return 0, nil, nil, false
@@ -141,7 +141,7 @@ func (s *Session) fastExecute(ctx context.Context, sql string) (stmtKind, *sqlty
 		return 0, nil, nil, false
 	}
 	s.srv.fastHits.Add(1)
-	s.clearWarnings()
+	s.ClearWarnings()
 	res, err := s.execPlan(ctx, e.cp, bv, sql)
 	return e.kind, res, err, true
 }

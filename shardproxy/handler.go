@@ -35,12 +35,12 @@ func (s *Server) NewConnection(c *mysql.Conn) {
 func (s *Server) ConnectionReady(c *mysql.Conn) {
 	ss := s.session(c)
 	ss.curMu.Lock()
-	ss.user = c.User // SHOW PROCESSLIST reads it from other sessions
+	ss.User = c.User // SHOW PROCESSLIST reads it from other sessions
 	ss.curMu.Unlock()
 	// A client that announced a character set or collation other than the
 	// backends' gets it applied as if it had run SET NAMES.
 	if names := s.handshakeNames(c); names != "" {
-		ss.state = s.cluster.States.With(ss.state, "names", names)
+		ss.State = s.cluster.States.With(ss.State, "names", names)
 	}
 	// From here on the listener reads commands, and the fast lane may take
 	// them first.
@@ -79,7 +79,7 @@ func (s *Server) handshakeNames(c *mysql.Conn) string {
 // ConnectionClosed implements mysql.Handler.
 func (s *Server) ConnectionClosed(c *mysql.Conn) {
 	if ss := s.session(c); ss != nil {
-		ss.close()
+		ss.Close()
 	}
 	s.mu.Lock()
 	delete(s.sessions, c.ConnectionID)
@@ -92,16 +92,16 @@ func (s *Server) ConnectionClosed(c *mysql.Conn) {
 // COM_RESET_CONNECTION does on a server; the current database stays.
 func (s *Server) ComResetConnection(c *mysql.Conn) {
 	ss := s.session(c)
-	ss.reset()
-	c.StatusFlags = ss.statusFlags()
+	ss.Reset()
+	c.StatusFlags = ss.StatusFlags()
 }
 
 // WarningCount implements mysql.Handler.
 func (s *Server) WarningCount(c *mysql.Conn) uint16 {
 	ss := s.session(c)
-	ss.wmu.Lock()
-	defer ss.wmu.Unlock()
-	if n := len(ss.warnings) + ss.warnMore; n < 0xffff {
+	ss.WMu.Lock()
+	defer ss.WMu.Unlock()
+	if n := len(ss.Warnings) + ss.WarnMore; n < 0xffff {
 		return uint16(n)
 	}
 	return 0xffff
@@ -112,7 +112,7 @@ func (s *Server) WarningCount(c *mysql.Conn) uint16 {
 func (s *Server) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Result) error) error {
 	ss := s.session(c)
 	res, err := ss.execute(context.Background(), sql)
-	c.StatusFlags = ss.statusFlags()
+	c.StatusFlags = ss.StatusFlags()
 	if err != nil {
 		return toSQLError(err)
 	}
@@ -127,9 +127,9 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 	ctx := context.Background()
 	if !mayHoldSeveral(sql) {
 		res, err := ss.execute(ctx, oneStatement(sql))
-		c.StatusFlags = ss.statusFlags()
+		c.StatusFlags = ss.StatusFlags()
 		if err != nil && s.commentOnly(sql, err) {
-			ss.clearWarnings()
+			ss.ClearWarnings()
 			res, err = &sqltypes.Result{}, nil
 		}
 		if err != nil {
@@ -161,7 +161,7 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 			return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, sh.strayAt))}, false, true)
 		}
 		res, err := ss.execute(ctx, q)
-		c.StatusFlags = ss.statusFlags()
+		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
 			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
 		}
@@ -192,7 +192,7 @@ func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Fiel
 	ss := s.session(c)
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("shardproxy: panic in prepare", "conn", ss.id, "query", query, "panic", r)
+			s.log.Error("shardproxy: panic in prepare", "conn", ss.ID, "query", query, "panic", r)
 			fields, params = nil, 0
 			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
 		}
@@ -212,7 +212,7 @@ func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Fiel
 func (s *Server) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
 	ss := s.session(c)
 	res, err := ss.executePrepared(context.Background(), prep)
-	c.StatusFlags = ss.statusFlags()
+	c.StatusFlags = ss.StatusFlags()
 	if err != nil {
 		return toSQLError(err)
 	}

@@ -89,7 +89,7 @@ func newKeyGen(cfg *config.Config, reg prometheus.Registerer) (*keyGen, error) {
 }
 
 // close drops the client (and the IDs it buffered: gaps, never repeats).
-func (k *keyGen) close() {
+func (k *keyGen) Close() {
 	if k != nil {
 		_ = k.client.Close()
 	}

@@ -95,7 +95,7 @@ type laneCursor struct {
 
 // ready reports whether the session may use the fast lane now.
 func (s *Session) laneReady() bool {
-	return s.vc == nil && !s.inTx() && s.tx == nil && s.txLost == nil && !s.outsideTx && len(s.reserved) == 0 && !s.sv.laneOff()
+	return s.vc == nil && !s.InTx() && s.Tx == nil && s.TxLost == nil && !s.OutsideTx && len(s.Reserved) == 0 && !s.Vars.LaneOff()
 }
 
 // laneQuery runs a COM_QUERY (body: the statement's text, which lives in the
@@ -110,7 +110,7 @@ func (s *Session) laneQuery(f *clientConn, body []byte) (handled bool, err error
 		return false, nil
 	}
 	fs := &s.fp
-	key, lits, _, ok := scanShape(sql, s.db, fs.key[:0], fs.lits[:0])
+	key, lits, _, ok := scanShape(sql, s.DB, fs.key[:0], fs.lits[:0])
 	fs.key, fs.lits = key, lits
 	if !ok {
 		return false, nil
@@ -123,8 +123,8 @@ func (s *Session) laneQuery(f *clientConn, body []byte) (handled bool, err error
 	if !ok {
 		return false, nil
 	}
-	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.statusFlags()}
-	s.hint.ForcePrimary = false
+	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags()}
+	s.Hint.ForcePrimary = false
 	handled, err = s.runLane(f, e.cp, bv, sql, nil)
 	if handled {
 		s.srv.fastHits.Add(1)
@@ -138,10 +138,10 @@ func (s *Session) laneQuery(f *clientConn, body []byte) (handled bool, err error
 func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string, p *prepared) (handled bool, err error) {
 	lc := &s.lane
 	f.out = f.out[:0]
-	s.clearWarnings()
+	s.ClearWarnings()
 	start := time.Now()
 	lc.start = start
-	s.running(text, start)
+	s.Running(text, start)
 	xerr := s.lanePlanSafe(cp, bv, text)
 	switch {
 	case lc.done:
@@ -152,7 +152,7 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 			// the statement take the ordinary path (as text) from now on.
 			p.laneText = ""
 		}
-		s.running("", time.Time{})
+		s.Running("", time.Time{})
 		return false, nil
 	case lc.flushed:
 		// Rows went out and the rest cannot follow.
@@ -167,10 +167,10 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 		lc.emitErr(xerr)
 	}
 	if xerr != nil {
-		s.recordError(xerr)
+		s.RecordError(xerr)
 	} else {
-		s.rowCount = -1
-		s.foundRows = lc.rows
+		s.RowCount = -1
+		s.FoundRows = lc.rows
 	}
 	s.finish(kindSelect, text, start, xerr)
 	s.srv.laneHits.Add(1)
@@ -188,7 +188,7 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.id, "query", text, "panic", r, "stack", string(debug.Stack()))
+			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", text, "panic", r, "stack", string(debug.Stack()))
 			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
 		}
 	}()
@@ -205,7 +205,7 @@ func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariab
 
 // PreferredShard implements engine.ShardPreferrer (the lane runs outside
 // transactions: no preference).
-func (lc *laneCursor) PreferredShard() string { return lc.s.txShard }
+func (lc *laneCursor) PreferredShard() string { return lc.s.TxShard }
 
 // ExecuteShards implements engine.VCursor for one query: it runs it on a
 // pooled connection and passes the response to the client. Several queries
@@ -217,7 +217,7 @@ func (lc *laneCursor) ExecuteShards(ctx context.Context, qs []engine.ShardQuery)
 	lc.used = true
 	q := qs[0]
 	s := lc.s
-	err := lc.run(ctx, q, q.Read && !s.hint.ForcePrimary)
+	err := lc.run(ctx, q, q.Read && !s.Hint.ForcePrimary)
 	if m := s.srv.metrics.shard(q.Shard); m != nil {
 		// From the statement's start: the routing before the connection
 		// is taken is well under the histogram's resolution, and it saves
@@ -233,11 +233,11 @@ func (lc *laneCursor) ExecuteShards(ctx context.Context, qs []engine.ShardQuery)
 
 func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) error {
 	s := lc.s
-	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.hint)
+	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.Hint)
 	if err != nil {
 		return err
 	}
-	conn, err := t.Pool.GetFor(ctx, s.state, uint64(s.id))
+	conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
 	if err != nil {
 		if t.Done != nil {
 			t.Done(err)
@@ -250,15 +250,15 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		return err
 	}
 	if lc.stmtText != "" {
-		err = conn.ExecStmtRaw(lc.stmtText, s.dbOn(q.Shard), s.state, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
+		err = conn.ExecStmtRaw(lc.stmtText, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
 		if errors.Is(err, backend.ErrPrepare) {
 			lc.noPrepare = true
 		}
 	} else {
-		_, err = conn.QueryRaw(q.SQL, s.dbOn(q.Shard), s.state, s.srv.cfg.QueryTimeout, lc)
+		_, err = conn.QueryRaw(q.SQL, s.DBOn(q.Shard), s.State, s.srv.cfg.QueryTimeout, lc)
 	}
 	if err == nil && lc.warns > 0 {
-		s.collectWarnings(conn)
+		s.CollectWarnings(conn)
 	}
 	t.Pool.Put(conn)
 	if t.Done != nil {
@@ -353,11 +353,11 @@ func (lc *laneCursor) emitErr(err error) {
 // binary rows go back as they are. The parameters are decoded only to route
 // the statement, as the listener would have decoded them.
 func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err error) {
-	if !s.laneReady() || s.conn == nil || len(data) < 9 {
+	if !s.laneReady() || s.Conn == nil || len(data) < 9 {
 		return false, nil
 	}
 	id := binary.LittleEndian.Uint32(data)
-	prep, p := s.conn.PrepareData[id], s.prepared[id]
+	prep, p := s.Conn.PrepareData[id], s.prepared[id]
 	if prep == nil || p == nil || p.laneText == "" || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
 		return false, nil
 	}
@@ -412,8 +412,8 @@ func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err err
 	for k, v := range p.fixed {
 		bv[k] = v
 	}
-	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.statusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args}
-	s.hint.ForcePrimary = p.primaryHint
+	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args}
+	s.Hint.ForcePrimary = p.primaryHint
 	return s.runLane(f, p.cp, bv, p.query, p)
 }
 

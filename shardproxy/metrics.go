@@ -50,7 +50,7 @@ type metrics struct {
 	slow       prometheus.Counter
 	// reserved counts the backend connections sessions hold now
 	// (reserve.go); reservations, by reason, how many were ever reserved.
-	reserved     prometheus.Gauge
+	Reserved     prometheus.Gauge
 	reservations *prometheus.CounterVec
 }
 
@@ -101,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
 			return nil, err
 		}
 	}
-	m := &metrics{shards: map[string]*shardMetrics{}, slow: slow, reserved: reserved, reservations: reservations}
+	m := &metrics{shards: map[string]*shardMetrics{}, slow: slow, Reserved: reserved, reservations: reservations}
 	for _, sh := range srv.vs.Shards {
 		m.shards[sh] = &shardMetrics{
 			queries: queries.WithLabelValues(sh),

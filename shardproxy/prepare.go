@@ -100,7 +100,7 @@ func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparse
 	if err != nil {
 		return nil
 	}
-	res, err := s.onShard(ctx, s.srv.homeShardOf(s.db), sql)
+	res, err := s.onShard(ctx, s.srv.homeShardOf(s.DB), sql)
 	if err != nil {
 		// The client learns the columns from the result instead.
 		s.srv.log.Debug("shardproxy: prepare: no result columns", "query", sql, "err", err)
@@ -126,11 +126,11 @@ func cloneFields(fs []*querypb.Field) []*querypb.Field {
 // sweepPrepared forgets statements the client closed: COM_STMT_CLOSE is
 // handled by the listener, which drops them from its own table only.
 func (s *Session) sweepPrepared() {
-	if s.conn == nil || len(s.prepared) <= len(s.conn.PrepareData)+16 {
+	if s.Conn == nil || len(s.prepared) <= len(s.Conn.PrepareData)+16 {
 		return
 	}
 	for id := range s.prepared {
-		if _, ok := s.conn.PrepareData[id]; !ok {
+		if _, ok := s.Conn.PrepareData[id]; !ok {
 			delete(s.prepared, id)
 		}
 	}
@@ -138,10 +138,10 @@ func (s *Session) sweepPrepared() {
 
 func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
 	start := time.Now()
-	s.running(prep.PrepareStmt, start)
+	s.Running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)
 	if err != nil {
-		s.recordError(err)
+		s.RecordError(err)
 	}
 	s.finish(kind, prep.PrepareStmt, start, err)
 	return res, err
@@ -150,7 +150,7 @@ func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) 
 func (s *Session) runPreparedSafe(ctx context.Context, prep *mysql.PrepareData) (kind stmtKind, res *sqltypes.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in prepared statement", "conn", s.id, "query", prep.PrepareStmt, "panic", r, "stack", string(debug.Stack()))
+			s.srv.log.Error("shardproxy: panic in prepared statement", "conn", s.ID, "query", prep.PrepareStmt, "panic", r, "stack", string(debug.Stack()))
 			kind, res = kindOther, nil
 			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
 		}
@@ -173,8 +173,8 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 		return p.kind, nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState,
 			"Incorrect arguments to mysqld_stmt_execute: %d parameters, %d given", p.params, len(prep.BindVars))
 	}
-	s.clearWarnings()
-	s.hint.ForcePrimary = p.primaryHint
+	s.ClearWarnings()
+	s.Hint.ForcePrimary = p.primaryHint
 	if p.cp == nil {
 		// Written into the text as the engine writes them: a DOUBLE
 		// parameter must not read back as an integer or DECIMAL.

@@ -326,7 +326,7 @@ func TestParamFlagsInPacket(t *testing.T) {
 		want[i] = byte(querypb.MySqlFlag_UNSIGNED_FLAG)
 	}
 	srv := &Server{cfg: config.DefaultConfig()}
-	sess := &Session{conn: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}
+	sess := &Session{Conn: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}
 	for _, chunk := range []int{1, 2, 3, 5, 4096} {
 		in := slices.Concat(execute(true), query, execute(false))
 		f := &clientConn{srv: srv, sess: sess, r: bufio.NewReader(bytes.NewReader(in))}

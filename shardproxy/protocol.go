@@ -131,7 +131,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 			return errPayload(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState, "Incorrect arguments to mysqld_stmt_send_long_data")
 		})
 	case mysql.ComStmtSendLongData:
-		if f.sess == nil || f.sess.conn == nil {
+		if f.sess == nil || f.sess.Conn == nil {
 			return false, nil
 		}
 		pkt, err := f.readPacket(length)
@@ -141,7 +141,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 		f.longData(pkt[1:])
 		return true, nil
 	case mysql.ComStmtReset:
-		if f.sess == nil || f.sess.conn == nil {
+		if f.sess == nil || f.sess.Conn == nil {
 			return false, nil
 		}
 		h, err := f.r.Peek(min(4+length, 9))
@@ -152,7 +152,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 		if len(h) == 9 {
 			id = binary.LittleEndian.Uint32(h[5:])
 		}
-		if len(h) == 9 && f.sess.conn.PrepareData[id] != nil {
+		if len(h) == 9 && f.sess.Conn.PrepareData[id] != nil {
 			delete(f.proto.longErr, id)
 			return false, nil // the listener drops the long data
 		}
@@ -190,7 +190,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 		f.proto.inject = append([]byte{byte(len(q) + 1), 0, 0, 0, mysql.ComQuery}, q...)
 		return true, nil
 	case comChangeUser:
-		if f.sess == nil || f.sess.conn == nil {
+		if f.sess == nil || f.sess.Conn == nil {
 			return false, nil
 		}
 		pkt, err := f.readPacket(length)
@@ -226,7 +226,7 @@ func (f *clientConn) checkExecute(length int, id uint32, prep *mysql.PrepareData
 		return false, nil
 	}
 	if b[flagAt] == 1 {
-		if f.proto.typed == nil || len(f.proto.typed) > len(f.sess.conn.PrepareData)+16 {
+		if f.proto.typed == nil || len(f.proto.typed) > len(f.sess.Conn.PrepareData)+16 {
 			f.sweepTyped()
 		}
 		f.proto.typed[id] = true
@@ -251,7 +251,7 @@ func (f *clientConn) sweepTyped() {
 		return
 	}
 	for id := range f.proto.typed {
-		if f.sess.conn.PrepareData[id] == nil {
+		if f.sess.Conn.PrepareData[id] == nil {
 			delete(f.proto.typed, id)
 		}
 	}
@@ -280,7 +280,7 @@ func (f *clientConn) fixExecAnswer(p []byte) []byte {
 		if f.sess == nil {
 			return nil
 		}
-		w := f.srv.WarningCount(f.sess.conn)
+		w := f.srv.WarningCount(f.sess.Conn)
 		pos := 5
 		for i := 0; i < 2; i++ { // affected rows, insert id
 			_, next, ok := readLenEncInt(p[:4+n], pos)
@@ -307,7 +307,7 @@ func (f *clientConn) longData(data []byte) {
 	}
 	id := binary.LittleEndian.Uint32(data)
 	param := int(binary.LittleEndian.Uint16(data[4:]))
-	prep := f.sess.conn.PrepareData[id]
+	prep := f.sess.Conn.PrepareData[id]
 	if prep == nil {
 		return
 	}
@@ -360,7 +360,7 @@ func (f *clientConn) statistics() []byte {
 // after COM_RESET_CONNECTION, in the database and character set the packet
 // names. A failed one leaves the session as it was.
 func (f *clientConn) changeUser(data []byte) error {
-	c, ss := f.sess.conn, f.sess
+	c, ss := f.sess.Conn, f.sess
 	seq := byte(1)
 	reply := func(payload []byte) error {
 		_, err := f.w.Write(appendPacket(nil, seq, payload))
@@ -421,7 +421,7 @@ func (f *clientConn) changeUser(data []byte) error {
 	}
 	getter, err := auth.check(string(user), salt, resp, f.Conn.RemoteAddr(), scramble)
 	if err != nil {
-		f.srv.log.Warn("shardproxy: COM_CHANGE_USER refused", "conn", f.id, "user", string(user), "err", err)
+		f.srv.log.Warn("shardproxy: COM_CHANGE_USER refused", "conn", f.ID, "user", string(user), "err", err)
 		return fail(err)
 	}
 	if plugin == string(mysql.CachingSha2Password) && auth.users[string(user)] != "" {
@@ -434,20 +434,20 @@ func (f *clientConn) changeUser(data []byte) error {
 	c.User, c.UserData = string(user), getter
 	c.CharacterSet = charset
 	ss.curMu.Lock()
-	ss.user = string(user)
+	ss.User = string(user)
 	ss.curMu.Unlock()
-	ss.reset()
+	ss.Reset()
 	c.PrepareData = map[uint32]*mysql.PrepareData{}
 	f.proto.typed, f.proto.longErr = nil, nil
 	if len(db) > 0 {
 		if err := ss.use(string(db)); err != nil {
-			c.StatusFlags = ss.statusFlags()
+			c.StatusFlags = ss.StatusFlags()
 			return fail(err)
 		}
 	} else {
-		ss.db = "" // as on MariaDB: no database
+		ss.DB = "" // as on MariaDB: no database
 	}
-	c.StatusFlags = ss.statusFlags()
+	c.StatusFlags = ss.StatusFlags()
 	okPkt := []byte{mysql.OKPacket, 0, 0}
 	okPkt = binary.LittleEndian.AppendUint16(okPkt, c.StatusFlags)
 	okPkt = binary.LittleEndian.AppendUint16(okPkt, 0)
@@ -631,7 +631,7 @@ func (s *Server) checkPrepareText(query string) error {
 // set the flag, but MariaDB's OK says what it would have counted. The
 // results are the shards' own, before the engine sums them.
 func (s *Session) clientFoundRows(qs []engine.ShardQuery, out []*sqltypes.Result) {
-	if s.conn == nil || s.conn.Capabilities&mysql.CapabilityClientFoundRows == 0 {
+	if s.Conn == nil || s.Conn.Capabilities&mysql.CapabilityClientFoundRows == 0 {
 		return
 	}
 	for i, r := range out {

@@ -585,7 +585,7 @@ func TestProtocolChangeUserPassword(t *testing.T) {
 			}
 			if ss := p.srv.sessionByID(1); ss != nil {
 				ss.curMu.Lock()
-				user := ss.user
+				user := ss.User
 				ss.curMu.Unlock()
 				if user != "proto_app" {
 					t.Errorf("session user %q, want proto_app", user)

@@ -60,7 +60,7 @@ func (s *Server) ReadWrite() *rwsplit.Router { return s.rw }
 // primary hint for the statement and answers the STRATA admin statements
 // (ok true), which the parser does not know.
 func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqltypes.Result, err error, ok bool) {
-	s.hint.ForcePrimary = rwsplit.HasPrimaryHint(sql)
+	s.Hint.ForcePrimary = rwsplit.HasPrimaryHint(sql)
 	if !rwsplit.IsAdminStatement(sql) {
 		return nil, nil, false
 	}
@@ -68,9 +68,9 @@ func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqlt
 		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSUnknownSQLState,
 			"STRATA statements need read/write splitting: set read_write.enabled in the proxy config"), true
 	}
-	if admins := s.srv.cfg.ReadWrite.AdminUsers; len(admins) > 0 && !rwsplit.IsShowStatement(sql) && !slices.Contains(admins, s.user) {
+	if admins := s.srv.cfg.ReadWrite.AdminUsers; len(admins) > 0 && !rwsplit.IsShowStatement(sql) && !slices.Contains(admins, s.User) {
 		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, "42000",
-			"Access denied; user %q may not change primaries (read_write.admin_users)", s.user), true
+			"Access denied; user %q may not change primaries (read_write.admin_users)", s.User), true
 	}
 	res, err = s.srv.rw.Handle(ctx, sql)
 	return res, err, true
@@ -80,7 +80,7 @@ func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqlt
 // 'eventual' | 'strong' (or DEFAULT).
 func (s *Session) setReadConsistency(ctx context.Context, expr sqlparser.Expr) error {
 	if _, isDefault := expr.(*sqlparser.Default); isDefault {
-		s.hint.Consistency = ""
+		s.Hint.Consistency = ""
 		return nil
 	}
 	v, err := s.evalExpr(ctx, expr)
@@ -91,15 +91,15 @@ func (s *Session) setReadConsistency(ctx context.Context, expr sqlparser.Expr) e
 	if err != nil {
 		return err
 	}
-	s.hint.Consistency = string(c)
+	s.Hint.Consistency = string(c)
 	return nil
 }
 
 // readConsistency is the session's level, for SELECT @@strata_read_consistency.
-func (s *Session) readConsistency() string {
+func (s *Session) ReadConsistency() string {
 	switch {
-	case s.hint.Consistency != "":
-		return s.hint.Consistency
+	case s.Hint.Consistency != "":
+		return s.Hint.Consistency
 	case s.srv.rw != nil:
 		return string(s.srv.rw.DefaultConsistency())
 	}

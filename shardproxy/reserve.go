@@ -52,7 +52,7 @@ import (
 
 // reservedConn is a backend connection a session holds for its life.
 type reservedConn struct {
-	conn *backend.Conn
+	Conn *backend.Conn
 	why  string
 }
 
@@ -199,34 +199,34 @@ func (srv *Server) lockShard() string { return srv.vs.Shards[0] }
 // the transaction path, nil when a pooled one will do: the session's
 // reserved connection there, or, while a reserving statement runs, its
 // transaction's connection on that shard (which then becomes reserved).
-func (s *Session) heldConn(shard string) *backend.Conn {
-	if rc := s.reserved[shard]; rc != nil {
-		return rc.conn
+func (s *Session) HeldConn(shard string) *backend.Conn {
+	if rc := s.Reserved[shard]; rc != nil {
+		return rc.Conn
 	}
-	if s.reserving != "" && s.tx != nil && s.txShard == shard {
-		return s.tx
+	if s.Reserving != "" && s.Tx != nil && s.TxShard == shard {
+		return s.Tx
 	}
 	return nil
 }
 
 // keep makes conn, on shard, the session's reserved connection there.
-func (s *Session) keep(shard string, conn *backend.Conn) {
-	if rc := s.reserved[shard]; rc != nil {
+func (s *Session) Keep(shard string, conn *backend.Conn) {
+	if rc := s.Reserved[shard]; rc != nil {
 		return
 	}
-	if s.reserved == nil {
-		s.reserved = make(map[string]*reservedConn, 1)
+	if s.Reserved == nil {
+		s.Reserved = make(map[string]*reservedConn, 1)
 	}
-	s.reserved[shard] = &reservedConn{conn: conn, why: s.reserving}
-	s.srv.metrics.reserved.Inc()
-	s.srv.metrics.reservations.WithLabelValues(s.reserving).Inc()
+	s.Reserved[shard] = &reservedConn{Conn: conn, why: s.Reserving}
+	s.srv.metrics.Reserved.Inc()
+	s.srv.metrics.reservations.WithLabelValues(s.Reserving).Inc()
 }
 
 // isReserved reports whether conn is one of the session's reserved
 // connections.
-func (s *Session) isReserved(conn *backend.Conn) bool {
-	for _, rc := range s.reserved {
-		if rc.conn == conn {
+func (s *Session) IsReserved(conn *backend.Conn) bool {
+	for _, rc := range s.Reserved {
+		if rc.Conn == conn {
 			return true
 		}
 	}
@@ -235,23 +235,23 @@ func (s *Session) isReserved(conn *backend.Conn) bool {
 
 // dropReserved closes the reserved connection on shard, if any. The
 // transaction's fields are left to the caller.
-func (s *Session) dropReserved(shard string) {
-	rc := s.reserved[shard]
+func (s *Session) DropReserved(shard string) {
+	rc := s.Reserved[shard]
 	if rc == nil {
 		return
 	}
-	delete(s.reserved, shard)
-	rc.conn.MarkBroken() // Put closes it: its state dies with it
-	rc.conn.Pool().Put(rc.conn)
-	s.srv.metrics.reserved.Dec()
+	delete(s.Reserved, shard)
+	rc.Conn.MarkBroken() // Put closes it: its state dies with it
+	rc.Conn.Pool().Put(rc.Conn)
+	s.srv.metrics.Reserved.Dec()
 }
 
 // releaseReserved closes every reserved connection (session end, reset).
-func (s *Session) releaseReserved() {
-	for sh := range s.reserved {
-		s.dropReserved(sh)
+func (s *Session) ReleaseReserved() {
+	for sh := range s.Reserved {
+		s.DropReserved(sh)
 	}
-	s.reserved = nil
+	s.Reserved = nil
 }
 
 // runHeld runs q on a connection the session holds (heldConn), routed to
@@ -259,29 +259,29 @@ func (s *Session) releaseReserved() {
 // reserved when a reserving statement runs. A connection that broke takes
 // its state with it: the statement fails saying so, and the session goes
 // on without it.
-func (s *Session) runHeld(ctx context.Context, q engine.ShardQuery, conn *backend.Conn) (*sqltypes.Result, error) {
-	read := q.Read && !s.hint.ForcePrimary
+func (s *Session) RunHeld(ctx context.Context, q engine.ShardQuery, conn *backend.Conn) (*sqltypes.Result, error) {
+	read := q.Read && !s.Hint.ForcePrimary
 	var consistency string
 	if read {
 		// A read here is on the primary: a strong read, for the router.
-		consistency, s.hint.Consistency = s.hint.Consistency, string(fleet.Strong)
+		consistency, s.Hint.Consistency = s.Hint.Consistency, string(fleet.Strong)
 	}
-	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.hint)
+	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.Hint)
 	if read {
-		s.hint.Consistency = consistency
+		s.Hint.Consistency = consistency
 	}
 	if err != nil {
 		return nil, err
 	}
 	if t.Pool != conn.Pool() {
 		// The shard's primary moved: the state lives on the old one.
-		err = s.lostHeld(q.Shard, conn, "the shard's primary is now another server")
+		err = s.LostHeld(q.Shard, conn, "the shard's primary is now another server")
 		if t.Done != nil {
 			t.Done(nil)
 		}
 		return nil, err
 	}
-	res, err := s.execOn(conn, q.Shard, q.SQL, "")
+	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
 	if t.Done != nil {
 		t.Done(err)
 	}
@@ -289,40 +289,40 @@ func (s *Session) runHeld(ctx context.Context, q engine.ShardQuery, conn *backen
 		if err == nil {
 			// Closed after the statement ended (an interrupt): its result
 			// stands; the state is gone all the same.
-			_ = s.lostHeld(q.Shard, conn, "closed after the statement")
+			_ = s.LostHeld(q.Shard, conn, "closed after the statement")
 			return res, nil
 		}
-		return nil, s.lostHeld(q.Shard, conn, toSQLError(err).Message)
+		return nil, s.LostHeld(q.Shard, conn, toSQLError(err).Message)
 	}
-	if s.reserving != "" {
-		s.keep(q.Shard, conn)
+	if s.Reserving != "" {
+		s.Keep(q.Shard, conn)
 	}
 	return res, err
 }
 
 // lostHeld gives up a held connection that can no longer serve, and the
 // transaction on it if any: the error says what was lost.
-func (s *Session) lostHeld(shard string, conn *backend.Conn, why string) error {
-	err := s.lostReservedErr(shard, why)
-	if s.tx == conn {
-		s.txLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+func (s *Session) LostHeld(shard string, conn *backend.Conn, why string) error {
+	err := s.LostReservedErr(shard, why)
+	if s.Tx == conn {
+		s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 			"the transaction on shard %s was lost (%s): ROLLBACK and retry it", shard, why)
 		conn.MarkBroken()
-		s.releaseTx(err)
+		s.ReleaseTx(err)
 		return err
 	}
-	s.dropReserved(shard)
+	s.DropReserved(shard)
 	return err
 }
 
 // lostReservedErr is the error of a statement that found the session's
 // reserved connection on shard lost, why saying how.
-func (s *Session) lostReservedErr(shard, why string) error {
+func (s *Session) LostReservedErr(shard, why string) error {
 	reserved := ""
-	if rc := s.reserved[shard]; rc != nil {
+	if rc := s.Reserved[shard]; rc != nil {
 		reserved = rc.why
 	}
-	s.srv.log.Warn("shardproxy: reserved connection lost", "conn", s.id, "shard", shard, "why", why, "reserved_by", reserved)
+	s.srv.log.Warn("shardproxy: reserved connection lost", "conn", s.ID, "shard", shard, "why", why, "reserved_by", reserved)
 	return sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 		"the session's reserved connection to shard %s was lost (%s): the session's temporary tables, named locks and table locks there are gone, as after a reconnect", shard, why)
 }
@@ -346,7 +346,7 @@ func (s *Session) lockTables(ctx context.Context, st *sqlparser.LockTables) (*sq
 		}
 		db := tn.Qualifier.String()
 		if db == "" {
-			db = s.db
+			db = s.DB
 		}
 		if db == "" {
 			return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, "3D000", "No database selected")
@@ -371,9 +371,9 @@ func (s *Session) lockTables(ctx context.Context, st *sqlparser.LockTables) (*sq
 	if _, err := s.unlockTables(ctx); err != nil {
 		return nil, err
 	}
-	s.outsideTx, s.reserving = true, "LOCK TABLES"
-	defer func() { s.outsideTx, s.reserving = false, "" }()
-	res, err := s.executeOutsideTx(ctx, []engine.ShardQuery{{Shard: shard, SQL: sqlparser.String(st)}})
+	s.OutsideTx, s.Reserving = true, "LOCK TABLES"
+	defer func() { s.OutsideTx, s.Reserving = false, "" }()
+	res, err := s.ExecuteOutsideTx(ctx, []engine.ShardQuery{{Shard: shard, SQL: sqlparser.String(st)}})
 	if err != nil {
 		return nil, err
 	}
@@ -386,14 +386,14 @@ func (s *Session) lockTables(ctx context.Context, st *sqlparser.LockTables) (*sq
 func (s *Session) unlockTables(ctx context.Context) (*sqltypes.Result, error) {
 	var qs []engine.ShardQuery
 	for _, sh := range s.srv.vs.Shards {
-		if s.reserved[sh] != nil {
+		if s.Reserved[sh] != nil {
 			qs = append(qs, engine.ShardQuery{Shard: sh, SQL: "UNLOCK TABLES"})
 		}
 	}
 	if len(qs) == 0 {
 		return okResult, nil
 	}
-	if _, err := s.executeOutsideTx(ctx, qs); err != nil {
+	if _, err := s.ExecuteOutsideTx(ctx, qs); err != nil {
 		return nil, err
 	}
 	return okResult, nil

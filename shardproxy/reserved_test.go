@@ -32,7 +32,7 @@ func waitReserved(t *testing.T, p *testProxy, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := testutil.ToFloat64(p.srv.metrics.reserved)
+		got := testutil.ToFloat64(p.srv.metrics.Reserved)
 		if got == n {
 			return
 		}

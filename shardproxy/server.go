@@ -186,7 +186,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.createDatabases(ctx)
 	}
 	if err := s.listen(); err != nil {
-		s.keys.close()
+		s.keys.Close()
 		s.stopReadWrite()
 		cluster.Close()
 		return nil, err
@@ -349,14 +349,14 @@ func (s *Server) Close() {
 	for _, ss := range sessions {
 		// Closing the socket ends the connection's goroutine, which rolls
 		// back its transaction in ConnectionClosed.
-		ss.conn.Close()
+		ss.Conn.Close()
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for s.clients.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.stopReadWrite()
-	s.keys.close()
+	s.keys.Close()
 	s.cluster.Close()
 }
 

@@ -22,61 +22,61 @@ import (
 // writes) the session's fields from several.
 type Session struct {
 	srv  *Server
-	conn *mysql.Conn
-	id   uint32
+	Conn *mysql.Conn
+	ID   uint32
 
-	db         string
-	autocommit bool
+	DB         string
+	Autocommit bool
 	// state is the session's system variables, applied to whichever
 	// backend connection serves it.
-	state *backend.State
+	State *backend.State
 	// udv are the user variables (@x). They live here, not on the backends:
 	// statements get them as bind variables.
-	udv map[string]*querypb.BindVariable
+	UDV map[string]*querypb.BindVariable
 
 	// The transaction: explicitTx after BEGIN; with autocommit off every
 	// statement is in one. tx is the pinned connection once a statement
 	// has touched a shard; txBegin opens it there.
-	explicitTx bool
-	tx         *backend.Conn
-	txShard    string
-	txTarget   backend.Target
-	txBegin    string
+	ExplicitTx bool
+	Tx         *backend.Conn
+	TxShard    string
+	TxTarget   backend.Target
+	TxBegin    string
 	// txLost is set when the pinned connection failed: the transaction is
 	// gone on the server, so every statement but ROLLBACK fails until the
 	// client ends it.
-	txLost error
+	TxLost error
 
-	lastInsertID uint64
-	rowCount     int64
-	foundRows    uint64
+	LastInsertID uint64
+	RowCount     int64
+	FoundRows    uint64
 	// sv: settings the proxy applies itself (sessionvars.go).
-	sv sessVars
+	Vars sessVars
 
-	wmu      sync.Mutex
-	warnings []sqltypes.Row
-	warnMore int // warnings beyond those SHOW WARNINGS listed
+	WMu      sync.Mutex
+	Warnings []sqltypes.Row
+	WarnMore int // warnings beyond those SHOW WARNINGS listed
 	// The previous statement's warning and error counts, for SELECT
 	// @@warning_count / @@error_count: the statement that asks clears the
 	// list before it runs, and the backend connection it runs on need not
 	// be the one that ran the previous statement.
-	prevWarnings, prevErrors int
+	PrevWarnings, PrevErrors int
 
 	prepared map[uint32]*prepared
-	hint     backend.RouteHint
+	Hint     backend.RouteHint
 	// reserved are the backend connections the session holds for its life,
 	// at most one per shard, because a statement left state on them that
 	// lives with the connection (reserve.go). reserving names such a
 	// statement while it runs: the connection it runs on is kept.
-	reserved  map[string]*reservedConn
-	reserving string
+	Reserved  map[string]*reservedConn
+	Reserving string
 	// outsideTx makes ExecuteShards ignore the transaction while DDL runs:
 	// MySQL commits before DDL, and a broadcast spans shards.
-	outsideTx bool
+	OutsideTx bool
 
 	// For SHOW PROCESSLIST.
-	user    string
-	started time.Time
+	User    string
+	Started time.Time
 	curMu   sync.Mutex
 	cur     []byte // a copy of the statement running, empty between statements
 	curAt   time.Time
@@ -93,21 +93,21 @@ type Session struct {
 
 func newSession(srv *Server, c *mysql.Conn) *Session {
 	return &Session{
-		srv: srv, conn: c, id: c.ConnectionID,
-		autocommit: true,
-		txBegin:    "BEGIN",
-		started:    time.Now(),
+		srv: srv, Conn: c, ID: c.ConnectionID,
+		Autocommit: true,
+		TxBegin:    "BEGIN",
+		Started:    time.Now(),
 	}
 }
 
 // PreferredShard implements engine.ShardPreferrer: in a transaction pinned
 // to a shard, reads that may go to any shard (reference tables) stay there.
-func (s *Session) PreferredShard() string { return s.txShard }
+func (s *Session) PreferredShard() string { return s.TxShard }
 
 // running notes the statement being run, for SHOW PROCESSLIST. It keeps a
 // copy, in a buffer reused from statement to statement (no allocation), so
 // that the fast lane may pass text that lives in the client's read buffer.
-func (s *Session) running(sql string, at time.Time) {
+func (s *Session) Running(sql string, at time.Time) {
 	s.curMu.Lock()
 	if sql == "" && cap(s.cur) > 64<<10 {
 		s.cur = nil // a huge statement's copy is not kept
@@ -116,21 +116,21 @@ func (s *Session) running(sql string, at time.Time) {
 	s.curMu.Unlock()
 }
 
-func (s *Session) current() (sql string, at time.Time, user string) {
+func (s *Session) Current() (sql string, at time.Time, user string) {
 	s.curMu.Lock()
 	defer s.curMu.Unlock()
-	return string(s.cur), s.curAt, s.user
+	return string(s.cur), s.curAt, s.User
 }
 
-func (s *Session) inTx() bool { return s.explicitTx || !s.autocommit }
+func (s *Session) InTx() bool { return s.ExplicitTx || !s.Autocommit }
 
 // statusFlags are the server status bits the client sees in OK packets.
-func (s *Session) statusFlags() uint16 {
+func (s *Session) StatusFlags() uint16 {
 	var f uint16
-	if s.autocommit {
+	if s.Autocommit {
 		f |= mysql.ServerStatusAutocommit
 	}
-	if s.explicitTx || s.tx != nil {
+	if s.ExplicitTx || s.Tx != nil {
 		f |= mysql.ServerStatusInTrans
 	}
 	return f
@@ -143,13 +143,13 @@ func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]
 	if err := s.calcShards(len(qs)); err != nil {
 		return nil, err
 	}
-	if s.inTx() && !s.outsideTx {
+	if s.InTx() && !s.OutsideTx {
 		out := make([]*sqltypes.Result, len(qs))
 		err := s.executeInTx(ctx, qs, out)
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
-	out, err := s.executeOutsideTx(ctx, qs)
+	out, err := s.ExecuteOutsideTx(ctx, qs)
 	s.clientFoundRows(qs, out)
 	return out, err
 }
@@ -157,14 +157,14 @@ func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]
 // executeOutsideTx runs queries each on its own pooled connection, even
 // when the session has a transaction open: for DDL (which commits anyway)
 // and metadata reads.
-func (s *Session) executeOutsideTx(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
 	out := make([]*sqltypes.Result, len(qs))
 	if len(qs) == 1 {
 		r, err := s.executeOne(ctx, qs[0], nil)
 		out[0] = r
 		return out, err
 	}
-	if len(s.reserved) > 0 || s.reserving != "" {
+	if len(s.Reserved) > 0 || s.Reserving != "" {
 		// One at a time: two of them may be for one shard, whose reserved
 		// connection serves one statement at a time, and reserving writes
 		// the session's map.
@@ -256,12 +256,12 @@ func (f *inflight) failed() bool {
 
 // dbOn is the database a backend connection on shard should have selected
 // for this session: the session's, when that shard holds it.
-func (s *Session) dbOn(shard string) string {
-	if s.db == "" {
+func (s *Session) DBOn(shard string) string {
+	if s.DB == "" {
 		return ""
 	}
-	if set, ok := s.srv.dbShards[s.db]; ok && set[shard] {
-		return s.db
+	if set, ok := s.srv.dbShards[s.DB]; ok && set[shard] {
+		return s.DB
 	}
 	return ""
 }
@@ -273,8 +273,8 @@ func (s *Session) dbOn(shard string) string {
 func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *inflight) (*sqltypes.Result, error) {
 	m := s.srv.metrics.shard(q.Shard)
 	start := time.Now()
-	read := q.Read && !s.hint.ForcePrimary
-	held := s.heldConn(q.Shard) != nil // its state is gone with it: no retry
+	read := q.Read && !s.Hint.ForcePrimary
+	held := s.HeldConn(q.Shard) != nil // its state is gone with it: no retry
 	var res *sqltypes.Result
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -293,14 +293,14 @@ func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *infli
 }
 
 func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl *inflight) (*sqltypes.Result, error) {
-	if conn := s.heldConn(q.Shard); conn != nil {
-		return s.runHeld(ctx, q, conn)
+	if conn := s.HeldConn(q.Shard); conn != nil {
+		return s.RunHeld(ctx, q, conn)
 	}
-	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.hint)
+	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.Hint)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := t.Pool.GetFor(ctx, s.state, uint64(s.id))
+	conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
 	if err != nil {
 		if t.Done != nil {
 			t.Done(err)
@@ -314,10 +314,10 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 		}
 		return nil, err
 	}
-	res, err := s.execOn(conn, q.Shard, q.SQL, "")
+	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
 	fl.done(conn, nil)
-	if s.reserving != "" && !conn.Broken() {
-		s.keep(q.Shard, conn)
+	if s.Reserving != "" && !conn.Broken() {
+		s.Keep(q.Shard, conn)
 	} else {
 		t.Pool.Put(conn)
 	}
@@ -330,11 +330,11 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // execOn runs a shard query on conn and, before the connection can serve
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
-func (s *Session) execOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
-	res, warn, err := conn.Exec(sql, s.dbOn(shard), s.state, pre, s.srv.maxRows, s.srv.cfg.QueryTimeout)
+func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.srv.maxRows, s.srv.cfg.QueryTimeout)
 	if err == nil {
 		if warn > 0 {
-			s.collectWarnings(conn)
+			s.CollectWarnings(conn)
 		}
 		s.foundRowsAfter(conn)
 	}
@@ -344,7 +344,7 @@ func (s *Session) execOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.
 // collectWarnings fetches SHOW WARNINGS from the connection that ran the
 // statement, before another session can use it: warnings live on backend
 // connections, and the client asks for them through its own session.
-func (s *Session) collectWarnings(conn *backend.Conn) {
+func (s *Session) CollectWarnings(conn *backend.Conn) {
 	res, err := conn.Warnings()
 	if err != nil || res == nil {
 		return
@@ -359,80 +359,80 @@ func (s *Session) collectWarnings(conn *backend.Conn) {
 			}
 		}
 	}
-	s.wmu.Lock()
-	s.warnings = append(s.warnings, res.Rows...)
-	s.warnMore += more
-	s.wmu.Unlock()
+	s.WMu.Lock()
+	s.Warnings = append(s.Warnings, res.Rows...)
+	s.WarnMore += more
+	s.WMu.Unlock()
 }
 
 // executeInTx runs the queries on the transaction's connection, pinning
 // one on the first statement. A transaction stays on one shard: a query for
 // another gets an error naming both.
 func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out []*sqltypes.Result) error {
-	if s.txLost != nil {
-		return s.txLost
+	if s.TxLost != nil {
+		return s.TxLost
 	}
-	shard := s.txShard
+	shard := s.TxShard
 	for _, q := range qs {
 		if shard == "" {
 			shard = q.Shard
 		}
 		if q.Shard != shard {
-			if s.txShard == "" {
+			if s.TxShard == "" {
 				return crossShardErr(shard, q.Shard, "this statement")
 			}
 			return crossShardErr(shard, q.Shard, "the transaction")
 		}
 	}
 	pre := ""
-	if s.tx == nil {
-		t, err := s.srv.cluster.Route(ctx, shard, false, &s.hint)
+	if s.Tx == nil {
+		t, err := s.srv.cluster.Route(ctx, shard, false, &s.Hint)
 		if err != nil {
 			return err
 		}
 		var conn *backend.Conn
-		if rc := s.reserved[shard]; rc != nil {
+		if rc := s.Reserved[shard]; rc != nil {
 			// The transaction begins on the session's reserved connection.
-			if t.Pool != rc.conn.Pool() {
+			if t.Pool != rc.Conn.Pool() {
 				if t.Done != nil {
 					t.Done(nil)
 				}
-				return s.lostHeld(shard, rc.conn, "the shard's primary is now another server")
+				return s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
 			}
-			conn = rc.conn
-		} else if conn, err = t.Pool.GetFor(ctx, s.state, uint64(s.id)); err != nil {
+			conn = rc.Conn
+		} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
 			if t.Done != nil {
 				t.Done(err)
 			}
 			return err
 		}
-		s.tx, s.txShard, s.txTarget = conn, shard, t
-		pre = s.sv.beginSQL(s.txBegin)
+		s.Tx, s.TxShard, s.TxTarget = conn, shard, t
+		pre = s.Vars.BeginSQL(s.TxBegin)
 	}
 	m := s.srv.metrics.shard(shard)
 	for i, q := range qs {
 		start := time.Now()
-		res, err := s.execOn(s.tx, shard, q.SQL, pre)
+		res, err := s.ExecOn(s.Tx, shard, q.SQL, pre)
 		pre = ""
 		if m != nil {
 			m.observe(start, err)
 		}
 		if err != nil {
-			if s.tx.Broken() {
-				s.txLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+			if s.Tx.Broken() {
+				s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, toSQLError(err).Message)
-				if s.isReserved(s.tx) {
+				if s.IsReserved(s.Tx) {
 					// Its temporary tables and locks went with it: say so.
-					err = s.lostReservedErr(shard, toSQLError(err).Message)
+					err = s.LostReservedErr(shard, toSQLError(err).Message)
 				}
-				s.releaseTx(err)
+				s.ReleaseTx(err)
 				return err
 			}
 			var se *sqlerror.SQLError
 			if errors.As(err, &se) && se.Number() == sqlerror.ERLockDeadlock {
 				// MariaDB rolled the whole transaction back.
-				s.releaseTx(nil)
-				s.explicitTx = false
+				s.ReleaseTx(nil)
+				s.ExplicitTx = false
 			}
 			return err
 		}
@@ -440,8 +440,8 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		if res.StatusFlags&mysql.ServerStatusInTrans == 0 {
 			// The statement ended the transaction on the server (an
 			// implicit commit): the session's transaction is over too.
-			s.releaseTx(nil)
-			s.explicitTx = false
+			s.ReleaseTx(nil)
+			s.ExplicitTx = false
 			if i < len(qs)-1 {
 				return s.executeInTx(ctx, qs[i+1:], out[i+1:])
 			}
@@ -457,82 +457,82 @@ func crossShardErr(a, b, what string) error {
 
 // releaseTx gives the pinned connection back, unless the session holds it
 // as its reserved connection (which it keeps while it is sound).
-func (s *Session) releaseTx(err error) {
-	if s.tx == nil {
+func (s *Session) ReleaseTx(err error) {
+	if s.Tx == nil {
 		return
 	}
-	if !s.isReserved(s.tx) {
-		s.tx.Pool().Put(s.tx)
-	} else if s.tx.Broken() {
-		s.dropReserved(s.txShard)
+	if !s.IsReserved(s.Tx) {
+		s.Tx.Pool().Put(s.Tx)
+	} else if s.Tx.Broken() {
+		s.DropReserved(s.TxShard)
 	}
-	if s.txTarget.Done != nil {
-		s.txTarget.Done(err)
+	if s.TxTarget.Done != nil {
+		s.TxTarget.Done(err)
 	}
-	s.tx, s.txShard, s.txTarget = nil, "", backend.Target{}
-	s.txBegin = "BEGIN"
+	s.Tx, s.TxShard, s.TxTarget = nil, "", backend.Target{}
+	s.TxBegin = "BEGIN"
 }
 
 // endTx commits or rolls back. With nothing pinned there is nothing to send.
-func (s *Session) endTx(commit bool) error {
-	s.explicitTx = false
-	s.sv.endTx()
-	if lost := s.txLost; lost != nil {
-		s.txLost = nil
-		s.txBegin = "BEGIN"
+func (s *Session) EndTx(commit bool) error {
+	s.ExplicitTx = false
+	s.Vars.EndTx()
+	if lost := s.TxLost; lost != nil {
+		s.TxLost = nil
+		s.TxBegin = "BEGIN"
 		if commit {
 			return lost
 		}
 		return nil
 	}
-	if s.tx == nil {
-		s.txBegin = "BEGIN"
+	if s.Tx == nil {
+		s.TxBegin = "BEGIN"
 		return nil
 	}
 	sql := "ROLLBACK"
 	if commit {
 		sql = "COMMIT"
 	}
-	m := s.srv.metrics.shard(s.txShard)
+	m := s.srv.metrics.shard(s.TxShard)
 	start := time.Now()
-	_, _, err := s.tx.Exec(sql, "", s.state, "", 0, s.srv.cfg.QueryTimeout)
+	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.srv.cfg.QueryTimeout)
 	if m != nil {
 		m.observe(start, err)
 	}
-	if err != nil && s.tx.Broken() && s.isReserved(s.tx) {
-		err = s.lostReservedErr(s.txShard, toSQLError(err).Message)
+	if err != nil && s.Tx.Broken() && s.IsReserved(s.Tx) {
+		err = s.LostReservedErr(s.TxShard, toSQLError(err).Message)
 	}
-	s.releaseTx(err)
+	s.ReleaseTx(err)
 	return err
 }
 
 // reset starts the session over for COM_RESET_CONNECTION: the transaction
 // is rolled back, variables, user variables, prepared statements and
 // warnings are dropped; the current database stays.
-func (s *Session) reset() {
-	s.close()
-	s.explicitTx, s.txLost, s.txBegin = false, nil, "BEGIN"
-	s.autocommit = true
-	s.state = nil
-	if names := s.srv.handshakeNames(s.conn); names != "" {
-		s.state = s.srv.cluster.States.With(nil, "names", names)
+func (s *Session) Reset() {
+	s.Close()
+	s.ExplicitTx, s.TxLost, s.TxBegin = false, nil, "BEGIN"
+	s.Autocommit = true
+	s.State = nil
+	if names := s.srv.handshakeNames(s.Conn); names != "" {
+		s.State = s.srv.cluster.States.With(nil, "names", names)
 	}
-	s.udv = nil
+	s.UDV = nil
 	s.prepared = nil
-	s.lastInsertID, s.rowCount, s.foundRows = 0, 0, 0
-	s.sv = sessVars{insertIDs: s.sv.insertIDs}
-	s.clearWarnings()
-	s.hint.ForcePrimary = false
-	s.hint.Consistency = ""
+	s.LastInsertID, s.RowCount, s.FoundRows = 0, 0, 0
+	s.Vars = sessVars{InsertIDs: s.Vars.InsertIDs}
+	s.ClearWarnings()
+	s.Hint.ForcePrimary = false
+	s.Hint.Consistency = ""
 }
 
 // close ends the session: an open transaction is rolled back, reserved
 // connections are closed.
-func (s *Session) close() {
-	if s.tx != nil {
-		_ = s.endTx(false)
+func (s *Session) Close() {
+	if s.Tx != nil {
+		_ = s.EndTx(false)
 	}
-	s.releaseReserved()
+	s.ReleaseReserved()
 }
 
-func (s *Session) String() string { return fmt.Sprintf("session %d", s.id) }
+func (s *Session) String() string { return fmt.Sprintf("session %d", s.ID) }

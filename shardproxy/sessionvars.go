@@ -23,18 +23,18 @@ import (
 type sessVars struct {
 	// The next transaction's characteristics (SET TRANSACTION without
 	// SESSION): SQL words, "" when not set.
-	nextIso, nextRO string
+	NextIso, NextRO string
 	// sql_select_limit bounds the rows of a top-level SELECT without its
 	// own LIMIT. The proxy applies it to the merged result: sent to the
 	// shards, a scatter would return it once per shard.
-	hasSelectLimit bool
-	selectLimit    uint64
+	HasSelectLimit bool
+	SelectLimit    uint64
 	// insertIDs numbers SET insert_id assignments, so that each is a new
 	// State (see setInsertID).
-	insertIDs uint64
+	InsertIDs uint64
 	// calc collects FOUND_ROWS() from the shard while a SELECT
 	// SQL_CALC_FOUND_ROWS runs (nil otherwise).
-	calc *calcFound
+	Calc *calcFound
 }
 
 // calcFound is what the shard's connection answered to SELECT FOUND_ROWS()
@@ -77,7 +77,7 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 	}
 	if _, isDefault := expr.(*sqlparser.Default); isDefault {
 		if next {
-			sv.nextIso, sv.nextRO = "", ""
+			sv.NextIso, sv.NextRO = "", ""
 			return state, nil
 		}
 		return s.srv.cluster.States.With(state, name, ""), nil
@@ -107,13 +107,13 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 	if !next {
 		return s.srv.cluster.States.With(state, name, assign), nil
 	}
-	if s.explicitTx || s.tx != nil {
+	if s.ExplicitTx || s.Tx != nil {
 		return nil, sqlerror.NewSQLError(sqlerror.ErrorCode(1568), "25001", "Transaction characteristics can't be changed while a transaction is in progress")
 	}
 	if name == "tx_isolation" {
-		sv.nextIso = words
+		sv.NextIso = words
 	} else {
-		sv.nextRO = words
+		sv.NextRO = words
 	}
 	return state, nil
 }
@@ -135,39 +135,39 @@ func (s *Session) stringValue(ctx context.Context, expr sqlparser.Expr) (string,
 
 // nextTxSQL is the SET TRANSACTION that gives the next transaction its
 // characteristics, "" when none are pending.
-func (sv *sessVars) nextTxSQL() string {
+func (sv *sessVars) NextTxSQL() string {
 	switch {
-	case sv.nextIso != "" && sv.nextRO != "":
-		return "SET TRANSACTION " + sv.nextIso + ", " + sv.nextRO
-	case sv.nextIso != "":
-		return "SET TRANSACTION " + sv.nextIso
-	case sv.nextRO != "":
-		return "SET TRANSACTION " + sv.nextRO
+	case sv.NextIso != "" && sv.NextRO != "":
+		return "SET TRANSACTION " + sv.NextIso + ", " + sv.NextRO
+	case sv.NextIso != "":
+		return "SET TRANSACTION " + sv.NextIso
+	case sv.NextRO != "":
+		return "SET TRANSACTION " + sv.NextRO
 	}
 	return ""
 }
 
 // beginSQL is what opens the session's transaction on its connection:
 // begin, after the pending characteristics, which it uses up.
-func (sv *sessVars) beginSQL(begin string) string {
-	nx := sv.nextTxSQL()
+func (sv *sessVars) BeginSQL(begin string) string {
+	nx := sv.NextTxSQL()
 	if nx == "" {
 		return begin
 	}
-	sv.nextIso, sv.nextRO = "", ""
+	sv.NextIso, sv.NextRO = "", ""
 	return nx + ";" + begin
 }
 
 // endTx: a transaction's end uses up the characteristics SET TRANSACTION
 // gave it, as on the server, even when nothing reached a shard.
-func (sv *sessVars) endTx() { sv.nextIso, sv.nextRO = "", "" }
+func (sv *sessVars) EndTx() { sv.NextIso, sv.NextRO = "", "" }
 
 // laneOff: statements of a session with these settings need the ordinary
 // path (execPlan applies them); the fast lane sends the shard's answer as it is.
 // (calc is set only while execPlan runs a statement, never when the lane
 // is asked; a SELECT SQL_CALC_FOUND_ROWS is kept off it by its plan.)
-func (sv *sessVars) laneOff() bool {
-	return sv.hasSelectLimit || sv.nextIso != "" || sv.nextRO != ""
+func (sv *sessVars) LaneOff() bool {
+	return sv.HasSelectLimit || sv.NextIso != "" || sv.NextRO != ""
 }
 
 // autocommitStmt applies pending next-transaction characteristics to a
@@ -177,13 +177,13 @@ func (sv *sessVars) laneOff() bool {
 // up. (The isolation level of such a statement is the session's: one
 // statement alone sees no difference but in locking.)
 func (s *Session) autocommitStmt(cp *cachedPlan) error {
-	sv := &s.sv
-	if sv.nextIso == "" && sv.nextRO == "" || s.inTx() {
+	sv := &s.Vars
+	if sv.NextIso == "" && sv.NextRO == "" || s.InTx() {
 		return nil
 	}
 	switch cp.kind {
 	case kindInsert, kindUpdate, kindDelete:
-		if sv.nextRO == "READ ONLY" {
+		if sv.NextRO == "READ ONLY" {
 			return sqlerror.NewSQLError(sqlerror.ErrorCode(1792), "25006", "Cannot execute statement in a READ ONLY transaction")
 		}
 	case kindSelect, kindDDL:
@@ -197,14 +197,14 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	if p, ok := plan.(*passthrough); ok && p.noTable {
 		return nil // no transaction on the server
 	}
-	sv.nextIso, sv.nextRO = "", ""
+	sv.NextIso, sv.NextRO = "", ""
 	return nil
 }
 
 // setSelectLimit parses SET sql_select_limit's value into sv.
 func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *sessVars) error {
 	if _, isDefault := expr.(*sqlparser.Default); isDefault {
-		sv.hasSelectLimit, sv.selectLimit = false, 0
+		sv.HasSelectLimit, sv.SelectLimit = false, 0
 		return nil
 	}
 	str, err := s.stringValue(ctx, expr)
@@ -220,15 +220,15 @@ func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *s
 	if err != nil {
 		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, "42000", "Incorrect argument type to variable 'sql_select_limit'")
 	}
-	sv.hasSelectLimit, sv.selectLimit = n != math.MaxUint64, n
+	sv.HasSelectLimit, sv.SelectLimit = n != math.MaxUint64, n
 	return nil
 }
 
 // selectLimitValue answers @@sql_select_limit.
-func (sv *sessVars) selectLimitValue() *sqltypes.Value {
+func (sv *sessVars) SelectLimitValue() *sqltypes.Value {
 	v := sqltypes.NewUint64(math.MaxUint64)
-	if sv.hasSelectLimit {
-		v = sqltypes.NewUint64(sv.selectLimit)
+	if sv.HasSelectLimit {
+		v = sqltypes.NewUint64(sv.SelectLimit)
 	}
 	return &v
 }
@@ -236,11 +236,11 @@ func (sv *sessVars) selectLimitValue() *sqltypes.Value {
 // applySelectLimit cuts a top-level SELECT's result to sql_select_limit
 // when the statement has no LIMIT of its own.
 func (sv *sessVars) applySelectLimit(cp *cachedPlan, res *sqltypes.Result) *sqltypes.Result {
-	if !sv.hasSelectLimit || cp.kind != kindSelect || cp.hasLimit || uint64(len(res.Rows)) <= sv.selectLimit {
+	if !sv.HasSelectLimit || cp.kind != kindSelect || cp.hasLimit || uint64(len(res.Rows)) <= sv.SelectLimit {
 		return res
 	}
 	out := *res
-	out.Rows = res.Rows[:sv.selectLimit]
+	out.Rows = res.Rows[:sv.SelectLimit]
 	return &out
 }
 
@@ -257,9 +257,9 @@ func (s *Session) setInsertID(ctx context.Context, expr sqlparser.Expr, state *b
 	if err != nil {
 		return nil, err
 	}
-	sv.insertIDs++
+	sv.InsertIDs++
 	return s.srv.cluster.States.With(state, "insert_id",
-		"@@session.insert_id = "+val+" /* strata "+strconv.FormatUint(uint64(s.id), 10)+"."+strconv.FormatUint(sv.insertIDs, 10)+" */"), nil
+		"@@session.insert_id = "+val+" /* strata "+strconv.FormatUint(uint64(s.ID), 10)+"."+strconv.FormatUint(sv.InsertIDs, 10)+" */"), nil
 }
 
 // insertIDUsed drops a pending insert_id once an INSERT generated a value.
@@ -267,8 +267,8 @@ func (s *Session) insertIDUsed(cp *cachedPlan, res *sqltypes.Result) {
 	if cp.kind != kindInsert || res.InsertID == 0 {
 		return
 	}
-	if _, ok := s.state.Get("insert_id"); ok {
-		s.state = s.srv.cluster.States.With(s.state, "insert_id", "")
+	if _, ok := s.State.Get("insert_id"); ok {
+		s.State = s.srv.cluster.States.With(s.State, "insert_id", "")
 	}
 }
 
@@ -312,9 +312,9 @@ func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
 	}
 	str := row[cp.lastIDCol-1].ToString()
 	if u, err := strconv.ParseUint(str, 10, 64); err == nil {
-		s.lastInsertID = u
+		s.LastInsertID = u
 	} else if n, err := strconv.ParseInt(str, 10, 64); err == nil {
-		s.lastInsertID = uint64(n)
+		s.LastInsertID = uint64(n)
 	}
 }
 
@@ -322,7 +322,7 @@ func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
 // SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() is the connection's, so it is
 // asked there before the connection serves anything else.
 func (s *Session) foundRowsAfter(conn *backend.Conn) {
-	c := s.sv.calc
+	c := s.Vars.Calc
 	if c == nil {
 		return
 	}
@@ -347,7 +347,7 @@ func (s *Session) foundRowsAfter(conn *backend.Conn) {
 // only when no row, group or aggregate spans shards, which the planner
 // refuses anyway.
 func (s *Session) calcShards(n int) error {
-	c := s.sv.calc
+	c := s.Vars.Calc
 	if c == nil {
 		return nil
 	}

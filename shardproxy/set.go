@@ -20,9 +20,9 @@ import (
 // bind variables. autocommit is the proxy's own. Nothing changes unless the
 // whole SET succeeds.
 func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqltypes.Result, error) {
-	state := s.state
-	autocommit := s.autocommit
-	sv := s.sv
+	state := s.State
+	autocommit := s.Autocommit
+	sv := s.Vars
 	udv := map[string]*querypb.BindVariable{}
 	for _, e := range st.Exprs {
 		v := e.Var
@@ -88,26 +88,26 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 			state = s.srv.cluster.States.With(state, name, "@@session."+name+" = "+val)
 		}
 	}
-	if state != s.state {
+	if state != s.State {
 		if err := s.applyState(ctx, state); err != nil {
 			return nil, err
 		}
 	}
-	s.sv = sv
+	s.Vars = sv
 	for k, v := range udv {
-		if s.udv == nil {
-			s.udv = map[string]*querypb.BindVariable{}
+		if s.UDV == nil {
+			s.UDV = map[string]*querypb.BindVariable{}
 		}
-		s.udv[k] = v
+		s.UDV[k] = v
 	}
-	if autocommit && !s.autocommit {
+	if autocommit && !s.Autocommit {
 		// Turning autocommit on commits the open transaction.
-		s.autocommit = true
-		if err := s.endTx(true); err != nil {
+		s.Autocommit = true
+		if err := s.EndTx(true); err != nil {
 			return nil, err
 		}
 	}
-	s.autocommit = autocommit
+	s.Autocommit = autocommit
 	return okResult, nil
 }
 
@@ -115,15 +115,15 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 // of the home shard's primary) with a no-op statement, so that the server
 // checks it; on success it becomes the session's.
 func (s *Session) applyState(ctx context.Context, state *backend.State) error {
-	if s.tx != nil {
-		if _, _, err := s.tx.Exec("DO 0", s.dbOn(s.txShard), state, "", 0, s.srv.cfg.QueryTimeout); err != nil {
+	if s.Tx != nil {
+		if _, _, err := s.Tx.Exec("DO 0", s.DBOn(s.TxShard), state, "", 0, s.srv.cfg.QueryTimeout); err != nil {
 			return err
 		}
-		s.state = state
+		s.State = state
 		return nil
 	}
-	shard := s.srv.homeShardOf(s.db)
-	t, err := s.srv.cluster.Route(ctx, shard, false, &s.hint)
+	shard := s.srv.homeShardOf(s.DB)
+	t, err := s.srv.cluster.Route(ctx, shard, false, &s.Hint)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = conn.Exec("DO 0", s.dbOn(shard), state, "", 0, s.srv.cfg.QueryTimeout)
+	_, _, err = conn.Exec("DO 0", s.DBOn(shard), state, "", 0, s.srv.cfg.QueryTimeout)
 	t.Pool.Put(conn)
 	if t.Done != nil {
 		t.Done(err)
@@ -139,7 +139,7 @@ func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if err != nil {
 		return err
 	}
-	s.state = state
+	s.State = state
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (r *recorder) ExecuteShards(_ context.Context, qs []engine.ShardQuery) ([]*
 }
 
 func offlineSession(srv *Server, db string) (*Session, *recorder) {
-	s := &Session{srv: srv, autocommit: true, txBegin: "BEGIN", db: db}
+	s := &Session{srv: srv, Autocommit: true, TxBegin: "BEGIN", DB: db}
 	r := &recorder{}
 	s.vc = r
 	return s, r

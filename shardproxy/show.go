@@ -45,7 +45,7 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 			return s.showProcessList(in.Full), nil
 		case sqlparser.TableStatus, sqlparser.Trigger, sqlparser.Events, sqlparser.OpenTable,
 			sqlparser.Function, sqlparser.Procedure, sqlparser.FunctionC, sqlparser.ProcedureC:
-			db := s.db
+			db := s.DB
 			if !in.DbName.IsEmpty() {
 				db = in.DbName.String()
 			}
@@ -78,15 +78,15 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 // homeShard is the shard that answers session-level questions: the
 // transaction's, else the current database's home.
 func (s *Session) homeShard() string {
-	if s.txShard != "" {
-		return s.txShard
+	if s.TxShard != "" {
+		return s.TxShard
 	}
-	return s.srv.homeShardOf(s.db)
+	return s.srv.homeShardOf(s.DB)
 }
 
 // onShard runs a statement on one shard outside the transaction.
 func (s *Session) onShard(ctx context.Context, shard, sql string) (*sqltypes.Result, error) {
-	res, err := s.executeOutsideTx(ctx, []engine.ShardQuery{{Shard: shard, SQL: sql, Read: true}})
+	res, err := s.ExecuteOutsideTx(ctx, []engine.ShardQuery{{Shard: shard, SQL: sql, Read: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (s *Session) onShard(ctx context.Context, shard, sql string) (*sqltypes.Res
 // showTable sends a table's SHOW to a shard that holds the table, and gives
 // a sharded database's unknown tables error 1146, as the planner does.
 func (s *Session) showTable(ctx context.Context, sql string, t sqlparser.TableName) (*sqltypes.Result, error) {
-	db := s.db
+	db := s.DB
 	if !t.Qualifier.IsEmpty() {
 		db = t.Qualifier.String()
 	}
@@ -126,7 +126,7 @@ func (s *Session) showTable(ctx context.Context, sql string, t sqlparser.TableNa
 // one's are the union over every shard (an unsharded table of a sharded
 // database lives on one shard only).
 func (s *Session) showTables(ctx context.Context, sql string, in *sqlparser.ShowBasic) (*sqltypes.Result, error) {
-	db := s.db
+	db := s.DB
 	if !in.DbName.IsEmpty() {
 		db = in.DbName.String()
 	}
@@ -147,7 +147,7 @@ func (s *Session) showTables(ctx context.Context, sql string, in *sqlparser.Show
 	for i, sh := range s.srv.vs.Shards {
 		qs[i] = engine.ShardQuery{Shard: sh, SQL: sql, Read: true}
 	}
-	results, err := s.executeOutsideTx(ctx, qs)
+	results, err := s.ExecuteOutsideTx(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
@@ -214,9 +214,9 @@ func likeToRegexp(p string) *regexp.Regexp {
 
 func (s *Session) showWarnings(errorsOnly bool) *sqltypes.Result {
 	res := &sqltypes.Result{Fields: []*querypb.Field{varcharField("Level"), {Name: "Code", Type: sqltypes.Uint32}, varcharField("Message")}}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	for _, w := range s.warnings {
+	s.WMu.Lock()
+	defer s.WMu.Unlock()
+	for _, w := range s.Warnings {
 		if errorsOnly && w[0].ToString() != "Error" {
 			continue
 		}
@@ -226,12 +226,12 @@ func (s *Session) showWarnings(errorsOnly bool) *sqltypes.Result {
 }
 
 // recordError keeps a failed statement's error for SHOW WARNINGS / ERRORS.
-func (s *Session) recordError(err error) {
+func (s *Session) RecordError(err error) {
 	se := toSQLError(err)
-	s.wmu.Lock()
-	s.warnings = append(s.warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
-	s.warnMore = 0
-	s.wmu.Unlock()
+	s.WMu.Lock()
+	s.Warnings = append(s.Warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
+	s.WarnMore = 0
+	s.WMu.Unlock()
 }
 
 func (s *Session) showProcessList(full bool) *sqltypes.Result {
@@ -245,11 +245,11 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 		sessions = append(sessions, ss)
 	}
 	s.srv.mu.Unlock()
-	sort.Slice(sessions, func(i, j int) bool { return sessions[i].id < sessions[j].id })
+	sort.Slice(sessions, func(i, j int) bool { return sessions[i].ID < sessions[j].ID })
 	now := time.Now()
 	for _, ss := range sessions {
-		cmd, info, since := "Sleep", sqltypes.NULL, ss.started
-		q, at, user := ss.current()
+		cmd, info, since := "Sleep", sqltypes.NULL, ss.Started
+		q, at, user := ss.Current()
 		if q != "" {
 			cmd = "Query"
 			text := q
@@ -260,15 +260,15 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 			since = at
 		}
 		db := sqltypes.NULL
-		if ss.db != "" && ss == s {
-			db = sqltypes.NewVarChar(ss.db)
+		if ss.DB != "" && ss == s {
+			db = sqltypes.NewVarChar(ss.DB)
 		}
 		host := ""
-		if ss.conn != nil {
-			host = ss.conn.RemoteAddr().String()
+		if ss.Conn != nil {
+			host = ss.Conn.RemoteAddr().String()
 		}
 		res.Rows = append(res.Rows, sqltypes.Row{
-			sqltypes.NewUint64(uint64(ss.id)), sqltypes.NewVarChar(user), sqltypes.NewVarChar(host), db,
+			sqltypes.NewUint64(uint64(ss.ID)), sqltypes.NewVarChar(user), sqltypes.NewVarChar(host), db,
 			sqltypes.NewVarChar(cmd), sqltypes.NewInt64(int64(now.Sub(since).Seconds())), sqltypes.NewVarChar(""), info,
 		})
 	}
@@ -276,7 +276,7 @@ func (s *Session) showProcessList(full bool) *sqltypes.Result {
 }
 
 func (s *Session) showGrants() *sqltypes.Result {
-	u := s.user
+	u := s.User
 	return &sqltypes.Result{
 		Fields: []*querypb.Field{varcharField(fmt.Sprintf("Grants for %s@%%", u))},
 		Rows:   []sqltypes.Row{{sqltypes.NewVarChar(fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO `%s`@`%%`", u))}},
