@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/strata-db/strata/idserver"
@@ -273,7 +272,7 @@ func TestGeneratedKeys(t *testing.T) {
 			t.Errorf("tag %s: service's next ID %d, the proxy handed out up to %d", tag, got, above)
 		}
 	}
-	if got := testutil.ToFloat64(p.srv.keys.keys); got != 20+5+10+3+3 {
+	if got := p.metric(t, "strata_proxy_generated_keys_total"); got != 20+5+10+3+3 {
 		t.Errorf("strata_proxy_generated_keys_total %v, want 41", got)
 	}
 
@@ -437,7 +436,7 @@ func TestGeneratedKeysIDServiceDown(t *testing.T) {
 			if n := len(rowsOnShards(t, topo, "plain")); n != 0 {
 				t.Errorf("%d rows of plain on the shards after the failed insert", n)
 			}
-			if got := testutil.ToFloat64(p.srv.keys.errors); got != 1 {
+			if got := p.metric(t, "strata_proxy_generated_key_errors_total"); got != 1 {
 				t.Errorf("strata_proxy_generated_key_errors_total %v, want 1", got)
 			}
 			// The proxy goes on: keys given by the client still work.

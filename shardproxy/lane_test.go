@@ -100,12 +100,12 @@ func TestLaneText(t *testing.T) {
 				t.Fatalf("%s on the shard: %v", q, err)
 			}
 			for round := 0; round < 3; round++ { // learned, then the lane
-				before := p.srv.laneHits.Load()
+				before := p.srv.x.Stats().FastLaneHits
 				got, err := proxy.ExecuteFetch(q, 1000, true)
 				if err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
-				laned := p.srv.laneHits.Load() > before
+				laned := p.srv.x.Stats().FastLaneHits > before
 				if round > 0 && !laned {
 					t.Errorf("%s: round %d did not take the fast lane", q, round)
 				}
@@ -152,13 +152,13 @@ func TestLanePrepared(t *testing.T) {
 		}
 		want := queryAll(t, direct, q, lq.id)
 		direct.Close()
-		before := p.srv.laneHits.Load()
+		before := p.srv.x.Stats().FastLaneHits
 		for round := 0; round < 3; round++ {
 			if got := queryAll(t, proxy, q, lq.id); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s: %v\nwant %v", q, got, want)
 			}
 		}
-		if n := p.srv.laneHits.Load() - before; n < 3 {
+		if n := p.srv.x.Stats().FastLaneHits - before; n < 3 {
 			t.Errorf("%s: %d of 3 executes took the fast lane", q, n)
 		}
 	}
@@ -248,12 +248,12 @@ func TestLaneSession(t *testing.T) {
 		return n
 	}
 	for round := 0; round < 3; round++ {
-		before := p.srv.laneHits.Load()
+		before := p.srv.x.Stats().FastLaneHits
 		var v int
 		if err := conn.QueryRowContext(ctx, "SELECT CAST('12x' AS SIGNED) AS v FROM t3 WHERE id = 4").Scan(&v); err != nil || v != 12 {
 			t.Fatalf("warning statement: %d %v", v, err)
 		}
-		if round > 0 && p.srv.laneHits.Load() == before {
+		if round > 0 && p.srv.x.Stats().FastLaneHits == before {
 			t.Errorf("round %d: not in the fast lane", round)
 		}
 		if n := warnings(); n != 1 {
@@ -274,19 +274,19 @@ func TestLaneSession(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
-	before := p.srv.laneHits.Load()
+	before := p.srv.x.Stats().FastLaneHits
 	var s string
 	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil {
 		t.Fatal(err)
 	}
-	if p.srv.laneHits.Load() != before {
+	if p.srv.x.Stats().FastLaneHits != before {
 		t.Error("a statement in a transaction took the fast lane")
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil || p.srv.laneHits.Load() == before {
-		t.Errorf("after COMMIT: %v, lane %v", err, p.srv.laneHits.Load() > before)
+	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil || p.srv.x.Stats().FastLaneHits == before {
+		t.Errorf("after COMMIT: %v, lane %v", err, p.srv.x.Stats().FastLaneHits > before)
 	}
 
 	// A result larger than the lane's buffer (written as it arrives), on an
@@ -297,13 +297,13 @@ func TestLaneSession(t *testing.T) {
 	mustExec(t, tdb, "INSERT INTO lane_big SELECT seq, REPEAT(CHAR(65 + seq % 26), 250) FROM seq_1_to_3000")
 	var first []string
 	for round := 0; round < 2; round++ {
-		before := p.srv.laneHits.Load()
+		before := p.srv.x.Stats().FastLaneHits
 		got := queryAll(t, tdb, "SELECT * FROM lane_big WHERE id > 0")
 		if round == 0 {
 			first = got
 			continue
 		}
-		if p.srv.laneHits.Load() == before {
+		if p.srv.x.Stats().FastLaneHits == before {
 			t.Error("large result: not in the fast lane")
 		}
 		if len(got) != 3002 || !reflect.DeepEqual(got, first) {
@@ -343,7 +343,7 @@ func TestLaneBoundTypes(t *testing.T) {
 		rc.send(b)
 		return rc.response()
 	}
-	before := p.srv.laneHits.Load()
+	before := p.srv.x.Stats().FastLaneHits
 	withTypes := exec(true, 5)
 	for i := 0; i < 3; i++ {
 		if got := exec(false, 5); !reflect.DeepEqual(got, withTypes) {
@@ -353,7 +353,7 @@ func TestLaneBoundTypes(t *testing.T) {
 	if other := exec(false, 6); reflect.DeepEqual(other, withTypes) || !bytes.Contains(bytes.Join(other, nil), []byte("row 'ü' 6")) {
 		t.Errorf("id 6: %q", other)
 	}
-	if n := p.srv.laneHits.Load() - before; n != 5 {
+	if n := p.srv.x.Stats().FastLaneHits - before; n != 5 {
 		t.Errorf("%d of 5 executes took the fast lane", n)
 	}
 }
@@ -453,8 +453,10 @@ func TestLaneQuestions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	raw := rawConnect(t, p, "demo")
 	questions := func() int {
-		_, after, _ := strings.Cut(string((&clientConn{srv: p.srv}).statistics()), "Questions: ")
+		raw.send(0, []byte{0x09}) // COM_STATISTICS
+		_, after, _ := strings.Cut(string(raw.recv()), "Questions: ")
 		n, err := strconv.Atoi(strings.Fields(after)[0])
 		if err != nil {
 			t.Fatal(err)
@@ -467,13 +469,13 @@ func TestLaneQuestions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, lane := questions(), p.srv.laneHits.Load()
+	before, lane := questions(), p.srv.x.Stats().FastLaneHits
 	for i := 0; i < 10; i++ {
 		if err := conn.QueryRowContext(ctx, "SELECT id FROM t3 WHERE id = 4").Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := p.srv.laneHits.Load() - lane; n != 10 {
+	if n := p.srv.x.Stats().FastLaneHits - lane; n != 10 {
 		t.Fatalf("%d of 10 statements in the fast lane", n)
 	}
 	if n := questions() - before; n != 10 {

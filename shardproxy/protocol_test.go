@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"github.com/strata-db/strata/shardproxy/config"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 )
 
@@ -131,7 +133,7 @@ func readOne(c *rawConn, a answer) (string, bool) {
 	case p[0] == 0x00, p[0] == 0xff, p[0] == 0xfe && len(p) < 9:
 		return sumPacket(p), moreResults(p)
 	}
-	n, _, _ := readLenEncInt(p, 0)
+	n, _, _ := wire.ReadLenEncInt(p, 0)
 	for i := uint64(0); i <= n; i++ { // columns, EOF
 		c.recv()
 	}
@@ -160,7 +162,7 @@ func moreResults(p []byte) bool {
 	case p[0] == 0x00:
 		pos := 1
 		for i := 0; i < 2; i++ {
-			_, next, ok := readLenEncInt(p, pos)
+			_, next, ok := wire.ReadLenEncInt(p, pos)
 			if !ok {
 				return false
 			}
@@ -247,7 +249,7 @@ func okWarnings(pkt []byte) (uint16, bool) {
 	}
 	pos := 1
 	for i := 0; i < 2; i++ { // affected rows, insert id
-		_, next, ok := readLenEncInt(pkt, pos)
+		_, next, ok := wire.ReadLenEncInt(pkt, pos)
 		if !ok {
 			return 0, false
 		}
@@ -499,7 +501,7 @@ func TestProtocolBigStatement(t *testing.T) {
 	if err := direct.QueryRow("SELECT @@max_allowed_packet").Scan(&shardMax); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.srv.maxPacket(); got != min(shardMax, p.cfg.MaxAllowedPacket) {
+	if got := p.srv.x.MaxAllowedPacket(); got != min(shardMax, p.cfg.MaxAllowedPacket) {
 		t.Errorf("proxy's max_allowed_packet %d, shard's %d, configured %d", got, shardMax, p.cfg.MaxAllowedPacket)
 	}
 	db := p.open(t, "test")
@@ -583,11 +585,8 @@ func TestProtocolChangeUserPassword(t *testing.T) {
 			if _, row := readResponse(c); string(row) != "\x011" {
 				t.Errorf("after COM_CHANGE_USER: %q", row)
 			}
-			if ss := p.srv.sessionByID(1); ss != nil {
-				ss.curMu.Lock()
-				user := ss.User
-				ss.curMu.Unlock()
-				if user != "proto_app" {
+			if ss := p.srv.x.SessionByID(1); ss != nil {
+				if _, _, user := ss.Current(); user != "proto_app" {
 					t.Errorf("session user %q, want proto_app", user)
 				}
 			}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Reserved connections (reserve.go): state a statement leaves on its
@@ -32,7 +30,7 @@ func waitReserved(t *testing.T, p *testProxy, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := testutil.ToFloat64(p.srv.metrics.Reserved)
+		got := p.metric(t, "strata_proxy_reserved_connections")
 		if got == n {
 			return
 		}
@@ -60,7 +58,7 @@ func TestReservedTempTable(t *testing.T) {
 	if err := b.QueryRow("SELECT COUNT(*) FROM rsv_tmp").Scan(&n); sqlErr(err) != 1146 {
 		t.Errorf("B reads A's temporary table: %d rows, err %v; want 1146", n, err)
 	}
-	if got := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("CREATE TEMPORARY TABLE")); got != 1 {
+	if got := p.metric(t, "strata_proxy_reservations_total", "reason", "CREATE TEMPORARY TABLE"); got != 1 {
 		t.Errorf("strata_proxy_reservations_total{reason=CREATE TEMPORARY TABLE} = %v", got)
 	}
 	mustExec(t, a, "DROP TEMPORARY TABLE rsv_tmp")
@@ -134,7 +132,7 @@ func TestReservedGetLock(t *testing.T) {
 	ad := openOne(t, p, "demo")
 	mustExec(t, ad, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
 	var far int64 = 7000
-	for shardOf(t, p, far) == p.srv.lockShard() {
+	for shardOf(t, p, far) == p.srv.vs.Shards[0] {
 		far++
 	}
 	mustExec(t, ad, "DELETE FROM customers WHERE id = ?", far)
@@ -293,7 +291,7 @@ func TestReservedFastLane(t *testing.T) {
 	a := openOne(t, p, "test")
 	mustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lane (id INT PRIMARY KEY, v INT)")
 	mustExec(t, a, "REPLACE INTO rsv_lane VALUES (1, 10), (2, 20)")
-	lane := func() uint64 { return p.srv.laneHits.Load() }
+	lane := func() uint64 { return p.srv.x.Stats().FastLaneHits }
 	before := lane()
 	for i := 0; i < 5; i++ {
 		if got := query1(t, a, "SELECT v FROM rsv_lane WHERE id = 1"); got != "10" {
@@ -483,7 +481,7 @@ func TestReservedDumpRestore(t *testing.T) {
 	host, port, _ := net.SplitHostPort(p.srv.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	before := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("LOCK TABLES"))
+	before := p.metric(t, "strata_proxy_reservations_total", "reason", "LOCK TABLES")
 	out, err := exec.CommandContext(ctx, bin, "--no-defaults", "-h"+host, "-P"+port, "-uroot", "--lock-tables", "test", "rsv_dump").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mariadb-dump: %v\n%s", err, out)
@@ -491,7 +489,7 @@ func TestReservedDumpRestore(t *testing.T) {
 	if !strings.Contains(string(out), "(1,'x')") || !strings.Contains(string(out), "LOCK TABLES `rsv_dump` WRITE") {
 		t.Fatalf("dump:\n%s", out)
 	}
-	if got := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("LOCK TABLES")); got <= before {
+	if got := p.metric(t, "strata_proxy_reservations_total", "reason", "LOCK TABLES"); got <= before {
 		t.Errorf("mariadb-dump --lock-tables reserved no connection")
 	}
 	mustExec(t, a, "DELETE FROM rsv_dump")

@@ -273,7 +273,7 @@ func TestReviewProbeMidResultError(t *testing.T) {
 		}
 		return n, rows.Err()
 	}
-	lane := p.srv.laneHits.Load()
+	lane := p.srv.x.Stats().FastLaneHits
 	for _, q := range []string{
 		"SELECT seq, EXP(seq) AS e FROM seq_1_to_1000",
 		"SELECT seq, REPEAT('x', 1000) AS x, EXP(seq / 2) AS e FROM seq_1_to_2000",
@@ -293,7 +293,7 @@ func TestReviewProbeMidResultError(t *testing.T) {
 			}
 		}
 	}
-	if p.srv.laneHits.Load() == lane {
+	if p.srv.x.Stats().FastLaneHits == lane {
 		t.Error("the fast lane answered none of them")
 	}
 }

@@ -71,9 +71,9 @@ func TestSysbench(t *testing.T) {
 	queries := regexp.MustCompile(`queries:\s+(\d+)`)
 	errs := regexp.MustCompile(`ignored errors:\s+(\d+)`)
 	for _, w := range workloads {
-		lane := p.srv.laneHits.Load()
+		lane := p.srv.x.Stats().FastLaneHits
 		out := run(w...)
-		lane = p.srv.laneHits.Load() - lane
+		lane = p.srv.x.Stats().FastLaneHits - lane
 		q, e := queries.FindStringSubmatch(out), errs.FindStringSubmatch(out)
 		if q == nil || e == nil || q[1] == "0" {
 			t.Fatalf("%v: no result:\n%s", w, out)

@@ -3,13 +3,9 @@ package shardproxy
 import (
 	"context"
 	"database/sql"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
-
-	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/config"
 )
@@ -91,20 +87,5 @@ func TestVitessPanics(t *testing.T) {
 	}
 	if logs := p.logs.String(); strings.Contains(logs, "internal error") || strings.Contains(logs, "panic in") {
 		t.Errorf("the proxy logged a panic:\n%s", logs)
-	}
-}
-
-// TestNormalizerPanic: a panic of vitess's normalizer (here on SELECT ...
-// INTO @v, which planFor refuses before normalizing) refuses the statement
-// with 1235.
-func TestNormalizerPanic(t *testing.T) {
-	srv := &Server{log: slog.New(slog.DiscardHandler)}
-	stmt, known, err := sqlparser.NewTestParser().Parse2("SELECT 1 INTO @v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = srv.normalize(stmt, known, map[string]*querypb.BindVariable{}, "demo")
-	if se := toSQLError(err); se == nil || se.Num != 1235 || !strings.Contains(se.Message, "normalizer") {
-		t.Fatalf("got %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -72,7 +73,7 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 	case *sqlparser.ShowReplicationStatus, *sqlparser.ShowReplicationSourceStatus, *sqlparser.ShowBinaryLogs, *sqlparser.ShowEngine:
 		return s.onShard(ctx, s.homeShard(), sql)
 	}
-	return nil, notSupported("%s", firstWords(sql)+" ...")
+	return nil, mysqlerr.NotSupported("%s", firstWords(sql)+" ...")
 }
 
 // homeShard is the shard that answers session-level questions: the
@@ -169,7 +170,7 @@ func (s *Session) showDatabases(f *sqlparser.ShowFilter) (*sqltypes.Result, erro
 	var match func(string) bool
 	if f != nil {
 		if f.Filter != nil {
-			return nil, notSupported("SHOW DATABASES WHERE")
+			return nil, mysqlerr.NotSupported("SHOW DATABASES WHERE")
 		}
 		re := likeToRegexp(f.Like)
 		match = re.MatchString
@@ -223,15 +224,6 @@ func (s *Session) showWarnings(errorsOnly bool) *sqltypes.Result {
 		res.Rows = append(res.Rows, w)
 	}
 	return res
-}
-
-// recordError keeps a failed statement's error for SHOW WARNINGS / ERRORS.
-func (s *Session) RecordError(err error) {
-	se := toSQLError(err)
-	s.WMu.Lock()
-	s.Warnings = append(s.Warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
-	s.WarnMore = 0
-	s.WMu.Unlock()
 }
 
 func (s *Session) showProcessList(full bool) *sqltypes.Result {
@@ -288,7 +280,7 @@ func (s *Session) explain(ctx context.Context, st *sqlparser.ExplainStmt) (*sqlt
 	switch st.Statement.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete, sqlparser.DDLStatement:
 	default:
-		return nil, notSupported("EXPLAIN of %T", st.Statement)
+		return nil, mysqlerr.NotSupported("EXPLAIN of %T", st.Statement)
 	}
 	cp, err := s.planFor(st.Statement, nil, map[string]*querypb.BindVariable{})
 	if err != nil {

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"
@@ -14,37 +14,8 @@ import (
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/session"
 )
-
-// sessVars are the session settings the proxy keeps itself rather than in
-// the backend.State every connection of the session carries: they apply to
-// one transaction or one statement, or to the merged result, not to each
-// backend connection.
-type sessVars struct {
-	// The next transaction's characteristics (SET TRANSACTION without
-	// SESSION): SQL words, "" when not set.
-	NextIso, NextRO string
-	// sql_select_limit bounds the rows of a top-level SELECT without its
-	// own LIMIT. The proxy applies it to the merged result: sent to the
-	// shards, a scatter would return it once per shard.
-	HasSelectLimit bool
-	SelectLimit    uint64
-	// insertIDs numbers SET insert_id assignments, so that each is a new
-	// State (see setInsertID).
-	InsertIDs uint64
-	// calc collects FOUND_ROWS() from the shard while a SELECT
-	// SQL_CALC_FOUND_ROWS runs (nil otherwise).
-	Calc *calcFound
-}
-
-// calcFound is what the shard's connection answered to SELECT FOUND_ROWS()
-// right after the statement.
-type calcFound struct {
-	queries int    // shard queries the statement ran
-	got     int    // FOUND_ROWS() answers collected
-	rows    uint64 // their sum
-	err     error
-}
 
 // MariaDB 10.11 names them tx_isolation and tx_read_only
 // (transaction_isolation and transaction_read_only only from 11.1); the
@@ -67,7 +38,7 @@ var isoLevels = map[string]string{
 // setTxVar handles one transaction characteristic of a SET: in session
 // scope it becomes part of the state (under MariaDB's name); in
 // next-transaction scope it waits in sv for the next transaction.
-func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variable, expr sqlparser.Expr, state *backend.State, sv *sessVars) (*backend.State, error) {
+func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variable, expr sqlparser.Expr, state *backend.State, sv *session.Vars) (*backend.State, error) {
 	name := txVarNames[strings.ToLower(v.Name.String())]
 	next := v.Scope == sqlparser.NextTxScope
 	if v.Scope == sqlparser.SessionScope {
@@ -133,43 +104,6 @@ func (s *Session) stringValue(ctx context.Context, expr sqlparser.Expr) (string,
 	return string(bv.Value), nil
 }
 
-// nextTxSQL is the SET TRANSACTION that gives the next transaction its
-// characteristics, "" when none are pending.
-func (sv *sessVars) NextTxSQL() string {
-	switch {
-	case sv.NextIso != "" && sv.NextRO != "":
-		return "SET TRANSACTION " + sv.NextIso + ", " + sv.NextRO
-	case sv.NextIso != "":
-		return "SET TRANSACTION " + sv.NextIso
-	case sv.NextRO != "":
-		return "SET TRANSACTION " + sv.NextRO
-	}
-	return ""
-}
-
-// beginSQL is what opens the session's transaction on its connection:
-// begin, after the pending characteristics, which it uses up.
-func (sv *sessVars) BeginSQL(begin string) string {
-	nx := sv.NextTxSQL()
-	if nx == "" {
-		return begin
-	}
-	sv.NextIso, sv.NextRO = "", ""
-	return nx + ";" + begin
-}
-
-// endTx: a transaction's end uses up the characteristics SET TRANSACTION
-// gave it, as on the server, even when nothing reached a shard.
-func (sv *sessVars) EndTx() { sv.NextIso, sv.NextRO = "", "" }
-
-// laneOff: statements of a session with these settings need the ordinary
-// path (execPlan applies them); the fast lane sends the shard's answer as it is.
-// (calc is set only while execPlan runs a statement, never when the lane
-// is asked; a SELECT SQL_CALC_FOUND_ROWS is kept off it by its plan.)
-func (sv *sessVars) LaneOff() bool {
-	return sv.HasSelectLimit || sv.NextIso != "" || sv.NextRO != ""
-}
-
 // autocommitStmt applies pending next-transaction characteristics to a
 // statement that is a transaction of its own (autocommit, no BEGIN): a write
 // is refused under READ ONLY, as the server refuses it, and the
@@ -202,7 +136,7 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 }
 
 // setSelectLimit parses SET sql_select_limit's value into sv.
-func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *sessVars) error {
+func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *session.Vars) error {
 	if _, isDefault := expr.(*sqlparser.Default); isDefault {
 		sv.HasSelectLimit, sv.SelectLimit = false, 0
 		return nil
@@ -224,18 +158,9 @@ func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *s
 	return nil
 }
 
-// selectLimitValue answers @@sql_select_limit.
-func (sv *sessVars) SelectLimitValue() *sqltypes.Value {
-	v := sqltypes.NewUint64(math.MaxUint64)
-	if sv.HasSelectLimit {
-		v = sqltypes.NewUint64(sv.SelectLimit)
-	}
-	return &v
-}
-
 // applySelectLimit cuts a top-level SELECT's result to sql_select_limit
 // when the statement has no LIMIT of its own.
-func (sv *sessVars) applySelectLimit(cp *cachedPlan, res *sqltypes.Result) *sqltypes.Result {
+func applySelectLimit(sv *session.Vars, cp *cachedPlan, res *sqltypes.Result) *sqltypes.Result {
 	if !sv.HasSelectLimit || cp.kind != kindSelect || cp.hasLimit || uint64(len(res.Rows)) <= sv.SelectLimit {
 		return res
 	}
@@ -249,7 +174,7 @@ func (sv *sessVars) applySelectLimit(cp *cachedPlan, res *sqltypes.Result) *sqlt
 // state only until such an INSERT succeeds (insertIDUsed). Each SET makes a
 // State of its own (numbered in a comment): a connection that used one up
 // must not take a later SET of the same value for one it already carries.
-func (s *Session) setInsertID(ctx context.Context, expr sqlparser.Expr, state *backend.State, sv *sessVars) (*backend.State, error) {
+func (s *Session) setInsertID(ctx context.Context, expr sqlparser.Expr, state *backend.State, sv *session.Vars) (*backend.State, error) {
 	if _, isDefault := expr.(*sqlparser.Default); isDefault {
 		return s.srv.cluster.States.With(state, "insert_id", ""), nil
 	}
@@ -316,60 +241,6 @@ func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
 	} else if n, err := strconv.ParseInt(str, 10, 64); err == nil {
 		s.LastInsertID = uint64(n)
 	}
-}
-
-// foundRowsAfter runs on the connection that just ran a shard query of a
-// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() is the connection's, so it is
-// asked there before the connection serves anything else.
-func (s *Session) foundRowsAfter(conn *backend.Conn) {
-	c := s.Vars.Calc
-	if c == nil {
-		return
-	}
-	res, _, err := conn.Exec("SELECT FOUND_ROWS()", "", conn.State(), "", 0, s.srv.cfg.QueryTimeout)
-	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 1) {
-		err = sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "FOUND_ROWS() gave no row")
-	}
-	var n uint64
-	if err == nil {
-		n, err = strconv.ParseUint(res.Rows[0][0].ToString(), 10, 64)
-	}
-	if err != nil {
-		c.err = err
-		return
-	}
-	c.got++
-	c.rows += n
-}
-
-// calcShards counts the shard queries of a SELECT SQL_CALC_FOUND_ROWS. One
-// shard's FOUND_ROWS() is the answer; over several, per-shard counts add up
-// only when no row, group or aggregate spans shards, which the planner
-// refuses anyway.
-func (s *Session) calcShards(n int) error {
-	c := s.Vars.Calc
-	if c == nil {
-		return nil
-	}
-	c.queries += n
-	if c.queries > 1 {
-		return notSupported("SQL_CALC_FOUND_ROWS with a statement that runs more than one query on the shards")
-	}
-	return nil
-}
-
-// result is FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS, or the
-// error that says why the proxy does not know it.
-func (c *calcFound) result() (uint64, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	if c.got != c.queries {
-		// A path to the shard that did not ask (foundRowsAfter): no count
-		// rather than a wrong one.
-		return 0, notSupported("SQL_CALC_FOUND_ROWS here: the shard's FOUND_ROWS() was not collected")
-	}
-	return c.rows, nil
 }
 
 // namedPassthrough names a passthrough's columns as the client's text

@@ -1,4 +1,4 @@
-package shardproxy
+package wire
 
 import (
 	"crypto/rand"
@@ -12,32 +12,32 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 )
 
-// authServer checks clients against the configured users with
+// AuthServer checks clients against the configured users with
 // mysql_native_password or caching_sha2_password, whichever the client
 // asks for. Passwords are known in plain text, so caching_sha2_password is
 // always answered on its fast path (the client's scramble is checked
 // directly): it needs neither TLS nor RSA keys.
-type authServer struct {
+type AuthServer struct {
 	users   map[string]string
 	initial mysql.AuthMethodDescription
 }
 
-func newAuthServer(users []config.User, plugin string) *authServer {
-	a := &authServer{users: map[string]string{}, initial: mysql.AuthMethodDescription(plugin)}
+func NewAuthServer(users []config.User, plugin string) *AuthServer {
+	a := &AuthServer{users: map[string]string{}, initial: mysql.AuthMethodDescription(plugin)}
 	for _, u := range users {
 		a.users[u.Name] = u.Password
 	}
 	return a
 }
 
-func (a *authServer) AuthMethods() []mysql.AuthMethod {
+func (a *AuthServer) AuthMethods() []mysql.AuthMethod {
 	if a.initial == mysql.CachingSha2Password {
 		return []mysql.AuthMethod{&sha2Auth{a}, &nativeAuth{a}}
 	}
 	return []mysql.AuthMethod{&nativeAuth{a}, &sha2Auth{a}}
 }
 
-func (a *authServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
+func (a *AuthServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
 	if a.initial == mysql.CachingSha2Password {
 		return a.initial
 	}
@@ -61,7 +61,7 @@ func accessDenied(user string, addr net.Addr, withPassword bool) error {
 		"Access denied for user '%s'@'%s' (using password: %s)", user, host, using)
 }
 
-func salt() ([]byte, error) {
+func Salt() ([]byte, error) {
 	s := make([]byte, 20)
 	if _, err := rand.Read(s); err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func salt() ([]byte, error) {
 
 // check compares the client's scramble with the one the password gives.
 // An empty password expects an empty answer.
-func (a *authServer) check(user string, serverData, reply []byte, addr net.Addr, scramble func(salt, pw []byte) []byte) (mysql.Getter, error) {
+func (a *AuthServer) Check(user string, serverData, reply []byte, addr net.Addr, scramble func(salt, pw []byte) []byte) (mysql.Getter, error) {
 	pw, ok := a.users[user]
 	if len(reply) == 1 && reply[0] == 0 {
 		reply = nil
@@ -100,7 +100,7 @@ func (a *authServer) check(user string, serverData, reply []byte, addr net.Addr,
 	return &userData{user}, nil
 }
 
-type nativeAuth struct{ a *authServer }
+type nativeAuth struct{ a *AuthServer }
 
 func (n *nativeAuth) Name() mysql.AuthMethodDescription { return mysql.MysqlNativePassword }
 
@@ -108,19 +108,19 @@ func (n *nativeAuth) Name() mysql.AuthMethodDescription { return mysql.MysqlNati
 // with 1045, as on a server, instead of a handshake error.
 func (n *nativeAuth) HandleUser(*mysql.Conn, string) bool { return true }
 func (n *nativeAuth) AllowClearTextWithoutTLS() bool      { return true }
-func (n *nativeAuth) AuthPluginData() ([]byte, error)     { return salt() }
+func (n *nativeAuth) AuthPluginData() ([]byte, error)     { return Salt() }
 func (n *nativeAuth) HandleAuthPluginData(_ *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
-	return n.a.check(user, serverData, reply, addr, mysql.ScrambleMysqlNativePassword)
+	return n.a.Check(user, serverData, reply, addr, mysql.ScrambleMysqlNativePassword)
 }
 
-type sha2Auth struct{ a *authServer }
+type sha2Auth struct{ a *AuthServer }
 
 func (s *sha2Auth) Name() mysql.AuthMethodDescription   { return mysql.CachingSha2Password }
 func (s *sha2Auth) HandleUser(*mysql.Conn, string) bool { return true }
 func (s *sha2Auth) AllowClearTextWithoutTLS() bool      { return true }
-func (s *sha2Auth) AuthPluginData() ([]byte, error)     { return salt() }
+func (s *sha2Auth) AuthPluginData() ([]byte, error)     { return Salt() }
 func (s *sha2Auth) HandleAuthPluginData(c *mysql.Conn, user string, serverData, reply []byte, addr net.Addr) (mysql.Getter, error) {
-	g, err := s.a.check(user, serverData, reply, addr, mysql.ScrambleCachingSha2Password)
+	g, err := s.a.Check(user, serverData, reply, addr, mysql.ScrambleCachingSha2Password)
 	if err != nil {
 		return nil, err
 	}
@@ -133,3 +133,6 @@ func (s *sha2Auth) HandleAuthPluginData(c *mysql.Conn, user string, serverData, 
 	}
 	return g, nil
 }
+
+// HasPassword reports whether user is configured with a password.
+func (a *AuthServer) HasPassword(user string) bool { return a.users[user] != "" }

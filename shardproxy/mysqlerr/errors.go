@@ -1,4 +1,4 @@
-package shardproxy
+package mysqlerr
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 )
 
-// toSQLError gives the client a MySQL error for any error: a
+// From gives the client a MySQL error for any error: a
 // *sqlerror.SQLError anywhere in the chain passes as it is, vitess errors
 // are mapped to their MySQL codes, anything else is 1105.
-func toSQLError(err error) *sqlerror.SQLError {
+func From(err error) *sqlerror.SQLError {
 	if err == nil {
 		return nil
 	}
@@ -26,16 +26,16 @@ func toSQLError(err error) *sqlerror.SQLError {
 	return sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, err.Error())
 }
 
-func notSupported(format string, args ...any) error {
+func NotSupported(format string, args ...any) error {
 	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "This version of Strata doesn't yet support '"+format+"'", args...)
 }
 
 var posNear = regexp.MustCompile(`syntax error at position (\d+)(?: near '((?:[^']|'')*)')?`)
 
-// parseError turns the parser's "syntax error at position N near 'tok'"
+// ParseError turns the parser's "syntax error at position N near 'tok'"
 // into MySQL's 1064 message: the text from the offending token on, and the
 // line it is on.
-func parseError(sql string, err error) error {
+func ParseError(sql string, err error) error {
 	msg := err.Error()
 	m := posNear.FindStringSubmatch(msg)
 	if m == nil {
@@ -52,12 +52,12 @@ func parseError(sql string, err error) error {
 			start--
 		}
 	}
-	return syntaxErrorAt(sql, start)
+	return SyntaxErrorAt(sql, start)
 }
 
-// syntaxErrorAt is MySQL's 1064 for a statement that goes wrong at byte
+// SyntaxErrorAt is MySQL's 1064 for a statement that goes wrong at byte
 // start: up to 80 bytes from there, and the line.
-func syntaxErrorAt(sql string, start int) error {
+func SyntaxErrorAt(sql string, start int) error {
 	start = max(0, min(start, len(sql)))
 	near := sql[start:]
 	if len(near) > 80 {

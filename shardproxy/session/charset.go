@@ -1,13 +1,12 @@
-package shardproxy
+package session
 
 import (
 	"regexp"
 	"strconv"
 	"strings"
 
-	"vitess.io/vitess/go/mysql/collations"
-
 	"github.com/strata-db/strata/shardproxy/backend"
+	"vitess.io/vitess/go/mysql/collations"
 )
 
 // ClientCharset implements engine.SessionCharset: the character set in
@@ -22,7 +21,7 @@ import (
 // the engine takes for not UTF-8.
 func (s *Session) ClientCharset() string {
 	if v, ok := s.State.Get("character_set_client"); ok {
-		return s.srv.assignedCharset(v)
+		return s.sh.assignedCharset(v)
 	}
 	if v, ok := s.State.Get(backend.NamesVar); ok {
 		if m := namesCharsetRE.FindStringSubmatch(v); m != nil {
@@ -33,9 +32,6 @@ func (s *Session) ClientCharset() string {
 	return "utf8mb4"
 }
 
-// ClientCharset implements engine.SessionCharset for the fast lane's plans.
-func (lc *laneCursor) ClientCharset() string { return lc.s.ClientCharset() }
-
 // namesCharsetRE reads the character set of a NAMES assignment of the
 // State: NAMES 'latin1' [COLLATE ...], CHARACTER SET 'latin1', NAMES
 // utf8mb4.
@@ -44,14 +40,14 @@ var namesCharsetRE = regexp.MustCompile(`^(?:NAMES|CHARACTER SET)\s+'?([A-Za-z0-
 // assignedCharset reads the character set of an assignment the State
 // holds for a character_set_* variable ("@@session.character_set_client =
 // 'latin1'"): a name, or a number, which MariaDB takes for a collation's.
-func (srv *Server) assignedCharset(assign string) string {
+func (srv *Shared) assignedCharset(assign string) string {
 	_, v, ok := strings.Cut(assign, "= ")
 	if !ok {
 		return ""
 	}
 	v = strings.TrimSpace(v)
-	if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 1<<16 && srv != nil {
-		name := srv.env.CollationEnv().LookupName(collations.ID(n))
+	if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 1<<16 && srv != nil && srv.Collations != nil {
+		name := srv.Collations.LookupName(collations.ID(n))
 		cs, _, _ := strings.Cut(name, "_")
 		return cs
 	}
@@ -60,3 +56,6 @@ func (srv *Server) assignedCharset(assign string) string {
 	}
 	return strings.ToLower(v[1 : len(v)-1])
 }
+
+// identRE matches a bare name: a character set or collation.
+var identRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)

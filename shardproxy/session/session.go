@@ -1,4 +1,4 @@
-package shardproxy
+package session
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 )
 
 // Session is one client connection's state. The listener calls a
@@ -21,9 +22,12 @@ import (
 // goroutine, except inside ExecuteShards, which fans out and reads (never
 // writes) the session's fields from several.
 type Session struct {
-	srv  *Server
+	sh   *Shared
 	Conn *mysql.Conn
 	ID   uint32
+	// HandshakeNames is the SET NAMES the client's handshake asked for, ""
+	// for the backends' own: COM_RESET_CONNECTION goes back to it.
+	HandshakeNames string
 
 	DB         string
 	Autocommit bool
@@ -51,7 +55,7 @@ type Session struct {
 	RowCount     int64
 	FoundRows    uint64
 	// sv: settings the proxy applies itself (sessionvars.go).
-	Vars sessVars
+	Vars Vars
 
 	WMu      sync.Mutex
 	Warnings []sqltypes.Row
@@ -62,8 +66,7 @@ type Session struct {
 	// be the one that ran the previous statement.
 	PrevWarnings, PrevErrors int
 
-	prepared map[uint32]*prepared
-	Hint     backend.RouteHint
+	Hint backend.RouteHint
 	// reserved are the backend connections the session holds for its life,
 	// at most one per shard, because a statement left state on them that
 	// lives with the connection (reserve.go). reserving names such a
@@ -80,24 +83,21 @@ type Session struct {
 	curMu   sync.Mutex
 	cur     []byte // a copy of the statement running, empty between statements
 	curAt   time.Time
-
-	// fast path state: see fastpath.go.
-	fp fastState
-	// lane is the fast lane's cursor (lane.go), reused by every statement.
-	lane laneCursor
-
-	// vc, when set, replaces the session as the plans' VCursor: tests run
-	// the whole statement path in process without backends.
-	vc engine.VCursor
 }
 
-func newSession(srv *Server, c *mysql.Conn) *Session {
-	return &Session{
-		srv: srv, Conn: c, ID: c.ConnectionID,
+// New is the session of client connection c (nil in tests that run
+// statements without a client).
+func New(sh *Shared, c *mysql.Conn) *Session {
+	s := &Session{
+		sh: sh, Conn: c,
 		Autocommit: true,
 		TxBegin:    "BEGIN",
 		Started:    time.Now(),
 	}
+	if c != nil {
+		s.ID = c.ConnectionID
+	}
+	return s
 }
 
 // PreferredShard implements engine.ShardPreferrer: in a transaction pinned
@@ -260,7 +260,7 @@ func (s *Session) DBOn(shard string) string {
 	if s.DB == "" {
 		return ""
 	}
-	if set, ok := s.srv.dbShards[s.DB]; ok && set[shard] {
+	if set, ok := s.sh.DBShards[s.DB]; ok && set[shard] {
 		return s.DB
 	}
 	return ""
@@ -271,7 +271,7 @@ func (s *Session) DBOn(shard string) string {
 // once on a fresh connection: it had no effect, and the pool has dropped
 // the connections that died with it.
 func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *inflight) (*sqltypes.Result, error) {
-	m := s.srv.metrics.shard(q.Shard)
+	m := s.sh.Metrics.Shard(q.Shard)
 	start := time.Now()
 	read := q.Read && !s.Hint.ForcePrimary
 	held := s.HeldConn(q.Shard) != nil // its state is gone with it: no retry
@@ -284,7 +284,7 @@ func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *infli
 		}
 	}
 	if m != nil {
-		m.observe(start, err)
+		m.Observe(start, err)
 	}
 	if err != nil {
 		fl.done(nil, err)
@@ -296,7 +296,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 	if conn := s.HeldConn(q.Shard); conn != nil {
 		return s.RunHeld(ctx, q, conn)
 	}
-	t, err := s.srv.cluster.Route(ctx, q.Shard, read, &s.Hint)
+	t, err := s.sh.Cluster.Route(ctx, q.Shard, read, &s.Hint)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +331,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
 func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
-	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.srv.maxRows, s.srv.cfg.QueryTimeout)
+	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
 	if err == nil {
 		if warn > 0 {
 			s.CollectWarnings(conn)
@@ -386,7 +386,7 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	}
 	pre := ""
 	if s.Tx == nil {
-		t, err := s.srv.cluster.Route(ctx, shard, false, &s.Hint)
+		t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
 		if err != nil {
 			return err
 		}
@@ -409,21 +409,21 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		s.Tx, s.TxShard, s.TxTarget = conn, shard, t
 		pre = s.Vars.BeginSQL(s.TxBegin)
 	}
-	m := s.srv.metrics.shard(shard)
+	m := s.sh.Metrics.Shard(shard)
 	for i, q := range qs {
 		start := time.Now()
 		res, err := s.ExecOn(s.Tx, shard, q.SQL, pre)
 		pre = ""
 		if m != nil {
-			m.observe(start, err)
+			m.Observe(start, err)
 		}
 		if err != nil {
 			if s.Tx.Broken() {
 				s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
-					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, toSQLError(err).Message)
+					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, mysqlerr.From(err).Message)
 				if s.IsReserved(s.Tx) {
 					// Its temporary tables and locks went with it: say so.
-					err = s.LostReservedErr(shard, toSQLError(err).Message)
+					err = s.LostReservedErr(shard, mysqlerr.From(err).Message)
 				}
 				s.ReleaseTx(err)
 				return err
@@ -493,14 +493,14 @@ func (s *Session) EndTx(commit bool) error {
 	if commit {
 		sql = "COMMIT"
 	}
-	m := s.srv.metrics.shard(s.TxShard)
+	m := s.sh.Metrics.Shard(s.TxShard)
 	start := time.Now()
-	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.srv.cfg.QueryTimeout)
+	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.sh.QueryTimeout)
 	if m != nil {
-		m.observe(start, err)
+		m.Observe(start, err)
 	}
 	if err != nil && s.Tx.Broken() && s.IsReserved(s.Tx) {
-		err = s.LostReservedErr(s.TxShard, toSQLError(err).Message)
+		err = s.LostReservedErr(s.TxShard, mysqlerr.From(err).Message)
 	}
 	s.ReleaseTx(err)
 	return err
@@ -514,13 +514,12 @@ func (s *Session) Reset() {
 	s.ExplicitTx, s.TxLost, s.TxBegin = false, nil, "BEGIN"
 	s.Autocommit = true
 	s.State = nil
-	if names := s.srv.handshakeNames(s.Conn); names != "" {
-		s.State = s.srv.cluster.States.With(nil, "names", names)
+	if s.HandshakeNames != "" {
+		s.State = s.sh.Cluster.States.With(nil, "names", s.HandshakeNames)
 	}
 	s.UDV = nil
-	s.prepared = nil
 	s.LastInsertID, s.RowCount, s.FoundRows = 0, 0, 0
-	s.Vars = sessVars{InsertIDs: s.Vars.InsertIDs}
+	s.Vars = Vars{InsertIDs: s.Vars.InsertIDs}
 	s.ClearWarnings()
 	s.Hint.ForcePrimary = false
 	s.Hint.Consistency = ""
@@ -536,3 +535,56 @@ func (s *Session) Close() {
 }
 
 func (s *Session) String() string { return fmt.Sprintf("session %d", s.ID) }
+
+// readConsistency is the session's level, for SELECT @@strata_read_consistency.
+func (s *Session) ReadConsistency() string {
+	switch {
+	case s.Hint.Consistency != "":
+		return s.Hint.Consistency
+	case s.sh.RW != nil:
+		return string(s.sh.RW.DefaultConsistency())
+	}
+	return "strong" // no splitting: everything reads the primary
+}
+
+func (s *Session) ClearWarnings() {
+	s.PrevWarnings, s.PrevErrors = 0, 0
+	if len(s.Warnings) > 0 || s.WarnMore > 0 {
+		s.WMu.Lock()
+		s.PrevWarnings = len(s.Warnings) + s.WarnMore
+		for _, w := range s.Warnings {
+			if w[0].ToString() == "Error" {
+				s.PrevErrors++
+			}
+		}
+		s.Warnings, s.WarnMore = s.Warnings[:0], 0
+		s.WMu.Unlock()
+	}
+}
+
+// recordError keeps a failed statement's error for SHOW WARNINGS / ERRORS.
+func (s *Session) RecordError(err error) {
+	se := mysqlerr.From(err)
+	s.WMu.Lock()
+	s.Warnings = append(s.Warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
+	s.WarnMore = 0
+	s.WMu.Unlock()
+}
+
+// SetUser names the session's user (SHOW PROCESSLIST reads it from other
+// sessions' goroutines).
+func (s *Session) SetUser(user string) {
+	s.curMu.Lock()
+	s.User = user
+	s.curMu.Unlock()
+}
+
+// WarningCount is the number of warnings of the last statement.
+func (s *Session) WarningCount() uint16 {
+	s.WMu.Lock()
+	defer s.WMu.Unlock()
+	if n := len(s.Warnings) + s.WarnMore; n < 0xffff {
+		return uint16(n)
+	}
+	return 0xffff
+}

@@ -1,9 +1,10 @@
-package shardproxy
+package executor
 
 import (
 	"context"
 	"strings"
 
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/replication"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -15,12 +16,12 @@ import (
 // The listener calls these methods; for one connection, one at a time.
 
 // Env implements mysql.Handler.
-func (s *Server) Env() *vtenv.Environment { return s.env }
+func (s *handler) Env() *vtenv.Environment { return s.env }
 
 // NewConnection implements mysql.Handler: the session exists before the
 // handshake because a database named in the handshake arrives as a USE.
-func (s *Server) NewConnection(c *mysql.Conn) {
-	ss := newSession(s, c)
+func (s *handler) NewConnection(c *mysql.Conn) {
+	ss := newSession(s.Executor, c)
 	c.ClientData = ss
 	c.StatusFlags |= mysql.ServerStatusAutocommit
 	if cc, ok := c.GetRawConn().(*clientConn); ok {
@@ -32,14 +33,13 @@ func (s *Server) NewConnection(c *mysql.Conn) {
 }
 
 // ConnectionReady implements mysql.Handler.
-func (s *Server) ConnectionReady(c *mysql.Conn) {
+func (s *handler) ConnectionReady(c *mysql.Conn) {
 	ss := s.session(c)
-	ss.curMu.Lock()
-	ss.User = c.User // SHOW PROCESSLIST reads it from other sessions
-	ss.curMu.Unlock()
+	ss.SetUser(c.User)
 	// A client that announced a character set or collation other than the
 	// backends' gets it applied as if it had run SET NAMES.
 	if names := s.handshakeNames(c); names != "" {
+		ss.HandshakeNames = names
 		ss.State = s.cluster.States.With(ss.State, "names", names)
 	}
 	// From here on the listener reads commands, and the fast lane may take
@@ -56,7 +56,7 @@ func (s *Server) ConnectionReady(c *mysql.Conn) {
 // collation; MySQL 8's utf8mb4_0900_* (255 and up), which MariaDB 10.11
 // lacks, keep their character set, as MariaDB does with a number it does
 // not know.
-func (s *Server) handshakeNames(c *mysql.Conn) string {
+func (s *Executor) handshakeNames(c *mysql.Conn) string {
 	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
 	if coll == "" || c.CharacterSet == 45 {
 		return ""
@@ -77,7 +77,7 @@ func (s *Server) handshakeNames(c *mysql.Conn) string {
 }
 
 // ConnectionClosed implements mysql.Handler.
-func (s *Server) ConnectionClosed(c *mysql.Conn) {
+func (s *handler) ConnectionClosed(c *mysql.Conn) {
 	if ss := s.session(c); ss != nil {
 		ss.Close()
 	}
@@ -90,31 +90,25 @@ func (s *Server) ConnectionClosed(c *mysql.Conn) {
 // ComResetConnection implements mysql.Handler: the session starts over
 // (transaction rolled back, variables and prepared statements dropped), as
 // COM_RESET_CONNECTION does on a server; the current database stays.
-func (s *Server) ComResetConnection(c *mysql.Conn) {
+func (s *handler) ComResetConnection(c *mysql.Conn) {
 	ss := s.session(c)
-	ss.Reset()
+	ss.reset()
 	c.StatusFlags = ss.StatusFlags()
 }
 
 // WarningCount implements mysql.Handler.
-func (s *Server) WarningCount(c *mysql.Conn) uint16 {
-	ss := s.session(c)
-	ss.WMu.Lock()
-	defer ss.WMu.Unlock()
-	if n := len(ss.Warnings) + ss.WarnMore; n < 0xffff {
-		return uint16(n)
-	}
-	return 0xffff
+func (s *handler) WarningCount(c *mysql.Conn) uint16 {
+	return s.session(c).WarningCount()
 }
 
 // ComQuery implements mysql.Handler. The listener runs in multi-query
 // mode, so this only carries the USE of a database named in the handshake.
-func (s *Server) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Result) error) error {
+func (s *handler) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Result) error) error {
 	ss := s.session(c)
 	res, err := ss.execute(context.Background(), sql)
 	c.StatusFlags = ss.StatusFlags()
 	if err != nil {
-		return toSQLError(err)
+		return mysqlerr.From(err)
 	}
 	return callback(res)
 }
@@ -122,7 +116,7 @@ func (s *Server) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Res
 // ComQueryMulti implements mysql.Handler: one COM_QUERY, which may hold
 // several statements when the client enabled multi-statements. Statements
 // run in order until one fails.
-func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
+func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
 	ss := s.session(c)
 	ctx := context.Background()
 	if !mayHoldSeveral(sql) {
@@ -133,13 +127,13 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 			res, err = &sqltypes.Result{}, nil
 		}
 		if err != nil {
-			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
 		return callback(sqltypes.QueryResponse{QueryResult: res}, false, true)
 	}
 	pieces, err := s.parser.SplitStatementToPieces(sql)
 	if err != nil {
-		return callback(sqltypes.QueryResponse{QueryError: toSQLError(parseError(sql, err))}, false, true)
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.ParseError(sql, err))}, false, true)
 	}
 	if len(pieces) == 0 {
 		if s.commentOnly(sql, errEmpty) {
@@ -150,7 +144,7 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
 		// Without CLIENT_MULTI_STATEMENTS a server sees one statement with
 		// junk after it.
-		return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
 	}
 	sh := stmtShape{strayAt: -1}
 	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 {
@@ -158,12 +152,12 @@ func (s *Server) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlty
 	}
 	for i, q := range pieces {
 		if sh.strayAt >= 0 && i == sh.strayAfter {
-			return callback(sqltypes.QueryResponse{QueryError: toSQLError(syntaxErrorAt(sql, sh.strayAt))}, false, true)
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, sh.strayAt))}, false, true)
 		}
 		res, err := ss.execute(ctx, q)
 		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
-			return callback(sqltypes.QueryResponse{QueryError: toSQLError(err)}, false, true)
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
 		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1 || sh.trailingComment, true); err != nil {
 			return err
@@ -188,7 +182,7 @@ func mayHoldSeveral(sql string) bool {
 }
 
 // ComPrepare implements mysql.Handler.
-func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
+func (s *handler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
 	ss := s.session(c)
 	defer func() {
 		if r := recover(); r != nil {
@@ -200,7 +194,7 @@ func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Fiel
 	// The listener numbers the statement after this returns.
 	p, err := ss.prepare(context.Background(), query, c.StatementID+1)
 	if err != nil {
-		return nil, 0, toSQLError(err)
+		return nil, 0, mysqlerr.From(err)
 	}
 	// vitess writes the columns of a prepare response by rewriting them
 	// (writePrepare renames '?' to ?): it gets its own copy of the plan's,
@@ -209,28 +203,35 @@ func (s *Server) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Fiel
 }
 
 // ComStmtExecute implements mysql.Handler.
-func (s *Server) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
+func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
 	ss := s.session(c)
 	res, err := ss.executePrepared(context.Background(), prep)
 	c.StatusFlags = ss.StatusFlags()
 	if err != nil {
-		return toSQLError(err)
+		return mysqlerr.From(err)
 	}
 	return callback(res)
 }
 
 // ComRegisterReplica implements mysql.Handler: the proxy is no replication
 // source.
-func (s *Server) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
-	return notSupported("replication through the proxy")
+func (s *handler) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
+	return mysqlerr.NotSupported("replication through the proxy")
 }
 
 // ComBinlogDump implements mysql.Handler.
-func (s *Server) ComBinlogDump(*mysql.Conn, string, uint32) error {
-	return notSupported("replication through the proxy")
+func (s *handler) ComBinlogDump(*mysql.Conn, string, uint32) error {
+	return mysqlerr.NotSupported("replication through the proxy")
 }
 
 // ComBinlogDumpGTID implements mysql.Handler.
-func (s *Server) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
-	return notSupported("replication through the proxy")
+func (s *handler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
+	return mysqlerr.NotSupported("replication through the proxy")
+}
+
+// handler is the Executor as the listener sees it: the mysql.Handler
+// methods are not part of the Executor's API.
+type handler struct {
+	mysql.UnimplementedHandler
+	*Executor
 }

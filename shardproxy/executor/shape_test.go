@@ -1,9 +1,9 @@
-package shardproxy
+package executor
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -20,10 +19,10 @@ import (
 	"github.com/strata-db/strata/shardproxy/engine"
 )
 
-// offlineServer is a Server whose backends do not exist: enough to parse,
-// plan and route in process, for the fast path's tests, fuzzing and
+// offlineServer is an Executor whose backends do not exist: enough to
+// parse, plan and route in process, for the fast path's tests, fuzzing and
 // benchmarks (a recording VCursor stands in for the shards).
-func offlineServer(t testing.TB) *Server {
+func offlineServer(t testing.TB) *Executor {
 	t.Helper()
 	c := config.DefaultConfig()
 	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
@@ -40,21 +39,7 @@ func offlineServer(t testing.TB) *Server {
 		}},
 		"test": {Shard: "s0"},
 	}
-	srv, err := New(context.Background(), Options{Config: c, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return srv
+	return newTestExecutor(t, c)
 }
 
 // recorder is a VCursor that records what would be sent to the shards.
@@ -74,8 +59,9 @@ func (r *recorder) ExecuteShards(_ context.Context, qs []engine.ShardQuery) ([]*
 	return out, nil
 }
 
-func offlineSession(srv *Server, db string) (*Session, *recorder) {
-	s := &Session{srv: srv, Autocommit: true, TxBegin: "BEGIN", DB: db}
+func offlineSession(srv *Executor, db string) (*Session, *recorder) {
+	s := newSession(srv, nil)
+	s.DB = db
 	r := &recorder{}
 	s.vc = r
 	return s, r
@@ -83,7 +69,7 @@ func offlineSession(srv *Server, db string) (*Session, *recorder) {
 
 // slowSent runs sql the ordinary way (parse, normalize, plan) and returns
 // what reaches the shards.
-func slowSent(t testing.TB, srv *Server, db, sql string) ([]string, error) {
+func slowSent(t testing.TB, srv *Executor, db, sql string) ([]string, error) {
 	s, r := offlineSession(srv, db)
 	stmt, known, err := srv.parser.Parse2(sql)
 	if err != nil {
@@ -102,7 +88,7 @@ func slowSent(t testing.TB, srv *Server, db, sql string) ([]string, error) {
 
 // fastSent runs sql on the fast path; ok false if the fast path does not
 // take it.
-func fastSent(srv *Server, db, sql string) (sent []string, ok bool, err error) {
+func fastSent(srv *Executor, db, sql string) (sent []string, ok bool, err error) {
 	s, r := offlineSession(srv, db)
 	_, _, err, ok = s.fastExecute(context.Background(), sql)
 	return r.sent, ok, err
@@ -313,4 +299,50 @@ func BenchmarkPointSelect(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// TestFastPathFuzzShort is a short, bounded, deterministic run of
+// FuzzFastPath's property on mutations of its corpus, so that every `go
+// test` exercises it beyond the seeds.
+func TestFastPathFuzzShort(t *testing.T) {
+	srv := offlineServer(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	mutate := func(b []byte) []byte {
+		b = append([]byte{}, b...)
+		for n := rng.IntN(4) + 1; n > 0; n-- {
+			switch op := rng.IntN(4); {
+			case op == 0 && len(b) > 0:
+				b[rng.IntN(len(b))] = byte(rng.IntN(256))
+			case op == 1 && len(b) > 0:
+				i := rng.IntN(len(b))
+				b = append(b[:i], b[i+1:]...)
+			case op == 2:
+				i := rng.IntN(len(b) + 1)
+				b = append(b[:i], append([]byte{byte(rng.IntN(256))}, b[i:]...)...)
+			default:
+				if len(b) > 2 {
+					i, j := rng.IntN(len(b)), rng.IntN(len(b))
+					b[i], b[j] = b[j], b[i]
+				}
+			}
+		}
+		return b
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+		sql := string(mutate([]byte(fastCorpus[rng.IntN(len(fastCorpus))])))
+		got, ok, gerr := fastSent(srv, "demo", sql)
+		if !ok {
+			continue
+		}
+		want, werr := slowSent(t, srv, "demo", sql)
+		if (werr == nil) != (gerr == nil) || len(got) != len(want) {
+			t.Fatalf("%q\nfast %v %q\nslow %v %q", sql, gerr, got, werr, want)
+		}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Fatalf("%q\nfast %q\nslow %q", sql, got, want)
+			}
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package shardproxy
+package session
 
 import (
 	"context"
@@ -19,10 +19,10 @@ import (
 // inserted into a sharded table without them (the planner marks such an
 // INSERT; engine.Insert asks the session through engine.KeyGenerator).
 
-// keyGen hands out generated keys: one ID service client per server, and
+// KeyGen hands out generated keys: one ID service client per server, and
 // per sharded table the buffered sequence of its tag, so that almost every
 // key costs a mutex and no network.
-type keyGen struct {
+type KeyGen struct {
 	client  *client.Client
 	timeout time.Duration
 	addrs   string // for errors
@@ -38,9 +38,9 @@ type tableSeq struct {
 	seq *client.Sequence
 }
 
-// newKeyGen connects (lazily) to the configured ID service; nil when the
+// NewKeyGen connects (lazily) to the configured ID service; nil when the
 // config has none.
-func newKeyGen(cfg *config.Config, reg prometheus.Registerer) (*keyGen, error) {
+func NewKeyGen(cfg *config.Config, reg prometheus.Registerer) (*KeyGen, error) {
 	ids := cfg.IDService
 	if !ids.Enabled() {
 		return nil, nil
@@ -57,7 +57,7 @@ func newKeyGen(cfg *config.Config, reg prometheus.Registerer) (*keyGen, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shardproxy: id_service: %w", err)
 	}
-	k := &keyGen{
+	k := &KeyGen{
 		client: c, timeout: ids.Timeout, addrs: strings.Join(ids.Addrs, ", "),
 		seqs: map[string]map[string]*tableSeq{},
 		keys: prometheus.NewCounter(prometheus.CounterOpts{
@@ -89,7 +89,7 @@ func newKeyGen(cfg *config.Config, reg prometheus.Registerer) (*keyGen, error) {
 }
 
 // close drops the client (and the IDs it buffered: gaps, never repeats).
-func (k *keyGen) Close() {
+func (k *KeyGen) Close() {
 	if k != nil {
 		_ = k.client.Close()
 	}
@@ -100,10 +100,10 @@ func (k *keyGen) Close() {
 // (less if the statement's context ends first); on failure no key is used
 // and the engine sends nothing to the shards.
 func (s *Session) GenerateKeys(ctx context.Context, db, table string, n int) ([]int64, error) {
-	k := s.srv.keys
+	k := s.sh.Keys
 	if k == nil {
 		column := "its shard key"
-		if _, t, err := s.srv.vs.FindTable(db, table); err == nil && t.Column != "" {
+		if _, t, err := s.sh.VSchema.FindTable(db, table); err == nil && t.Column != "" {
 			column = "its shard key column " + t.Column
 		}
 		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
@@ -113,7 +113,7 @@ func (s *Session) GenerateKeys(ctx context.Context, db, table string, n int) ([]
 	return k.generate(ctx, db, table, n)
 }
 
-func (k *keyGen) generate(ctx context.Context, db, table string, n int) ([]int64, error) {
+func (k *KeyGen) generate(ctx context.Context, db, table string, n int) ([]int64, error) {
 	ts := k.seqs[db][table]
 	if ts == nil {
 		// Every sharded table of the config has a sequence, and only those

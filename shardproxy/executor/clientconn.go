@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/internal/rawio"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 )
 
 // clientConn wraps a client connection below the vitess listener: every
@@ -38,7 +39,7 @@ import (
 // listener keeps both over TLS connections as well.
 type clientConn struct {
 	net.Conn // the raw connection: addresses, deadlines
-	srv      *Server
+	srv      *Executor
 	ID       uint32
 	r        *bufio.Reader // the client's bytes, decrypted once TLS is on
 	w        io.Writer     // to the client, encrypted once TLS is on
@@ -75,7 +76,7 @@ const comFieldList = 0x04
 // fit the read buffer whole).
 const laneMaxPacket = 8 << 10
 
-func newClientConn(c net.Conn, srv *Server, id uint32) *clientConn {
+func newClientConn(c net.Conn, srv *Executor, id uint32) *clientConn {
 	f := &clientConn{Conn: c, srv: srv, ID: id, w: c, tlsConf: srv.tlsConf, login: true}
 	// Plain connections are read, and the fast lane's answers written, with
 	// raw system calls (package rawio says why).
@@ -401,7 +402,7 @@ func (f *clientConn) answer(body []byte) error {
 	}
 	fields, err := f.fields(string(table), string(wildcard))
 	if err != nil {
-		se := toSQLError(err)
+		se := mysqlerr.From(err)
 		write(errPayload(se.Num, se.State, se.Message))
 	} else {
 		for _, fl := range fields {
@@ -427,7 +428,7 @@ func (f *clientConn) eofPayload() []byte {
 // the current database are the session's) with a query that returns none
 // of its rows.
 func (f *clientConn) fields(table, wildcard string) ([]*querypb.Field, error) {
-	ss := f.srv.sessionByID(f.ID)
+	ss := f.srv.SessionByID(f.ID)
 	if ss == nil {
 		return nil, sqlerror.NewSQLError(sqlerror.ERUnknownComError, sqlerror.SSNetError, "no session")
 	}

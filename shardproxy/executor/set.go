@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 )
 
 // set runs SET. Session system variables become part of the session's
@@ -153,7 +154,7 @@ func namesAssign(sql, name string, expr sqlparser.Expr) (string, error) {
 	}
 	m := namesRE.FindStringSubmatch(sql)
 	if m == nil {
-		return "", syntaxErrorAt(sql, 0)
+		return "", mysqlerr.SyntaxErrorAt(sql, 0)
 	}
 	cs := strings.Trim(m[2], "'\"`")
 	if !identRE.MatchString(cs) {

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"

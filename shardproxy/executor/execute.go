@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/session"
 )
 
 // execute runs one statement of text: the fast path when its shape is
@@ -44,13 +46,13 @@ func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, 
 // finish counts a statement and logs it when slow.
 func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) {
 	m := s.srv.metrics
-	m.statements[kind].Inc()
+	m.Statements[kind].Inc()
 	if err != nil {
-		m.stmtErrors[kind].Inc()
+		m.StmtErrors[kind].Inc()
 	}
 	if thr := s.srv.cfg.SlowQueryThreshold; thr > 0 {
 		if d := time.Since(start); d > thr {
-			m.slow.Inc()
+			m.Slow.Inc()
 			q := sql
 			if len(q) > 1024 {
 				q = q[:1024] + "..."
@@ -59,21 +61,6 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 		}
 	}
 	s.Running("", time.Time{})
-}
-
-func (s *Session) ClearWarnings() {
-	s.PrevWarnings, s.PrevErrors = 0, 0
-	if len(s.Warnings) > 0 || s.WarnMore > 0 {
-		s.WMu.Lock()
-		s.PrevWarnings = len(s.Warnings) + s.WarnMore
-		for _, w := range s.Warnings {
-			if w[0].ToString() == "Error" {
-				s.PrevErrors++
-			}
-		}
-		s.Warnings, s.WarnMore = s.Warnings[:0], 0
-		s.WMu.Unlock()
-	}
 }
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
@@ -156,18 +143,18 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		res, err := s.lockTables(ctx, st)
 		return kindOther, res, err
 	case *sqlparser.Kill:
-		return kindOther, nil, notSupported("KILL")
+		return kindOther, nil, mysqlerr.NotSupported("KILL")
 	case *sqlparser.CallProc:
-		return kindOther, nil, notSupported("CALL")
+		return kindOther, nil, mysqlerr.NotSupported("CALL")
 	case *sqlparser.Load:
-		return kindOther, nil, notSupported("LOAD DATA")
+		return kindOther, nil, mysqlerr.NotSupported("LOAD DATA")
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
-		return kindOther, nil, notSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
+		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}
 	if strings.TrimSpace(stripComments(sql)) == "" {
 		return kindOther, nil, errEmpty
 	}
-	return kindOther, nil, notSupported("%s", firstWords(sql))
+	return kindOther, nil, mysqlerr.NotSupported("%s", firstWords(sql))
 }
 
 var okResult = &sqltypes.Result{}
@@ -306,28 +293,28 @@ func (cp *cachedPlan) plainSelect() bool {
 // one backquote, whose "quotes" createIdentifierCI cuts off) where a
 // variable is named, as in SET ```` or SELECT @````. MariaDB answers
 // SET ```` with 1064 too, near the end of the statement.
-func (srv *Server) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
+func (srv *Executor) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", r)
 			stmt, known = nil, nil
-			err = syntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+			err = mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
 		}
 	}()
 	stmt, known, err = srv.parser.Parse2(sql)
 	if err != nil {
-		return nil, nil, parseError(sql, err)
+		return nil, nil, mysqlerr.ParseError(sql, err)
 	}
 	return stmt, known, nil
 }
 
 // normalize is sqlparser.Normalize with its panics turned into the refusal
 // of the statement.
-func (srv *Server) normalize(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable, db string) (r *sqlparser.RewriteASTResult, err error) {
+func (srv *Executor) normalize(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable, db string) (r *sqlparser.RewriteASTResult, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			srv.log.Warn("shardproxy: the normalizer panicked: statement refused", "query", sqlparser.String(stmt), "panic", p, "stack", string(debug.Stack()))
-			r, err = nil, notSupported("%s (vitess's normalizer failed on it: %v)", firstWords(sqlparser.String(stmt)), p)
+			r, err = nil, mysqlerr.NotSupported("%s (vitess's normalizer failed on it: %v)", firstWords(sqlparser.String(stmt)), p)
 		}
 	}()
 	return sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, db, -1, "", proxySysVars, nil, nil)
@@ -359,7 +346,7 @@ func foldNegative(stmt sqlparser.Statement) sqlparser.Statement {
 // toNotSupported maps the normalizer's refusals (VT12001 unsupported) to
 // 1235; other errors pass.
 func toNotSupported(err error) error {
-	se := toSQLError(err)
+	se := mysqlerr.From(err)
 	if strings.Contains(se.Message, "VT12001") || se.Number() == sqlerror.ERUnknownError {
 		return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "%s", se.Message)
 	}
@@ -403,7 +390,7 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		vc = s.vc
 	}
 	if cp.calcFound {
-		s.Vars.Calc = &calcFound{}
+		s.Vars.Calc = &session.CalcFound{}
 		defer func() { s.Vars.Calc = nil }()
 	}
 	res, err := cp.plan.Execute(ctx, vc, bv)
@@ -420,12 +407,12 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 	case kindSelect:
 		if text != "" {
 			// Not for the proxy's own evaluations (SET's values).
-			res = s.Vars.applySelectLimit(cp, res)
+			res = applySelectLimit(&s.Vars, cp, res)
 		}
 		s.RowCount = -1
 		s.FoundRows = uint64(len(res.Rows))
 		if cp.calcFound && s.Vars.Calc != nil {
-			n, err := s.Vars.Calc.result()
+			n, err := s.Vars.Calc.Result()
 			if err != nil {
 				return nil, err
 			}
@@ -508,7 +495,7 @@ func (s *Session) sysVar(name string) *querypb.BindVariable {
 // buildPlan classifies a normalized statement: a SELECT with no table, or
 // one on a system database, is passed whole to one shard; everything else
 // goes to the planner.
-func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primitive, error) {
+func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Primitive, error) {
 	switch stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
@@ -530,7 +517,7 @@ func (srv *Server) buildPlan(stmt sqlparser.Statement, db string) (engine.Primit
 	return srv.planner(stmt, srv.vs, db)
 }
 
-func (srv *Server) homeShardOf(db string) string {
+func (srv *Executor) homeShardOf(db string) string {
 	return homeShard(srv.vs, srv.vs.Databases[db])
 }
 

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"context"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/wire"
 )
 
 // The fast lane runs the commonest statements below the listener, in
@@ -218,11 +220,11 @@ func (lc *laneCursor) ExecuteShards(ctx context.Context, qs []engine.ShardQuery)
 	q := qs[0]
 	s := lc.s
 	err := lc.run(ctx, q, q.Read && !s.Hint.ForcePrimary)
-	if m := s.srv.metrics.shard(q.Shard); m != nil {
+	if m := s.srv.shared.Metrics.Shard(q.Shard); m != nil {
 		// From the statement's start: the routing before the connection
 		// is taken is well under the histogram's resolution, and it saves
 		// a clock read per statement.
-		m.observe(lc.start, err)
+		m.Observe(lc.start, err)
 	}
 	if err != nil {
 		return nil, err
@@ -338,7 +340,7 @@ func (lc *laneCursor) emitOK(header byte, affected, insertID uint64, warnings ui
 
 // emitErr appends the ERR packet of an error, as the listener writes it.
 func (lc *laneCursor) emitErr(err error) {
-	se := toSQLError(err)
+	se := mysqlerr.From(err)
 	msg := se.Message
 	if len(msg) > 1<<16 {
 		msg = msg[:1<<16]
@@ -519,7 +521,7 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 			v, typ = sqltypes.NewFloat64(f).Raw(), sqltypes.Float64
 		case sqltypes.Decimal, sqltypes.Text, sqltypes.Blob, sqltypes.VarChar, sqltypes.VarBinary, sqltypes.Char,
 			sqltypes.Bit, sqltypes.Enum, sqltypes.Set, sqltypes.Geometry, sqltypes.Binary, sqltypes.TypeJSON, sqltypes.Vector:
-			l, p, ok := readLenEncInt(data, pos)
+			l, p, ok := wire.ReadLenEncInt(data, pos)
 			if !ok || uint64(len(data)-p) < l {
 				return nil, false
 			}
@@ -536,24 +538,6 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 	}
 	fs.vals, fs.arena = bvs, arena
 	return fs.bv, true
-}
-
-// readLenEncInt reads a length-encoded integer at pos.
-func readLenEncInt(data []byte, pos int) (uint64, int, bool) {
-	if pos >= len(data) {
-		return 0, pos, false
-	}
-	switch b := data[pos]; {
-	case b < 0xfb:
-		return uint64(b), pos + 1, true
-	case b == 0xfc && pos+3 <= len(data):
-		return uint64(binary.LittleEndian.Uint16(data[pos+1:])), pos + 3, true
-	case b == 0xfd && pos+4 <= len(data):
-		return uint64(data[pos+1]) | uint64(data[pos+2])<<8 | uint64(data[pos+3])<<16, pos + 4, true
-	case b == 0xfe && pos+9 <= len(data):
-		return binary.LittleEndian.Uint64(data[pos+1:]), pos + 9, true
-	}
-	return 0, pos, false
 }
 
 // laneStmtText is a prepared statement's SQL for the shard, with the

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 // scanShape reads a statement's shape without parsing it (see fastpath.go):
 // it appends "db NUL shape" to key and the literals it replaced to lits.

@@ -1,4 +1,4 @@
-package shardproxy
+package executor
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/collations"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
-
-	"github.com/strata-db/strata/shardproxy/engine"
 )
 
 // Commands that the vitess listener answers differently from MariaDB, or
@@ -75,7 +75,7 @@ type protoServer struct {
 // would close the connection; the proxy takes no larger packets than the
 // smallest (nor than its own max_allowed_packet). A shard that cannot be
 // asked leaves the configured limit.
-func (s *Server) protocolLimits(ctx context.Context) protoServer {
+func (s *Executor) protocolLimits(ctx context.Context) protoServer {
 	ps := protoServer{started: time.Now(), maxPacket: s.cfg.MaxAllowedPacket}
 	for _, name := range s.vs.Shards {
 		p := s.cluster.Shard(name).Primary
@@ -99,8 +99,12 @@ func (s *Server) protocolLimits(ctx context.Context) protoServer {
 	return ps
 }
 
+// MaxAllowedPacket is the largest client packet the proxy takes: its own
+// max_allowed_packet, capped by the shards'.
+func (s *Executor) MaxAllowedPacket() int { return s.maxPacket() }
+
 // maxPacket is the largest client packet the proxy takes.
-func (s *Server) maxPacket() int {
+func (s *Executor) maxPacket() int {
 	if s.proto.maxPacket > 0 {
 		return s.proto.maxPacket
 	}
@@ -175,7 +179,7 @@ func (f *clientConn) intercept(cmd byte, length int) (handled bool, err error) {
 			return false, nil
 		}
 		return true, f.consumeAndAnswer(length, func() []byte {
-			se := toSQLError(perr)
+			se := mysqlerr.From(perr)
 			return errPayload(sqlerror.ErrorCode(se.Num), se.State, se.Message)
 		})
 	case comStatistics:
@@ -280,10 +284,10 @@ func (f *clientConn) fixExecAnswer(p []byte) []byte {
 		if f.sess == nil {
 			return nil
 		}
-		w := f.srv.WarningCount(f.sess.Conn)
+		w := f.sess.WarningCount()
 		pos := 5
 		for i := 0; i < 2; i++ { // affected rows, insert id
-			_, next, ok := readLenEncInt(p[:4+n], pos)
+			_, next, ok := wire.ReadLenEncInt(p[:4+n], pos)
 			if !ok {
 				return nil
 			}
@@ -335,7 +339,7 @@ func (f *clientConn) statistics() []byte {
 	up := time.Since(s.proto.started)
 	var questions float64 // every statement, the fast lane's too (runLane calls finish)
 	if s.metrics != nil {
-		for _, c := range s.metrics.statements {
+		for _, c := range s.metrics.Statements {
 			var m dto.Metric
 			if c != nil && c.Write(&m) == nil {
 				questions += m.GetCounter().GetValue()
@@ -343,9 +347,9 @@ func (f *clientConn) statistics() []byte {
 		}
 	}
 	var slow float64
-	if s.metrics != nil && s.metrics.slow != nil {
+	if s.metrics != nil && s.metrics.Slow != nil {
 		var m dto.Metric
-		if s.metrics.slow.Write(&m) == nil {
+		if s.metrics.Slow.Write(&m) == nil {
 			slow = m.GetCounter().GetValue()
 		}
 	}
@@ -368,7 +372,7 @@ func (f *clientConn) changeUser(data []byte) error {
 		return err
 	}
 	fail := func(err error) error {
-		se := toSQLError(err)
+		se := mysqlerr.From(err)
 		return reply(errPayload(sqlerror.ErrorCode(se.Num), se.State, se.Message))
 	}
 	malformed := func() error {
@@ -401,7 +405,7 @@ func (f *clientConn) changeUser(data []byte) error {
 
 	// The auth switch: the client answers with its scramble of the new
 	// salt.
-	salt, err := salt()
+	salt, err := wire.Salt()
 	if err != nil {
 		return err
 	}
@@ -414,17 +418,17 @@ func (f *clientConn) changeUser(data []byte) error {
 		return err
 	}
 	seq++
-	auth := newAuthServer(f.srv.cfg.Users, f.srv.cfg.AuthPlugin)
+	auth := wire.NewAuthServer(f.srv.cfg.Users, f.srv.cfg.AuthPlugin)
 	scramble := mysql.ScrambleMysqlNativePassword
 	if plugin == string(mysql.CachingSha2Password) {
 		scramble = mysql.ScrambleCachingSha2Password
 	}
-	getter, err := auth.check(string(user), salt, resp, f.Conn.RemoteAddr(), scramble)
+	getter, err := auth.Check(string(user), salt, resp, f.Conn.RemoteAddr(), scramble)
 	if err != nil {
 		f.srv.log.Warn("shardproxy: COM_CHANGE_USER refused", "conn", f.ID, "user", string(user), "err", err)
 		return fail(err)
 	}
-	if plugin == string(mysql.CachingSha2Password) && auth.users[string(user)] != "" {
+	if plugin == string(mysql.CachingSha2Password) && auth.HasPassword(string(user)) {
 		if err := reply([]byte{mysql.AuthMoreDataPacket, mysql.CachingSha2FastAuth}); err != nil {
 			return err
 		}
@@ -433,10 +437,9 @@ func (f *clientConn) changeUser(data []byte) error {
 	// Start over, as the new user.
 	c.User, c.UserData = string(user), getter
 	c.CharacterSet = charset
-	ss.curMu.Lock()
-	ss.User = string(user)
-	ss.curMu.Unlock()
-	ss.Reset()
+	ss.SetUser(string(user))
+	ss.HandshakeNames = f.srv.handshakeNames(c)
+	ss.reset()
 	c.PrepareData = map[uint32]*mysql.PrepareData{}
 	f.proto.typed, f.proto.longErr = nil, nil
 	if len(db) > 0 {
@@ -455,8 +458,8 @@ func (f *clientConn) changeUser(data []byte) error {
 }
 
 // authPlugin is the plugin the proxy asks clients to use.
-func (s *Server) authPlugin() mysql.AuthMethodDescription {
-	return newAuthServer(nil, s.cfg.AuthPlugin).DefaultAuthMethodDescription()
+func (s *Executor) authPlugin() mysql.AuthMethodDescription {
+	return wire.NewAuthServer(nil, s.cfg.AuthPlugin).DefaultAuthMethodDescription()
 }
 
 // readPacket reads the packet at the head of the buffer (length bytes
@@ -595,7 +598,7 @@ func oneStatement(sql string) string {
 
 // commentOnly tells the parser's "Query was empty" of a statement that is
 // only comments, which MariaDB answers with an OK.
-func (s *Server) commentOnly(sql string, err error) bool {
+func (s *Executor) commentOnly(sql string, err error) bool {
 	var se *sqlerror.SQLError
 	if !errors.As(err, &se) || se.Num != sqlerror.EREmptyQuery {
 		return false
@@ -605,7 +608,7 @@ func (s *Server) commentOnly(sql string, err error) bool {
 
 // checkPrepareText refuses, as MariaDB does, to prepare several
 // statements (1064) or none (1065).
-func (s *Server) checkPrepareText(query string) error {
+func (s *Executor) checkPrepareText(query string) error {
 	if strings.IndexByte(query, ';') < 0 {
 		return nil
 	}
@@ -617,77 +620,9 @@ func (s *Server) checkPrepareText(query string) error {
 	case err != nil:
 		return nil // the parser says what is wrong
 	case len(pieces) > 1:
-		return syntaxErrorAt(query, strings.Index(query, pieces[1]))
+		return mysqlerr.SyntaxErrorAt(query, strings.Index(query, pieces[1]))
 	case len(pieces) == 0 && !scanStatements(s.parser, query).commentOnly:
 		return errEmpty
 	}
 	return nil
-}
-
-// clientFoundRows gives a client that set CLIENT_FOUND_ROWS the rows its
-// statements matched where MariaDB would (an UPDATE's rows set to the
-// values they had, an INSERT ... ON DUPLICATE KEY UPDATE's duplicates left
-// as they were): the backend connections, shared by all clients, do not
-// set the flag, but MariaDB's OK says what it would have counted. The
-// results are the shards' own, before the engine sums them.
-func (s *Session) clientFoundRows(qs []engine.ShardQuery, out []*sqltypes.Result) {
-	if s.Conn == nil || s.Conn.Capabilities&mysql.CapabilityClientFoundRows == 0 {
-		return
-	}
-	for i, r := range out {
-		if r != nil && len(r.Fields) == 0 && i < len(qs) {
-			r.RowsAffected = matchedRows(qs[i].SQL, r)
-		}
-	}
-}
-
-// matchedRows is the affected-rows count of r under CLIENT_FOUND_ROWS.
-func matchedRows(sql string, r *sqltypes.Result) uint64 {
-	if matched, _, ok := infoCounts(r.Info, "Rows matched: ", "Changed: "); ok {
-		return matched
-	}
-	if !containsFold(sql, "on duplicate key update") {
-		return r.RowsAffected
-	}
-	if r.Info == "" {
-		// One row: 0 is a duplicate left as it was, which the flag counts.
-		return max(r.RowsAffected, 1)
-	}
-	// Several rows: MariaDB's Duplicates are the rows it changed, each
-	// counted twice; with the flag every other row counts once.
-	records, dups, ok := infoCounts(r.Info, "Records: ", "Duplicates: ")
-	if !ok {
-		return r.RowsAffected
-	}
-	return records + dups
-}
-
-// infoCounts reads the first two numbers of an OK packet's info as MariaDB
-// writes it ("Rows matched: 1  Changed: 0  Warnings: 0"), without
-// fmt.Sscanf's allocations (it runs on every write of such a client).
-func infoCounts(info, first, second string) (a, b uint64, ok bool) {
-	rest, ok := strings.CutPrefix(info, first)
-	if !ok {
-		return 0, 0, false
-	}
-	as, rest, _ := strings.Cut(rest, "  ")
-	rest, ok = strings.CutPrefix(rest, second)
-	if !ok {
-		return 0, 0, false
-	}
-	bs, _, _ := strings.Cut(rest, "  ")
-	a, errA := strconv.ParseUint(as, 10, 64)
-	b, errB := strconv.ParseUint(bs, 10, 64)
-	return a, b, errA == nil && errB == nil
-}
-
-// containsFold reports whether s holds word (lower case), ASCII case
-// ignored, without the copy strings.ToLower makes.
-func containsFold(s, word string) bool {
-	for i := 0; i+len(word) <= len(s); i++ {
-		if s[i]|0x20 == word[0] && equalFold(s[i:i+len(word)], word) {
-			return true
-		}
-	}
-	return false
 }

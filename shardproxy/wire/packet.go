@@ -1,0 +1,21 @@
+package wire
+
+import "encoding/binary"
+
+// ReadLenEncInt reads a length-encoded integer at pos.
+func ReadLenEncInt(data []byte, pos int) (uint64, int, bool) {
+	if pos >= len(data) {
+		return 0, pos, false
+	}
+	switch b := data[pos]; {
+	case b < 0xfb:
+		return uint64(b), pos + 1, true
+	case b == 0xfc && pos+3 <= len(data):
+		return uint64(binary.LittleEndian.Uint16(data[pos+1:])), pos + 3, true
+	case b == 0xfd && pos+4 <= len(data):
+		return uint64(data[pos+1]) | uint64(data[pos+2])<<8 | uint64(data[pos+3])<<16, pos + 4, true
+	case b == 0xfe && pos+9 <= len(data):
+		return binary.LittleEndian.Uint64(data[pos+1:]), pos + 9, true
+	}
+	return 0, pos, false
+}
