@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -111,12 +112,16 @@ func TestDeadBackend(t *testing.T) {
 		`strata_proxy_pool_idle{role="primary",server=`,
 		`strata_proxy_pool_waits_total{role="primary",server=`,
 		`strata_proxy_statements_total{kind="select"}`,
-		`strata_proxy_slow_statements_total 1`,
 		`strata_proxy_plan_cache_hits_total`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// At least the SLEEP: on a loaded machine the CREATE TABLE may be slow
+	// too.
+	if !regexp.MustCompile(`(?m)^strata_proxy_slow_statements_total [1-9]`).MatchString(metrics) {
+		t.Errorf("metrics lack strata_proxy_slow_statements_total >= 1")
 	}
 	if logs := p.logs.String(); !strings.Contains(logs, `msg="slow query"`) || !strings.Contains(logs, "SLEEP(0.1)") {
 		t.Errorf("no slow query line in the log:\n%s", logs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
+	"github.com/strata-db/strata/shardproxy/wire"
 )
 
 // Planner builds the plan of one normalized statement (planner.Build).
@@ -62,8 +62,8 @@ type Executor struct {
 	// rw is the read/write router, nil when splitting is off.
 	rw *rwsplit.Router
 
-	tlsConf *tls.Config // nil: no TLS offered
-	proto   protoServer // start time, client packet limit (protocol.go)
+	wireCfg *wire.Config // every client connection's
+	proto   protoServer  // start time, client packet limit (protocol.go)
 
 	clients  atomic.Int64
 	fastHits atomic.Uint64
@@ -82,7 +82,11 @@ func New(ctx context.Context, o Options) *Executor {
 		cluster: o.Shared.Cluster, planner: o.Planner,
 		plans: newPlanCache(o.Config.PlanCacheSize), metrics: o.Metrics, log: o.Log, shared: o.Shared,
 		version: o.Version, maxRows: o.Shared.MaxRows, dbShards: o.Shared.DBShards,
-		rw: o.RW, tlsConf: o.TLS,
+		rw: o.RW,
+		wireCfg: &wire.Config{
+			TLS: o.TLS, RequireTLS: o.Config.TLS.Require,
+			Users: o.Config.Users, AuthPlugin: o.Config.AuthPlugin, Log: o.Log,
+		},
 		fast:     newShapeCache(o.Config.PlanCacheSize),
 		sessions: map[uint32]*Session{},
 	}
@@ -157,4 +161,35 @@ func (s *Session) reset() {
 	s.prepared = nil
 }
 
-var _ net.Conn = (*clientConn)(nil)
+var (
+	_ wire.Session = (*Session)(nil)
+	_ wire.Server  = (*Executor)(nil)
+)
+
+// MySQL implements wire.Session.
+func (s *Session) MySQL() *mysql.Conn { return s.Conn }
+
+// LaneTyped implements wire.Session: the fast lane saw prepared statement
+// id's parameter types bound.
+func (s *Session) LaneTyped(id uint32) bool {
+	p := s.prepared[id]
+	return p != nil && p.rawTypes != nil
+}
+
+// ChangedUser implements wire.Session: after COM_CHANGE_USER the session
+// starts over as after COM_RESET_CONNECTION, as the connection's new user,
+// in database db ("" for none, as on MariaDB).
+func (s *Session) ChangedUser(db string) error {
+	c := s.Conn
+	s.SetUser(c.User)
+	s.HandshakeNames = s.srv.handshakeNames(c)
+	s.reset()
+	var err error
+	if db != "" {
+		err = s.use(db)
+	} else {
+		s.DB = ""
+	}
+	c.StatusFlags = s.StatusFlags()
+	return err
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/replication"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -24,8 +25,8 @@ func (s *handler) NewConnection(c *mysql.Conn) {
 	ss := newSession(s.Executor, c)
 	c.ClientData = ss
 	c.StatusFlags |= mysql.ServerStatusAutocommit
-	if cc, ok := c.GetRawConn().(*clientConn); ok {
-		cc.sess = ss
+	if cc, ok := c.GetRawConn().(*wire.Conn); ok {
+		cc.SetSession(ss)
 	}
 	s.mu.Lock()
 	s.sessions[c.ConnectionID] = ss
@@ -44,9 +45,8 @@ func (s *handler) ConnectionReady(c *mysql.Conn) {
 	}
 	// From here on the listener reads commands, and the fast lane may take
 	// them first.
-	if cc, ok := c.GetRawConn().(*clientConn); ok && cc.sess == ss {
-		cc.deprecate = c.Capabilities&mysql.CapabilityClientDeprecateEOF != 0
-		cc.lane = true
+	if cc, ok := c.GetRawConn().(*wire.Conn); ok && cc.Session() == wire.Session(ss) {
+		cc.Ready(c.Capabilities&mysql.CapabilityClientDeprecateEOF != 0)
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 )
 
 // The fast lane runs the commonest statements below the listener, in
-// clientConn, the way a TCP proxy would pass them: a read that one shard
+// Conn, the way a TCP proxy would pass them: a read that one shard
 // answers whole, of a shape the fast path knows (fastpath.go), outside a
 // transaction. The statement is routed as on the ordinary path (same plan,
 // same bind variables, same SQL for the shard), but the shard's response is
@@ -70,10 +70,10 @@ func lanePlan(p engine.Primitive) bool {
 
 // laneCursor is the VCursor of a statement in the fast lane and the Sink of
 // its shard's response, which it translates into the client's packets in
-// clientConn.out.
+// Conn.out.
 type laneCursor struct {
 	s   *Session
-	f   *clientConn
+	f   *wire.Conn
 	res [1]*sqltypes.Result
 
 	// For a prepared statement: the shard's statement text, its number of
@@ -103,7 +103,7 @@ func (s *Session) laneReady() bool {
 // laneQuery runs a COM_QUERY (body: the statement's text, which lives in the
 // client's read buffer) in the fast lane. handled false leaves it to the
 // listener; err means the client's connection failed.
-func (s *Session) laneQuery(f *clientConn, body []byte) (handled bool, err error) {
+func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error) {
 	if !s.laneReady() || len(body) == 0 {
 		return false, nil
 	}
@@ -137,9 +137,9 @@ func (s *Session) laneQuery(f *clientConn, body []byte) (handled bool, err error
 // runLane runs a planned read in the fast lane and writes its response
 // (s.lane is set up for it). p is the prepared statement being executed,
 // nil for text.
-func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string, p *prepared) (handled bool, err error) {
+func (s *Session) runLane(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string, p *prepared) (handled bool, err error) {
 	lc := &s.lane
-	f.out = f.out[:0]
+	f.Out = f.Out[:0]
 	s.ClearWarnings()
 	start := time.Now()
 	lc.start = start
@@ -164,7 +164,7 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 		if xerr == nil {
 			xerr = sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: the fast lane got no response")
 		}
-		f.out = f.out[:0]
+		f.Out = f.Out[:0]
 		lc.seq = 1
 		lc.emitErr(xerr)
 	}
@@ -176,11 +176,11 @@ func (s *Session) runLane(f *clientConn, cp *cachedPlan, bv map[string]*querypb.
 	}
 	s.finish(kindSelect, text, start, xerr)
 	s.srv.laneHits.Add(1)
-	if err := f.writeLane(f.out); err != nil {
+	if err := f.WriteLane(f.Out); err != nil {
 		return true, err
 	}
-	if cap(f.out) > laneFlushAt {
-		f.out = nil
+	if cap(f.Out) > laneFlushAt {
+		f.Out = nil
 	}
 	return true, nil
 }
@@ -279,7 +279,7 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 	case backend.PacketColumnCount, backend.PacketColumn:
 		lc.emit(p.Payload)
 	case backend.PacketColumnsDone:
-		if !lc.f.deprecate {
+		if !lc.f.DeprecateEOF() {
 			lc.emitEOF(0)
 		}
 	case backend.PacketRow:
@@ -287,15 +287,15 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 			lc.rows++
 		}
 		lc.emit(p.Payload)
-		if len(lc.f.out) >= laneFlushAt {
+		if len(lc.f.Out) >= laneFlushAt {
 			lc.flushed = true
-			err := lc.f.writeLane(lc.f.out)
-			lc.f.out = lc.f.out[:0]
+			err := lc.f.WriteLane(lc.f.Out)
+			lc.f.Out = lc.f.Out[:0]
 			return err
 		}
 	case backend.PacketEnd:
 		lc.done, lc.warns = true, p.Warnings
-		if lc.f.deprecate {
+		if lc.f.DeprecateEOF() {
 			lc.emitOK(mysql.EOFPacket, 0, 0, p.Warnings)
 		} else {
 			lc.emitEOF(p.Warnings)
@@ -313,13 +313,13 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 // emit appends one packet for the client.
 func (lc *laneCursor) emit(payload []byte) {
 	n := len(payload)
-	lc.f.out = append(lc.f.out, byte(n), byte(n>>8), byte(n>>16), lc.seq)
-	lc.f.out = append(lc.f.out, payload...)
+	lc.f.Out = append(lc.f.Out, byte(n), byte(n>>8), byte(n>>16), lc.seq)
+	lc.f.Out = append(lc.f.Out, payload...)
 	lc.seq++
 }
 
 func (lc *laneCursor) emitEOF(warnings uint16) {
-	lc.f.out = append(lc.f.out, 5, 0, 0, lc.seq, mysql.EOFPacket, byte(warnings), byte(warnings>>8), byte(lc.status), byte(lc.status>>8))
+	lc.f.Out = append(lc.f.Out, 5, 0, 0, lc.seq, mysql.EOFPacket, byte(warnings), byte(warnings>>8), byte(lc.status), byte(lc.status>>8))
 	lc.seq++
 }
 
@@ -327,14 +327,14 @@ func (lc *laneCursor) emitEOF(warnings uint16) {
 // rows under CLIENT_DEPRECATE_EOF) as the listener writes it: no info, no
 // session state.
 func (lc *laneCursor) emitOK(header byte, affected, insertID uint64, warnings uint16) {
-	out := append(lc.f.out, 0, 0, 0, lc.seq, header)
+	out := append(lc.f.Out, 0, 0, 0, lc.seq, header)
 	at := len(out) - 5
-	out = appendLenEnc(out, affected)
-	out = appendLenEnc(out, insertID)
+	out = wire.AppendLenEnc(out, affected)
+	out = wire.AppendLenEnc(out, insertID)
 	out = append(out, byte(lc.status), byte(lc.status>>8), byte(warnings), byte(warnings>>8))
 	n := len(out) - at - 4
 	out[at], out[at+1], out[at+2] = byte(n), byte(n>>8), byte(n>>16)
-	lc.f.out = out
+	lc.f.Out = out
 	lc.seq++
 }
 
@@ -345,7 +345,7 @@ func (lc *laneCursor) emitErr(err error) {
 	if len(msg) > 1<<16 {
 		msg = msg[:1<<16]
 	}
-	lc.f.out = appendErr(lc.f.out, lc.seq, se.Num, se.State, msg)
+	lc.f.Out = wire.AppendErr(lc.f.Out, lc.seq, se.Num, se.State, msg)
 	lc.seq++
 }
 
@@ -354,7 +354,7 @@ func (lc *laneCursor) emitErr(err error) {
 // statement of its own, with the client's parameters as they came, and its
 // binary rows go back as they are. The parameters are decoded only to route
 // the statement, as the listener would have decoded them.
-func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err error) {
+func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err error) {
 	if !s.laneReady() || s.Conn == nil || len(data) < 9 {
 		return false, nil
 	}
@@ -398,7 +398,7 @@ func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err err
 		p.rawTypes = append(p.rawTypes[:0], types...)
 		for i := 0; i < n; i++ {
 			// As the listener would have noted them (laneParams checked them).
-			t, _ := paramType(types[2*i], types[2*i+1])
+			t, _ := wire.ParamType(types[2*i], types[2*i+1])
 			prep.ParamsType[i] = int32(t)
 		}
 	} else if n > 0 {
@@ -419,26 +419,9 @@ func (s *Session) laneExecute(f *clientConn, data []byte) (handled bool, err err
 	return s.runLane(f, p.cp, bv, p.query, p)
 }
 
-// paramNames are the listener's names for a prepared statement's
-// parameters.
-var paramNames = func() []string {
-	n := make([]string, 64)
-	for i := range n {
-		n[i] = "v" + strconv.Itoa(i+1)
-	}
-	return n
-}()
-
-func paramName(i int) string {
-	if i < len(paramNames) {
-		return paramNames[i]
-	}
-	return "v" + strconv.Itoa(i+1)
-}
-
 // laneParams decodes a COM_STMT_EXECUTE's parameter values into bind
 // variables exactly as the listener does (vitess parseStmtArgs, with the
-// unsigned flag that clientConn fixes for it: paramType), in the session's
+// unsigned flag that Conn fixes for it: paramType), in the session's
 // reused buffers; values point into the packet. ok is false for
 // a packet the listener should judge, and for dates and times, which take
 // the ordinary path.
@@ -459,12 +442,12 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 	bvs, arena := fs.vals[:0], fs.arena[:0]
 	pos := 0
 	for i := 0; i < n; i++ {
-		name := paramName(i)
+		name := wire.ParamName(i)
 		if nulls[i/8]&(1<<(i%8)) != 0 {
 			fs.bv[name] = sqltypes.NullBindVariable
 			continue
 		}
-		typ, err := paramType(types[2*i], types[2*i+1])
+		typ, err := wire.ParamType(types[2*i], types[2*i+1])
 		if err != nil {
 			return nil, false
 		}
@@ -562,7 +545,7 @@ func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable,
 	marks := make([]string, n)
 	for i := range marks {
 		marks[i] = "/*strata-param-" + strconv.Itoa(i+1) + "*/"
-		bv[paramName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
+		bv[wire.ParamName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
 	}
 	sql, err := pq.GenerateQuery(bv, nil)
 	if err != nil || strings.Contains(sql, "?") {
@@ -594,22 +577,10 @@ func typesMatch(raw []byte, types []int32) bool {
 		return false
 	}
 	for i, t := range types {
-		rt, err := paramType(raw[2*i], raw[2*i+1])
+		rt, err := wire.ParamType(raw[2*i], raw[2*i+1])
 		if err != nil || int32(rt) != t {
 			return false
 		}
 	}
 	return true
-}
-
-// writeLane writes the fast lane's bytes to the client: with a raw system
-// call on a plain connection, through TLS otherwise.
-func (f *clientConn) writeLane(b []byte) error {
-	var err error
-	if f.raw != nil && f.tlsConn == nil {
-		_, err = f.raw.Write(b)
-	} else {
-		_, err = f.w.Write(b)
-	}
-	return err
 }

@@ -4,35 +4,24 @@ import (
 	"context"
 	"errors"
 	"net"
-	"time"
 
+	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 )
 
 // Accept is the listener's PreHandleFunc: it runs on each accepted
 // connection before the handshake. It
 // refuses connections over max_client_connections with MySQL's 1040, as a
-// server does, and wraps the rest in a clientConn (TLS, packet limits,
+// server does, and wraps the rest in a Conn (TLS, packet limits,
 // COM_FIELD_LIST).
 func (s *Executor) Accept(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
 	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
 		s.clients.Add(-1)
-		writeRawError(c, 1040, "08004", "Too many connections")
+		wire.WriteRawError(c, 1040, "08004", "Too many connections")
 		c.Close()
 		return nil, errors.New("too many connections")
 	}
-	return newClientConn(c, s, id), nil
-}
-
-// writeRawError writes an ERR packet with sequence 0 to a connection
-// that has not had a handshake.
-func writeRawError(c net.Conn, code uint16, state, msg string) {
-	payload := []byte{0xff, byte(code), byte(code >> 8), '#'}
-	payload = append(payload, state...)
-	payload = append(payload, msg...)
-	pkt := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), 0}
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(append(pkt, payload...))
+	return wire.NewConn(c, id, s.wireCfg, s), nil
 }
 
 func (s *Executor) session(c *mysql.Conn) *Session {

@@ -1,6 +1,10 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net"
+	"time"
+)
 
 // ReadLenEncInt reads a length-encoded integer at pos.
 func ReadLenEncInt(data []byte, pos int) (uint64, int, bool) {
@@ -18,4 +22,15 @@ func ReadLenEncInt(data []byte, pos int) (uint64, int, bool) {
 		return binary.LittleEndian.Uint64(data[pos+1:]), pos + 9, true
 	}
 	return 0, pos, false
+}
+
+// WriteRawError writes an ERR packet with sequence 0 to a connection
+// that has not had a handshake.
+func WriteRawError(c net.Conn, code uint16, state, msg string) {
+	payload := []byte{0xff, byte(code), byte(code >> 8), '#'}
+	payload = append(payload, state...)
+	payload = append(payload, msg...)
+	pkt := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), 0}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(append(pkt, payload...))
 }

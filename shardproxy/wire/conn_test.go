@@ -1,4 +1,4 @@
-package executor
+package wire
 
 import (
 	"bufio"
@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/session"
 	vtmysql "vitess.io/vitess/go/mysql"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 )
@@ -34,11 +32,11 @@ func TestParamFlagsInPacket(t *testing.T) {
 	for _, i := range []int{17, 19, 21} { // the flag bytes
 		want[i] = byte(querypb.MySqlFlag_UNSIGNED_FLAG)
 	}
-	srv := &Executor{cfg: config.DefaultConfig()}
-	sess := &Session{Session: &session.Session{Conn: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}}
+	srv := fakeServer{maxPacket: 16 << 20}
+	sess := &fakeSession{c: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}
 	for _, chunk := range []int{1, 2, 3, 5, 4096} {
 		in := slices.Concat(execute(true), query, execute(false))
-		f := &clientConn{srv: srv, sess: sess, r: bufio.NewReader(bytes.NewReader(in))}
+		f := &Conn{cfg: &Config{}, srv: srv, sess: sess, r: bufio.NewReader(bytes.NewReader(in))}
 		var out []byte
 		buf := make([]byte, chunk)
 		for {
@@ -53,3 +51,23 @@ func TestParamFlagsInPacket(t *testing.T) {
 		}
 	}
 }
+
+// fakeServer and fakeSession stand in for the executor in unit tests of the
+// connection's framing (the proxy's tests run the real ones).
+type fakeServer struct{ maxPacket int }
+
+func (s fakeServer) MaxPacket() int                { return s.maxPacket }
+func (s fakeServer) CheckPrepareText(string) error { return nil }
+func (s fakeServer) Statistics() []byte            { return nil }
+
+type fakeSession struct{ c *vtmysql.Conn }
+
+func (s *fakeSession) MySQL() *vtmysql.Conn                    { return s.c }
+func (s *fakeSession) LaneQuery(*Conn, []byte) (bool, error)   { return false, nil }
+func (s *fakeSession) LaneExecute(*Conn, []byte) (bool, error) { return false, nil }
+func (s *fakeSession) LaneTyped(uint32) bool                   { return false }
+func (s *fakeSession) WarningCount() uint16                    { return 0 }
+func (s *fakeSession) FieldList(string, string) ([]*querypb.Field, error) {
+	return nil, nil
+}
+func (s *fakeSession) ChangedUser(string) error { return nil }

@@ -1,27 +1,28 @@
-package executor
+package wire
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/sqlparser"
 
+	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/internal/rawio"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 )
 
-// clientConn wraps a client connection below the vitess listener: every
+// Conn wraps a client connection below the vitess listener: every
 // byte between client and listener passes through it. It
 //   - terminates TLS itself (the listener is given no TLS config): it adds
 //     CLIENT_SSL to the greeting, answers an SSLRequest with the TLS
@@ -37,9 +38,10 @@ import (
 //
 // and hands every other byte on untouched. Doing TLS here rather than in the
 // listener keeps both over TLS connections as well.
-type clientConn struct {
+type Conn struct {
 	net.Conn // the raw connection: addresses, deadlines
-	srv      *Executor
+	cfg      *Config
+	srv      Server
 	ID       uint32
 	r        *bufio.Reader // the client's bytes, decrypted once TLS is on
 	w        io.Writer     // to the client, encrypted once TLS is on
@@ -55,12 +57,13 @@ type clientConn struct {
 	shift     byte // 1 after an SSLRequest: the client's sequence numbers run ahead
 	deprecate bool // the client set CLIENT_DEPRECATE_EOF
 
-	// The fast lane (lane.go): the connection's session, set before the
-	// handshake; lane once the listener handed the connection to it.
-	sess *Session
+	// The connection's session, set before the handshake; lane once the
+	// listener handed the connection to it.
+	sess Session
 	lane bool
-	out  []byte      // the response being built
-	raw  *rawio.Conn // the raw connection, nil where there is none
+	// Out is the fast lane's response being built (WriteLane sends it).
+	Out []byte
+	raw *rawio.Conn // the raw connection, nil where there is none
 
 	// A COM_STMT_EXECUTE on its way to the listener: its parameter types
 	// lie at packet offsets [typesAt, typesEnd), and pktPos bytes of the
@@ -76,8 +79,56 @@ const comFieldList = 0x04
 // fit the read buffer whole).
 const laneMaxPacket = 8 << 10
 
-func newClientConn(c net.Conn, srv *Executor, id uint32) *clientConn {
-	f := &clientConn{Conn: c, srv: srv, ID: id, w: c, tlsConf: srv.tlsConf, login: true}
+// Config is what every client connection of a proxy is given.
+type Config struct {
+	// TLS is offered to clients when not nil; RequireTLS refuses clients
+	// that do not upgrade (3159).
+	TLS        *tls.Config
+	RequireTLS bool
+	// Users and AuthPlugin authenticate COM_CHANGE_USER.
+	Users      []config.User
+	AuthPlugin string
+	Log        *slog.Logger
+}
+
+// Server is what a connection asks of the proxy.
+type Server interface {
+	// MaxPacket is the largest client packet taken (1153 above it).
+	MaxPacket() int
+	// CheckPrepareText is the error MariaDB gives a COM_STMT_PREPARE of
+	// several statements, nil when it takes it.
+	CheckPrepareText(query string) error
+	// Statistics is the COM_STATISTICS answer.
+	Statistics() []byte
+}
+
+// Session is what a connection asks of its client's session.
+type Session interface {
+	// MySQL is the listener's connection, nil before the handshake.
+	MySQL() *mysql.Conn
+	// LaneQuery and LaneExecute may answer a COM_QUERY (its text) or a
+	// COM_STMT_EXECUTE (the payload after the command byte) in the fast
+	// lane, below the listener, writing the answer with WriteLane; handled
+	// false leaves the command to the listener.
+	LaneQuery(c *Conn, body []byte) (handled bool, err error)
+	LaneExecute(c *Conn, data []byte) (handled bool, err error)
+	// LaneTyped reports whether the fast lane saw statement id's parameter
+	// types bound.
+	LaneTyped(id uint32) bool
+	// WarningCount is the last statement's.
+	WarningCount() uint16
+	// FieldList is COM_FIELD_LIST's answer: the table's columns whose
+	// names match wildcard (a LIKE pattern, "" for all).
+	FieldList(table, wildcard string) ([]*querypb.Field, error)
+	// ChangedUser starts the session over after COM_CHANGE_USER changed
+	// the connection's user (db: the database it names, "" for none).
+	ChangedUser(db string) error
+}
+
+// NewConn wraps client connection c (connection id id) before the
+// listener's handshake.
+func NewConn(c net.Conn, id uint32, cfg *Config, srv Server) *Conn {
+	f := &Conn{Conn: c, cfg: cfg, srv: srv, ID: id, w: c, tlsConf: cfg.TLS, login: true}
 	// Plain connections are read, and the fast lane's answers written, with
 	// raw system calls (package rawio says why).
 	var src io.Reader = c
@@ -88,8 +139,25 @@ func newClientConn(c net.Conn, srv *Executor, id uint32) *clientConn {
 	return f
 }
 
+// SetSession gives the connection its session (before the handshake).
+func (f *Conn) SetSession(s Session) { f.sess = s }
+
+// Session is the connection's session, nil if none was set.
+func (f *Conn) Session() Session { return f.sess }
+
+// Ready says the listener has done the handshake: from here on the
+// listener reads commands, and the fast lane may take them first.
+// deprecateEOF: the client set CLIENT_DEPRECATE_EOF.
+func (f *Conn) Ready(deprecateEOF bool) {
+	f.deprecate = deprecateEOF
+	f.lane = true
+}
+
+// DeprecateEOF reports whether the client set CLIENT_DEPRECATE_EOF.
+func (f *Conn) DeprecateEOF() bool { return f.deprecate }
+
 // Read gives the listener the client's bytes, a packet at a time.
-func (f *clientConn) Read(p []byte) (int, error) {
+func (f *Conn) Read(p []byte) (int, error) {
 	for f.remaining == 0 {
 		if len(f.proto.inject) > 0 {
 			return f.injected(p), nil
@@ -114,7 +182,7 @@ func (f *clientConn) Read(p []byte) (int, error) {
 				}
 				continue // the real handshake response follows, encrypted
 			}
-			if f.srv.cfg.TLS.Require {
+			if f.cfg.RequireTLS {
 				f.writeErr(seq+1, 3159, "08004", "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
 				return 0, errInsecure
 			}
@@ -130,7 +198,7 @@ func (f *clientConn) Read(p []byte) (int, error) {
 			f.logical = length
 		}
 		f.lastFull = length == 0xffffff
-		if f.logical > f.srv.maxPacket() {
+		if f.logical > f.srv.MaxPacket() {
 			f.tooLarge(seq)
 			return 0, errTooLarge
 		}
@@ -161,7 +229,7 @@ func (f *clientConn) Read(p []byte) (int, error) {
 // proxy answers itself (COM_FIELD_LIST, protocol.go), runs the fast lane's,
 // and notes a COM_STMT_EXECUTE's parameter types for Read to fix. handled
 // says the packet was consumed.
-func (f *clientConn) command(length int) (handled bool, err error) {
+func (f *Conn) command(length int) (handled bool, err error) {
 	b, err := f.r.Peek(5)
 	if err != nil {
 		return false, nil // Read passes on what there is, and the error
@@ -183,9 +251,9 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 			return false, nil
 		}
 		if cmd == mysql.ComQuery {
-			handled, err = f.sess.laneQuery(f, b[5:])
+			handled, err = f.sess.LaneQuery(f, b[5:])
 		} else {
-			handled, err = f.sess.laneExecute(f, b[5:])
+			handled, err = f.sess.LaneExecute(f, b[5:])
 		}
 		if err != nil || handled {
 			if handled {
@@ -195,7 +263,7 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 		}
 	}
 	f.proto.watchExec = false // a new command: what the listener writes now answers it
-	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.Conn == nil || length < 5 {
+	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.MySQL() == nil || length < 5 {
 		return false, nil // (shorter: the listener says the packet is malformed)
 	}
 	h, err := f.r.Peek(9)
@@ -203,7 +271,7 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 		return false, nil
 	}
 	id := binary.LittleEndian.Uint32(h[5:])
-	prep := f.sess.Conn.PrepareData[id]
+	prep := f.sess.MySQL().PrepareData[id]
 	if length != 0xffffff {
 		if handled, err := f.checkExecute(length, id, prep); err != nil || handled {
 			return handled, err
@@ -217,7 +285,7 @@ func (f *clientConn) command(length int) (handled bool, err error) {
 // prep (the packet at the head of the buffer, length bytes after its
 // header) are when it binds them, so that Read fixes their flags on the way
 // to the listener.
-func (f *clientConn) findParamTypes(length int, prep *mysql.PrepareData) {
+func (f *Conn) findParamTypes(length int, prep *mysql.PrepareData) {
 	if prep == nil || prep.ParamsCount == 0 {
 		return
 	}
@@ -242,7 +310,7 @@ func (f *clientConn) findParamTypes(length int, prep *mysql.PrepareData) {
 // column flags and reads 0x80 as BINARY_FLAG, so that a client's
 // 18446744073709551615 arrived as -1. The listener gets column flags
 // instead (paramFlags).
-func (f *clientConn) fixParamFlags(b []byte) {
+func (f *Conn) fixParamFlags(b []byte) {
 	from, to := max(f.pktPos, f.typesAt), min(f.pktPos+len(b), f.typesEnd)
 	for i := from; i < to; i++ {
 		if (i-f.typesAt)%2 == 1 {
@@ -261,9 +329,9 @@ func paramFlags(flag byte) int64 {
 	return 0
 }
 
-// paramType is the type of a COM_STMT_EXECUTE parameter (type and flag
+// ParamType is the type of a COM_STMT_EXECUTE parameter (type and flag
 // bytes), unsigned when the client said so.
-func paramType(typ, flag byte) (querypb.Type, error) {
+func ParamType(typ, flag byte) (querypb.Type, error) {
 	return sqltypes.MySQLToType(typ, paramFlags(flag))
 }
 
@@ -272,7 +340,7 @@ func paramType(typ, flag byte) (querypb.Type, error) {
 // an SSLRequest every packet's sequence number moves one up; the server's OK
 // or ERR ends the exchange. The listener writes each login packet whole, in
 // one call.
-func (f *clientConn) Write(p []byte) (int, error) {
+func (f *Conn) Write(p []byte) (int, error) {
 	if f.proto.watchExec {
 		f.proto.watchExec = false
 		if q := f.fixExecAnswer(p); q != nil {
@@ -329,7 +397,7 @@ func addSSLCapability(pkt []byte) {
 // startTLS consumes the SSLRequest and runs the TLS handshake on the raw
 // connection (bytes the client already sent, such as its ClientHello, are
 // read from the buffer first).
-func (f *clientConn) startTLS() error {
+func (f *Conn) startTLS() error {
 	if _, err := f.r.Discard(4 + 32); err != nil {
 		return err
 	}
@@ -346,7 +414,7 @@ func (f *clientConn) startTLS() error {
 }
 
 // Close closes the connection (with TLS's close_notify when on).
-func (f *clientConn) Close() error {
+func (f *Conn) Close() error {
 	if f.tlsConn != nil {
 		_ = f.tlsConn.SetDeadline(time.Now().Add(time.Second))
 		return f.tlsConn.Close()
@@ -364,8 +432,8 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 var errInsecure = errors.New("client did not upgrade to TLS and tls.require is set")
 
-func (f *clientConn) writeErr(seq byte, code uint16, state, msg string) {
-	pkt := appendErr(nil, seq, sqlerror.ErrorCode(code), state, msg)
+func (f *Conn) writeErr(seq byte, code uint16, state, msg string) {
+	pkt := AppendErr(nil, seq, sqlerror.ErrorCode(code), state, msg)
 	_ = f.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = f.w.Write(pkt)
 }
@@ -373,9 +441,9 @@ func (f *clientConn) writeErr(seq byte, code uint16, state, msg string) {
 var errTooLarge = errors.New("client packet larger than max_allowed_packet")
 
 // tooLarge tells the client its packet is over the limit, as MySQL does.
-func (f *clientConn) tooLarge(seq byte) {
+func (f *Conn) tooLarge(seq byte) {
 	f.writeErr(seq+1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
-	f.srv.log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.ID, "limit", f.srv.maxPacket(), "remote", f.Conn.RemoteAddr().String())
+	f.cfg.Log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.ID, "limit", f.srv.MaxPacket(), "remote", f.Conn.RemoteAddr().String())
 }
 
 func readFull(r *bufio.Reader, b []byte) (int, error) {
@@ -392,7 +460,7 @@ func readFull(r *bufio.Reader, b []byte) (int, error) {
 
 // answer writes the response to COM_FIELD_LIST (table NUL wildcard): the
 // table's column definitions, then EOF, or an error packet.
-func (f *clientConn) answer(body []byte) error {
+func (f *Conn) answer(body []byte) error {
 	table, wildcard, _ := bytes.Cut(body, []byte{0})
 	var out []byte
 	seq := byte(1)
@@ -400,7 +468,7 @@ func (f *clientConn) answer(body []byte) error {
 		out = appendPacket(out, seq, payload)
 		seq++
 	}
-	fields, err := f.fields(string(table), string(wildcard))
+	fields, err := f.sess.FieldList(string(table), string(wildcard))
 	if err != nil {
 		se := mysqlerr.From(err)
 		write(errPayload(se.Num, se.State, se.Message))
@@ -417,40 +485,11 @@ func (f *clientConn) answer(body []byte) error {
 // eofPayload ends an answer the proxy writes itself (after COM_FIELD_LIST's
 // columns, or alone for COM_DEBUG): an OK with an EOF header under
 // CLIENT_DEPRECATE_EOF, an EOF otherwise.
-func (f *clientConn) eofPayload() []byte {
+func (f *Conn) eofPayload() []byte {
 	if f.deprecate {
 		return []byte{mysql.EOFPacket, 0, 0, 2, 0, 0, 0}
 	}
 	return []byte{mysql.EOFPacket, 0, 0, 2, 0}
-}
-
-// fields reads a table's columns through the session (so that routing and
-// the current database are the session's) with a query that returns none
-// of its rows.
-func (f *clientConn) fields(table, wildcard string) ([]*querypb.Field, error) {
-	ss := f.srv.SessionByID(f.ID)
-	if ss == nil {
-		return nil, sqlerror.NewSQLError(sqlerror.ERUnknownComError, sqlerror.SSNetError, "no session")
-	}
-	if ss.DB == "" {
-		return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
-	}
-	sql := "SELECT * FROM " + sqlparser.String(sqlparser.NewIdentifierCS(table)) + " LIMIT 0"
-	res, err := ss.execute(context.Background(), sql)
-	if err != nil {
-		return nil, err
-	}
-	if wildcard == "" || wildcard == "%" {
-		return res.Fields, nil
-	}
-	re := likeToRegexp(wildcard)
-	var out []*querypb.Field
-	for _, fl := range res.Fields {
-		if re.MatchString(fl.Name) {
-			out = append(out, fl)
-		}
-	}
-	return out, nil
 }
 
 // columnDefinition encodes Protocol::ColumnDefinition41 with the trailing
@@ -458,7 +497,7 @@ func (f *clientConn) fields(table, wildcard string) ([]*querypb.Field, error) {
 func columnDefinition(fl *querypb.Field) []byte {
 	var b []byte
 	lenenc := func(s string) {
-		b = appendLenEnc(b, uint64(len(s)))
+		b = AppendLenEnc(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	lenenc("def")
@@ -481,7 +520,8 @@ func columnDefinition(fl *querypb.Field) []byte {
 	return b
 }
 
-func appendLenEnc(b []byte, n uint64) []byte {
+// AppendLenEnc appends n as a length-encoded integer.
+func AppendLenEnc(b []byte, n uint64) []byte {
 	switch {
 	case n < 251:
 		return append(b, byte(n))
@@ -492,4 +532,35 @@ func appendLenEnc(b []byte, n uint64) []byte {
 	}
 	b = append(b, 0xfe)
 	return binary.LittleEndian.AppendUint64(b, n)
+}
+
+// paramNames are the listener's names for a prepared statement's
+// parameters.
+var paramNames = func() []string {
+	n := make([]string, 64)
+	for i := range n {
+		n[i] = "v" + strconv.Itoa(i+1)
+	}
+	return n
+}()
+
+// ParamName is the listener's name of a prepared statement's parameter i
+// (0-based): v1, v2, ...
+func ParamName(i int) string {
+	if i < len(paramNames) {
+		return paramNames[i]
+	}
+	return "v" + strconv.Itoa(i+1)
+}
+
+// WriteLane writes the fast lane's bytes to the client: with a raw system
+// call on a plain connection, through TLS otherwise.
+func (f *Conn) WriteLane(b []byte) error {
+	var err error
+	if f.raw != nil && f.tlsConn == nil {
+		_, err = f.raw.Write(b)
+	} else {
+		_, err = f.w.Write(b)
+	}
+	return err
 }
