@@ -289,6 +289,21 @@ func (s *Server) AdminAddr() string {
 // Version is the server version announced to clients.
 func (s *Server) Version() string { return s.version }
 
+// VSchema is the sharding schema the proxy routes by.
+func (s *Server) VSchema() *vschema.VSchema { return s.vs }
+
+// Stats are the executor's counters (client connections, plan cache, fast
+// lane), as the metrics show them.
+func (s *Server) Stats() executor.Stats { return s.x.Stats() }
+
+// MaxAllowedPacket is the largest client packet the proxy takes: its
+// max_allowed_packet, capped by the shards'.
+func (s *Server) MaxAllowedPacket() int { return s.x.MaxAllowedPacket() }
+
+// Executor runs the proxy's client sessions; tests and tools look up a
+// session through it.
+func (s *Server) Executor() *executor.Executor { return s.x }
+
 // Serve accepts clients until ctx is done, then closes everything.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.admin != nil {
