@@ -1,8 +1,7 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,32 +11,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
-
-// packet frames a payload as a MySQL packet.
-func packet(seq byte, payload []byte) []byte {
-	return append([]byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq}, payload...)
-}
 
 // loginBytes is what a client sends to log in as root with no password:
 // the handshake response, then the empty answer to the auth switch.
-func loginBytes() []byte {
-	var resp []byte
-	resp = binary.LittleEndian.AppendUint32(resp, 1<<9|1<<15|1<<19|1<<3|1<<16) // 4.1, secure, plugin auth, with db, multi statements
-	resp = binary.LittleEndian.AppendUint32(resp, 1<<24)
-	resp = append(resp, 45)
-	resp = append(resp, make([]byte, 23)...)
-	resp = append(resp, "root\x00\x00demo\x00mysql_native_password\x00"...)
-	return append(packet(1, resp), packet(3, nil)...)
+func loginBytes(db string) []byte {
+	caps := uint32(proxytest.CapProtocol41 | proxytest.CapSecureConnection | proxytest.CapPluginAuth | proxytest.CapConnectWithDB | proxytest.CapMultiStatements)
+	return append(proxytest.Packet(1, proxytest.LoginPacket("root", db, caps)), proxytest.Packet(3, nil)...)
 }
 
 func packetSeeds() [][]byte {
-	login := loginBytes()
+	login := loginBytes("demo")
 	cmd := func(payloads ...[]byte) []byte {
 		out := append([]byte{}, login...)
 		for _, p := range payloads {
-			out = append(out, packet(0, p)...)
+			out = append(out, proxytest.Packet(0, p)...)
 		}
 		return out
 	}
@@ -136,7 +127,7 @@ func TestFuzzShort(t *testing.T) {
 
 // offlineServer is a Server whose backends do not exist: enough to take
 // clients' bytes, for the packet reader's fuzzing.
-func offlineServer(t testing.TB) *Server {
+func offlineServer(t testing.TB) *shardproxy.Server {
 	t.Helper()
 	c := config.DefaultConfig()
 	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
@@ -147,7 +138,7 @@ func offlineServer(t testing.TB) *Server {
 		"demo": {Sharded: true, Tables: map[string]*config.Table{"customers": {Kind: "sharded", Column: "id"}}},
 		"test": {Shard: "s0"},
 	}
-	srv, err := New(context.Background(), Options{Config: c, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+	srv, err := shardproxy.New(context.Background(), shardproxy.Options{Config: c, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
