@@ -11,8 +11,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
-	"github.com/strata-db/strata/shardproxy/wire"
-	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -64,11 +62,6 @@ func (s *Executor) MaxPacket() int {
 		return s.proto.maxPacket
 	}
 	return s.cfg.MaxAllowedPacket
-}
-
-// authPlugin is the plugin the proxy asks clients to use.
-func (s *Executor) authPlugin() mysql.AuthMethodDescription {
-	return wire.NewAuthServer(nil, s.cfg.AuthPlugin).DefaultAuthMethodDescription()
 }
 
 // stmtShape is what MariaDB makes of the semicolons and comments of a
