@@ -136,7 +136,7 @@ func (x *Executor) CloseSessions() {
 // state and backend connections (package session) and what the executor
 // keeps per connection.
 type Session struct {
-	*session.Session
+	session.Session // by value: one allocation per connection
 	srv *Executor
 
 	prepared map[uint32]*prepared
@@ -151,7 +151,9 @@ type Session struct {
 }
 
 func newSession(x *Executor, c *mysql.Conn) *Session {
-	return &Session{Session: session.New(x.shared, c), srv: x}
+	s := &Session{srv: x}
+	s.Session.Init(x.shared, c)
+	return s
 }
 
 // reset starts the session over for COM_RESET_CONNECTION (session.Reset),

@@ -88,16 +88,22 @@ type Session struct {
 // New is the session of client connection c (nil in tests that run
 // statements without a client).
 func New(sh *Shared, c *mysql.Conn) *Session {
-	s := &Session{
-		sh: sh, Conn: c,
-		Autocommit: true,
-		TxBegin:    "BEGIN",
-		Started:    time.Now(),
-	}
+	s := &Session{}
+	s.Init(sh, c)
+	return s
+}
+
+// Init makes s, a zero Session (one embedded in a larger struct, so that a
+// client connection's session is one allocation), the session of client
+// connection c.
+func (s *Session) Init(sh *Shared, c *mysql.Conn) {
+	s.sh, s.Conn = sh, c
+	s.Autocommit = true
+	s.TxBegin = "BEGIN"
+	s.Started = time.Now()
 	if c != nil {
 		s.ID = c.ConnectionID
 	}
-	return s
 }
 
 // PreferredShard implements engine.ShardPreferrer: in a transaction pinned
