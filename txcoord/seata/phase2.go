@@ -74,6 +74,11 @@ func (s *Server) drive() {
 			lead = nil
 			if ev.IsLeader {
 				lead, stop = leading(s.ctx)
+				// Read the state only once every entry of the old
+				// leader's terms is applied here.
+				if err := s.p.Barrier(lead); err != nil {
+					s.log.Warn("barrier on becoming leader", "err", err)
+				}
 				scan()
 			}
 		case x := <-s.mod.work:
@@ -89,12 +94,12 @@ func (s *Server) drive() {
 func (s *Server) finishTx(ctx context.Context, xid string) {
 	backoff := s.cfg.RetryBackoff
 	marked := false
-	for ctx.Err() == nil {
+	for round := 0; ctx.Err() == nil; round++ {
 		g, open, _ := s.mod.global(xid)
 		if !open || !inPhaseTwo(g.Status) {
 			return
 		}
-		done, fatal := s.round(ctx, &g)
+		done, fatal := s.round(ctx, &g, round > 0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -120,7 +125,7 @@ func (s *Server) finishTx(ctx context.Context, xid string) {
 // round takes every branch of g through phase two once: done when all are
 // finished, fatal when one failed for good, neither when one must be
 // retried.
-func (s *Server) round(ctx context.Context, g *Global) (done, fatal bool) {
+func (s *Server) round(ctx context.Context, g *Global, wide bool) (done, fatal bool) {
 	commit := committing(g.Status)
 	order := make([]*Branch, len(g.Branches))
 	copy(order, g.Branches)
@@ -132,7 +137,7 @@ func (s *Server) round(ctx context.Context, g *Global) (done, fatal bool) {
 	async := g.Status == message.GlobalStatusAsyncCommitting
 	allDone := true
 	for _, b := range order {
-		st, ok := s.branchEnd(ctx, g, b, commit)
+		st, ok := s.branchEnd(ctx, g, b, commit, wide)
 		switch {
 		case ok:
 		case unretryable(st):
@@ -168,8 +173,9 @@ func branchDone(st branch.BranchStatus, commit bool) bool {
 
 // branchEnd sends one branch its phase-two request and waits, up to
 // BranchTimeout, for the answer to appear in the replicated state (the RM
-// may answer on a connection to another node).
-func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit bool) (branch.BranchStatus, bool) {
+// may answer on a connection to another node). wide sends it to every
+// connection of this node: the round before went unanswered.
+func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit, wide bool) (branch.BranchStatus, bool) {
 	if branchDone(b.Status, commit) {
 		return b.Status, true
 	}
@@ -188,7 +194,7 @@ func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit boo
 	} else {
 		body = message.BranchRollbackRequest{AbstractBranchEndRequest: req}
 	}
-	if n := s.sendRM(b.Resource, body); n == 0 {
+	if n := s.sendRM(b.Resource, body, wide); n == 0 {
 		s.log.Info("no RM connection for branch", "xid", g.XID, "branch", b.ID, "resource", b.Resource)
 	}
 	if s.met != nil {
@@ -224,11 +230,12 @@ func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit boo
 }
 
 // sendRM sends a phase-two request to the connections whose RM registered
-// the resource on this node, or, when none did, to every connection: a
-// seata-go RM registers its resources on one connection of its choice,
-// maybe to another node, and one that does not hold the resource ignores
-// the request (it answers nothing). It returns how many got it.
-func (s *Server) sendRM(resource string, body any) int {
+// the resource (or a branch of it) on this node, or, when none did or wide
+// is set, to every connection: a seata-go RM registers its resources on one
+// connection of its choice, maybe to another node, and one that does not
+// hold the resource ignores the request (it answers nothing). It returns
+// how many got it.
+func (s *Server) sendRM(resource string, body any, wide bool) int {
 	s.mu.Lock()
 	var owners, all []*conn
 	for c := range s.conns {
@@ -238,7 +245,7 @@ func (s *Server) sendRM(resource string, body any) int {
 		}
 	}
 	s.mu.Unlock()
-	if len(owners) == 0 {
+	if len(owners) == 0 || wide {
 		owners = all
 	}
 	n := 0

@@ -27,6 +27,7 @@ import (
 type Proposer interface {
 	Propose(ctx context.Context, module byte, cmd []byte) ([]byte, error)
 	IsLeader() bool
+	Barrier(ctx context.Context) error
 	Subscribe() (<-chan raftstore.LeadershipEvent, func())
 }
 
@@ -109,19 +110,6 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	ids   atomic.Int32
-}
-
-// NewServer listens on cfg.Addr. mod must be the module registered in the
-// group that p proposes to. Serve starts it.
-func NewServer(cfg Config, p Proposer, mod *Module) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("seata: listen: %w", err)
-	}
-	return newServer(cfg, p, mod, ln), nil
 }
 
 func newServer(cfg Config, p Proposer, mod *Module, ln net.Listener) *Server {
