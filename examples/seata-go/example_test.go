@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-db/strata/txcoord/seata"
+)
+
+// bin is this example built once for the whole test run: every role runs
+// as its own process, as seata-go's client is one per process.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "seata-go-example")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "seata-go-example")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tcConfig keeps phase two short enough for tests: an unanswered branch
+// is asked again after BranchTimeout, a TM waits at most CommitWait.
+func tcConfig() seata.Config {
+	c := seata.DefaultConfig()
+	c.BranchTimeout = time.Second
+	c.RetryBackoff = 100 * time.Millisecond
+	c.MaxRetryBackoff = 500 * time.Millisecond
+	c.ScanInterval = 200 * time.Millisecond
+	c.CommitWait = 5 * time.Second
+	return c
+}
+
+// writeConfig writes a seatago.yml whose grouplist is the TC group's.
+func writeConfig(t *testing.T, addrs []string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "seatago.yml")
+	y := fmt.Sprintf(`seata:
+  enabled: true
+  application-id: strata-example
+  tx-service-group: strata_tx_group
+  client:
+    tm:
+      commit-retry-count: 5
+      rollback-retry-count: 5
+  service:
+    vgroup-mapping:
+      strata_tx_group: default
+    grouplist:
+      default: "%s"
+`, strings.Join(addrs, ","))
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// proc is a role's process.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *bufio.Reader
+	done chan struct{}
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = &tbWriter{t: t, prefix: args[0] + ": "}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: bufio.NewReader(out), done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// kill ends the process at once (SIGKILL), as a crash would.
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// line returns the first stdout line starting with prefix, without it.
+func (p *proc) line(t *testing.T, prefix string, timeout time.Duration) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		for {
+			l, err := p.out.ReadString('\n')
+			if strings.HasPrefix(l, prefix) {
+				got <- strings.TrimSpace(strings.TrimPrefix(l, prefix))
+				io.Copy(io.Discard, p.out)
+				return
+			}
+			if err != nil {
+				got <- ""
+				return
+			}
+		}
+	}()
+	select {
+	case l := <-got:
+		if l == "" {
+			t.Fatalf("%s: exited before %q", p.cmd.Args[1], prefix)
+		}
+		return l
+	case <-time.After(timeout):
+		t.Fatalf("%s: no %q within %v", p.cmd.Args[1], prefix, timeout)
+		return ""
+	}
+}
+
+type tbWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w *tbWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		w.t.Log(w.prefix + l)
+	}
+	return len(b), nil
+}
+
+// service is a TCC service process.
+type service struct {
+	*proc
+	url, events string
+}
+
+func startService(t *testing.T, config, name, events string, extra ...string) *service {
+	t.Helper()
+	p := start(t, append([]string{"svc", "-config", config, "-name", name, "-events", events}, extra...)...)
+	addr := p.line(t, "LISTENING ", 30*time.Second)
+	return &service{proc: p, url: "http://" + addr, events: events}
+}
+
+// tmReport mirrors the tm role's report.
+func tmRun(t *testing.T, config string, args ...string) tmReport {
+	t.Helper()
+	p := start(t, append([]string{"tm", "-config", config}, args...)...)
+	l := p.line(t, "REPORT ", 90*time.Second)
+	var r tmReport
+	if err := json.Unmarshal([]byte(l), &r); err != nil {
+		t.Fatalf("tm report %q: %v", l, err)
+	}
+	<-p.done
+	return r
+}
+
+// events counts a service's events per kind and branch: kind -> "xid
+// branch" -> count.
+func events(t *testing.T, path string) map[string]map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		kind, key, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		if out[kind] == nil {
+			out[kind] = map[string]int{}
+		}
+		out[kind][key]++
+	}
+	return out
+}
+
+// waitEvents waits until cond holds on the service's events.
+func waitEvents(t *testing.T, path string, timeout time.Duration, what string, cond func(map[string]map[string]int) bool) map[string]map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ev := events(t, path)
+		if cond(ev) {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v; events %v", what, timeout, ev)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTCC runs TCC transactions across two services through a 3-node TC
+// group: committed ones are confirmed on both, rolled-back ones cancelled
+// on both, each branch once.
+func TestTCC(t *testing.T) {
+	g := seata.StartGroup(t, 3, tcConfig())
+	cfg := writeConfig(t, g.Addrs)
+	dir := t.TempDir()
+	a := startService(t, cfg, "strata-example-a", filepath.Join(dir, "a.events"))
+	b := startService(t, cfg, "strata-example-b", filepath.Join(dir, "b.events"))
+	svcs := a.url + "," + b.url
+
+	r := tmRun(t, cfg, "-svc", svcs, "-mode", "commit", "-n", "5")
+	if r.OK != 5 || r.Failed != 0 {
+		t.Fatalf("commit: %+v", r)
+	}
+	for _, s := range []*service{a, b} {
+		ev := waitEvents(t, s.events, 10*time.Second, "confirms", func(ev map[string]map[string]int) bool {
+			return len(ev["confirm"]) == 5
+		})
+		if len(ev["cancel-call"]) != 0 {
+			t.Fatalf("%s: cancels in committed transactions: %v", s.events, ev)
+		}
+		for k, n := range ev["confirm-call"] {
+			if n != 1 {
+				t.Errorf("%s: branch %s confirmed %d times", s.events, k, n)
+			}
+		}
+	}
+
+	r = tmRun(t, cfg, "-svc", svcs, "-mode", "rollback", "-n", "3")
+	if r.OK != 3 || r.Failed != 0 {
+		t.Fatalf("rollback: %+v", r)
+	}
+	for _, s := range []*service{a, b} {
+		ev := waitEvents(t, s.events, 10*time.Second, "cancels", func(ev map[string]map[string]int) bool {
+			return len(ev["cancel"]) == 3
+		})
+		if len(ev["confirm"]) != 5 {
+			t.Fatalf("%s: confirms changed by rollbacks: %v", s.events, ev)
+		}
+	}
+}
