@@ -252,3 +252,70 @@ func TestTCC(t *testing.T) {
 		}
 	}
 }
+
+// TestTCCLeaderKilled kills the TC's leader while it is confirming the
+// branches of a TCC transaction: the new leader finishes phase two, and
+// each service confirms its branch once (the TC may ask again when the
+// answer went to the dead node; the service dedupes, as TCC requires).
+func TestTCCLeaderKilled(t *testing.T) {
+	g := seata.StartGroup(t, 3, tcConfig())
+	cfg := writeConfig(t, g.Addrs)
+	dir := t.TempDir()
+	a := startService(t, cfg, "strata-example-a", filepath.Join(dir, "a.events"), "-confirm-delay", "400ms")
+	b := startService(t, cfg, "strata-example-b", filepath.Join(dir, "b.events"), "-confirm-delay", "400ms")
+
+	rep := make(chan tmReport, 1)
+	go func() { rep <- tmRun(t, cfg, "-svc", a.url+","+b.url, "-mode", "commit", "-n", "1") }()
+	waitEvents(t, a.events, 20*time.Second, "phase two starts", func(ev map[string]map[string]int) bool {
+		return len(ev["confirm-call"]) > 0
+	})
+	_, li := g.Leader(t, 5*time.Second)
+	g.Kill(li)
+	t.Logf("killed leader n%d during phase two", li)
+
+	r := <-rep
+	if r.OK != 1 {
+		t.Fatalf("tm: %+v", r)
+	}
+	for _, s := range []*service{a, b} {
+		ev := waitEvents(t, s.events, 20*time.Second, "confirm after failover", func(ev map[string]map[string]int) bool {
+			return len(ev["confirm"]) == 1
+		})
+		if len(ev["cancel-call"]) != 0 {
+			t.Fatalf("%s: cancelled: %v", s.events, ev)
+		}
+		t.Logf("%s: confirmed once by the application; the TC asked %v", filepath.Base(s.events), ev["confirm-call"])
+	}
+}
+
+// TestTCCRMKilled kills a service (kill -9) after its branch registered
+// and before phase two, and restarts it: the TC asks again until the
+// restarted service confirms.
+func TestTCCRMKilled(t *testing.T) {
+	g := seata.StartGroup(t, 3, tcConfig())
+	cfg := writeConfig(t, g.Addrs)
+	dir := t.TempDir()
+	aEvents := filepath.Join(dir, "a.events")
+	a := startService(t, cfg, "strata-example-a", aEvents)
+	b := startService(t, cfg, "strata-example-b", filepath.Join(dir, "b.events"))
+
+	rep := make(chan tmReport, 1)
+	go func() { rep <- tmRun(t, cfg, "-svc", a.url+","+b.url, "-mode", "commit", "-n", "1", "-hold", "2s") }()
+	waitEvents(t, b.events, 20*time.Second, "both tries", func(ev map[string]map[string]int) bool {
+		return len(ev["try"]) > 0
+	})
+	a.kill()
+	r := <-rep // commits after the hold, with service a down
+	if r.OK != 1 {
+		t.Fatalf("tm: %+v", r)
+	}
+	if ev := events(t, aEvents); len(ev["confirm"]) != 0 {
+		t.Fatalf("a confirmed while down: %v", ev)
+	}
+	startService(t, cfg, "strata-example-a", aEvents)
+	for _, p := range []string{aEvents, b.events} {
+		waitEvents(t, p, 30*time.Second, "confirm after restart", func(ev map[string]map[string]int) bool {
+			return len(ev["confirm"]) == 1
+		})
+	}
+}
