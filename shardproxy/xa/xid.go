@@ -64,14 +64,9 @@ func ParseRecovered(formatID, gtridLen, bqualLen, data string) (XID, bool) {
 	return XID{TxID: id, Shard: data[g:]}, true
 }
 
-// MariaDB's XA error numbers.
-const (
-	errXANotA       = 1397 // XAER_NOTA: unknown XID (or one still attached to its session)
-	errXARMFail     = 1399 // XAER_RMFAIL: wrong state for the command
-	errXARBRollback = 1402 // XA_RBROLLBACK: the branch was rolled back
-	errXARBTimeout  = 1613
-	errXARBDeadlock = 1614
-)
+// errXANotA is MariaDB's XAER_NOTA: an unknown XID, or one still
+// attached to the session that prepared it.
+const errXANotA = 1397
 
 // errNumber is the server's error number in err, 0 if none.
 func errNumber(err error) int {
@@ -80,12 +75,4 @@ func errNumber(err error) int {
 		return int(se.Number())
 	}
 	return 0
-}
-
-func rolledBack(err error) bool {
-	switch errNumber(err) {
-	case errXARBRollback, errXARBTimeout, errXARBDeadlock:
-		return true
-	}
-	return false
 }
