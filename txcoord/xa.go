@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // ModuleXA is the ID of the XA-decision module.
@@ -95,6 +96,9 @@ type XA struct {
 
 	batch   *batcher
 	metrics *xaMetrics
+	// decideEntries counts applied entries that carried decisions (tests
+	// check the batching with it).
+	decideEntries atomic.Uint64
 }
 
 var (
@@ -125,6 +129,7 @@ func (x *XA) Apply(_ uint64, cmd []byte) ([]byte, error) {
 		x.st.NextTxID += c.Begin
 	}
 	if len(c.Decide) > 0 {
+		x.decideEntries.Add(1)
 		res.Decided = make([]Decision, len(c.Decide))
 		res.Errs = make([]string, len(c.Decide))
 		for i, d := range c.Decide {

@@ -1,7 +1,10 @@
 package txcoord
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -108,5 +111,58 @@ func TestXAConfigValidate(t *testing.T) {
 	c.MaxBatch, c.Retention = 0, time.Millisecond
 	if err := c.Validate(); err == nil {
 		t.Fatal("bad XA config validated")
+	}
+}
+
+// Concurrent decisions share Raft entries: many more decisions than
+// entries.
+func TestXADecisionsBatched(t *testing.T) {
+	var mu sync.Mutex
+	xas := map[int]*XA{}
+	g := NewTestGroup(t, 3, func(i int) []Module {
+		x, err := NewXA(DefaultXAConfig())
+		if err != nil {
+			panic(err)
+		}
+		mu.Lock()
+		xas[i] = x
+		mu.Unlock()
+		return []Module{x}
+	})
+	_, li := g.Leader(t, 10*time.Second)
+	mu.Lock()
+	x := xas[li]
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start, err := x.Begin(ctx, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 64, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := start + uint64(w*each+i)
+				if d, ok, err := x.Decide(ctx, TxRecord{TxID: id, Decision: Commit}); err != nil || !ok || d != Commit {
+					errs <- fmt.Errorf("decide %d: %v %v %v", id, d, ok, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	entries := x.decideEntries.Load()
+	t.Logf("%d decisions in %d Raft entries", workers*each, entries)
+	if entries*4 > workers*each {
+		t.Fatalf("%d decisions took %d entries: not batched", workers*each, entries)
 	}
 }
