@@ -11,7 +11,9 @@ import (
 	"github.com/strata-db/strata/txcoord/client"
 )
 
-func newGroup(t *testing.T) (*txcoord.TestGroup, []*txcoord.XA) {
+func newGroup(t *testing.T) (*txcoord.TestGroup, []*txcoord.XA) { return newGroupTB(t) }
+
+func newGroupTB(t testing.TB) (*txcoord.TestGroup, []*txcoord.XA) {
 	t.Helper()
 	var mu sync.Mutex
 	xas := make([]*txcoord.XA, 3)
