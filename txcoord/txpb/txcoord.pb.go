@@ -26,6 +26,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Decision int32
+
+const (
+	Decision_UNKNOWN Decision = 0
+	Decision_COMMIT  Decision = 1
+	Decision_ABORT   Decision = 2
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "COMMIT",
+		2: "ABORT",
+	}
+	Decision_value = map[string]int32{
+		"UNKNOWN": 0,
+		"COMMIT":  1,
+		"ABORT":   2,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_txcoord_proto_enumTypes[0].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_txcoord_proto_enumTypes[0]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{0}
+}
+
 type ProposeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Module        uint32                 `protobuf:"varint,1,opt,name=module,proto3" json:"module,omitempty"`
@@ -131,6 +180,626 @@ func (x *ProposeResponse) GetRefused() string {
 	return ""
 }
 
+type BeginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint64                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginRequest) Reset() {
+	*x = BeginRequest{}
+	mi := &file_txcoord_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginRequest) ProtoMessage() {}
+
+func (x *BeginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginRequest.ProtoReflect.Descriptor instead.
+func (*BeginRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BeginRequest) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type BeginResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         uint64                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Leader        string                 `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginResponse) Reset() {
+	*x = BeginResponse{}
+	mi := &file_txcoord_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginResponse) ProtoMessage() {}
+
+func (x *BeginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginResponse.ProtoReflect.Descriptor instead.
+func (*BeginResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BeginResponse) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *BeginResponse) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *BeginResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+type DecideRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Txid     uint64                 `protobuf:"varint,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Decision Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=strata.txcoord.v1.Decision" json:"decision,omitempty"`
+	// shards names the transaction's branches (for recovery and listing).
+	Shards []string `protobuf:"bytes,3,rep,name=shards,proto3" json:"shards,omitempty"`
+	// owner names the deciding process (a proxy, a resolver).
+	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideRequest) Reset() {
+	*x = DecideRequest{}
+	mi := &file_txcoord_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideRequest) ProtoMessage() {}
+
+func (x *DecideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
+func (*DecideRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DecideRequest) GetTxid() uint64 {
+	if x != nil {
+		return x.Txid
+	}
+	return 0
+}
+
+func (x *DecideRequest) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_UNKNOWN
+}
+
+func (x *DecideRequest) GetShards() []string {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *DecideRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type DecideResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decision      Decision               `protobuf:"varint,1,opt,name=decision,proto3,enum=strata.txcoord.v1.Decision" json:"decision,omitempty"`
+	Accepted      bool                   `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Leader        string                 `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideResponse) Reset() {
+	*x = DecideResponse{}
+	mi := &file_txcoord_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideResponse) ProtoMessage() {}
+
+func (x *DecideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
+func (*DecideResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DecideResponse) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_UNKNOWN
+}
+
+func (x *DecideResponse) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *DecideResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txids         []uint64               `protobuf:"varint,1,rep,packed,name=txids,proto3" json:"txids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_txcoord_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StatusRequest) GetTxids() []uint64 {
+	if x != nil {
+		return x.Txids
+	}
+	return nil
+}
+
+type TxRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txid          uint64                 `protobuf:"varint,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Decision      Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=strata.txcoord.v1.Decision" json:"decision,omitempty"`
+	Shards        []string               `protobuf:"bytes,3,rep,name=shards,proto3" json:"shards,omitempty"`
+	Owner         string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	DecidedUnixMs int64                  `protobuf:"varint,5,opt,name=decided_unix_ms,json=decidedUnixMs,proto3" json:"decided_unix_ms,omitempty"`
+	// completed_unix_ms is 0 while a branch may still be unfinished.
+	CompletedUnixMs int64 `protobuf:"varint,6,opt,name=completed_unix_ms,json=completedUnixMs,proto3" json:"completed_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TxRecord) Reset() {
+	*x = TxRecord{}
+	mi := &file_txcoord_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxRecord) ProtoMessage() {}
+
+func (x *TxRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxRecord.ProtoReflect.Descriptor instead.
+func (*TxRecord) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TxRecord) GetTxid() uint64 {
+	if x != nil {
+		return x.Txid
+	}
+	return 0
+}
+
+func (x *TxRecord) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_UNKNOWN
+}
+
+func (x *TxRecord) GetShards() []string {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *TxRecord) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *TxRecord) GetDecidedUnixMs() int64 {
+	if x != nil {
+		return x.DecidedUnixMs
+	}
+	return 0
+}
+
+func (x *TxRecord) GetCompletedUnixMs() int64 {
+	if x != nil {
+		return x.CompletedUnixMs
+	}
+	return 0
+}
+
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// records holds one entry per requested txid, in request order.
+	Records       []*TxRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	Leader        string      `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_txcoord_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StatusResponse) GetRecords() []*TxRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+type CompleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txids         []uint64               `protobuf:"varint,1,rep,packed,name=txids,proto3" json:"txids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteRequest) Reset() {
+	*x = CompleteRequest{}
+	mi := &file_txcoord_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteRequest) ProtoMessage() {}
+
+func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
+func (*CompleteRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CompleteRequest) GetTxids() []uint64 {
+	if x != nil {
+		return x.Txids
+	}
+	return nil
+}
+
+type CompleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leader        string                 `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteResponse) Reset() {
+	*x = CompleteResponse{}
+	mi := &file_txcoord_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteResponse) ProtoMessage() {}
+
+func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
+func (*CompleteResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CompleteResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+type ListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// include_completed lists completed commits too (kept for the retention
+	// period); otherwise only transactions whose branches may be unfinished.
+	IncludeCompleted bool `protobuf:"varint,1,opt,name=include_completed,json=includeCompleted,proto3" json:"include_completed,omitempty"`
+	// limit caps the answer (0: 1000, at most 100000).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequest) Reset() {
+	*x = ListRequest{}
+	mi := &file_txcoord_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequest) ProtoMessage() {}
+
+func (x *ListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
+func (*ListRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListRequest) GetIncludeCompleted() bool {
+	if x != nil {
+		return x.IncludeCompleted
+	}
+	return false
+}
+
+func (x *ListRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*TxRecord            `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// next_txid is the first id not yet handed out.
+	NextTxid      uint64 `protobuf:"varint,2,opt,name=next_txid,json=nextTxid,proto3" json:"next_txid,omitempty"`
+	Leader        string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResponse) Reset() {
+	*x = ListResponse{}
+	mi := &file_txcoord_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResponse) ProtoMessage() {}
+
+func (x *ListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
+func (*ListResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListResponse) GetRecords() []*TxRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListResponse) GetNextTxid() uint64 {
+	if x != nil {
+		return x.NextTxid
+	}
+	return 0
+}
+
+func (x *ListResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
 var File_txcoord_proto protoreflect.FileDescriptor
 
 const file_txcoord_proto_rawDesc = "" +
@@ -141,9 +810,58 @@ const file_txcoord_proto_rawDesc = "" +
 	"\acommand\x18\x02 \x01(\fR\acommand\"C\n" +
 	"\x0fProposeResponse\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\fR\x06result\x12\x18\n" +
-	"\arefused\x18\x02 \x01(\tR\arefused2\\\n" +
+	"\arefused\x18\x02 \x01(\tR\arefused\"$\n" +
+	"\fBeginRequest\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\"S\n" +
+	"\rBeginResponse\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\"\x8a\x01\n" +
+	"\rDecideRequest\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\x04R\x04txid\x127\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x1b.strata.txcoord.v1.DecisionR\bdecision\x12\x16\n" +
+	"\x06shards\x18\x03 \x03(\tR\x06shards\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"}\n" +
+	"\x0eDecideResponse\x127\n" +
+	"\bdecision\x18\x01 \x01(\x0e2\x1b.strata.txcoord.v1.DecisionR\bdecision\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\"%\n" +
+	"\rStatusRequest\x12\x14\n" +
+	"\x05txids\x18\x01 \x03(\x04R\x05txids\"\xd9\x01\n" +
+	"\bTxRecord\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\x04R\x04txid\x127\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x1b.strata.txcoord.v1.DecisionR\bdecision\x12\x16\n" +
+	"\x06shards\x18\x03 \x03(\tR\x06shards\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12&\n" +
+	"\x0fdecided_unix_ms\x18\x05 \x01(\x03R\rdecidedUnixMs\x12*\n" +
+	"\x11completed_unix_ms\x18\x06 \x01(\x03R\x0fcompletedUnixMs\"_\n" +
+	"\x0eStatusResponse\x125\n" +
+	"\arecords\x18\x01 \x03(\v2\x1b.strata.txcoord.v1.TxRecordR\arecords\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\"'\n" +
+	"\x0fCompleteRequest\x12\x14\n" +
+	"\x05txids\x18\x01 \x03(\x04R\x05txids\"*\n" +
+	"\x10CompleteResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"P\n" +
+	"\vListRequest\x12+\n" +
+	"\x11include_completed\x18\x01 \x01(\bR\x10includeCompleted\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"z\n" +
+	"\fListResponse\x125\n" +
+	"\arecords\x18\x01 \x03(\v2\x1b.strata.txcoord.v1.TxRecordR\arecords\x12\x1b\n" +
+	"\tnext_txid\x18\x02 \x01(\x04R\bnextTxid\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader*.\n" +
+	"\bDecision\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\n" +
+	"\n" +
+	"\x06COMMIT\x10\x01\x12\t\n" +
+	"\x05ABORT\x10\x022\\\n" +
 	"\bInternal\x12P\n" +
-	"\aPropose\x12!.strata.txcoord.v1.ProposeRequest\x1a\".strata.txcoord.v1.ProposeResponseB*Z(github.com/strata-db/strata/txcoord/txpbb\x06proto3"
+	"\aPropose\x12!.strata.txcoord.v1.ProposeRequest\x1a\".strata.txcoord.v1.ProposeResponse2\x93\x03\n" +
+	"\tDecisions\x12J\n" +
+	"\x05Begin\x12\x1f.strata.txcoord.v1.BeginRequest\x1a .strata.txcoord.v1.BeginResponse\x12M\n" +
+	"\x06Decide\x12 .strata.txcoord.v1.DecideRequest\x1a!.strata.txcoord.v1.DecideResponse\x12M\n" +
+	"\x06Status\x12 .strata.txcoord.v1.StatusRequest\x1a!.strata.txcoord.v1.StatusResponse\x12S\n" +
+	"\bComplete\x12\".strata.txcoord.v1.CompleteRequest\x1a#.strata.txcoord.v1.CompleteResponse\x12G\n" +
+	"\x04List\x12\x1e.strata.txcoord.v1.ListRequest\x1a\x1f.strata.txcoord.v1.ListResponseB*Z(github.com/strata-db/strata/txcoord/txpbb\x06proto3"
 
 var (
 	file_txcoord_proto_rawDescOnce sync.Once
@@ -157,19 +875,47 @@ func file_txcoord_proto_rawDescGZIP() []byte {
 	return file_txcoord_proto_rawDescData
 }
 
-var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_txcoord_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_txcoord_proto_goTypes = []any{
-	(*ProposeRequest)(nil),  // 0: strata.txcoord.v1.ProposeRequest
-	(*ProposeResponse)(nil), // 1: strata.txcoord.v1.ProposeResponse
+	(Decision)(0),            // 0: strata.txcoord.v1.Decision
+	(*ProposeRequest)(nil),   // 1: strata.txcoord.v1.ProposeRequest
+	(*ProposeResponse)(nil),  // 2: strata.txcoord.v1.ProposeResponse
+	(*BeginRequest)(nil),     // 3: strata.txcoord.v1.BeginRequest
+	(*BeginResponse)(nil),    // 4: strata.txcoord.v1.BeginResponse
+	(*DecideRequest)(nil),    // 5: strata.txcoord.v1.DecideRequest
+	(*DecideResponse)(nil),   // 6: strata.txcoord.v1.DecideResponse
+	(*StatusRequest)(nil),    // 7: strata.txcoord.v1.StatusRequest
+	(*TxRecord)(nil),         // 8: strata.txcoord.v1.TxRecord
+	(*StatusResponse)(nil),   // 9: strata.txcoord.v1.StatusResponse
+	(*CompleteRequest)(nil),  // 10: strata.txcoord.v1.CompleteRequest
+	(*CompleteResponse)(nil), // 11: strata.txcoord.v1.CompleteResponse
+	(*ListRequest)(nil),      // 12: strata.txcoord.v1.ListRequest
+	(*ListResponse)(nil),     // 13: strata.txcoord.v1.ListResponse
 }
 var file_txcoord_proto_depIdxs = []int32{
-	0, // 0: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
-	1, // 1: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: strata.txcoord.v1.DecideRequest.decision:type_name -> strata.txcoord.v1.Decision
+	0,  // 1: strata.txcoord.v1.DecideResponse.decision:type_name -> strata.txcoord.v1.Decision
+	0,  // 2: strata.txcoord.v1.TxRecord.decision:type_name -> strata.txcoord.v1.Decision
+	8,  // 3: strata.txcoord.v1.StatusResponse.records:type_name -> strata.txcoord.v1.TxRecord
+	8,  // 4: strata.txcoord.v1.ListResponse.records:type_name -> strata.txcoord.v1.TxRecord
+	1,  // 5: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
+	3,  // 6: strata.txcoord.v1.Decisions.Begin:input_type -> strata.txcoord.v1.BeginRequest
+	5,  // 7: strata.txcoord.v1.Decisions.Decide:input_type -> strata.txcoord.v1.DecideRequest
+	7,  // 8: strata.txcoord.v1.Decisions.Status:input_type -> strata.txcoord.v1.StatusRequest
+	10, // 9: strata.txcoord.v1.Decisions.Complete:input_type -> strata.txcoord.v1.CompleteRequest
+	12, // 10: strata.txcoord.v1.Decisions.List:input_type -> strata.txcoord.v1.ListRequest
+	2,  // 11: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
+	4,  // 12: strata.txcoord.v1.Decisions.Begin:output_type -> strata.txcoord.v1.BeginResponse
+	6,  // 13: strata.txcoord.v1.Decisions.Decide:output_type -> strata.txcoord.v1.DecideResponse
+	9,  // 14: strata.txcoord.v1.Decisions.Status:output_type -> strata.txcoord.v1.StatusResponse
+	11, // 15: strata.txcoord.v1.Decisions.Complete:output_type -> strata.txcoord.v1.CompleteResponse
+	13, // 16: strata.txcoord.v1.Decisions.List:output_type -> strata.txcoord.v1.ListResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_txcoord_proto_init() }
@@ -182,13 +928,14 @@ func file_txcoord_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_txcoord_proto_rawDesc), len(file_txcoord_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      1,
+			NumMessages:   13,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_txcoord_proto_goTypes,
 		DependencyIndexes: file_txcoord_proto_depIdxs,
+		EnumInfos:         file_txcoord_proto_enumTypes,
 		MessageInfos:      file_txcoord_proto_msgTypes,
 	}.Build()
 	File_txcoord_proto = out.File

@@ -134,3 +134,289 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "txcoord.proto",
 }
+
+const (
+	Decisions_Begin_FullMethodName    = "/strata.txcoord.v1.Decisions/Begin"
+	Decisions_Decide_FullMethodName   = "/strata.txcoord.v1.Decisions/Decide"
+	Decisions_Status_FullMethodName   = "/strata.txcoord.v1.Decisions/Status"
+	Decisions_Complete_FullMethodName = "/strata.txcoord.v1.Decisions/Complete"
+	Decisions_List_FullMethodName     = "/strata.txcoord.v1.Decisions/List"
+)
+
+// DecisionsClient is the client API for Decisions service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Decisions records the outcome of the proxies' distributed (XA)
+// transactions. Every node serves it; writes reach the leader through Raft
+// whichever node takes them, and a response's leader field names the
+// leader's address so a client can go there next.
+type DecisionsClient interface {
+	// Begin reserves count transaction ids (1 to 1,000,000) and returns the
+	// first: ids start .. start+count-1 are the caller's, unique for the
+	// life of the group.
+	Begin(ctx context.Context, in *BeginRequest, opts ...grpc.CallOption) (*BeginResponse, error)
+	// Decide records commit or abort for a transaction, as a compare-and-set:
+	// the first decision wins. The answer is the decision in force; accepted
+	// is false when an earlier, different decision won.
+	Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error)
+	// Status returns the recorded decision of each transaction (UNKNOWN when
+	// none is recorded: never decided, or an abort already forgotten).
+	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Complete says every branch of these transactions is finished: an abort
+	// is forgotten at once, a commit after the retention period.
+	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
+	// List returns recorded decisions, oldest first.
+	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
+}
+
+type decisionsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDecisionsClient(cc grpc.ClientConnInterface) DecisionsClient {
+	return &decisionsClient{cc}
+}
+
+func (c *decisionsClient) Begin(ctx context.Context, in *BeginRequest, opts ...grpc.CallOption) (*BeginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BeginResponse)
+	err := c.cc.Invoke(ctx, Decisions_Begin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *decisionsClient) Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideResponse)
+	err := c.cc.Invoke(ctx, Decisions_Decide_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *decisionsClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatusResponse)
+	err := c.cc.Invoke(ctx, Decisions_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *decisionsClient) Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteResponse)
+	err := c.cc.Invoke(ctx, Decisions_Complete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *decisionsClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResponse)
+	err := c.cc.Invoke(ctx, Decisions_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecisionsServer is the server API for Decisions service.
+// All implementations must embed UnimplementedDecisionsServer
+// for forward compatibility.
+//
+// Decisions records the outcome of the proxies' distributed (XA)
+// transactions. Every node serves it; writes reach the leader through Raft
+// whichever node takes them, and a response's leader field names the
+// leader's address so a client can go there next.
+type DecisionsServer interface {
+	// Begin reserves count transaction ids (1 to 1,000,000) and returns the
+	// first: ids start .. start+count-1 are the caller's, unique for the
+	// life of the group.
+	Begin(context.Context, *BeginRequest) (*BeginResponse, error)
+	// Decide records commit or abort for a transaction, as a compare-and-set:
+	// the first decision wins. The answer is the decision in force; accepted
+	// is false when an earlier, different decision won.
+	Decide(context.Context, *DecideRequest) (*DecideResponse, error)
+	// Status returns the recorded decision of each transaction (UNKNOWN when
+	// none is recorded: never decided, or an abort already forgotten).
+	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Complete says every branch of these transactions is finished: an abort
+	// is forgotten at once, a commit after the retention period.
+	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
+	// List returns recorded decisions, oldest first.
+	List(context.Context, *ListRequest) (*ListResponse, error)
+	mustEmbedUnimplementedDecisionsServer()
+}
+
+// UnimplementedDecisionsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDecisionsServer struct{}
+
+func (UnimplementedDecisionsServer) Begin(context.Context, *BeginRequest) (*BeginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Begin not implemented")
+}
+func (UnimplementedDecisionsServer) Decide(context.Context, *DecideRequest) (*DecideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
+}
+func (UnimplementedDecisionsServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedDecisionsServer) Complete(context.Context, *CompleteRequest) (*CompleteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Complete not implemented")
+}
+func (UnimplementedDecisionsServer) List(context.Context, *ListRequest) (*ListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedDecisionsServer) mustEmbedUnimplementedDecisionsServer() {}
+func (UnimplementedDecisionsServer) testEmbeddedByValue()                   {}
+
+// UnsafeDecisionsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DecisionsServer will
+// result in compilation errors.
+type UnsafeDecisionsServer interface {
+	mustEmbedUnimplementedDecisionsServer()
+}
+
+func RegisterDecisionsServer(s grpc.ServiceRegistrar, srv DecisionsServer) {
+	// If the following call panics, it indicates UnimplementedDecisionsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Decisions_ServiceDesc, srv)
+}
+
+func _Decisions_Begin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BeginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).Begin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_Begin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).Begin(ctx, req.(*BeginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Decisions_Decide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).Decide(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_Decide_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).Decide(ctx, req.(*DecideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Decisions_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).Status(ctx, req.(*StatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Decisions_Complete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).Complete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_Complete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).Complete(ctx, req.(*CompleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Decisions_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).List(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Decisions_ServiceDesc is the grpc.ServiceDesc for Decisions service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Decisions_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "strata.txcoord.v1.Decisions",
+	HandlerType: (*DecisionsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Begin",
+			Handler:    _Decisions_Begin_Handler,
+		},
+		{
+			MethodName: "Decide",
+			Handler:    _Decisions_Decide_Handler,
+		},
+		{
+			MethodName: "Status",
+			Handler:    _Decisions_Status_Handler,
+		},
+		{
+			MethodName: "Complete",
+			Handler:    _Decisions_Complete_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _Decisions_List_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "txcoord.proto",
+}
