@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-db/strata/raftstore"
 	"github.com/strata-db/strata/txcoord"
+	"github.com/strata-db/strata/txcoord/seata"
 )
 
 // txcoordOptions are `strata txcoord`'s flags.
@@ -35,11 +36,13 @@ type txcoordOptions struct {
 // and `strata up`.
 type txServiceFlags struct {
 	retention time.Duration
+	seataAddr string // Seata RPC for seata-go clients; "" is the default, "off" none
 }
 
 func addTxServiceFlags(f *pflag.FlagSet, o *txServiceFlags) {
 	d := txcoord.DefaultXAConfig()
 	f.DurationVar(&o.retention, "txcoord-retention", d.Retention, "how long a completed commit decision is remembered (recovery of late branch copies)")
+	f.StringVar(&o.seataAddr, "seata-addr", "", `Seata RPC address of this node's TC for seata-go clients (default 127.0.0.1:8091; "off": none)`)
 }
 
 // txcoordModules makes a coordinator node's modules. Every node of a group
@@ -51,7 +54,31 @@ func txcoordModules(o txServiceFlags, reg prometheus.Registerer, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	return []txcoord.Module{xa}, nil
+	mods := []txcoord.Module{xa}
+	if o.seataAddr != "off" {
+		sc := seata.DefaultConfig()
+		if o.seataAddr != "" {
+			sc.Addr = o.seataAddr
+		}
+		sc.Logger = log
+		tc, err := seata.New(sc, reg)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("txcoord: Seata TC listening", "addr", tc.Addr())
+		mods = append(mods, tc)
+	}
+	return mods, nil
+}
+
+// closeSeata releases the Seata TC's listener when its node failed to
+// start (a running node closes it itself).
+func closeSeata(mods []txcoord.Module) {
+	for _, m := range mods {
+		if tc, ok := m.(*seata.TC); ok {
+			tc.Close()
+		}
+	}
 }
 
 func newTxcoordCmd(e *env) *cobra.Command {
@@ -113,6 +140,7 @@ func runTxcoord(ctx context.Context, e *env, o txcoordOptions) error {
 	cfg.Modules, cfg.Registerer = mods, reg
 	n, err := txcoord.Start(cfg)
 	if err != nil {
+		closeSeata(mods)
 		return err
 	}
 	var hs *http.Server
@@ -184,6 +212,9 @@ func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
 	}
 	log := e.logger()
 	reg := prometheus.NewRegistry()
+	if o.tx.svc.seataAddr != "off" {
+		o.tx.svc.seataAddr = def(o.tx.svc.seataAddr, "8091")
+	}
 	mods, err := txcoordModules(o.tx.svc, reg, log)
 	if err != nil {
 		return nil, err
@@ -194,6 +225,7 @@ func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
 	cfg.Modules, cfg.Registerer, cfg.Logger = mods, reg, log
 	n, err := txcoord.Start(cfg)
 	if err != nil {
+		closeSeata(mods)
 		return nil, fmt.Errorf("up: transaction coordinator: %w", err)
 	}
 	return n, nil

@@ -83,7 +83,7 @@ func TestTxcoordCommandGroup(t *testing.T) {
 	stops := make([]func() error, 3)
 	for i := range 3 {
 		_, stops[i] = runTxcoordCmd(t, "--id", fmt.Sprintf("tx%d", i), "--data", t.TempDir(), "--raft-addr", raft[i], "--grpc-addr", grpc[i],
-			"--bootstrap", "--peers", strings.Join(peers, ","), "--log-level", "warn")
+			"--bootstrap", "--peers", strings.Join(peers, ","), "--log-level", "warn", "--seata-addr", "127.0.0.1:0")
 	}
 	cfg := client.DefaultConfig()
 	cfg.Addrs = grpc
@@ -120,7 +120,7 @@ func TestTxcoordCommandBadFlags(t *testing.T) {
 		{[]string{"--bootstrap", "--txcoord-retention", "1ms"}, "Retention"},
 		{[]string{"--bootstrap", "--grpc-addr", "nowhere"}, "gRPC"},
 	} {
-		args := append([]string{"txcoord", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)
+		args := append([]string{"txcoord", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--seata-addr", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)
 		err := RunWithOutput(context.Background(), args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
