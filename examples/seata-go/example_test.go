@@ -19,8 +19,9 @@ import (
 )
 
 // bin is this example built once for the whole test run: every role runs
-// as its own process, as seata-go's client is one per process.
-var bin string
+// as its own process, as seata-go's client is one per process. strataBin
+// is Strata's binary, for TC nodes that a test kills with SIGKILL.
+var bin, strataBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "seata-go-example")
@@ -32,6 +33,14 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	strataBin = filepath.Join(dir, "strata")
+	sb := exec.Command("go", "build", "-o", strataBin, "./cmd/strata")
+	sb.Dir = "../.." // in Strata's own module
+	if out, err := sb.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build strata: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -88,7 +97,12 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startBin(t, bin, args...)
+}
+
+func startBin(t *testing.T, path string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(path, args...)
 	cmd.Stderr = &tbWriter{t: t, prefix: args[0] + ": "}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -8,10 +8,11 @@ import (
 // Metrics are the TC's Prometheus series. Each node counts what its own
 // replica applies, so every node of a group shows the same figures.
 type Metrics struct {
-	open  *prometheus.GaugeVec   // open global transactions per status
-	ended *prometheus.CounterVec // finished global transactions per final status
-	sends *prometheus.CounterVec // phase-two requests sent to RMs, per kind
-	conns prometheus.Gauge
+	open   *prometheus.GaugeVec   // open global transactions per status
+	ended  *prometheus.CounterVec // finished global transactions per final status
+	sends  *prometheus.CounterVec // phase-two requests sent to RMs, per kind
+	conns  prometheus.Gauge
+	leader prometheus.Gauge
 }
 
 // NewMetrics registers the series with reg (nil: not registered).
@@ -33,9 +34,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_seata_connections",
 			Help: "Seata client connections open on this node.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_seata_phase_two_driver",
+			Help: "1 while this node leads the group and drives phase two and timeouts.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.open, m.ended, m.sends, m.conns)
+		reg.MustRegister(m.open, m.ended, m.sends, m.conns, m.leader)
 	}
 	return m
 }

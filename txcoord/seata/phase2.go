@@ -72,7 +72,13 @@ func (s *Server) drive() {
 			}
 			stop()
 			lead = nil
+			if s.met != nil {
+				s.met.leader.Set(0)
+			}
 			if ev.IsLeader {
+				if s.met != nil {
+					s.met.leader.Set(1)
+				}
 				lead, stop = leading(s.ctx)
 				// Read the state only once every entry of the old
 				// leader's terms is applied here.
