@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -39,7 +40,7 @@ type atReport struct {
 func runAT(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	config := fs.String("config", "", "seata-go client configuration (seatago.yml)")
 	dsn := fs.String("dsn", "", "go-sql-driver/mysql DSN of the database")
-	op := fs.String("op", "commit", "commit, rollback or conflict")
+	op := fs.String("op", "commit", "commit, rollback or conflict (AT mode); xa-commit or xa-rollback (XA mode)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +57,11 @@ func runAT(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	client.InitPath(*config)
 	quietLogs()
 	registerJacksonAlias()
-	db, err := sql.Open(seatasql.SeataATMySQLDriver, *dsn)
+	driver := seatasql.SeataATMySQLDriver
+	if strings.HasPrefix(*op, "xa-") {
+		driver = seatasql.SeataXAMySQLDriver
+	}
+	db, err := sql.Open(driver, *dsn)
 	if err != nil {
 		return err
 	}
@@ -77,9 +82,9 @@ func runAT(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		rep.Errors = append(rep.Errors, errText(err))
 	}
 	switch *op {
-	case "commit":
+	case "commit", "xa-commit":
 		add(gtx(debit))
-	case "rollback":
+	case "rollback", "xa-rollback":
 		add(gtx(func(c context.Context) error {
 			if err := debit(c); err != nil {
 				return err

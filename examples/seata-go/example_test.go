@@ -355,7 +355,8 @@ func atRun(t *testing.T, config, dsn, op string) atReport {
 // TestAT runs AT mode against MariaDB through seata-go's data source
 // proxy: a commit keeps the debit and its undo log is cleaned up; a
 // rollback restores the row from the undo log; a second transaction on a
-// row the first holds is refused the global lock.
+// row the first holds is refused the global lock. Then XA mode, through
+// seata-go's XA data source: commit and rollback.
 func TestAT(t *testing.T) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
 	srv := topo.Shards()[0].Primary()
@@ -383,4 +384,29 @@ func TestAT(t *testing.T) {
 		t.Fatalf("conflict: %+v", r)
 	}
 	t.Logf("second transaction on the locked row: %s", r.Errors[1])
+
+	// XA mode through seata-go's XA data source, on the same MariaDB 10.11:
+	// the TC's BranchCommit/BranchRollback end the prepared branch, and no
+	// prepared transaction is left behind.
+	r = atRun(t, cfg, dsn, "xa-commit")
+	if r.Errors[0] != "" || r.Balance1 != 70 {
+		t.Fatalf("xa commit: %+v", r)
+	}
+	r = atRun(t, cfg, dsn, "xa-rollback")
+	if r.Balance1 != 70 || !strings.Contains(r.Errors[0], errRollback.Error()) {
+		t.Fatalf("xa rollback: %+v", r)
+	}
+	adm, err := srv.OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	rows, err := adm.QueryContext(ctx, "XA RECOVER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		t.Fatal("a prepared XA transaction is left after XA mode")
+	}
 }
