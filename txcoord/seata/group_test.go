@@ -3,6 +3,8 @@ package seata
 import (
 	"bufio"
 	"net"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,6 +295,22 @@ func TestGroupPhaseTwo(t *testing.T) {
 	}
 	if r := register(t, tms[2], x2, branch.BranchTypeAT, "jdbc:db", "t:2"); r.ResultCode != message.ResultCodeSuccess {
 		t.Fatalf("lock after commit: %#v", r)
+	}
+
+	// The admin list: every node's replica shows the open transaction.
+	deadline = time.Now().Add(5 * time.Second)
+	for i := range g.Addrs {
+		for {
+			rec := httptest.NewRecorder()
+			g.TC(i).ListHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if strings.Contains(rec.Body.String(), `"xid":"`+x2+`"`) && strings.Contains(rec.Body.String(), `"status":"Begin"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d lists %s", i, rec.Body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
 	// A bad frame closes that connection only.

@@ -3,6 +3,8 @@ package seata
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/seata/seata-go/pkg/protocol/branch"
 	"github.com/seata/seata-go/pkg/protocol/message"
 	serr "github.com/seata/seata-go/pkg/util/errors"
@@ -171,5 +173,40 @@ func TestModuleSnapshotRestore(t *testing.T) {
 	}
 	if err := m2.Restore([]byte("nope")); err == nil {
 		t.Fatal("a bad snapshot was restored")
+	}
+}
+
+func TestModuleMetrics(t *testing.T) {
+	met := NewMetrics(prometheus.NewRegistry())
+	m := NewModule(met)
+	p := &LocalProposer{Mod: m}
+	do := func(c Command) Result {
+		b, _ := marshalCommand(c)
+		out, err := p.Propose(t.Context(), ModuleID, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodeResult(t, out)
+	}
+	x := do(Command{Op: OpBegin, Addr: "a:1"}).XID
+	y := do(Command{Op: OpBegin, Addr: "a:1"}).XID
+	do(Command{Op: OpRegister, XID: y, Type: branch.BranchTypeTCC, Resource: "r"})
+	do(Command{Op: OpCommit, XID: x})
+	do(Command{Op: OpRollback, XID: y})
+	if got := testutil.ToFloat64(met.open.WithLabelValues("Rollbacking")); got != 1 {
+		t.Fatalf("open Rollbacking %v", got)
+	}
+	if got := testutil.ToFloat64(met.open.WithLabelValues("Begin")); got != 0 {
+		t.Fatalf("open Begin %v", got)
+	}
+	if got := testutil.ToFloat64(met.ended.WithLabelValues("Committed")); got != 1 {
+		t.Fatalf("ended Committed %v", got)
+	}
+	do(Command{Op: OpFinish, XID: y, Status: message.GlobalStatusRollbacked})
+	if got := testutil.ToFloat64(met.ended.WithLabelValues("Rollbacked")); got != 1 {
+		t.Fatalf("ended Rollbacked %v", got)
+	}
+	if got := testutil.ToFloat64(met.open.WithLabelValues("Rollbacking")); got != 0 {
+		t.Fatalf("open Rollbacking after finish %v", got)
 	}
 }
