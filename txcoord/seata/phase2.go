@@ -109,6 +109,9 @@ func (s *Server) finishTx(ctx context.Context, xid string) {
 		if ctx.Err() != nil {
 			return
 		}
+		if _, open, _ := s.mod.global(xid); !open {
+			return // the last branch's answer ended it
+		}
 		if done || fatal {
 			s.propose(Command{Op: OpFinish, XID: xid, Status: endStatus(g.Status, done)})
 			continue // the state says whether it ended
@@ -143,6 +146,9 @@ func (s *Server) round(ctx context.Context, g *Global, wide bool) (done, fatal b
 	async := g.Status == message.GlobalStatusAsyncCommitting
 	allDone := true
 	for _, b := range order {
+		if _, open, _ := s.mod.global(g.XID); !open {
+			return true, false
+		}
 		st, ok := s.branchEnd(ctx, g, b, commit, wide)
 		switch {
 		case ok:
@@ -212,7 +218,7 @@ func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit, wi
 		ch := s.mod.watch()
 		cur, open, _ := s.mod.global(g.XID)
 		if !open {
-			return b.Status, false
+			return b.Status, true // ended: nothing left to do
 		}
 		nb := cur.branch(b.ID)
 		if nb == nil {

@@ -311,15 +311,29 @@ func (s *State) globalReport(c Command) Result {
 	return Result{XID: c.XID, Status: g.Status}
 }
 
+// branchEnd records an RM's phase-two answer. The answer that finishes the
+// last branch ends the transaction in the same entry (no separate finish
+// round trip): its final status, locks released, removed.
 func (s *State) branchEnd(c Command) Result {
 	g := s.Globals[c.XID]
 	if g == nil {
 		return s.status(c.XID)
 	}
-	if b := g.branch(c.BranchID); b != nil && inPhaseTwo(g.Status) {
-		b.Status = c.Branch
+	b := g.branch(c.BranchID)
+	if b == nil || !inPhaseTwo(g.Status) {
+		return Result{XID: c.XID, Status: g.Status}
 	}
-	return Result{XID: c.XID, Status: g.Status}
+	b.Status = c.Branch
+	commit := committing(g.Status)
+	for _, b := range g.Branches {
+		if !branchDone(b.Status, commit) {
+			return Result{XID: c.XID, Status: g.Status}
+		}
+	}
+	end := endStatus(g.Status, true)
+	s.releaseLocks(g.XID)
+	delete(s.Globals, g.XID)
+	return Result{XID: c.XID, Status: end}
 }
 
 func (s *State) finish(c Command) Result {

@@ -210,3 +210,28 @@ func TestModuleMetrics(t *testing.T) {
 		t.Fatalf("open Rollbacking after finish %v", got)
 	}
 }
+
+func TestStateLastBranchEnds(t *testing.T) {
+	r := &stateRun{t: t, s: NewState()}
+	x := r.begin()
+	b1 := r.reg(x, branch.BranchTypeAT, "t:1")
+	b2 := r.reg(x, branch.BranchTypeTCC, "")
+	r.do(Command{Op: OpRollback, XID: x})
+	// Reverse order: b2 first. The locks stay until the end.
+	if got := r.do(Command{Op: OpBranchEnd, XID: x, BranchID: b2.BranchID, Branch: branch.BranchStatusPhasetwoRollbacked}).Status; got != message.GlobalStatusRollbacking {
+		t.Fatalf("after one branch: %s", StatusName(got))
+	}
+	if len(r.s.Locks) != 1 {
+		t.Fatalf("locks %v", r.s.Locks)
+	}
+	if got := r.do(Command{Op: OpBranchEnd, XID: x, BranchID: b1.BranchID, Branch: branch.BranchStatusPhasetwoRollbacked}).Status; got != message.GlobalStatusRollbacked {
+		t.Fatalf("after the last branch: %s", StatusName(got))
+	}
+	if len(r.s.Locks) != 0 || len(r.s.Globals) != 0 {
+		t.Fatalf("left %v %v", r.s.Locks, r.s.Globals)
+	}
+	// A late answer, e.g. a retry's, changes nothing.
+	if got := r.do(Command{Op: OpBranchEnd, XID: x, BranchID: b1.BranchID, Branch: branch.BranchStatusPhasetwoRollbacked}).Status; got != message.GlobalStatusFinished {
+		t.Fatalf("late answer: %s", StatusName(got))
+	}
+}
