@@ -49,7 +49,7 @@ func startStrataGroup(t *testing.T) []*tcNode {
 		raft, grpc, seata, metrics := a[i*4], a[i*4+1], a[i*4+2], a[i*4+3]
 		p := startBin(t, strataBin, "txcoord", "--id", fmt.Sprintf("tx%d", i), "--data", t.TempDir(),
 			"--raft-addr", raft, "--grpc-addr", grpc, "--seata-addr", seata, "--http-addr", metrics,
-			"--bootstrap", "--peers", strings.Join(peers, ","), "--log-level", "warn")
+			"--bootstrap", "--peers", strings.Join(peers, ","), "--log-level", envOr("STRATA_SEATA_LOG", "warn"))
 		p.line(t, "txcoord ", 30*time.Second)
 		nodes = append(nodes, &tcNode{proc: p, seata: seata, metrics: metrics})
 	}

@@ -262,7 +262,7 @@ func (s *Server) sendRM(resource string, body any, wide bool) int {
 	}
 	n := 0
 	for _, c := range owners {
-		f := Frame{Type: message.GettyRequestTypeRequestSync, ID: s.ids.Add(1), Body: body}
+		f := Frame{Type: message.GettyRequestTypeRequestSync, ID: s.ids.Add(-1), Body: body}
 		if err := c.write(f); err != nil {
 			s.log.Info("send phase two", "remote", c.nc.RemoteAddr(), "err", err)
 			continue

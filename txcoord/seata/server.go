@@ -109,7 +109,14 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
-	ids   atomic.Int32
+	// ids numbers the TC's own requests (phase two) downwards from -1.
+	// seata-go keeps one table of pending answers per process, keyed by
+	// message ID, and enters every message it sends in it, its answers to
+	// the TC included: an answer carrying the ID of one of its own pending
+	// requests (which count up from 1) takes that request's place, the
+	// request then never completes, and the goroutine that delivers the
+	// TC's reply to it blocks for good. Negative IDs stay clear of them.
+	ids atomic.Int32
 }
 
 func newServer(cfg Config, p Proposer, mod *Module, ln net.Listener) *Server {
@@ -248,13 +255,19 @@ func (s *Server) handle(c *conn, f Frame) {
 		s.onResponse(f.Body)
 		return
 	}
+	start := time.Now()
 	resp := s.answer(c, f.Body)
 	if resp == nil {
 		return
 	}
 	if err := c.write(Frame{Type: message.GettyRequestTypeResponse, ID: f.ID, Body: resp}); err != nil {
 		s.log.Info("write response", "remote", c.nc.RemoteAddr(), "err", err)
+		return
 	}
+	if d := time.Since(start); d > time.Second {
+		s.log.Info("slow answer", "remote", c.nc.RemoteAddr(), "id", f.ID, "type", fmt.Sprintf("%T", f.Body), "took", d)
+	}
+	s.log.Debug("answered", "remote", c.nc.RemoteAddr(), "id", f.ID, "type", fmt.Sprintf("%T", f.Body), "took", time.Since(start))
 }
 
 func (s *Server) answer(c *conn, body any) message.MessageTypeAware {
