@@ -376,6 +376,23 @@ func TestGroupFailover(t *testing.T) {
 		t.Fatalf("branches not all committed: %v", rm.events)
 	}
 	t.Logf("commit requests answered: %d for 2 branches", rm.count("commit"))
+
+	// The killed node comes back from its data directory and catches up:
+	// its replica lists a transaction opened while it was down.
+	open := begin(t, tm, time.Minute)
+	register(t, tm, open, branch.BranchTypeAT, "jdbc:db", "t:7")
+	g.Restart(t, li)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		l := g.TC(li).List()
+		if len(l) == 1 && l[0].XID == open && len(l[0].Branches) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node lists %+v", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func waitFinished(t *testing.T, c *rawClient, xid string) {
