@@ -76,7 +76,13 @@ func startEdge(t testing.TB, cfg Config, o Options) *Server {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		t0 := time.Now()
+		s.Close()
+		if d := time.Since(t0); d > time.Second {
+			t.Logf("edge %s took %v to close", s.Addr(), d)
+		}
+	})
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,11 +63,13 @@ type Server struct {
 	closers  []func() error
 	tags     tagCounter
 
-	ln   net.Listener
-	http *http.Server
-	done chan struct{}
-	stop context.CancelFunc
-	bg   context.Context
+	ln     net.Listener
+	http   *http.Server
+	connMu sync.Mutex
+	fresh  map[net.Conn]struct{} // connections that have not sent a request yet
+	done   chan struct{}
+	stop   context.CancelFunc
+	bg     context.Context
 }
 
 // New builds an edge from a validated config; Start or Handler serve it.
@@ -168,7 +171,17 @@ func (s *Server) Start() error {
 		return fmt.Errorf("edge: listen: %w", err)
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.fresh = map[net.Conn]struct{}{}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.connMu.Lock()
+			defer s.connMu.Unlock()
+			if st == http.StateNew {
+				s.fresh[c] = struct{}{}
+			} else {
+				delete(s.fresh, c)
+			}
+		}}
 	go func() {
 		defer close(s.done)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -200,7 +213,17 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, s.http.Shutdown(ctx))
+		shut := make(chan error, 1)
+		go func() { shut <- s.http.Shutdown(ctx) }()
+		// Shutdown waits up to 5 s for connections that never sent a
+		// request (a client's spare dials): nothing is in flight on them.
+		time.Sleep(10 * time.Millisecond)
+		s.connMu.Lock()
+		for c := range s.fresh {
+			c.Close()
+		}
+		s.connMu.Unlock()
+		errs = append(errs, <-shut)
 		cancel()
 		<-s.done
 		s.http = nil
