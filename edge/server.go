@@ -391,10 +391,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt route, c *req
 	}
 	if g := s.gray.find(rt.name, c.app); g != nil && c.app != "-" && g.canary(c.app, c.ip, r) {
 		c.variant = variantCanary
+		w.Header().Set("X-Strata-Variant", variantCanary)
 		r.Header.Set("X-Strata-App", c.app)
 		r.Header.Set("X-Request-Id", c.id)
 		g.proxy.ServeHTTP(w, r)
 		return
+	}
+	if rt.limits {
+		w.Header().Set("X-Strata-Variant", variantStable)
 	}
 	rt.serve(s, w, r, c)
 }
