@@ -21,6 +21,7 @@ type upOptions struct {
 	bufferMem string
 	proxy     upProxyOptions
 	ids       upIDServerOptions
+	edge      upEdgeOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -46,6 +47,7 @@ stops everything it started. The data directory is kept for the next start.`,
 	f.StringVar(&o.bufferMem, "innodb-buffer-pool", "128M", "InnoDB buffer pool per MariaDB server")
 	addUpProxyFlags(f, &o.proxy)
 	addUpIDServerFlags(f, &o.ids)
+	addUpEdgeFlags(f, &o.edge)
 	return cmd
 }
 
@@ -81,6 +83,11 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer proxy.stop()
+	edgeSrv, edgeSecret, err := startUpEdge(e, o, ids.GRPCAddr, proxy.srv.Addr(), proxy.srv.AdminAddr())
+	if err != nil {
+		return err
+	}
+	defer edgeSrv.Close()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -92,6 +99,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	}
 	proxy.banner(w)
 	printUpIDServer(w, ids)
+	printUpEdge(w, edgeSrv, edgeSecret)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil
