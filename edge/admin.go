@@ -77,7 +77,7 @@ func (s *Server) panel(ctx context.Context, name string) panelState {
 	defer cancel()
 	v, err := p.Fetch(ctx)
 	if err != nil {
-		return panelState{Reason: err.Error()}
+		return panelState{Reason: strings.TrimPrefix(err.Error(), errNotAvailable.Error()+": ")}
 	}
 	return panelState{Available: true, Data: v}
 }
