@@ -2,10 +2,12 @@ package edge
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -290,8 +292,10 @@ func (v *verifier) verify(r *http.Request, body []byte) (*key, *authError) {
 
 // macEqual compares in constant time (hmac.Equal).
 func macEqual(secret []byte, canonical string, want []byte) bool {
-	got, _ := hex.DecodeString(client.Mac(secret, canonical))
-	return hmac.Equal(got, want)
+	m := hmac.New(sha256.New, secret)
+	io.WriteString(m, canonical)
+	var buf [sha256.Size]byte
+	return hmac.Equal(m.Sum(buf[:0]), want)
 }
 
 // nonceStore remembers nonces for at least twice the window (a timestamp

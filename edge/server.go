@@ -63,6 +63,9 @@ type Server struct {
 	closers  []func() error
 	tags     tagCounter
 
+	reqPrefix string
+	reqSeq    atomic.Uint64
+
 	ln     net.Listener
 	http   *http.Server
 	connMu sync.Mutex
@@ -93,6 +96,9 @@ func New(cfg Config, o Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: o.Logger, access: o.AccessLog, now: o.Now, m: m, done: make(chan struct{})}
 	s.bg, s.stop = context.WithCancel(context.Background())
+	var rb [6]byte
+	rand.Read(rb[:])
+	s.reqPrefix = hex.EncodeToString(rb[:]) + "-"
 	if o.Gatherer != nil {
 		s.metricsH = promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})
 	} else {
@@ -255,13 +261,9 @@ type reqCtx struct {
 	rest    string // the path after the route's prefix
 }
 
-var reqSeq atomic.Uint64
-
-func newReqID() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:]) + strconv.FormatUint(reqSeq.Add(1), 36)
-}
+// newReqID is a random per-server prefix and a counter: unique across
+// restarts and edges, with no crypto/rand call per request.
+func (s *Server) newReqID() string { return s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36) }
 
 // statusWriter records the status and size of an answer.
 type statusWriter struct {
@@ -334,7 +336,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	c := &reqCtx{id: r.Header.Get("X-Request-Id"), app: "-", variant: variantStable}
 	if c.id == "" || len(c.id) > 64 || strings.ContainsAny(c.id, "\r\n\"") {
-		c.id = newReqID()
+		c.id = s.newReqID()
 	}
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("X-Request-Id", c.id)
