@@ -69,7 +69,9 @@ type panelState struct {
 }
 
 func (s *Server) panel(ctx context.Context, name string) panelState {
+	s.panelMu.RLock()
 	p := s.panels[name]
+	s.panelMu.RUnlock()
 	if p == nil {
 		return panelState{Reason: "unknown panel"}
 	}

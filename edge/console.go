@@ -104,7 +104,13 @@ func (s *Server) consoleState(ctx context.Context, local bool) ConsoleState {
 	var mu sync.Mutex
 	wg.Go(func() { st.Topology = s.topology(ctx) })
 	wg.Go(func() { st.ProxyHealth = s.proxyHealth(ctx) })
+	s.panelMu.RLock()
+	names := make([]string, 0, len(s.panels))
 	for name := range s.panels {
+		names = append(names, name)
+	}
+	s.panelMu.RUnlock()
+	for _, name := range names {
 		wg.Go(func() {
 			p := s.panel(ctx, name)
 			mu.Lock()

@@ -102,8 +102,7 @@ func (s *Server) serveIDs(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		writeBackendError(w, "idserver", err, s.cfg.Breaker.OpenFor)
 		return
 	}
-	s.tags.add(tag, uint64(len(ids)))
-	s.m.ids.WithLabelValues(s.tags.label(tag)).Add(float64(len(ids)))
+	s.m.ids.WithLabelValues(s.tags.add(tag, uint64(len(ids)))).Add(float64(len(ids)))
 	writeJSON(w, http.StatusOK, idsResponse{Tag: tag, IDs: ids})
 }
 
@@ -130,7 +129,9 @@ type tagCounter struct {
 
 const maxTags = 200
 
-func (t *tagCounter) counter(tag string) *atomic.Uint64 {
+// add counts n IDs of tag and returns the tag as counted (and as its
+// metric label): itself, or "other" once maxTags tags are known.
+func (t *tagCounter) add(tag string, n uint64) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
@@ -140,27 +141,15 @@ func (t *tagCounter) counter(tag string) *atomic.Uint64 {
 	if c == nil {
 		if len(t.m) >= maxTags {
 			tag = "other"
-			if c = t.m[tag]; c != nil {
-				return c
-			}
+			c = t.m[tag]
 		}
-		c = new(atomic.Uint64)
-		t.m[tag] = c
+		if c == nil {
+			c = new(atomic.Uint64)
+			t.m[tag] = c
+		}
 	}
-	return c
-}
-
-func (t *tagCounter) add(tag string, n uint64) { t.counter(tag).Add(n) }
-
-// label is the tag as a metric label: itself while fewer than maxTags are
-// known.
-func (t *tagCounter) label(tag string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.m[tag]; ok {
-		return tag
-	}
-	return "other"
+	c.Add(n)
+	return tag
 }
 
 // TagCount is one tag's IDs handed out through this edge.

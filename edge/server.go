@@ -59,6 +59,7 @@ type Server struct {
 	rows     RowSource
 	idsG     *guard
 	proxyG   *guard
+	panelMu  sync.RWMutex
 	panels   map[string]Panel
 	closers  []func() error
 	tags     tagCounter
@@ -152,9 +153,13 @@ func New(cfg Config, o Options) (*Server, error) {
 }
 
 // SetPanel wires a console panel (hot_keys, cache, transactions, seata,
-// drills) to a source; components that run in the same process use it
-// instead of a URL in the config.
-func (s *Server) SetPanel(name string, p Panel) { s.panels[name] = p }
+// drills) to a source, at any time; components that run in the same
+// process use it instead of a URL in the config (console.sources).
+func (s *Server) SetPanel(name string, p Panel) {
+	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
+	s.panels[name] = p
+}
 
 // sweep drops idle local buckets now and then.
 func (s *Server) sweep() {
