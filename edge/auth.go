@@ -302,34 +302,54 @@ func macEqual(secret []byte, canonical string, want []byte) bool {
 // is good for window either side of now). Two generations per shard, each
 // spanning 2×window: a nonce is looked up in both and added to the current
 // one, and the older generation is dropped when the current one ages out,
-// so memory holds at most two spans of traffic.
+// so memory holds at most two spans of traffic. Entries are 128-bit hashes
+// of key and nonce (two maphash seeds), fixed-size and pointer-free, so a
+// large store costs the garbage collector nothing to scan: about 40 bytes
+// a request, e.g. some 50 MB at 2,000 requests/s sustained with the
+// default 5 minute window.
 type nonceStore struct {
-	span   time.Duration
-	seed   maphash.Seed
-	shards [64]nonceShard
+	span        time.Duration
+	seed, seed2 maphash.Seed
+	shards      [64]nonceShard
 }
+
+type nonceID [2]uint64
 
 type nonceShard struct {
 	mu        sync.Mutex
-	cur, prev map[string]struct{}
+	cur, prev map[nonceID]struct{}
 	started   time.Time
 }
 
 func newNonceStore(window time.Duration) *nonceStore {
-	return &nonceStore{span: 2 * window, seed: maphash.MakeSeed()}
+	return &nonceStore{span: 2 * window, seed: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+}
+
+func (s *nonceStore) id(key, nonce string) nonceID {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(key)
+	h.WriteByte(0)
+	h.WriteString(nonce)
+	a := h.Sum64()
+	h.SetSeed(s.seed2)
+	h.WriteString(key)
+	h.WriteByte(0)
+	h.WriteString(nonce)
+	return nonceID{a, h.Sum64()}
 }
 
 // add records key's nonce; false if it was seen within the span.
 func (s *nonceStore) add(key, nonce string, now time.Time) bool {
-	id := key + "\x00" + nonce
-	sh := &s.shards[maphash.String(s.seed, id)%uint64(len(s.shards))]
+	id := s.id(key, nonce)
+	sh := &s.shards[id[0]%uint64(len(s.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.cur == nil {
-		sh.cur, sh.started = map[string]struct{}{}, now
+		sh.cur, sh.started = map[nonceID]struct{}{}, now
 	}
 	if now.Sub(sh.started) >= s.span {
-		sh.prev, sh.cur, sh.started = sh.cur, map[string]struct{}{}, now
+		sh.prev, sh.cur, sh.started = sh.cur, map[nonceID]struct{}{}, now
 	}
 	if _, ok := sh.cur[id]; ok {
 		return false

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -239,5 +240,33 @@ func TestRotateKey(t *testing.T) {
 	third := &client.Client{Base: s2.URL(), Signer: client.Signer{Key: "mobile", Secret: []byte("mobile-secret-0000003")}}
 	if _, err := third.Do(ctx, "GET", "/v1/ids/m", nil); err != nil {
 		t.Fatalf("after restart, the key set at run time: %v", err)
+	}
+}
+
+// TestNonceStoreSpan: a nonce is refused again for at least twice the
+// window (its timestamp's whole validity), then forgotten.
+func TestNonceStoreSpan(t *testing.T) {
+	s := newNonceStore(5 * time.Minute)
+	t0 := time.Unix(1_700_000_000, 0)
+	if !s.add("shop", "n1", t0) {
+		t.Fatal("first use refused")
+	}
+	// Other traffic rotates the shard's generations as time passes.
+	for d := time.Duration(0); d < 10*time.Minute; d += 30 * time.Second {
+		s.add("shop", "other-"+d.String(), t0.Add(d))
+		if s.add("shop", "n1", t0.Add(d)) {
+			t.Fatalf("replay accepted %v after first use", d)
+		}
+	}
+	if !s.add("other-app", "n1", t0) {
+		t.Fatal("the same nonce of another key refused")
+	}
+	for d := 10 * time.Minute; d <= 40*time.Minute; d += 10 * time.Minute {
+		for i := range 64 * 4 { // touch every shard
+			s.add("x", fmt.Sprint(d, i), t0.Add(d))
+		}
+	}
+	if !s.add("shop", "n1", t0.Add(41*time.Minute)) {
+		t.Fatal("a nonce is remembered forever")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -32,15 +33,16 @@ func (e *clientError) Error() string { return e.msg }
 // each bounded by Timeout, behind a circuit breaker that opens after
 // Failures failures in a row and fails fast for OpenFor.
 type guard struct {
-	name    string
-	sem     chan struct{}
-	timeout time.Duration
-	cb      *gobreaker.CircuitBreaker[struct{}]
-	m       *metrics
+	name     string
+	inflight prometheus.Gauge
+	sem      chan struct{}
+	timeout  time.Duration
+	cb       *gobreaker.CircuitBreaker[struct{}]
+	m        *metrics
 }
 
 func newGuard(name string, b Backend, bc BreakerConfig, m *metrics) *guard {
-	g := &guard{name: name, sem: make(chan struct{}, b.MaxInFlight), timeout: b.Timeout, m: m}
+	g := &guard{name: name, sem: make(chan struct{}, b.MaxInFlight), timeout: b.Timeout, m: m, inflight: m.inflight.WithLabelValues(name)}
 	g.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: 1,
@@ -73,8 +75,8 @@ func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) er
 		}
 	}
 	defer func() { <-g.sem }()
-	g.m.inflight.WithLabelValues(g.name).Inc()
-	defer g.m.inflight.WithLabelValues(g.name).Dec()
+	g.inflight.Inc()
+	defer g.inflight.Dec()
 	_, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, call(ctx) })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return errOpen

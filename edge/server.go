@@ -371,16 +371,18 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt route, c *reqCtx) {
 	if rt.auth {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body over %d bytes", maxBody))
-			return
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			if err != nil {
+				writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body over %d bytes", maxBody))
+				return
+			}
+			c.body = body
 		}
-		c.body = body
 		if rt.name == "console" && s.consoleLocal(r) {
 			c.app, c.admin = "-", true
 		} else {
-			k, ae := s.verify.verify(r, body)
+			k, ae := s.verify.verify(r, c.body)
 			if ae != nil {
 				s.m.authFail.WithLabelValues(ae.reason).Inc()
 				writeError(w, ae.status, ae.reason, "request refused: "+ae.reason)
