@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/strata-db/strata/edge/client"
 )
 
 // serverLine is a MariaDB server in up's banner: shard, role, name, addr.
@@ -59,6 +61,21 @@ func TestConsole(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Some ID traffic through the edge, for the ID panel's rates.
+	secret, err := os.ReadFile(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &client.Client{Base: base, Signer: client.Signer{Key: "admin", Secret: []byte(strings.TrimSpace(string(secret)))}}
+	idsDone := make(chan struct{})
+	defer func() { cancel(); <-idsDone }()
+	go func() {
+		defer close(idsDone)
+		for ctx.Err() == nil {
+			admin.Do(ctx, "GET", "/v1/ids/orders?count=5", nil)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1100))
 	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
@@ -176,7 +193,12 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeShot(t, "console-after-switchover.png", shot)
+	ids, _ := chromedp.Run(bctx, chromedp.Text(`#ids tbody`))
+	if !strings.Contains(ids, "orders") {
+		t.Errorf("the ID panel does not show the tag in use: %q", ids)
+	}
 	cancelB()
+	cancel()
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer proxy.stop()
-	edgeSrv, edgeSecret, err := startUpEdge(e, o, ids.GRPCAddr, proxy.srv.Addr(), proxy.srv.AdminAddr())
+	edgeSrv, edgeSecret, err := startUpEdge(e, o, ids.GRPCAddr, proxy.srv.Addr(), proxy.srv.AdminAddr(), proxy.cfg.Users[0].Name, proxy.cfg.Users[0].Password)
 	if err != nil {
 		return err
 	}

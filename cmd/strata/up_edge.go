@@ -25,11 +25,11 @@ func addUpEdgeFlags(f *pflag.FlagSet, o *upEdgeOptions) {
 }
 
 // startUpEdge starts `strata up`'s edge in front of the ID service (gRPC
-// idAddr) and the proxy (MySQL proxyAddr, admin HTTP proxyAdmin): the
+// idAddr) and the proxy (MySQL proxyAddr as user, admin HTTP proxyAdmin): the
 // console in local mode (no key from this machine), an admin key "admin"
 // whose secret is kept in DATA/edge/admin.secret, and keys set at run
 // time kept in DATA/edge/keys.yaml.
-func startUpEdge(e *env, o upOptions, idAddr, proxyAddr, proxyAdmin string) (*edge.Server, string, error) {
+func startUpEdge(e *env, o upOptions, idAddr, proxyAddr, proxyAdmin, user, password string) (*edge.Server, string, error) {
 	cfg := edge.DefaultConfig()
 	if o.edge.config != "" {
 		c, err := edge.Load(o.edge.config)
@@ -57,6 +57,10 @@ func startUpEdge(e *env, o upOptions, idAddr, proxyAddr, proxyAdmin string) (*ed
 		cfg.Console.Local = true
 		cfg.IDServer.Addrs = []string{idAddr}
 		cfg.Proxy.Addr, cfg.Proxy.AdminURL = proxyAddr, "http://"+proxyAdmin
+		cfg.Proxy.User, cfg.Proxy.Password = user, password
+		// Other components' data for the console's panels: one line each,
+		// cfg.Console.Sources["cache"] = "http://.../cache.json" (or
+		// SetPanel on the started server).
 	}
 	switch {
 	case o.edge.listen != "":
