@@ -103,7 +103,25 @@ func (s *Server) serveIDs(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return
 	}
 	s.m.ids.WithLabelValues(s.tags.add(tag, uint64(len(ids)))).Add(float64(len(ids)))
-	writeJSON(w, http.StatusOK, idsResponse{Tag: tag, IDs: ids})
+	// The ID service's JSON, written by hand: the tag is of a JSON-safe
+	// alphabet (tagRE), and encoding/json's reflection was a tenth of the
+	// edge's time per request.
+	b := make([]byte, 0, 32+len(tag)+21*len(ids))
+	b = append(b, `{"tag":"`...)
+	b = append(b, tag...)
+	b = append(b, `","ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, id, 10)
+	}
+	b = append(b, "]}\n"...)
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }
 
 // idError turns the service's InvalidArgument and the like into the

@@ -255,6 +255,10 @@ type route struct {
 	serve  func(s *Server, w http.ResponseWriter, r *http.Request, c *reqCtx)
 }
 
+// stableHeader is the X-Strata-Variant value of stable answers (shared,
+// never appended to).
+var stableHeader = []string{variantStable}
+
 // reqCtx is one request as it passes through.
 type reqCtx struct {
 	id      string
@@ -344,7 +348,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		c.id = s.newReqID()
 	}
 	w := &statusWriter{ResponseWriter: rw}
-	w.Header().Set("X-Request-Id", c.id)
+	w.Header()["X-Request-Id"] = []string{c.id} // canonical already: no Set
 	c.ip = clientIP(r, s.cfg.TrustForwardedFor)
 	rt, rest, ok := s.resolve(r.URL.Path)
 	if !ok {
@@ -407,7 +411,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt route, c *req
 		return
 	}
 	if rt.limits {
-		w.Header().Set("X-Strata-Variant", variantStable)
+		w.Header()["X-Strata-Variant"] = stableHeader
 	}
 	rt.serve(s, w, r, c)
 }
