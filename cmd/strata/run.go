@@ -55,6 +55,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newAdminCmd(e),
 		newIDServerCmd(e),
 		newBenchCmd(e),
+		newChaosCmd(e),
 	)
 	return root
 }
