@@ -166,7 +166,11 @@ func (f *processFault) Recover(ctx context.Context) error {
 		if _, err := restartDetached(f.cmdline, f.cwd); err != nil {
 			return err
 		}
-		return waitDialable(ctx, f.addr, 60*time.Second)
+		if err := waitDialable(ctx, f.addr, 60*time.Second); err != nil {
+			return err
+		}
+		resumeReplication(ctx, f.cmdline, f.addr)
+		return nil
 	}
 	return nil
 }
@@ -255,13 +259,6 @@ func (f *networkFault) Inject(ctx context.Context) error {
 			}
 		}
 		f.added = append(f.added, l)
-	}
-	if f.spec.Kind == "timeout" || f.spec.Kind == "reset_peer" {
-		// New connections get the toxic; live ones must be cut too, or a
-		// pooled connection would carry on as if nothing happened. Toxiproxy
-		// applies toxics to the links of open connections as well, so this
-		// is only a note: nothing to do.
-		_ = ctx
 	}
 	return nil
 }

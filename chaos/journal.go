@@ -224,7 +224,11 @@ func undo(ctx context.Context, e JournalEntry) error {
 		if _, err := restartDetached(e.Cmdline, e.Cwd); err != nil {
 			return err
 		}
-		return waitDialable(ctx, e.Addr, 60*time.Second)
+		if err := waitDialable(ctx, e.Addr, 60*time.Second); err != nil {
+			return err
+		}
+		resumeReplication(ctx, e.Cmdline, e.Addr)
+		return nil
 	case jDelay:
 		return setDelay(ctx, e.Addr, 0)
 	case jDir:
@@ -394,4 +398,20 @@ func pidListening(addr string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process found listening on %s", addr)
+}
+
+// resumeReplication starts replication again on a MariaDB replica that was
+// started anew: localdb starts servers with --skip-slave-start (it points
+// replicas at their primary itself), and a drill that restarts a server of
+// a stack it does not own must do that part too.
+func resumeReplication(ctx context.Context, cmdline []string, addr string) {
+	if len(cmdline) == 0 || !strings.Contains(cmdline[0], "mariadbd") && !strings.Contains(cmdline[0], "mysqld") {
+		return
+	}
+	db, err := rootDB(addr)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	_, _ = db.ExecContext(ctx, "START SLAVE") // a primary has nothing to start: ignored
 }

@@ -196,6 +196,11 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 	rep.Faults = recs
 	rep.Ops, rep.Errors = rec.nOps.Load(), rec.nErr.Load()
 	rep.Timeline = rec.timeline()
+	// The second after the load stopped holds only the last few
+	// operations' ends: it would read as a drop in throughput.
+	if n := int(duration / time.Second); len(rep.Timeline) > n && n > 0 {
+		rep.Timeline = rep.Timeline[:n]
+	}
 	rep.Seconds = time.Since(t0).Seconds()
 
 	var problems []string

@@ -213,6 +213,9 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	}
 
 	// Toxiproxy, embedded: one link per server, the proxy's only way there.
+	// Its toxics log through zerolog's global logger at trace level (a line
+	// per interrupted pipe); only warnings are worth the console.
+	zerolog.SetGlobalLevel(zerolog.WarnLevel)
 	s.tp = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	for _, sv := range s.topo.Servers() {
 		if _, err := s.link("mariadb:"+sv.Name, sv.Addr()); err != nil {

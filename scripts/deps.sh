@@ -9,6 +9,8 @@ need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# The chaos and bench tests look at their HTML reports in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${1:-}" = "--bench" ]; then
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)

@@ -213,7 +213,7 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Exclude != nil {
 		req.Exclude = r.names[h.Exclude]
 	}
-	if level == fleet.Session {
+	if level == fleet.Session && !debugSkipReadYourWrites() {
 		after, err := r.sessionAfter(ctx, sessionOf(h), shard)
 		if err != nil {
 			return backend.Target{}, err

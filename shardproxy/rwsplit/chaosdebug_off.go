@@ -1,0 +1,7 @@
+//go:build !chaosdebug
+
+package rwsplit
+
+// debugSkipReadYourWrites is always false in normal builds: see
+// chaosdebug_on.go, the drill's deliberately broken build.
+func debugSkipReadYourWrites() bool { return false }
