@@ -54,7 +54,7 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 
 	listen, _ := freeAddr()
 	conf := filepath.Join(e.Dir, "proxy.yaml")
-	yml := fmt.Sprintf("listen: %s\nadmin_listen: off\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n  - {name: s0, primary: %s}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
+	yml := fmt.Sprintf("listen: %s\nadmin_listen: off\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n  - {name: s0, primary: %q}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
 		listen, localdb.AppUser, s0.Addr())
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		return nil, stop, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,9 +45,9 @@ func (rwsplitBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(
 	for _, sh := range topo.Shards() {
 		var reps []string
 		for _, r := range sh.Replicas() {
-			reps = append(reps, r.Addr())
+			reps = append(reps, strconv.Quote(r.Addr()))
 		}
-		fmt.Fprintf(&shards, "  - {name: %s, primary: %s, replicas: [%s]}\n", sh.Name, sh.Primary().Addr(), strings.Join(reps, ", "))
+		fmt.Fprintf(&shards, "  - {name: %s, primary: %q, replicas: [%s]}\n", sh.Name, sh.Primary().Addr(), strings.Join(reps, ", "))
 	}
 	start := func(name string, rw bool) (string, *proc, error) {
 		listen, _ := freeAddr()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/chaos/plot"
 	"github.com/strata-db/strata/localdb"
 )
 
@@ -74,8 +75,38 @@ func TestShippedDrills(t *testing.T) {
 					t.Errorf("fault %s was not active: %+v", fr.Name, fr)
 				}
 			}
+			if strings.Contains(f, "primary-crash") {
+				screenshotReport(t, rep)
+			}
 		})
 	}
+}
+
+// screenshotReport writes the drill's report and looks at it in headless
+// Chromium; the PNG goes to $STRATA_SCREENSHOTS (kept) or the test's
+// temporary directory.
+func screenshotReport(t *testing.T, rep *Report) {
+	t.Helper()
+	dir := t.TempDir()
+	_, h, err := WriteReport(dir, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(h)
+	for _, want := range []string{"<svg", "Throughput", "p99", "errors/s", rep.Faults[0].Name, "fill-opacity=\"0.18\""} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	out := dir
+	if d := os.Getenv("STRATA_SCREENSHOTS"); d != "" {
+		out = d
+	}
+	png := filepath.Join(out, "drill-"+rep.Drill+".png")
+	if err := plot.Screenshot(context.Background(), h, png, 1050, 1400); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the drill report: %s", png)
 }
 
 // TestCheckersCatchBrokenStack builds strata with -tags chaosdebug, whose
@@ -168,6 +199,20 @@ func TestCheckersOnHistories(t *testing.T) {
 	reg[1].Start = ms(1) // concurrent with the write: fine
 	if r := checkRegisters(reg, time.Second); !r.Passed {
 		t.Errorf("register, concurrent read: %+v", r)
+	}
+	// A failed write may have happened at any time after it began: a read
+	// of its value much later is fine; a read of it before it began is not.
+	reg = []Op{
+		{Workload: "register", Client: 0, Kind: "write", Key: 1, Value: 9, Start: ms(10), End: ms(11), Err: "timeout"},
+		{Workload: "register", Client: 1, Kind: "read", Key: 1, Value: 9, Start: ms(50), End: ms(51), OK: true},
+		{Workload: "register", Client: 2, Kind: "write", Key: 1, Value: 8, Start: ms(60), End: ms(61), Err: "timeout"},
+	}
+	if r := checkRegisters(reg, time.Second); !r.Passed || !strings.Contains(r.Summary, "1 failed writes") {
+		t.Errorf("register, indeterminate writes: %+v", r)
+	}
+	reg[1].Start, reg[1].End = ms(1), ms(2)
+	if r := checkRegisters(reg, time.Second); r.Passed {
+		t.Errorf("register, a read of a value not yet written: %+v", r)
 	}
 	cache := []Op{
 		{Workload: "cache", Kind: "write", Key: 1, Value: 2, Start: ms(0), End: ms(2), OK: true},

@@ -28,9 +28,9 @@ func startTestProxy(t *testing.T, topo *localdb.Topology) string {
 	for _, sh := range topo.Shards() {
 		var reps []string
 		for _, r := range sh.Replicas() {
-			reps = append(reps, r.Addr())
+			reps = append(reps, strconv.Quote(r.Addr()))
 		}
-		fmt.Fprintf(&b, "  - {name: %s, primary: %s, replicas: [%s]}\n", sh.Name, sh.Primary().Addr(), strings.Join(reps, ", "))
+		fmt.Fprintf(&b, "  - {name: %s, primary: %q, replicas: [%s]}\n", sh.Name, sh.Primary().Addr(), strings.Join(reps, ", "))
 	}
 	b.WriteString("databases:\n  chaos: {sharded: true, tables: {set_items: {kind: sharded, column: id}}}\nread_write: {enabled: true}\n")
 	cfg := filepath.Join(t.TempDir(), "proxy.yaml")

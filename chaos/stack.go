@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -326,10 +327,10 @@ func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) err
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n", listen, admin, localdb.AppUser)
 	for _, sh := range s.topo.Shards() {
-		fmt.Fprintf(&b, "  - name: %s\n    primary: %s\n", sh.Name, s.links["mariadb:"+sh.Primary().Name].Listen)
+		fmt.Fprintf(&b, "  - name: %s\n    primary: %q\n", sh.Name, s.links["mariadb:"+sh.Primary().Name].Listen)
 		var reps []string
 		for _, r := range sh.Replicas() {
-			reps = append(reps, s.links["mariadb:"+r.Name].Listen)
+			reps = append(reps, strconv.Quote(s.links["mariadb:"+r.Name].Listen))
 		}
 		if len(reps) > 0 {
 			fmt.Fprintf(&b, "    replicas: [%s]\n", strings.Join(reps, ", "))
