@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // runDrill runs a drill file's short form with a binary and fails the test
 // if it could not run.
-func runDrill(t *testing.T, path, bin string) *Report {
+func runDrill(t *testing.T, path, bin string, env ...string) *Report {
 	t.Helper()
 	d, err := Load(path)
 	if err != nil {
@@ -44,7 +44,7 @@ func runDrill(t *testing.T, path, bin string) *Report {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, d, Options{Binary: bin, StateDir: t.TempDir(), Short: true, Logger: localdb.TestLogger(t)})
+	rep, err := Run(ctx, d, Options{Binary: bin, StateDir: t.TempDir(), Short: true, Env: env, Logger: localdb.TestLogger(t)})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -55,14 +55,18 @@ func runDrill(t *testing.T, path, bin string) *Report {
 }
 
 // TestShippedDrills runs the short form of every drill in drills/ against
-// a local stack: each must pass.
+// a local stack: each must pass. They run in parallel: a drill mostly
+// waits (for its faults, for timeouts), and its checks are about
+// correctness, not speed, so sharing the cores changes no verdict.
 func TestShippedDrills(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("../drills/*.yaml")
 	if len(files) < 6 {
 		t.Fatalf("want the six shipped drills, found %v", files)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			t.Parallel()
 			rep := runDrill(t, f, strataBin)
 			if !rep.Passed {
 				t.Fatalf("drill failed")
@@ -113,6 +117,7 @@ func screenshotReport(t *testing.T, rep *Report) {
 // debug switches break the stack on purpose, and shows that the drills
 // then fail with the checker naming the anomaly.
 func TestCheckersCatchBrokenStack(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "strata-chaosdebug")
 	if out, err := exec.Command("go", "build", "-tags", "chaosdebug", "-o", bin, "../cmd/strata").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -124,8 +129,8 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		{"testdata/broken-ids.yaml", "reissue-ids", "ids", "duplicate ID"},
 	} {
 		t.Run(tc.checker, func(t *testing.T) {
-			t.Setenv("STRATA_CHAOSDEBUG", tc.switches)
-			rep := runDrill(t, tc.drill, bin)
+			t.Parallel()
+			rep := runDrill(t, tc.drill, bin, "STRATA_CHAOSDEBUG="+tc.switches)
 			if rep.Passed {
 				t.Fatalf("drill passed against a stack broken with %s", tc.switches)
 			}

@@ -136,6 +136,7 @@ func slaveStatus(ctx context.Context, addr string) (delay int, running bool, err
 // server back up and writable (the primary) or replicating with no delay
 // (the replicas).
 func TestCleanupAfterDrillKilled(t *testing.T) {
+	t.Parallel()
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
 	sh := topo.Shards()[0]
 	primary, r1, r2 := sh.Primary(), sh.Replicas()[0], sh.Replicas()[1]
@@ -174,6 +175,10 @@ faults:
 		t.Fatal(err)
 	}
 	waitJournal(t, state, jPaused, jDelay, jKilled)
+	// The journal names a kill before the kill: wait for the kill itself.
+	for deadline := time.Now().Add(30 * time.Second); (r2.Running() || procState(r1.Pid()) != "T") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	t.Logf("drill output before SIGKILL:\n%s", out)
@@ -236,6 +241,7 @@ faults:
 // cleanup (its servers and services die with it, its toxics are in its own
 // process, cleanup removes its directory).
 func TestCleanupAfterLocalDrillKilled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	drill := filepath.Join(dir, "drill.yaml")
@@ -258,6 +264,7 @@ faults:
 		t.Fatal(err)
 	}
 	waitJournal(t, state, jPaused, jProcess, jDir)
+	time.Sleep(200 * time.Millisecond) // the pause itself follows its entry
 	files, _ := filepath.Glob(filepath.Join(state, "journal-*.json"))
 	b, _ := os.ReadFile(files[0])
 	var jf journalFile

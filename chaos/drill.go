@@ -299,10 +299,6 @@ func (d *Drill) Validate() error {
 		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && fs.Target != "proxy" {
 			return bad(f+".target", "%s of a MariaDB server of an external target needs target.external.mariadb_root", fs.Kind)
 		}
-		if t.External != nil && fs.Target == "proxy" && (fs.Kind == "kill" || fs.Kind == "pause") {
-			// Found by its listening port; fine.
-			_ = fs
-		}
 		if err := checkFaultParams(fs.Kind, fs.Params); err != nil {
 			return bad(f+".params", "%v", err)
 		}
@@ -353,7 +349,7 @@ func checkTarget(kind, target string) error {
 		}
 	case "shard":
 		if !isNetworkFault(kind) {
-			return fmt.Errorf("%q: shard:NAME is for network faults; use primary:, replica: or mariadb:", target)
+			return fmt.Errorf("%q: shard:NAME is for network faults; use primary:SHARD, replica:SHARD or mariadb:NAME", target)
 		}
 		if arg == "" {
 			return fmt.Errorf("%q: name the shard", target)

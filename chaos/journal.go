@@ -81,7 +81,9 @@ func openJournal(dir, drill string) (*journal, error) {
 		return nil, fmt.Errorf("chaos: journal: %w", err)
 	}
 	j := &journal{
-		path: filepath.Join(dir, fmt.Sprintf("journal-%d.json", os.Getpid())),
+		// The pid says whose it is; the suffix keeps two drills of one
+		// process (tests) apart.
+		path: filepath.Join(dir, fmt.Sprintf("journal-%d-%d.json", os.Getpid(), time.Now().UnixNano())),
 		f:    journalFile{Pid: os.Getpid(), Drill: drill, Started: time.Now().UTC()},
 	}
 	return j, j.save()

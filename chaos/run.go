@@ -25,6 +25,9 @@ type Options struct {
 	Dir string
 	// Short runs the short form (ShortDuration, faults scaled).
 	Short bool
+	// Env is added to the environment of the processes a local target
+	// starts (the chaosdebug switches, STRATA_CHAOSDEBUG, in tests).
+	Env []string
 	// Progress receives the live progress line (nil: none). TTY picks
 	// carriage-return updates over one line every few seconds.
 	Progress io.Writer
@@ -82,7 +85,7 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 	var s *stack
 	if d.Target.Local != nil {
 		rep.Target = fmt.Sprintf("local: %d shards × (primary + %d replicas), %d ID service nodes", d.Target.Local.Shards, d.Target.Local.Replicas, d.Target.Local.IDServers)
-		s, err = startLocal(ctx, d.Target.Local, StackOptions{Binary: o.Binary, Dir: o.Dir, Logger: log}, j)
+		s, err = startLocal(ctx, d.Target.Local, StackOptions{Binary: o.Binary, Dir: o.Dir, Env: o.Env, Logger: log}, j)
 	} else {
 		rep.Target = "external: proxy " + d.Target.External.Proxy
 		s, err = attachExternal(d.Target.External, log, j)
@@ -219,9 +222,11 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 
 	// Let the stack settle before reading the final state.
 	sleepCtx(ctx, d.Settle.D())
-	if s.topo != nil {
+	if s.topo != nil || s.dbRoot != "" {
 		wc, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_ = s.topo.WaitReplicated(wc)
+		if err := s.waitReplicated(wc); err != nil {
+			log.Warn("chaos: replicas did not catch up before the checks", "err", err)
+		}
 		cancel()
 	}
 	checks := d.Checks

@@ -46,6 +46,7 @@ type stack struct {
 	idGRPC, idHTTP []string
 
 	// Local only.
+	env   []string // for the processes it starts
 	dir   string
 	topo  *localdb.Topology
 	tp    *toxiproxy.ApiServer
@@ -67,14 +68,14 @@ type server struct {
 type proc struct {
 	name, addr string // addr: where it listens (to wait for it)
 	args       []string
+	env        []string // added to the drill's environment
 	logPath    string
 	j          *journal
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	entry   int
-	stopped bool
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	entry  int
 }
 
 func (p *proc) start() error {
@@ -86,6 +87,7 @@ func (p *proc) start() error {
 	}
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), p.env...)
 	// Dies with the drill even when the drill is killed; the journal
 	// names it too, for cleanup.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
@@ -171,7 +173,9 @@ type StackOptions struct {
 	Binary string
 	// Dir is where a local stack keeps its data; empty makes a temporary
 	// directory, removed at the end.
-	Dir    string
+	Dir string
+	// Env is added to the environment of the processes the stack starts.
+	Env    []string
 	Logger *slog.Logger
 }
 
@@ -189,7 +193,7 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	if o.Binary == "" {
 		return nil, errors.New("chaos: a local target needs the strata binary (StackOptions.Binary)")
 	}
-	s := &stack{log: o.Logger, j: j, user: "root", links: map[string]*toxiproxy.Proxy{}, procs: map[string]*proc{}}
+	s := &stack{log: o.Logger, j: j, user: "root", links: map[string]*toxiproxy.Proxy{}, procs: map[string]*proc{}, env: o.Env}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -264,7 +268,7 @@ func (s *stack) startIDServers(ctx context.Context, n int, bin string) error {
 	}
 	for _, nd := range nodes {
 		p := &proc{
-			name: "idserver:" + nd.id, addr: nd.grpc, j: s.j,
+			name: "idserver:" + nd.id, addr: nd.grpc, j: s.j, env: s.env,
 			logPath: filepath.Join(s.dir, nd.id+".log"),
 			args: []string{bin, "idserver", "--log-level", "warn", "--id", nd.id, "--data", filepath.Join(s.dir, nd.id),
 				"--raft-addr", nd.raft, "--http-addr", nd.http, "--grpc-addr", nd.grpc,
@@ -355,7 +359,7 @@ func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) err
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	p := &proc{name: "proxy", addr: listen, j: s.j, logPath: filepath.Join(s.dir, "proxy.log"),
+	p := &proc{name: "proxy", addr: listen, j: s.j, env: s.env, logPath: filepath.Join(s.dir, "proxy.log"),
 		args: []string{bin, "proxy", "--log-level", "warn", "--config", cfgPath}}
 	if err := p.start(); err != nil {
 		return err
@@ -527,17 +531,28 @@ func (s *stack) resolveServers(ctx context.Context, target string) ([]server, er
 	return out, nil
 }
 
-// close stops everything a local stack started.
+// close stops everything a local stack started: gracefully when its data
+// directory is kept, with SIGKILL when it is about to be removed (nothing
+// in it is worth the seconds a clean shutdown takes).
 func (s *stack) close() {
 	if s == nil {
 		return
 	}
+	throwaway := len(s.j.entriesOf(jDir)) > 0
 	if p := s.procs["proxy"]; p != nil {
-		p.stop()
+		if throwaway {
+			p.kill()
+		} else {
+			p.stop()
+		}
 	}
 	for name, p := range s.procs {
 		if name != "proxy" {
-			p.stop()
+			if throwaway {
+				p.kill()
+			} else {
+				p.stop()
+			}
 		}
 	}
 	if s.tp != nil {
@@ -546,6 +561,14 @@ func (s *stack) close() {
 		}
 	}
 	if s.topo != nil {
+		if throwaway {
+			var wg sync.WaitGroup
+			for _, sv := range s.topo.Servers() {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = sv.Kill() }()
+			}
+			wg.Wait()
+		}
 		_ = s.topo.Stop()
 		for _, e := range s.j.entriesOf(jProcess) {
 			if strings.HasPrefix(e.What, "mariadbd ") {
@@ -578,4 +601,63 @@ func (s *stack) removeDir() {
 			s.j.done(e.ID)
 		}
 	}
+}
+
+// waitReplicated waits until every answering replica has applied what its
+// shard's primary had when the call began. Roles are asked of the servers
+// (localdb's record does not follow the proxy's switchovers), and a
+// promoted replica's own writes are not in its gtid_slave_pos, so only the
+// servers that are replicas now are waited on.
+func (s *stack) waitReplicated(ctx context.Context) error {
+	all, err := s.servers()
+	if err != nil {
+		return err
+	}
+	byShard := map[string][]server{}
+	for _, sv := range all {
+		byShard[sv.Shard] = append(byShard[sv.Shard], sv)
+	}
+	for _, svs := range byShard {
+		var primary string
+		var replicas []string
+		for _, sv := range svs {
+			p, err := isPrimary(ctx, sv.Addr)
+			switch {
+			case err != nil:
+				continue // down or paused: nothing to wait for
+			case p:
+				primary = sv.Addr
+			default:
+				replicas = append(replicas, sv.Addr)
+			}
+		}
+		if primary == "" {
+			continue
+		}
+		pos, err := queryString(ctx, primary, "SELECT @@gtid_binlog_pos")
+		if err != nil || pos == "" {
+			continue
+		}
+		for _, r := range replicas {
+			res, err := queryString(ctx, r, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 20)", pos))
+			if err != nil {
+				return err
+			}
+			if res != "0" {
+				return fmt.Errorf("chaos: replica %s did not reach %s", r, pos)
+			}
+		}
+	}
+	return nil
+}
+
+func queryString(ctx context.Context, addr, q string) (string, error) {
+	db, err := rootDB(addr)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v sql.NullString
+	err = db.QueryRowContext(ctx, q).Scan(&v)
+	return v.String, err
 }

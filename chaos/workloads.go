@@ -72,11 +72,10 @@ func (w *wbase) pace(ctx context.Context, last time.Time) {
 // sess is one client's MySQL session through the proxy; it reconnects
 // after an error (a new session: what it knew of its writes is gone).
 type sess struct {
-	db    *sql.DB
-	conn  *sql.Conn
-	init  []string
-	gen   int
-	label string
+	db   *sql.DB
+	conn *sql.Conn
+	init []string
+	gen  int
 }
 
 func (w *wbase) newSess(db string, init ...string) (*sess, error) {
@@ -345,7 +344,7 @@ func checkIDs(hist []Op) CheckResult {
 			total += r[1]
 		}
 	}
-	sortSlice(ivs, func(a, b iv) bool { return a.lo < b.lo })
+	sortFunc(ivs, func(a, b iv) bool { return a.lo < b.lo })
 	for i := 1; i < len(ivs); i++ {
 		if ivs[i].lo <= ivs[i-1].hi {
 			a, b := hist[ivs[i-1].op], hist[ivs[i].op]
@@ -368,8 +367,8 @@ func checkIDs(hist []Op) CheckResult {
 		evs = append(evs, ev{lo, last[0] + last[1] - 1, i})
 	}
 	byEnd := append([]ev(nil), evs...)
-	sortSlice(byEnd, func(a, b ev) bool { return hist[a.op].End < hist[b.op].End })
-	sortSlice(evs, func(a, b ev) bool { return hist[a.op].Start < hist[b.op].Start })
+	sortFunc(byEnd, func(a, b ev) bool { return hist[a.op].End < hist[b.op].End })
+	sortFunc(evs, func(a, b ev) bool { return hist[a.op].Start < hist[b.op].Start })
 	j, maxHi, maxOp := 0, uint64(0), -1
 	for _, e := range evs {
 		for j < len(byEnd) && hist[byEnd[j].op].End < hist[e.op].Start {
@@ -384,11 +383,6 @@ func checkIDs(hist []Op) CheckResult {
 	}
 	res.Summary = fmt.Sprintf("%d calls, %d IDs checked for duplicates and real-time order", len(hist), total)
 	return res
-}
-
-func sortSlice[T any](s []T, less func(a, b T) bool) {
-	// insertion for tiny, else the standard sort
-	sortFunc(s, less)
 }
 
 // ---- ryw: no stale read of one's own write in session consistency ----
