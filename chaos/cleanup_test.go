@@ -155,7 +155,7 @@ func TestCleanupAfterDrillKilled(t *testing.T) {
 	drill := filepath.Join(dir, "drill.yaml")
 	yml := fmt.Sprintf(`name: killed-midway
 target:
-  external: {proxy: %q, mariadb_root: %q}
+  external: {proxy: %q, mariadb_root: %q, database: chaos}
 duration: 120s
 workloads:
   - {kind: set, clients: 2}

@@ -71,6 +71,9 @@ type ExternalTarget struct {
 	Proxy    string `yaml:"proxy"`
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
+	// Database holds the workloads' tables (created if missing). Default
+	// test: unsharded on the first shard in `strata up`'s config.
+	Database string `yaml:"database"`
 	// IDServerGRPC are the ID service's gRPC addresses.
 	IDServerGRPC []string `yaml:"idserver_grpc"`
 	// IDServerHTTP are the ID service's HTTP addresses, in the same order
@@ -232,6 +235,9 @@ func (d *Drill) Validate() error {
 		}
 		if e.User == "" {
 			e.User = "root"
+		}
+		if e.Database == "" {
+			e.Database = "test"
 		}
 		if len(e.IDServerHTTP) > 0 && len(e.IDServerHTTP) != len(e.IDServerGRPC) {
 			return bad("target.external.idserver_http", "%d addresses for %d gRPC addresses", len(e.IDServerHTTP), len(e.IDServerGRPC))

@@ -28,7 +28,7 @@ func (w *registerWorkload) key(j int64) int64 {
 }
 
 func (w *registerWorkload) Setup(ctx context.Context) error {
-	d, err := w.s.openProxy("chaos")
+	d, err := w.s.openProxy(w.s.dbSharded)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (w *registerWorkload) Setup(ctx context.Context) error {
 
 func (w *registerWorkload) Run(ctx context.Context, client int, rec *recorder) {
 	level := pString(w.spec.Params, "consistency", "strong")
-	s, err := w.newSess("chaos", "SET strata_read_consistency = '"+level+"'")
+	s, err := w.newSess(w.s.dbSharded, "SET strata_read_consistency = '"+level+"'")
 	if err != nil {
 		return
 	}
@@ -224,7 +224,7 @@ func (w *cacheWorkload) key(j int64) int64 {
 }
 
 func (w *cacheWorkload) Setup(ctx context.Context) error {
-	d, err := w.s.openProxy("chaos")
+	d, err := w.s.openProxy(w.s.dbSharded)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (w *cacheWorkload) Setup(ctx context.Context) error {
 }
 
 func (w *cacheWorkload) Run(ctx context.Context, client int, rec *recorder) {
-	s, err := w.newSess("chaos", "SET strata_read_consistency = 'strong'")
+	s, err := w.newSess(w.s.dbSharded, "SET strata_read_consistency = 'strong'")
 	if err != nil {
 		return
 	}

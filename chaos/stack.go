@@ -43,7 +43,10 @@ type stack struct {
 	// Toxiproxy link in front of it.
 	proxyAddr      string
 	user, password string
-	idGRPC, idHTTP []string
+	// dbSharded holds the workloads' tables (sharded over every shard in
+	// a local stack); dbSingle the bank's (one shard).
+	dbSharded, dbSingle string
+	idGRPC, idHTTP      []string
 
 	// Local only.
 	env   []string // for the processes it starts
@@ -193,7 +196,7 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	if o.Binary == "" {
 		return nil, errors.New("chaos: a local target needs the strata binary (StackOptions.Binary)")
 	}
-	s := &stack{log: o.Logger, j: j, user: "root", links: map[string]*toxiproxy.Proxy{}, procs: map[string]*proc{}, env: o.Env}
+	s := &stack{log: o.Logger, j: j, user: "root", links: map[string]*toxiproxy.Proxy{}, procs: map[string]*proc{}, env: o.Env, dbSharded: "chaos", dbSingle: "chaosbank"}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -422,7 +425,7 @@ func (s *stack) openProxy(db string) (*sql.DB, error) {
 
 // attachExternal describes a running stack.
 func attachExternal(et *ExternalTarget, log *slog.Logger, j *journal) (*stack, error) {
-	s := &stack{log: log, j: j, proxyAddr: et.Proxy, user: et.User, password: et.Password,
+	s := &stack{log: log, j: j, proxyAddr: et.Proxy, user: et.User, password: et.Password, dbSharded: et.Database, dbSingle: et.Database,
 		idGRPC: et.IDServerGRPC, idHTTP: et.IDServerHTTP, dbRoot: et.MariaDBRoot}
 	if s.dbRoot != "" {
 		if _, err := s.servers(); err != nil {

@@ -187,7 +187,7 @@ func (w *setWorkload) base() int64 { return w.runID << 44 }
 
 func (w *setWorkload) Setup(ctx context.Context) error {
 	w.attempted = map[int64]bool{}
-	d, err := w.s.openProxy("chaos")
+	d, err := w.s.openProxy(w.s.dbSharded)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (w *setWorkload) Setup(ctx context.Context) error {
 }
 
 func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
-	s, err := w.newSess("chaos")
+	s, err := w.newSess(w.s.dbSharded)
 	if err != nil {
 		return
 	}
@@ -229,7 +229,7 @@ func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
 
 func (w *setWorkload) Check(ctx context.Context, rec *recorder) CheckResult {
 	res := CheckResult{Name: "set", Passed: true}
-	d, c, err := w.finalConn(ctx, "chaos")
+	d, c, err := w.finalConn(ctx, w.s.dbSharded)
 	if err != nil {
 		res.Passed, res.Summary = false, err.Error()
 		return res
@@ -396,7 +396,7 @@ func (w *rywWorkload) key(client int, j int64) int64 {
 }
 
 func (w *rywWorkload) Setup(ctx context.Context) error {
-	d, err := w.s.openProxy("chaos")
+	d, err := w.s.openProxy(w.s.dbSharded)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (w *rywWorkload) Setup(ctx context.Context) error {
 }
 
 func (w *rywWorkload) Run(ctx context.Context, client int, rec *recorder) {
-	s, err := w.newSess("chaos", "SET strata_read_consistency = 'session'")
+	s, err := w.newSess(w.s.dbSharded, "SET strata_read_consistency = 'session'")
 	if err != nil {
 		return
 	}
@@ -493,9 +493,9 @@ type bankWorkload struct {
 
 func (w *bankWorkload) db() string {
 	if pBool(w.spec.Params, "cross_shard") {
-		return "chaos"
+		return w.s.dbSharded
 	}
-	return "chaosbank"
+	return w.s.dbSingle
 }
 func (w *bankWorkload) accounts() int64 { return pInt(w.spec.Params, "accounts", 8) }
 func (w *bankWorkload) initial() int64  { return pInt(w.spec.Params, "initial", 100) }
