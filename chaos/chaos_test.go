@@ -123,27 +123,30 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	for _, tc := range []struct {
-		drill, switches, checker, anomaly string
+		drill, switches string
+		want            [][2]string // checker, anomaly kind
 	}{
-		{"testdata/broken-ryw.yaml", "skip-ryw", "ryw", "stale read"},
-		{"testdata/broken-ids.yaml", "reissue-ids", "ids", "duplicate ID"},
+		{"testdata/broken-ryw.yaml", "skip-ryw", [][2]string{{"ryw", "stale read"}}},
+		{"testdata/broken-ids.yaml", "reissue-ids", [][2]string{{"ids", "duplicate ID"}}},
+		{"testdata/broken-strong.yaml", "strong-on-replicas", [][2]string{{"register", "not linearizable"}, {"cache", "stale read"}}},
+		{"testdata/broken-bank.yaml", "drop-commit", [][2]string{{"bank", "lost transfer"}}},
 	} {
-		t.Run(tc.checker, func(t *testing.T) {
+		t.Run(tc.switches, func(t *testing.T) {
 			t.Parallel()
 			rep := runDrill(t, tc.drill, bin, "STRATA_CHAOSDEBUG="+tc.switches)
 			if rep.Passed {
 				t.Fatalf("drill passed against a stack broken with %s", tc.switches)
 			}
-			found := false
-			for _, c := range rep.Checks {
-				for _, a := range c.Anomalies {
-					if c.Name == tc.checker && a.Kind == tc.anomaly && len(a.Ops) > 0 {
-						found = true
+			for _, w := range tc.want {
+				found := false
+				for _, c := range rep.Checks {
+					for _, a := range c.Anomalies {
+						found = found || (c.Name == w[0] && a.Kind == w[1] && len(a.Ops) > 0)
 					}
 				}
-			}
-			if !found {
-				t.Fatalf("checker %s did not name a %q with its operations: %+v", tc.checker, tc.anomaly, rep.Checks)
+				if !found {
+					t.Errorf("checker %s did not name a %q with its operations: %+v", w[0], w[1], rep.Checks)
+				}
 			}
 		})
 	}
@@ -218,6 +221,18 @@ func TestCheckersOnHistories(t *testing.T) {
 	reg[1].Start, reg[1].End = ms(1), ms(2)
 	if r := checkRegisters(reg, time.Second); r.Passed {
 		t.Errorf("register, a read of a value not yet written: %+v", r)
+	}
+	set := []Op{
+		{Workload: "set", Kind: "insert", Key: 1, OK: true},
+		{Workload: "set", Kind: "insert", Key: 2, OK: true},
+		{Workload: "set", Kind: "insert", Key: 3, Err: "timeout"},
+	}
+	r = checkSet(set, map[int64]bool{1: true, 3: true, 9: true}, map[int64]bool{1: true, 2: true, 3: true})
+	if r.Passed || len(r.Anomalies) != 2 || r.Anomalies[0].Kind != "lost write" || r.Anomalies[1].Kind != "unexpected element" {
+		t.Errorf("set: %+v", r)
+	}
+	if r := checkSet(set, map[int64]bool{1: true, 2: true}, map[int64]bool{1: true, 2: true, 3: true}); !r.Passed {
+		t.Errorf("set, good: %+v", r)
 	}
 	cache := []Op{
 		{Workload: "cache", Kind: "write", Key: 1, Value: 2, Start: ms(0), End: ms(2), OK: true},

@@ -490,7 +490,7 @@ func (s *Session) endTx(commit bool) error {
 		return nil
 	}
 	sql := "ROLLBACK"
-	if commit {
+	if commit && !debugDropCommit() {
 		sql = "COMMIT"
 	}
 	m := s.srv.metrics.shard(s.txShard)

@@ -15,3 +15,11 @@ import (
 func debugSkipReadYourWrites() bool {
 	return strings.Contains(os.Getenv("STRATA_CHAOSDEBUG"), "skip-ryw")
 }
+
+// debugStrongOnReplicas breaks strong consistency on purpose (chaosdebug
+// builds, STRATA_CHAOSDEBUG names strong-on-replicas): strong reads go to
+// the replicas like eventual ones, so the register (linearizability) and
+// cache (freshness) checkers must catch the stale reads.
+func debugStrongOnReplicas() bool {
+	return strings.Contains(os.Getenv("STRATA_CHAOSDEBUG"), "strong-on-replicas")
+}

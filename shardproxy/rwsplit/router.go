@@ -181,6 +181,9 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Consistency != "" {
 		level = fleet.Consistency(h.Consistency)
 	}
+	if level == fleet.Strong && debugStrongOnReplicas() {
+		level = fleet.Eventual
+	}
 	if read && level == fleet.Strong && !h.ForcePrimary {
 		l, err := r.f.AcquireRead(ctx, shard, fleet.ReadRequest{Consistency: fleet.Strong})
 		if err != nil {
