@@ -291,3 +291,60 @@ faults:
 		t.Fatalf("journals left after cleanup: %v", files)
 	}
 }
+
+// TestInterruptUndoesFaults: a drill interrupted (Ctrl-C: its context
+// cancelled) while a replica is paused and another delayed undoes both
+// before Run returns, and says it was interrupted.
+func TestInterruptUndoesFaults(t *testing.T) {
+	t.Parallel()
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	sh := topo.Shards()[0]
+	r1, r2 := sh.Replicas()[0], sh.Replicas()[1]
+	proxy := startTestProxy(t, topo)
+	yml := fmt.Sprintf(`name: interrupted
+target:
+  external: {proxy: %q, mariadb_root: %q, database: chaos}
+duration: 120s
+workloads:
+  - {kind: set, clients: 2}
+faults:
+  - {kind: pause, target: "mariadb:%s", at: 1s}
+  - {kind: lag, target: "mariadb:%s", at: 1s, params: {delay: 30s}}
+`, proxy, topo.Root(), r1.Name, r2.Name)
+	d, err := Parse("interrupted.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, d, Options{StateDir: state, Logger: localdb.TestLogger(t)})
+		done <- err
+	}()
+	waitJournal(t, state, jPaused, jDelay)
+	for deadline := time.Now().Add(30 * time.Second); procState(r1.Pid()) != "T" && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the delay is set after its entry
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Fatalf("Run: %v, want interrupted", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if st := procState(r1.Pid()); st == "T" {
+		t.Fatalf("%s still paused", r1.Name)
+	}
+	c, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if delay, running, err := slaveStatus(c, r2.Addr()); err != nil || delay != 0 || !running {
+		t.Fatalf("%s: SQL_Delay %d, replicating %v, %v", r2.Name, delay, running, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(state, "journal-*.json")); len(files) != 0 {
+		t.Fatalf("journal left: %v", files)
+	}
+}
