@@ -305,6 +305,12 @@ func (d *Drill) Validate() error {
 		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && fs.Target != "proxy" {
 			return bad(f+".target", "%s of a MariaDB server of an external target needs target.external.mariadb_root", fs.Kind)
 		}
+		if strings.HasPrefix(fs.Target, "idserver:") && t.External != nil && len(t.External.IDServerHTTP) == 0 {
+			return bad(f+".target", "%s of an external target needs target.external.idserver_http (roles are read from /healthz)", fs.Target)
+		}
+		if strings.HasPrefix(fs.Target, "idserver:") && t.Local != nil && t.Local.IDServers == 0 {
+			return bad(f+".target", "%s: target.local.idservers is 0", fs.Target)
+		}
 		if err := checkFaultParams(fs.Kind, fs.Params); err != nil {
 			return bad(f+".params", "%v", err)
 		}

@@ -175,13 +175,23 @@ func (f *processFault) Recover(ctx context.Context) error {
 	return nil
 }
 
-// idNode picks an ID service node by role (leader, follower) or ID.
+// idNode picks an ID service node by role (leader, follower) or ID. Just
+// after an election there may be no leader yet: it asks for a while.
 func (s *stack) idNode(ctx context.Context, which string) (int, error) {
+	if which != "leader" && which != "follower" {
+		for i, id := range s.ids {
+			if id == which {
+				return i, nil
+			}
+		}
+		return -1, fmt.Errorf("chaos: no ID service node %q", which)
+	}
 	leader, err := s.idLeader(ctx)
-	switch which {
-	case "leader":
-		return leader, err
-	case "follower":
+	for deadline := time.Now().Add(15 * time.Second); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; {
+		sleepCtx(ctx, 200*time.Millisecond)
+		leader, err = s.idLeader(ctx)
+	}
+	if which == "follower" {
 		if err != nil {
 			return -1, err
 		}
@@ -192,12 +202,7 @@ func (s *stack) idNode(ctx context.Context, which string) (int, error) {
 		}
 		return -1, errors.New("chaos: the ID service has no follower")
 	}
-	for i, id := range s.ids {
-		if id == which {
-			return i, nil
-		}
-	}
-	return -1, fmt.Errorf("chaos: no ID service node %q", which)
+	return leader, err
 }
 
 // networkFault adds a Toxiproxy toxic to the links in front of its target
@@ -332,13 +337,24 @@ func (f *switchoverFault) Inject(ctx context.Context) error {
 	if f.to != "" {
 		q += " TO " + f.to
 	}
-	c, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	rows, err := db.QueryContext(c, q)
-	if err != nil {
-		return fmt.Errorf("chaos: %s: %w", q, err)
+	// A switchover the proxy could not finish in time (statements still
+	// draining on a loaded machine) is undone by the proxy; an operator
+	// would try again, and so does the drill, twice.
+	var last error
+	for try := 0; try < 3 && ctx.Err() == nil; try++ {
+		c, cancel := context.WithTimeout(ctx, 60*time.Second)
+		rows, err := db.QueryContext(c, q)
+		if err == nil {
+			err = rows.Close()
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		sleepCtx(ctx, time.Second)
 	}
-	return rows.Close()
+	return fmt.Errorf("chaos: %s: %w", q, last)
 }
 
 func (f *switchoverFault) Recover(context.Context) error { return nil }

@@ -305,7 +305,7 @@ type idStatus struct {
 
 // idLeader returns the index of the node that says it leads and serves.
 func (s *stack) idLeader(ctx context.Context) (int, error) {
-	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for i, a := range s.idHTTP {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+"/healthz", nil)
 		resp, err := hc.Do(req)
@@ -483,7 +483,7 @@ func isPrimary(ctx context.Context, addr string) (bool, error) {
 		return false, err
 	}
 	defer db.Close()
-	c, cancel := context.WithTimeout(ctx, 3*time.Second)
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var ro int
 	if err := db.QueryRowContext(c, "SELECT @@read_only").Scan(&ro); err != nil {
@@ -493,8 +493,22 @@ func isPrimary(ctx context.Context, addr string) (bool, error) {
 }
 
 // resolveServers turns mariadb:NAME, primary:SHARD, replica:SHARD or
-// shard:SHARD into servers, roles as they are now.
+// shard:SHARD into servers, roles as they are now. A server that does not
+// answer has no role; on a loaded machine one may answer late, so an empty
+// answer is asked again for a few seconds.
 func (s *stack) resolveServers(ctx context.Context, target string) ([]server, error) {
+	var out []server
+	var err error
+	for try := 0; try < 5; try++ {
+		if out, err = s.resolveOnce(ctx, target); err == nil || ctx.Err() != nil {
+			return out, err
+		}
+		sleepCtx(ctx, time.Second)
+	}
+	return out, err
+}
+
+func (s *stack) resolveOnce(ctx context.Context, target string) ([]server, error) {
 	what, arg, _ := strings.Cut(target, ":")
 	all, err := s.servers()
 	if err != nil {
