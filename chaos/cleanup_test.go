@@ -212,17 +212,7 @@ faults:
 		t.Fatal(err)
 	}
 	for _, r := range []*localdb.Server{r1, r2} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			delay, running, err := slaveStatus(ctx, r.Addr())
-			if err == nil && delay == 0 && running {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: SQL_Delay %d, replicating %v, err %v", r.Name, delay, running, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitReplicating(t, r)
 		db, _ := rootDB(r.Addr())
 		var res int
 		err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 30)", pos)).Scan(&res)
@@ -339,12 +329,26 @@ faults:
 	if st := procState(r1.Pid()); st == "T" {
 		t.Fatalf("%s still paused", r1.Name)
 	}
-	c, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel2()
-	if delay, running, err := slaveStatus(c, r2.Addr()); err != nil || delay != 0 || !running {
-		t.Fatalf("%s: SQL_Delay %d, replicating %v, %v", r2.Name, delay, running, err)
-	}
+	waitReplicating(t, r2)
 	if files, _ := filepath.Glob(filepath.Join(state, "journal-*.json")); len(files) != 0 {
 		t.Fatalf("journal left: %v", files)
+	}
+}
+
+// waitReplicating waits (30 s at most) until replica r replicates with no
+// delay: right after START SLAVE its IO thread is still connecting.
+func waitReplicating(t *testing.T, r *localdb.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		delay, running, err := slaveStatus(ctx, r.Addr())
+		if err == nil && delay == 0 && running {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: SQL_Delay %d, replicating %v, err %v", r.Name, delay, running, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
