@@ -204,7 +204,11 @@ func registerAnomaly(k int64, hist []Op, idx []int, info porcupine.Linearization
 		if i == 3 {
 			break
 		}
-		a.Ops = append(a.Ops, "cannot place: "+hist[idx[j]].String())
+		label := "cannot place: "
+		if i > 0 {
+			label = "not reached: "
+		}
+		a.Ops = append(a.Ops, label+hist[idx[j]].String())
 	}
 	a.Detail += fmt.Sprintf(" (the longest linearizable prefix holds %d of %d operations)", len(best), len(idx))
 	return a
