@@ -27,7 +27,7 @@ type Config struct {
 	// Either works whatever is proposed: a client that asks for the other
 	// gets it.
 	AuthPlugin string `yaml:"auth_plugin"`
-	// TLS, when Cert and Key are set, lets clients upgrade to TLS.
+	// TLS, when Cert and Key (or Dir) are set, lets clients upgrade to TLS.
 	TLS TLS `yaml:"tls"`
 	// Backend is how the proxy connects to the shards' servers.
 	Backend Backend `yaml:"backend"`
@@ -78,6 +78,12 @@ type TLS struct {
 	// Cert and Key are PEM files. Both or neither.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// Dir, instead of Cert and Key, is a directory where the proxy makes a
+	// CA (ca.pem) and a server certificate signed by it (server-cert.pem,
+	// server-key.pem) at its first start and reuses them after, as MySQL 8
+	// does in its data directory. `strata up` sets it to <data>/tls unless
+	// the config gives cert and key.
+	Dir string `yaml:"dir"`
 	// Require refuses clients that do not upgrade to TLS.
 	Require bool `yaml:"require"`
 }
@@ -243,8 +249,11 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fieldErr("tls", "cert and key go together: set both or neither")
 	}
-	if c.TLS.Require && c.TLS.Cert == "" {
-		return fieldErr("tls.require", "needs tls.cert and tls.key")
+	if c.TLS.Cert != "" && c.TLS.Dir != "" {
+		return fieldErr("tls.dir", "set cert and key, or dir (certificates made by the proxy), not both")
+	}
+	if c.TLS.Require && c.TLS.Cert == "" && c.TLS.Dir == "" {
+		return fieldErr("tls.require", "needs tls.cert and tls.key, or tls.dir")
 	}
 	b := c.Backend
 	switch {

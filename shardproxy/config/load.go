@@ -17,12 +17,16 @@ import (
 // Load reads a YAML file over DefaultConfig and validates it. Every error
 // names the file, the line when it can, the field and the reason, e.g.
 // "proxy.yaml:12: shards[1].primary: "db1" is not host:port".
-func Load(path string) (*Config, error) {
+//
+// Each adjust function runs on the decoded configuration before it is
+// validated: a command fills in what it provides itself (`strata up` the
+// TLS directory in its data directory).
+func Load(path string, adjust ...func(*Config)) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, src)
+	return Parse(path, src, adjust...)
 }
 
 // Parse is Load for a file already read; name is used in errors.
@@ -33,7 +37,7 @@ func Load(path string) (*Config, error) {
 // once into a node tree (go.yaml.in/yaml/v3, the reference parser's port)
 // and checked against the Config structure before it is decoded, so an
 // unknown key or a value of the wrong type is reported with its path.
-func Parse(name string, src []byte) (*Config, error) {
+func Parse(name string, src []byte, adjust ...func(*Config)) (*Config, error) {
 	c := DefaultConfig()
 	doc, err := parseDoc(src)
 	if err != nil {
@@ -47,6 +51,9 @@ func Parse(name string, src []byte) (*Config, error) {
 		if err := doc.Decode(c); err != nil {
 			return nil, syntaxError(name, err)
 		}
+	}
+	for _, f := range adjust {
+		f(c)
 	}
 	if err := c.Validate(); err != nil {
 		var fe *FieldError
