@@ -11,5 +11,10 @@
 // decision (pass it through whole, or refuse it) to the caller. Combination
 // modes (ANSI, ORACLE, MSSQL, ...) are expanded as MariaDB 10.11 does.
 //
+// Its tokenizer (Tokens) reads statements by the same rules, for what the
+// proxy must know of a statement it does not parse: its verb, whether it is
+// empty, the databases it names (Qualifiers), MariaDB's RETURNING clause
+// (SplitReturning), SET with := (SetAssignments).
+//
 // It imports only the standard library.
 package sqlmode
