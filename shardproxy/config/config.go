@@ -51,8 +51,23 @@ type Config struct {
 	// data), in bytes, as MySQL's max_allowed_packet does: a client that
 	// sends more gets error 1153 and is disconnected. Default 64 MiB.
 	MaxAllowedPacket int `yaml:"max_allowed_packet"`
-	// MaxClientConnections bounds client connections. Default 4096.
+	// MaxClientConnections bounds client connections that have logged in.
+	// Default 4096.
 	MaxClientConnections int `yaml:"max_client_connections"`
+	// ConnectTimeout closes a client connection that has not completed its
+	// login (handshake and authentication) this long after it was
+	// accepted, as MariaDB's connect_timeout does. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxUnauthenticated bounds connections still in their login, over
+	// all clients; they do not take slots of max_client_connections, so
+	// connections that never log in cannot lock real clients out. Default
+	// 4096.
+	MaxUnauthenticated int `yaml:"max_unauthenticated"`
+	// MaxUnauthenticatedPerHost bounds connections still in their login
+	// from one client address: a new one over it gets 1040 and is closed.
+	// Default 256 (a pool opening its connections at once stays far
+	// below: a login takes a millisecond or two).
+	MaxUnauthenticatedPerHost int `yaml:"max_unauthenticated_per_host"`
 	// CreateDatabases makes the proxy create every logical database on the
 	// shards that hold it at start (CREATE DATABASE IF NOT EXISTS). Default
 	// true.
@@ -163,17 +178,20 @@ type Range struct {
 // local topology).
 func DefaultConfig() *Config {
 	return &Config{
-		Listen:               "127.0.0.1:3307",
-		AdminListen:          "127.0.0.1:15000",
-		Users:                []User{{Name: "root"}},
-		AuthPlugin:           "mysql_native_password",
-		PlanCacheSize:        10000,
-		SlowQueryThreshold:   time.Second,
-		MaxClientConnections: 4096,
-		MaxAllowedPacket:     64 << 20,
-		CreateDatabases:      true,
-		ReadWrite:            DefaultReadWrite(),
-		IDService:            DefaultIDService(),
+		Listen:                    "127.0.0.1:3307",
+		AdminListen:               "127.0.0.1:15000",
+		Users:                     []User{{Name: "root"}},
+		AuthPlugin:                "mysql_native_password",
+		PlanCacheSize:             10000,
+		SlowQueryThreshold:        time.Second,
+		MaxClientConnections:      4096,
+		ConnectTimeout:            10 * time.Second,
+		MaxUnauthenticated:        4096,
+		MaxUnauthenticatedPerHost: 256,
+		MaxAllowedPacket:          64 << 20,
+		CreateDatabases:           true,
+		ReadWrite:                 DefaultReadWrite(),
+		IDService:                 DefaultIDService(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -283,6 +301,12 @@ func (c *Config) Validate() error {
 		return fieldErr("max_allowed_packet", "%d, need at least 1024 bytes", c.MaxAllowedPacket)
 	case c.MaxClientConnections < 1:
 		return fieldErr("max_client_connections", "%d, need at least 1", c.MaxClientConnections)
+	case c.ConnectTimeout <= 0:
+		return fieldErr("connect_timeout", "must be positive, e.g. 10s")
+	case c.MaxUnauthenticated < 1:
+		return fieldErr("max_unauthenticated", "%d, need at least 1", c.MaxUnauthenticated)
+	case c.MaxUnauthenticatedPerHost < 1:
+		return fieldErr("max_unauthenticated_per_host", "%d, need at least 1", c.MaxUnauthenticatedPerHost)
 	}
 	if len(c.Shards) == 0 {
 		return fieldErr("shards", "at least one shard is required")
