@@ -265,3 +265,57 @@ func TestMatchesMariaDB(t *testing.T) {
 		t.Logf("sql_mode %q: %d probes, %d string literals compared, %d mismatches, %d refused by vitess for an empty quoted identifier", mode, 2*perMode, strs, bad, emptyIdent)
 	}
 }
+
+// TestDenormalizeMatchesMariaDB: a default-mode literal that MariaDB reads
+// as v under the default mode is read as v under NO_BACKSLASH_ESCAPES once
+// denormalized.
+func TestDenormalizeMatchesMariaDB(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	db, err := sql.Open("mysql", topo.Shards()[0].Primary().DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nbe, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nbe.Close()
+	if _, err := nbe.ExecContext(ctx, "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"); err != nil {
+		t.Fatal(err)
+	}
+	def, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	if _, err := def.ExecContext(ctx, "SET SESSION sql_mode = DEFAULT"); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	compared := 0
+	for i := 0; i < 400; i++ {
+		q := "SELECT " + randomLiteral(rng)
+		want, err := ask(ctx, def, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.err != 0 || len(want.row) != 1 {
+			continue
+		}
+		d := sqlmode.Denormalize(q, sqlmode.NoBackslashEscapes)
+		got, err := ask(ctx, nbe, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compared++
+		if got.err != 0 || len(got.row) != 1 || got.row[0] != want.row[0] {
+			t.Errorf("%s: default mode reads %v; denormalized %s under NO_BACKSLASH_ESCAPES reads %v", q, want, d, got)
+		}
+	}
+	t.Logf("%d literals compared", compared)
+}
