@@ -241,6 +241,12 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		cr := w.Check(cctx, rec)
 		cancel()
+		// A check over a history with nothing acknowledged would pass
+		// without having checked anything (e.g. cross-shard transfers
+		// that the proxy refuses): that is no pass.
+		if rec.acked(kinds[i]) == 0 {
+			cr.add(Anomaly{Kind: "nothing checked", Detail: fmt.Sprintf("no %s operation was acknowledged during the drill", kinds[i])})
+		}
 		rep.Checks = append(rep.Checks, cr)
 		rep.Passed = rep.Passed && cr.Passed
 	}
