@@ -117,7 +117,7 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 	if !ok {
 		return false, nil
 	}
-	e := s.srv.fast.get(key)
+	e := s.srv.fast.getBytes(key)
 	if e == nil || !e.fast || !e.cp.lane {
 		return false, nil
 	}
