@@ -33,14 +33,21 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 // dispatchSafe turns a panic while running a statement into an error for
 // that statement: the connection, and every other, goes on.
 func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", sql, "panic", r, "stack", string(debug.Stack()))
-			kind, res = kindOther, nil
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	kind = kindOther // what a statement that panicked counts as
+	defer s.srv.guard(s.ID, "statement", sql, &err)
 	return s.dispatch(ctx, sql)
+}
+
+// guard, deferred, turns a panic while running a client's statement into
+// that statement's error (1105, logged with the stack): the connection, and
+// every other, goes on. The proxy's one panic guard; the parser's and the
+// normalizer's panics, which have answers of their own, are parse's and
+// normalize's.
+func (srv *Executor) guard(conn uint32, what, query string, err *error) {
+	if r := recover(); r != nil {
+		srv.log.Error("shardproxy: panic in "+what, "conn", conn, "query", query, "panic", r, "stack", string(debug.Stack()))
+		*err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+	}
 }
 
 // finish counts a statement and logs it when slow.
@@ -587,7 +594,7 @@ func (s *Session) use(db string) error {
 		s.DB = db
 		return nil
 	}
-	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 }
 
 // savepoint runs SAVEPOINT, ROLLBACK TO and RELEASE on the transaction's

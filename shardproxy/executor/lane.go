@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -188,12 +187,7 @@ func (s *Session) runLane(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.B
 // lanePlanSafe runs the plan with the lane's cursor; a panic becomes the
 // statement's error, as on the ordinary path.
 func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", text, "panic", r, "stack", string(debug.Stack()))
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	defer s.srv.guard(s.ID, "statement", text, &err)
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}

@@ -425,7 +425,7 @@ func HasPrimaryHint(sql string) bool {
 func ParseConsistency(v string) (fleet.Consistency, error) {
 	c, err := fleet.ParseConsistency(strings.Trim(strings.TrimSpace(v), `'"`))
 	if err != nil {
-		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, eventual or strong)", v)
+		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, eventual or strong)", v)
 	}
 	return c, nil
 }
