@@ -12,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
@@ -83,7 +84,7 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	}
 	stmt, known, err := s.srv.parse(sql)
 	if err != nil {
-		if strings.TrimSpace(stripComments(sql)) == "" {
+		if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 			return kindOther, nil, errEmpty
 		}
 		return kindOther, nil, err
@@ -158,7 +159,7 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}
-	if strings.TrimSpace(stripComments(sql)) == "" {
+	if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 		return kindOther, nil, errEmpty
 	}
 	return kindOther, nil, mysqlerr.NotSupported("%s", firstWords(sql))
@@ -202,34 +203,11 @@ func kindOf(stmt sqlparser.Statement) stmtKind {
 // firstWords names an unsupported statement in an error: its first two
 // words.
 func firstWords(sql string) string {
-	f := strings.Fields(stripComments(sql))
+	f := strings.Fields(sqltext.StripComments(sql))
 	if len(f) > 2 {
 		f = f[:2]
 	}
 	return strings.ToUpper(strings.Join(f, " "))
-}
-
-// stripComments drops leading /* */, -- and # comments.
-func stripComments(sql string) string {
-	for {
-		sql = strings.TrimLeft(sql, " \t\r\n")
-		switch {
-		case strings.HasPrefix(sql, "/*") && !strings.HasPrefix(sql, "/*!"):
-			i := strings.Index(sql, "*/")
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+2:]
-		case strings.HasPrefix(sql, "-- ") || strings.HasPrefix(sql, "#"):
-			i := strings.IndexByte(sql, '\n')
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+1:]
-		default:
-			return sql
-		}
-	}
 }
 
 // runPlanned normalizes a statement (literals become bind variables), finds
