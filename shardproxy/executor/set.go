@@ -117,7 +117,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 // checks it; on success it becomes the session's.
 func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if s.Tx != nil {
-		if _, _, err := s.Tx.Exec("DO 0", s.DBOn(s.TxShard), state, "", 0, s.srv.cfg.QueryTimeout); err != nil {
+		if _, _, err := s.Tx.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(s.TxShard), State: state, Timeout: s.srv.cfg.QueryTimeout}); err != nil {
 			return err
 		}
 		s.State = state
@@ -132,7 +132,7 @@ func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = conn.Exec("DO 0", s.DBOn(shard), state, "", 0, s.srv.cfg.QueryTimeout)
+	_, _, err = conn.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(shard), State: state, Timeout: s.srv.cfg.QueryTimeout})
 	t.Pool.Put(conn)
 	if t.Done != nil {
 		t.Done(err)

@@ -282,7 +282,7 @@ func (r *Router) query(ctx context.Context, p *backend.Pool, q string, timeout t
 	if err != nil {
 		return "", err
 	}
-	res, _, err := c.Exec(q, "", c.State(), "", 0, timeout)
+	res, _, err := c.Exec(ctx, q, backend.ExecOptions{State: c.State(), Timeout: timeout})
 	p.Put(c)
 	if err != nil {
 		return "", err

@@ -109,7 +109,7 @@ func run(ctx context.Context, c *backend.Cluster, h *backend.RouteHint, read boo
 		tg.Done(err)
 		return "", "", err
 	}
-	res, _, err := conn.Exec(sql, "app", conn.State(), "", 0, 10*time.Second)
+	res, _, err := conn.Exec(context.Background(), sql, backend.ExecOptions{DB: "app", State: conn.State(), Timeout: 10 * time.Second})
 	tg.Pool.Put(conn)
 	tg.Done(err)
 	if err != nil {
