@@ -57,17 +57,18 @@ func FleetConfig(cfg *config.Config) fleet.Config {
 	return fc
 }
 
-// New builds the router and its fleet from the proxy config. Bind gives it
-// the backend pools; Start starts the fleet's checks.
-func New(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
+// New builds the router and its fleet (fc: FleetConfig of the proxy's
+// config); def is the read consistency of sessions that set none. Bind
+// gives it the backend pools; Start starts the fleet's checks.
+func New(fc fleet.Config, def fleet.Consistency, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	def, err := fleet.ParseConsistency(cfg.ReadWrite.Consistency)
+	def, err := fleet.ParseConsistency(string(def))
 	if err != nil {
 		return nil, err
 	}
-	f, err := fleet.New(FleetConfig(cfg), reg, log)
+	f, err := fleet.New(fc, reg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,11 @@ func startRouter(t *testing.T, cfg *config.Config) (*Router, *backend.Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	r, err := New(cfg, prometheus.NewRegistry(), localdb.TestLogger(t))
+	def, err := fleet.ParseConsistency(cfg.ReadWrite.Consistency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(FleetConfig(cfg), def, prometheus.NewRegistry(), localdb.TestLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
