@@ -147,7 +147,9 @@ func lengthsFit(typ message.MessageType, b []byte) bool {
 }
 
 // decodeBody decodes with seata-go's codec, which panics on a short body
-// (its byte buffer reads past the end); a panic is a body we cannot read.
+// (its byte buffer reads past the end) and on a type it has no codec for
+// (it logs through seata-go's logger, nil in the TC); a panic is a body we
+// cannot read.
 func decodeBody(body []byte) (msg any) {
 	initCodecs.Do(codec.Init)
 	if !lengthsFit(message.MessageType(binary.BigEndian.Uint16(body)), body[2:]) {
@@ -169,7 +171,7 @@ func appendFrame(dst []byte, f Frame) ([]byte, error) {
 		if _, ok := f.Body.(message.MessageTypeAware); !ok {
 			return dst, fmt.Errorf("seata: cannot encode %T", f.Body)
 		}
-		body = codec.GetCodecManager().Encode(codec.CodecTypeSeata, f.Body)
+		body = encodeBody(f.Body)
 		if body == nil {
 			return dst, fmt.Errorf("seata: no codec for %T", f.Body)
 		}
@@ -189,4 +191,16 @@ func appendFrame(dst []byte, f Frame) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(f.ID))
 	dst = append(dst, hm...)
 	return append(dst, body...), nil
+}
+
+// encodeBody encodes with seata-go's codec, which logs through a logger
+// that is nil unless seata-go's client initialised it (it is not, in the
+// TC): a message without a codec would panic there instead of returning nil.
+func encodeBody(msg any) (b []byte) {
+	defer func() {
+		if recover() != nil {
+			b = nil
+		}
+	}()
+	return codec.GetCodecManager().Encode(codec.CodecTypeSeata, msg)
 }

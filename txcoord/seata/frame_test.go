@@ -30,6 +30,10 @@ func TestFrameRoundTrip(t *testing.T) {
 	if _, err := appendFrame(nil, Frame{Type: message.GettyRequestTypeResponse, Body: 42}); err == nil {
 		t.Fatal("encoded a non-message")
 	}
+	// A message type seata-go has no codec for (UndoLogDeleteRequest).
+	if _, err := appendFrame(nil, Frame{Type: message.GettyRequestTypeRequestSync, Body: message.UndoLogDeleteRequest{}}); err == nil {
+		t.Fatal("encoded a message without a codec")
+	}
 }
 
 // FuzzReadFrame: no input crashes the frame reader or seata-go's codec
