@@ -49,7 +49,7 @@ bench: bench-deps build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME) ./shardproxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/executor/
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./shardproxy/planner/
 
 clean:

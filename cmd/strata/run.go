@@ -56,6 +56,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newIDServerCmd(e),
 		newTxcoordCmd(e),
 		newBenchCmd(e),
+		newEdgeCmd(e),
 	)
 	return root
 }
