@@ -57,6 +57,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newTxcoordCmd(e),
 		newBenchCmd(e),
 		newEdgeCmd(e),
+		newChaosCmd(e),
 	)
 	return root
 }

