@@ -73,6 +73,10 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
 	if mentionsStrata(sql) {
+		if isShowTransactions(sql) {
+			res, err := s.showTransactions(ctx)
+			return kindShow, res, err
+		}
 		if res, err, ok := s.readWriteStatement(ctx, sql); ok {
 			return kindShow, res, err
 		}
@@ -86,6 +90,11 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	if err != nil {
 		if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 			return kindOther, nil, errEmpty
+		}
+		if isXAStatement(sql) {
+			if ok, xerr := s.clientXA(); ok {
+				return kindOther, nil, xerr
+			}
 		}
 		return kindOther, nil, err
 	}
@@ -581,6 +590,10 @@ func (s *Session) use(db string) error {
 func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
 	if s.TxLost != nil {
 		return nil, s.TxLost
+	}
+	if len(s.Branches) > 0 {
+		return nil, sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+			"savepoints are not supported in a transaction that spans shards")
 	}
 	if s.Tx != nil {
 		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.TxShard, SQL: sql}})
