@@ -10,13 +10,14 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
+	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 	"github.com/strata-db/strata/shardproxy/session"
 )
 
 // isXAStatement reports whether sql is an XA statement (XA START, END,
 // PREPARE, COMMIT, ROLLBACK, RECOVER), which the parser does not know.
 func isXAStatement(sql string) bool {
-	t := strings.TrimLeft(stripComments(sql), " \t\r\n")
+	t := strings.TrimLeft(sqltext.StripComments(sql), " \t\r\n")
 	return len(t) > 3 && equalFold(t[:2], "xa") && (t[2] == ' ' || t[2] == '\t' || t[2] == '\n' || t[2] == '\r')
 }
 
@@ -31,7 +32,7 @@ func (s *Session) clientXA() (bool, error) {
 
 // isShowTransactions reports whether sql is SHOW STRATA TRANSACTIONS.
 func isShowTransactions(sql string) bool {
-	f := strings.Fields(strings.TrimRight(stripComments(sql), "; \t\r\n"))
+	f := strings.Fields(strings.TrimRight(sqltext.StripComments(sql), "; \t\r\n"))
 	return len(f) == 3 && equalFold(f[0], "show") && equalFold(f[1], "strata") && equalFold(f[2], "transactions")
 }
 

@@ -228,12 +228,12 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 	}
 	pre = "ROLLBACK;" + pre
 	if len(s.replay) == 0 {
-		if _, _, err := conn.Exec("DO 0", s.DBOn(shard), s.State, pre, 0, s.sh.QueryTimeout); err != nil {
+		if _, _, err := conn.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, Timeout: s.sh.QueryTimeout}); err != nil {
 			return fail(err)
 		}
 	}
 	for _, r := range s.replay {
-		res, _, err := conn.Exec(r.sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
+		res, _, err := conn.Exec(ctx, r.sql, backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout})
 		pre = ""
 		if err == nil && fingerprint(res) != r.fp {
 			err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, "40001",
@@ -291,7 +291,7 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 		}
 		m := s.sh.Metrics.Shard(q.Shard)
 		start := time.Now()
-		res, err := s.ExecOn(conn, q.Shard, q.SQL, pre)
+		res, err := s.ExecOn(ctx, conn, q.Shard, q.SQL, pre)
 		if m != nil {
 			m.Observe(start, err)
 		}
@@ -465,7 +465,7 @@ func (s *Session) endSpanning(commit bool) error {
 		if commit && err == nil {
 			sql = "COMMIT"
 		}
-		_, _, e := p.conn.Exec(sql, "", s.State, "", 0, s.sh.QueryTimeout)
+		_, _, e := p.conn.Exec(context.Background(), sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
 		switch {
 		case e != nil && sql == "COMMIT" && (p.wrote || len(plains) > 1):
 			p.conn.MarkBroken()
@@ -611,7 +611,7 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		m := s.sh.Metrics.Shard(shard)
 		for _, i := range byShard[shard] {
 			start := time.Now()
-			r, err := s.ExecOn(conn, shard, qs[i].SQL, pre)
+			r, err := s.ExecOn(ctx, conn, shard, qs[i].SQL, pre)
 			pre = ""
 			if m != nil {
 				m.Observe(start, err)
