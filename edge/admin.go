@@ -103,7 +103,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 			methodNotAllowed(w, http.MethodGet)
 			return
 		}
-		s.adminQuery(w, r, "SHOW STRATA SERVERS")
+		s.adminQuery(w, r, c, "SHOW STRATA SERVERS")
 	case "switchover", "failover":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, http.MethodPost)
@@ -119,7 +119,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 			q += " TO " + to
 		}
 		s.log.Info("edge: admin", "statement", q, "app", c.app, "request", c.id)
-		s.adminQuery(w, r, q)
+		s.adminQuery(w, r, c, q)
 	case "transactions", "seata", "drills", "hot_keys", "cache":
 		if r.Method != http.MethodGet {
 			methodNotAllowed(w, http.MethodGet)
@@ -162,7 +162,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 }
 
-func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, q string) {
+func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, c *reqCtx, q string) {
 	if s.rows == nil {
 		writeError(w, http.StatusServiceUnavailable, "no_backend", "no proxy configured")
 		return
@@ -174,7 +174,7 @@ func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, q string) {
 		return err
 	})
 	if err != nil {
-		writeBackendError(w, "proxy", err, s.cfg.Breaker.OpenFor)
+		s.backendError(w, c, "proxy", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

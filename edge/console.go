@@ -83,7 +83,7 @@ func (s *Server) serveConsoleAPI(w http.ResponseWriter, r *http.Request, c *reqC
 			q += " TO " + req.To
 		}
 		s.log.Info("edge: console switchover", "statement", q, "app", c.app, "request", c.id)
-		s.adminQuery(w, r, q)
+		s.adminQuery(w, r, c, q)
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "no console API "+c.rest)
 	}
