@@ -140,8 +140,6 @@ func (s *Server) topology(ctx context.Context) panelState {
 	return panelState{Available: true, Data: out}
 }
 
-var healthClient = &http.Client{Timeout: 2 * time.Second}
-
 func (s *Server) proxyHealth(ctx context.Context) panelState {
 	if s.cfg.Proxy.AdminURL == "" {
 		return panelState{Reason: "no proxy admin URL configured"}
@@ -150,7 +148,7 @@ func (s *Server) proxyHealth(ctx context.Context) panelState {
 	if err != nil {
 		return panelState{Reason: err.Error()}
 	}
-	resp, err := healthClient.Do(req)
+	resp, err := s.healthHC.Do(req)
 	if err != nil {
 		return panelState{Reason: err.Error()}
 	}
