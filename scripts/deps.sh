@@ -12,6 +12,7 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The chaos and bench tests look at their HTML reports in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${1:-}" = "--bench" ]; then
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
