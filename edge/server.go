@@ -148,7 +148,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		s.panels[name] = unavailable("no source configured for " + name)
 	}
 	for name, u := range cfg.Console.Sources {
-		s.panels[name] = URLPanel(u)
+		s.panels[name] = sourcePanel(u)
 	}
 	go s.sweep()
 	return s, nil
