@@ -59,6 +59,7 @@ type Server struct {
 	rows     RowSource
 	idsG     *guard
 	proxyG   *guard
+	healthHC *http.Client // the proxy's /healthz, for the console
 	panelMu  sync.RWMutex
 	panels   map[string]Panel
 	closers  []func() error
@@ -95,7 +96,8 @@ func New(cfg Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
-	s := &Server{cfg: cfg, log: o.Logger, access: o.AccessLog, now: o.Now, m: m, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: o.Logger, access: o.AccessLog, now: o.Now, m: m, done: make(chan struct{}),
+		healthHC: &http.Client{Timeout: 2 * time.Second}}
 	s.bg, s.stop = context.WithCancel(context.Background())
 	var rb [6]byte
 	rand.Read(rb[:])
@@ -146,7 +148,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		s.panels[name] = unavailable("no source configured for " + name)
 	}
 	for name, u := range cfg.Console.Sources {
-		s.panels[name] = URLPanel(u)
+		s.panels[name] = sourcePanel(u)
 	}
 	go s.sweep()
 	return s, nil

@@ -66,7 +66,7 @@ type poolQuerier struct {
 }
 
 func (q *poolQuerier) Query(ctx context.Context, query string) ([][]string, error) {
-	res, _, err := q.c.Exec(ctx, query, backend.ExecOptions{Timeout: q.timeout})
+	res, _, err := q.c.Exec(ctx, query, backend.ExecOptions{State: q.c.State(), Timeout: q.timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (q *poolQuerier) Query(ctx context.Context, query string) ([][]string, erro
 }
 
 func (q *poolQuerier) Exec(ctx context.Context, query string) error {
-	_, _, err := q.c.Exec(ctx, query, backend.ExecOptions{Timeout: q.timeout})
+	_, _, err := q.c.Exec(ctx, query, backend.ExecOptions{State: q.c.State(), Timeout: q.timeout})
 	return err
 }
 
