@@ -1,8 +1,13 @@
 GO      ?= go
 BIN     := bin/strata
 PKGS    := ./...
-# Packages whose tests also run under the race detector on every `make test`.
-RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/...
+# Packages whose tests also run under the race detector on every `make test`
+# (those whose tests take seconds; the proxy's packages that run real
+# topologies for minutes, and the planner's differential tests, do not).
+RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/... \
+	./shardproxy/executor/... ./shardproxy/wire/... ./shardproxy/engine/... \
+	./shardproxy/config/... ./shardproxy/vschema/... ./shardproxy/internal/... \
+	./internal/...
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # go-sql-driver/mysql's TestConnectorReturnsTimeout dials off this machine: never run it.
 TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
@@ -27,8 +32,7 @@ bench-deps:
 run: deps build
 	./$(BIN) up
 
-test: deps
-	$(GO) vet $(PKGS)
+test: deps lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
 
