@@ -496,7 +496,7 @@ func (s *Session) EndTx(commit bool) error {
 		return nil
 	}
 	sql := "ROLLBACK"
-	if commit {
+	if commit && !debugDropCommit() {
 		sql = "COMMIT"
 	}
 	m := s.sh.Metrics.Shard(s.TxShard)
