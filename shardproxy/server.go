@@ -40,8 +40,12 @@ type Options struct {
 	// makes a new one.
 	Registry *prometheus.Registry
 	// Router picks a shard's server for each statement; nil sends
-	// everything to primaries.
+	// everything to primaries (or to the read/write router's choice).
 	Router backend.Router
+	// ReadWrite is a read/write router the caller built and starts: it is
+	// bound to the pools, routes, and answers STRATA statements. Nil with
+	// read_write.enabled (and no Router) builds and starts one.
+	ReadWrite *rwsplit.Router
 	// Logger gets startup, slow query and backend health lines.
 	Logger *slog.Logger
 	// XAFailpoint, for tests, is called at each step of a two-phase commit
@@ -140,9 +144,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("shardproxy: %w", err)
 	}
 	if o.Router != nil {
-		if _, isRW := o.Router.(*rwsplit.Router); !isRW {
-			cluster.SetRouter(o.Router)
-		}
+		cluster.SetRouter(o.Router)
 	}
 	s := &Server{
 		cfg: cfg, vs: vs, env: env, cluster: cluster, reg: reg, log: log,

@@ -266,10 +266,10 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
 		needs = nil // nothing from the session
 	}
-	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: engine.FactsOf(plan).NeedsText}
 	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
 	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
-	cp.lane = cp.plainSelect() && lanePlan(plan)
+	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -345,17 +345,6 @@ func toNotSupported(err error) error {
 		return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "%s", se.Message)
 	}
 	return se
-}
-
-// needsText reports whether a plan names columns after the client's text
-// (engine.ColumnNames): only those get the statement's text in the context.
-func needsText(p engine.Primitive) bool {
-	for _, r := range p.Explain() {
-		if r.Operator == "ColumnNames" {
-			return true
-		}
-	}
-	return false
 }
 
 // execPlan runs a plan with the session's values for the bind variables the
@@ -494,16 +483,16 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
-			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), anyShard: true}
+			p := &engine.Passthrough{Query: sqlparser.NewParsedQuery(stmt), Shard: srv.homeShardOf(db), VSchema: srv.vs, Read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), AnyShard: true}
 			if tables == 0 && usesLockFuncs(stmt) {
-				p.shard, p.anyShard = srv.lockShard(), false
-				p.detail = "named locks: the lock shard, on the session's reserved connection"
+				p.Shard, p.AnyShard = srv.lockShard(), false
+				p.Detail = "named locks: the lock shard, on the session's reserved connection"
 			} else if tables == 0 {
-				p.noTable = true
-				p.detail = "no table: any shard answers"
+				p.NoTable = true
+				p.Detail = "no table: any shard answers"
 			} else {
-				p.schemaVar = schemaVar(stmt)
-				p.detail = "system database"
+				p.SchemaVar = schemaVar(stmt)
+				p.Detail = "system database"
 			}
 			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
 		}
@@ -512,7 +501,7 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 }
 
 func (srv *Executor) homeShardOf(db string) string {
-	return homeShard(srv.vs, srv.vs.Databases[db])
+	return engine.HomeShard(srv.vs, srv.vs.Databases[db])
 }
 
 // scanTables counts the tables a statement reads (dual aside) and reports

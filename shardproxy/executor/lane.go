@@ -15,7 +15,6 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
@@ -51,21 +50,6 @@ var errNotLane = errors.New("shardproxy: not for the fast lane")
 // laneResult is what a lane statement's plan returns: the rows went to the
 // client already.
 var laneResult = &sqltypes.Result{}
-
-// lanePlan reports whether a plan answers with one shard's response,
-// untouched: a Route (when it picks one shard) or a passthrough.
-func lanePlan(p engine.Primitive) bool {
-	switch p := p.(type) {
-	case *engine.Route:
-		switch p.Opcode {
-		case engine.Unsharded, engine.AnyShard, engine.EqualUnique, engine.InList, engine.Between:
-			return true
-		}
-	case *passthrough:
-		return true
-	}
-	return false
-}
 
 // laneCursor is the VCursor of a statement in the fast lane and the Sink of
 // its shard's response, which it translates into the client's packets in
@@ -522,13 +506,7 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
 func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	var pq *sqlparser.ParsedQuery
-	switch p := plan.(type) {
-	case *engine.Route:
-		pq = p.Query
-	case *passthrough:
-		pq = p.pq
-	}
+	pq := engine.FactsOf(plan).Query
 	if pq == nil {
 		return ""
 	}
