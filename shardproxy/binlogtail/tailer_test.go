@@ -21,7 +21,6 @@ import (
 type collector struct {
 	mu   sync.Mutex
 	seen []string
-	cond chan struct{}
 }
 
 func (c *collector) add(tx Txn) {
