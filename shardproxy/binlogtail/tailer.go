@@ -23,8 +23,8 @@ import (
 // RowChange is one row a transaction inserted, updated or deleted.
 type RowChange struct {
 	DB, Table string
-	// Key holds the primary key's values. An update reports the key of its
-	// before image, and a second RowChange if the key changed.
+	// Key holds the primary key's values. An update reports two
+	// RowChanges, its before image and its after image.
 	Key []sqltypes.Value
 	// Columns and Row are the table's columns and the image Key came from;
 	// a column the image does not carry (binlog_row_image=MINIMAL) is NULL
@@ -502,9 +502,8 @@ func (t *Tailer) decode(tx *Txn, tm *mysql.TableMap, ti *tableInfo, rows *mysql.
 			if !ok {
 				continue
 			}
-			if first != nil && slices.EqualFunc(first, key, func(a, b sqltypes.Value) bool { return a.ToString() == b.ToString() }) {
-				continue
-			}
+			// Both images of an update are reported, even with the same
+			// key: a consumer keyed by another column needs both values.
 			if first == nil {
 				first = key
 			}

@@ -1,0 +1,437 @@
+package rowcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/sqltypes"
+
+	"github.com/strata-db/strata/cachetier"
+	"github.com/strata-db/strata/shardproxy/binlogtail"
+)
+
+// TableConfig caches one table.
+type TableConfig struct {
+	DB, Table string
+	// Unique lists single-column unique keys point selects may use too.
+	Unique []string
+	// Cache sizes the table's cache; MaxBytes is the table's whole budget,
+	// shared evenly by its key caches.
+	Cache cachetier.Config
+}
+
+// Shard is where the table's rows live and whose binlog is tailed.
+type Shard struct {
+	Name string
+	// Primary returns the shard's primary now (host:port).
+	Primary func(ctx context.Context) (string, error)
+}
+
+// Config configures the Manager.
+type Config struct {
+	Tables []TableConfig
+	Shards []Shard
+	// User and Password read the tables' keys at start and tail the
+	// binlogs (REPLICATION SLAVE is needed).
+	User, Password string
+	// Binlog turns on the binlog tailers (writes that bypass this proxy).
+	Binlog bool
+	// BloomRebuildDelay: after a write that may have inserted rows it
+	// cannot name, a table's bloom filter is off until rebuilt this long
+	// after (so a burst of such writes costs one rebuild).
+	BloomRebuildDelay time.Duration
+	Logger            *slog.Logger
+}
+
+type keyCache struct {
+	col   string // lowered
+	isInt bool
+	c     *cachetier.Cache[*sqltypes.Result]
+}
+
+type table struct {
+	db, tbl     string
+	pk          *keyCache
+	uniques     []*keyCache
+	otherUnique bool // a unique index besides the primary key exists
+	ready       atomic.Bool
+	rebuild     chan struct{}
+}
+
+func (t *table) name() string { return t.db + "." + t.tbl }
+
+func (t *table) keyFor(lowered string) *keyCache {
+	if t.pk.col == lowered {
+		return t.pk
+	}
+	for _, u := range t.uniques {
+		if u.col == lowered {
+			return u
+		}
+	}
+	return nil
+}
+
+func (t *table) all() []*keyCache { return append([]*keyCache{t.pk}, t.uniques...) }
+
+// Manager is the proxy's row cache. Nil-safe: a nil *Manager caches nothing.
+type Manager struct {
+	cfg       Config
+	log       *slog.Logger
+	tables    map[string]*table // "db.table"
+	tailers   []*binlogtail.Tailer
+	templates sync.Map // variant → *sqltypes.Result without rows
+	nTmpl     atomic.Int64
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// New checks cfg and makes the caches; Start reads the schema, builds the
+// bloom filters and starts the tailers.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BloomRebuildDelay <= 0 {
+		cfg.BloomRebuildDelay = 2 * time.Second
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, tables: map[string]*table{}}
+	for _, tc := range cfg.Tables {
+		if err := tc.Cache.Validate(); err != nil {
+			return nil, fmt.Errorf("rowcache: %s.%s: %w", tc.DB, tc.Table, err)
+		}
+		m.tables[tc.DB+"."+tc.Table] = &table{db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
+	}
+	return m, nil
+}
+
+func resultCost(r *sqltypes.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	n := int64(64 + 48*len(r.Fields))
+	for _, f := range r.Fields {
+		n += int64(len(f.Name) + len(f.Table) + len(f.OrgName) + len(f.OrgTable) + len(f.Database))
+	}
+	for _, row := range r.Rows {
+		n += 24
+		for _, v := range row {
+			n += int64(32 + v.Len())
+		}
+	}
+	return n
+}
+
+// Start reads each table's keys from information_schema (refusing keys it
+// cannot cache by value), builds the bloom filters from every shard, and
+// starts the binlog tailers. It returns once the caches are ready.
+func (m *Manager) Start(ctx context.Context) error {
+	if m == nil || len(m.tables) == 0 {
+		return nil
+	}
+	if len(m.cfg.Shards) == 0 {
+		return errors.New("rowcache: no shards")
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	for _, tc := range m.cfg.Tables {
+		t := m.tables[tc.DB+"."+tc.Table]
+		if err := m.loadSchema(ctx, t, tc); err != nil {
+			cancel()
+			return err
+		}
+		if err := m.buildBlooms(ctx, t); err != nil {
+			cancel()
+			return err
+		}
+		t.ready.Store(true)
+		m.wg.Add(1)
+		go m.rebuilder(rctx, t)
+	}
+	if m.cfg.Binlog {
+		for _, sh := range m.cfg.Shards {
+			bc := binlogtail.DefaultConfig()
+			bc.Shard, bc.Primary, bc.User, bc.Password, bc.Logger = sh.Name, sh.Primary, m.cfg.User, m.cfg.Password, m.log
+			tl, err := binlogtail.New(bc, m.OnTxn)
+			if err != nil {
+				cancel()
+				return err
+			}
+			m.tailers = append(m.tailers, tl)
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				_ = tl.Run(rctx)
+			}()
+		}
+		// Writes committed before the tailers connected are in no cache
+		// yet; wait for them to connect so that every later one is seen.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, tl := range m.tailers {
+			for !tl.Stats().Connected {
+				if time.Now().After(deadline) {
+					m.Close()
+					return fmt.Errorf("rowcache: binlog of shard %s: not connected after 10s", tl.Stats().Shard)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops the tailers and rebuilders and releases the caches.
+func (m *Manager) Close() {
+	if m == nil || m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.wg.Wait()
+	for _, t := range m.tables {
+		for _, kc := range t.all() {
+			if kc != nil {
+				kc.c.Close()
+			}
+		}
+	}
+}
+
+func (m *Manager) connect(ctx context.Context, sh Shard) (*mysql.Conn, error) {
+	addr, err := sh.Primary(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: primary of %s: %w", sh.Name, err)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: primary of %s: %w", sh.Name, err)
+	}
+	p, _ := strconv.Atoi(port)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := mysql.Connect(cctx, &mysql.ConnParams{Host: host, Port: p, Uname: m.cfg.User, Pass: m.cfg.Password})
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: connect to %s primary %s: %w", sh.Name, addr, err)
+	}
+	return c, nil
+}
+
+func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) error {
+	conn, err := m.connect(ctx, m.cfg.Shards[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	esc := sqltypes.EncodeStringSQL
+	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''),
+  (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
+FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
+  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db), esc(t.tbl)), 10000, false)
+	if err != nil {
+		return fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
+	}
+	type col struct {
+		isInt, binary bool
+		single        bool
+	}
+	uniq := map[string]col{} // lowered column of a single-column unique key
+	var pk []string
+	for _, r := range res.Rows {
+		idx, name, dt, coll, n := r[0].ToString(), strings.ToLower(r[1].ToString()), strings.ToLower(r[2].ToString()), r[3].ToString(), r[4].ToString()
+		c := col{
+			isInt:  strings.Contains(dt, "int"),
+			binary: coll == "" || strings.HasSuffix(coll, "_bin") || coll == "binary",
+			single: n == "1",
+		}
+		if idx == "PRIMARY" {
+			pk = append(pk, name)
+			if c.single {
+				uniq[name] = c
+			}
+			continue
+		}
+		t.otherUnique = true
+		if c.single {
+			uniq[name] = c
+		}
+	}
+	if len(pk) != 1 {
+		return fmt.Errorf("rowcache: cache of %s: the table needs a one-column primary key (has %d columns)", t.name(), len(pk))
+	}
+	budget := tc.Cache.MaxBytes / int64(1+len(tc.Unique))
+	mk := func(colName string) (*keyCache, error) {
+		c, ok := uniq[strings.ToLower(colName)]
+		if !ok {
+			return nil, fmt.Errorf("rowcache: cache of %s: %s is not a one-column unique key", t.name(), colName)
+		}
+		if !c.isInt && !c.binary {
+			return nil, fmt.Errorf("rowcache: cache of %s: key %s has a collation that lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName)
+		}
+		cc := tc.Cache
+		cc.MaxBytes = max(budget, 1)
+		cache, err := cachetier.New(cc, resultCost)
+		if err != nil {
+			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		}
+		return &keyCache{col: strings.ToLower(colName), isInt: c.isInt, c: cache}, nil
+	}
+	if t.pk, err = mk(pk[0]); err != nil {
+		return err
+	}
+	for _, u := range tc.Unique {
+		kc, err := mk(u)
+		if err != nil {
+			return err
+		}
+		t.uniques = append(t.uniques, kc)
+	}
+	return nil
+}
+
+// buildBlooms builds every key cache's filter from every shard's rows.
+func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
+	for _, kc := range t.all() {
+		var total uint
+		conns := make([]*mysql.Conn, 0, len(m.cfg.Shards))
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for _, sh := range m.cfg.Shards {
+			c, err := m.connect(ctx, sh)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			res, err := c.ExecuteFetch("SELECT COUNT(*) FROM "+sqlID(t.db)+"."+sqlID(t.tbl), 1, false)
+			if err != nil {
+				return fmt.Errorf("rowcache: count %s on %s: %w", t.name(), sh.Name, err)
+			}
+			n, _ := res.Rows[0][0].ToUint64()
+			total += uint(n)
+		}
+		err := kc.c.BuildBloom(total*2, func(add func(string)) error {
+			for i, c := range conns {
+				q := "SELECT " + sqlID(kc.col) + " FROM " + sqlID(t.db) + "." + sqlID(t.tbl)
+				if err := c.ExecuteStreamFetch(q); err != nil {
+					return fmt.Errorf("rowcache: scan %s on %s: %w", t.name(), m.cfg.Shards[i].Name, err)
+				}
+				if _, err := c.Fields(); err != nil {
+					return err
+				}
+				for {
+					row, err := c.FetchNext(nil)
+					if err != nil {
+						return err
+					}
+					if row == nil {
+						break
+					}
+					if k, ok := kc.canonValue(row[0]); ok {
+						add(k)
+					}
+				}
+				c.CloseResult()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sqlID(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// rebuilder rebuilds t's bloom filters when a write may have inserted rows
+// it could not name, at most once per BloomRebuildDelay.
+func (m *Manager) rebuilder(ctx context.Context, t *table) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.rebuild:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.cfg.BloomRebuildDelay):
+		}
+		if err := m.buildBlooms(ctx, t); err != nil && ctx.Err() == nil {
+			m.log.Warn("rowcache: bloom rebuild", "table", t.name(), "err", err)
+			select {
+			case t.rebuild <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (t *table) scheduleRebuild() {
+	select {
+	case t.rebuild <- struct{}{}:
+	default:
+	}
+}
+
+// canonValue is a key column value's text as a cache row key.
+func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
+	if v.IsNull() {
+		return "", false
+	}
+	if kc.isInt {
+		return canonInt(v)
+	}
+	return v.ToString(), true
+}
+
+// Get answers p from memory or through load, which runs the client's
+// statement on the shard's primary. A result without rows is remembered as
+// "absent" for the table's negative TTL.
+func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*sqltypes.Result, error) {
+	res, _, err := p.key.c.Get(ctx, p.row, p.variant, func(ctx context.Context, _, _ string) (*sqltypes.Result, bool, error) {
+		r, err := load(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		m.keepTemplate(p.variant, r)
+		return r, len(r.Rows) > 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		// The bloom filter says the row does not exist; answer with the
+		// shape's columns if a load of this shape was seen, else ask.
+		if v, ok := m.templates.Load(p.variant); ok {
+			return v.(*sqltypes.Result), nil
+		}
+		return load(ctx)
+	}
+	return res, nil
+}
+
+const maxTemplates = 10000
+
+func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) {
+	if _, ok := m.templates.Load(variant); ok || m.nTmpl.Load() >= maxTemplates {
+		return
+	}
+	if _, loaded := m.templates.LoadOrStore(variant, &sqltypes.Result{Fields: r.Fields}); !loaded {
+		m.nTmpl.Add(1)
+	}
+}
+
+func lower(s string) string { return strings.ToLower(s) }
