@@ -65,6 +65,9 @@ type Config struct {
 	// IDService generates the shard keys of rows inserted without them
 	// (idservice.go). Default: none.
 	IDService IDService `yaml:"id_service"`
+	// Cache caches hot rows of the tables it lists (cache.go). Default:
+	// none.
+	Cache Cache `yaml:"cache"`
 }
 
 // User is one account of the proxy.
@@ -168,6 +171,7 @@ func DefaultConfig() *Config {
 		CreateDatabases:      true,
 		ReadWrite:            DefaultReadWrite(),
 		IDService:            DefaultIDService(),
+		Cache:                DefaultCache(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -318,6 +322,9 @@ func (c *Config) Validate() error {
 		return fieldErr("databases", "at least one database is required")
 	}
 	if _, err := c.VSchema(); err != nil {
+		return err
+	}
+	if err := c.validateCache(); err != nil {
 		return err
 	}
 	_, err := c.sequences()

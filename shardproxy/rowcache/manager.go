@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ type TableConfig struct {
 	DB, Table string
 	// Unique lists single-column unique keys point selects may use too.
 	Unique []string
+	// Shards hold the table's rows (names from Config.Shards); empty means
+	// every shard. A reference table names one shard: its copies are equal.
+	Shards []string
 	// Cache sizes the table's cache; MaxBytes is the table's whole budget,
 	// shared evenly by its key caches.
 	Cache cachetier.Config
@@ -60,6 +64,7 @@ type keyCache struct {
 
 type table struct {
 	db, tbl     string
+	shards      []Shard
 	pk          *keyCache
 	uniques     []*keyCache
 	otherUnique bool // a unique index besides the primary key exists
@@ -109,7 +114,16 @@ func New(cfg Config) (*Manager, error) {
 		if err := tc.Cache.Validate(); err != nil {
 			return nil, fmt.Errorf("rowcache: %s.%s: %w", tc.DB, tc.Table, err)
 		}
-		m.tables[tc.DB+"."+tc.Table] = &table{db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
+		t := &table{db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
+		for _, sh := range cfg.Shards {
+			if len(tc.Shards) == 0 || slices.Contains(tc.Shards, sh.Name) {
+				t.shards = append(t.shards, sh)
+			}
+		}
+		if len(t.shards) == 0 {
+			return nil, fmt.Errorf("rowcache: %s.%s: none of its shards %v is configured", tc.DB, tc.Table, tc.Shards)
+		}
+		m.tables[tc.DB+"."+tc.Table] = t
 	}
 	return m, nil
 }
@@ -225,7 +239,7 @@ func (m *Manager) connect(ctx context.Context, sh Shard) (*mysql.Conn, error) {
 }
 
 func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) error {
-	conn, err := m.connect(ctx, m.cfg.Shards[0])
+	conn, err := m.connect(ctx, t.shards[0])
 	if err != nil {
 		return err
 	}
@@ -301,13 +315,13 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
 	for _, kc := range t.all() {
 		var total uint
-		conns := make([]*mysql.Conn, 0, len(m.cfg.Shards))
+		conns := make([]*mysql.Conn, 0, len(t.shards))
 		defer func() {
 			for _, c := range conns {
 				c.Close()
 			}
 		}()
-		for _, sh := range m.cfg.Shards {
+		for _, sh := range t.shards {
 			c, err := m.connect(ctx, sh)
 			if err != nil {
 				return err
@@ -324,7 +338,7 @@ func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
 			for i, c := range conns {
 				q := "SELECT " + sqlID(kc.col) + " FROM " + sqlID(t.db) + "." + sqlID(t.tbl)
 				if err := c.ExecuteStreamFetch(q); err != nil {
-					return fmt.Errorf("rowcache: scan %s on %s: %w", t.name(), m.cfg.Shards[i].Name, err)
+					return fmt.Errorf("rowcache: scan %s on %s: %w", t.name(), t.shards[i].Name, err)
 				}
 				if _, err := c.Fields(); err != nil {
 					return err

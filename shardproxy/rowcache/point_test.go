@@ -16,7 +16,7 @@ import (
 // a database, for the pure statement logic.
 func logicManager(t *testing.T) *Manager {
 	t.Helper()
-	m, err := New(Config{Tables: []TableConfig{{DB: "demo", Table: "customers", Cache: cachetier.DefaultConfig()}}})
+	m, err := New(Config{Tables: []TableConfig{{DB: "demo", Table: "customers", Cache: cachetier.DefaultConfig()}}, Shards: []Shard{{Name: "s0"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
