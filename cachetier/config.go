@@ -54,7 +54,7 @@ type Config struct {
 // EntryOverhead is the memory an entry costs besides its value and key:
 // ristretto's item and policy records and this package's entry header.
 // It is counted against MaxBytes.
-const EntryOverhead = 160
+const EntryOverhead = 256
 
 // DefaultConfig is a 64 MiB cache with 30 s TTLs (±10%), 2 s negative
 // entries and a bloom filter for a million keys.
