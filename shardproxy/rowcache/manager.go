@@ -54,6 +54,10 @@ type Config struct {
 	// after (so a burst of such writes costs one rebuild).
 	BloomRebuildDelay time.Duration
 	Logger            *slog.Logger
+	// Bypass, when set and true, makes every point select skip the cache
+	// (e.g. while the binlog of a shard is not tailed and other writers
+	// exist). Optional.
+	Bypass func() bool
 }
 
 type keyCache struct {
@@ -63,6 +67,7 @@ type keyCache struct {
 }
 
 type table struct {
+	m           *Manager
 	db, tbl     string
 	shards      []Shard
 	pk          *keyCache
@@ -114,7 +119,7 @@ func New(cfg Config) (*Manager, error) {
 		if err := tc.Cache.Validate(); err != nil {
 			return nil, fmt.Errorf("rowcache: %s.%s: %w", tc.DB, tc.Table, err)
 		}
-		t := &table{db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
+		t := &table{m: m, db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
 		for _, sh := range cfg.Shards {
 			if len(tc.Shards) == 0 || slices.Contains(tc.Shards, sh.Name) {
 				t.shards = append(t.shards, sh)

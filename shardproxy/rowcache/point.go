@@ -2,7 +2,6 @@ package rowcache
 
 import (
 	"strconv"
-	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -24,38 +23,85 @@ func (p Point) Table() string { return p.t.name() }
 // keyArg replaces the key's value in the statement's shape.
 const keyArg = "strata_cache_key"
 
-// Point decides whether stmt is a point select of a cached table that the
-// cache may answer: one table, plain columns (or *), WHERE exactly
+// PointPlan is a point select's plan: everything but the key's value,
+// which comes from the literal or bind variable at each execution. Plan it
+// once per normalized statement (PlanPoint) and Bind it per execution.
+type PointPlan struct {
+	t       *table
+	key     *keyCache
+	val     sqlparser.Expr // the key's literal or bind variable
+	limit   *sqlparser.Argument
+	variant string
+}
+
+// Point decides whether stmt is a point select the cache may answer (see
+// PlanPoint) and binds it.
+func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable, session string) (Point, bool) {
+	pp, ok := m.PlanPoint(stmt, db)
+	if !ok {
+		return Point{}, false
+	}
+	return pp.Bind(bv, session)
+}
+
+// Bind is the plan's Point for one execution: bv holds the statement's
+// bind variables, session what else shapes the result (character set, time
+// zone), which is part of the cache key. ok is false when the key's value
+// cannot be cached (not an integer for an integer key, and so on).
+func (pp *PointPlan) Bind(bv map[string]*querypb.BindVariable, session string) (Point, bool) {
+	if pp == nil || !pp.t.ready.Load() {
+		return Point{}, false
+	}
+	if pp.t.m.cfg.Bypass != nil && pp.t.m.cfg.Bypass() {
+		return Point{}, false
+	}
+	if pp.limit != nil {
+		v, ok := exprValue(pp.limit, bv)
+		n, ok2 := "", false
+		if ok {
+			n, ok2 = canonInt(v)
+		}
+		if !ok2 || n == "0" || n[0] == '-' {
+			return Point{}, false
+		}
+	}
+	row, ok := pp.key.canon(pp.val, bv)
+	if !ok {
+		return Point{}, false
+	}
+	return Point{t: pp.t, key: pp.key, row: row, variant: session + "\x00" + pp.variant}, true
+}
+
+// PlanPoint decides whether stmt is a point select of a cached table that
+// the cache may answer: one table, plain columns (or *), WHERE exactly
 // key = value for the primary key or a declared unique key, no grouping,
 // ordering, locking or INTO, LIMIT at least 1 if any, no SQL_NO_CACHE.
-// db is the session's database, bv the statement's bind variables, session
-// what else shapes the result (character set, time zone); it is part of
-// the cache key.
-func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable, session string) (Point, bool) {
+// db is the session's database.
+func (m *Manager) PlanPoint(stmt sqlparser.Statement, db string) (*PointPlan, bool) {
 	if m == nil {
-		return Point{}, false
+		return nil, false
 	}
 	sel, ok := stmt.(*sqlparser.Select)
 	if !ok || sel.With != nil || len(sel.From) != 1 || sel.GroupBy != nil || sel.Having != nil ||
 		len(sel.Windows) > 0 || len(sel.OrderBy) > 0 || sel.Lock != sqlparser.NoLock || sel.Into != nil ||
 		sel.Where == nil || sel.SQLCalcFoundRows || (sel.Cache != nil && !*sel.Cache) {
-		return Point{}, false
+		return nil, false
 	}
 	ate, ok := sel.From[0].(*sqlparser.AliasedTableExpr)
 	if !ok || len(ate.Partitions) > 0 {
-		return Point{}, false
+		return nil, false
 	}
 	tn, ok := ate.Expr.(sqlparser.TableName)
 	if !ok {
-		return Point{}, false
+		return nil, false
 	}
 	tdb := tn.Qualifier.String()
 	if tdb == "" {
 		tdb = db
 	}
 	t := m.tables[tdb+"."+tn.Name.String()]
-	if t == nil || !t.ready.Load() {
-		return Point{}, false
+	if t == nil {
+		return nil, false
 	}
 	alias := ate.As.String()
 	qualOK := func(q sqlparser.TableName) bool {
@@ -71,29 +117,37 @@ func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*quer
 		switch x := se.(type) {
 		case *sqlparser.StarExpr:
 			if !qualOK(x.TableName) {
-				return Point{}, false
+				return nil, false
 			}
 		case *sqlparser.AliasedExpr:
 			c, ok := x.Expr.(*sqlparser.ColName)
 			if !ok || !qualOK(c.Qualifier) {
-				return Point{}, false
+				return nil, false
 			}
 		default:
-			return Point{}, false
+			return nil, false
 		}
 	}
+	var limit *sqlparser.Argument
 	if sel.Limit != nil {
 		if sel.Limit.Offset != nil {
-			return Point{}, false
+			return nil, false
 		}
-		n, ok := literalInt(sel.Limit.Rowcount, bv)
-		if !ok || n == "0" || strings.HasPrefix(n, "-") {
-			return Point{}, false
+		// A LIMIT of a bind variable is checked at Bind: its value varies.
+		switch l := sel.Limit.Rowcount.(type) {
+		case *sqlparser.Literal:
+			if l.Type != sqlparser.IntVal || l.Val == "0" {
+				return nil, false
+			}
+		case *sqlparser.Argument:
+			limit = l
+		default:
+			return nil, false
 		}
 	}
 	cmp, ok := sel.Where.Expr.(*sqlparser.ComparisonExpr)
 	if !ok || cmp.Operator != sqlparser.EqualOp {
-		return Point{}, false
+		return nil, false
 	}
 	col, val := cmp.Left, cmp.Right
 	if _, isCol := col.(*sqlparser.ColName); !isCol {
@@ -101,18 +155,19 @@ func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*quer
 	}
 	cn, ok := col.(*sqlparser.ColName)
 	if !ok || !qualOK(cn.Qualifier) {
-		return Point{}, false
+		return nil, false
+	}
+	switch val.(type) {
+	case *sqlparser.Literal, *sqlparser.Argument, *sqlparser.UnaryExpr:
+	default:
+		return nil, false
 	}
 	kc := t.keyFor(cn.Name.Lowered())
 	if kc == nil {
-		return Point{}, false
-	}
-	row, ok := kc.canon(val, bv)
-	if !ok {
-		return Point{}, false
+		return nil, false
 	}
 	// The shape: the statement with the key's value taken out (so every
-	// value of the key shares it) and the session's shape.
+	// value of the key shares it).
 	shape := sqlparser.Clone(sel)
 	sc := shape.Where.Expr.(*sqlparser.ComparisonExpr)
 	if sameCol(sc.Left, cn) {
@@ -120,26 +175,17 @@ func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*quer
 	} else {
 		sc.Left = sqlparser.NewArgument(keyArg)
 	}
+	shape.Comments = nil
 	if shape.Limit != nil {
+		// Any LIMIT of at least 1 gives the same rows: the key names one.
 		shape.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewIntLiteral("1")}
 	}
-	shape.Comments = nil
-	return Point{t: t, key: kc, row: row, variant: session + "\x00" + tdb + "\x00" + sqlparser.String(shape)}, true
+	return &PointPlan{t: t, key: kc, val: val, limit: limit, variant: tdb + "\x00" + sqlparser.String(shape)}, true
 }
 
 func sameCol(e sqlparser.Expr, c *sqlparser.ColName) bool {
 	x, ok := e.(*sqlparser.ColName)
 	return ok && x.Name.Equal(c.Name) && x.Qualifier == c.Qualifier
-}
-
-// literalInt returns the canonical text of an integer literal or bind
-// variable, for LIMIT.
-func literalInt(e sqlparser.Expr, bv map[string]*querypb.BindVariable) (string, bool) {
-	v, ok := exprValue(e, bv)
-	if !ok {
-		return "", false
-	}
-	return canonInt(v)
 }
 
 // exprValue is the value of a literal or a bind variable.

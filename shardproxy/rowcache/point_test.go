@@ -46,7 +46,8 @@ func parse(t *testing.T, q string) sqlparser.Statement {
 
 func TestPoint(t *testing.T) {
 	m := logicManager(t)
-	bv := map[string]*querypb.BindVariable{"v1": sqltypes.Int64BindVariable(42), "s": sqltypes.StringBindVariable("a@x")}
+	bv := map[string]*querypb.BindVariable{"v1": sqltypes.Int64BindVariable(42), "s": sqltypes.StringBindVariable("a@x"),
+		"one": sqltypes.Int64BindVariable(1), "zero": sqltypes.Int64BindVariable(0)}
 	cases := []struct {
 		q        string
 		db       string
@@ -67,6 +68,8 @@ func TestPoint(t *testing.T) {
 		{"SELECT name FROM customers WHERE id > 5", "demo", "", ""},
 		{"SELECT name FROM customers WHERE name = 'x'", "demo", "", ""},
 		{"SELECT name FROM customers WHERE id = 5 LIMIT 0", "demo", "", ""},
+		{"SELECT name FROM customers WHERE id = 5 LIMIT :one", "demo", "id", "5"},
+		{"SELECT name FROM customers WHERE id = 5 LIMIT :zero", "demo", "", ""},
 		{"SELECT name FROM orders WHERE id = 5", "demo", "", ""},
 		{"SELECT name FROM customers WHERE id = 5", "other", "", ""},
 		{"SELECT name FROM customers WHERE email = 5", "demo", "", ""},
