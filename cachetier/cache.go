@@ -16,7 +16,8 @@ import (
 )
 
 // Loader loads the value of key (row and variant, as passed to Get) from
-// the store. found false means the store has no such row; it is remembered
+// the store. Its context carries the values of the Get that started the
+// load, not its cancellation, and LoadTimeout. found false means the store has no such row; it is remembered
 // for NegativeTTL. An error is returned to every reader sharing the load
 // and nothing is cached.
 type Loader[V any] func(ctx context.Context, row, variant string) (v V, found bool, err error)
@@ -171,7 +172,7 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	c.misses.Add(1)
 	flight := strconv.FormatUint(gen, 36) + ":" + strconv.FormatUint(ver, 36) + ":" + key
 	ch := c.sf.DoChan(flight, func() (any, error) {
-		return c.fill(row, variant, key, st, gen, ver, load)
+		return c.fill(ctx, row, variant, key, st, gen, ver, load)
 	})
 	select {
 	case r := <-ch:
@@ -195,8 +196,10 @@ func (c *Cache[V]) current(e *entry[V], st *atomic.Uint64) bool {
 	return e.gen == c.gen.Load() && e.ver == st.Load() && c.now().UnixNano() < e.expires
 }
 
-func (c *Cache[V]) fill(row, variant, key string, st *atomic.Uint64, gen, ver uint64, load Loader[V]) (*entry[V], error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LoadTimeout)
+func (c *Cache[V]) fill(ctx context.Context, row, variant, key string, st *atomic.Uint64, gen, ver uint64, load Loader[V]) (*entry[V], error) {
+	// The load carries the values of the Get that started it but not its
+	// cancellation: other readers share it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 	defer cancel()
 	val, found, err := load(ctx, row, variant)
 	if err != nil {

@@ -419,8 +419,14 @@ func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
 // Get answers p from memory or through load, which runs the client's
 // statement on the shard's primary. A result without rows is remembered as
 // "absent" for the table's negative TTL.
+//
+// load may run on another goroutine (the load is shared with concurrent
+// readers of the same key and shape) while Get waits; Get waits for it
+// even if ctx is cancelled, so that a load using the caller's session
+// never outlives the caller's statement. Loads are bounded by the table's
+// LoadTimeout.
 func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*sqltypes.Result, error) {
-	res, _, err := p.key.c.Get(ctx, p.row, p.variant, func(ctx context.Context, _, _ string) (*sqltypes.Result, bool, error) {
+	res, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*sqltypes.Result, bool, error) {
 		r, err := load(ctx)
 		if err != nil {
 			return nil, false, err
