@@ -441,11 +441,18 @@ func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Contex
 		// The bloom filter says the row does not exist; answer with the
 		// shape's columns if a load of this shape was seen, else ask.
 		if v, ok := m.templates.Load(p.variant); ok {
-			return v.(*sqltypes.Result), nil
+			res = v.(*sqltypes.Result)
+		} else {
+			r, err := load(ctx)
+			if err == nil {
+				m.keepTemplate(p.variant, r)
+			}
+			return r, err
 		}
-		return load(ctx)
 	}
-	return res, nil
+	// Readers share the cached result: each gets its own header.
+	cp := *res
+	return &cp, nil
 }
 
 const maxTemplates = 10000
