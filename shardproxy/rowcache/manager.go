@@ -73,8 +73,11 @@ type table struct {
 	pk          *keyCache
 	uniques     []*keyCache
 	otherUnique bool // a unique index besides the primary key exists
-	ready       atomic.Bool
-	rebuild     chan struct{}
+	// live: the caches exist and writes invalidate them; ready: and reads
+	// may use them (the bloom filters are built).
+	live    atomic.Bool
+	ready   atomic.Bool
+	rebuild chan struct{}
 }
 
 func (t *table) name() string { return t.db + "." + t.tbl }
@@ -162,20 +165,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	for _, tc := range m.cfg.Tables {
-		t := m.tables[tc.DB+"."+tc.Table]
-		if err := m.loadSchema(ctx, t, tc); err != nil {
-			cancel()
-			return err
-		}
-		if err := m.buildBlooms(ctx, t); err != nil {
-			cancel()
-			return err
-		}
-		t.ready.Store(true)
-		m.wg.Add(1)
-		go m.rebuilder(rctx, t)
-	}
+	// The tailers start first: a write that bypasses the proxy after they
+	// have connected reaches the caches (and a bloom filter being built)
+	// however early it comes.
 	if m.cfg.Binlog {
 		for _, sh := range m.cfg.Shards {
 			bc := binlogtail.DefaultConfig()
@@ -205,6 +197,24 @@ func (m *Manager) Start(ctx context.Context) error {
 			}
 		}
 	}
+	for _, tc := range m.cfg.Tables {
+		t := m.tables[tc.DB+"."+tc.Table]
+		err := m.initTable(ctx, t, tc)
+		if errors.Is(err, errNoTable) {
+			// Not created yet (strata up creates its demo tables through
+			// the proxy after it starts): uncached until it exists.
+			m.log.Info("rowcache: table not there yet; cached once it is", "table", t.name())
+			m.wg.Add(1)
+			go m.awaitTable(rctx, t, tc)
+			continue
+		}
+		if err != nil {
+			m.Close()
+			return err
+		}
+		m.wg.Add(1)
+		go m.rebuilder(rctx, t)
+	}
 	return nil
 }
 
@@ -216,10 +226,11 @@ func (m *Manager) Close() {
 	m.cancel()
 	m.wg.Wait()
 	for _, t := range m.tables {
+		if !t.live.Load() {
+			continue
+		}
 		for _, kc := range t.all() {
-			if kc != nil {
-				kc.c.Close()
-			}
+			kc.c.Close()
 		}
 	}
 }
@@ -241,6 +252,62 @@ func (m *Manager) connect(ctx context.Context, sh Shard) (*mysql.Conn, error) {
 		return nil, fmt.Errorf("rowcache: connect to %s primary %s: %w", sh.Name, addr, err)
 	}
 	return c, nil
+}
+
+// errNoTable: the table does not exist (yet).
+var errNoTable = errors.New("rowcache: no such table")
+
+// initTable makes t's caches (live: writes invalidate them from now on),
+// builds their bloom filters, and opens them to reads (ready).
+func (m *Manager) initTable(ctx context.Context, t *table, tc TableConfig) error {
+	if err := m.loadSchema(ctx, t, tc); err != nil {
+		return err
+	}
+	t.live.Store(true)
+	var err error
+	for range 5 {
+		// A table-wide write during the scan spoils it (ErrBloomRaced).
+		if err = m.buildBlooms(ctx, t); !errors.Is(err, cachetier.ErrBloomRaced) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	t.ready.Store(true)
+	return nil
+}
+
+// awaitTable retries initTable every second until the table exists.
+func (m *Manager) awaitTable(ctx context.Context, t *table, tc TableConfig) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		if t.pk == nil {
+			err := m.loadSchema(ctx, t, tc)
+			if errors.Is(err, errNoTable) {
+				continue
+			}
+			if err != nil {
+				m.log.Warn("rowcache: table not cached", "table", t.name(), "err", err)
+				return
+			}
+			t.live.Store(true)
+		}
+		if err := m.buildBlooms(ctx, t); err != nil {
+			m.log.Warn("rowcache: bloom build", "table", t.name(), "err", err)
+			continue
+		}
+		t.ready.Store(true)
+		m.log.Info("rowcache: table cached", "table", t.name())
+		m.wg.Add(1)
+		go m.rebuilder(ctx, t)
+		return
+	}
 }
 
 func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) error {
@@ -281,6 +348,15 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		t.otherUnique = true
 		if c.single {
 			uniq[name] = c
+		}
+	}
+	if len(res.Rows) == 0 {
+		exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
+		if err != nil {
+			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		}
+		if len(exists.Rows) == 0 {
+			return errNoTable
 		}
 	}
 	if len(pk) != 1 {

@@ -59,7 +59,7 @@ func TestManagerOverMariaDB(t *testing.T) {
 	cc := cachetier.DefaultConfig()
 	cc.MaxBytes = 8 << 20
 	m, err := New(Config{
-		Tables: []TableConfig{{DB: "demo", Table: "customers", Unique: []string{"email"}, Cache: cc}},
+		Tables: []TableConfig{{DB: "demo", Table: "customers", Unique: []string{"email"}, Cache: cc}, {DB: "demo", Table: "later", Cache: cc}},
 		Shards: shards, User: "root", Binlog: true, Logger: localdb.TestLogger(t),
 		BloomRebuildDelay: 100 * time.Millisecond,
 	})
@@ -162,6 +162,24 @@ func TestManagerOverMariaDB(t *testing.T) {
 			t.Fatal("direct insert never visible")
 		}
 		time.Sleep(time.Millisecond)
+	}
+
+	// A table created after Start is cached once it exists.
+	if _, ok := m.Point(parse(t, "SELECT * FROM later WHERE id = 1"), "demo", nil, ""); ok {
+		t.Fatal("a missing table is cached")
+	}
+	for _, c := range conns {
+		c.exec(t, "CREATE TABLE demo.later (id INT PRIMARY KEY)")
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := m.Point(parse(t, "SELECT * FROM later WHERE id = 1"), "demo", nil, ""); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a table created after Start is never cached")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	for _, r := range []*sqltypes.Result{m.ShowCache(), m.ShowHotKeys(), m.ShowBinlog()} {

@@ -28,7 +28,7 @@ const keyArg = "strata_cache_key"
 // once per normalized statement (PlanPoint) and Bind it per execution.
 type PointPlan struct {
 	t       *table
-	key     *keyCache
+	col     string         // the key column, lowered
 	val     sqlparser.Expr // the key's literal or bind variable
 	limit   *sqlparser.Argument
 	variant string
@@ -65,11 +65,15 @@ func (pp *PointPlan) Bind(bv map[string]*querypb.BindVariable, session string) (
 			return Point{}, false
 		}
 	}
-	row, ok := pp.key.canon(pp.val, bv)
+	kc := pp.t.keyFor(pp.col)
+	if kc == nil {
+		return Point{}, false
+	}
+	row, ok := kc.canon(pp.val, bv)
 	if !ok {
 		return Point{}, false
 	}
-	return Point{t: pp.t, key: pp.key, row: row, variant: session + "\x00" + pp.variant}, true
+	return Point{t: pp.t, key: kc, row: row, variant: session + "\x00" + pp.variant}, true
 }
 
 // PlanPoint decides whether stmt is a point select of a cached table that
@@ -162,8 +166,9 @@ func (m *Manager) PlanPoint(stmt sqlparser.Statement, db string) (*PointPlan, bo
 	default:
 		return nil, false
 	}
-	kc := t.keyFor(cn.Name.Lowered())
-	if kc == nil {
+	// Before the table's schema is read (it may not exist yet) any column
+	// may be its key; Bind checks.
+	if t.ready.Load() && t.keyFor(cn.Name.Lowered()) == nil {
 		return nil, false
 	}
 	// The shape: the statement with the key's value taken out (so every
@@ -180,7 +185,7 @@ func (m *Manager) PlanPoint(stmt sqlparser.Statement, db string) (*PointPlan, bo
 		// Any LIMIT of at least 1 gives the same rows: the key names one.
 		shape.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewIntLiteral("1")}
 	}
-	return &PointPlan{t: t, key: kc, val: val, limit: limit, variant: tdb + "\x00" + sqlparser.String(shape)}, true
+	return &PointPlan{t: t, col: cn.Name.Lowered(), val: val, limit: limit, variant: tdb + "\x00" + sqlparser.String(shape)}, true
 }
 
 func sameCol(e sqlparser.Expr, c *sqlparser.ColName) bool {

@@ -31,6 +31,7 @@ func logicManager(t *testing.T) *Manager {
 	}
 	tb.pk = mk("id", true)
 	tb.uniques = []*keyCache{mk("email", false)}
+	tb.live.Store(true)
 	tb.ready.Store(true)
 	return m
 }

@@ -73,17 +73,24 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 func (m *Manager) everything() Invalidation {
 	var v Invalidation
 	for _, t := range m.tables {
+		if !t.live.Load() {
+			continue
+		}
 		v.items = append(v.items, inval{t: t, all: true, mayInsert: true})
 	}
 	return v
 }
 
+// lookup is the cached table tn names, if its caches exist.
 func (m *Manager) lookup(tn sqlparser.TableName, db string) *table {
 	d := tn.Qualifier.String()
 	if d == "" {
 		d = db
 	}
-	return m.tables[d+"."+tn.Name.String()]
+	if t := m.tables[d+"."+tn.Name.String()]; t != nil && t.live.Load() {
+		return t
+	}
+	return nil
 }
 
 // single is the cached table a one-table statement writes, or nil.
@@ -336,7 +343,7 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 	var v Invalidation
 	for _, rc := range tx.Rows {
 		t := m.tables[rc.DB+"."+rc.Table]
-		if t == nil {
+		if t == nil || !t.live.Load() {
 			continue
 		}
 		one := inval{t: t, uniq: map[*keyCache][]string{}}
@@ -366,6 +373,9 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 	}
 	for _, tc := range tx.Tables {
 		for _, t := range m.tables {
+			if !t.live.Load() {
+				continue
+			}
 			if tc.DB == "" || (tc.DB == t.db && (tc.Table == "" || tc.Table == t.tbl)) {
 				v.items = append(v.items, inval{t: t, all: true, mayInsert: true})
 			}
