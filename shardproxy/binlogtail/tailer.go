@@ -79,14 +79,16 @@ type Tailer struct {
 	schema schemaCache
 	parser *sqlparser.Parser
 
-	mu      sync.Mutex
-	pos     replication.MariadbGTIDSet // delivered so far
-	primary string                     // tailed now
-	last    string                     // tailed last, to count switchovers
-	probes  []probe
-	samples []time.Duration // ring
-	next    int
-	lagMax  time.Duration
+	mu       sync.Mutex
+	pos      replication.MariadbGTIDSet // delivered so far
+	primary  string                     // tailed now
+	last     string                     // tailed last, to count switchovers
+	lostAt   time.Time                  // when the connection was lost (or the tailer made)
+	inflight time.Time                  // when the probe being asked was taken
+	probes   []probe
+	samples  []time.Duration // ring
+	next     int
+	lagMax   time.Duration
 
 	txns, rows, reconnects, switchovers atomic.Uint64
 }
@@ -114,7 +116,7 @@ func New(cfg Config, onTxn func(Txn)) (*Tailer, error) {
 	if cfg.ServerID == 0 {
 		cfg.ServerID = 1<<30 + rand.Uint32N(1<<30)
 	}
-	t := &Tailer{cfg: cfg, onTxn: onTxn, log: cfg.Logger.With("shard", cfg.Shard)}
+	t := &Tailer{cfg: cfg, onTxn: onTxn, log: cfg.Logger.With("shard", cfg.Shard), lostAt: time.Now()}
 	t.pos, _ = parsePos(cfg.StartPos)
 	// Without a parser every DDL invalidates its whole database: safe.
 	t.parser, _ = sqlparser.New(sqlparser.Options{})
@@ -166,7 +168,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		}
 	}
 	t.mu.Lock()
-	t.primary = ""
+	t.primary, t.lostAt = "", time.Now()
 	t.mu.Unlock()
 	return ctx.Err()
 }
@@ -253,7 +255,7 @@ func (t *Tailer) stream(ctx context.Context, addr string) error {
 	cancel()
 	<-watchDone
 	t.mu.Lock()
-	t.primary = ""
+	t.primary, t.lostAt = "", time.Now()
 	t.mu.Unlock()
 	if moved.Load() {
 		return fmt.Errorf("binlogtail: left %s: %w", addr, errMoved)
@@ -283,9 +285,15 @@ func (t *Tailer) watch(ctx context.Context, addr string, meta *mysql.Conn, metaM
 			}
 		case <-pr.C:
 			t0 := time.Now()
+			t.mu.Lock()
+			t.inflight = t0 // a primary that does not answer is behind too
+			t.mu.Unlock()
 			metaMu.Lock()
 			cur, err := gtidBinlogPos(meta)
 			metaMu.Unlock()
+			t.mu.Lock()
+			t.inflight = time.Time{}
+			t.mu.Unlock()
 			if err != nil {
 				t.log.Info("binlogtail: probe", "err", err)
 				return false
@@ -563,6 +571,30 @@ func gtidBinlogPos(c *mysql.Conn) (string, error) {
 	return res.Rows[0][1].ToString(), nil
 }
 
+// Behind is how long the oldest unanswered lag probe has waited (0 when
+// every probe is answered), counting a probe the primary has not answered
+// yet and, while disconnected, the time since the connection was lost: it
+// grows while the tailer is stuck, disconnected or its primary frozen.
+func (t *Tailer) Behind() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.behindLocked()
+}
+
+func (t *Tailer) behindLocked() time.Duration {
+	var d time.Duration
+	if len(t.probes) > 0 {
+		d = time.Since(t.probes[0].t0)
+	}
+	if !t.inflight.IsZero() {
+		d = max(d, time.Since(t.inflight))
+	}
+	if t.primary == "" {
+		d = max(d, time.Since(t.lostAt))
+	}
+	return d
+}
+
 // Stats returns the tailer's state.
 func (t *Tailer) Stats() Stats {
 	t.mu.Lock()
@@ -592,8 +624,6 @@ func (t *Tailer) Stats() Stats {
 		s.Lag50 = sorted[len(sorted)*50/100]
 		s.Lag99 = sorted[min(len(sorted)*99/100, len(sorted)-1)]
 	}
-	if len(t.probes) > 0 {
-		s.Behind = time.Since(t.probes[0].t0)
-	}
+	s.Behind = t.behindLocked()
 	return s
 }

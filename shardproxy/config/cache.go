@@ -22,6 +22,11 @@ type Cache struct {
 	// binlogs (REPLICATION SLAVE). Default: the backend account.
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
+	// MaxLag: while a shard's binlog is tailed further behind than this
+	// (measured, see the README), point selects skip the cache, so a
+	// write that bypasses the proxy is never hidden longer than about
+	// this. Default 5s.
+	MaxLag time.Duration `yaml:"max_lag"`
 	// Tables to cache, by "db.table".
 	Tables map[string]*CacheTable `yaml:"tables"`
 }
@@ -40,7 +45,7 @@ type CacheTable struct {
 }
 
 // DefaultCache has the binlog on and no tables.
-func DefaultCache() Cache { return Cache{Binlog: true} }
+func DefaultCache() Cache { return Cache{Binlog: true, MaxLag: 5 * time.Second} }
 
 // MemoryBytes is Memory in bytes (64 MiB when empty).
 func (t *CacheTable) MemoryBytes() (int64, error) {
@@ -82,6 +87,9 @@ func (c *Cache) CacheTableNames() []string {
 }
 
 func (c *Config) validateCache() error {
+	if c.Cache.MaxLag <= 0 {
+		return fieldErr("cache.max_lag", "must be positive, e.g. 5s")
+	}
 	for _, name := range c.Cache.CacheTableNames() {
 		t := c.Cache.Tables[name]
 		p := "cache.tables." + name

@@ -54,10 +54,12 @@ type Config struct {
 	// after (so a burst of such writes costs one rebuild).
 	BloomRebuildDelay time.Duration
 	Logger            *slog.Logger
-	// Bypass, when set and true, makes every point select skip the cache
-	// (e.g. while the binlog of a shard is not tailed and other writers
-	// exist). Optional.
-	Bypass func() bool
+	// MaxLag: while a shard's binlog tailer is further behind than this
+	// (its oldest unanswered lag probe is older; a disconnected tailer
+	// falls behind too), point selects skip the cache, so a write that
+	// bypasses the proxy is never hidden longer than about MaxLag. 0 means
+	// 5s.
+	MaxLag time.Duration
 }
 
 type keyCache struct {
@@ -102,7 +104,9 @@ type Manager struct {
 	log       *slog.Logger
 	tables    map[string]*table // "db.table"
 	tailers   []*binlogtail.Tailer
-	templates sync.Map // variant → *sqltypes.Result without rows
+	templates sync.Map    // variant → *sqltypes.Result without rows
+	bypass    atomic.Bool // a tailer is further behind than MaxLag
+	bypasses  atomic.Uint64
 	nTmpl     atomic.Int64
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -116,6 +120,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.BloomRebuildDelay <= 0 {
 		cfg.BloomRebuildDelay = 2 * time.Second
+	}
+	if cfg.MaxLag <= 0 {
+		cfg.MaxLag = 5 * time.Second
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, tables: map[string]*table{}}
 	for _, tc := range cfg.Tables {
@@ -184,6 +191,8 @@ func (m *Manager) Start(ctx context.Context) error {
 				_ = tl.Run(rctx)
 			}()
 		}
+		m.wg.Add(1)
+		go m.watchLag(rctx)
 		// Writes committed before the tailers connected are in no cache
 		// yet; wait for them to connect so that every later one is seen.
 		deadline := time.Now().Add(10 * time.Second)
@@ -216,6 +225,30 @@ func (m *Manager) Start(ctx context.Context) error {
 		go m.rebuilder(rctx, t)
 	}
 	return nil
+}
+
+// watchLag sets bypass while any tailer is further behind than MaxLag.
+func (m *Manager) watchLag(ctx context.Context) {
+	defer m.wg.Done()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		behind := false
+		for _, tl := range m.tailers {
+			if tl.Behind() > m.cfg.MaxLag {
+				behind = true
+			}
+		}
+		if behind != m.bypass.Load() {
+			m.log.Warn("rowcache: binlog lag", "behind_max_lag", behind, "max_lag", m.cfg.MaxLag)
+			m.bypass.Store(behind)
+		}
+	}
 }
 
 // Close stops the tailers and rebuilders and releases the caches.

@@ -61,7 +61,7 @@ func TestManagerOverMariaDB(t *testing.T) {
 	m, err := New(Config{
 		Tables: []TableConfig{{DB: "demo", Table: "customers", Unique: []string{"email"}, Cache: cc}, {DB: "demo", Table: "later", Cache: cc}},
 		Shards: shards, User: "root", Binlog: true, Logger: localdb.TestLogger(t),
-		BloomRebuildDelay: 100 * time.Millisecond,
+		BloomRebuildDelay: 100 * time.Millisecond, MaxLag: 500 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +180,41 @@ func TestManagerOverMariaDB(t *testing.T) {
 			t.Fatal("a table created after Start is never cached")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A shard whose binlog falls behind MaxLag (its primary frozen): the
+	// cache steps aside until the tailer catches up.
+	stmt5 := parse(t, q5)
+	if _, ok := m.Point(stmt5, "demo", nil, "utf8mb4"); !ok {
+		t.Fatal("not cached before the pause")
+	}
+	frozen := topo.Shards()[1].Primary()
+	if err := frozen.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := m.Point(stmt5, "demo", nil, "utf8mb4"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			frozen.Resume()
+			t.Fatal("cache still used with a binlog stuck past MaxLag")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := frozen.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		if _, ok := m.Point(stmt5, "demo", nil, "utf8mb4"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cache not back after the binlog caught up")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	for _, r := range []*sqltypes.Result{m.ShowCache(), m.ShowHotKeys(), m.ShowBinlog()} {

@@ -52,7 +52,8 @@ func (pp *PointPlan) Bind(bv map[string]*querypb.BindVariable, session string) (
 	if pp == nil || !pp.t.ready.Load() {
 		return Point{}, false
 	}
-	if pp.t.m.cfg.Bypass != nil && pp.t.m.cfg.Bypass() {
+	if pp.t.m.bypass.Load() {
+		pp.t.m.bypasses.Add(1)
 		return Point{}, false
 	}
 	if pp.limit != nil {
