@@ -68,6 +68,9 @@ type Config struct {
 	// Cache caches hot rows of the tables it lists (cache.go). Default:
 	// none.
 	Cache Cache `yaml:"cache"`
+	// Transactions connects the proxy to the transaction coordinator for
+	// atomic cross-shard transactions (transactions.go). Default: none.
+	Transactions Transactions `yaml:"transactions"`
 }
 
 // User is one account of the proxy.
@@ -124,6 +127,9 @@ type Database struct {
 	// Tables of a sharded database by name. A name may hold one numeric
 	// range in braces, sbtest{1..32}, which declares sbtest1 .. sbtest32.
 	Tables map[string]*Table `yaml:"tables"`
+	// TransactionMode is twopc, single or multi (transactions.go); default
+	// twopc with a coordinator configured, single without.
+	TransactionMode string `yaml:"transaction_mode"`
 }
 
 // Table places one table of a sharded database.
@@ -172,6 +178,7 @@ func DefaultConfig() *Config {
 		ReadWrite:            DefaultReadWrite(),
 		IDService:            DefaultIDService(),
 		Cache:                DefaultCache(),
+		Transactions:         DefaultTransactions(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -316,6 +323,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.IDService.validate(); err != nil {
+		return err
+	}
+	if err := c.validateTransactions(); err != nil {
 		return err
 	}
 	if len(c.Databases) == 0 {
