@@ -21,6 +21,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/executor"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
@@ -72,6 +73,9 @@ type Server struct {
 	// keys generates shard keys from the ID service; nil without
 	// id_service.
 	keys *session.KeyGen
+
+	// rc is the hot-row cache (cache.go), nil when no table is cached.
+	rc *rowcache.Manager
 
 	mu     sync.Mutex
 	closed bool
@@ -170,14 +174,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.rw != nil {
 		shared.RW = s.rw
 	}
-	s.x = executor.New(ctx, executor.Options{
-		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
-		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf,
-	})
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
+	if err := s.startCache(ctx); err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
+	s.x = executor.New(ctx, executor.Options{
+		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
+		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf, Cache: s.rc,
+	})
 	if err := s.listen(); err != nil {
+		s.rc.Close()
 		s.keys.Close()
 		s.stopReadWrite()
 		cluster.Close()
@@ -349,5 +360,6 @@ func (s *Server) Close() {
 	}
 	s.stopReadWrite()
 	s.keys.Close()
+	s.rc.Close()
 	s.cluster.Close()
 }

@@ -22,5 +22,6 @@
 // accent-insensitive collation two texts name one row, so such keys are
 // refused at start.
 //
-// May import: cachetier, shardproxy/binlogtail, vitess sqlparser and go/mysql.
+// May import: cachetier, shardproxy/binlogtail, vitess (sqlparser, go/mysql,
+// sqltypes), prometheus client_golang. Never: executor, session, shardproxy.
 package rowcache
