@@ -31,6 +31,25 @@ const (
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("cachetier: cache closed")
 
+// recentSlots is the size of the table of fills ristretto may not have
+// applied yet (a power of two).
+const recentSlots = 4096
+
+type recentFill[V any] struct {
+	key string
+	e   *entry[V]
+}
+
+// recent finds a fill of key in the direct-mapped table; the caller checks
+// that it is still current.
+func (c *Cache[V]) recent(key string) (*entry[V], bool) {
+	r := c.justFilled[maphash.String(c.seed, key)&(recentSlots-1)].Load()
+	if r == nil || r.key != key {
+		return nil, false
+	}
+	return r.e, true
+}
+
 // entry is what ristretto holds: the value or the fact that there is none,
 // and the version and generation the fill took before it loaded.
 type entry[V any] struct {
@@ -44,19 +63,20 @@ type entry[V any] struct {
 // Cache is one read-through cache (e.g. one table's rows). It is safe for
 // concurrent use; its methods are nil-safe no-ops on a nil *Cache.
 type Cache[V any] struct {
-	cfg   Config
-	cost  func(V) int64
-	rc    *ristretto.Cache[string, *entry[V]]
-	sf    singleflight.Group
-	seed  maphash.Seed
-	now   func() time.Time
-	gen   atomic.Uint64
-	vers  []atomic.Uint64
-	mask  uint64
-	hotR  *hotTracker
-	hotW  *hotTracker
-	close sync.Once
-	done  atomic.Bool
+	cfg        Config
+	cost       func(V) int64
+	rc         *ristretto.Cache[string, *entry[V]]
+	sf         singleflight.Group
+	seed       maphash.Seed
+	now        func() time.Time
+	gen        atomic.Uint64
+	vers       []atomic.Uint64
+	mask       uint64
+	justFilled [recentSlots]atomic.Pointer[recentFill[V]]
+	hotR       *hotTracker
+	hotW       *hotTracker
+	close      sync.Once
+	done       atomic.Bool
 
 	filter    keyFilter
 	buildMu   sync.Mutex
@@ -154,7 +174,11 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	c.hotR.record(row)
 	key := fullKey(row, variant)
 	st := c.stripe(row)
-	if e, ok := c.rc.Get(key); ok && c.current(e, st) {
+	e, ok := c.rc.Get(key)
+	if !ok {
+		e, ok = c.recent(key)
+	}
+	if ok && c.current(e, st) {
 		if e.found {
 			c.hits.Add(1)
 		} else {
@@ -227,7 +251,9 @@ func (c *Cache[V]) fill(ctx context.Context, row, variant, key string, st *atomi
 		return e, nil
 	}
 	e.expires = c.now().Add(ttl).UnixNano()
-	cost := int64(len(key)) + EntryOverhead
+	// Ristretto keeps hashes of keys, not the keys: an entry costs its value
+	// and the overhead.
+	cost := int64(EntryOverhead)
 	if found {
 		cost += c.cost(val)
 	}
@@ -237,10 +263,12 @@ func (c *Cache[V]) fill(ctx context.Context, row, variant, key string, st *atomi
 		c.rejectedFills.Add(1)
 		return e, nil
 	}
-	// Sets are applied asynchronously: wait, so that a reader arriving
-	// after this load's waiters were answered finds the entry and does not
-	// start a second load of a hot key.
-	c.rc.Wait()
+	// Sets are applied asynchronously: the entry also goes to a small
+	// direct-mapped table that Get looks in when ristretto misses, so that
+	// a reader arriving after this load's waiters were answered finds it
+	// and does not start a second load of a hot key (waiting for the Set
+	// instead costs a trip through ristretto's goroutine on every fill).
+	c.justFilled[maphash.String(c.seed, key)&(recentSlots-1)].Store(&recentFill[V]{key: key, e: e})
 	c.fills.Add(1)
 	return e, nil
 }

@@ -424,6 +424,7 @@ func TestTTLJitterSpreads(t *testing.T) {
 		k := strconv.Itoa(i)
 		s.set(k, i)
 		c.Get(ctx, k, "", s.load)
+		c.rc.Wait()
 		e, ok := c.rc.Get(k)
 		if !ok {
 			t.Fatalf("entry %s not stored", k)

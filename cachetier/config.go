@@ -51,7 +51,7 @@ type Config struct {
 	HotWindow time.Duration
 }
 
-// EntryOverhead is the memory an entry costs besides its value and key:
+// EntryOverhead is the memory an entry costs besides its value:
 // ristretto's item and policy records and this package's entry header.
 // It is counted against MaxBytes.
 const EntryOverhead = 256

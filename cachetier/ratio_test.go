@@ -79,7 +79,8 @@ func (z *zipf) next() int {
 	return lo
 }
 
-// TestHitRatioVersusLRU replays one Zipf (s = 1.01) stream of 1M keys
+// TestHitRatioVersusLRU replays one Zipf (s = 1.01) stream over 1M keys
+// (400,000 lookups; STRATA_LONG_RATIO=1 for 4M)
 // through the cache and through an LRU of the same byte budget (10% of the
 // key space), and reports both hit ratios. Ristretto's TinyLFU admission
 // should do at least as well as LRU on a skewed stream.
@@ -88,9 +89,9 @@ func TestHitRatioVersusLRU(t *testing.T) {
 		keys    = 1_000_000
 		valSize = 200
 	)
-	lookups := 1_000_000
-	if testing.Short() {
-		lookups = 200_000
+	lookups := 400_000
+	if os.Getenv("STRATA_LONG_RATIO") != "" {
+		lookups = 4_000_000
 	}
 	val := strings.Repeat("v", valSize)
 	cost := int64(valSize) + EntryOverhead + 7

@@ -15,6 +15,7 @@ import (
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/strata-db/strata/cachetier"
 	"github.com/strata-db/strata/shardproxy/binlogtail"
@@ -143,14 +144,14 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// resultCost is an entry's size: the result header and its rows. Column
+// definitions are shared by every entry of a statement shape (Get) and
+// held once per shape, outside the budget (at most maxTemplates shapes).
 func resultCost(r *sqltypes.Result) int64 {
 	if r == nil {
 		return 0
 	}
-	n := int64(64 + 48*len(r.Fields))
-	for _, f := range r.Fields {
-		n += int64(len(f.Name) + len(f.Table) + len(f.OrgName) + len(f.OrgTable) + len(f.Database))
-	}
+	n := int64(96)
 	for _, row := range r.Rows {
 		n += 24
 		for _, v := range row {
@@ -541,6 +542,15 @@ func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Contex
 			return nil, false, err
 		}
 		m.keepTemplate(p.variant, r)
+		// Every entry of a shape shares the shape's column definitions
+		// (which resultCost does not count): an entry is its rows.
+		if v, ok := m.templates.Load(p.variant); ok {
+			if f := v.(*sqltypes.Result).Fields; sameFields(f, r.Fields) {
+				cp := *r
+				cp.Fields = f
+				r = &cp
+			}
+		}
 		return r, len(r.Rows) > 0, nil
 	})
 	if err != nil {
@@ -565,6 +575,20 @@ func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Contex
 }
 
 const maxTemplates = 10000
+
+func sameFields(a, b []*querypb.Field) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Type != b[i].Type || a[i].Table != b[i].Table ||
+			a[i].OrgName != b[i].OrgName || a[i].Charset != b[i].Charset || a[i].Flags != b[i].Flags ||
+			a[i].ColumnLength != b[i].ColumnLength || a[i].Decimals != b[i].Decimals || a[i].Database != b[i].Database {
+			return false
+		}
+	}
+	return true
+}
 
 func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) {
 	if _, ok := m.templates.Load(variant); ok || m.nTmpl.Load() >= maxTemplates {

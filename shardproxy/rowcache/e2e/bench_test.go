@@ -140,6 +140,9 @@ func TestCacheBenchmark(t *testing.T) {
 		n, _ := strconv.Atoi(s)
 		dur = time.Duration(n) * time.Second
 	}
+	if s := os.Getenv("STRATA_CACHE_BENCH_ROWS"); s != "" {
+		rows, _ = strconv.Atoi(s)
+	}
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
 	prim := topo.Shards()[0].Primary()
 	admin, err := prim.OpenAdmin("")
@@ -152,7 +155,7 @@ func TestCacheBenchmark(t *testing.T) {
 	for b := 0; b < rows; b += 1000 {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO sbtest.sbtest1 VALUES ")
-		for i := b + 1; i <= b+1000; i++ {
+		for i := b + 1; i <= min(b+1000, rows); i++ {
 			if i > b+1 {
 				sb.WriteString(",")
 			}
