@@ -12,6 +12,7 @@ import (
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -53,10 +54,6 @@ type KeyGenerator interface {
 // GeneratedKeyVar is the bind variable of row i's generated key.
 func GeneratedKeyVar(i int) string { return "__strata_key_" + strconv.Itoa(i) }
 
-// errCodeNoPartition is MySQL's ER_NO_PARTITION_FOR_GIVEN_VALUE, the
-// closest analogue of a key outside every range.
-const errCodeNoPartition = sqlerror.ErrorCode(1526)
-
 // Execute implements Primitive.
 func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
 	var firstKey int64
@@ -91,13 +88,13 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		s, err := keyShard(vc, ins.VSchema, ins.Table, v, vschema.ForInsert)
 		switch {
 		case errors.Is(err, vschema.ErrNullKey):
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, "23000",
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, sqlerror.SSConstraintViolation,
 				"Column '%s' cannot be null: it is the shard key of %s (leave the column out of the INSERT to have the ID service generate it)", ins.Table.Column, ins.Table.Name)
 		case errors.Is(err, vschema.ErrNoRange):
-			return nil, sqlerror.NewSQLErrorf(errCodeNoPartition, "HY000",
+			return nil, sqlerror.NewSQLErrorf(mysqlerr.ERNoPartitionForGivenValue, sqlerror.SSUnknownSQLState,
 				"Table has no partition for value %s: no range of %s holds it", v.ToString(), ins.Table.Name)
 		case err != nil:
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERTruncatedWrongValueForField, "HY000",
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERTruncatedWrongValueForField, sqlerror.SSUnknownSQLState,
 				"Incorrect value %s for shard key '%s' of %s: %v", v.String(), ins.Table.Column, ins.Table.Name, err)
 		}
 		byShard[s] = append(byShard[s], i)

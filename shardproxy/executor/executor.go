@@ -38,7 +38,7 @@ type Options struct {
 	Version string
 	// TLS is offered to clients when not nil.
 	TLS *tls.Config
-	// Cache is the hot-row cache, nil when no table is cached (cache.go).
+	// Cache is the hot-row cache, nil when no table is cached (rowcache.go).
 	Cache *rowcache.Manager
 }
 
@@ -154,7 +154,7 @@ type Session struct {
 	// the whole statement path in process without backends.
 	vc engine.VCursor
 	// pendingInv is what the open transaction's writes invalidate in the
-	// row cache at its end (cache.go).
+	// row cache at its end (rowcache.go).
 	pendingInv rowcache.Invalidation
 }
 
