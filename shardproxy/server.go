@@ -21,6 +21,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/executor"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
@@ -81,6 +82,9 @@ type Server struct {
 	// id_service.
 	keys *session.KeyGen
 	xa   *xaParts // cross-shard transactions, nil without a coordinator (xa.go)
+
+	// rc is the hot-row cache (cache.go), nil when no table is cached.
+	rc *rowcache.Manager
 
 	mu     sync.Mutex
 	closed bool
@@ -184,14 +188,22 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.rw != nil {
 		shared.RW = s.rw
 	}
-	s.x = executor.New(ctx, executor.Options{
-		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
-		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf,
-	})
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
+	if err := s.startCache(ctx); err != nil {
+		s.stopXA()
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
+	s.x = executor.New(ctx, executor.Options{
+		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
+		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf, Cache: s.rc,
+	})
 	if err := s.listen(); err != nil {
+		s.rc.Close()
 		s.stopXA()
 		s.keys.Close()
 		s.stopReadWrite()
@@ -365,5 +377,6 @@ func (s *Server) Close() {
 	s.stopXA()
 	s.stopReadWrite()
 	s.keys.Close()
+	s.rc.Close()
 	s.cluster.Close()
 }

@@ -39,7 +39,8 @@ type upProxy struct {
 // defaultUpConfig is `strata up`'s proxy config: database demo sharded over
 // every shard (customers by id, orders by customer_id, countries a reference
 // table) and database test unsharded on the first shard, where tools that
-// create their own tables (sysbench, driver test suites) work unchanged.
+// create their own tables (sysbench, driver test suites) work unchanged;
+// demo.customers is cached (TTL 30s, 64 MiB).
 func defaultUpConfig() *config.Config {
 	c := config.DefaultConfig()
 	c.Databases = map[string]*config.Database{
@@ -49,6 +50,8 @@ func defaultUpConfig() *config.Config {
 			"countries": {Kind: "reference"},
 		}},
 	}
+	// Hot customers are answered from memory (README "Hot-row cache").
+	c.Cache.Tables = map[string]*config.CacheTable{"demo.customers": {}}
 	return c
 }
 

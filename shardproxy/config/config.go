@@ -80,6 +80,9 @@ type Config struct {
 	// IDService generates the shard keys of rows inserted without them
 	// (idservice.go). Default: none.
 	IDService IDService `yaml:"id_service"`
+	// Cache caches hot rows of the tables it lists (cache.go). Default:
+	// none.
+	Cache Cache `yaml:"cache"`
 	// Transactions connects the proxy to the transaction coordinator for
 	// atomic cross-shard transactions (transactions.go). Default: none.
 	Transactions Transactions `yaml:"transactions"`
@@ -199,6 +202,7 @@ func DefaultConfig() *Config {
 		ReadWrite:                 DefaultReadWrite(),
 		IDService:                 DefaultIDService(),
 		Transactions:              DefaultTransactions(),
+		Cache:                     DefaultCache(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -361,6 +365,9 @@ func (c *Config) Validate() error {
 		return fieldErr("databases", "at least one database is required")
 	}
 	if _, err := c.VSchema(); err != nil {
+		return err
+	}
+	if err := c.validateCache(); err != nil {
 		return err
 	}
 	_, err := c.sequences()

@@ -73,6 +73,9 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
 	if mentionsStrata(sql) {
+		if res, ok := s.cacheStatement(sql); ok {
+			return kindShow, res, nil
+		}
 		if isShowTransactions(sql) {
 			res, err := s.showTransactions(ctx)
 			return kindShow, res, err
@@ -132,9 +135,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		s.TxBegin = sqlparser.String(st)
 		return kindTx, okResult, nil
 	case *sqlparser.Commit:
-		return kindTx, okResult, s.EndTx(true)
+		return kindTx, okResult, s.endTx(true)
 	case *sqlparser.Rollback:
-		return kindTx, okResult, s.EndTx(false)
+		return kindTx, okResult, s.endTx(false)
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := s.savepoint(ctx, sqlparser.String(st))
 		return kindTx, res, err
@@ -152,6 +155,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 			return kindDDL, nil, err
 		}
 		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
+		if rc := s.srv.rc; rc != nil {
+			rc.Invalidate(rc.Writes(st, s.DB, nil))
+		}
 		return kindDDL, res, err
 	case *sqlparser.UnlockTables:
 		res, err := s.unlockTables(ctx)
@@ -269,7 +275,15 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: engine.FactsOf(plan).NeedsText}
 	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
 	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
-	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole
+	if rc := s.srv.rc; rc != nil {
+		if cp.plainSelect() {
+			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
+		} else if cp.kind != kindSelect {
+			cp.ast = r.AST
+		}
+	}
+	// A cached point select is the cache's to answer, not the lane's.
+	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole && cp.point == nil
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -376,7 +390,11 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.Vars.Calc = &session.CalcFound{}
 		defer func() { s.Vars.Calc = nil }()
 	}
-	res, err := cp.plan.Execute(ctx, vc, bv)
+	res, cached, err := s.cachedRead(ctx, cp, vc, bv)
+	if !cached {
+		res, err = cp.plan.Execute(ctx, vc, bv)
+		s.noteWrite(cp, bv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +580,7 @@ func (s *Session) implicitCommit() error {
 	if s.Tx == nil && !s.ExplicitTx && s.TxLost == nil {
 		return nil
 	}
-	return s.EndTx(true)
+	return s.endTx(true)
 }
 
 func (s *Session) use(db string) error {
