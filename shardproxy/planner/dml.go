@@ -15,7 +15,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 	if !ok {
 		return nil, unsupported("INSERT into %s", sqlString(ins.Table.Expr))
 	}
-	_, _, t, err := pl.resolveTable(tn)
+	dbName, _, t, err := pl.resolveTable(tn)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,22 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 			key = i
 		}
 	}
-	generate := key < 0
+	// Sequence columns: where the statement gives one, seqAt is its index;
+	// those it leaves out are appended after the shard key.
+	seqAt := make([]int, len(t.Sequences))
+	keySeq := -1
+	for k, sq := range t.Sequences {
+		seqAt[k] = -1
+		for i, c := range ins.Columns {
+			if c.EqualString(sq.Column) {
+				seqAt[k] = i
+			}
+		}
+		if strings.EqualFold(sq.Column, t.Column) {
+			keySeq = k
+		}
+	}
+	generate := key < 0 && keySeq < 0
 	if generate {
 		// The session's ID service (engine.KeyGenerator) fills the key.
 		key = len(ins.Columns)
@@ -75,31 +90,80 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 			return nil, unsupported("ON DUPLICATE KEY UPDATE of shard key %s.%s (it would move the row to another shard)", t.Name, t.Column)
 		}
 	}
-	dbName := tn.Qualifier.String()
-	if dbName == "" {
-		dbName = pl.db
+	month := -1
+	if t.Sub.By == vschema.SubMonth {
+		for i, c := range ins.Columns {
+			if c.EqualString(t.Sub.Column) {
+				month = i
+			}
+		}
+		if month < 0 {
+			return nil, unsupported("INSERT into month-partitioned table %s without its column %s, whose month picks the sub-table", t.Name, t.Sub.Column)
+		}
+		for _, u := range ins.OnDup {
+			if u.Name.Name.EqualString(t.Sub.Column) {
+				return nil, unsupported("ON DUPLICATE KEY UPDATE of %s.%s (it would move the row to another month's sub-table)", t.Name, t.Sub.Column)
+			}
+		}
 	}
 	plan := &engine.Insert{VSchema: pl.vs, DB: dbName, Table: t, GenerateKeys: generate}
+	if t.HasSubTables() {
+		plan.Sub = &engine.SubTables{Layout: t, Names: pl.subs.names}
+	}
+	extra := []sqlparser.IdentifierCI{}
+	if generate {
+		extra = append(extra, sqlparser.NewIdentifierCI(t.Column))
+	}
+	for k, sq := range t.Sequences {
+		sc := engine.SeqColumn{Column: sq.Column, Tag: sq.Tag}
+		if seqAt[k] >= 0 {
+			sc.Given = make([]*engine.EvalValue, len(rows))
+		} else {
+			seqAt[k] = len(ins.Columns) + len(extra)
+			extra = append(extra, sqlparser.NewIdentifierCI(sq.Column))
+		}
+		if k == keySeq {
+			key = seqAt[k]
+		}
+		plan.Seqs = append(plan.Seqs, sc)
+	}
 	for n, row := range rows {
 		if len(row) != len(ins.Columns) {
 			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueCountOnRow, "21S01", "Column count doesn't match value count at row %d", n+1)
 		}
+		row = append(row[:len(row):len(row)], make(sqlparser.ValTuple, len(extra))...)
 		if generate {
-			row = append(row[:len(row):len(row)], sqlparser.NewArgument(engine.GeneratedKeyVar(n)))
+			row[len(ins.Columns)] = sqlparser.NewArgument(engine.GeneratedKeyVar(n))
+		}
+		for k := range plan.Seqs {
+			sc := &plan.Seqs[k]
+			if sc.Given != nil {
+				v, ok := evalValue(row[seqAt[k]])
+				if !ok || v.Tuple != nil || v.List {
+					continue // an expression: kept as written
+				}
+				sc.Given[n] = &v
+			}
+			row[seqAt[k]] = sqlparser.NewArgument(engine.SeqVar(k, n))
 		}
 		v, ok := evalValue(row[key])
 		if !ok || v.Tuple != nil || v.List {
 			return nil, unsupported("shard key %s.%s given as the expression %s: it must be a literal or a parameter", t.Name, t.Column, sqlString(row[key]))
 		}
 		plan.Keys = append(plan.Keys, v)
+		if month >= 0 {
+			m, ok := evalValue(row[month])
+			if !ok || m.Tuple != nil || m.List {
+				return nil, unsupported("%s.%s given as the expression %s: the month that picks the sub-table must be a literal or a parameter", t.Name, t.Sub.Column, sqlString(row[month]))
+			}
+			plan.Months = append(plan.Months, m)
+		}
 		plan.Rows = append(plan.Rows, parsed(row))
 	}
 	// The prefix is the statement up to its rows: format it with a marker
 	// row and cut there.
 	head := *ins
-	if generate {
-		head.Columns = append(ins.Columns[:len(ins.Columns):len(ins.Columns)], sqlparser.NewIdentifierCI(t.Column))
-	}
+	head.Columns = append(ins.Columns[:len(ins.Columns):len(ins.Columns)], extra...)
 	const marker = "__strata_rows__"
 	head.Rows = sqlparser.Values{sqlparser.ValTuple{sqlparser.NewArgument(marker)}}
 	head.OnDup = nil
@@ -315,7 +379,15 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 	if all && shard != "" {
 		return nil, unsupported("DDL over tables placed differently: %s", strings.Join(placed, ", "))
 	}
+	sub, ddl, err := pl.subDDL(ddl, names)
+	if err != nil {
+		return nil, err
+	}
 	q := parsed(ddl)
+	if sub != nil {
+		// Every sub-table of every shard.
+		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q, Sub: sub}, nil
+	}
 	if all {
 		// A copying ALTER counts the rows it copied: the shards' own rows of a
 		// sharded table (summed, as one server would count them all), the
@@ -323,4 +395,42 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q, Copies: !sharded}, nil
 	}
 	return &engine.Route{Opcode: engine.Unsharded, VSchema: pl.vs, Shard: shard, Query: q}, nil
+}
+
+// subDDL rewrites DDL over sub-tabled tables to run on each sub-table: the
+// tables it names must all be sub-tabled alike.
+func (pl *planner) subDDL(ddl sqlparser.DDLStatement, names sqlparser.TableNames) (*engine.SubTables, sqlparser.DDLStatement, error) {
+	var subbed, plain []string
+	var lay *vschema.Table
+	for _, n := range names {
+		t := pl.subTableOf(n)
+		if t == nil {
+			plain = append(plain, sqlString(n))
+			continue
+		}
+		if lay != nil && !vschema.SameSubLayout(lay, t) {
+			return nil, nil, unsupported("DDL over sub-tabled tables %s and %s, which are not partitioned alike", lay.Name, t.Name)
+		}
+		lay = t
+		subbed = append(subbed, t.Name)
+	}
+	if lay == nil {
+		return nil, ddl, nil
+	}
+	if len(plain) > 0 {
+		return nil, nil, unsupported("DDL over sub-tabled table %s together with %s, which has no sub-tables alike", subbed[0], plain[0])
+	}
+	if _, ok := ddl.(*sqlparser.RenameTable); ok {
+		return nil, nil, unsupported("RENAME TABLE of sub-tabled table %s", subbed[0])
+	}
+	pl.subs = &subMarks{}
+	out := sqlparser.Rewrite(sqlparser.Clone(sqlparser.SQLNode(ddl)), func(c *sqlparser.Cursor) bool {
+		if tn, ok := c.Node().(sqlparser.TableName); ok {
+			if t := pl.subTableOf(tn); t != nil {
+				c.Replace(pl.subs.mark(tn, t))
+			}
+		}
+		return true
+	}, nil)
+	return &engine.SubTables{Layout: lay, Names: pl.subs.names}, out.(sqlparser.DDLStatement), nil
 }
