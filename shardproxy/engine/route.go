@@ -103,6 +103,10 @@ func (r *Route) targets(vc VCursor, bv map[string]*querypb.BindVariable, single 
 		shards = []string{single}
 	}
 	lay := st.Layout
+	if r.Opcode == AllShards {
+		// DDL: every sub-table, and the table of the logical name.
+		return st.expand(shards, append(st.all(), logicalSub)), nil
+	}
 	if r.Opcode == AnyShard || r.Opcode == Unsharded {
 		subs := st.all()
 		if lay.Sub.By == vschema.SubMonth {

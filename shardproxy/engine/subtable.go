@@ -44,11 +44,19 @@ type SubName struct {
 func SubVar(i int) string { return "__strata_sub_" + strconv.Itoa(i) }
 
 // target is one (shard, sub-table) a query goes to; sub is -1 without
-// sub-tables.
+// sub-tables, logicalSub for the table of the logical name.
 type target struct {
 	shard string
 	sub   int
 }
+
+// logicalSub is the target of DDL on the empty table that keeps the
+// logical name on every shard: it holds no rows (the planner never sends a
+// read or write there), and carries the logical table's definition for
+// what asks the shards about it by name (SHOW TABLES, SHOW CREATE TABLE,
+// information_schema, the columns of a prepared statement) and as the
+// model for month tables created ahead (CREATE TABLE ... LIKE).
+const logicalSub = -2
 
 func (st *SubTables) now() time.Time {
 	if st.Now != nil {
@@ -92,11 +100,15 @@ func (st *SubTables) expand(shards []string, subs []int) []target {
 
 // extras are the physical names of target t.
 func (st *SubTables) extras(t target) map[string]sqlparser.Encodable {
-	if st == nil || t.sub < 0 {
+	if st == nil || t.sub == -1 {
 		return nil
 	}
 	m := make(map[string]sqlparser.Encodable, len(st.Names))
 	for _, n := range st.Names {
+		if t.sub == logicalSub {
+			m[n.Var] = tableName(n.Qualifier, n.Name)
+			continue
+		}
 		m[n.Var] = tableName(n.Qualifier, st.Layout.SubName(n.Name, t.sub))
 	}
 	return m
