@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -180,3 +181,42 @@ func tableName(qualifier, name string) sqlparser.Encodable {
 }
 
 func (t physName) EncodeSQL(buf *strings.Builder) { buf.WriteString(string(t)) }
+
+// MonthTablesAhead returns the DDL that creates, on every shard, the month
+// sub-tables that should exist at time now and may not yet (CREATE TABLE
+// IF NOT EXISTS ... LIKE the table of the logical name, which DDL through
+// the proxy keeps up to date). The proxy runs it at start and then daily,
+// so a month's table exists before its first row.
+func MonthTablesAhead(vs *vschema.VSchema, now time.Time) []ShardQuery {
+	var out []ShardQuery
+	for _, db := range sortedKeys(vs.Databases) {
+		d := vs.Databases[db]
+		for _, tn := range sortedKeys(d.Tables) {
+			t := d.Tables[tn]
+			if t.Sub.By != vschema.SubMonth {
+				continue
+			}
+			var b strings.Builder
+			for _, m := range t.Subs(now) {
+				b.Reset()
+				b.WriteString("create table if not exists ")
+				tableName(db, t.SubName(tn, m)).EncodeSQL(&b)
+				b.WriteString(" like ")
+				tableName(db, tn).EncodeSQL(&b)
+				for _, s := range vs.Shards {
+					out = append(out, ShardQuery{Shard: s, SQL: b.String()})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

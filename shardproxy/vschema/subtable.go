@@ -231,3 +231,30 @@ func (vs *VSchema) validateSub(path string, t *Table) error {
 	}
 	return nil
 }
+
+// IsSubTableName reports whether name is the physical name of a sub-table
+// of one of the database's sub-tabled tables (orders_0003, visits_202601):
+// what lists a shard's tables shows the logical table instead.
+func (d *Database) IsSubTableName(name string) bool {
+	for tn, t := range d.Tables {
+		if !t.HasSubTables() || len(name) <= len(tn)+1 || name[:len(tn)] != tn || name[len(tn)] != '_' {
+			continue
+		}
+		suffix := name[len(tn)+1:]
+		n, err := strconv.Atoi(suffix)
+		if err != nil || n < 0 || suffix[0] == '+' {
+			continue
+		}
+		switch t.Sub.By {
+		case SubHash:
+			if len(suffix) == 4 && n < t.Sub.Count {
+				return true
+			}
+		case SubMonth:
+			if len(suffix) == 6 && n%100 >= 1 && n%100 <= 12 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -86,5 +85,3 @@ func splitAddr(t testing.TB, addr string) (string, string) {
 	}
 	return h, p
 }
-
-var _ = time.Second
