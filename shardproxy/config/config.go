@@ -164,6 +164,12 @@ type Table struct {
 	// column); explicit values are kept. LAST_INSERT_ID() is the first ID
 	// of the first column listed.
 	Sequences []SequenceColumn `yaml:"sequences"`
+	// CombineWrites opts a sharded table in to hot-row write combining:
+	// concurrent autocommit UPDATE t SET c = c + ? [, d = d - ?] WHERE
+	// <shard key> = ? of one row run as one statement per round, each
+	// client acknowledged once that statement has committed. The shard key
+	// must be the table's primary key. Default false.
+	CombineWrites bool `yaml:"combine_writes"`
 }
 
 // SequenceColumn is one generated column.

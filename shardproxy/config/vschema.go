@@ -116,6 +116,10 @@ func (t *Table) vtable(p string) (*vschema.Table, error) {
 	if err := t.subTables(p, vt); err != nil {
 		return nil, err
 	}
+	if t.CombineWrites && t.Kind != "sharded" {
+		return nil, fieldErr(p+".combine_writes", "only for a sharded table whose shard key is its primary key (this one is %s)", t.Kind)
+	}
+	vt.CombineWrites = t.CombineWrites
 	for i, r := range t.Ranges {
 		rp := fmt.Sprintf("%s.ranges[%d]", p, i)
 		b := vschema.RangeBound{Shard: r.Shard}

@@ -303,7 +303,59 @@ func (pl *planner) planUpdate(upd *sqlparser.Update) (engine.Primitive, error) {
 			}
 		}
 	}
-	return pl.planWrite(upd, "UPDATE", a, blk, upd.OrderBy, upd.Limit)
+	p, err := pl.planWrite(upd, "UPDATE", a, blk, upd.OrderBy, upd.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if c := combinable(upd, blk, p); c != nil {
+		return c, nil
+	}
+	return p, nil
+}
+
+// combinable returns the plan of UPDATE t SET c = c + v [, d = d - w]
+// WHERE key = k on a table that combines writes, or nil.
+func combinable(upd *sqlparser.Update, blk *block, p engine.Primitive) *engine.Combine {
+	r, ok := p.(*engine.Route)
+	if !ok || r.Opcode != engine.EqualUnique || len(blk.insts) != 1 || len(r.SameShard) > 0 {
+		return nil
+	}
+	in := blk.insts[0]
+	if !in.t.CombineWrites || bool(upd.Ignore) || upd.OrderBy != nil || upd.Limit != nil || upd.Where == nil || len(blk.where) != 1 {
+		return nil
+	}
+	isCol := func(e sqlparser.Expr, name string) bool {
+		c, ok := e.(*sqlparser.ColName)
+		return ok && c.Name.EqualString(name) && (c.Qualifier.IsEmpty() || c.Qualifier.Name.String() == in.name)
+	}
+	cmp, ok := blk.where[0].(*sqlparser.ComparisonExpr)
+	if !ok || cmp.Operator != sqlparser.EqualOp || !isCol(cmp.Left, in.t.Column) {
+		return nil
+	}
+	if _, ok := evalValue(cmp.Right); !ok {
+		return nil
+	}
+	c := &engine.Combine{Route: r, KeyCol: in.t.Column, DB: in.dbName}
+	for _, u := range upd.Exprs {
+		col := u.Name.Name.String()
+		be, ok := u.Expr.(*sqlparser.BinaryExpr)
+		if !ok || (be.Operator != sqlparser.PlusOp && be.Operator != sqlparser.MinusOp) || !isCol(be.Left, col) || !isCol(u.Name, col) {
+			return nil
+		}
+		v, ok := evalValue(be.Right)
+		if !ok || v.Tuple != nil || v.List {
+			return nil
+		}
+		for _, seen := range c.Cols {
+			if strings.EqualFold(seen, col) {
+				return nil
+			}
+		}
+		c.Cols = append(c.Cols, col)
+		c.Neg = append(c.Neg, be.Operator == sqlparser.MinusOp)
+		c.Deltas = append(c.Deltas, v)
+	}
+	return c
 }
 
 func (pl *planner) planDelete(del *sqlparser.Delete) (engine.Primitive, error) {

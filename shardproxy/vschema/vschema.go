@@ -119,6 +119,11 @@ type Table struct {
 	// Sequences name the columns an INSERT may leave out (or set to NULL)
 	// and the ID-service tag that fills each.
 	Sequences []Sequence
+	// CombineWrites opts a Sharded table, whose shard key is its primary
+	// key, in to hot-row write combining: concurrent autocommit
+	// UPDATE t SET c = c + ? WHERE key = ? of one row run as one statement
+	// per round.
+	CombineWrites bool
 }
 
 // Sequence is one column filled from the ID service.
@@ -286,6 +291,9 @@ func (vs *VSchema) validateTable(path, key string, t *Table, shards map[string]b
 			return fmt.Errorf("%s.function: %q, want %q or %q", path, t.Func, Hash, Range)
 		}
 	case Reference:
+		if t.CombineWrites {
+			return fmt.Errorf("%s.combine_writes: only for a sharded table whose shard key is its primary key", path)
+		}
 		if len(t.Sequences) > 0 {
 			return fmt.Errorf("%s.sequences: only a sharded table has generated columns", path)
 		}
