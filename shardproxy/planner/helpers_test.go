@@ -28,7 +28,7 @@ func testVSchema() *vschema.VSchema {
 				"carts":    {Name: "carts", Kind: vschema.Sharded, Column: "id", Func: vschema.Hash, Sub: vschema.SubTables{By: vschema.SubHash, Count: 4}},
 				"lines":    {Name: "lines", Kind: vschema.Sharded, Column: "cart_id", Func: vschema.Hash, Sub: vschema.SubTables{By: vschema.SubHash, Count: 4}},
 				"clicks":   {Name: "clicks", Kind: vschema.Sharded, Column: "user_id", Func: vschema.Hash, Sub: vschema.SubTables{By: vschema.SubMonth, Column: "day", From: 24312, To: 24317}},
-				"stock": {Name: "stock", Kind: vschema.Sharded, Column: "id", Func: vschema.Hash, CombineWrites: true},
+				"stock":    {Name: "stock", Kind: vschema.Sharded, Column: "id", Func: vschema.Hash, CombineWrites: true},
 				"items": {Name: "items", Kind: vschema.Sharded, Column: "user_id", Func: vschema.Hash,
 					Sequences: []vschema.Sequence{{Column: "id", Tag: "demo.items.id"}}},
 			}},
