@@ -85,3 +85,23 @@ func splitAddr(t testing.TB, addr string) (string, string) {
 	}
 	return h, p
 }
+
+// metricValue is the value of a counter or gauge the proxy registered.
+func metricValue(t testing.TB, p *proxy, name string) float64 {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		total := 0.0
+		for _, m := range mf.GetMetric() {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return total
+	}
+	return 0
+}
