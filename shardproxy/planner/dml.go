@@ -301,6 +301,9 @@ func (pl *planner) planUpdate(upd *sqlparser.Update) (engine.Primitive, error) {
 			if u.Name.Name.EqualString(in.t.Column) && (q == "" || q == in.name) {
 				return nil, unsupported("changing shard key %s.%s with UPDATE (the row would belong on another shard: delete it and insert it again)", in.t.Name, in.t.Column)
 			}
+			if in.t.Sub.By == vschema.SubMonth && u.Name.Name.EqualString(in.t.Sub.Column) && (q == "" || q == in.name) {
+				return nil, unsupported("changing %s.%s with UPDATE (the row would belong in another month's sub-table: delete it and insert it again)", in.t.Name, in.t.Sub.Column)
+			}
 		}
 	}
 	p, err := pl.planWrite(upd, "UPDATE", a, blk, upd.OrderBy, upd.Limit)
