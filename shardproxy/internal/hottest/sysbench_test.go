@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
 )
 
@@ -24,7 +23,7 @@ func TestSysbenchSubTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sysbench not installed (make deps installs it): %v", err)
 	}
-	topo := localdb.StartForTest(t, localdb.TestConfig(2, 0))
+	topo := sharedTopo(t)
 	cfg, err := config.Load("../../../examples/sysbench-subtables.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +49,7 @@ func TestSysbenchSubTables(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	run("oltp_common", "cleanup")
 	run("oltp_read_write", "prepare")
 	// Every shard holds 8 sub-tables of sbtest1, each with some rows, and
 	// the table of the logical name is empty.
