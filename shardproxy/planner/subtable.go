@@ -128,10 +128,18 @@ func (pl *planner) markSubTables(stmt sqlparser.Statement) (sqlparser.Statement,
 			return false
 		case *sqlparser.ColName:
 			q := n.Qualifier
-			if !q.IsEmpty() && noAlias[q.Name.String()] {
-				if t := pl.subTableOf(q); t != nil {
-					n.Qualifier = pl.subs.mark(q, t)
-				}
+			if q.IsEmpty() {
+				return true
+			}
+			t := pl.subTableOf(q)
+			switch {
+			case t == nil:
+			case noAlias[q.Name.String()]:
+				n.Qualifier = pl.subs.mark(q, t)
+			case !q.Qualifier.IsEmpty():
+				// db.orders.id: the table is now orders_NNNN AS orders, and
+				// an alias takes no database.
+				n.Qualifier = sqlparser.TableName{Name: q.Name}
 			}
 		}
 		return true

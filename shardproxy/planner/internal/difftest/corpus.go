@@ -38,6 +38,8 @@ func Corpus() []Case {
 		c("select v.id, r.name from visits v join regions r on r.id = v.user_id where v.day < '2024-02-01' order by v.id"),
 		c("select visits.id, visits.day from visits where visits.day > '2024-12-20' order by visits.id"),
 		c("select count(*) from visits where day = '2024-02-30'"),
+		c("select demo.users.id, demo.users.name from demo.users where demo.users.id in (3, 4) order by demo.users.id"),
+		c("select demo.visits.id from demo.visits where demo.visits.day < '2024-01-10' order by demo.visits.id"),
 		// Routing by shard key.
 		c("select * from users where id = 7"),
 		c("select id, name from users where id = 240"),
