@@ -126,6 +126,10 @@ func (pl *planner) markSubTables(stmt sqlparser.Statement) (sqlparser.Statement,
 			}
 			n.Expr = pl.subs.mark(tn, t)
 			return false
+		case *sqlparser.StarExpr:
+			if q := n.TableName; !q.Qualifier.IsEmpty() && !noAlias[q.Name.String()] && pl.subTableOf(q) != nil {
+				n.TableName = sqlparser.TableName{Name: q.Name}
+			}
 		case *sqlparser.ColName:
 			q := n.Qualifier
 			if q.IsEmpty() {

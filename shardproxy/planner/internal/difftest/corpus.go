@@ -39,6 +39,7 @@ func Corpus() []Case {
 		c("select visits.id, visits.day from visits where visits.day > '2024-12-20' order by visits.id"),
 		c("select count(*) from visits where day = '2024-02-30'"),
 		c("select demo.users.id, demo.users.name from demo.users where demo.users.id in (3, 4) order by demo.users.id"),
+		c("select demo.users.* from demo.users where id = 9"),
 		c("select demo.visits.id from demo.visits where demo.visits.day < '2024-01-10' order by demo.visits.id"),
 		// Routing by shard key.
 		c("select * from users where id = 7"),
