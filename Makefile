@@ -3,6 +3,9 @@ BIN     := bin/strata
 PKGS    := ./...
 # Packages whose tests also run under the race detector on every `make test`.
 RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/...
+# Example applications that are Go modules of their own (their clients'
+# dependencies stay out of Strata's go.mod); `make test` runs their tests.
+EXAMPLE_MODS := examples/seata-go
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # go-sql-driver/mysql's TestConnectorReturnsTimeout dials off this machine: never run it.
 TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
@@ -31,6 +34,7 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
+	@for m in $(EXAMPLE_MODS); do (cd $$m && $(GO) vet ./... && $(GO) test $(TESTFLAGS) ./...) || exit 1; done
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -45,7 +49,7 @@ bench: bench-deps build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME) ./shardproxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/executor/
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./shardproxy/planner/
 
 clean:

@@ -54,6 +54,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newProxyCmd(e),
 		newAdminCmd(e),
 		newIDServerCmd(e),
+		newTxcoordCmd(e),
 		newBenchCmd(e),
 	)
 	return root

@@ -21,6 +21,7 @@ type upOptions struct {
 	bufferMem string
 	proxy     upProxyOptions
 	ids       upIDServerOptions
+	tx        upTxcoordOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -46,6 +47,7 @@ stops everything it started. The data directory is kept for the next start.`,
 	f.StringVar(&o.bufferMem, "innodb-buffer-pool", "128M", "InnoDB buffer pool per MariaDB server")
 	addUpProxyFlags(f, &o.proxy)
 	addUpIDServerFlags(f, &o.ids)
+	addUpTxcoordFlags(f, &o.tx)
 	return cmd
 }
 
@@ -76,7 +78,12 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer ids.Close()
-	proxy, err := startUpProxy(ctx, e, o, topo, ids.GRPCAddr)
+	tx, err := startUpTxcoord(e, o)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	proxy, err := startUpProxy(ctx, e, o, topo, ids.GRPCAddr, tx.GRPCAddr)
 	if err != nil {
 		return err
 	}
@@ -92,6 +99,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	}
 	proxy.banner(w)
 	printUpIDServer(w, ids)
+	fmt.Fprintf(w, "\nTransaction coordinator (one node): gRPC %s, Raft %s\n", tx.GRPCAddr, tx.Raft.Addr())
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil
