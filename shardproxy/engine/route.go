@@ -336,7 +336,7 @@ func (r *Route) executeSub(ctx context.Context, vc VCursor, bv map[string]*query
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
-		qs[i] = ShardQuery{Shard: t.shard, SQL: sql, Read: r.Read}
+		qs[i] = ShardQuery{Shard: t.shard, SQL: sql, Read: r.Read, Tables: r.Sub.physical(t)}
 	}
 	results, err := vc.ExecuteShards(ctx, qs)
 	if err != nil {

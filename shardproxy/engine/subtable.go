@@ -172,6 +172,41 @@ func (st *SubTables) physicalText(q string, t target) string {
 	return q
 }
 
+// physical maps each marker to target t's physical table, as written in
+// the query.
+func (st *SubTables) physical(t target) map[string]string {
+	m := make(map[string]string, len(st.Names))
+	for v, e := range st.extras(t) {
+		var b strings.Builder
+		e.EncodeSQL(&b)
+		m[v] = b.String()
+	}
+	return m
+}
+
+// LaneMarks are extras for ParsedQuery.GenerateQuery that write each
+// table marker as a comment (/*strata-table-VAR*/), so that a statement
+// text made once (the proxy's prepared form of a route's query) can take
+// each execution's physical tables with ResolveTables.
+func (st *SubTables) LaneMarks() map[string]sqlparser.Encodable {
+	m := make(map[string]sqlparser.Encodable, len(st.Names))
+	for _, n := range st.Names {
+		m[n.Var] = physName(tableMark(n.Var))
+	}
+	return m
+}
+
+func tableMark(v string) string { return "/*strata-table-" + v + "*/" }
+
+// ResolveTables writes q's physical tables into text made with LaneMarks;
+// ok is false when a mark is left (text was made for another plan).
+func ResolveTables(text string, q ShardQuery) (string, bool) {
+	for v, name := range q.Tables {
+		text = strings.ReplaceAll(text, tableMark(v), name)
+	}
+	return text, !strings.Contains(text, "/*strata-table-")
+}
+
 // physName is a physical table name written into a query.
 type physName string
 

@@ -251,8 +251,14 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		}
 		return err
 	}
-	if lc.stmtText != "" {
-		err = conn.ExecStmtRaw(lc.stmtText, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		text, ok = engine.ResolveTables(text, q)
+	}
+	if !ok {
+		err = fmt.Errorf("shardproxy: lane: a prepared statement's text has an unresolved table: %w", errNotLane)
+	} else if text != "" {
+		err = conn.ExecStmtRaw(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
 		if errors.Is(err, backend.ErrPrepare) {
 			lc.noPrepare = true
 		}
@@ -529,9 +535,14 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // exactly once and in order (then the statement runs as text).
 func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
 	var pq *sqlparser.ParsedQuery
+	var tables map[string]sqlparser.Encodable
 	switch p := plan.(type) {
 	case *engine.Route:
 		pq = p.Query
+		if p.Sub != nil {
+			// Each execution's physical tables go in at run.
+			tables = p.Sub.LaneMarks()
+		}
 	case *passthrough:
 		pq = p.pq
 	}
@@ -547,7 +558,7 @@ func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable,
 		marks[i] = "/*strata-param-" + strconv.Itoa(i+1) + "*/"
 		bv[wire.ParamName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
 	}
-	sql, err := pq.GenerateQuery(bv, nil)
+	sql, err := pq.GenerateQuery(bv, tables)
 	if err != nil || strings.Contains(sql, "?") {
 		return ""
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ func TestSysbenchSubTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	useTopo(cfg, topo)
-	addr := startProxy(t, cfg)
+	p := launch(t, cfg)
+	addr := p.srv.Addr()
 	host, port := splitAddr(t, addr)
 	common := []string{"--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
 		"--mysql-db=sbtest", "--tables=2", "--table-size=2000", "--auto-inc=off"}
@@ -84,8 +86,11 @@ func TestSysbenchSubTables(t *testing.T) {
 	for _, w := range [][]string{
 		{"oltp_read_write", "run", "--skip-trx=on", "--threads=1", "--time=4", "--db-ps-mode=auto"},
 		{"oltp_read_write", "run", "--skip-trx=on", "--threads=1", "--time=3", "--db-ps-mode=disable"},
+		{"oltp_point_select", "run", "--threads=2", "--time=2", "--db-ps-mode=auto"},
 	} {
+		lane := p.srv.Executor().Stats().FastLaneHits
 		out := run(w...)
+		lane = p.srv.Executor().Stats().FastLaneHits - lane
 		q, e := queries.FindStringSubmatch(out), errs.FindStringSubmatch(out)
 		if q == nil || e == nil || q[1] == "0" {
 			t.Fatalf("%v: no result:\n%s", w, out)
@@ -93,7 +98,12 @@ func TestSysbenchSubTables(t *testing.T) {
 		if e[1] != "0" || strings.Contains(out, "FATAL") {
 			t.Errorf("%v: %s errors:\n%s", w, e[1], out)
 		}
-		t.Logf("%s: %s queries, %s errors", strings.Join(w, " "), q[1], e[1])
+		// A point select names one sub-table: the fast lane serves it,
+		// prepared on the shard per sub-table.
+		if n, _ := strconv.Atoi(q[1]); w[0] == "oltp_point_select" && int(lane) < n/2 {
+			t.Errorf("%v: %d of %d queries took the fast lane", w, lane, n)
+		}
+		t.Logf("%s: %s queries, %s errors, %d in the fast lane", strings.Join(w, " "), q[1], e[1], lane)
 	}
 	run("oltp_common", "cleanup")
 }
