@@ -49,13 +49,8 @@ func (p *proxy) stop() {
 	p.cancel = nil
 }
 
-// startProxy starts a proxy with cfg and returns its address; it stops
-// at the end of the test.
-func startProxy(t testing.TB, cfg *config.Config) string {
-	t.Helper()
-	return launch(t, cfg).srv.Addr()
-}
-
+// launch starts a proxy with cfg; it stops at the end of the test (or
+// at stop).
 func launch(t testing.TB, cfg *config.Config) *proxy {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
