@@ -14,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
 # a few seconds of each).
 FUZZTIME ?= 60s
 
-.PHONY: all build run test lint bench deps bench-deps fuzz clean
+.PHONY: all build run test lint bench deps bench-deps fuzz clean drills
 
 all: build
 
@@ -47,10 +47,20 @@ $(STATICCHECK):
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# The full form of every shipped drill (the short forms run in `make test`),
+# each against a local stack of its own; reports in $(DRILL_REPORTS)/NAME.
+DRILL_REPORTS ?= drill-reports
+drills: deps build
+	@fail=0; for d in drills/*.yaml; do \
+		n=$$(basename $$d .yaml); \
+		./$(BIN) chaos run $$d --report $(DRILL_REPORTS)/$$n || fail=1; \
+	done; exit $$fail
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME) ./shardproxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/executor/
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./shardproxy/planner/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./shardproxy/sqlmode/
 
 clean:
 	rm -rf bin

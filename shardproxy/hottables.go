@@ -42,7 +42,7 @@ func newHotCombiner(vs *vschema.VSchema, reg prometheus.Registerer) (*engine.Hot
 func (s *Server) createMonthTables(ctx context.Context) {
 	for _, q := range engine.MonthTablesAhead(s.vs, time.Now()) {
 		err := s.onPrimary(ctx, q.Shard, func(conn *backend.Conn) error {
-			_, _, err := conn.Exec(q.SQL, "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+			_, _, err := conn.Exec(ctx, q.SQL, backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 			return err
 		})
 		var se *sqlerror.SQLError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/strata-db/strata/shardproxy/fleet"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 )
 
@@ -18,8 +19,11 @@ import (
 func (s *Server) startReadWrite(ctx context.Context, o Options) error {
 	rw, _ := o.Router.(*rwsplit.Router)
 	if rw == nil && o.Router == nil && s.cfg.ReadWrite.Enabled {
-		var err error
-		if rw, err = rwsplit.New(s.cfg, s.reg, s.log); err != nil {
+		def, err := fleet.ParseConsistency(s.cfg.ReadWrite.Consistency)
+		if err != nil {
+			return fmt.Errorf("shardproxy: read_write: %w", err)
+		}
+		if rw, err = rwsplit.New(rwsplit.FleetConfig(s.cfg), def, s.reg, s.log); err != nil {
 			return fmt.Errorf("shardproxy: read_write: %w", err)
 		}
 		s.ownRW = true

@@ -44,6 +44,10 @@ type Options struct {
 	Router backend.Router
 	// Logger gets startup, slow query and backend health lines.
 	Logger *slog.Logger
+	// XAFailpoint, for tests, is called at each step of a two-phase commit
+	// ("prepared", "decided"); an error makes the proxy act as if it died
+	// there (xa.CommitterConfig.Failpoint).
+	XAFailpoint func(step string, txid uint64) error
 }
 
 // Server is the shard proxy: a MySQL listener whose connections the
@@ -72,6 +76,7 @@ type Server struct {
 	// keys generates shard keys from the ID service; nil without
 	// id_service.
 	keys *session.KeyGen
+	xa   *xaParts // cross-shard transactions, nil without a coordinator (xa.go)
 
 	mu     sync.Mutex
 	closed bool
@@ -169,10 +174,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
 	}
+	sxa, err := s.startXA(o)
+	if err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	shared := &session.Shared{
 		Cluster: cluster, VSchema: vs, DBShards: s.dbShards, Metrics: sm, Log: log,
 		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys, Hot: hot,
-		Collations: env.CollationEnv(),
+		Collations: env.CollationEnv(), TxMode: cfg.TxMode, XA: sxa,
 	}
 	if s.rw != nil {
 		shared.RW = s.rw
@@ -186,6 +198,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.createMonthTables(ctx)
 	if err := s.listen(); err != nil {
+		s.stopXA()
 		s.keys.Close()
 		s.stopReadWrite()
 		cluster.Close()
@@ -200,7 +213,7 @@ func (s *Server) backendVersion(ctx context.Context) string {
 	const fallback = "10.11.0-MariaDB-strata"
 	version := ""
 	err := s.onPrimary(ctx, s.vs.Shards[0], func(conn *backend.Conn) error {
-		res, _, err := conn.Exec("SELECT VERSION()", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+		res, _, err := conn.Exec(ctx, "SELECT VERSION()", backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 		if err == nil && len(res.Rows) > 0 {
 			version = res.Rows[0][0].ToString()
 		}
@@ -219,7 +232,7 @@ func (s *Server) createDatabases(ctx context.Context) {
 	for db, shards := range s.dbShards {
 		for sh := range shards {
 			err := s.onPrimary(ctx, sh, func(conn *backend.Conn) error {
-				_, _, err := conn.Exec("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+				_, _, err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 				return err
 			})
 			if err != nil {
@@ -356,6 +369,7 @@ func (s *Server) Close() {
 	for s.x.Clients() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	s.stopXA()
 	s.stopReadWrite()
 	s.keys.Close()
 	s.cluster.Close()

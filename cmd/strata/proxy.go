@@ -45,6 +45,10 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 			if o.admin != "" {
 				cfg.AdminListen = o.admin
 			}
+			certs, err := prepareTLS(cfg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.config, err)
+			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("%s: %w", o.config, err)
 			}
@@ -55,6 +59,7 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 				return err
 			}
 			printProxyBanner(e.stdout, srv, cfg)
+			printTLS(e.stdout, cfg, certs)
 			return srv.Serve(ctx)
 		},
 	}

@@ -22,6 +22,7 @@ type upOptions struct {
 	proxy     upProxyOptions
 	ids       upIDServerOptions
 	tx        upTxcoordOptions
+	edge      upEdgeOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -48,6 +49,7 @@ stops everything it started. The data directory is kept for the next start.`,
 	addUpProxyFlags(f, &o.proxy)
 	addUpIDServerFlags(f, &o.ids)
 	addUpTxcoordFlags(f, &o.tx)
+	addUpEdgeFlags(f, &o.edge)
 	return cmd
 }
 
@@ -88,6 +90,11 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer proxy.stop()
+	edgeSrv, edgeSecret, err := startUpEdge(e, o, ids.GRPCAddr, proxy.srv.Addr(), proxy.srv.AdminAddr(), proxy.cfg.Users[0].Name, proxy.cfg.Users[0].Password)
+	if err != nil {
+		return err
+	}
+	defer edgeSrv.Close()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -100,6 +107,7 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	proxy.banner(w)
 	printUpIDServer(w, ids)
 	fmt.Fprintf(w, "\nTransaction coordinator (one node): gRPC %s, Raft %s\n", tx.GRPCAddr, tx.Raft.Addr())
+	printUpEdge(w, edgeSrv, edgeSecret)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/tlscert"
 )
 
 // upProxyOptions are the proxy's flags of `strata up`.
@@ -30,6 +31,7 @@ func addUpProxyFlags(f *pflag.FlagSet, o *upProxyOptions) {
 type upProxy struct {
 	srv    *shardproxy.Server
 	cfg    *config.Config
+	tls    *tlscert.Files
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -70,9 +72,11 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 	cfg := defaultUpConfig()
 	if o.config != "" {
 		var err error
-		if cfg, err = config.Load(o.config); err != nil {
+		if cfg, err = config.Load(o.config, upTLSDir(o.data)); err != nil {
 			return nil, err
 		}
+	} else {
+		upTLSDir(o.data)(cfg)
 	}
 	var shards []config.Shard
 	for _, sh := range topo.Shards() {
@@ -107,6 +111,10 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 	if o.proxy.admin != "" {
 		cfg.AdminListen = o.proxy.admin
 	}
+	certs, err := prepareTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
@@ -115,7 +123,7 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 		return nil, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	p := &upProxy{srv: srv, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
+	p := &upProxy{srv: srv, cfg: cfg, tls: certs, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- srv.Serve(pctx) }()
 	if o.config == "" {
 		if err := p.createDemo(ctx); err != nil {
@@ -170,6 +178,7 @@ func (p *upProxy) stop() {
 func (p *upProxy) banner(w io.Writer) {
 	fmt.Fprintln(w)
 	printProxyBanner(w, p.srv, p.cfg)
+	printTLS(w, p.cfg, p.tls)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

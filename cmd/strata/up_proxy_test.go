@@ -14,11 +14,13 @@ var proxyLine = regexp.MustCompile(`Shard proxy on (127\.0\.0\.1:\d+) .*\n\s+mar
 // shard key gets keys from `strata up`'s ID service, and the unsharded test
 // database takes any table.
 func TestUpProxy(t *testing.T) {
-	out, stop := startUp(t, "--data", t.TempDir(), "--mariadb-port", "0", "--innodb-buffer-pool", "32M", "--replicas", "0")
+	data := t.TempDir()
+	out, stop := startUp(t, "--data", data, "--mariadb-port", "0", "--innodb-buffer-pool", "32M", "--replicas", "0")
 	m := proxyLine.FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no proxy banner in:\n%s", out)
 	}
+	checkUpTLS(t, out.String(), data, m[1])
 	demo, err := sql.Open("mysql", "root@tcp("+m[1]+")/demo")
 	if err != nil {
 		t.Fatal(err)

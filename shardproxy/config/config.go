@@ -27,7 +27,7 @@ type Config struct {
 	// Either works whatever is proposed: a client that asks for the other
 	// gets it.
 	AuthPlugin string `yaml:"auth_plugin"`
-	// TLS, when Cert and Key are set, lets clients upgrade to TLS.
+	// TLS, when Cert and Key (or Dir) are set, lets clients upgrade to TLS.
 	TLS TLS `yaml:"tls"`
 	// Backend is how the proxy connects to the shards' servers.
 	Backend Backend `yaml:"backend"`
@@ -51,8 +51,23 @@ type Config struct {
 	// data), in bytes, as MySQL's max_allowed_packet does: a client that
 	// sends more gets error 1153 and is disconnected. Default 64 MiB.
 	MaxAllowedPacket int `yaml:"max_allowed_packet"`
-	// MaxClientConnections bounds client connections. Default 4096.
+	// MaxClientConnections bounds client connections that have logged in.
+	// Default 4096.
 	MaxClientConnections int `yaml:"max_client_connections"`
+	// ConnectTimeout closes a client connection that has not completed its
+	// login (handshake and authentication) this long after it was
+	// accepted, as MariaDB's connect_timeout does. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxUnauthenticated bounds connections still in their login, over
+	// all clients; they do not take slots of max_client_connections, so
+	// connections that never log in cannot lock real clients out. Default
+	// 4096.
+	MaxUnauthenticated int `yaml:"max_unauthenticated"`
+	// MaxUnauthenticatedPerHost bounds connections still in their login
+	// from one client address: a new one over it gets 1040 and is closed.
+	// Default 256 (a pool opening its connections at once stays far
+	// below: a login takes a millisecond or two).
+	MaxUnauthenticatedPerHost int `yaml:"max_unauthenticated_per_host"`
 	// CreateDatabases makes the proxy create every logical database on the
 	// shards that hold it at start (CREATE DATABASE IF NOT EXISTS). Default
 	// true.
@@ -81,6 +96,12 @@ type TLS struct {
 	// Cert and Key are PEM files. Both or neither.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// Dir, instead of Cert and Key, is a directory where the proxy makes a
+	// CA (ca.pem) and a server certificate signed by it (server-cert.pem,
+	// server-key.pem) at its first start and reuses them after, as MySQL 8
+	// does in its data directory. `strata up` sets it to <data>/tls unless
+	// the config gives cert and key.
+	Dir string `yaml:"dir"`
 	// Require refuses clients that do not upgrade to TLS.
 	Require bool `yaml:"require"`
 }
@@ -196,18 +217,21 @@ type Range struct {
 // local topology).
 func DefaultConfig() *Config {
 	return &Config{
-		Listen:               "127.0.0.1:3307",
-		AdminListen:          "127.0.0.1:15000",
-		Users:                []User{{Name: "root"}},
-		AuthPlugin:           "mysql_native_password",
-		PlanCacheSize:        10000,
-		SlowQueryThreshold:   time.Second,
-		MaxClientConnections: 4096,
-		MaxAllowedPacket:     64 << 20,
-		CreateDatabases:      true,
-		ReadWrite:            DefaultReadWrite(),
-		IDService:            DefaultIDService(),
-		Transactions:         DefaultTransactions(),
+		Listen:                    "127.0.0.1:3307",
+		AdminListen:               "127.0.0.1:15000",
+		Users:                     []User{{Name: "root"}},
+		AuthPlugin:                "mysql_native_password",
+		PlanCacheSize:             10000,
+		SlowQueryThreshold:        time.Second,
+		MaxClientConnections:      4096,
+		ConnectTimeout:            10 * time.Second,
+		MaxUnauthenticated:        4096,
+		MaxUnauthenticatedPerHost: 256,
+		MaxAllowedPacket:          64 << 20,
+		CreateDatabases:           true,
+		ReadWrite:                 DefaultReadWrite(),
+		IDService:                 DefaultIDService(),
+		Transactions:              DefaultTransactions(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -283,8 +307,11 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fieldErr("tls", "cert and key go together: set both or neither")
 	}
-	if c.TLS.Require && c.TLS.Cert == "" {
-		return fieldErr("tls.require", "needs tls.cert and tls.key")
+	if c.TLS.Cert != "" && c.TLS.Dir != "" {
+		return fieldErr("tls.dir", "set cert and key, or dir (certificates made by the proxy), not both")
+	}
+	if c.TLS.Require && c.TLS.Cert == "" && c.TLS.Dir == "" {
+		return fieldErr("tls.require", "needs tls.cert and tls.key, or tls.dir")
 	}
 	b := c.Backend
 	switch {
@@ -314,6 +341,12 @@ func (c *Config) Validate() error {
 		return fieldErr("max_allowed_packet", "%d, need at least 1024 bytes", c.MaxAllowedPacket)
 	case c.MaxClientConnections < 1:
 		return fieldErr("max_client_connections", "%d, need at least 1", c.MaxClientConnections)
+	case c.ConnectTimeout <= 0:
+		return fieldErr("connect_timeout", "must be positive, e.g. 10s")
+	case c.MaxUnauthenticated < 1:
+		return fieldErr("max_unauthenticated", "%d, need at least 1", c.MaxUnauthenticated)
+	case c.MaxUnauthenticatedPerHost < 1:
+		return fieldErr("max_unauthenticated_per_host", "%d, need at least 1", c.MaxUnauthenticatedPerHost)
 	}
 	if len(c.Shards) == 0 {
 		return fieldErr("shards", "at least one shard is required")

@@ -92,8 +92,8 @@ func TestParseErrors(t *testing.T) {
 		name, edit, want string
 	}{
 		{"bad addr", "primary: 127.0.0.1:23308\n", "bad.yaml:14: shards[1].primary: \"nohost\" is not host:port"},
-		{"unknown field", "idle_timeout: 30s\n", "bad.yaml:8: yaml: unknown field \"idel_timeout\""},
-		{"bad duration", "idle_timeout: 30s\n", "bad.yaml:8: yaml:"},
+		{"unknown field", "idle_timeout: 30s\n", "bad.yaml:8: backend.idel_timeout: unknown field (known: connect_timeout,"},
+		{"bad duration", "idle_timeout: 30s\n", "bad.yaml:8: backend.idle_timeout: cannot read \"soon\": want a duration"},
 		{"missing column", "customers: {kind: sharded, column: id}\n", "bad.yaml:19: databases.demo.tables.customers.column:"},
 		{"bad kind", "countries: {kind: reference}\n", "bad.yaml:29: databases.demo.tables.countries.kind: \"copied\""},
 		{"unknown shard", "audit: {kind: unsharded, shard: s1}\n", "bad.yaml:30: databases.demo.tables.audit.shard: \"s9\" is not one of the shards"},

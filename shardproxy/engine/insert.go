@@ -13,6 +13,7 @@ import (
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -61,10 +62,6 @@ type KeyGenerator interface {
 // GeneratedKeyVar is the bind variable of row i's generated key.
 func GeneratedKeyVar(i int) string { return "__strata_key_" + strconv.Itoa(i) }
 
-// errCodeNoPartition is MySQL's ER_NO_PARTITION_FOR_GIVEN_VALUE, the
-// closest analogue of a key outside every range.
-const errCodeNoPartition = sqlerror.ErrorCode(1526)
-
 // Execute implements Primitive.
 func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
 	var firstKey int64
@@ -107,13 +104,13 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		s, err := keyShard(vc, ins.VSchema, ins.Table, v, vschema.ForInsert)
 		switch {
 		case errors.Is(err, vschema.ErrNullKey):
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, "23000",
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadNullError, sqlerror.SSConstraintViolation,
 				"Column '%s' cannot be null: it is the shard key of %s (leave the column out of the INSERT to have the ID service generate it)", ins.Table.Column, ins.Table.Name)
 		case errors.Is(err, vschema.ErrNoRange):
-			return nil, sqlerror.NewSQLErrorf(errCodeNoPartition, "HY000",
+			return nil, sqlerror.NewSQLErrorf(mysqlerr.ERNoPartitionForGivenValue, sqlerror.SSUnknownSQLState,
 				"Table has no partition for value %s: no range of %s holds it", v.ToString(), ins.Table.Name)
 		case err != nil:
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERTruncatedWrongValueForField, "HY000",
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERTruncatedWrongValueForField, sqlerror.SSUnknownSQLState,
 				"Incorrect value %s for shard key '%s' of %s: %v", v.String(), ins.Table.Column, ins.Table.Name, err)
 		}
 		byShard[s] = append(byShard[s], i)
@@ -254,11 +251,11 @@ func (ins *Insert) rowSub(v sqltypes.Value, i int, bv map[string]*querypb.BindVa
 	}
 	m, err := vschema.ValueMonth(mv)
 	if err != nil {
-		return 0, sqlerror.NewSQLErrorf(errCodeNoPartition, "HY000",
+		return 0, sqlerror.NewSQLErrorf(mysqlerr.ERNoPartitionForGivenValue, sqlerror.SSUnknownSQLState,
 			"Table has no partition for value %s: column %s of %s picks its month's sub-table, and %v", mv.String(), lay.Sub.Column, ins.Table.Name, err)
 	}
 	if len(lay.MonthSubs(&m, &m, ins.Sub.now())) == 0 {
-		return 0, sqlerror.NewSQLErrorf(errCodeNoPartition, "HY000",
+		return 0, sqlerror.NewSQLErrorf(mysqlerr.ERNoPartitionForGivenValue, sqlerror.SSUnknownSQLState,
 			"Table has no partition for value %s: %s has sub-tables for the months from %s on, and none yet for %s", mv.ToString(), ins.Table.Name, lay.Sub.From, m)
 	}
 	return int(m), nil

@@ -12,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
@@ -33,14 +34,21 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 // dispatchSafe turns a panic while running a statement into an error for
 // that statement: the connection, and every other, goes on.
 func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", sql, "panic", r, "stack", string(debug.Stack()))
-			kind, res = kindOther, nil
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	kind = kindOther // what a statement that panicked counts as
+	defer s.srv.guard(s.ID, "statement", sql, &err)
 	return s.dispatch(ctx, sql)
+}
+
+// guard, deferred, turns a panic while running a client's statement into
+// that statement's error (1105, logged with the stack): the connection, and
+// every other, goes on. The proxy's one panic guard; the parser's and the
+// normalizer's panics, which have answers of their own, are parse's and
+// normalize's.
+func (srv *Executor) guard(conn uint32, what, query string, err *error) {
+	if r := recover(); r != nil {
+		srv.log.Error("shardproxy: panic in "+what, "conn", conn, "query", query, "panic", r, "stack", string(debug.Stack()))
+		*err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+	}
 }
 
 // finish counts a statement and logs it when slow.
@@ -65,6 +73,10 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
 	if mentionsStrata(sql) {
+		if isShowTransactions(sql) {
+			res, err := s.showTransactions(ctx)
+			return kindShow, res, err
+		}
 		if res, err, ok := s.readWriteStatement(ctx, sql); ok {
 			return kindShow, res, err
 		}
@@ -76,8 +88,13 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	}
 	stmt, known, err := s.srv.parse(sql)
 	if err != nil {
-		if strings.TrimSpace(stripComments(sql)) == "" {
+		if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 			return kindOther, nil, errEmpty
+		}
+		if isXAStatement(sql) {
+			if ok, xerr := s.clientXA(); ok {
+				return kindOther, nil, xerr
+			}
 		}
 		return kindOther, nil, err
 	}
@@ -151,7 +168,7 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}
-	if strings.TrimSpace(stripComments(sql)) == "" {
+	if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 		return kindOther, nil, errEmpty
 	}
 	return kindOther, nil, mysqlerr.NotSupported("%s", firstWords(sql))
@@ -195,34 +212,11 @@ func kindOf(stmt sqlparser.Statement) stmtKind {
 // firstWords names an unsupported statement in an error: its first two
 // words.
 func firstWords(sql string) string {
-	f := strings.Fields(stripComments(sql))
+	f := strings.Fields(sqltext.StripComments(sql))
 	if len(f) > 2 {
 		f = f[:2]
 	}
 	return strings.ToUpper(strings.Join(f, " "))
-}
-
-// stripComments drops leading /* */, -- and # comments.
-func stripComments(sql string) string {
-	for {
-		sql = strings.TrimLeft(sql, " \t\r\n")
-		switch {
-		case strings.HasPrefix(sql, "/*") && !strings.HasPrefix(sql, "/*!"):
-			i := strings.Index(sql, "*/")
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+2:]
-		case strings.HasPrefix(sql, "-- ") || strings.HasPrefix(sql, "#"):
-			i := strings.IndexByte(sql, '\n')
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+1:]
-		default:
-			return sql
-		}
-	}
 }
 
 // runPlanned normalizes a statement (literals become bind variables), finds
@@ -587,7 +581,7 @@ func (s *Session) use(db string) error {
 		s.DB = db
 		return nil
 	}
-	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 }
 
 // savepoint runs SAVEPOINT, ROLLBACK TO and RELEASE on the transaction's
@@ -596,6 +590,10 @@ func (s *Session) use(db string) error {
 func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
 	if s.TxLost != nil {
 		return nil, s.TxLost
+	}
+	if len(s.Branches) > 0 {
+		return nil, sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+			"savepoints are not supported in a transaction that spans shards")
 	}
 	if s.Tx != nil {
 		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.TxShard, SQL: sql}})

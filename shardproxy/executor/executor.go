@@ -137,7 +137,7 @@ func (x *Executor) CloseSessions() {
 // keeps per connection.
 type Session struct {
 	session.Session // by value: one allocation per connection
-	srv *Executor
+	srv             *Executor
 
 	prepared map[uint32]*prepared
 	// fast path state: see fastpath.go.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +116,7 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 	if !ok {
 		return false, nil
 	}
-	e := s.srv.fast.get(key)
+	e := s.srv.fast.getBytes(key)
 	if e == nil || !e.fast || !e.cp.lane {
 		return false, nil
 	}
@@ -188,12 +187,7 @@ func (s *Session) runLane(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.B
 // lanePlanSafe runs the plan with the lane's cursor; a panic becomes the
 // statement's error, as on the ordinary path.
 func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", text, "panic", r, "stack", string(debug.Stack()))
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	defer s.srv.guard(s.ID, "statement", text, &err)
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
 )
 
 // Accept is the listener's PreHandleFunc: it runs on each accepted
@@ -17,7 +19,7 @@ import (
 func (s *Executor) Accept(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
 	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
 		s.clients.Add(-1)
-		wire.WriteRawError(c, 1040, "08004", "Too many connections")
+		wire.WriteRawError(c, sqlerror.ERConCount, mysqlerr.SSConnectionRejected, "Too many connections")
 		c.Close()
 		return nil, errors.New("too many connections")
 	}

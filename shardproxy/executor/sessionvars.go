@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
 )
@@ -61,7 +62,7 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 		}
 		w, ok := isoLevels[strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(str)), " ", "-")]
 		if !ok {
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable '%s' can't be set to the value of '%s'", name, str)
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable '%s' can't be set to the value of '%s'", name, str)
 		}
 		words = "ISOLATION LEVEL " + w
 		assign = "@@session.tx_isolation = '" + strings.ReplaceAll(w, " ", "-") + "'"
@@ -79,7 +80,7 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 		return s.srv.cluster.States.With(state, name, assign), nil
 	}
 	if s.ExplicitTx || s.Tx != nil {
-		return nil, sqlerror.NewSQLError(sqlerror.ErrorCode(1568), "25001", "Transaction characteristics can't be changed while a transaction is in progress")
+		return nil, sqlerror.NewSQLError(mysqlerr.ERCantChangeTxCharacteristics, mysqlerr.SSActiveTransaction, "Transaction characteristics can't be changed while a transaction is in progress")
 	}
 	if name == "tx_isolation" {
 		sv.NextIso = words
@@ -118,7 +119,7 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	switch cp.kind {
 	case kindInsert, kindUpdate, kindDelete:
 		if sv.NextRO == "READ ONLY" {
-			return sqlerror.NewSQLError(sqlerror.ErrorCode(1792), "25006", "Cannot execute statement in a READ ONLY transaction")
+			return sqlerror.NewSQLError(mysqlerr.ERCantExecuteInReadOnlyTransaction, mysqlerr.SSReadOnlyTransaction, "Cannot execute statement in a READ ONLY transaction")
 		}
 	case kindSelect, kindDDL:
 	default:
@@ -152,7 +153,7 @@ func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *s
 	}
 	n, err := strconv.ParseUint(str, 10, 64)
 	if err != nil {
-		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, "42000", "Incorrect argument type to variable 'sql_select_limit'")
+		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, sqlerror.SSClientError, "Incorrect argument type to variable 'sql_select_limit'")
 	}
 	sv.HasSelectLimit, sv.SelectLimit = n != math.MaxUint64, n
 	return nil

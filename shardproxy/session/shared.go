@@ -50,6 +50,11 @@ type Shared struct {
 	RW Consistencies
 	// Collations names the collation ids of character_set_* assignments.
 	Collations *collations.Environment
+	// TxMode returns a database's transaction_mode (config.TxMode); nil:
+	// single everywhere.
+	TxMode func(db string) string
+	// XA runs cross-shard transactions (xa.go); nil without a coordinator.
+	XA *XA
 }
 
 // Consistencies is the read/write router as a session sees it.

@@ -315,7 +315,7 @@ func (s *Server) answer(c *conn, body any) message.MessageTypeAware {
 		c.resources[req.ResourceId] = true
 		c.mu.Unlock()
 		r := s.propose(Command{Op: OpRegister, XID: req.Xid, Type: req.BranchType, Resource: req.ResourceId,
-			LockKey: req.LockKey, AppData: req.ApplicationData})
+			LockKey: req.LockKey, AppData: req.ApplicationData, Client: s.cfg.Addr + "|" + c.nc.RemoteAddr().String()})
 		return message.BranchRegisterResponse{AbstractTransactionResponse: txResp(r), BranchId: r.BranchID}
 	case message.BranchReportRequest:
 		r := s.propose(Command{Op: OpReport, XID: req.Xid, BranchID: req.BranchId, Branch: req.Status,
