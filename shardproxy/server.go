@@ -169,6 +169,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cluster.Close()
 		return nil, err
 	}
+	hot, err := newHotCombiner(vs, reg)
+	if err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	s.version = cfg.ServerVersion
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
@@ -182,7 +189,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	shared := &session.Shared{
 		Cluster: cluster, VSchema: vs, DBShards: s.dbShards, Metrics: sm, Log: log,
-		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys,
+		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys, Hot: hot,
 		Collations: env.CollationEnv(), TxMode: cfg.TxMode, XA: sxa,
 	}
 	if s.rw != nil {
@@ -191,6 +198,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
+	s.createMonthTables(ctx)
 	if err := s.startCache(ctx); err != nil {
 		s.stopXA()
 		s.keys.Close()
@@ -341,6 +349,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	go s.listener.Accept()
+	go s.monthTablesLoop(ctx)
 	s.log.Info("shardproxy: serving", "mysql", s.Addr(), "admin", s.AdminAddr(), "version", s.version)
 	select {
 	case <-ctx.Done():

@@ -24,6 +24,10 @@ type Facts struct {
 	// NoTable: a Passthrough of a SELECT of no table, which starts no
 	// transaction on the server.
 	NoTable bool
+	// Sub is the sub-tables of a Route that is the whole plan (nil when the
+	// route's tables are not sub-tabled): its Query names them by bind
+	// variable, filled per execution.
+	Sub *SubTables
 }
 
 // FactsOf reads the facts of plan p.
@@ -40,7 +44,7 @@ func FactsOf(p Primitive) Facts {
 			f.OneShardWhole = !f.NeedsText
 		}
 		if !f.NeedsText {
-			f.Query = p.Query
+			f.Query, f.Sub = p.Query, p.Sub
 		}
 	case *Passthrough:
 		f.OneShardWhole = !f.NeedsText

@@ -15,6 +15,7 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
@@ -229,8 +230,14 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		}
 		return err
 	}
-	if lc.stmtText != "" {
-		err = conn.ExecStmtRaw(lc.stmtText, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		text, ok = engine.ResolveTables(text, q)
+	}
+	if !ok {
+		err = fmt.Errorf("shardproxy: lane: a prepared statement's text has an unresolved table: %w", errNotLane)
+	} else if text != "" {
+		err = conn.ExecStmtRaw(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
 		if errors.Is(err, backend.ErrPrepare) {
 			lc.noPrepare = true
 		}
@@ -506,7 +513,13 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
 func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	pq := engine.FactsOf(plan).Query
+	f := engine.FactsOf(plan)
+	pq := f.Query
+	var tables map[string]sqlparser.Encodable
+	if f.Sub != nil {
+		// Each execution's physical tables go in at run.
+		tables = f.Sub.LaneMarks()
+	}
 	if pq == nil {
 		return ""
 	}
@@ -519,7 +532,7 @@ func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable,
 		marks[i] = "/*strata-param-" + strconv.Itoa(i+1) + "*/"
 		bv[wire.ParamName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
 	}
-	sql, err := pq.GenerateQuery(bv, nil)
+	sql, err := pq.GenerateQuery(bv, tables)
 	if err != nil || strings.Contains(sql, "?") {
 		return ""
 	}
