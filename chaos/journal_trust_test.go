@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,13 +26,23 @@ func TestCleanupKillsOnlyMatchingCommandLine(t *testing.T) {
 		if err := undo(context.Background(), JournalEntry{Kind: jProcess, What: "x", Pid: pid, Cmdline: cl}); err != nil {
 			t.Fatal(err)
 		}
-		if !processAlive(pid) {
+		if !running(pid) {
 			t.Fatalf("cmdline %q: killed pid %d, which runs sleep 30", cl, pid)
 		}
 	}
 	if err := undo(context.Background(), JournalEntry{Kind: jProcess, What: "x", Pid: pid, Cmdline: cmd.Args}); err != nil {
 		t.Fatal(err)
 	}
+	if running(pid) {
+		t.Fatalf("matching cmdline: pid %d still runs", pid)
+	}
+}
+
+// running: pid exists and is not a zombie (a killed child of the test
+// stays one until reaped).
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
 // TestCleanupRefusesForeignJournals: a journal directory or file others may
@@ -53,13 +64,13 @@ func TestCleanupRefusesForeignJournals(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := Cleanup(context.Background(), dir, true, io.Discard)
-	if len(res.Errors) == 0 || !processAlive(cmd.Process.Pid) {
+	if len(res.Errors) == 0 || !running(cmd.Process.Pid) {
 		t.Fatalf("world-writable journal followed: %+v", res)
 	}
 	os.Chmod(path, 0o644)
 	os.Chmod(dir, 0o777)
 	res = Cleanup(context.Background(), dir, true, io.Discard)
-	if len(res.Errors) == 0 || !processAlive(cmd.Process.Pid) {
+	if len(res.Errors) == 0 || !running(cmd.Process.Pid) {
 		t.Fatalf("journal in a world-writable directory followed: %+v", res)
 	}
 	if _, err := openJournal(dir, "d"); err == nil {
