@@ -174,6 +174,9 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 			s.buckets.sweep()
+			if fl, ok := s.limit.(*fleetLimiter); ok {
+				fl.sweep()
+			}
 		}
 	}
 }
