@@ -403,8 +403,10 @@ func checkFaultParams(kind string, p map[string]any) error {
 	}
 	for _, k := range []string{"latency", "jitter", "timeout", "delay"} {
 		if v, ok := p[k]; ok {
-			if _, err := paramDuration(v); err != nil {
+			if d, err := paramDuration(v); err != nil {
 				return fmt.Errorf("%s: %w", k, err)
+			} else if d < 0 {
+				return fmt.Errorf("%s: %v: must not be negative", k, v)
 			}
 		}
 	}
@@ -437,8 +439,16 @@ func checkParams(kind string, p map[string]any) error {
 	}
 	for _, k := range []string{"count", "keys", "accounts", "initial"} {
 		if v, ok := p[k]; ok {
-			if n, ok := paramInt(v); !ok || n < 1 {
-				return fmt.Errorf("%s: %v: want a positive whole number", k, v)
+			if n, ok := paramInt(v); !ok || n < 1 || n > maxParam {
+				return fmt.Errorf("%s: %v: want a whole number from 1 to %d", k, v, maxParam)
+			}
+		}
+	}
+	// A transfer picks two accounts and moves 1 to initial/2.
+	if kind == "bank" {
+		for _, k := range []string{"accounts", "initial"} {
+			if n, ok := paramInt(p[k]); ok && n < 2 {
+				return fmt.Errorf("%s: %d: bank needs at least 2", k, n)
 			}
 		}
 	}
@@ -449,6 +459,11 @@ func checkParams(kind string, p map[string]any) error {
 	}
 	return nil
 }
+
+// maxParam bounds the counts of a workload's params: keys and accounts
+// are created one by one at the start, and accounts × initial must not
+// overflow.
+const maxParam = 1_000_000
 
 func paramDuration(v any) (time.Duration, error) {
 	switch x := v.(type) {

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,6 +174,9 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 			s.buckets.sweep()
+			if fl, ok := s.limit.(*fleetLimiter); ok {
+				fl.sweep()
+			}
 		}
 	}
 }
@@ -465,16 +469,51 @@ func retryAfter(d time.Duration) string {
 }
 
 // consoleLocal says whether the console's local-only mode admits r: it is
-// on and r comes from a loopback address, not through a proxy.
+// on and r comes from a loopback address, not through a proxy. A loopback
+// peer is not enough: a browser on this machine also connects from
+// loopback when a web page elsewhere makes it send a request (a form
+// POSTing to the switchover, or a DNS name rebound to 127.0.0.1), so the
+// Host must name loopback and an Origin, when sent, must be that host.
 func (s *Server) consoleLocal(r *http.Request) bool {
-	if !s.cfg.Console.Local || r.Header.Get("X-Forwarded-For") != "" {
+	if !s.cfg.Console.Local {
 		return false
+	}
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return false
 	}
-	ip := net.ParseIP(host)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	if !loopbackHost(r.Host) {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host || (u.Scheme != "http" && u.Scheme != "https") {
+			return false
+		}
+	}
+	return true
+}
+
+// loopbackHost says whether a Host header (host or host:port) names this
+// machine: localhost or a loopback IP.
+func loopbackHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
 

@@ -2,6 +2,7 @@ package seata
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,8 +54,8 @@ func readFrame(r *bufio.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: lengths total %d head %d", errBadFrame, total, hl)
 	}
 	f := Frame{Type: message.GettyRequestType(h[9]), ID: int32(binary.BigEndian.Uint32(h[12:16]))}
-	rest := make([]byte, total-headLen)
-	if _, err := io.ReadFull(r, rest); err != nil {
+	rest, err := readN(r, int(total-headLen))
+	if err != nil {
 		return Frame{}, err
 	}
 	hm, body := rest[:hl-headLen], rest[hl-headLen:]
@@ -82,6 +83,30 @@ func readFrame(r *bufio.Reader) (Frame, error) {
 	}
 	f.Body = decodeBody(body)
 	return f, nil
+}
+
+// eagerFrame is the largest rest of a frame allocated before it arrives.
+const eagerFrame = 64 << 10
+
+// readN reads n bytes. A large n is not allocated up front: a header that
+// claims 8 MiB and never sends it would make every such connection hold
+// 8 MiB; the buffer grows only as the bytes come.
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= eagerFrame {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(eagerFrame)
+	m, err := io.CopyN(&buf, r, int64(n))
+	if m < int64(n) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func cut16(b []byte) (string, int, bool) {

@@ -3,6 +3,10 @@ package seata
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"runtime"
 	"testing"
 
 	"github.com/seata/seata-go/pkg/protocol/branch"
@@ -60,4 +64,28 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadFrameAllocatesAsBytesCome: a header claiming the largest frame
+// and then nothing does not make the reader allocate the whole frame (many
+// such connections would hold 8 MiB each).
+func TestReadFrameAllocatesAsBytesCome(t *testing.T) {
+	h := []byte{0xda, 0xda, 1, 0, 0x80, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 1} // total 8 MiB
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(append(h, make([]byte, 100)...))))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated frame: %v, want unexpected EOF", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("a 116-byte truncated frame allocated %d bytes", d)
+	}
+	// A whole large frame still reads.
+	body := make([]byte, 200<<10)
+	big := append([]byte{0xda, 0xda, 1, 0, 0, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 1}, body...)
+	binary.BigEndian.PutUint32(big[3:7], uint32(len(big)))
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader(big))); err != nil {
+		t.Fatalf("a %d-byte frame: %v", len(big), err)
+	}
 }
