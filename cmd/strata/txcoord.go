@@ -218,19 +218,45 @@ func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node, id st
 
 // upTxcoordOptions are the coordinator's flags of `strata up`.
 type upTxcoordOptions struct {
-	raft, grpc string
-	svc        txServiceFlags
+	raft, grpc, http string
+	svc              txServiceFlags
 }
 
 func addUpTxcoordFlags(f *pflag.FlagSet, o *upTxcoordOptions) {
 	f.StringVar(&o.raft, "txcoord-raft", "", "coordinator Raft address (default 127.0.0.1:7110; a free port with --mariadb-port 0)")
 	f.StringVar(&o.grpc, "txcoord-grpc", "", "coordinator gRPC address (default 127.0.0.1:9091; a free port with --mariadb-port 0)")
+	f.StringVar(&o.http, "txcoord-http", "", `coordinator HTTP address: /metrics, /healthz, /transactions, /seata/transactions (default 127.0.0.1:8092; a free port with --mariadb-port 0; "off": none)`)
 	addTxServiceFlags(f, &o.svc)
+}
+
+// upTxcoord is `strata up`'s coordinator node and its HTTP server (nil
+// with --txcoord-http off).
+type upTxcoord struct {
+	*txcoord.Node
+	http *http.Server
+}
+
+// Close stops the HTTP server, then the node.
+func (u *upTxcoord) Close() error {
+	if u.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = u.http.Shutdown(ctx)
+		cancel()
+	}
+	return u.Node.Close()
+}
+
+// HTTPURL is the base URL of its HTTP server ("" without one).
+func (u *upTxcoord) HTTPURL() string {
+	if u.http == nil {
+		return ""
+	}
+	return "http://" + u.http.Addr
 }
 
 // startUpTxcoord starts `strata up`'s single-node coordinator, its data in
 // DATA/txcoord.
-func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
+func startUpTxcoord(e *env, o upOptions) (*upTxcoord, error) {
 	def := func(v, port string) string {
 		switch {
 		case v != "":
@@ -259,5 +285,12 @@ func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
 		closeSeata(mods)
 		return nil, fmt.Errorf("up: transaction coordinator: %w", err)
 	}
-	return n, nil
+	u := &upTxcoord{Node: n}
+	if o.tx.http != "off" {
+		if u.http, err = serveTxcoordHTTP(def(o.tx.http, "8092"), reg, n, cfg.NodeID, mods); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("up: transaction coordinator: %w", err)
+		}
+	}
+	return u, nil
 }
