@@ -163,6 +163,9 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: proxy, at: 1s}]\n", "faults[0].kind: latency: network faults need target.local"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "clock_skew: not yet"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nbogus: 1\n", `x.yaml: `},
+		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: \"txcoord:leader\", at: 1s}]\n", "faults[0].target: txcoord:leader: needs target.local with txcoords"},
+		{"target: {local: {txcoords: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"txcoord:leader\", at: 1s}]\n", "txcoord takes kill or pause"},
+		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nchecks: [xa]\n", "checks[0]: xa reads every primary"},
 	} {
 		_, err := Parse("x.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
