@@ -14,10 +14,10 @@ import (
 // the STRATA admin statements into the session.
 
 // startReadWrite builds and starts the read/write router when
-// read_write.enabled is set and no Router was given, and binds a given
-// *rwsplit.Router to the pools.
+// read_write.enabled is set and no router was given, and binds the one
+// given as Options.ReadWrite to the pools.
 func (s *Server) startReadWrite(ctx context.Context, o Options) error {
-	rw, _ := o.Router.(*rwsplit.Router)
+	rw := o.ReadWrite
 	if rw == nil && o.Router == nil && s.cfg.ReadWrite.Enabled {
 		def, err := fleet.ParseConsistency(s.cfg.ReadWrite.Consistency)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/executor"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
@@ -40,8 +41,12 @@ type Options struct {
 	// makes a new one.
 	Registry *prometheus.Registry
 	// Router picks a shard's server for each statement; nil sends
-	// everything to primaries.
+	// everything to primaries (or to the read/write router's choice).
 	Router backend.Router
+	// ReadWrite is a read/write router the caller built and starts: it is
+	// bound to the pools, routes, and answers STRATA statements. Nil with
+	// read_write.enabled (and no Router) builds and starts one.
+	ReadWrite *rwsplit.Router
 	// Logger gets startup, slow query and backend health lines.
 	Logger *slog.Logger
 	// XAFailpoint, for tests, is called at each step of a two-phase commit
@@ -77,6 +82,9 @@ type Server struct {
 	// id_service.
 	keys *session.KeyGen
 	xa   *xaParts // cross-shard transactions, nil without a coordinator (xa.go)
+
+	// rc is the hot-row cache (cache.go), nil when no table is cached.
+	rc *rowcache.Manager
 
 	mu     sync.Mutex
 	closed bool
@@ -140,9 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("shardproxy: %w", err)
 	}
 	if o.Router != nil {
-		if _, isRW := o.Router.(*rwsplit.Router); !isRW {
-			cluster.SetRouter(o.Router)
-		}
+		cluster.SetRouter(o.Router)
 	}
 	s := &Server{
 		cfg: cfg, vs: vs, env: env, cluster: cluster, reg: reg, log: log,
@@ -163,6 +169,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cluster.Close()
 		return nil, err
 	}
+	hot, err := newHotCombiner(vs, reg)
+	if err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	s.version = cfg.ServerVersion
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
@@ -176,20 +189,29 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	shared := &session.Shared{
 		Cluster: cluster, VSchema: vs, DBShards: s.dbShards, Metrics: sm, Log: log,
-		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys,
+		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys, Hot: hot,
 		Collations: env.CollationEnv(), TxMode: cfg.TxMode, XA: sxa,
 	}
 	if s.rw != nil {
 		shared.RW = s.rw
 	}
-	s.x = executor.New(ctx, executor.Options{
-		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
-		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf,
-	})
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
+	s.createMonthTables(ctx)
+	if err := s.startCache(ctx); err != nil {
+		s.stopXA()
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
+	s.x = executor.New(ctx, executor.Options{
+		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
+		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf, Cache: s.rc,
+	})
 	if err := s.listen(); err != nil {
+		s.rc.Close()
 		s.stopXA()
 		s.keys.Close()
 		s.stopReadWrite()
@@ -327,6 +349,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	go s.listener.Accept()
+	go s.monthTablesLoop(ctx)
 	s.log.Info("shardproxy: serving", "mysql", s.Addr(), "admin", s.AdminAddr(), "version", s.version)
 	select {
 	case <-ctx.Done():
@@ -363,5 +386,6 @@ func (s *Server) Close() {
 	s.stopXA()
 	s.stopReadWrite()
 	s.keys.Close()
+	s.rc.Close()
 	s.cluster.Close()
 }

@@ -59,7 +59,7 @@ func (s *Server) startXA(o Options) (*session.XA, error) {
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); r.Run(ctx) }()
 	s.xa = p
-	return &session.XA{Committer: p.committer, IDs: c, Transactions: session.NewTransactions(), Resolver: r, Coordinator: c}, nil
+	return &session.XA{Committer: p.committer, IDs: c, Transactions: session.NewTransactions(), Resolver: r, Coordinator: c, Metrics: m}, nil
 }
 
 // stopXA stops the resolver and the committer's completion reports.

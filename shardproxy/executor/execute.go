@@ -73,6 +73,9 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
 	if mentionsStrata(sql) {
+		if res, ok := s.cacheStatement(sql); ok {
+			return kindShow, res, nil
+		}
 		if isShowTransactions(sql) {
 			res, err := s.showTransactions(ctx)
 			return kindShow, res, err
@@ -132,9 +135,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		s.TxBegin = sqlparser.String(st)
 		return kindTx, okResult, nil
 	case *sqlparser.Commit:
-		return kindTx, okResult, s.EndTx(true)
+		return kindTx, okResult, s.endTx(true)
 	case *sqlparser.Rollback:
-		return kindTx, okResult, s.EndTx(false)
+		return kindTx, okResult, s.endTx(false)
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := s.savepoint(ctx, sqlparser.String(st))
 		return kindTx, res, err
@@ -152,6 +155,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 			return kindDDL, nil, err
 		}
 		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
+		if rc := s.srv.rc; rc != nil {
+			rc.Invalidate(rc.Writes(st, s.DB, nil))
+		}
 		return kindDDL, res, err
 	case *sqlparser.UnlockTables:
 		res, err := s.unlockTables(ctx)
@@ -266,10 +272,18 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
 		needs = nil // nothing from the session
 	}
-	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: engine.FactsOf(plan).NeedsText}
 	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
 	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
-	cp.lane = cp.plainSelect() && lanePlan(plan)
+	if rc := s.srv.rc; rc != nil {
+		if cp.plainSelect() {
+			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
+		} else if cp.kind != kindSelect {
+			cp.ast = r.AST
+		}
+	}
+	// A cached point select is the cache's to answer, not the lane's.
+	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole && cp.point == nil
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -347,17 +361,6 @@ func toNotSupported(err error) error {
 	return se
 }
 
-// needsText reports whether a plan names columns after the client's text
-// (engine.ColumnNames): only those get the statement's text in the context.
-func needsText(p engine.Primitive) bool {
-	for _, r := range p.Explain() {
-		if r.Operator == "ColumnNames" {
-			return true
-		}
-	}
-	return false
-}
-
 // execPlan runs a plan with the session's values for the bind variables the
 // normalizer asked for, and records what the session must remember
 // (LAST_INSERT_ID, ROW_COUNT). text is the statement as the client sent it
@@ -387,7 +390,11 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.Vars.Calc = &session.CalcFound{}
 		defer func() { s.Vars.Calc = nil }()
 	}
-	res, err := cp.plan.Execute(ctx, vc, bv)
+	res, cached, err := s.cachedRead(ctx, cp, vc, bv)
+	if !cached {
+		res, err = cp.plan.Execute(ctx, vc, bv)
+		s.noteWrite(cp, bv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -494,16 +501,16 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
-			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), anyShard: true}
+			p := &engine.Passthrough{Query: sqlparser.NewParsedQuery(stmt), Shard: srv.homeShardOf(db), VSchema: srv.vs, Read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), AnyShard: true}
 			if tables == 0 && usesLockFuncs(stmt) {
-				p.shard, p.anyShard = srv.lockShard(), false
-				p.detail = "named locks: the lock shard, on the session's reserved connection"
+				p.Shard, p.AnyShard = srv.lockShard(), false
+				p.Detail = "named locks: the lock shard, on the session's reserved connection"
 			} else if tables == 0 {
-				p.noTable = true
-				p.detail = "no table: any shard answers"
+				p.NoTable = true
+				p.Detail = "no table: any shard answers"
 			} else {
-				p.schemaVar = schemaVar(stmt)
-				p.detail = "system database"
+				p.SchemaVar = schemaVar(stmt)
+				p.Detail = "system database"
 			}
 			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
 		}
@@ -512,7 +519,7 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 }
 
 func (srv *Executor) homeShardOf(db string) string {
-	return homeShard(srv.vs, srv.vs.Databases[db])
+	return engine.HomeShard(srv.vs, srv.vs.Databases[db])
 }
 
 // scanTables counts the tables a statement reads (dual aside) and reports
@@ -573,7 +580,7 @@ func (s *Session) implicitCommit() error {
 	if s.Tx == nil && !s.ExplicitTx && s.TxLost == nil {
 		return nil
 	}
-	return s.EndTx(true)
+	return s.endTx(true)
 }
 
 func (s *Session) use(db string) error {

@@ -52,21 +52,6 @@ var errNotLane = errors.New("shardproxy: not for the fast lane")
 // client already.
 var laneResult = &sqltypes.Result{}
 
-// lanePlan reports whether a plan answers with one shard's response,
-// untouched: a Route (when it picks one shard) or a passthrough.
-func lanePlan(p engine.Primitive) bool {
-	switch p := p.(type) {
-	case *engine.Route:
-		switch p.Opcode {
-		case engine.Unsharded, engine.AnyShard, engine.EqualUnique, engine.InList, engine.Between:
-			return true
-		}
-	case *passthrough:
-		return true
-	}
-	return false
-}
-
 // laneCursor is the VCursor of a statement in the fast lane and the Sink of
 // its shard's response, which it translates into the client's packets in
 // Conn.out.
@@ -245,8 +230,14 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		}
 		return err
 	}
-	if lc.stmtText != "" {
-		err = conn.ExecStmtRaw(lc.stmtText, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		text, ok = engine.ResolveTables(text, q)
+	}
+	if !ok {
+		err = fmt.Errorf("shardproxy: lane: a prepared statement's text has an unresolved table: %w", errNotLane)
+	} else if text != "" {
+		err = conn.ExecStmtRaw(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
 		if errors.Is(err, backend.ErrPrepare) {
 			lc.noPrepare = true
 		}
@@ -522,12 +513,12 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
 func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	var pq *sqlparser.ParsedQuery
-	switch p := plan.(type) {
-	case *engine.Route:
-		pq = p.Query
-	case *passthrough:
-		pq = p.pq
+	f := engine.FactsOf(plan)
+	pq := f.Query
+	var tables map[string]sqlparser.Encodable
+	if f.Sub != nil {
+		// Each execution's physical tables go in at run.
+		tables = f.Sub.LaneMarks()
 	}
 	if pq == nil {
 		return ""
@@ -541,7 +532,7 @@ func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable,
 		marks[i] = "/*strata-param-" + strconv.Itoa(i+1) + "*/"
 		bv[wire.ParamName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
 	}
-	sql, err := pq.GenerateQuery(bv, nil)
+	sql, err := pq.GenerateQuery(bv, tables)
 	if err != nil || strings.Contains(sql, "?") {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 )
 
 // cachedPlan is everything a normalized statement needs to run again
@@ -39,6 +40,10 @@ type cachedPlan struct {
 	// response (clients size their result buffers from it); found on first
 	// prepare.
 	fields atomic.Pointer[[]*querypb.Field]
+	// point: a point select the row cache may answer (rowcache.go); ast: the
+	// normalized statement of a write, for what it invalidates.
+	point *rowcache.PointPlan
+	ast   sqlparser.Statement
 }
 
 // planCache maps "db\x00normalized statement" to its plan, counting hits

@@ -125,11 +125,7 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	default:
 		return nil
 	}
-	plan := cp.plan
-	if cn, ok := plan.(*engine.ColumnNames); ok {
-		plan = cn.Input
-	}
-	if p, ok := plan.(*passthrough); ok && p.noTable {
+	if engine.FactsOf(cp.plan).NoTable {
 		return nil // no transaction on the server
 	}
 	sv.NextIso, sv.NextRO = "", ""
@@ -249,17 +245,17 @@ func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
 // literals written back with their type (1 /* INT64 */ + 1). A select list
 // whose only such items are lone numbers stays as it is, and in the fast
 // lane: MariaDB names a number by its value, which the shard's text keeps.
-func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Primitive {
+func namedPassthrough(stmt sqlparser.TableStatement, p *engine.Passthrough) engine.Primitive {
 	w := planner.WithNames(stmt, p)
-	cn, ok := w.(*engine.ColumnNames)
-	if !ok {
+	f := engine.FactsOf(w)
+	if !f.NeedsText {
 		return p
 	}
 	sel, _ := sqlparser.GetFirstSelect(stmt)
 	if sel == nil {
 		return w
 	}
-	for i, fromText := range cn.FromText {
+	for i, fromText := range f.FromText {
 		if !fromText {
 			continue
 		}
@@ -283,11 +279,7 @@ func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Prim
 // server does for the client's own statement. "" when the statement needs
 // the ordinary path.
 func namedLaneText(cp *cachedPlan, query string) string {
-	cn, ok := cp.plan.(*engine.ColumnNames)
-	if !ok || !cp.plainSelect() || cp.needs != nil {
-		return ""
-	}
-	if _, ok := cn.Input.(*passthrough); !ok {
+	if f := engine.FactsOf(cp.plan); !f.NeedsText || !f.Passthrough || !cp.plainSelect() || cp.needs != nil {
 		return ""
 	}
 	return query

@@ -104,7 +104,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 	if autocommit && !s.Autocommit {
 		// Turning autocommit on commits the open transaction.
 		s.Autocommit = true
-		if err := s.EndTx(true); err != nil {
+		if err := s.endTx(true); err != nil {
 			return nil, err
 		}
 	}

@@ -156,7 +156,7 @@ func (s *Session) showTables(ctx context.Context, sql string, in *sqlparser.Show
 	seen := map[string]bool{}
 	for _, r := range results {
 		for _, row := range r.Rows {
-			if name := row[0].ToString(); !seen[name] {
+			if name := row[0].ToString(); !seen[name] && !d.IsSubTableName(name) {
 				seen[name] = true
 				out.Rows = append(out.Rows, row)
 			}

@@ -48,6 +48,7 @@ type XA struct {
 	// last recovery pass left in doubt, and the decisions not completed.
 	Resolver    *xa.Resolver
 	Coordinator xa.Coordinator
+	Metrics     *xa.Metrics
 }
 
 // TxIDs hands out transaction ids (the coordinator client).
@@ -240,6 +241,7 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 				"the transaction had to restart on shard %s to span shards and found the data changed meanwhile: retry the transaction", shard)
 		}
 		if err != nil {
+			s.sh.XA.Metrics.Upgraded(false)
 			var se *sqlerror.SQLError
 			if !errors.As(err, &se) || se.Number() != sqlerror.ERLockDeadlock {
 				err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, "40001",
@@ -249,6 +251,7 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		}
 	}
 	s.TxXA, s.replayOn, s.replay = true, false, nil
+	s.sh.XA.Metrics.Upgraded(true)
 	return nil
 }
 
@@ -465,7 +468,7 @@ func (s *Session) endSpanning(commit bool) error {
 		if commit && err == nil {
 			sql = "COMMIT"
 		}
-		_, _, e := p.conn.Exec(context.Background(), sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
+		_, _, e := p.conn.Exec(ctx, sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
 		switch {
 		case e != nil && sql == "COMMIT" && (p.wrote || len(plains) > 1):
 			p.conn.MarkBroken()

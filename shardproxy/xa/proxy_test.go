@@ -296,6 +296,10 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	if bal(a) != 5 || bal(b) != bBefore {
 		t.Errorf("after the failed upgrade: a %d (want 5), b %d (want %d)", bal(a), bal(b), bBefore)
 	}
+	// Three first shards ran again: the two transfers and the one told to retry.
+	if got := p.metric("strata_xa_upgrades_total"); got != 3 {
+		t.Errorf("strata_xa_upgrades_total = %v, want 3", got)
+	}
 
 	// single mode: 1235 naming the mode.
 	sdb := p.open(t, "single")
