@@ -113,6 +113,30 @@ func sourcePanel(src string) Panel {
 	return URLPanel(src)
 }
 
+// ProxyPanel is a Panel of the rows a statement returns through the proxy
+// (this edge's connection, behind its circuit breaker): SHOW STRATA
+// TRANSACTIONS for the transactions panel, for example.
+func (s *Server) ProxyPanel(q string) Panel {
+	return PanelFunc(func(ctx context.Context) (any, error) {
+		if s.rows == nil {
+			return nil, fmt.Errorf("%w: no proxy configured", errNotAvailable)
+		}
+		var out []map[string]any
+		err := s.proxyG.do(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.rows.Query(ctx, q)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errNotAvailable, q, err)
+		}
+		if out == nil {
+			out = []map[string]any{} // none: an empty list, not "no data"
+		}
+		return out, nil
+	})
+}
+
 // panelState is a panel as the console and the admin API show it.
 type panelState struct {
 	Available bool   `json:"available"`
