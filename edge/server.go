@@ -189,7 +189,9 @@ func (s *Server) Start() error {
 	}
 	s.ln = ln
 	s.fresh = map[net.Conn]struct{}{}
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// ReadTimeout bounds the body too: without it a client sending a body
+	// slowly holds a goroutine and its buffer for as long as it likes.
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			s.connMu.Lock()
 			defer s.connMu.Unlock()
