@@ -304,6 +304,15 @@ func (s *State) globalReport(c Command) Result {
 	if g == nil {
 		return s.status(c.XID)
 	}
+	for _, b := range g.Branches {
+		if b.Type != branch.BranchTypeSAGA {
+			// Only a Saga TM drives its own phase two (as in Seata's
+			// server): a report must not end an AT or TCC transaction,
+			// releasing its row locks with no branch committed or rolled back.
+			return Result{XID: c.XID, Status: g.Status, Code: serr.TransactionErrorCodeGlobalTransactionStatusInvalid,
+				Msg: fmt.Sprintf("global transaction %s has a %v branch: only a Saga transaction's end may be reported", c.XID, b.Type)}
+		}
+	}
 	switch c.Status {
 	case message.GlobalStatusCommitted, message.GlobalStatusRollbacked,
 		message.GlobalStatusCommitFailed, message.GlobalStatusRollbackFailed,

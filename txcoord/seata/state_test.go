@@ -235,3 +235,24 @@ func TestStateLastBranchEnds(t *testing.T) {
 		t.Fatalf("late answer: %s", StatusName(got))
 	}
 }
+
+// A GlobalReport ends only a Saga transaction: reported for an AT one it
+// would release its row locks with no branch finished.
+func TestStateGlobalReportOnlySaga(t *testing.T) {
+	r := &stateRun{t: t, s: NewState()}
+	x := r.begin()
+	if res := r.reg(x, branch.BranchTypeAT, "t:1"); res.Refused() {
+		t.Fatal(res)
+	}
+	res := r.do(Command{Op: OpGlobalRep, XID: x, Status: message.GlobalStatusCommitted})
+	if !res.Refused() || r.s.Globals[x] == nil || len(r.s.Locks) != 1 {
+		t.Fatalf("report of an AT transaction: %+v, globals %v, locks %v", res, r.s.Globals, r.s.Locks)
+	}
+	y := r.begin()
+	if res := r.reg(y, branch.BranchTypeSAGA, ""); res.Refused() {
+		t.Fatal(res)
+	}
+	if res := r.do(Command{Op: OpGlobalRep, XID: y, Status: message.GlobalStatusCommitted}); res.Refused() || r.s.Globals[y] != nil {
+		t.Fatalf("report of a Saga transaction: %+v", res)
+	}
+}
