@@ -3,6 +3,9 @@ BIN     := bin/strata
 PKGS    := ./...
 # Packages whose tests also run under the race detector on every `make test`.
 RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/...
+# Example applications that are Go modules of their own (their clients'
+# dependencies stay out of Strata's go.mod); `make test` runs their tests.
+EXAMPLE_MODS := examples/seata-go
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # go-sql-driver/mysql's TestConnectorReturnsTimeout dials off this machine: never run it.
 TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
@@ -11,7 +14,7 @@ TESTFLAGS ?= -count=1 -timeout 20m -skip TestConnectorReturnsTimeout
 # a few seconds of each).
 FUZZTIME ?= 60s
 
-.PHONY: all build run test lint bench deps bench-deps fuzz clean
+.PHONY: all build run test lint bench deps bench-deps fuzz clean drills
 
 all: build
 
@@ -31,6 +34,7 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
+	@for m in $(EXAMPLE_MODS); do (cd $$m && $(GO) vet ./... && $(GO) test $(TESTFLAGS) ./...) || exit 1; done
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -43,9 +47,18 @@ $(STATICCHECK):
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# The full form of every shipped drill (the short forms run in `make test`),
+# each against a local stack of its own; reports in $(DRILL_REPORTS)/NAME.
+DRILL_REPORTS ?= drill-reports
+drills: deps build
+	@fail=0; for d in drills/*.yaml; do \
+		n=$$(basename $$d .yaml); \
+		./$(BIN) chaos run $$d --report $(DRILL_REPORTS)/$$n || fail=1; \
+	done; exit $$fail
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME) ./shardproxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME) ./shardproxy/executor/
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./shardproxy/planner/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./shardproxy/sqlmode/
 

@@ -141,7 +141,9 @@ func (b *tagBuf) take(ctx context.Context, a *segments, count uint64, out []Rang
 		if n := b.cur.len(); n > 0 {
 			k := min(count, n)
 			out = append(out, Range{Start: b.cur.lo, Count: k})
-			b.cur.lo += k
+			if !debugReissue() {
+				b.cur.lo += k
+			}
 			count -= k
 			continue
 		}

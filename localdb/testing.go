@@ -2,6 +2,7 @@ package localdb
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -45,9 +46,15 @@ func TestConfig(shards, replicas int) Config {
 // TestLogger is a logger that writes to the test's log while the test runs
 // and drops lines after it has ended (testing panics on a late Log).
 func TestLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(TestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// TestWriter writes to the test's log while the test runs and drops what
+// comes after it has ended: the one log writer of the project's tests.
+func TestWriter(t testing.TB) io.Writer {
 	w := &testWriter{t: t}
 	t.Cleanup(func() { w.done.Store(true) })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return w
 }
 
 type testWriter struct {

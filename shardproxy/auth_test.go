@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"crypto/rand"
@@ -19,6 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestAuth: both authentication methods, with and without a password; a
@@ -26,13 +27,13 @@ import (
 func TestAuth(t *testing.T) {
 	for _, plugin := range []string{"mysql_native_password", "caching_sha2_password"} {
 		t.Run(plugin, func(t *testing.T) {
-			p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+			p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 				c.AuthPlugin = plugin
 				c.Users = []config.User{{Name: "root"}, {Name: "app", Password: "s3cret!"}}
 			})
 			try := func(user, pw string) error {
 				mc := mysql.NewConfig()
-				mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = user, pw, "tcp", p.srv.Addr(), "demo"
+				mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = user, pw, "tcp", p.Server.Addr(), p.Demo
 				mc.Timeout = 5 * time.Second
 				c, err := mysql.NewConnector(mc)
 				if err != nil {
@@ -49,7 +50,7 @@ func TestAuth(t *testing.T) {
 				}
 			}
 			for _, bad := range [][2]string{{"app", "wrong"}, {"app", ""}, {"root", "x"}, {"nobody", "x"}} {
-				if err := try(bad[0], bad[1]); sqlErr(err) != 1045 {
+				if err := try(bad[0], bad[1]); proxytest.SQLErr(err) != 1045 {
 					t.Errorf("%s/%q: got %v, want 1045", bad[0], bad[1], err)
 				}
 			}
@@ -65,20 +66,20 @@ func TestAuth(t *testing.T) {
 func TestTLS(t *testing.T) {
 	cert, key := selfSigned(t)
 	for _, require := range []bool{false, true} {
-		p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+		p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 			c.TLS = config.TLS{Cert: cert, Key: key, Require: require}
 			c.MaxAllowedPacket = 1 << 20
 		})
-		tlsDB := p.open(t, "demo", "tls=skip-verify")
+		tlsDB := p.Open(t, p.Demo, "tls=skip-verify")
 		var cipher sql.NullString
 		var name string
 		if err := tlsDB.QueryRow("SELECT 1").Scan(&name); err != nil {
 			t.Fatalf("require=%v, TLS client: %v", require, err)
 		}
 		_ = cipher
-		plain := p.open(t, "demo")
+		plain := p.Open(t, p.Demo)
 		err := plain.Ping()
-		if require && sqlErr(err) != 3159 {
+		if require && proxytest.SQLErr(err) != 3159 {
 			t.Errorf("require: plain client got %v, want 3159", err)
 		}
 		if !require && err != nil {
@@ -95,9 +96,9 @@ func TestTLS(t *testing.T) {
 		// The proxy closed that connection after its 1153, as a server
 		// does; whether the driver noticed before pooling it again depends
 		// on timing, so go on with a fresh pool.
-		tlsDB = p.open(t, "demo", "tls=skip-verify")
-		mustExec(t, tlsDB, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
-		out, err := mariadbCLI(t, p, "demo", "SELECT COUNT(*) FROM t4;\n", "--ssl", "--ssl-verify-server-cert=0", "--auto-rehash")
+		tlsDB = p.Open(t, p.Demo, "tls=skip-verify")
+		proxytest.MustExec(t, tlsDB, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
+		out, err := mariadbCLI(t, p, p.Demo, "SELECT COUNT(*) FROM t4;\n", "--ssl", "--ssl-verify-server-cert=0", "--auto-rehash")
 		if err != nil || !strings.Contains(out, "COUNT(*)") {
 			t.Errorf("mariadb over TLS: %v %q", err, out)
 		}

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"vitess.io/vitess/go/sqltypes"
 
-	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -22,22 +22,22 @@ import (
 // every shard), text and prepared, and its insert of a non-ASCII key is
 // refused; plain ASCII keys still route; utf8mb4 sessions are unchanged.
 func TestSessionCharset(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), withTables(map[string]*config.Table{"cs": {Kind: "sharded", Column: "tag", Type: "string"}}))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), withTables(map[string]*config.Table{"cs": {Kind: "sharded", Column: "tag", Type: "string"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	utf8DB := p.open(t, "demo", "interpolateParams=true", "charset=utf8mb4")
-	mustExec(t, utf8DB, "DROP TABLE IF EXISTS cs")
-	mustExec(t, utf8DB, "CREATE TABLE cs (tag VARCHAR(40) PRIMARY KEY, n INT) DEFAULT CHARSET utf8mb4")
+	utf8DB := p.Open(t, p.Demo, "interpolateParams=true", "charset=utf8mb4")
+	proxytest.MustExec(t, utf8DB, "DROP TABLE IF EXISTS cs")
+	proxytest.MustExec(t, utf8DB, "CREATE TABLE cs (tag VARCHAR(40) PRIMARY KEY, n INT) DEFAULT CHARSET utf8mb4")
 
 	// A key whose row (stored as "Ã©<k>" by a utf8mb4 session) is on another
 	// shard than the one its latin1 spelling's bytes hash to as UTF-8, so
 	// that routing by those bytes would miss it.
-	_, table, err := p.srv.vs.FindTable("demo", "cs")
+	_, table, err := p.Server.VSchema().FindTable(p.Demo, "cs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	shardOfKey := func(s string) string {
-		sh, err := p.srv.vs.KeyShard(table, sqltypes.NewVarChar(s), vschema.ForRead)
+		sh, err := p.Server.VSchema().KeyShard(table, sqltypes.NewVarChar(s), vschema.ForRead)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestSessionCharset(t *testing.T) {
 		t.Fatal("no key whose spellings hash to different shards")
 	}
 	stored := "Ã©" + key[2:]
-	mustExec(t, utf8DB, "INSERT INTO cs (tag, n) VALUES (?, 1), ('ascii', 2)", stored)
+	proxytest.MustExec(t, utf8DB, "INSERT INTO cs (tag, n) VALUES (?, 1), ('ascii', 2)", stored)
 
 	// In this order: a backend connection that carried an explicit
 	// character_set_client gives a later session's NAMES up (backend's
@@ -65,10 +65,10 @@ func TestSessionCharset(t *testing.T) {
 		db    *sql.DB
 		setup string
 	}{
-		{"handshake", p.open(t, "demo", "collation=latin1_swedish_ci"), ""},
-		{"SET NAMES", p.open(t, "demo", "interpolateParams=true"), "SET NAMES latin1"},
-		{"SET CHARACTER SET", p.open(t, "demo"), "SET CHARACTER SET latin1"},
-		{"character_set_client", p.open(t, "demo", "interpolateParams=true"), "SET @@session.character_set_client = 'latin1'"},
+		{"handshake", p.Open(t, p.Demo, "collation=latin1_swedish_ci"), ""},
+		{"SET NAMES", p.Open(t, p.Demo, "interpolateParams=true"), "SET NAMES latin1"},
+		{"SET CHARACTER SET", p.Open(t, p.Demo), "SET CHARACTER SET latin1"},
+		{"character_set_client", p.Open(t, p.Demo, "interpolateParams=true"), "SET @@session.character_set_client = 'latin1'"},
 	}
 	for _, l := range latin1 {
 		t.Run(l.name, func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestSessionCharset(t *testing.T) {
 				}
 			}
 			_, err = conn.ExecContext(ctx, "INSERT INTO cs (tag, n) VALUES (?, 3)", "x"+key)
-			if code := sqlErr(err); code != 1366 {
+			if code := proxytest.SQLErr(err); code != 1366 {
 				t.Errorf("insert of a non-ASCII key in a latin1 session: %v", err)
 			}
 			if _, err := conn.ExecContext(ctx, "INSERT INTO cs (tag, n) VALUES (?, 4)", "ascii-"+l.name); err != nil {
@@ -109,14 +109,14 @@ func TestSessionCharset(t *testing.T) {
 	}
 
 	// utf8mb4: the same bytes are 'é', a key of its own, routed by hash.
-	mustExec(t, utf8DB, "INSERT INTO cs (tag, n) VALUES (?, 5)", key)
+	proxytest.MustExec(t, utf8DB, "INSERT INTO cs (tag, n) VALUES (?, 5)", key)
 	for _, q := range []string{"SELECT n FROM cs WHERE tag = '" + key + "'", "SELECT n FROM cs WHERE tag = '" + stored + "'"} {
 		var n int
 		if err := utf8DB.QueryRowContext(ctx, q).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	sdb, err := p.topo.Shard(shardOfKey(key)).Primary().Open("demo")
+	sdb, err := p.Topo.Shard(shardOfKey(key)).Primary().Open(p.Demo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,34 +124,5 @@ func TestSessionCharset(t *testing.T) {
 	var n int
 	if err := sdb.QueryRow("SELECT n FROM cs WHERE tag = ?", key).Scan(&n); err != nil || n != 5 {
 		t.Errorf("utf8mb4 insert of %q is not on the shard its hash names: %d %v", key, n, err)
-	}
-}
-
-// TestClientCharsetFromState: the character set a session's State gives
-// its backend connections' character_set_client.
-func TestClientCharsetFromState(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	for _, c := range []struct{ names, client, want string }{
-		{"", "", "utf8mb4"},
-		{"NAMES 'latin1'", "", "latin1"},
-		{"NAMES 'latin1' COLLATE 'latin1_bin'", "", "latin1"},
-		{"CHARACTER SET 'cp1251'", "", "cp1251"},
-		{backend.DefaultNames, "", "utf8mb4"},
-		{"", "'LATIN1'", "latin1"},
-		{"", "8", "latin1"}, // a collation's number: latin1_swedish_ci
-		{"NAMES 'latin1'", "'utf8mb4'", "utf8mb4"},
-		{"NAMES 'utf8mb4'", "'binary'", "binary"},
-		{"", "'a b'", ""},
-	} {
-		ss := &Session{srv: p.srv}
-		if c.names != "" {
-			ss.state = p.srv.cluster.States.With(ss.state, backend.NamesVar, c.names)
-		}
-		if c.client != "" {
-			ss.state = p.srv.cluster.States.With(ss.state, "character_set_client", "@@session.character_set_client = "+c.client)
-		}
-		if got := ss.ClientCharset(); got != c.want {
-			t.Errorf("%s / %s: %q, want %q", c.names, c.client, got, c.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"bytes"
@@ -10,17 +10,18 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // mariadbCLI runs the mariadb command-line client against the proxy with
 // the statements on stdin and returns its output.
-func mariadbCLI(t *testing.T, p *testProxy, db, stdin string, extra ...string) (string, error) {
+func mariadbCLI(t *testing.T, p *proxytest.Proxy, db, stdin string, extra ...string) (string, error) {
 	t.Helper()
 	bin, err := exec.LookPath("mariadb")
 	if err != nil {
 		t.Fatalf("mariadb client not installed (make deps installs it): %v", err)
 	}
-	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	host, port, _ := net.SplitHostPort(p.Server.Addr())
 	args := append([]string{"--no-defaults", "-h" + host, "-P" + port, "-uroot", "--batch", "--connect-timeout=5"}, extra...)
 	if db != "" {
 		args = append(args, db)
@@ -38,7 +39,7 @@ func mariadbCLI(t *testing.T, p *testProxy, db, stdin string, extra ...string) (
 // TestMariadbCLI drives the mariadb client as a user would, including its
 // connect-time table and column completion (COM_FIELD_LIST).
 func TestMariadbCLI(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	script := `DROP TABLE IF EXISTS t3;
 CREATE TABLE t3 (id BIGINT PRIMARY KEY, v VARCHAR(20), n INT);
 INSERT INTO t3 (id, v, n) VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30), (4, 'four', 40);
@@ -53,21 +54,21 @@ EXPLAIN SELECT v FROM t3 WHERE id = 2;
 `
 	// --auto-rehash makes the client read every table's columns with
 	// COM_FIELD_LIST at connect.
-	out, err := mariadbCLI(t, p, "demo", script, "--auto-rehash")
+	out, err := mariadbCLI(t, p, p.Demo, script, "--auto-rehash")
 	if err != nil {
 		t.Fatalf("mariadb: %v\n%s", err, out)
 	}
-	for _, want := range []string{"three", "4\t100", "4\tfour\n3\tthree", "demo\t1", "11", "Tables_in_demo (t3)\nt3", "Route"} {
+	for _, want := range []string{"three", "4\t100", "4\tfour\n3\tthree", p.Demo + "\t1", "11", "Tables_in_" + p.Demo + " (t3)\nt3", "Route"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	// Errors come back in MySQL's words; the client exits non-zero.
-	out, err = mariadbCLI(t, p, "demo", "SELEC 1;\n")
+	out, err = mariadbCLI(t, p, p.Demo, "SELEC 1;\n")
 	if err == nil || !strings.Contains(out, "ERROR 1064 (42000)") || !strings.Contains(out, "near 'SELEC 1' at line 1") {
 		t.Errorf("parse error: %v\n%s", err, out)
 	}
-	out, _ = mariadbCLI(t, p, "demo", "SELECT * FROM nope;\n")
+	out, _ = mariadbCLI(t, p, p.Demo, "SELECT * FROM nope;\n")
 	if !strings.Contains(out, "ERROR 1146 (42S02)") {
 		t.Errorf("unknown table: %s", out)
 	}
@@ -80,15 +81,15 @@ EXPLAIN SELECT v FROM t3 WHERE id = 2;
 // TestFieldList sends COM_FIELD_LIST (what the client's completion uses)
 // over a raw connection and checks the column definitions.
 func TestFieldList(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) {})
-	db := p.open(t, "demo")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
-	c := rawConnect(t, p, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {})
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS t4 (id BIGINT PRIMARY KEY, name VARCHAR(10), price DECIMAL(8,2))")
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Demo)
 	// COM_FIELD_LIST: 0x04, table, NUL, wildcard.
-	c.send(0, append([]byte{0x04}, []byte("t4\x00")...))
+	c.Send(0, append([]byte{0x04}, []byte("t4\x00")...))
 	var names []string
 	for {
-		pkt := c.recv()
+		pkt := c.Recv()
 		if pkt[0] == 0xfe && len(pkt) < 9 {
 			break
 		}
@@ -100,20 +101,20 @@ func TestFieldList(t *testing.T) {
 	if strings.Join(names, ",") != "id,name,price" {
 		t.Errorf("columns %v", names)
 	}
-	c.send(0, append([]byte{0x04}, []byte("t4\x00na%")...))
-	if pkt := c.recv(); columnName(pkt) != "name" {
+	c.Send(0, append([]byte{0x04}, []byte("t4\x00na%")...))
+	if pkt := c.Recv(); columnName(pkt) != "name" {
 		t.Errorf("wildcard: %q", pkt)
 	}
-	if pkt := c.recv(); pkt[0] != 0xfe {
+	if pkt := c.Recv(); pkt[0] != 0xfe {
 		t.Errorf("no EOF after wildcard: %q", pkt)
 	}
-	c.send(0, append([]byte{0x04}, []byte("nosuch\x00")...))
-	if pkt := c.recv(); pkt[0] != 0xff || !bytes.Contains(pkt, []byte("1146")) && pkt[1] != 0x7a {
+	c.Send(0, append([]byte{0x04}, []byte("nosuch\x00")...))
+	if pkt := c.Recv(); pkt[0] != 0xff || !bytes.Contains(pkt, []byte("1146")) && pkt[1] != 0x7a {
 		t.Errorf("unknown table: %q", pkt)
 	}
 	// The connection goes on with ordinary commands.
-	c.send(0, append([]byte{0x03}, []byte("SELECT 5")...))
-	if pkt := c.recv(); pkt[0] != 1 {
+	c.Send(0, append([]byte{0x03}, []byte("SELECT 5")...))
+	if pkt := c.Recv(); pkt[0] != 1 {
 		t.Errorf("query after field list: %q", pkt)
 	}
 }

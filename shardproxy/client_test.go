@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"bytes"
@@ -9,20 +9,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestGoDriver runs go-sql-driver/mysql through the proxy against two real
 // shards, in text mode (interpolateParams) and with server-side prepared
 // statements, with parameters of every common type, on a sharded table.
 func TestGoDriver(t *testing.T) {
-	topo := sharedTopo(t)
-	p := startProxy(t, topo, nil)
+	topo := proxytest.SharedTopology(t)
+	p := proxytest.Start(t, topo, nil)
 	for i, mode := range []string{"interpolateParams=true", "interpolateParams=false"} {
 		t.Run(mode, func(t *testing.T) {
-			db := p.open(t, "demo", mode, "parseTime=true", "loc=UTC")
+			db := p.Open(t, p.Demo, mode, "parseTime=true", "loc=UTC")
 			table := fmt.Sprintf("t%d", i+1)
-			mustExec(t, db, "DROP TABLE IF EXISTS "+table)
-			mustExec(t, db, "CREATE TABLE "+table+` (
+			proxytest.MustExec(t, db, "DROP TABLE IF EXISTS "+table)
+			proxytest.MustExec(t, db, "CREATE TABLE "+table+` (
 				id BIGINT PRIMARY KEY, i INT, u INT UNSIGNED, bi BIGINT, f FLOAT, d DOUBLE,
 				dc DECIMAL(12,3), s VARCHAR(100), b VARBINARY(100), bl BLOB, dt DATETIME(6),
 				da DATE, tm TIME, bo TINYINT(1), n INT NULL)`)
@@ -60,7 +62,7 @@ func TestGoDriver(t *testing.T) {
 				if r.N.Valid {
 					n = r.N.Int64
 				}
-				mustExec(t, db, "INSERT INTO "+table+" (id, i, u, bi, f, d, dc, s, b, bl, dt, da, tm, bo, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				proxytest.MustExec(t, db, "INSERT INTO "+table+" (id, i, u, bi, f, d, dc, s, b, bl, dt, da, tm, bo, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 					r.ID, r.I, r.U, r.BI, r.F, r.D, r.DC, r.S, r.B, r.BL, r.DT, r.DA, r.TM, r.BO, n)
 			}
 			scan := func(rs interface{ Scan(...any) error }) (row, error) {

@@ -1,18 +1,26 @@
-// Package shardproxy is the MySQL server side of Strata's shard proxy: it
-// accepts any MySQL client (vitess go/mysql Listener), authenticates it
-// against the configured users, keeps each connection's session (current
-// database, session and user variables, transaction, prepared statements,
-// warnings), classifies every statement, and either answers it itself (SET,
-// USE, transactions, SHOW DATABASES, SHOW WARNINGS, EXPLAIN, @@version) or
-// plans it (parse, normalize, plan cache, planner) and runs the plan through
-// the session, which implements the engine's VCursor over the backend pools.
+// Package shardproxy is Strata's shard proxy as a server: New wires the
+// configuration, the backend pools (package backend), the read/write
+// router (rwsplit), the ID-service key generator, the executor and the
+// vitess listener together; Serve runs them and the admin HTTP server
+// (/metrics, /healthz, /debug/pprof, admin.go); metrics.go registers the
+// proxy's metrics.
 //
-// It also owns the proxy's observability: Prometheus metrics per shard, the
-// admin HTTP server (/metrics, /healthz, /debug/pprof) and the slow query
-// log.
+// The work is done below it, one concern per package:
+//   - wire: the client connection (framing, TLS, commands answered below
+//     the listener, authentication, packet builders);
+//   - executor: the listener's mysql.Handler and the per-query path
+//     (dispatch, fast path and fast lane, plan cache, SET/USE/SHOW/EXPLAIN,
+//     prepared statements);
+//   - session: a client session's state, transactions, reserved
+//     connections, and the engine.VCursor over the pools;
+//   - planner and engine: statements to plans, and plans run against a
+//     VCursor; they know nothing of sessions;
+//   - backend, fleet, rwsplit: pools, health and which server of a shard
+//     serves a statement;
+//   - config, vschema: the configuration and the sharding schema;
+//   - proxytest: the test kit (a proxy over a localdb topology, a raw
+//     client).
 //
-// The planner and the engine (packages planner and engine) know nothing of
-// sessions: a plan sees only ExecuteShards. This package knows nothing of
-// routing: which shard a statement needs is the plan's business, which
-// server of that shard runs it is backend.Router's.
+// May import: every shardproxy package, idserver/client, localdb only in
+// tests. docs/architecture.md has the map and the import rules.
 package shardproxy

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/strata-db/strata/idserver"
@@ -23,6 +22,7 @@ import (
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/raftstore"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -78,8 +78,8 @@ func withKeygen(topo *localdb.Topology, addrs []string, timeout time.Duration) f
 func recreate(t *testing.T, db *sql.DB, tables ...string) {
 	t.Helper()
 	for _, tb := range tables {
-		mustExec(t, db, "DROP TABLE IF EXISTS "+tb)
-		mustExec(t, db, "CREATE TABLE "+tb+" (id BIGINT PRIMARY KEY, name VARCHAR(40) NOT NULL)")
+		proxytest.MustExec(t, db, "DROP TABLE IF EXISTS "+tb)
+		proxytest.MustExec(t, db, "CREATE TABLE "+tb+" (id BIGINT PRIMARY KEY, name VARCHAR(40) NOT NULL)")
 	}
 }
 
@@ -127,15 +127,15 @@ func rowsOnShards(t *testing.T, topo *localdb.Topology, table string) map[string
 // checkPlacement fails unless every row is on the shard its key maps to
 // (the proxy's own shard function over the vschema), and returns how many
 // rows each shard holds.
-func checkPlacement(t *testing.T, p *testProxy, table string, rows map[string]placed) map[string]int {
+func checkPlacement(t *testing.T, p *proxytest.Proxy, table string, rows map[string]placed) map[string]int {
 	t.Helper()
-	_, tb, err := p.srv.vs.FindTable("keygen", table)
+	_, tb, err := p.Server.VSchema().FindTable("keygen", table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	per := map[string]int{}
 	for name, r := range rows {
-		want, err := p.srv.vs.KeyShard(tb, sqltypes.NewInt64(r.id), vschema.ForInsert)
+		want, err := p.Server.VSchema().KeyShard(tb, sqltypes.NewInt64(r.id), vschema.ForInsert)
 		if err != nil {
 			t.Fatalf("%s key %d: %v", table, r.id, err)
 		}
@@ -208,10 +208,10 @@ func keysOf(t *testing.T, rows map[string]placed, prefix string, n int, first in
 // hashes or ranges to (read on the shards' servers); LastInsertId and
 // LAST_INSERT_ID() are the first key; each table draws from its sequence.
 func TestGeneratedKeys(t *testing.T) {
-	topo := sharedTopo(t)
+	topo := proxytest.SharedTopology(t)
 	node, _ := startIDNode(t)
-	p := startProxy(t, topo, withKeygen(topo, []string{node.GRPCAddr}, 0))
-	db := p.open(t, "keygen", "interpolateParams=true")
+	p := proxytest.Start(t, topo, withKeygen(topo, []string{node.GRPCAddr}, 0))
+	db := p.Open(t, "keygen", "interpolateParams=true")
 	recreate(t, db, "items", "ranged", "notes", "memos", "plain")
 
 	// Text protocol, one session: 20 rows in one statement.
@@ -221,7 +221,7 @@ func TestGeneratedKeys(t *testing.T) {
 		t.Errorf("LAST_INSERT_ID() %s after an insert whose LastInsertId is %d", got, first)
 	}
 	// Prepared statement, another session: keys go on above.
-	prep := p.open(t, "keygen")
+	prep := p.Open(t, "keygen")
 	second := insertRows(t, prep, "items", "b", 5, true)
 
 	rows := rowsOnShards(t, topo, "items")
@@ -273,12 +273,12 @@ func TestGeneratedKeys(t *testing.T) {
 			t.Errorf("tag %s: service's next ID %d, the proxy handed out up to %d", tag, got, above)
 		}
 	}
-	if got := testutil.ToFloat64(p.srv.keys.keys); got != 20+5+10+3+3 {
+	if got := p.Metric(t, "strata_proxy_generated_keys_total"); got != 20+5+10+3+3 {
 		t.Errorf("strata_proxy_generated_keys_total %v, want 41", got)
 	}
 
 	// Given keys still work beside generated ones, and EXPLAIN says which.
-	mustExec(t, db, "INSERT INTO plain (id, name) VALUES (1000000, 'given')")
+	proxytest.MustExec(t, db, "INSERT INTO plain (id, name) VALUES (1000000, 'given')")
 	var id, op, shards, q, detail string
 	if err := db.QueryRow("EXPLAIN INSERT INTO plain (name) VALUES ('x')").Scan(&id, &op, &shards, &q, &detail); err != nil || !strings.Contains(detail, "(generated)") {
 		t.Errorf("EXPLAIN of an insert without the key: %s %s %q, %v", op, shards, detail, err)
@@ -289,11 +289,11 @@ func TestGeneratedKeys(t *testing.T) {
 // service insert at once; no key is handed out twice, each statement's keys
 // increase, and every row is on its key's shard.
 func TestGeneratedKeysConcurrentSessions(t *testing.T) {
-	topo := sharedTopo(t)
+	topo := proxytest.SharedTopology(t)
 	node, _ := startIDNode(t)
 	mut := withKeygen(topo, []string{node.GRPCAddr}, 0)
-	proxies := []*testProxy{startProxy(t, topo, mut), startProxy(t, topo, mut)}
-	recreate(t, proxies[0].open(t, "keygen"), "items")
+	proxies := []*proxytest.Proxy{proxytest.Start(t, topo, mut), proxytest.Start(t, topo, mut)}
+	recreate(t, proxies[0].Open(t, "keygen"), "items")
 
 	const sessions, stmts, perStmt = 4, 25, 3
 	type stmt struct {
@@ -305,7 +305,7 @@ func TestGeneratedKeysConcurrentSessions(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(proxies)*sessions)
 	for pi, p := range proxies {
-		db := p.open(t, "keygen", "interpolateParams=true")
+		db := p.Open(t, "keygen", "interpolateParams=true")
 		for si := range sessions {
 			c := conn(t, db)
 			wg.Add(1)
@@ -370,7 +370,7 @@ func TestGeneratedKeysConcurrentSessions(t *testing.T) {
 // MySQL error that says so, and inserts nothing. Keys already buffered keep
 // serving the tables that fetched them.
 func TestGeneratedKeysIDServiceDown(t *testing.T) {
-	topo := sharedTopo(t)
+	topo := proxytest.SharedTopology(t)
 	const timeout = 500 * time.Millisecond
 
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -414,8 +414,8 @@ func TestGeneratedKeysIDServiceDown(t *testing.T) {
 		{"node stopped after use", stopped.GRPCAddr},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startProxy(t, topo, withKeygen(topo, []string{tc.addr}, timeout))
-			db := p.open(t, "keygen", "interpolateParams=true")
+			p := proxytest.Start(t, topo, withKeygen(topo, []string{tc.addr}, timeout))
+			db := p.Open(t, "keygen", "interpolateParams=true")
 			recreate(t, db, "items", "plain")
 			if tc.addr == stopped.GRPCAddr {
 				insertRows(t, db, "items", "before", 2, false)
@@ -437,11 +437,11 @@ func TestGeneratedKeysIDServiceDown(t *testing.T) {
 			if n := len(rowsOnShards(t, topo, "plain")); n != 0 {
 				t.Errorf("%d rows of plain on the shards after the failed insert", n)
 			}
-			if got := testutil.ToFloat64(p.srv.keys.errors); got != 1 {
+			if got := p.Metric(t, "strata_proxy_generated_key_errors_total"); got != 1 {
 				t.Errorf("strata_proxy_generated_key_errors_total %v, want 1", got)
 			}
 			// The proxy goes on: keys given by the client still work.
-			mustExec(t, db, "INSERT INTO plain (id, name) VALUES (7, 'given')")
+			proxytest.MustExec(t, db, "INSERT INTO plain (id, name) VALUES (7, 'given')")
 		})
 	}
 }
@@ -449,9 +449,9 @@ func TestGeneratedKeysIDServiceDown(t *testing.T) {
 // TestGeneratedKeysWithoutIDService: with no id_service configured an
 // INSERT without the key is refused with 1235, saying how to configure it.
 func TestGeneratedKeysWithoutIDService(t *testing.T) {
-	topo := sharedTopo(t)
-	p := startProxy(t, topo, withKeygen(topo, nil, 0))
-	db := p.open(t, "keygen")
+	topo := proxytest.SharedTopology(t)
+	p := proxytest.Start(t, topo, withKeygen(topo, nil, 0))
+	db := p.Open(t, "keygen")
 	recreate(t, db, "plain")
 	_, err := db.Exec("INSERT INTO plain (name) VALUES ('x')")
 	var me *mysql.MySQLError

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"bytes"
@@ -18,29 +18,30 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/strata-db/strata/localdb"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // laneTable creates demo.t3 (sharded by id) through the proxy with rows
 // 1..40 of most column types, and returns a function that names the shard
 // server holding an id.
-func laneTable(t *testing.T, p *testProxy) func(id int) *localdb.Server {
+func laneTable(t *testing.T, p *proxytest.Proxy) func(id int) *localdb.Server {
 	t.Helper()
-	db := p.open(t, "demo", "interpolateParams=true")
-	mustExec(t, db, "DROP TABLE IF EXISTS t3")
-	mustExec(t, db, `CREATE TABLE t3 (id BIGINT PRIMARY KEY, s VARCHAR(50), d DECIMAL(10,2), f DOUBLE,
+	db := p.Open(t, p.Demo, "interpolateParams=true")
+	proxytest.MustExec(t, db, "DROP TABLE IF EXISTS t3")
+	proxytest.MustExec(t, db, `CREATE TABLE t3 (id BIGINT PRIMARY KEY, s VARCHAR(50), d DECIMAL(10,2), f DOUBLE,
 		dt DATETIME(3), b VARBINARY(20), n INT NULL, u BIGINT UNSIGNED, e ENUM('a','b'), j TEXT)`)
 	for id := 1; id <= 40; id++ {
 		var n any
 		if id%3 != 0 {
 			n = id * 10
 		}
-		mustExec(t, db, "INSERT INTO t3 (id, s, d, f, dt, b, n, u, e, j) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", id, fmt.Sprintf("row 'ü' %d", id),
+		proxytest.MustExec(t, db, "INSERT INTO t3 (id, s, d, f, dt, b, n, u, e, j) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", id, fmt.Sprintf("row 'ü' %d", id),
 			fmt.Sprintf("%d.25", id), float64(id)/3, fmt.Sprintf("2024-02-29 10:00:%02d.123", id%60),
 			[]byte{0, byte(id), 0xff}, n, uint64(1)<<63+uint64(id), []string{"a", "b"}[id%2], strings.Repeat("j", id))
 	}
 	return func(id int) *localdb.Server {
-		for _, sh := range p.topo.Shards() {
-			sdb, err := sh.Primary().Open("demo")
+		for _, sh := range p.Topo.Shards() {
+			sdb, err := sh.Primary().Open(p.Demo)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +55,7 @@ func laneTable(t *testing.T, p *testProxy) func(id int) *localdb.Server {
 				return sh.Primary()
 			}
 		}
-		return p.topo.Shards()[0].Primary()
+		return p.Topo.Shards()[0].Primary()
 	}
 }
 
@@ -74,13 +75,13 @@ var laneQueries = []struct {
 // the shard itself gives (column definitions and rows, decoded by vitess's
 // client), with and without CLIENT_DEPRECATE_EOF on the client's side.
 func TestLaneText(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	holder := laneTable(t, p)
-	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	host, port, _ := net.SplitHostPort(p.Server.Addr())
 	pn, _ := strconv.Atoi(port)
 	ctx := context.Background()
 	for _, noDeprecate := range []bool{false, true} {
-		proxy, err := vtmysql.Connect(ctx, &vtmysql.ConnParams{Host: host, Port: pn, Uname: "root", DbName: "demo", DisableClientDeprecateEOF: noDeprecate})
+		proxy, err := vtmysql.Connect(ctx, &vtmysql.ConnParams{Host: host, Port: pn, Uname: "root", DbName: p.Demo, DisableClientDeprecateEOF: noDeprecate})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestLaneText(t *testing.T) {
 			srv := holder(lq.id)
 			sh, sp, _ := net.SplitHostPort(srv.Addr())
 			spn, _ := strconv.Atoi(sp)
-			direct, err := vtmysql.Connect(ctx, &vtmysql.ConnParams{Host: sh, Port: spn, Uname: localdb.AppUser, DbName: "demo", DisableClientDeprecateEOF: noDeprecate})
+			direct, err := vtmysql.Connect(ctx, &vtmysql.ConnParams{Host: sh, Port: spn, Uname: localdb.AppUser, DbName: p.Demo, DisableClientDeprecateEOF: noDeprecate})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,12 +101,12 @@ func TestLaneText(t *testing.T) {
 				t.Fatalf("%s on the shard: %v", q, err)
 			}
 			for round := 0; round < 3; round++ { // learned, then the lane
-				before := p.srv.laneHits.Load()
+				before := p.Server.Stats().FastLaneHits
 				got, err := proxy.ExecuteFetch(q, 1000, true)
 				if err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
-				laned := p.srv.laneHits.Load() > before
+				laned := p.Server.Stats().FastLaneHits > before
 				if round > 0 && !laned {
 					t.Errorf("%s: round %d did not take the fast lane", q, round)
 				}
@@ -140,25 +141,25 @@ func fieldsOf(r *sqltypes.Result) []string {
 // lane, run as prepared statements on the shard, and give what the shard
 // gives a client that prepares them itself.
 func TestLanePrepared(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	holder := laneTable(t, p)
-	proxy := p.open(t, "demo", "interpolateParams=false")
+	proxy := p.Open(t, p.Demo, "interpolateParams=false")
 	proxy.SetMaxOpenConns(1)
 	for _, lq := range laneQueries {
 		q := strings.Replace(lq.q, "%d", "?", 1)
-		direct, err := holder(lq.id).Open("demo")
+		direct, err := holder(lq.id).Open(p.Demo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := queryAll(t, direct, q, lq.id)
 		direct.Close()
-		before := p.srv.laneHits.Load()
+		before := p.Server.Stats().FastLaneHits
 		for round := 0; round < 3; round++ {
 			if got := queryAll(t, proxy, q, lq.id); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s: %v\nwant %v", q, got, want)
 			}
 		}
-		if n := p.srv.laneHits.Load() - before; n < 3 {
+		if n := p.Server.Stats().FastLaneHits - before; n < 3 {
 			t.Errorf("%s: %d of 3 executes took the fast lane", q, n)
 		}
 	}
@@ -226,10 +227,10 @@ func queryAll(t *testing.T, db *sql.DB, q string, args ...any) []string {
 // WARNINGS and SHOW ERRORS, a transaction leaves the lane and a large
 // result arrives whole.
 func TestLaneSession(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	laneTable(t, p)
 	ctx := context.Background()
-	db := p.open(t, "demo", "interpolateParams=true")
+	db := p.Open(t, p.Demo, "interpolateParams=true")
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -248,19 +249,19 @@ func TestLaneSession(t *testing.T) {
 		return n
 	}
 	for round := 0; round < 3; round++ {
-		before := p.srv.laneHits.Load()
+		before := p.Server.Stats().FastLaneHits
 		var v int
 		if err := conn.QueryRowContext(ctx, "SELECT CAST('12x' AS SIGNED) AS v FROM t3 WHERE id = 4").Scan(&v); err != nil || v != 12 {
 			t.Fatalf("warning statement: %d %v", v, err)
 		}
-		if round > 0 && p.srv.laneHits.Load() == before {
+		if round > 0 && p.Server.Stats().FastLaneHits == before {
 			t.Errorf("round %d: not in the fast lane", round)
 		}
 		if n := warnings(); n != 1 {
 			t.Errorf("round %d: %d warnings, want 1", round, n)
 		}
 		_, err := conn.ExecContext(ctx, "SELECT nosuch FROM t3 WHERE id = 4")
-		if sqlErr(err) != 1054 {
+		if proxytest.SQLErr(err) != 1054 {
 			t.Errorf("round %d: unknown column: %v", round, err)
 		}
 		var level, msg string
@@ -274,36 +275,36 @@ func TestLaneSession(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
-	before := p.srv.laneHits.Load()
+	before := p.Server.Stats().FastLaneHits
 	var s string
 	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil {
 		t.Fatal(err)
 	}
-	if p.srv.laneHits.Load() != before {
+	if p.Server.Stats().FastLaneHits != before {
 		t.Error("a statement in a transaction took the fast lane")
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil || p.srv.laneHits.Load() == before {
-		t.Errorf("after COMMIT: %v, lane %v", err, p.srv.laneHits.Load() > before)
+	if err := conn.QueryRowContext(ctx, "SELECT s FROM t3 WHERE id = 9").Scan(&s); err != nil || p.Server.Stats().FastLaneHits == before {
+		t.Errorf("after COMMIT: %v, lane %v", err, p.Server.Stats().FastLaneHits > before)
 	}
 
 	// A result larger than the lane's buffer (written as it arrives), on an
 	// unsharded database.
-	tdb := p.open(t, "test", "interpolateParams=true")
-	mustExec(t, tdb, "DROP TABLE IF EXISTS lane_big")
-	mustExec(t, tdb, "CREATE TABLE lane_big (id INT PRIMARY KEY, v VARCHAR(300))")
-	mustExec(t, tdb, "INSERT INTO lane_big SELECT seq, REPEAT(CHAR(65 + seq % 26), 250) FROM seq_1_to_3000")
+	tdb := p.Open(t, p.Test, "interpolateParams=true")
+	proxytest.MustExec(t, tdb, "DROP TABLE IF EXISTS lane_big")
+	proxytest.MustExec(t, tdb, "CREATE TABLE lane_big (id INT PRIMARY KEY, v VARCHAR(300))")
+	proxytest.MustExec(t, tdb, "INSERT INTO lane_big SELECT seq, REPEAT(CHAR(65 + seq % 26), 250) FROM seq_1_to_3000")
 	var first []string
 	for round := 0; round < 2; round++ {
-		before := p.srv.laneHits.Load()
+		before := p.Server.Stats().FastLaneHits
 		got := queryAll(t, tdb, "SELECT * FROM lane_big WHERE id > 0")
 		if round == 0 {
 			first = got
 			continue
 		}
-		if p.srv.laneHits.Load() == before {
+		if p.Server.Stats().FastLaneHits == before {
 			t.Error("large result: not in the fast lane")
 		}
 		if len(got) != 3002 || !reflect.DeepEqual(got, first) {
@@ -317,17 +318,17 @@ func TestLaneSession(t *testing.T) {
 // the fast lane on the next ones, whose types the lane supplies to the
 // shard.
 func TestLaneBoundTypes(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	laneTable(t, p)
-	c, err := net.DialTimeout("tcp", p.srv.Addr(), 2*time.Second)
+	c, err := net.DialTimeout("tcp", p.Server.Addr(), 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	rc := &rawClient{t: t, c: c}
-	rc.login()
-	rc.send(append([]byte{0x16}, "SELECT s, n FROM t3 WHERE id = ?"...))
+	rc.login(p.Demo)
+	rc.Send(append([]byte{0x16}, "SELECT s, n FROM t3 WHERE id = ?"...))
 	prep := rc.response()
 	id := binary.LittleEndian.Uint32(prep[0][1:])
 	exec := func(bound bool, v int64) [][]byte {
@@ -340,10 +341,10 @@ func TestLaneBoundTypes(t *testing.T) {
 			b = append(b, 0)
 		}
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
-		rc.send(b)
+		rc.Send(b)
 		return rc.response()
 	}
-	before := p.srv.laneHits.Load()
+	before := p.Server.Stats().FastLaneHits
 	withTypes := exec(true, 5)
 	for i := 0; i < 3; i++ {
 		if got := exec(false, 5); !reflect.DeepEqual(got, withTypes) {
@@ -353,7 +354,7 @@ func TestLaneBoundTypes(t *testing.T) {
 	if other := exec(false, 6); reflect.DeepEqual(other, withTypes) || !bytes.Contains(bytes.Join(other, nil), []byte("row 'ü' 6")) {
 		t.Errorf("id 6: %q", other)
 	}
-	if n := p.srv.laneHits.Load() - before; n != 5 {
+	if n := p.Server.Stats().FastLaneHits - before; n != 5 {
 		t.Errorf("%d of 5 executes took the fast lane", n)
 	}
 }
@@ -378,23 +379,23 @@ func (rc *rawClient) packet() (seq byte, payload []byte) {
 	return hdr[3], payload
 }
 
-func (rc *rawClient) send(payload []byte) {
-	if _, err := rc.c.Write(packet(0, payload)); err != nil {
+func (rc *rawClient) Send(payload []byte) {
+	if _, err := rc.c.Write(proxytest.Packet(0, payload)); err != nil {
 		rc.t.Fatal(err)
 	}
 }
 
-// login logs in as root to demo (without CLIENT_DEPRECATE_EOF).
-func (rc *rawClient) login() {
+// login logs in as root to db (without CLIENT_DEPRECATE_EOF).
+func (rc *rawClient) login(db string) {
 	rc.packet() // greeting
-	if _, err := rc.c.Write(loginBytes()[:len(loginBytes())-4]); err != nil {
+	if _, err := rc.c.Write(proxytest.Packet(1, proxytest.LoginPacket("root", db, proxytest.CapProtocol41|proxytest.CapSecureConnection|proxytest.CapPluginAuth|proxytest.CapConnectWithDB|proxytest.CapMultiStatements))); err != nil {
 		rc.t.Fatal(err)
 	}
 	for {
 		seq, p := rc.packet()
 		switch p[0] {
 		case 0xfe: // auth switch: empty password
-			if _, err := rc.c.Write(packet(seq+1, nil)); err != nil {
+			if _, err := rc.c.Write(proxytest.Packet(seq+1, nil)); err != nil {
 				rc.t.Fatal(err)
 			}
 		case 0x00:
@@ -444,17 +445,19 @@ func (rc *rawClient) response() [][]byte {
 // TestLaneQuestions: COM_STATISTICS counts a statement the fast lane
 // answered once, as any other (it was counted twice).
 func TestLaneQuestions(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	laneTable(t, p)
 	ctx := context.Background()
-	db := p.open(t, "demo", "interpolateParams=true")
+	db := p.Open(t, p.Demo, "interpolateParams=true")
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	raw := proxytest.Login(t, p.Server.Addr(), "root", p.Demo)
 	questions := func() int {
-		_, after, _ := strings.Cut(string((&clientConn{srv: p.srv}).statistics()), "Questions: ")
+		raw.Send(0, []byte{0x09}) // COM_STATISTICS
+		_, after, _ := strings.Cut(string(raw.Recv()), "Questions: ")
 		n, err := strconv.Atoi(strings.Fields(after)[0])
 		if err != nil {
 			t.Fatal(err)
@@ -467,13 +470,13 @@ func TestLaneQuestions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, lane := questions(), p.srv.laneHits.Load()
+	before, lane := questions(), p.Server.Stats().FastLaneHits
 	for i := 0; i < 10; i++ {
 		if err := conn.QueryRowContext(ctx, "SELECT id FROM t3 WHERE id = 4").Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := p.srv.laneHits.Load() - lane; n != 10 {
+	if n := p.Server.Stats().FastLaneHits - lane; n != 10 {
 		t.Fatalf("%d of 10 statements in the fast lane", n)
 	}
 	if n := questions() - before; n != 10 {

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 func columnStrings(t *testing.T, db interface {
@@ -52,22 +53,22 @@ func firstCol(rows [][]string) []string {
 
 // TestMetadata covers what ORMs and GUI clients ask at connect.
 func TestMetadata(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "demo")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40), KEY by_name (name))")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS orders (id BIGINT, customer_id BIGINT, PRIMARY KEY (customer_id, id))")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40), KEY by_name (name))")
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS orders (id BIGINT, customer_id BIGINT, PRIMARY KEY (customer_id, id))")
 
-	if got := strings.Join(firstCol(columnStrings(t, db, "SHOW DATABASES")), ","); got != "demo,information_schema,test" {
+	if got := strings.Join(firstCol(columnStrings(t, db, "SHOW DATABASES")), ","); got != p.Demo+",information_schema,"+p.Test {
 		t.Errorf("SHOW DATABASES: %s", got)
 	}
-	if got := strings.Join(firstCol(columnStrings(t, db, "SHOW DATABASES LIKE 'de%'")), ","); got != "demo" {
+	if got := strings.Join(firstCol(columnStrings(t, db, "SHOW DATABASES LIKE 'de%'")), ","); got != p.Demo {
 		t.Errorf("SHOW DATABASES LIKE: %s", got)
 	}
 	tables := strings.Join(firstCol(columnStrings(t, db, "SHOW TABLES")), ",")
 	if !strings.Contains(tables, "countries") || !strings.Contains(tables, "orders") {
 		t.Errorf("SHOW TABLES: %s", tables)
 	}
-	if full := columnStrings(t, db, "SHOW FULL TABLES FROM demo LIKE 'countr%'"); len(full) != 1 || full[0][1] != "BASE TABLE" {
+	if full := columnStrings(t, db, "SHOW FULL TABLES FROM "+p.Demo+" LIKE 'countr%'"); len(full) != 1 || full[0][1] != "BASE TABLE" {
 		t.Errorf("SHOW FULL TABLES: %v", full)
 	}
 	if ct := columnStrings(t, db, "SHOW CREATE TABLE countries"); len(ct) != 1 || !strings.Contains(ct[0][1], "CREATE TABLE `countries`") {
@@ -76,7 +77,7 @@ func TestMetadata(t *testing.T) {
 	if cols := firstCol(columnStrings(t, db, "SHOW COLUMNS FROM countries")); strings.Join(cols, ",") != "code,name" {
 		t.Errorf("SHOW COLUMNS: %v", cols)
 	}
-	if cols := firstCol(columnStrings(t, db, "DESCRIBE demo.orders")); strings.Join(cols, ",") != "id,customer_id" {
+	if cols := firstCol(columnStrings(t, db, "DESCRIBE "+p.Demo+".orders")); strings.Join(cols, ",") != "id,customer_id" {
 		t.Errorf("DESCRIBE: %v", cols)
 	}
 	if idx := columnStrings(t, db, "SHOW INDEX FROM countries"); len(idx) != 2 {
@@ -85,7 +86,7 @@ func TestMetadata(t *testing.T) {
 	if v := columnStrings(t, db, "SHOW VARIABLES LIKE 'max_allowed_packet'"); len(v) != 1 {
 		t.Errorf("SHOW VARIABLES: %v", v)
 	}
-	if got := query1(t, db, "SELECT DATABASE()"); got != "demo" {
+	if got := query1(t, db, "SELECT DATABASE()"); got != p.Demo {
 		t.Errorf("DATABASE(): %s", got)
 	}
 	if got := query1(t, db, "SELECT @@version"); !strings.Contains(got, "MariaDB") {
@@ -97,11 +98,11 @@ func TestMetadata(t *testing.T) {
 	if got := query1(t, db, "SELECT 1+1"); got != "2" {
 		t.Errorf("SELECT 1+1: %s", got)
 	}
-	is := columnStrings(t, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'demo' ORDER BY table_name")
+	is := columnStrings(t, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = '"+p.Demo+"' ORDER BY table_name")
 	if got := strings.Join(firstCol(is), ","); !strings.Contains(got, "countries") {
 		t.Errorf("information_schema.tables: %s", got)
 	}
-	if got := query1(t, db, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'test'"); got != "1" {
+	if got := query1(t, db, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '"+p.Test+"'"); got != "1" {
 		t.Errorf("information_schema.schemata: %s", got)
 	}
 	c := conn(t, db)
@@ -126,22 +127,22 @@ func TestMetadata(t *testing.T) {
 	if g := columnStrings(t, c, "SHOW GRANTS"); len(g) != 1 {
 		t.Errorf("SHOW GRANTS: %v", g)
 	}
-	execC(t, c, "USE test")
-	if got := query1(t, c, "SELECT DATABASE()"); got != "test" {
+	execC(t, c, "USE "+p.Test)
+	if got := query1(t, c, "SELECT DATABASE()"); got != p.Test {
 		t.Errorf("after USE: %s", got)
 	}
 	_, err := c.ExecContext(context.Background(), "USE nosuchdb")
-	if sqlErr(err) != 1049 {
+	if proxytest.SQLErr(err) != 1049 {
 		t.Errorf("USE unknown: %v", err)
 	}
 	execC(t, c, "USE information_schema")
-	if got := query1(t, c, "SELECT COUNT(*) FROM schemata WHERE schema_name = 'demo'"); got != "1" {
+	if got := query1(t, c, "SELECT COUNT(*) FROM schemata WHERE schema_name = '"+p.Demo+"'"); got != "1" {
 		t.Errorf("unqualified information_schema: %s", got)
 	}
 	// A database named at connect that the proxy does not have is 1049.
-	bad, _ := sql.Open("mysql", p.dsn("nosuchdb"))
+	bad, _ := sql.Open("mysql", p.DSN("nosuchdb"))
 	defer bad.Close()
-	if err := bad.Ping(); sqlErr(err) != 1049 {
+	if err := bad.Ping(); proxytest.SQLErr(err) != 1049 {
 		t.Errorf("connect to unknown db: %v", err)
 	}
 }
@@ -149,8 +150,8 @@ func TestMetadata(t *testing.T) {
 // TestErrors: bad statements get MySQL's errors, and the connection and the
 // proxy keep going.
 func TestErrors(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
 	c := conn(t, db)
 	cases := []struct {
 		q    string
@@ -159,7 +160,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"SELEC 1", 1064, "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'SELEC 1' at line 1"},
 		{"SELECT * FROM customers WHERE\nid = = 3", 1064, "near '= 3' at line 2"},
-		{"SELECT * FROM no_such_table", 1146, "Table 'demo.no_such_table' doesn't exist"},
+		{"SELECT * FROM no_such_table", 1146, "Table '" + p.Demo + ".no_such_table' doesn't exist"},
 		{"INSERT INTO customers (name) VALUES ('no key')", 1235, "doesn't yet support"},
 		{"LOCK TABLES customers READ", 1235, "LOCK TABLES"},
 		{"", 1065, "Query was empty"},
@@ -182,8 +183,8 @@ func TestErrors(t *testing.T) {
 // TestMultiStatements: one COM_QUERY with several statements gives one
 // result per statement, and stops at the first error.
 func TestMultiStatements(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "demo", "multiStatements=true")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo, "multiStatements=true")
 	c := conn(t, db)
 	rows, err := c.QueryContext(context.Background(), "SELECT 1; SET @m = 5; SELECT @m + 1, 'x;y'")
 	if err != nil {
@@ -217,7 +218,7 @@ func TestMultiStatements(t *testing.T) {
 		t.Errorf("results %v", got)
 	}
 	_, err = c.ExecContext(context.Background(), "SET @n = 1; SELECT * FROM nosuch; SET @n = 2")
-	if sqlErr(err) != 1146 {
+	if proxytest.SQLErr(err) != 1146 {
 		t.Errorf("error in the middle: %v", err)
 	}
 	if got := query1(t, c, "SELECT @n"); got != "1" {

@@ -1,60 +1,17 @@
 package shardproxy
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/executor"
+	"github.com/strata-db/strata/shardproxy/session"
 )
 
-// stmtKind classifies statements for metrics and transaction handling.
-type stmtKind uint8
-
-const (
-	kindSelect stmtKind = iota
-	kindInsert
-	kindUpdate
-	kindDelete
-	kindDDL
-	kindSet
-	kindShow
-	kindTx
-	kindOther
-	numKinds
-)
-
-var kindNames = [numKinds]string{"select", "insert", "update", "delete", "ddl", "set", "show", "transaction", "other"}
-
-// shardMetrics are one shard's children of the per-shard metrics, looked up
-// once at start so that a query pays two atomic adds and a histogram
-// observation.
-type shardMetrics struct {
-	queries prometheus.Counter
-	errors  prometheus.Counter
-	latency prometheus.Observer
-}
-
-func (m *shardMetrics) observe(start time.Time, err error) {
-	m.queries.Inc()
-	if err != nil {
-		m.errors.Inc()
-	}
-	m.latency.Observe(time.Since(start).Seconds())
-}
-
-type metrics struct {
-	shards     map[string]*shardMetrics
-	statements [numKinds]prometheus.Counter
-	stmtErrors [numKinds]prometheus.Counter
-	slow       prometheus.Counter
-	// reserved counts the backend connections sessions hold now
-	// (reserve.go); reservations, by reason, how many were ever reserved.
-	reserved     prometheus.Gauge
-	reservations *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
+// newMetrics registers the proxy's metrics: the sessions' (per shard,
+// reserved connections), the executor's (statements by kind) and gauges
+// over the executor's counters.
+func newMetrics(reg prometheus.Registerer, srv *Server) (*session.Metrics, *executor.Metrics, error) {
 	queries := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_proxy_shard_queries_total", Help: "Queries sent to each shard.",
 	}, []string{"shard"})
@@ -77,19 +34,19 @@ func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
 	})
 	clients := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "strata_proxy_client_connections", Help: "Open client connections.",
-	}, func() float64 { return float64(srv.clients.Load()) })
+	}, func() float64 { return float64(srv.x.Stats().Clients) })
 	hits := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "strata_proxy_plan_cache_hits_total", Help: "Statements whose plan came from the plan cache.",
-	}, func() float64 { return float64(srv.plans.hits.Load() + srv.fastHits.Load()) })
+	}, func() float64 { return float64(srv.x.Stats().PlanHits) })
 	misses := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "strata_proxy_plan_cache_misses_total", Help: "Statements that had to be planned.",
-	}, func() float64 { return float64(srv.plans.misses.Load()) })
+	}, func() float64 { return float64(srv.x.Stats().PlanMisses) })
 	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "strata_proxy_plan_cache_entries", Help: "Plans in the plan cache.",
-	}, func() float64 { return float64(srv.plans.len()) })
+	}, func() float64 { return float64(srv.x.Stats().PlanEntries) })
 	lane := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "strata_proxy_fast_lane_statements_total", Help: "Statements the fast lane answered: one shard's response passed to the client as the shard sent it.",
-	}, func() float64 { return float64(srv.laneHits.Load()) })
+	}, func() float64 { return float64(srv.x.Stats().FastLaneHits) })
 	reserved := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "strata_proxy_reserved_connections", Help: "Backend connections reserved to one client session (a temporary table, a named lock): out of the pools until the session ends.",
 	})
@@ -98,22 +55,21 @@ func newMetrics(reg prometheus.Registerer, srv *Server) (*metrics, error) {
 	}, []string{"reason"})
 	for _, c := range []prometheus.Collector{queries, errs, lat, stmts, stmtErrs, slow, clients, hits, misses, entries, lane, reserved, reservations, backend.NewCollector(srv.cluster)} {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	m := &metrics{shards: map[string]*shardMetrics{}, slow: slow, reserved: reserved, reservations: reservations}
+	sm := &session.Metrics{Shards: map[string]*session.ShardMetrics{}, Reserved: reserved, Reservations: reservations}
 	for _, sh := range srv.vs.Shards {
-		m.shards[sh] = &shardMetrics{
-			queries: queries.WithLabelValues(sh),
-			errors:  errs.WithLabelValues(sh),
-			latency: lat.WithLabelValues(sh),
+		sm.Shards[sh] = &session.ShardMetrics{
+			Queries: queries.WithLabelValues(sh),
+			Errors:  errs.WithLabelValues(sh),
+			Latency: lat.WithLabelValues(sh),
 		}
 	}
-	for k := stmtKind(0); k < numKinds; k++ {
-		m.statements[k] = stmts.WithLabelValues(kindNames[k])
-		m.stmtErrors[k] = stmtErrs.WithLabelValues(kindNames[k])
+	xm := &executor.Metrics{Slow: slow}
+	for k := range executor.NumKinds {
+		xm.Statements[k] = stmts.WithLabelValues(executor.KindName(k))
+		xm.StmtErrors[k] = stmtErrs.WithLabelValues(executor.KindName(k))
 	}
-	return m, nil
+	return sm, xm, nil
 }
-
-func (m *metrics) shard(name string) *shardMetrics { return m.shards[name] }

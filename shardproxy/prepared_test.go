@@ -1,8 +1,6 @@
-package shardproxy
+package shardproxy_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -14,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	vtmysql "vitess.io/vitess/go/mysql"
-	querypb "vitess.io/vitess/go/vt/proto/query"
-
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // withTables declares more tables of database demo.
@@ -34,14 +30,14 @@ func withTables(tables map[string]*config.Table) func(*config.Config) {
 // shared, and vitess rewrites the ones it is given while writing the
 // prepare response: run with -race, a shared copy is a data race.
 func TestPrepareConcurrently(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), withTables(map[string]*config.Table{"pc": {Kind: "sharded", Column: "id"}}))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), withTables(map[string]*config.Table{"pc": {Kind: "sharded", Column: "id"}}))
 	const sessions, rounds = 12, 20
-	db := p.open(t, "demo", "interpolateParams=false", "readTimeout=30s", "writeTimeout=30s")
+	db := p.Open(t, p.Demo, "interpolateParams=false", "readTimeout=30s", "writeTimeout=30s")
 	db.SetMaxOpenConns(sessions)
 	db.SetMaxIdleConns(sessions)
-	mustExec(t, db, "DROP TABLE IF EXISTS pc")
-	mustExec(t, db, "CREATE TABLE pc (id BIGINT PRIMARY KEY, name VARCHAR(20))")
-	mustExec(t, db, "INSERT INTO pc (id, name) VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+	proxytest.MustExec(t, db, "DROP TABLE IF EXISTS pc")
+	proxytest.MustExec(t, db, "CREATE TABLE pc (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+	proxytest.MustExec(t, db, "INSERT INTO pc (id, name) VALUES (1, 'one'), (2, 'two'), (3, 'three')")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const q = "SELECT id, name, '?' AS mark FROM pc WHERE id = ?"
@@ -109,14 +105,14 @@ func TestPrepareConcurrently(t *testing.T) {
 // the fast lane does not take it) and a SET of a user variable (a statement
 // the proxy runs as text). Compared with the same client on one MariaDB.
 func TestPreparedDoubleParameter(t *testing.T) {
-	topo := sharedTopo(t)
-	p := startProxy(t, topo, nil)
-	direct, err := topo.Shards()[0].Primary().Open("test")
+	topo := proxytest.SharedTopology(t)
+	p := proxytest.Start(t, topo, nil)
+	direct, err := topo.Shards()[0].Primary().Open(p.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	proxy := p.open(t, "demo", "interpolateParams=false")
+	proxy := p.Open(t, p.Demo, "interpolateParams=false")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	run := func(db *sql.DB) []string {
@@ -215,19 +211,19 @@ func connQuery(t *testing.T, conn *sql.Conn, q string, args ...any) (cols, out [
 // 18446744073709551615 counts what one MariaDB holding the same rows counts,
 // on a hash-sharded and on a range-sharded table.
 func TestPreparedUnsigned(t *testing.T) {
-	topo := sharedTopo(t)
+	topo := proxytest.SharedTopology(t)
 	s0, s1 := topo.Shards()[0].Name, topo.Shards()[1].Name
 	upper := int64(100)
-	p := startProxy(t, topo, withTables(map[string]*config.Table{
+	p := proxytest.Start(t, topo, withTables(map[string]*config.Table{
 		"uh": {Kind: "sharded", Column: "id"},
 		"ur": {Kind: "sharded", Column: "id", Function: "range", Ranges: []config.Range{{Shard: s0, Upper: &upper}, {Shard: s1}}},
 	}))
-	direct, err := topo.Shards()[0].Primary().Open("test")
+	direct, err := topo.Shards()[0].Primary().Open(p.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	proxy := p.open(t, "demo", "interpolateParams=false")
+	proxy := p.Open(t, p.Demo, "interpolateParams=false")
 	proxy.SetMaxOpenConns(1)
 	const maxU = uint64(math.MaxUint64)
 	ids := []uint64{maxU, 1<<63 + 7}
@@ -242,16 +238,16 @@ func TestPreparedUnsigned(t *testing.T) {
 		if strings.HasSuffix(x.table, "ur") {
 			typ = "BIGINT"
 		}
-		mustExec(t, x.db, "DROP TABLE IF EXISTS "+x.table)
-		mustExec(t, x.db, "CREATE TABLE "+x.table+" (id "+typ+" PRIMARY KEY, v INT)")
+		proxytest.MustExec(t, x.db, "DROP TABLE IF EXISTS "+x.table)
+		proxytest.MustExec(t, x.db, "CREATE TABLE "+x.table+" (id "+typ+" PRIMARY KEY, v INT)")
 		if typ == "BIGINT" {
 			for id := 1; id <= 200; id++ {
-				mustExec(t, x.db, "INSERT INTO "+x.table+" (id, v) VALUES (?, ?)", uint64(id), id)
+				proxytest.MustExec(t, x.db, "INSERT INTO "+x.table+" (id, v) VALUES (?, ?)", uint64(id), id)
 			}
 			continue
 		}
 		for _, id := range ids {
-			mustExec(t, x.db, "INSERT INTO "+x.table+" (id, v) VALUES (?, ?)", id, 1)
+			proxytest.MustExec(t, x.db, "INSERT INTO "+x.table+" (id, v) VALUES (?, ?)", id, 1)
 		}
 	}
 	var got uint64
@@ -260,7 +256,7 @@ func TestPreparedUnsigned(t *testing.T) {
 	}
 	stored := 0
 	for _, sh := range topo.Shards() {
-		sdb, err := sh.Primary().Open("demo")
+		sdb, err := sh.Primary().Open(p.Demo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,48 +295,6 @@ func TestPreparedUnsigned(t *testing.T) {
 					t.Errorf("%s %v (round %d): %v\nMariaDB: %v", fmt.Sprintf(c.q, table), c.args, round, got, want)
 				}
 			}
-		}
-	}
-}
-
-// TestParamFlagsInPacket: the flag bytes of a COM_STMT_EXECUTE's parameter
-// types, and nothing else, reach the listener as column flags (0x80,
-// unsigned, becomes UNSIGNED_FLAG), however the listener's reads cut the
-// packet; an execute that binds no types and other commands pass
-// untouched.
-func TestParamFlagsInPacket(t *testing.T) {
-	execute := func(bound bool) []byte {
-		body := []byte{vtmysql.ComStmtExecute, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0b100} // id 7, 3 params, the third NULL
-		if bound {
-			// LONGLONG, VAR_STRING and TINY, each with the unsigned flag.
-			body = append(body, 1, 8, 0x80, 253, 0x80, 1, 0x81)
-		} else {
-			body = append(body, 0)
-		}
-		body = append(body, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 'a', 0x80)
-		return append([]byte{byte(len(body)), 0, 0, 0}, body...)
-	}
-	query := append([]byte{9, 0, 0, 0, vtmysql.ComQuery}, "SELECT ?"...)
-	want := execute(true)
-	for _, i := range []int{17, 19, 21} { // the flag bytes
-		want[i] = byte(querypb.MySqlFlag_UNSIGNED_FLAG)
-	}
-	srv := &Server{cfg: config.DefaultConfig()}
-	sess := &Session{conn: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}
-	for _, chunk := range []int{1, 2, 3, 5, 4096} {
-		in := slices.Concat(execute(true), query, execute(false))
-		f := &clientConn{srv: srv, sess: sess, r: bufio.NewReader(bytes.NewReader(in))}
-		var out []byte
-		buf := make([]byte, chunk)
-		for {
-			n, err := f.Read(buf)
-			out = append(out, buf[:n]...)
-			if err != nil {
-				break
-			}
-		}
-		if exp := slices.Concat(want, query, execute(false)); !bytes.Equal(out, exp) {
-			t.Errorf("reads of %d bytes:\n got % x\nwant % x", chunk, out, exp)
 		}
 	}
 }

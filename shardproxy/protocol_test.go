@@ -1,16 +1,19 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"bytes"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"github.com/strata-db/strata/shardproxy/config"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
+	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 )
 
@@ -60,7 +63,7 @@ func execUnbound(id uint32, vals ...int64) step {
 }
 
 // runScript runs steps on c and sums up each answer.
-func runScript(c *rawConn, steps []step) []string {
+func runScript(c *proxytest.Raw, steps []step) []string {
 	var out []string
 	var ids []uint32 // the statements prepared, in order
 	for _, s := range steps {
@@ -73,9 +76,9 @@ func runScript(c *rawConn, steps []step) []string {
 				binary.LittleEndian.PutUint32(pkt[1:], ids[n-1])
 			}
 		}
-		c.send(0, pkt)
+		c.Send(0, pkt)
 		if s.ans == ansPrep {
-			p := c.recv()
+			p := c.Recv()
 			if p[0] != 0x00 {
 				out = append(out, sumPacket(p))
 				continue
@@ -89,7 +92,7 @@ func runScript(c *rawConn, steps []step) []string {
 	return out
 }
 
-func readAnswer(c *rawConn, a answer) string {
+func readAnswer(c *proxytest.Raw, a answer) string {
 	s, more := readOne(c, a)
 	for more {
 		var next string
@@ -101,12 +104,12 @@ func readAnswer(c *rawConn, a answer) string {
 
 // readOne reads one answer (one result of several); more says another
 // follows (SERVER_MORE_RESULTS_EXISTS).
-func readOne(c *rawConn, a answer) (string, bool) {
+func readOne(c *proxytest.Raw, a answer) (string, bool) {
 	switch a {
 	case ansNone:
 		return "-", false
 	case ansString:
-		p := c.recv()
+		p := c.Recv()
 		if p[0] == 0xff || p[0] == 0x00 {
 			return sumPacket(p), moreResults(p)
 		}
@@ -119,26 +122,26 @@ func readOne(c *rawConn, a answer) (string, bool) {
 		}
 		return "string " + strings.Join(words, " "), false
 	case ansAuth:
-		p := c.recv()
+		p := c.Recv()
 		if p[0] == 0xfe {
-			c.send(c.seq, nil)
-			p = c.recv()
+			c.Send(c.Seq, nil)
+			p = c.Recv()
 		}
 		return sumPacket(p), moreResults(p)
 	}
-	p := c.recv()
+	p := c.Recv()
 	switch {
 	case p[0] == 0x00, p[0] == 0xff, p[0] == 0xfe && len(p) < 9:
 		return sumPacket(p), moreResults(p)
 	}
-	n, _, _ := readLenEncInt(p, 0)
+	n, _, _ := wire.ReadLenEncInt(p, 0)
 	for i := uint64(0); i <= n; i++ { // columns, EOF
-		c.recv()
+		c.Recv()
 	}
 	rows := 0
 	var first string
 	for {
-		r := c.recv()
+		r := c.Recv()
 		if r[0] == 0xff {
 			return fmt.Sprintf("%d rows, then %s", rows, sumPacket(r)), false
 		}
@@ -160,7 +163,7 @@ func moreResults(p []byte) bool {
 	case p[0] == 0x00:
 		pos := 1
 		for i := 0; i < 2; i++ {
-			_, next, ok := readLenEncInt(p, pos)
+			_, next, ok := wire.ReadLenEncInt(p, pos)
 			if !ok {
 				return false
 			}
@@ -172,12 +175,12 @@ func moreResults(p []byte) bool {
 }
 
 // readPrepared reads the rest of a COM_STMT_PREPARE's OK response (p).
-func readPrepared(c *rawConn, p []byte) string {
+func readPrepared(c *proxytest.Raw, p []byte) string {
 	cols := int(binary.LittleEndian.Uint16(p[5:]))
 	params := int(binary.LittleEndian.Uint16(p[7:]))
 	for _, k := range []int{params, cols} {
 		for i := 0; k > 0 && i <= k; i++ {
-			c.recv()
+			c.Recv()
 		}
 	}
 	return fmt.Sprintf("prepared, params %d", params)
@@ -187,7 +190,7 @@ func readPrepared(c *rawConn, p []byte) string {
 func sumPacket(p []byte) string {
 	switch {
 	case p[0] == 0xff:
-		return fmt.Sprintf("ERR %d", errCode(p))
+		return fmt.Sprintf("ERR %d", proxytest.ErrCode(p))
 	case p[0] == 0x00:
 		w, _ := okWarnings(p)
 		return fmt.Sprintf("OK warnings %d", w)
@@ -199,20 +202,20 @@ func sumPacket(p []byte) string {
 
 // compareScript runs the script against MariaDB and the proxy (fresh
 // connections to database test) and reports every answer that differs.
-func compareScript(t *testing.T, p *testProxy, steps []step) {
+func compareScript(t *testing.T, p *proxytest.Proxy, steps []step) {
 	t.Helper()
 	compareScriptFor(t, p, func(string) []step { return steps })
 }
 
 // compareScriptFor is compareScript with steps that name the user logged
 // in (MariaDB's and the proxy's differ).
-func compareScriptFor(t *testing.T, p *testProxy, build func(user string) []step) {
+func compareScriptFor(t *testing.T, p *proxytest.Proxy, build func(user string) []step) {
 	t.Helper()
 	got := map[string][]string{}
 	var steps []step
 	for _, tg := range probeTargets(p) {
 		steps = build(tg.user)
-		got[tg.name] = runScript(probeLogin(t, tg.addr, tg.user, "test"), steps)
+		got[tg.name] = runScript(proxytest.Login(t, tg.addr, tg.user, p.Test), steps)
 	}
 	for i := range steps {
 		m, x := got["mariadb"][i], got["proxy"][i]
@@ -247,7 +250,7 @@ func okWarnings(pkt []byte) (uint16, bool) {
 	}
 	pos := 1
 	for i := 0; i < 2; i++ { // affected rows, insert id
-		_, next, ok := readLenEncInt(pkt, pos)
+		_, next, ok := wire.ReadLenEncInt(pkt, pos)
 		if !ok {
 			return 0, false
 		}
@@ -263,7 +266,7 @@ func okWarnings(pkt []byte) (uint16, bool) {
 // and COM_STMT_EXECUTE, good and bad, answered as MariaDB answers them;
 // the connection goes on after each.
 func TestProtocolPreparedCommands(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	ping := cmd(0x0e)
 	short := execPacket(1, 5)
 	short = short[:len(short)-4]
@@ -308,10 +311,10 @@ func TestProtocolPreparedCommands(t *testing.T) {
 // TestProtocolWarnings: the OK of a prepared statement carries its warning
 // count, and counts past max_error_count (64) are the server's.
 func TestProtocolWarnings(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_w (id BIGINT PRIMARY KEY)")
-	mustExec(t, db, "INSERT IGNORE INTO proto_w VALUES (1)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_w (id BIGINT PRIMARY KEY)")
+	proxytest.MustExec(t, db, "INSERT IGNORE INTO proto_w VALUES (1)")
 	dups := "INSERT IGNORE INTO proto_w VALUES (1)" + strings.Repeat(", (1)", 99)
 	compareScript(t, p, []step{
 		prep("INSERT IGNORE INTO proto_w VALUES (?)"),
@@ -329,7 +332,7 @@ func TestProtocolWarnings(t *testing.T) {
 // the session over (user variables and prepared statements gone), in the
 // database it names; a refused one leaves the connection usable.
 func TestProtocolChangeUser(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	change := func(user, db string) step {
 		b := append([]byte{0x11}, user+"\x00"...)
 		b = append(b, 0) // no auth response: the auth switch asks again
@@ -341,10 +344,10 @@ func TestProtocolChangeUser(t *testing.T) {
 	compareScriptFor(t, p, func(user string) []step {
 		return []step{
 			q("SET @proto_a = 1"), prep("SELECT 1"), q("BEGIN"),
-			change(user, "demo"),
+			change(user, p.Demo),
 			q("SELECT @proto_a, DATABASE(), @@in_transaction"),
 			execTyped(1),
-			change("proto_nobody", "test"), cmd(0x0e),
+			change("proto_nobody", p.Test), cmd(0x0e),
 			q("SELECT DATABASE()"),
 			change(user, ""),
 			q("SELECT DATABASE()"),
@@ -357,14 +360,14 @@ func TestProtocolChangeUser(t *testing.T) {
 // COM_PROCESS_INFO get MariaDB's kinds of answers, and mariadb-admin
 // status and processlist work through the proxy.
 func TestProtocolAdminCommands(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	compareScript(t, p, []step{
 		{pkt: []byte{0x09}, ans: ansString},
 		cmd(0x0d),
 		cmd(0x0e),
 	})
-	c := probeLogin(t, p.srv.Addr(), "root", "test")
-	c.send(0, []byte{0x0a})
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
+	c.Send(0, []byte{0x0a})
 	if got := readAnswer(c, ansResp); !strings.Contains(got, "rows") {
 		t.Errorf("COM_PROCESS_INFO: %s, want the process list", got)
 	}
@@ -372,7 +375,7 @@ func TestProtocolAdminCommands(t *testing.T) {
 	if err != nil {
 		t.Skip("no mariadb-admin")
 	}
-	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	host, port, _ := net.SplitHostPort(p.Server.Addr())
 	for _, sub := range []string{"status", "processlist", "ping"} {
 		out, err := exec.Command(admin, "--no-defaults", "-h", host, "-P", port, "-u", "root", sub).CombinedOutput()
 		if err != nil {
@@ -386,7 +389,7 @@ func TestProtocolAdminCommands(t *testing.T) {
 // TestProtocolQueryErrors: empty statements, stray semicolons and
 // several statements where one is expected, with multi-statements on.
 func TestProtocolQueryErrors(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	compareScript(t, p, []step{
 		prep("/* c */"),
 		cmd(0x1b, 0, 0), // COM_SET_OPTION: multi-statements on
@@ -404,9 +407,9 @@ func TestProtocolQueryErrors(t *testing.T) {
 // clientFoundRows=true; Connector/J's default) gets the rows an UPDATE
 // matched, as from MariaDB itself; other clients the rows it changed.
 func TestProtocolFoundRows(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	setup := p.open(t, "test")
-	mustExec(t, setup, "CREATE TABLE IF NOT EXISTS proto_fr (id INT PRIMARY KEY, v INT)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	setup := p.Open(t, p.Test)
+	proxytest.MustExec(t, setup, "CREATE TABLE IF NOT EXISTS proto_fr (id INT PRIMARY KEY, v INT)")
 	script := []string{
 		"INSERT INTO proto_fr VALUES (1, 1), (2, 2), (3, 3)",
 		"UPDATE proto_fr SET v = v WHERE id = 1",
@@ -423,14 +426,14 @@ func TestProtocolFoundRows(t *testing.T) {
 		"INSERT IGNORE INTO proto_fr VALUES (1, 1)",
 		"DELETE FROM proto_fr WHERE id > 3",
 	}
-	direct := p.topo.Shards()[0].Primary().DSN("test")
+	direct := p.Topo.Shards()[0].Primary().DSN(p.Test)
 	run := func(dsn string, prepared bool) []string {
 		db, err := sql.Open("mysql", dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		mustExec(t, db, "DELETE FROM proto_fr")
+		proxytest.MustExec(t, db, "DELETE FROM proto_fr")
 		var out []string
 		for _, q := range script {
 			var r sql.Result
@@ -454,7 +457,7 @@ func TestProtocolFoundRows(t *testing.T) {
 	for _, flag := range []string{"clientFoundRows=true", "clientFoundRows=false"} {
 		for _, prepared := range []bool{false, true} {
 			want := run(direct+"&"+flag, prepared)
-			got := run(p.dsn("test", flag), prepared)
+			got := run(p.DSN(p.Test, flag), prepared)
 			for i := range script {
 				if got[i] != want[i] {
 					t.Errorf("%s, prepared %v: %s: proxy %s rows affected, MariaDB %s", flag, prepared, script[i], got[i], want[i])
@@ -466,17 +469,17 @@ func TestProtocolFoundRows(t *testing.T) {
 
 // TestProtocolFoundRowsScatter: the matched rows of every shard add up.
 func TestProtocolFoundRowsScatter(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 		c.Databases["demo"].Tables["proto_frs"] = &config.Table{Kind: "sharded", Column: "id"}
 	})
-	db := p.open(t, "demo")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_frs (id BIGINT PRIMARY KEY, v INT)")
-	mustExec(t, db, "DELETE FROM proto_frs")
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_frs (id BIGINT PRIMARY KEY, v INT)")
+	proxytest.MustExec(t, db, "DELETE FROM proto_frs")
 	for i := 1; i <= 10; i++ {
-		mustExec(t, db, "INSERT INTO proto_frs (id, v) VALUES (?, ?)", i, i)
+		proxytest.MustExec(t, db, "INSERT INTO proto_frs (id, v) VALUES (?, ?)", i, i)
 	}
 	for flag, want := range map[string]int64{"clientFoundRows=true": 10, "clientFoundRows=false": 0} {
-		r := mustExec(t, p.open(t, "demo", flag), "UPDATE proto_frs SET v = v")
+		r := proxytest.MustExec(t, p.Open(t, p.Demo, flag), "UPDATE proto_frs SET v = v")
 		if n, _ := r.RowsAffected(); n != want {
 			t.Errorf("%s: UPDATE of every row, none changed, on both shards: %d rows affected, want %d", flag, n, want)
 		}
@@ -489,8 +492,8 @@ func TestProtocolFoundRowsScatter(t *testing.T) {
 // fails with the shard's 1153, and the connection the shard closed is not
 // pooled for the next client (backend.max_open 1).
 func TestProtocolBigStatement(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("test"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Test))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,15 +502,15 @@ func TestProtocolBigStatement(t *testing.T) {
 	if err := direct.QueryRow("SELECT @@max_allowed_packet").Scan(&shardMax); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.srv.maxPacket(); got != min(shardMax, p.cfg.MaxAllowedPacket) {
-		t.Errorf("proxy's max_allowed_packet %d, shard's %d, configured %d", got, shardMax, p.cfg.MaxAllowedPacket)
+	if got := p.Server.MaxAllowedPacket(); got != min(shardMax, p.Config.MaxAllowedPacket) {
+		t.Errorf("proxy's max_allowed_packet %d, shard's %d, configured %d", got, shardMax, p.Config.MaxAllowedPacket)
 	}
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_big (id INT PRIMARY KEY)")
-	mustExec(t, db, "DELETE FROM proto_big")
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_big (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, db, "DELETE FROM proto_big")
 
 	for _, size := range []int{shardMax + 1<<20, shardMax - 16} {
-		c := probeLogin(t, p.srv.Addr(), "root", "test")
+		c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 		head, tail := "\x03SELECT LENGTH('", "')"
 		payload := make([]byte, 0, size)
 		payload = append(payload, head...)
@@ -527,10 +530,10 @@ func TestProtocolBigStatement(t *testing.T) {
 				break
 			}
 		}
-		go func() { _, _ = c.c.Write(buf) }()
-		pkt, err := c.read()
+		go func() { _, _ = c.Conn.Write(buf) }()
+		pkt, err := c.Read()
 		t.Logf("statement of %d bytes: %s %v", size, sumPacket(pkt), err)
-		if err != nil || errCode(pkt) != 1153 {
+		if err != nil || proxytest.ErrCode(pkt) != 1153 {
 			t.Errorf("statement of %d bytes (shard's limit %d): %q %v, want ERR 1153", size, shardMax, pkt[:min(len(pkt), 80)], err)
 		}
 		if _, err := db.Exec("INSERT INTO proto_big VALUES (?)", size); err != nil {
@@ -545,17 +548,19 @@ func TestProtocolBigStatement(t *testing.T) {
 func TestProtocolChangeUserPassword(t *testing.T) {
 	for _, plugin := range []string{"mysql_native_password", "caching_sha2_password"} {
 		t.Run(plugin, func(t *testing.T) {
-			p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+			p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 				c.Users = append(c.Users, config.User{Name: "proto_app", Password: "s3cret"})
 				c.AuthPlugin = plugin
 			})
-			c := probeLogin(t, p.srv.Addr(), "root", "test")
+			c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 			for _, pw := range []string{"wrong", "s3cret"} {
 				b := append([]byte{0x11}, "proto_app\x00"...)
-				b = append(b, 0, 't', 'e', 's', 't', 0, 45, 0)
+				b = append(b, 0)
+				b = append(b, p.Test+"\x00"...)
+				b = append(b, 45, 0)
 				b = append(b, plugin+"\x00"...)
-				c.send(0, b)
-				sw := c.recv()
+				c.Send(0, b)
+				sw := c.Recv()
 				name, salt, ok := bytes.Cut(sw[1:], []byte{0})
 				if sw[0] != 0xfe || !ok || string(name) != plugin || len(salt) != 21 {
 					t.Fatalf("auth switch: %q", sw)
@@ -564,13 +569,13 @@ func TestProtocolChangeUserPassword(t *testing.T) {
 				if plugin == "caching_sha2_password" {
 					scramble = mysql.ScrambleCachingSha2Password
 				}
-				c.send(c.seq, scramble(salt[:20], []byte(pw)))
-				res := c.recv()
+				c.Send(c.Seq, scramble(salt[:20], []byte(pw)))
+				res := c.Recv()
 				if res[0] == 0x01 { // caching_sha2_password: fast auth succeeded
-					res = c.recv()
+					res = c.Recv()
 				}
 				if pw == "wrong" {
-					if errCode(res) != 1045 {
+					if proxytest.ErrCode(res) != 1045 {
 						t.Errorf("wrong password: %q, want 1045", res)
 					}
 					continue
@@ -579,15 +584,12 @@ func TestProtocolChangeUserPassword(t *testing.T) {
 					t.Errorf("change to proto_app: %q", res)
 				}
 			}
-			c.send(0, []byte("\x03SELECT 1"))
+			c.Send(0, []byte("\x03SELECT 1"))
 			if _, row := readResponse(c); string(row) != "\x011" {
 				t.Errorf("after COM_CHANGE_USER: %q", row)
 			}
-			if ss := p.srv.sessionByID(1); ss != nil {
-				ss.curMu.Lock()
-				user := ss.user
-				ss.curMu.Unlock()
-				if user != "proto_app" {
+			if ss := p.Server.Executor().SessionByID(1); ss != nil {
+				if _, _, user := ss.Current(); user != "proto_app" {
 					t.Errorf("session user %q, want proto_app", user)
 				}
 			}

@@ -1,17 +1,19 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"testing"
+
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 func TestSmoke(t *testing.T) {
-	topo := sharedTopo(t)
-	p := startProxy(t, topo, nil)
-	db := p.open(t, "test")
+	topo := proxytest.SharedTopology(t)
+	p := proxytest.Start(t, topo, nil)
+	db := p.Open(t, p.Test)
 	// The topology is shared by the package's tests (and by -count runs).
-	mustExec(t, db, "DROP TABLE IF EXISTS kv")
-	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(20))")
-	mustExec(t, db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b')")
+	proxytest.MustExec(t, db, "DROP TABLE IF EXISTS kv")
+	proxytest.MustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(20))")
+	proxytest.MustExec(t, db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b')")
 	var v string
 	if err := db.QueryRow("SELECT v FROM kv WHERE id = ?", 2).Scan(&v); err != nil || v != "b" {
 		t.Fatalf("got %q, %v", v, err)
@@ -21,18 +23,18 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("version %s db %s", ver, dbname)
-	demo := p.open(t, "demo")
-	mustExec(t, demo, "DROP TABLE IF EXISTS customers")
-	mustExec(t, demo, "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	demo := p.Open(t, p.Demo)
+	proxytest.MustExec(t, demo, "DROP TABLE IF EXISTS customers")
+	proxytest.MustExec(t, demo, "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
 	for i := 1; i <= 20; i++ {
-		mustExec(t, demo, "INSERT INTO customers (id, name) VALUES (?, ?)", i, "c")
+		proxytest.MustExec(t, demo, "INSERT INTO customers (id, name) VALUES (?, ?)", i, "c")
 	}
 	var n int
 	if err := demo.QueryRow("SELECT COUNT(*) FROM customers").Scan(&n); err != nil || n != 20 {
 		t.Fatalf("count %d %v", n, err)
 	}
 	for _, sh := range topo.Shards() {
-		sdb, _ := sh.Primary().Open("demo")
+		sdb, _ := sh.Primary().Open(p.Demo)
 		var k int
 		sdb.QueryRow("SELECT COUNT(*) FROM customers").Scan(&k)
 		sdb.Close()

@@ -3,11 +3,6 @@ package shardproxy
 import (
 	"context"
 	"fmt"
-	"slices"
-
-	"vitess.io/vitess/go/mysql/sqlerror"
-	"vitess.io/vitess/go/sqltypes"
-	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 )
@@ -55,53 +50,3 @@ func (s *Server) stopReadWrite() {
 
 // ReadWrite is the read/write router, nil when splitting is off.
 func (s *Server) ReadWrite() *rwsplit.Router { return s.rw }
-
-// readWriteStatement runs first for every text statement: it sets the
-// primary hint for the statement and answers the STRATA admin statements
-// (ok true), which the parser does not know.
-func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqltypes.Result, err error, ok bool) {
-	s.hint.ForcePrimary = rwsplit.HasPrimaryHint(sql)
-	if !rwsplit.IsAdminStatement(sql) {
-		return nil, nil, false
-	}
-	if s.srv.rw == nil {
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSUnknownSQLState,
-			"STRATA statements need read/write splitting: set read_write.enabled in the proxy config"), true
-	}
-	if admins := s.srv.cfg.ReadWrite.AdminUsers; len(admins) > 0 && !rwsplit.IsShowStatement(sql) && !slices.Contains(admins, s.user) {
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, "42000",
-			"Access denied; user %q may not change primaries (read_write.admin_users)", s.user), true
-	}
-	res, err = s.srv.rw.Handle(ctx, sql)
-	return res, err, true
-}
-
-// setReadConsistency handles SET strata_read_consistency = 'session' |
-// 'eventual' | 'strong' (or DEFAULT).
-func (s *Session) setReadConsistency(ctx context.Context, expr sqlparser.Expr) error {
-	if _, isDefault := expr.(*sqlparser.Default); isDefault {
-		s.hint.Consistency = ""
-		return nil
-	}
-	v, err := s.evalExpr(ctx, expr)
-	if err != nil {
-		return err
-	}
-	c, err := rwsplit.ParseConsistency(string(v.Value))
-	if err != nil {
-		return err
-	}
-	s.hint.Consistency = string(c)
-	return nil
-}
-
-// readConsistency is the session's level, for SELECT @@strata_read_consistency.
-func (s *Session) readConsistency() string {
-	switch {
-	case s.hint.Consistency != "":
-		return s.hint.Consistency
-	case s.srv.rw != nil:
-		return string(s.srv.rw.DefaultConsistency())
-	}
-	return "strong" // no splitting: everything reads the primary
-}

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // Reserved connections (reserve.go): state a statement leaves on its
@@ -18,9 +18,9 @@ import (
 // with it. Every test here uses real clients over a real MariaDB.
 
 // openOne is a client pool of one connection: one proxy session.
-func openOne(t *testing.T, p *testProxy, db string) *sql.DB {
+func openOne(t *testing.T, p *proxytest.Proxy, db string) *sql.DB {
 	t.Helper()
-	d := p.open(t, db)
+	d := p.Open(t, db)
 	d.SetMaxOpenConns(1)
 	d.SetMaxIdleConns(1)
 	return d
@@ -28,11 +28,11 @@ func openOne(t *testing.T, p *testProxy, db string) *sql.DB {
 
 // waitReserved waits until the proxy holds n reserved connections (a
 // session's end is handled after its client has gone).
-func waitReserved(t *testing.T, p *testProxy, n float64) {
+func waitReserved(t *testing.T, p *proxytest.Proxy, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := testutil.ToFloat64(p.srv.metrics.reserved)
+		got := p.Metric(t, "strata_proxy_reserved_connections")
 		if got == n {
 			return
 		}
@@ -44,11 +44,11 @@ func waitReserved(t *testing.T, p *testProxy, n float64) {
 }
 
 func TestReservedTempTable(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a, b := openOne(t, p, "test"), openOne(t, p, "test")
-	mustExec(t, a, "CREATE TEMPORARY TABLE rsv_tmp (id INT)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a, b := openOne(t, p, p.Test), openOne(t, p, p.Test)
+	proxytest.MustExec(t, a, "CREATE TEMPORARY TABLE rsv_tmp (id INT)")
 	waitReserved(t, p, 1)
-	mustExec(t, a, "INSERT INTO rsv_tmp VALUES (1), (2)")
+	proxytest.MustExec(t, a, "INSERT INTO rsv_tmp VALUES (1), (2)")
 	if got := query1(t, a, "SELECT COUNT(*) FROM rsv_tmp"); got != "2" {
 		t.Errorf("A sees %s rows in its temporary table, want 2", got)
 	}
@@ -57,22 +57,22 @@ func TestReservedTempTable(t *testing.T) {
 		t.Errorf("prepared: A counts %s, want 1", got)
 	}
 	var n int
-	if err := b.QueryRow("SELECT COUNT(*) FROM rsv_tmp").Scan(&n); sqlErr(err) != 1146 {
+	if err := b.QueryRow("SELECT COUNT(*) FROM rsv_tmp").Scan(&n); proxytest.SQLErr(err) != 1146 {
 		t.Errorf("B reads A's temporary table: %d rows, err %v; want 1146", n, err)
 	}
-	if got := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("CREATE TEMPORARY TABLE")); got != 1 {
+	if got := p.Metric(t, "strata_proxy_reservations_total", "reason", "CREATE TEMPORARY TABLE"); got != 1 {
 		t.Errorf("strata_proxy_reservations_total{reason=CREATE TEMPORARY TABLE} = %v", got)
 	}
-	mustExec(t, a, "DROP TEMPORARY TABLE rsv_tmp")
-	mustExec(t, a, "CREATE TEMPORARY TABLE rsv_tmp (id INT)")
-	mustExec(t, a, "INSERT INTO rsv_tmp VALUES (7)")
+	proxytest.MustExec(t, a, "DROP TEMPORARY TABLE rsv_tmp")
+	proxytest.MustExec(t, a, "CREATE TEMPORARY TABLE rsv_tmp (id INT)")
+	proxytest.MustExec(t, a, "INSERT INTO rsv_tmp VALUES (7)")
 	waitReserved(t, p, 1) // still one connection: one per shard
 	a.Close()
 	waitReserved(t, p, 0)
 	// The session's connection was closed, not pooled: nobody sees it.
 	for i := 0; i < 3; i++ {
-		c := openOne(t, p, "test")
-		if err := c.QueryRow("SELECT COUNT(*) FROM rsv_tmp").Scan(&n); sqlErr(err) != 1146 {
+		c := openOne(t, p, p.Test)
+		if err := c.QueryRow("SELECT COUNT(*) FROM rsv_tmp").Scan(&n); proxytest.SQLErr(err) != 1146 {
 			t.Errorf("after A left, a new client reads its temporary table: %d rows, err %v; want 1146", n, err)
 		}
 	}
@@ -81,12 +81,12 @@ func TestReservedTempTable(t *testing.T) {
 // TestReservedTempShadow: a temporary table of A named like B's real table
 // does not hide it from B, during A's session or after.
 func TestReservedTempShadow(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a, b := openOne(t, p, "test"), openOne(t, p, "test")
-	mustExec(t, b, "CREATE TABLE IF NOT EXISTS rsv_real (id INT PRIMARY KEY)")
-	mustExec(t, b, "DELETE FROM rsv_real")
-	mustExec(t, b, "INSERT INTO rsv_real VALUES (1)")
-	mustExec(t, a, "CREATE TEMPORARY TABLE rsv_real (id INT PRIMARY KEY)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a, b := openOne(t, p, p.Test), openOne(t, p, p.Test)
+	proxytest.MustExec(t, b, "CREATE TABLE IF NOT EXISTS rsv_real (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, b, "DELETE FROM rsv_real")
+	proxytest.MustExec(t, b, "INSERT INTO rsv_real VALUES (1)")
+	proxytest.MustExec(t, a, "CREATE TEMPORARY TABLE rsv_real (id INT PRIMARY KEY)")
 	if got := query1(t, a, "SELECT COUNT(*) FROM rsv_real"); got != "0" {
 		t.Errorf("A counts %s rows: its temporary table should hide the real one from A (as in MariaDB)", got)
 	}
@@ -98,8 +98,8 @@ func TestReservedTempShadow(t *testing.T) {
 	if got := query1(t, b, "SELECT COUNT(*) FROM rsv_real"); got != "1" {
 		t.Errorf("B counts %s rows in rsv_real after A left, want 1", got)
 	}
-	mustExec(t, b, "INSERT INTO rsv_real VALUES (2)")
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("test"))
+	proxytest.MustExec(t, b, "INSERT INTO rsv_real VALUES (2)")
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Test))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +110,8 @@ func TestReservedTempShadow(t *testing.T) {
 }
 
 func TestReservedGetLock(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a, b := openOne(t, p, "test"), openOne(t, p, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a, b := openOne(t, p, p.Test), openOne(t, p, p.Demo)
 	const lock = "strata_rsv_lock"
 	if got := query1(t, a, "SELECT GET_LOCK('"+lock+"', 0)"); got != "1" {
 		t.Fatalf("A GET_LOCK = %s", got)
@@ -131,13 +131,13 @@ func TestReservedGetLock(t *testing.T) {
 		t.Errorf("B RELEASE_LOCK of A's lock = %s, want 0 (not B's)", got)
 	}
 	// A in a transaction on another shard: lock functions run outside it.
-	ad := openOne(t, p, "demo")
-	mustExec(t, ad, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	ad := openOne(t, p, p.Demo)
+	proxytest.MustExec(t, ad, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
 	var far int64 = 7000
-	for shardOf(t, p, far) == p.srv.lockShard() {
+	for shardOf(t, p, far) == p.Server.VSchema().Shards[0] {
 		far++
 	}
-	mustExec(t, ad, "DELETE FROM customers WHERE id = ?", far)
+	proxytest.MustExec(t, ad, "DELETE FROM customers WHERE id = ?", far)
 	c := conn(t, ad)
 	execC(t, c, "BEGIN")
 	execC(t, c, "INSERT INTO customers (id, name) VALUES (?, 'x')", far)
@@ -169,7 +169,7 @@ func TestReservedGetLock(t *testing.T) {
 	// A lock function with a table is refused, saying how to write it.
 	var s string
 	err := b.QueryRow("SELECT GET_LOCK(name, 0) FROM customers LIMIT 1").Scan(&s)
-	if sqlErr(err) != 1235 || !strings.Contains(err.Error(), "without tables") {
+	if proxytest.SQLErr(err) != 1235 || !strings.Contains(err.Error(), "without tables") {
 		t.Errorf("GET_LOCK with a table: %v, want 1235", err)
 	}
 }
@@ -178,13 +178,13 @@ func TestReservedGetLock(t *testing.T) {
 // commit the open transaction, and the transaction runs on the connection
 // that holds the temporary table; compared with MariaDB itself.
 func TestReservedTempTableNoCommit(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("test"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Test))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { direct.Close() })
-	mustExec(t, direct, "CREATE TABLE IF NOT EXISTS rsv_tx (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, direct, "CREATE TABLE IF NOT EXISTS rsv_tx (id INT PRIMARY KEY)")
 	steps := []string{
 		"DELETE FROM rsv_tx",
 		"BEGIN",
@@ -214,20 +214,20 @@ func TestReservedTempTableNoCommit(t *testing.T) {
 		for _, q := range steps {
 			if !strings.HasPrefix(q, "SELECT") {
 				if _, err := c.ExecContext(context.Background(), q); err != nil {
-					out = append(out, fmt.Sprintf("%s: error %d", q, sqlErr(err)))
+					out = append(out, fmt.Sprintf("%s: error %d", q, proxytest.SQLErr(err)))
 				}
 				continue
 			}
 			var v string
 			if err := c.QueryRowContext(context.Background(), q).Scan(&v); err != nil {
-				v = fmt.Sprintf("error %d", sqlErr(err))
+				v = fmt.Sprintf("error %d", proxytest.SQLErr(err))
 			}
 			out = append(out, q+": "+v)
 		}
 		return out
 	}
 	want := run(direct)
-	got := run(p.open(t, "test"))
+	got := run(p.Open(t, p.Test))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("through the proxy:\n%s\nMariaDB:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -237,8 +237,8 @@ func TestReservedTempTableNoCommit(t *testing.T) {
 }
 
 func TestReservedConnectionID(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a, b := openOne(t, p, "test"), openOne(t, p, "test")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a, b := openOne(t, p, p.Test), openOne(t, p, p.Test)
 	ida := query1(t, a, "SELECT CONNECTION_ID()")
 	idb := query1(t, b, "SELECT CONNECTION_ID()")
 	if ida == idb {
@@ -289,11 +289,11 @@ func TestReservedConnectionID(t *testing.T) {
 // TestReservedFastLane: ordinary sessions keep the fast lane; a session
 // holding a reserved connection is served off it, correctly.
 func TestReservedFastLane(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a := openOne(t, p, "test")
-	mustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lane (id INT PRIMARY KEY, v INT)")
-	mustExec(t, a, "REPLACE INTO rsv_lane VALUES (1, 10), (2, 20)")
-	lane := func() uint64 { return p.srv.laneHits.Load() }
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a := openOne(t, p, p.Test)
+	proxytest.MustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lane (id INT PRIMARY KEY, v INT)")
+	proxytest.MustExec(t, a, "REPLACE INTO rsv_lane VALUES (1, 10), (2, 20)")
+	lane := func() uint64 { return p.Server.Stats().FastLaneHits }
 	before := lane()
 	for i := 0; i < 5; i++ {
 		if got := query1(t, a, "SELECT v FROM rsv_lane WHERE id = 1"); got != "10" {
@@ -303,8 +303,8 @@ func TestReservedFastLane(t *testing.T) {
 	if lane() <= before {
 		t.Fatalf("an ordinary session's reads took no fast lane (strata_proxy_fast_lane_statements_total %d -> %d)", before, lane())
 	}
-	mustExec(t, a, "CREATE TEMPORARY TABLE rsv_lane_tmp (id INT)")
-	mustExec(t, a, "INSERT INTO rsv_lane_tmp VALUES (5)")
+	proxytest.MustExec(t, a, "CREATE TEMPORARY TABLE rsv_lane_tmp (id INT)")
+	proxytest.MustExec(t, a, "INSERT INTO rsv_lane_tmp VALUES (5)")
 	before = lane()
 	for i := 0; i < 5; i++ {
 		if got := query1(t, a, "SELECT v FROM rsv_lane WHERE id = 2"); got != "20" {
@@ -327,12 +327,12 @@ func TestReservedFastLane(t *testing.T) {
 	if got := query1(t, a, "SELECT FOUND_ROWS()"); got != "2" {
 		t.Errorf("reserved session: FOUND_ROWS() = %s, want 2", got)
 	}
-	mustExec(t, a, "INSERT IGNORE INTO rsv_lane_tmp VALUES ('x')")
+	proxytest.MustExec(t, a, "INSERT IGNORE INTO rsv_lane_tmp VALUES ('x')")
 	if got := query1(t, a, "SELECT @@warning_count"); got != "1" {
 		t.Errorf("reserved session: @@warning_count = %s after a truncating insert, want 1", got)
 	}
 	// Another session still gets the lane meanwhile.
-	b := openOne(t, p, "test")
+	b := openOne(t, p, p.Test)
 	before = lane()
 	for i := 0; i < 3; i++ {
 		_ = query1(t, b, "SELECT v FROM rsv_lane WHERE id = 2")
@@ -341,7 +341,7 @@ func TestReservedFastLane(t *testing.T) {
 		t.Errorf("another session lost the fast lane")
 	}
 	// Writes on the reserved session land where everyone sees them.
-	mustExec(t, a, "UPDATE rsv_lane SET v = 21 WHERE id = 2")
+	proxytest.MustExec(t, a, "UPDATE rsv_lane SET v = 21 WHERE id = 2")
 	if got := query1(t, b, "SELECT v FROM rsv_lane WHERE id = 2"); got != "21" {
 		t.Errorf("B sees v = %s after A's update, want 21", got)
 	}
@@ -350,20 +350,20 @@ func TestReservedFastLane(t *testing.T) {
 // TestReservedReset: COM_RESET_CONNECTION gives up the reserved connection
 // (closed, not pooled): the temporary table is gone for the session too.
 func TestReservedReset(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	c := rawConnect(t, p, "test")
-	c.send(0, []byte("\x03CREATE TEMPORARY TABLE rsv_reset (id INT)"))
-	if pkt := c.recv(); pkt[0] != 0x00 {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
+	c.Send(0, []byte("\x03CREATE TEMPORARY TABLE rsv_reset (id INT)"))
+	if pkt := c.Recv(); pkt[0] != 0x00 {
 		t.Fatalf("create: %q", pkt)
 	}
 	waitReserved(t, p, 1)
-	c.send(0, []byte{0x1f})
-	if pkt := c.recv(); pkt[0] != 0x00 {
+	c.Send(0, []byte{0x1f})
+	if pkt := c.Recv(); pkt[0] != 0x00 {
 		t.Fatalf("reset: %q", pkt)
 	}
 	waitReserved(t, p, 0)
-	c.send(0, []byte("\x03SELECT COUNT(*) FROM rsv_reset"))
-	if pkt := c.recv(); errCode(pkt) != 1146 {
+	c.Send(0, []byte("\x03SELECT COUNT(*) FROM rsv_reset"))
+	if pkt := c.Recv(); proxytest.ErrCode(pkt) != 1146 {
 		t.Errorf("after reset the temporary table is still there: %q", pkt)
 	}
 }
@@ -371,20 +371,20 @@ func TestReservedReset(t *testing.T) {
 // TestReservedRefused: what cannot be reserved right is refused with 1235
 // and a reason.
 func TestReservedRefused(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	d := openOne(t, p, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	d := openOne(t, p, p.Demo)
 	_, err := d.Exec("CREATE TEMPORARY TABLE rsv_sharded (id INT)")
-	if sqlErr(err) != 1235 || !strings.Contains(err.Error(), "sharded database demo") {
+	if proxytest.SQLErr(err) != 1235 || !strings.Contains(err.Error(), "sharded database demo") {
 		t.Errorf("temporary table in a sharded database: %v, want 1235", err)
 	}
-	tst := openOne(t, p, "test")
-	_, err = tst.Exec("CREATE TEMPORARY TABLE demo.rsv_sharded (id INT)")
-	if sqlErr(err) != 1235 {
+	tst := openOne(t, p, p.Test)
+	_, err = tst.Exec("CREATE TEMPORARY TABLE " + p.Demo + ".rsv_sharded (id INT)")
+	if proxytest.SQLErr(err) != 1235 {
 		t.Errorf("temporary table in a sharded database, qualified: %v, want 1235", err)
 	}
 	// Statements whose state would stay on a pooled connection and that
 	// reserve nothing are refused.
-	mustExec(t, tst, "CREATE TABLE IF NOT EXISTS rsv_h (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, tst, "CREATE TABLE IF NOT EXISTS rsv_h (id INT PRIMARY KEY)")
 	for _, q := range []string{"HANDLER rsv_h OPEN", "XA START 'rsv'", "PREPARE s FROM 'SELECT 1'"} {
 		if _, err := tst.Exec(q); err == nil {
 			t.Errorf("%s accepted", q)
@@ -397,22 +397,22 @@ func TestReservedRefused(t *testing.T) {
 // state with it: the statement that finds it says so, and the session goes
 // on.
 func TestReservedLost(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a := openOne(t, p, "test")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a := openOne(t, p, p.Test)
 	const lock = "strata_rsv_lost"
 	if got := query1(t, a, "SELECT GET_LOCK('"+lock+"', 0)"); got != "1" {
 		t.Fatalf("GET_LOCK = %s", got)
 	}
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN(""))
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
 	id := query1(t, direct, "SELECT IS_USED_LOCK('"+lock+"')")
-	mustExec(t, direct, "KILL "+id)
+	proxytest.MustExec(t, direct, "KILL "+id)
 	var v string // any statement for the shard: SELECT 1 goes to the home shard
 	err = a.QueryRow("SELECT 1").Scan(&v)
-	if sqlErr(err) != 2013 || !strings.Contains(err.Error(), "reserved connection") {
+	if proxytest.SQLErr(err) != 2013 || !strings.Contains(err.Error(), "reserved connection") {
 		t.Errorf("statement on the killed reserved connection: %v, want 2013 saying so", err)
 	}
 	waitReserved(t, p, 0)
@@ -424,43 +424,43 @@ func TestReservedLost(t *testing.T) {
 // TestReservedLockTables: LOCK TABLES holds its locks on the session's
 // reserved connection until UNLOCK TABLES or the session's end.
 func TestReservedLockTables(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	a, b := openOne(t, p, "test"), openOne(t, p, "test")
-	mustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lt (id INT PRIMARY KEY)")
-	mustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lt_other (id INT PRIMARY KEY)")
-	mustExec(t, a, "DELETE FROM rsv_lt")
-	mustExec(t, b, "SET SESSION lock_wait_timeout = 1")
-	mustExec(t, a, "LOCK TABLES rsv_lt WRITE")
-	mustExec(t, a, "INSERT INTO rsv_lt VALUES (1)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	a, b := openOne(t, p, p.Test), openOne(t, p, p.Test)
+	proxytest.MustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lt (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_lt_other (id INT PRIMARY KEY)")
+	proxytest.MustExec(t, a, "DELETE FROM rsv_lt")
+	proxytest.MustExec(t, b, "SET SESSION lock_wait_timeout = 1")
+	proxytest.MustExec(t, a, "LOCK TABLES rsv_lt WRITE")
+	proxytest.MustExec(t, a, "INSERT INTO rsv_lt VALUES (1)")
 	if got := query1(t, a, "SELECT COUNT(*) FROM rsv_lt"); got != "1" {
 		t.Errorf("A counts %s", got)
 	}
 	var n int
 	// As in MariaDB, the locking session may use only the tables it locked.
-	if err := a.QueryRow("SELECT COUNT(*) FROM rsv_lt_other").Scan(&n); sqlErr(err) != 1100 {
+	if err := a.QueryRow("SELECT COUNT(*) FROM rsv_lt_other").Scan(&n); proxytest.SQLErr(err) != 1100 {
 		t.Errorf("A reads a table it did not lock: %v, want 1100", err)
 	}
-	if err := b.QueryRow("SELECT COUNT(*) FROM rsv_lt").Scan(&n); sqlErr(err) != 1205 {
+	if err := b.QueryRow("SELECT COUNT(*) FROM rsv_lt").Scan(&n); proxytest.SQLErr(err) != 1205 {
 		t.Errorf("B reads a table A locked for writing: %d, %v; want 1205 (lock wait timeout)", n, err)
 	}
-	mustExec(t, a, "UNLOCK TABLES")
+	proxytest.MustExec(t, a, "UNLOCK TABLES")
 	if got := query1(t, b, "SELECT COUNT(*) FROM rsv_lt"); got != "1" {
 		t.Errorf("B counts %s after UNLOCK TABLES", got)
 	}
-	mustExec(t, a, "LOCK TABLES rsv_lt READ, test.rsv_lt_other AS o WRITE")
-	if _, err := b.Exec("INSERT INTO rsv_lt VALUES (2)"); sqlErr(err) != 1205 {
+	proxytest.MustExec(t, a, "LOCK TABLES rsv_lt READ, "+p.Test+".rsv_lt_other AS o WRITE")
+	if _, err := b.Exec("INSERT INTO rsv_lt VALUES (2)"); proxytest.SQLErr(err) != 1205 {
 		t.Errorf("B writes a table A locked for reading: %v; want 1205", err)
 	}
 	// The locks go with the session.
 	a.Close()
 	waitReserved(t, p, 0)
-	mustExec(t, b, "INSERT INTO rsv_lt VALUES (2)")
+	proxytest.MustExec(t, b, "INSERT INTO rsv_lt VALUES (2)")
 
-	d := openOne(t, p, "demo")
-	if _, err := d.Exec("LOCK TABLES customers READ"); sqlErr(err) != 1235 || !strings.Contains(err.Error(), "sharded database demo") {
+	d := openOne(t, p, p.Demo)
+	if _, err := d.Exec("LOCK TABLES customers READ"); proxytest.SQLErr(err) != 1235 || !strings.Contains(err.Error(), "sharded database demo") {
 		t.Errorf("LOCK TABLES in a sharded database: %v, want 1235", err)
 	}
-	mustExec(t, d, "UNLOCK TABLES") // dump tools send it whatever they locked
+	proxytest.MustExec(t, d, "UNLOCK TABLES") // dump tools send it whatever they locked
 	if _, err := d.Exec("FLUSH TABLES WITH READ LOCK"); err == nil {
 		t.Errorf("FLUSH TABLES WITH READ LOCK accepted: it would lock a pooled connection")
 	}
@@ -472,30 +472,30 @@ func TestReservedLockTables(t *testing.T) {
 // mariadb client (LOCK TABLES ... WRITE around the INSERTs) work through
 // the proxy on an unsharded database.
 func TestReservedDumpRestore(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	bin, err := exec.LookPath("mariadb-dump")
 	if err != nil {
 		t.Fatalf("mariadb-dump not installed (make deps installs it): %v", err)
 	}
-	a := openOne(t, p, "test")
-	mustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_dump (id INT PRIMARY KEY, v VARCHAR(10))")
-	mustExec(t, a, "REPLACE INTO rsv_dump VALUES (1, 'x'), (2, 'y')")
-	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	a := openOne(t, p, p.Test)
+	proxytest.MustExec(t, a, "CREATE TABLE IF NOT EXISTS rsv_dump (id INT PRIMARY KEY, v VARCHAR(10))")
+	proxytest.MustExec(t, a, "REPLACE INTO rsv_dump VALUES (1, 'x'), (2, 'y')")
+	host, port, _ := net.SplitHostPort(p.Server.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	before := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("LOCK TABLES"))
-	out, err := exec.CommandContext(ctx, bin, "--no-defaults", "-h"+host, "-P"+port, "-uroot", "--lock-tables", "test", "rsv_dump").CombinedOutput()
+	before := p.Metric(t, "strata_proxy_reservations_total", "reason", "LOCK TABLES")
+	out, err := exec.CommandContext(ctx, bin, "--no-defaults", "-h"+host, "-P"+port, "-uroot", "--lock-tables", p.Test, "rsv_dump").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mariadb-dump: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "(1,'x')") || !strings.Contains(string(out), "LOCK TABLES `rsv_dump` WRITE") {
 		t.Fatalf("dump:\n%s", out)
 	}
-	if got := testutil.ToFloat64(p.srv.metrics.reservations.WithLabelValues("LOCK TABLES")); got <= before {
+	if got := p.Metric(t, "strata_proxy_reservations_total", "reason", "LOCK TABLES"); got <= before {
 		t.Errorf("mariadb-dump --lock-tables reserved no connection")
 	}
-	mustExec(t, a, "DELETE FROM rsv_dump")
-	if res, err := mariadbCLI(t, p, "test", string(out)); err != nil {
+	proxytest.MustExec(t, a, "DELETE FROM rsv_dump")
+	if res, err := mariadbCLI(t, p, p.Test, string(out)); err != nil {
 		t.Fatalf("restore: %v\n%s", err, res)
 	}
 	if got := query1(t, a, "SELECT GROUP_CONCAT(v ORDER BY id) FROM rsv_dump"); got != "x,y" {
@@ -508,16 +508,16 @@ func TestReservedDumpRestore(t *testing.T) {
 // still reads and writes a sharded database across shards, its statements
 // for that shard on the reserved connection.
 func TestReservedScatter(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	d := openOne(t, p, "demo")
-	mustExec(t, d, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
-	mustExec(t, d, "DELETE FROM customers WHERE id BETWEEN 9000 AND 9100")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	d := openOne(t, p, p.Demo)
+	proxytest.MustExec(t, d, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	proxytest.MustExec(t, d, "DELETE FROM customers WHERE id BETWEEN 9000 AND 9100")
 	a, b, other := idsOnShards(t, p, 9000)
 	if got := query1(t, d, "SELECT GET_LOCK('strata_rsv_scatter', 0)"); got != "1" {
 		t.Fatalf("GET_LOCK = %s", got)
 	}
 	for _, id := range []int64{a, b, other} {
-		mustExec(t, d, "INSERT INTO customers (id, name) VALUES (?, 'n')", id)
+		proxytest.MustExec(t, d, "INSERT INTO customers (id, name) VALUES (?, 'n')", id)
 	}
 	if got := query1(t, d, "SELECT COUNT(*) FROM customers WHERE id BETWEEN 9000 AND 9100"); got != "3" {
 		t.Errorf("scatter count %s, want 3", got)

@@ -1,10 +1,7 @@
-package shardproxy
+package shardproxy_test
 
 import (
-	"bufio"
 	"database/sql"
-	"encoding/binary"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +9,7 @@ import (
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // Front-end guards from a review: a client that leaves or resets in the
@@ -20,78 +18,33 @@ import (
 // a shard's MariaDB directly and to the proxy, and expects the proxy to
 // answer as MariaDB does.
 
-// probeLogin logs in to addr as user (no password) with the raw client of
-// badinput_test.go (no CLIENT_DEPRECATE_EOF).
-func probeLogin(t testing.TB, addr, user, db string) *rawConn {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
-	c := &rawConn{t: t, c: nc, r: bufio.NewReader(nc)}
-	if g := c.recv(); g[0] != 10 {
-		t.Fatalf("greeting %q", g)
-	}
-	var resp []byte
-	resp = binary.LittleEndian.AppendUint32(resp, 1<<9|1<<15|1<<19|1<<3)
-	resp = binary.LittleEndian.AppendUint32(resp, 1<<24)
-	resp = append(resp, 45)
-	resp = append(resp, make([]byte, 23)...)
-	resp = append(resp, user+"\x00"...)
-	resp = append(resp, 0)
-	resp = append(resp, db+"\x00"...)
-	resp = append(resp, "mysql_native_password\x00"...)
-	c.send(1, resp)
-	for {
-		pkt := c.recv()
-		switch pkt[0] {
-		case 0x00:
-			return c
-		case 0xfe:
-			c.send(c.seq, nil)
-		default:
-			t.Fatalf("login to %s: %q", addr, pkt)
-		}
-	}
-}
-
 // probeTargets are the same client against MariaDB and against the proxy.
 type probeTarget struct {
 	name       string
 	addr, user string
 }
 
-func probeTargets(p *testProxy) []probeTarget {
+func probeTargets(p *proxytest.Proxy) []probeTarget {
 	return []probeTarget{
-		{"mariadb", p.topo.Shards()[0].Primary().Addr(), localdb.AppUser},
-		{"proxy", p.srv.Addr(), "root"},
+		{"mariadb", p.Topo.Shards()[0].Primary().Addr(), localdb.AppUser},
+		{"proxy", p.Server.Addr(), "root"},
 	}
-}
-
-// errCode is the code of an ERR packet, 0 for anything else.
-func errCode(pkt []byte) uint16 {
-	if len(pkt) < 3 || pkt[0] != 0xff {
-		return 0
-	}
-	return binary.LittleEndian.Uint16(pkt[1:3])
 }
 
 // readResponse reads one whole text-protocol response (no DEPRECATE_EOF)
 // and returns its first packet and its first row (nil if none).
-func readResponse(c *rawConn) (first, row []byte) {
-	first = c.recv()
+func readResponse(c *proxytest.Raw) (first, row []byte) {
+	first = c.Recv()
 	if first[0] == 0x00 || first[0] == 0xff {
 		return first, nil
 	}
 	n := int(first[0])
 	for i := 0; i < n; i++ {
-		c.recv()
+		c.Recv()
 	}
-	c.recv() // EOF
+	c.Recv() // EOF
 	for {
-		pkt := c.recv()
+		pkt := c.Recv()
 		if pkt[0] == 0xff || (pkt[0] == 0xfe && len(pkt) < 9) {
 			return first, row
 		}
@@ -104,22 +57,22 @@ func readResponse(c *rawConn) (first, row []byte) {
 // TestReviewProbeDisconnectInTx: a client that leaves in the middle of a
 // transaction leaves no locks and no rows behind.
 func TestReviewProbeDisconnectInTx(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS review_dtx (id INT PRIMARY KEY, v INT)")
-	mustExec(t, db, "DELETE FROM review_dtx")
-	mustExec(t, db, "INSERT INTO review_dtx VALUES (1, 0)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS review_dtx (id INT PRIMARY KEY, v INT)")
+	proxytest.MustExec(t, db, "DELETE FROM review_dtx")
+	proxytest.MustExec(t, db, "INSERT INTO review_dtx VALUES (1, 0)")
 	for _, begin := range []string{"BEGIN", "SET autocommit = 0"} {
-		c := rawConnect(t, p, "test")
+		c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 		for _, q := range []string{begin, "UPDATE review_dtx SET v = v + 1 WHERE id = 1", "INSERT INTO review_dtx VALUES (2, 0)"} {
-			c.send(0, append([]byte{0x03}, q...))
-			if pkt := c.recv(); pkt[0] != 0x00 {
+			c.Send(0, append([]byte{0x03}, q...))
+			if pkt := c.Recv(); pkt[0] != 0x00 {
 				t.Fatalf("%s: %q", q, pkt)
 			}
 		}
 		// Leave in the middle of a statement.
-		c.send(0, []byte("\x03SELECT SLEEP(0.5)"))
-		c.c.Close()
+		c.Send(0, []byte("\x03SELECT SLEEP(0.5)"))
+		c.Conn.Close()
 		o := conn(t, db)
 		execC(t, o, "SET SESSION innodb_lock_wait_timeout = 3")
 		execC(t, o, "UPDATE review_dtx SET v = v WHERE id = 1")
@@ -136,15 +89,15 @@ func TestReviewProbeDisconnectInTx(t *testing.T) {
 // path mixed, are answered in order; a command split over many writes is
 // answered whole.
 func TestReviewProbePipeline(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	c := rawConnect(t, p, "test")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 	for round := 0; round < 3; round++ {
 		var batch []byte
 		for _, q := range []string{"SELECT 11", "SET @pp = 5", "SELECT @pp + 1", "SELECT 12", "SET @pq = 1"} {
-			batch = append(batch, packet(0, append([]byte{0x03}, q...))...)
+			batch = append(batch, proxytest.Packet(0, append([]byte{0x03}, q...))...)
 		}
-		batch = append(batch, packet(0, []byte{0x0e})...)
-		if _, err := c.c.Write(batch); err != nil {
+		batch = append(batch, proxytest.Packet(0, []byte{0x0e})...)
+		if _, err := c.Conn.Write(batch); err != nil {
 			t.Fatal(err)
 		}
 		for i, want := range []string{"\x0211", "", "\x016", "\x0212", "", ""} {
@@ -155,8 +108,8 @@ func TestReviewProbePipeline(t *testing.T) {
 		}
 	}
 	// One byte per write.
-	for _, b := range packet(0, []byte("\x03SELECT 13")) {
-		if _, err := c.c.Write([]byte{b}); err != nil {
+	for _, b := range proxytest.Packet(0, []byte("\x03SELECT 13")) {
+		if _, err := c.Conn.Write([]byte{b}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -168,20 +121,20 @@ func TestReviewProbePipeline(t *testing.T) {
 
 // TestReviewProbeInitDB: COM_INIT_DB of an unknown database.
 func TestReviewProbeInitDB(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	for _, tg := range probeTargets(p) {
 		t.Run(tg.name, func(t *testing.T) {
-			c := probeLogin(t, tg.addr, tg.user, "test")
-			c.send(0, []byte("\x02review_no_such_db"))
-			pkt := c.recv()
-			if errCode(pkt) != 1049 {
+			c := proxytest.Login(t, tg.addr, tg.user, p.Test)
+			c.Send(0, []byte("\x02review_no_such_db"))
+			pkt := c.Recv()
+			if proxytest.ErrCode(pkt) != 1049 {
 				t.Errorf("COM_INIT_DB unknown: %q", pkt)
 			}
 			_, row := func() ([]byte, []byte) {
-				c.send(0, []byte("\x03SELECT DATABASE()"))
+				c.Send(0, []byte("\x03SELECT DATABASE()"))
 				return readResponse(c)
 			}()
-			if string(row) != "\x04test" {
+			if string(row) != string(append([]byte{byte(len(p.Test))}, p.Test...)) {
 				t.Errorf("database after a failed COM_INIT_DB: %q", row)
 			}
 		})
@@ -192,13 +145,13 @@ func TestReviewProbeInitDB(t *testing.T) {
 // large fast-lane result leaves its backend connection closed, not pooled
 // with the rest of the result unread.
 func TestReviewProbeLaneAbandoned(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
-	db := p.open(t, "test")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	db := p.Open(t, p.Test)
 	for i := 0; i < 5; i++ {
-		c := rawConnect(t, p, "test")
-		c.send(0, []byte("\x03SELECT REPEAT('x', 1000000) AS a UNION ALL SELECT REPEAT('y', 1000000) UNION ALL SELECT "+strconv.Itoa(i)))
-		c.recv()
-		c.c.Close()
+		c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
+		c.Send(0, []byte("\x03SELECT REPEAT('x', 1000000) AS a UNION ALL SELECT REPEAT('y', 1000000) UNION ALL SELECT "+strconv.Itoa(i)))
+		c.Recv()
+		c.Conn.Close()
 		var n int
 		if err := db.QueryRow("SELECT 7").Scan(&n); err != nil || n != 7 {
 			t.Fatalf("after an abandoned result: %d %v", n, err)
@@ -210,10 +163,10 @@ func TestReviewProbeLaneAbandoned(t *testing.T) {
 // prepared statements over TLS.
 func TestReviewProbeTLS(t *testing.T) {
 	cert, key := selfSigned(t)
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 		c.TLS = config.TLS{Cert: cert, Key: key}
 	})
-	db := p.open(t, "test", "tls=skip-verify")
+	db := p.Open(t, p.Test, "tls=skip-verify")
 	db.SetMaxOpenConns(2)
 	for i := 0; i < 20; i++ {
 		var n int
@@ -253,13 +206,13 @@ func TestReviewProbeTLS(t *testing.T) {
 // (EXP overflows: 1690) reaches the client as that error, small or large
 // result, lane or not, and the connection goes on.
 func TestReviewProbeMidResultError(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("test"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Test))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	db := p.open(t, "test")
+	db := p.Open(t, p.Test)
 	db.SetMaxOpenConns(1)
 	read := func(d *sql.DB, q string) (int, error) {
 		rows, err := d.Query(q)
@@ -273,18 +226,18 @@ func TestReviewProbeMidResultError(t *testing.T) {
 		}
 		return n, rows.Err()
 	}
-	lane := p.srv.laneHits.Load()
+	lane := p.Server.Stats().FastLaneHits
 	for _, q := range []string{
 		"SELECT seq, EXP(seq) AS e FROM seq_1_to_1000",
 		"SELECT seq, REPEAT('x', 1000) AS x, EXP(seq / 2) AS e FROM seq_1_to_2000",
 	} {
 		want, err := read(direct, q)
-		if sqlErr(err) != 1690 {
+		if proxytest.SQLErr(err) != 1690 {
 			t.Fatalf("MariaDB: %s: %d rows, %v", q, want, err)
 		}
 		for i := 0; i < 3; i++ {
 			n, err := read(db, q)
-			if sqlErr(err) != 1690 || n > want {
+			if proxytest.SQLErr(err) != 1690 || n > want {
 				t.Errorf("%.40s run %d: %d rows, err %v; MariaDB sends %d rows and 1690", q, i, n, err, want)
 			}
 			var k int
@@ -293,7 +246,7 @@ func TestReviewProbeMidResultError(t *testing.T) {
 			}
 		}
 	}
-	if p.srv.laneHits.Load() == lane {
+	if p.Server.Stats().FastLaneHits == lane {
 		t.Error("the fast lane answered none of them")
 	}
 }
@@ -302,22 +255,22 @@ func TestReviewProbeMidResultError(t *testing.T) {
 // warning and an error, as MariaDB reports them. The warning comes from one
 // shard (id = 1): a scatter lists every shard's warnings, one server's once.
 func TestReviewProbeWarningCountVar(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	direct, err := sql.Open("mysql", p.topo.Shards()[0].Primary().DSN("demo"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Demo))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
 	direct.SetMaxOpenConns(1)
-	db := p.open(t, "demo")
+	db := p.Open(t, p.Demo)
 	db.SetMaxOpenConns(1)
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS t2 (id BIGINT PRIMARY KEY, v INT)")
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS t2 (id BIGINT PRIMARY KEY, v INT)")
 	var got [2][]string
 	for i, d := range []*sql.DB{direct, db} {
 		for _, q := range []string{"SELECT 1/0", "SELECT @@warning_count", "SELECT COUNT(*) FROM t2 WHERE id = 1 AND v = 1/0", "SELECT @@warning_count", "SELECT nosuch FROM t2", "SELECT @@error_count"} {
 			var s sql.NullString
 			err := d.QueryRow(q).Scan(&s)
-			got[i] = append(got[i], s.String+" "+strconv.Itoa(int(sqlErr(err))))
+			got[i] = append(got[i], s.String+" "+strconv.Itoa(int(proxytest.SQLErr(err))))
 		}
 	}
 	if strings.Join(got[0], ",") != strings.Join(got[1], ",") {
@@ -328,19 +281,19 @@ func TestReviewProbeWarningCountVar(t *testing.T) {
 // TestReviewProbeResetInTx: COM_RESET_CONNECTION in the middle of a
 // transaction rolls it back on the shard and frees its locks.
 func TestReviewProbeResetInTx(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS review_rtx (id INT PRIMARY KEY, v INT)")
-	mustExec(t, db, "REPLACE INTO review_rtx VALUES (1, 0)")
-	c := rawConnect(t, p, "test")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS review_rtx (id INT PRIMARY KEY, v INT)")
+	proxytest.MustExec(t, db, "REPLACE INTO review_rtx VALUES (1, 0)")
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 	for _, q := range []string{"BEGIN", "UPDATE review_rtx SET v = 5 WHERE id = 1", "INSERT INTO review_rtx VALUES (2, 0)"} {
-		c.send(0, append([]byte{0x03}, q...))
-		if pkt := c.recv(); pkt[0] != 0x00 {
+		c.Send(0, append([]byte{0x03}, q...))
+		if pkt := c.Recv(); pkt[0] != 0x00 {
 			t.Fatalf("%s: %q", q, pkt)
 		}
 	}
-	c.send(0, []byte{0x1f})
-	if pkt := c.recv(); pkt[0] != 0x00 {
+	c.Send(0, []byte{0x1f})
+	if pkt := c.Recv(); pkt[0] != 0x00 {
 		t.Fatalf("reset: %q", pkt)
 	}
 	o := conn(t, db)
@@ -350,7 +303,7 @@ func TestReviewProbeResetInTx(t *testing.T) {
 		t.Errorf("after COM_RESET_CONNECTION in a transaction: %s, want 1 row, v 0", got)
 	}
 	// The reset connection goes on, outside any transaction.
-	c.send(0, []byte("\x03SELECT @@in_transaction"))
+	c.Send(0, []byte("\x03SELECT @@in_transaction"))
 	if _, row := readResponse(c); string(row) != "\x010" {
 		t.Errorf("in_transaction after reset: %q", row)
 	}

@@ -10,25 +10,25 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqlescape"
-	"vitess.io/vitess/go/vt/sqlparser"
 	"vitess.io/vitess/go/vt/vtenv"
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/executor"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
+	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
+	"github.com/strata-db/strata/shardproxy/wire"
 )
 
 // Planner builds the plan of one normalized statement (planner.Build).
-type Planner func(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (engine.Primitive, error)
+type Planner = executor.Planner
 
 // Options are a Server's dependencies.
 type Options struct {
@@ -46,28 +46,22 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Server is the shard proxy: a MySQL listener, its sessions, the backend
-// pools, and the admin HTTP server.
+// Server is the shard proxy: a MySQL listener whose connections the
+// executor serves, the backend pools, and the admin HTTP server.
 type Server struct {
-	mysql.UnimplementedHandler
-
 	cfg     *config.Config
 	vs      *vschema.VSchema
 	env     *vtenv.Environment
-	parser  *sqlparser.Parser
 	cluster *backend.Cluster
-	planner Planner
-	plans   *planCache
-	metrics *metrics
 	reg     *prometheus.Registry
 	log     *slog.Logger
+	x       *executor.Executor
 
 	listener *mysql.Listener
 	adminLn  net.Listener
 	admin    *http.Server
 
 	version  string
-	maxRows  int
 	dbShards map[string]map[string]bool // database -> shards that hold it
 
 	// rw is the read/write router (readwrite.go), nil when splitting is off;
@@ -75,22 +69,13 @@ type Server struct {
 	rw    *rwsplit.Router
 	ownRW bool
 
-	// keys generates shard keys from the ID service (keygen.go); nil
-	// without id_service.
-	keys *keyGen
+	// keys generates shard keys from the ID service; nil without
+	// id_service.
+	keys *session.KeyGen
 
-	tlsConf *tls.Config // nil: no TLS offered
-	proto   protoServer // start time, client packet limit (protocol.go)
-
-	clients  atomic.Int64
-	fastHits atomic.Uint64
-	laneHits atomic.Uint64 // statements the fast lane answered (lane.go)
-	fast     *shapeCache
-
-	mu       sync.Mutex
-	sessions map[uint32]*Session
-	closed   bool
-	done     chan struct{}
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
 }
 
 // New validates the configuration, creates the backend pools and binds the
@@ -124,6 +109,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shardproxy: %w", err)
 	}
+	var tlsConf *tls.Config
+	if cfg.TLS.Cert != "" {
+		// TLS is terminated by the executor's client connection, below the
+		// listener.
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("shardproxy: tls: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var specs []backend.ShardSpec
 	for _, s := range cfg.Shards {
 		specs = append(specs, backend.ShardSpec{Name: s.Name, Primary: s.Primary, Replicas: s.Replicas})
@@ -145,26 +140,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg: cfg, vs: vs, env: env, parser: env.Parser(), cluster: cluster,
-		planner: o.Planner, plans: newPlanCache(cfg.PlanCacheSize), reg: reg, log: log,
-		maxRows:  1 << 24,
-		dbShards: map[string]map[string]bool{},
-		sessions: map[uint32]*Session{},
+		cfg: cfg, vs: vs, env: env, cluster: cluster, reg: reg, log: log,
+		dbShards: session.DatabaseShards(vs),
 		done:     make(chan struct{}),
-		fast:     newShapeCache(cfg.PlanCacheSize),
 	}
-	for name, d := range vs.Databases {
-		set := map[string]bool{}
-		if d.Sharded {
-			for _, sh := range vs.Shards {
-				set[sh] = true
-			}
-		} else {
-			set[d.Shard] = true
-		}
-		s.dbShards[name] = set
-	}
-	if s.metrics, err = newMetrics(reg, s); err != nil {
+	sm, xm, err := newMetrics(reg, s)
+	if err != nil {
 		cluster.Close()
 		return nil, fmt.Errorf("shardproxy: metrics: %w", err)
 	}
@@ -172,7 +153,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cluster.Close()
 		return nil, err
 	}
-	if s.keys, err = newKeyGen(cfg, reg); err != nil {
+	if s.keys, err = session.NewKeyGen(cfg, reg); err != nil {
 		s.stopReadWrite()
 		cluster.Close()
 		return nil, err
@@ -181,12 +162,23 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
 	}
-	s.proto = s.protocolLimits(ctx)
+	shared := &session.Shared{
+		Cluster: cluster, VSchema: vs, DBShards: s.dbShards, Metrics: sm, Log: log,
+		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys,
+		Collations: env.CollationEnv(),
+	}
+	if s.rw != nil {
+		shared.RW = s.rw
+	}
+	s.x = executor.New(ctx, executor.Options{
+		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
+		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf,
+	})
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
 	if err := s.listen(); err != nil {
-		s.keys.close()
+		s.keys.Close()
 		s.stopReadWrite()
 		cluster.Close()
 		return nil, err
@@ -253,8 +245,8 @@ func (s *Server) listen() error {
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Protocol:            "tcp",
 		Address:             s.cfg.Listen,
-		AuthServer:          newAuthServer(s.cfg.Users, s.cfg.AuthPlugin),
-		Handler:             s,
+		AuthServer:          wire.NewAuthServer(s.cfg.Users, s.cfg.AuthPlugin),
+		Handler:             s.x.Handler(),
 		ConnReadBufferSize:  0, // clientConn buffers the client's bytes
 		ConnBufferPooling:   true,
 		ConnKeepAlivePeriod: 30 * time.Second,
@@ -269,16 +261,7 @@ func (s *Server) listen() error {
 		// MariaDB announces itself behind this prefix; clients strip it.
 		l.ServerVersion = "5.5.5-" + s.version
 	}
-	if s.cfg.TLS.Cert != "" {
-		// TLS is terminated by clientConn, below the listener.
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
-		if err != nil {
-			l.Close()
-			return fmt.Errorf("shardproxy: tls: %w", err)
-		}
-		s.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	l.PreHandleFunc = s.preHandle
+	l.PreHandleFunc = s.x.Accept
 	s.listener = l
 	if s.cfg.AdminListen != "off" {
 		aln, err := net.Listen("tcp", s.cfg.AdminListen)
@@ -305,6 +288,21 @@ func (s *Server) AdminAddr() string {
 
 // Version is the server version announced to clients.
 func (s *Server) Version() string { return s.version }
+
+// VSchema is the sharding schema the proxy routes by.
+func (s *Server) VSchema() *vschema.VSchema { return s.vs }
+
+// Stats are the executor's counters (client connections, plan cache, fast
+// lane), as the metrics show them.
+func (s *Server) Stats() executor.Stats { return s.x.Stats() }
+
+// MaxAllowedPacket is the largest client packet the proxy takes: its
+// max_allowed_packet, capped by the shards'.
+func (s *Server) MaxAllowedPacket() int { return s.x.MaxAllowedPacket() }
+
+// Executor runs the proxy's client sessions; tests and tools look up a
+// session through it.
+func (s *Server) Executor() *executor.Executor { return s.x }
 
 // Serve accepts clients until ctx is done, then closes everything.
 func (s *Server) Serve(ctx context.Context) error {
@@ -335,10 +333,6 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	close(s.done)
-	sessions := make([]*Session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		sessions = append(sessions, ss)
-	}
 	s.mu.Unlock()
 	s.listener.Shutdown()
 	if s.admin != nil {
@@ -346,52 +340,14 @@ func (s *Server) Close() {
 		_ = s.admin.Shutdown(ctx)
 		cancel()
 	}
-	for _, ss := range sessions {
-		// Closing the socket ends the connection's goroutine, which rolls
-		// back its transaction in ConnectionClosed.
-		ss.conn.Close()
-	}
+	// Closing the sockets ends the connections' goroutines, which roll
+	// back their transactions in ConnectionClosed.
+	s.x.CloseSessions()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.clients.Load() > 0 && time.Now().Before(deadline) {
+	for s.x.Clients() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.stopReadWrite()
-	s.keys.close()
+	s.keys.Close()
 	s.cluster.Close()
-}
-
-// preHandle runs on each accepted connection before the handshake: it
-// refuses connections over max_client_connections with MySQL's 1040, as a
-// server does, and wraps the rest in a clientConn (TLS, packet limits,
-// COM_FIELD_LIST).
-func (s *Server) preHandle(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
-	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
-		s.clients.Add(-1)
-		writeRawError(c, 1040, "08004", "Too many connections")
-		c.Close()
-		return nil, errors.New("too many connections")
-	}
-	return newClientConn(c, s, id), nil
-}
-
-// writeRawError writes an ERR packet with sequence 0 to a connection
-// that has not had a handshake.
-func writeRawError(c net.Conn, code uint16, state, msg string) {
-	payload := []byte{0xff, byte(code), byte(code >> 8), '#'}
-	payload = append(payload, state...)
-	payload = append(payload, msg...)
-	pkt := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), 0}
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(append(pkt, payload...))
-}
-
-func (s *Server) session(c *mysql.Conn) *Session {
-	ss, _ := c.ClientData.(*Session)
-	return ss
-}
-
-func (s *Server) sessionByID(id uint32) *Session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[id]
 }

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -49,8 +50,8 @@ func execC(t *testing.T, c *sql.Conn, q string, args ...any) {
 // per server (max_open 1): each sees its own variables every time, however
 // their statements interleave.
 func TestSessionStateNoLeak(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
-	db := p.open(t, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	db := p.Open(t, p.Demo)
 	a, b := conn(t, db), conn(t, db)
 	execC(t, a, "SET NAMES latin1")
 	execC(t, a, "SET @@session.sql_mode = 'ANSI_QUOTES', time_zone = '+05:00'")
@@ -93,10 +94,10 @@ func TestSessionStateNoLeak(t *testing.T) {
 		t.Fatal("sql_mode not reset")
 	}
 	_, err := a.ExecContext(context.Background(), "SET sql_mode = 'NOT_A_MODE'")
-	if sqlErr(err) != 1231 {
+	if proxytest.SQLErr(err) != 1231 {
 		t.Fatalf("bad sql_mode: %v", err)
 	}
-	if _, err := a.ExecContext(context.Background(), "SET GLOBAL max_connections = 10"); sqlErr(err) != 1227 {
+	if _, err := a.ExecContext(context.Background(), "SET GLOBAL max_connections = 10"); proxytest.SQLErr(err) != 1227 {
 		t.Fatalf("SET GLOBAL: %v", err)
 	}
 	if got := query1(t, a, "SELECT @@autocommit"); got != "1" {
@@ -105,10 +106,10 @@ func TestSessionStateNoLeak(t *testing.T) {
 }
 
 // shardOf is the shard the vschema puts an id of demo.customers on.
-func shardOf(t *testing.T, p *testProxy, id int64) string {
+func shardOf(t *testing.T, p *proxytest.Proxy, id int64) string {
 	t.Helper()
-	tbl := p.srv.vs.Databases["demo"].Tables["customers"]
-	sh, err := p.srv.vs.KeyShard(tbl, sqltypes.NewInt64(id), vschema.ForRead)
+	tbl := p.Server.VSchema().Databases[p.Demo].Tables["customers"]
+	sh, err := p.Server.VSchema().KeyShard(tbl, sqltypes.NewInt64(id), vschema.ForRead)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func shardOf(t *testing.T, p *testProxy, id int64) string {
 }
 
 // idsOnShards returns two ids on the same shard and one on another.
-func idsOnShards(t *testing.T, p *testProxy, base int64) (a, b, other int64) {
+func idsOnShards(t *testing.T, p *proxytest.Proxy, base int64) (a, b, other int64) {
 	a = base
 	for id := base + 1; b == 0 || other == 0; id++ {
 		if shardOf(t, p, id) == shardOf(t, p, a) {
@@ -131,10 +132,10 @@ func idsOnShards(t *testing.T, p *testProxy, base int64) (a, b, other int64) {
 }
 
 func TestTransactions(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "demo")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
-	mustExec(t, db, "DELETE FROM customers WHERE id BETWEEN 1000 AND 2000")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	proxytest.MustExec(t, db, "DELETE FROM customers WHERE id BETWEEN 1000 AND 2000")
 	a, b, other := idsOnShards(t, p, 1000)
 	count := func(ids ...any) string {
 		return query1(t, db, "SELECT COUNT(*) FROM customers WHERE id IN (?, ?, ?)", ids...)
@@ -225,14 +226,14 @@ func TestTransactions(t *testing.T) {
 // TestResetConnection: COM_RESET_CONNECTION drops the session's variables
 // and transaction but keeps its database.
 func TestResetConnection(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	c := rawConnect(t, p, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	c := proxytest.Login(t, p.Server.Addr(), "root", p.Demo)
 	// query returns the first row of a result (no CLIENT_DEPRECATE_EOF:
 	// column count, definitions, EOF, rows, EOF), or nil for an OK.
 	query := func(sql string) []byte {
 		t.Helper()
-		c.send(0, append([]byte{0x03}, sql...))
-		first := c.recv()
+		c.Send(0, append([]byte{0x03}, sql...))
+		first := c.Recv()
 		switch first[0] {
 		case 0xff:
 			t.Fatalf("%s: %q", sql, first)
@@ -240,12 +241,12 @@ func TestResetConnection(t *testing.T) {
 			return nil
 		}
 		for i := 0; i < int(first[0]); i++ {
-			c.recv()
+			c.Recv()
 		}
-		c.recv() // EOF after the definitions
+		c.Recv() // EOF after the definitions
 		var row []byte
 		for {
-			pkt := c.recv()
+			pkt := c.Recv()
 			if pkt[0] == 0xfe && len(pkt) < 9 {
 				return row
 			}
@@ -257,8 +258,8 @@ func TestResetConnection(t *testing.T) {
 	query("SET @x = 7")
 	query("SET sql_mode = 'ANSI_QUOTES'")
 	query("BEGIN")
-	c.send(0, []byte{0x1f}) // COM_RESET_CONNECTION
-	if ok := c.recv(); ok[0] != 0x00 {
+	c.Send(0, []byte{0x1f}) // COM_RESET_CONNECTION
+	if ok := c.Recv(); ok[0] != 0x00 {
 		t.Fatalf("reset: %q", ok)
 	}
 	if row := query("SELECT @x"); string(row) != "\xfb" {
@@ -267,7 +268,7 @@ func TestResetConnection(t *testing.T) {
 	if row := query("SELECT @@session.sql_mode"); strings.Contains(string(row), "ANSI_QUOTES") {
 		t.Errorf("sql_mode after reset: %q", row)
 	}
-	if row := query("SELECT DATABASE()"); !strings.Contains(string(row), "demo") {
+	if row := query("SELECT DATABASE()"); !strings.Contains(string(row), p.Demo) {
 		t.Errorf("database after reset: %q", row)
 	}
 }

@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // Session settings against MariaDB's own answers: each transcript runs on a
@@ -15,9 +16,9 @@ import (
 // proxy (database test lives on that shard), and the two must read alike.
 
 // direct opens a pool on the first shard's MariaDB, database test.
-func directDB(t *testing.T, p *testProxy, params ...string) *sql.DB {
+func directDB(t *testing.T, p *proxytest.Proxy, params ...string) *sql.DB {
 	t.Helper()
-	dsn := p.topo.Shards()[0].Primary().DSN("test")
+	dsn := p.Topo.Shards()[0].Primary().DSN(p.Test)
 	for _, q := range params {
 		dsn += "&" + q
 	}
@@ -47,7 +48,7 @@ func transcript(t *testing.T, db *sql.DB, stmts []string) string {
 		if strings.HasPrefix(up, "SELECT") {
 			rows, err := on.QueryContext(ctx, q)
 			if err != nil {
-				fmt.Fprintf(&b, "err %d\n", sqlErr(err))
+				fmt.Fprintf(&b, "err %d\n", proxytest.SQLErr(err))
 				continue
 			}
 			cols, _ := rows.Columns()
@@ -66,14 +67,14 @@ func transcript(t *testing.T, db *sql.DB, stmts []string) string {
 				}
 			}
 			if err := rows.Err(); err != nil {
-				fmt.Fprintf(&b, "err %d", sqlErr(err))
+				fmt.Fprintf(&b, "err %d", proxytest.SQLErr(err))
 			}
 			rows.Close()
 			b.WriteString("\n")
 			continue
 		}
 		if _, err := on.ExecContext(ctx, q); err != nil {
-			fmt.Fprintf(&b, "err %d\n", sqlErr(err))
+			fmt.Fprintf(&b, "err %d\n", proxytest.SQLErr(err))
 		} else {
 			b.WriteString("ok\n")
 		}
@@ -95,16 +96,16 @@ func withSharded(names ...string) func(*config.Config) {
 // that holds it).
 func freshTable(t *testing.T, db *sql.DB, name, cols string) {
 	t.Helper()
-	mustExec(t, db, "DROP TABLE IF EXISTS "+name)
-	mustExec(t, db, "CREATE TABLE "+name+" "+cols)
+	proxytest.MustExec(t, db, "DROP TABLE IF EXISTS "+name)
+	proxytest.MustExec(t, db, "CREATE TABLE "+name+" "+cols)
 	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + name) })
 }
 
 // sameAsMariaDB runs the transcript on MariaDB and on the proxy.
-func sameAsMariaDB(t *testing.T, p *testProxy, stmts []string) string {
+func sameAsMariaDB(t *testing.T, p *proxytest.Proxy, stmts []string) string {
 	t.Helper()
 	want := transcript(t, directDB(t, p), stmts)
-	got := transcript(t, p.open(t, "test"), stmts)
+	got := transcript(t, p.Open(t, p.Test), stmts)
 	if got != want {
 		t.Errorf("proxy:\n%s\nMariaDB:\n%s", got, want)
 	} else {
@@ -118,7 +119,7 @@ func sameAsMariaDB(t *testing.T, p *testProxy, stmts []string) string {
 // transaction reads after another client's change (READ COMMITTED sees it,
 // REPEATABLE READ does not), READ ONLY by the writes refused.
 func TestSessionVarsTransaction(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	// A transaction's two reads of v, with another client's change between.
 	tx := func(begin ...string) []string {
 		s := append([]string{"other:UPDATE sv_iso SET v = 1"}, begin...)
@@ -182,11 +183,11 @@ func TestSessionVarsTransaction(t *testing.T) {
 // go-sql-driver (SET TRANSACTION ISOLATION LEVEL, START TRANSACTION READ
 // ONLY), as MariaDB answers them.
 func TestSessionVarsBeginTx(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	run := func(db *sql.DB) string {
 		ctx := context.Background()
-		mustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_btx (id INT PRIMARY KEY, v INT)")
-		mustExec(t, db, "REPLACE INTO sv_btx VALUES (1, 1)")
+		proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_btx (id INT PRIMARY KEY, v INT)")
+		proxytest.MustExec(t, db, "REPLACE INTO sv_btx VALUES (1, 1)")
 		var out []string
 		for _, opt := range []sql.TxOptions{
 			{Isolation: sql.LevelReadCommitted}, {}, {Isolation: sql.LevelRepeatableRead}, {Isolation: sql.LevelSerializable},
@@ -194,7 +195,7 @@ func TestSessionVarsBeginTx(t *testing.T) {
 		} {
 			tx, err := db.BeginTx(ctx, &opt)
 			if err != nil {
-				out = append(out, fmt.Sprintf("%+v: begin err %d %v", opt, sqlErr(err), err))
+				out = append(out, fmt.Sprintf("%+v: begin err %d %v", opt, proxytest.SQLErr(err), err))
 				continue
 			}
 			var v int
@@ -205,7 +206,7 @@ func TestSessionVarsBeginTx(t *testing.T) {
 			// below, not under REPEATABLE READ (and waiting for the
 			// transaction's lock under SERIALIZABLE: not tried).
 			if opt.Isolation != sql.LevelSerializable {
-				mustExec(t, db, "UPDATE sv_btx SET v = v + 1 WHERE id = 1")
+				proxytest.MustExec(t, db, "UPDATE sv_btx SET v = v + 1 WHERE id = 1")
 			}
 			var v2 int
 			if err := tx.QueryRow("SELECT v FROM sv_btx WHERE id = 1").Scan(&v2); err != nil {
@@ -213,13 +214,13 @@ func TestSessionVarsBeginTx(t *testing.T) {
 			}
 			_, werr := tx.Exec("INSERT INTO sv_btx VALUES (2, 0)")
 			_ = tx.Rollback()
-			out = append(out, fmt.Sprintf("%+v: saw change %v, insert err %d", opt, v2 != v, sqlErr(werr)))
+			out = append(out, fmt.Sprintf("%+v: saw change %v, insert err %d", opt, v2 != v, proxytest.SQLErr(werr)))
 		}
-		mustExec(t, db, "DROP TABLE sv_btx")
+		proxytest.MustExec(t, db, "DROP TABLE sv_btx")
 		return strings.Join(out, "\n")
 	}
 	want := run(directDB(t, p))
-	got := run(p.open(t, "test"))
+	got := run(p.Open(t, p.Test))
 	if got != want {
 		t.Errorf("proxy:\n%s\nMariaDB:\n%s", got, want)
 	}
@@ -231,11 +232,11 @@ func TestSessionVarsBeginTx(t *testing.T) {
 // TestSessionVarsHandshakeCollation: the collation a client names in its
 // handshake is the connection's, as on MariaDB.
 func TestSessionVarsHandshakeCollation(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
 	const q = "SELECT CONCAT(@@collation_connection, ' ', @@character_set_client, ' ', 'a' = 'A', ' ', 'ä' = 'a')"
 	for _, coll := range []string{"utf8mb4_general_ci", "utf8mb4_unicode_ci", "utf8mb4_bin", "latin1_swedish_ci", "latin1_bin", "utf8mb3_general_ci", "utf8mb4_unicode_520_ci"} {
 		want := query1(t, directDB(t, p, "collation="+coll), q)
-		db := p.open(t, "test", "collation="+coll)
+		db := p.Open(t, p.Test, "collation="+coll)
 		if got := query1(t, db, q); got != want {
 			t.Errorf("collation %s: proxy %q, MariaDB %q", coll, got, want)
 		}
@@ -245,7 +246,7 @@ func TestSessionVarsHandshakeCollation(t *testing.T) {
 // TestSessionVarsInsertID: SET insert_id serves the next INSERT that
 // generates a value, once, as on MariaDB; another session never sees it.
 func TestSessionVarsInsertID(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
 	sameAsMariaDB(t, p, []string{
 		"DROP TABLE IF EXISTS sv_ai", "CREATE TABLE sv_ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
 		"SET insert_id = 5000", "SELECT @@insert_id", "SELECT 1", "SELECT COUNT(*) FROM sv_ai", "UPDATE sv_ai SET v = 0",
@@ -258,9 +259,9 @@ func TestSessionVarsInsertID(t *testing.T) {
 	})
 
 	// Two sessions on one backend connection per server.
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_ai2 (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
-	defer mustExec(t, db, "DROP TABLE sv_ai2")
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_ai2 (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	defer proxytest.MustExec(t, db, "DROP TABLE sv_ai2")
 	a, b := conn(t, db), conn(t, db)
 	execC(t, a, "SET insert_id = 5000")
 	if got := query1(t, b, "SELECT @@insert_id"); got != "0" {
@@ -274,7 +275,7 @@ func TestSessionVarsInsertID(t *testing.T) {
 	if got := query1(t, a, "SELECT @@insert_id"); got != "5000" {
 		t.Errorf("insert_id after a second SET = %s", got)
 	}
-	if _, err := a.ExecContext(context.Background(), "INSERT INTO sv_ai2 (v) VALUES (5)"); sqlErr(err) != 1062 {
+	if _, err := a.ExecContext(context.Background(), "INSERT INTO sv_ai2 (v) VALUES (5)"); proxytest.SQLErr(err) != 1062 {
 		t.Errorf("INSERT with insert_id 5000 taken: %v, want 1062", err)
 	}
 	execC(t, a, "SET insert_id = DEFAULT")
@@ -290,7 +291,7 @@ func TestSessionVarsInsertID(t *testing.T) {
 // TestSessionVarsLastInsertIDExpr: LAST_INSERT_ID(expr) in a SELECT sets
 // the value LAST_INSERT_ID() returns, as on MariaDB.
 func TestSessionVarsLastInsertIDExpr(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), withSharded("sv_li2"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), withSharded("sv_li2"))
 	sameAsMariaDB(t, p, []string{
 		"DROP TABLE IF EXISTS sv_li", "CREATE TABLE sv_li (id INT PRIMARY KEY, n INT)", "INSERT INTO sv_li VALUES (1, 10), (2, 20), (3, 30)",
 		"SELECT LAST_INSERT_ID(42)", "SELECT LAST_INSERT_ID()", "SELECT LAST_INSERT_ID(42)", "SELECT LAST_INSERT_ID()",
@@ -300,9 +301,9 @@ func TestSessionVarsLastInsertIDExpr(t *testing.T) {
 		"DROP TABLE sv_li",
 	})
 	// Prepared, on a sharded table.
-	db := p.open(t, "demo")
+	db := p.Open(t, p.Demo)
 	freshTable(t, db, "sv_li2", "(id BIGINT PRIMARY KEY, v INT)")
-	mustExec(t, db, "INSERT INTO sv_li2 (id, v) VALUES (7, 77)")
+	proxytest.MustExec(t, db, "INSERT INTO sv_li2 (id, v) VALUES (7, 77)")
 	c := conn(t, db)
 	if got := query1(t, c, "SELECT LAST_INSERT_ID(v) FROM sv_li2 WHERE id = ?", 7); got != "77" {
 		t.Fatalf("SELECT LAST_INSERT_ID(v) = %s", got)
@@ -315,11 +316,11 @@ func TestSessionVarsLastInsertIDExpr(t *testing.T) {
 // TestSessionVarsSelectLimit: sql_select_limit bounds what a top-level
 // SELECT returns, once for a scatter too; a LIMIT of the statement wins.
 func TestSessionVarsSelectLimit(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), withSharded("sv_sl2"))
-	db := p.open(t, "demo")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), withSharded("sv_sl2"))
+	db := p.Open(t, p.Demo)
 	freshTable(t, db, "sv_sl2", "(id BIGINT PRIMARY KEY, v INT)")
 	for i := 1; i <= 10; i++ {
-		mustExec(t, db, "INSERT INTO sv_sl2 (id, v) VALUES (?, ?)", i, i)
+		proxytest.MustExec(t, db, "INSERT INTO sv_sl2 (id, v) VALUES (?, ?)", i, i)
 	}
 	c := conn(t, db)
 	count := func(q string, args ...any) int {
@@ -374,7 +375,7 @@ func TestSessionVarsSelectLimit(t *testing.T) {
 	if n := count("SELECT id FROM sv_sl2"); n != 10 {
 		t.Errorf("after SET sql_select_limit = DEFAULT: %d rows", n)
 	}
-	if _, err := c.ExecContext(context.Background(), "SET sql_select_limit = 'abc'"); sqlErr(err) != 1232 {
+	if _, err := c.ExecContext(context.Background(), "SET sql_select_limit = 'abc'"); proxytest.SQLErr(err) != 1232 {
 		t.Errorf("SET sql_select_limit = 'abc': %v, want 1232", err)
 	}
 	// On one shard, against MariaDB.
@@ -391,7 +392,7 @@ func TestSessionVarsSelectLimit(t *testing.T) {
 // ... LIMIT counts the rows without the LIMIT, as on MariaDB; across shards
 // the proxy refuses the statement rather than answer wrong.
 func TestSessionVarsFoundRows(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), withSharded("sv_fr2"))
+	p := proxytest.Start(t, proxytest.SharedTopology(t), withSharded("sv_fr2"))
 	sameAsMariaDB(t, p, []string{
 		"DROP TABLE IF EXISTS sv_fr", "CREATE TABLE sv_fr (id INT PRIMARY KEY, g INT)", "INSERT INTO sv_fr VALUES (1, 1), (2, 1), (3, 2), (4, 2), (5, 3)",
 		"SELECT SQL_CALC_FOUND_ROWS id FROM sv_fr ORDER BY id LIMIT 1", "SELECT FOUND_ROWS()",
@@ -403,10 +404,10 @@ func TestSessionVarsFoundRows(t *testing.T) {
 		"BEGIN", "SELECT SQL_CALC_FOUND_ROWS id FROM sv_fr ORDER BY id LIMIT 1", "SELECT FOUND_ROWS()", "COMMIT",
 		"DROP TABLE sv_fr",
 	})
-	db := p.open(t, "demo")
+	db := p.Open(t, p.Demo)
 	freshTable(t, db, "sv_fr2", "(id BIGINT PRIMARY KEY, v INT)")
 	for i := 1; i <= 6; i++ {
-		mustExec(t, db, "INSERT INTO sv_fr2 (id, v) VALUES (?, ?)", i, i%2)
+		proxytest.MustExec(t, db, "INSERT INTO sv_fr2 (id, v) VALUES (?, ?)", i, i%2)
 	}
 	c := conn(t, db)
 	// One shard: its own count.
@@ -423,7 +424,7 @@ func TestSessionVarsFoundRows(t *testing.T) {
 		t.Errorf("FOUND_ROWS() after a prepared one = %s, want 1", got)
 	}
 	// Across shards: refused, never a wrong count.
-	if _, err := c.QueryContext(context.Background(), "SELECT SQL_CALC_FOUND_ROWS id FROM sv_fr2 ORDER BY id LIMIT 1"); sqlErr(err) != 1235 {
+	if _, err := c.QueryContext(context.Background(), "SELECT SQL_CALC_FOUND_ROWS id FROM sv_fr2 ORDER BY id LIMIT 1"); proxytest.SQLErr(err) != 1235 {
 		t.Errorf("SQL_CALC_FOUND_ROWS across shards: %v, want 1235", err)
 	}
 }
@@ -432,9 +433,9 @@ func TestSessionVarsFoundRows(t *testing.T) {
 // whole (no table, a system database) are named as MariaDB names them, as
 // text and prepared, on the ordinary path and the fast lane alike.
 func TestSessionVarsColumnNames(t *testing.T) {
-	p := startProxy(t, sharedTopo(t), nil)
-	db := p.open(t, "test")
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_cn (id INT PRIMARY KEY)")
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Test)
+	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS sv_cn (id INT PRIMARY KEY)")
 	direct := directDB(t, p)
 	names := func(db *sql.DB, q string, args ...any) string {
 		rows, err := db.Query(q, args...)

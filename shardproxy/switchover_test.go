@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestPrimaryAfterSwitchover: what the proxy sends a shard's primary itself
@@ -30,12 +31,12 @@ func TestPrimaryAfterSwitchover(t *testing.T) {
 			}
 		}
 	}
-	a := startProxy(t, topo, staleConfig())
+	a := proxytest.Start(t, topo, staleConfig())
 	waitFleetHealthy(t, a)
-	if code, body := httpGet(t, "http://"+a.srv.AdminAddr()+"/healthz"); code != 200 || !strings.Contains(body, oldPrimary.Addr()) {
+	if code, body := httpGet(t, "http://"+a.Server.AdminAddr()+"/healthz"); code != 200 || !strings.Contains(body, oldPrimary.Addr()) {
 		t.Fatalf("healthz before the switchover: %d %s", code, body)
 	}
-	db := a.open(t, "test", "readTimeout=30s")
+	db := a.Open(t, a.Test, "readTimeout=30s")
 	var shard, from, to, pos, repointed, not string
 	var held, took int
 	if err := db.QueryRow("STRATA SWITCHOVER SHARD "+sh.Name+" TO "+target.Name).Scan(&shard, &from, &to, &pos, &held, &took, &repointed, &not); err != nil {
@@ -44,13 +45,13 @@ func TestPrimaryAfterSwitchover(t *testing.T) {
 	t.Logf("switchover %s -> %s", from, to)
 	// The fleet takes the new primary at once; its health in the next check.
 	waitFor(t, 10*time.Second, func() bool {
-		code, body := httpGet(t, "http://"+a.srv.AdminAddr()+"/healthz")
+		code, body := httpGet(t, "http://"+a.Server.AdminAddr()+"/healthz")
 		return code == 200 && strings.Contains(body, target.Addr()) && !strings.Contains(body, oldPrimary.Addr())
 	})
 
-	b := startProxy(t, topo, staleConfig("after_switchover"))
+	b := proxytest.Start(t, topo, staleConfig("after_switchover"))
 	waitFleetHealthy(t, b)
-	if code, body := httpGet(t, "http://"+b.srv.AdminAddr()+"/healthz"); code != 200 || !strings.Contains(body, target.Addr()) || strings.Contains(body, oldPrimary.Addr()) {
+	if code, body := httpGet(t, "http://"+b.Server.AdminAddr()+"/healthz"); code != 200 || !strings.Contains(body, target.Addr()) || strings.Contains(body, oldPrimary.Addr()) {
 		t.Errorf("healthz of a proxy started after the switchover: %d %s", code, body)
 	}
 	hasDB := func(s *localdb.Server) bool {
@@ -63,26 +64,26 @@ func TestPrimaryAfterSwitchover(t *testing.T) {
 	if !hasDB(target) {
 		t.Errorf("create_databases did not create after_switchover on the new primary %s", target.Name)
 	}
-	bdb := b.open(t, "test", "readTimeout=30s")
-	mustExec(t, bdb, "DROP DATABASE after_switchover")
+	bdb := b.Open(t, b.Test, "readTimeout=30s")
+	proxytest.MustExec(t, bdb, "DROP DATABASE after_switchover")
 	if hasDB(target) {
 		t.Fatal("DROP DATABASE through the proxy left the database on the new primary")
 	}
-	mustExec(t, bdb, "CREATE DATABASE after_switchover")
+	proxytest.MustExec(t, bdb, "CREATE DATABASE after_switchover")
 	if !hasDB(target) {
 		t.Error("CREATE DATABASE through the proxy did not reach the new primary")
 	}
-	if v, err := target.QueryString(context.Background(), "SELECT VERSION()"); err != nil || b.srv.Version() != v {
-		t.Errorf("announced version %q, the primary's %q (%v)", b.srv.Version(), v, err)
+	if v, err := target.QueryString(context.Background(), "SELECT VERSION()"); err != nil || b.Server.Version() != v {
+		t.Errorf("announced version %q, the primary's %q (%v)", b.Server.Version(), v, err)
 	}
 }
 
 // waitFleetHealthy waits until the read/write router sees every server
 // healthy.
-func waitFleetHealthy(t *testing.T, p *testProxy) {
+func waitFleetHealthy(t *testing.T, p *proxytest.Proxy) {
 	t.Helper()
 	waitFor(t, 10*time.Second, func() bool {
-		for _, s := range p.srv.ReadWrite().Fleet().Status() {
+		for _, s := range p.Server.ReadWrite().Fleet().Status() {
 			if !s.Healthy {
 				return false
 			}

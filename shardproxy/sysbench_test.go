@@ -1,4 +1,4 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestSysbench runs sysbench through the proxy with its tables sharded by
@@ -25,12 +26,12 @@ func TestSysbench(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sysbench not installed (make deps installs it): %v", err)
 	}
-	p := startProxy(t, sharedTopo(t), func(c *config.Config) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) {
 		c.Databases["sbtest"] = &config.Database{Sharded: true, Tables: map[string]*config.Table{
 			"sbtest{1..8}": {Kind: "sharded", Column: "id", Function: "hash"},
 		}}
 	})
-	host, port, _ := net.SplitHostPort(p.srv.Addr())
+	host, port, _ := net.SplitHostPort(p.Server.Addr())
 	common := []string{"--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
 		"--mysql-db=sbtest", "--tables=2", "--table-size=2000", "--auto-inc=off"}
 	run := func(args ...string) string {
@@ -47,7 +48,7 @@ func TestSysbench(t *testing.T) {
 	run("oltp_common", "cleanup")
 	run("oltp_read_write", "prepare")
 	// The rows spread over both shards.
-	for _, sh := range p.topo.Shards() {
+	for _, sh := range p.Topo.Shards() {
 		db, err := sh.Primary().Open("sbtest")
 		if err != nil {
 			t.Fatal(err)
@@ -71,9 +72,9 @@ func TestSysbench(t *testing.T) {
 	queries := regexp.MustCompile(`queries:\s+(\d+)`)
 	errs := regexp.MustCompile(`ignored errors:\s+(\d+)`)
 	for _, w := range workloads {
-		lane := p.srv.laneHits.Load()
+		lane := p.Server.Stats().FastLaneHits
 		out := run(w...)
-		lane = p.srv.laneHits.Load() - lane
+		lane = p.Server.Stats().FastLaneHits - lane
 		q, e := queries.FindStringSubmatch(out), errs.FindStringSubmatch(out)
 		if q == nil || e == nil || q[1] == "0" {
 			t.Fatalf("%v: no result:\n%s", w, out)

@@ -1,17 +1,14 @@
-package shardproxy
+package shardproxy_test
 
 import (
 	"context"
 	"database/sql"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/sqlparser"
-
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestVitessPanics: statements on which vitess v0.24.4 panics get a MySQL
@@ -22,19 +19,19 @@ import (
 // planner refuses it: the shard would set its own connection's variable,
 // while the session's user variables live in the proxy.
 func TestVitessPanics(t *testing.T) {
-	topo := sharedTopo(t)
-	p := startProxy(t, topo, withTables(map[string]*config.Table{"vp": {Kind: "sharded", Column: "id"}}))
+	topo := proxytest.SharedTopology(t)
+	p := proxytest.Start(t, topo, withTables(map[string]*config.Table{"vp": {Kind: "sharded", Column: "id"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	direct, err := topo.Shards()[0].Primary().Open("test")
+	direct, err := topo.Shards()[0].Primary().Open(p.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	proxy := p.open(t, "demo")
-	mustExec(t, proxy, "DROP TABLE IF EXISTS vp")
-	mustExec(t, proxy, "CREATE TABLE vp (id BIGINT PRIMARY KEY, name VARCHAR(40))")
-	mustExec(t, proxy, "INSERT INTO vp (id, name) VALUES (1, 'a'), (2, 'b')")
+	proxy := p.Open(t, p.Demo)
+	proxytest.MustExec(t, proxy, "DROP TABLE IF EXISTS vp")
+	proxytest.MustExec(t, proxy, "CREATE TABLE vp (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	proxytest.MustExec(t, proxy, "INSERT INTO vp (id, name) VALUES (1, 'a'), (2, 'b')")
 	conn, err := proxy.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -83,28 +80,13 @@ func TestVitessPanics(t *testing.T) {
 			"SELECT id FROM vp WHERE id = 1 UNION ALL SELECT id FROM vp WHERE id = 2 LIMIT 1 INTO @v",
 		} {
 			err := run(conn, q, prepared)
-			if sqlErr(err) != 1235 || !strings.Contains(err.Error(), "INTO @variable") {
+			if proxytest.SQLErr(err) != 1235 || !strings.Contains(err.Error(), "INTO @variable") {
 				t.Errorf("%q (prepared %v): %v", q, prepared, err)
 			}
 			alive()
 		}
 	}
-	if logs := p.logs.String(); strings.Contains(logs, "internal error") || strings.Contains(logs, "panic in") {
+	if logs := p.Logs.String(); strings.Contains(logs, "internal error") || strings.Contains(logs, "panic in") {
 		t.Errorf("the proxy logged a panic:\n%s", logs)
-	}
-}
-
-// TestNormalizerPanic: a panic of vitess's normalizer (here on SELECT ...
-// INTO @v, which planFor refuses before normalizing) refuses the statement
-// with 1235.
-func TestNormalizerPanic(t *testing.T) {
-	srv := &Server{log: slog.New(slog.DiscardHandler)}
-	stmt, known, err := sqlparser.NewTestParser().Parse2("SELECT 1 INTO @v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = srv.normalize(stmt, known, map[string]*querypb.BindVariable{}, "demo")
-	if se := toSQLError(err); se == nil || se.Num != 1235 || !strings.Contains(se.Message, "normalizer") {
-		t.Fatalf("got %v", err)
 	}
 }

@@ -4,16 +4,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newBenchCmd is `strata bench`: load generators, one subcommand per
-// component, each driving it as a user would (its public protocol).
+// newBenchCmd is `strata bench`: the benchmark harness (package bench),
+// one subcommand per benchmark, each driving the system as a user would.
 func newBenchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load generators: measure a component as its users see it",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(
-		newBenchIDsCmd(e),
-	)
+	cmd.AddCommand(newBenchHarnessCmds(e)...)
 	return cmd
 }

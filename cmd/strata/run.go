@@ -54,7 +54,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newProxyCmd(e),
 		newAdminCmd(e),
 		newIDServerCmd(e),
+		newTxcoordCmd(e),
 		newBenchCmd(e),
+		newEdgeCmd(e),
+		newChaosCmd(e),
 	)
 	return root
 }

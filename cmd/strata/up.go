@@ -21,6 +21,8 @@ type upOptions struct {
 	bufferMem string
 	proxy     upProxyOptions
 	ids       upIDServerOptions
+	tx        upTxcoordOptions
+	edge      upEdgeOptions
 }
 
 func newUpCmd(e *env) *cobra.Command {
@@ -46,6 +48,8 @@ stops everything it started. The data directory is kept for the next start.`,
 	f.StringVar(&o.bufferMem, "innodb-buffer-pool", "128M", "InnoDB buffer pool per MariaDB server")
 	addUpProxyFlags(f, &o.proxy)
 	addUpIDServerFlags(f, &o.ids)
+	addUpTxcoordFlags(f, &o.tx)
+	addUpEdgeFlags(f, &o.edge)
 	return cmd
 }
 
@@ -76,11 +80,21 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer ids.Close()
-	proxy, err := startUpProxy(ctx, e, o, topo, ids.GRPCAddr)
+	tx, err := startUpTxcoord(e, o)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	proxy, err := startUpProxy(ctx, e, o, topo, ids.GRPCAddr, tx.GRPCAddr)
 	if err != nil {
 		return err
 	}
 	defer proxy.stop()
+	edgeSrv, edgeSecret, err := startUpEdge(e, o, ids.GRPCAddr, proxy.srv.Addr(), proxy.srv.AdminAddr(), proxy.cfg.Users[0].Name, proxy.cfg.Users[0].Password)
+	if err != nil {
+		return err
+	}
+	defer edgeSrv.Close()
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -92,6 +106,8 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	}
 	proxy.banner(w)
 	printUpIDServer(w, ids)
+	fmt.Fprintf(w, "\nTransaction coordinator (one node): gRPC %s, Raft %s\n", tx.GRPCAddr, tx.Raft.Addr())
+	printUpEdge(w, edgeSrv, edgeSecret)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()
 	return nil

@@ -64,8 +64,9 @@ var demoSchema = []string{
 // startUpProxy starts the shard proxy over topo with the built-in config
 // (or --config, whose shards, when their names match the topology's, get
 // the topology's addresses). Shard keys left out of an INSERT come from the
-// ID service at idAddr (gRPC), unless --config names another.
-func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topology, idAddr string) (*upProxy, error) {
+// ID service at idAddr (gRPC), and cross-shard transactions are recorded by
+// the coordinator at txAddr (gRPC), unless --config names others.
+func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topology, idAddr, txAddr string) (*upProxy, error) {
 	cfg := defaultUpConfig()
 	if o.config != "" {
 		var err error
@@ -95,6 +96,9 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 	cfg.Backend.User = localdb.AppUser
 	if !cfg.IDService.Enabled() && idAddr != "" {
 		cfg.IDService.Addrs = []string{idAddr}
+	}
+	if !cfg.Transactions.Enabled() && txAddr != "" {
+		cfg.Transactions.Coordinator = []string{txAddr}
 	}
 	if o.dbPort == 0 {
 		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"

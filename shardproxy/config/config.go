@@ -80,6 +80,9 @@ type Config struct {
 	// IDService generates the shard keys of rows inserted without them
 	// (idservice.go). Default: none.
 	IDService IDService `yaml:"id_service"`
+	// Transactions connects the proxy to the transaction coordinator for
+	// atomic cross-shard transactions (transactions.go). Default: none.
+	Transactions Transactions `yaml:"transactions"`
 }
 
 // User is one account of the proxy.
@@ -142,6 +145,9 @@ type Database struct {
 	// Tables of a sharded database by name. A name may hold one numeric
 	// range in braces, sbtest{1..32}, which declares sbtest1 .. sbtest32.
 	Tables map[string]*Table `yaml:"tables"`
+	// TransactionMode is twopc, single or multi (transactions.go); default
+	// twopc with a coordinator configured, single without.
+	TransactionMode string `yaml:"transaction_mode"`
 }
 
 // Table places one table of a sharded database.
@@ -192,6 +198,7 @@ func DefaultConfig() *Config {
 		CreateDatabases:           true,
 		ReadWrite:                 DefaultReadWrite(),
 		IDService:                 DefaultIDService(),
+		Transactions:              DefaultTransactions(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -345,6 +352,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.IDService.validate(); err != nil {
+		return err
+	}
+	if err := c.validateTransactions(); err != nil {
 		return err
 	}
 	if len(c.Databases) == 0 {

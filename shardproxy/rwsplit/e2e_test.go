@@ -20,7 +20,7 @@ import (
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // These tests run the whole proxy (shardproxy.Server with read/write
@@ -37,35 +37,16 @@ type proxy struct {
 // and sbtest likewise, read/write splitting on.
 func startProxy(t *testing.T, topo *localdb.Topology, mut func(*config.Config)) *proxy {
 	t.Helper()
-	c := config.DefaultConfig()
-	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
-	c.Backend.User = localdb.AppUser
-	for _, sh := range topo.Shards() {
-		s := config.Shard{Name: sh.Name, Primary: sh.Primary().Addr()}
-		for _, r := range sh.Replicas() {
-			s.Replicas = append(s.Replicas, r.Addr())
+	kp := proxytest.Start(t, topo, func(c *config.Config) {
+		c.AdminListen = "off"
+		c.Backend.HealthCheckInterval = config.DefaultConfig().Backend.HealthCheckInterval
+		c.Databases = map[string]*config.Database{"app": {Shard: "s0"}, "sbtest": {Shard: "s0"}}
+		c.ReadWrite.Enabled = true
+		if mut != nil {
+			mut(c)
 		}
-		c.Shards = append(c.Shards, s)
-	}
-	c.Databases = map[string]*config.Database{"app": {Shard: "s0"}, "sbtest": {Shard: "s0"}}
-	c.ReadWrite.Enabled = true
-	if mut != nil {
-		mut(c)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: reg, Logger: localdb.TestLogger(t)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	p := &proxy{srv: srv, reg: reg, topo: topo}
+	})
+	p := &proxy{srv: kp.Server, reg: kp.Registry, topo: topo}
 	p.ready(t)
 	return p
 }

@@ -181,6 +181,9 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Consistency != "" {
 		level = fleet.Consistency(h.Consistency)
 	}
+	if level == fleet.Strong && debugStrongOnReplicas() {
+		level = fleet.Eventual
+	}
 	if read && level == fleet.Strong && !h.ForcePrimary {
 		l, err := r.f.AcquireRead(ctx, shard, fleet.ReadRequest{Consistency: fleet.Strong})
 		if err != nil {
@@ -213,7 +216,7 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Exclude != nil {
 		req.Exclude = r.names[h.Exclude]
 	}
-	if level == fleet.Session {
+	if level == fleet.Session && !debugSkipReadYourWrites() {
 		after, err := r.sessionAfter(ctx, sessionOf(h), shard)
 		if err != nil {
 			return backend.Target{}, err

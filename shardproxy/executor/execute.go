@@ -1,0 +1,635 @@
+package executor
+
+import (
+	"context"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/session"
+)
+
+// execute runs one statement of text: the fast path when its shape is
+// known (see fastpath.go), else parse, classify and run.
+func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, error) {
+	start := time.Now()
+	s.Running(sql, start)
+	kind, res, err := s.dispatchSafe(ctx, sql)
+	if err != nil {
+		s.RecordError(err)
+	}
+	s.finish(kind, sql, start, err)
+	return res, err
+}
+
+// dispatchSafe turns a panic while running a statement into an error for
+// that statement: the connection, and every other, goes on.
+func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", sql, "panic", r, "stack", string(debug.Stack()))
+			kind, res = kindOther, nil
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	return s.dispatch(ctx, sql)
+}
+
+// finish counts a statement and logs it when slow.
+func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) {
+	m := s.srv.metrics
+	m.Statements[kind].Inc()
+	if err != nil {
+		m.StmtErrors[kind].Inc()
+	}
+	if thr := s.srv.cfg.SlowQueryThreshold; thr > 0 {
+		if d := time.Since(start); d > thr {
+			m.Slow.Inc()
+			q := sql
+			if len(q) > 1024 {
+				q = q[:1024] + "..."
+			}
+			s.srv.log.Warn("slow query", "ms", d.Milliseconds(), "conn", s.ID, "user", s.User, "db", s.DB, "query", q, "err", err)
+		}
+	}
+	s.Running("", time.Time{})
+}
+
+func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
+	if mentionsStrata(sql) {
+		if res, err, ok := s.readWriteStatement(ctx, sql); ok {
+			return kindShow, res, err
+		}
+	} else {
+		s.Hint.ForcePrimary = false
+	}
+	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
+		return kind, res, err
+	}
+	stmt, known, err := s.srv.parse(sql)
+	if err != nil {
+		if strings.TrimSpace(stripComments(sql)) == "" {
+			return kindOther, nil, errEmpty
+		}
+		return kindOther, nil, err
+	}
+	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
+		s.ClearWarnings()
+	}
+	return s.dispatchStmt(ctx, sql, stmt, known)
+}
+
+func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.Statement, known sqlparser.BindVars) (stmtKind, *sqltypes.Result, error) {
+	switch st := stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		kind := kindOf(stmt)
+		res, err := s.runPlanned(ctx, sql, stmt, known)
+		return kind, res, err
+	case sqlparser.DDLStatement:
+		// MySQL commits nothing for CREATE/DROP TEMPORARY TABLE.
+		if !isTempDDL(st) {
+			if err := s.implicitCommit(); err != nil {
+				return kindDDL, nil, err
+			}
+		}
+		res, err := s.runPlanned(ctx, sql, stmt, known)
+		return kindDDL, res, err
+	case *sqlparser.Set:
+		res, err := s.set(ctx, sql, st)
+		return kindSet, res, err
+	case *sqlparser.Use:
+		return kindOther, okResult, s.use(st.DBName.String())
+	case *sqlparser.Begin:
+		if err := s.implicitCommit(); err != nil {
+			return kindTx, nil, err
+		}
+		s.ExplicitTx = true
+		s.TxBegin = sqlparser.String(st)
+		return kindTx, okResult, nil
+	case *sqlparser.Commit:
+		return kindTx, okResult, s.EndTx(true)
+	case *sqlparser.Rollback:
+		return kindTx, okResult, s.EndTx(false)
+	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
+		res, err := s.savepoint(ctx, sqlparser.String(st))
+		return kindTx, res, err
+	case *sqlparser.Show:
+		res, err := s.show(ctx, sql, st)
+		return kindShow, res, err
+	case *sqlparser.ExplainStmt:
+		res, err := s.explain(ctx, st)
+		return kindShow, res, err
+	case *sqlparser.ExplainTab:
+		res, err := s.showTable(ctx, "SHOW COLUMNS FROM "+tableSQL(st.Table), st.Table)
+		return kindShow, res, err
+	case *sqlparser.CreateDatabase, *sqlparser.DropDatabase, *sqlparser.AlterDatabase:
+		if err := s.implicitCommit(); err != nil {
+			return kindDDL, nil, err
+		}
+		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
+		return kindDDL, res, err
+	case *sqlparser.UnlockTables:
+		res, err := s.unlockTables(ctx)
+		return kindOther, res, err
+	case *sqlparser.LockTables:
+		res, err := s.lockTables(ctx, st)
+		return kindOther, res, err
+	case *sqlparser.Kill:
+		return kindOther, nil, mysqlerr.NotSupported("KILL")
+	case *sqlparser.CallProc:
+		return kindOther, nil, mysqlerr.NotSupported("CALL")
+	case *sqlparser.Load:
+		return kindOther, nil, mysqlerr.NotSupported("LOAD DATA")
+	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
+		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
+	}
+	if strings.TrimSpace(stripComments(sql)) == "" {
+		return kindOther, nil, errEmpty
+	}
+	return kindOther, nil, mysqlerr.NotSupported("%s", firstWords(sql))
+}
+
+var okResult = &sqltypes.Result{}
+
+// mentionsStrata is a cheap test for the word "strata" in any case: only
+// then can a statement carry the primary hint or be a STRATA admin
+// statement, and read/write splitting's (allocating) checks run.
+func mentionsStrata(sql string) bool {
+	for i := 0; i+6 <= len(sql); i++ {
+		if (sql[i] == 's' || sql[i] == 'S') && equalFold(sql[i:i+6], "strata") {
+			return true
+		}
+	}
+	return false
+}
+
+func isWarningsShow(sh *sqlparser.Show) bool {
+	b, ok := sh.Internal.(*sqlparser.ShowBasic)
+	return ok && (b.Command == sqlparser.Warnings || b.Command == sqlparser.Errors)
+}
+
+func kindOf(stmt sqlparser.Statement) stmtKind {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+		return kindSelect
+	case *sqlparser.Insert:
+		return kindInsert
+	case *sqlparser.Update:
+		return kindUpdate
+	case *sqlparser.Delete:
+		return kindDelete
+	case sqlparser.DDLStatement:
+		return kindDDL
+	}
+	return kindOther
+}
+
+// firstWords names an unsupported statement in an error: its first two
+// words.
+func firstWords(sql string) string {
+	f := strings.Fields(stripComments(sql))
+	if len(f) > 2 {
+		f = f[:2]
+	}
+	return strings.ToUpper(strings.Join(f, " "))
+}
+
+// stripComments drops leading /* */, -- and # comments.
+func stripComments(sql string) string {
+	for {
+		sql = strings.TrimLeft(sql, " \t\r\n")
+		switch {
+		case strings.HasPrefix(sql, "/*") && !strings.HasPrefix(sql, "/*!"):
+			i := strings.Index(sql, "*/")
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+2:]
+		case strings.HasPrefix(sql, "-- ") || strings.HasPrefix(sql, "#"):
+			i := strings.IndexByte(sql, '\n')
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+1:]
+		default:
+			return sql
+		}
+	}
+}
+
+// runPlanned normalizes a statement (literals become bind variables), finds
+// or builds its plan and runs it.
+func (s *Session) runPlanned(ctx context.Context, sql string, stmt sqlparser.Statement, known sqlparser.BindVars) (*sqltypes.Result, error) {
+	bv := make(map[string]*querypb.BindVariable)
+	cp, err := s.planFor(stmt, known, bv)
+	if err != nil {
+		return nil, err
+	}
+	return s.execPlan(ctx, cp, bv, sql)
+}
+
+// planFor normalizes stmt into bv and returns its (cached) plan.
+func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable) (*cachedPlan, error) {
+	if known == nil {
+		known = sqlparser.BindVars{}
+	}
+	if err := planner.RefuseIntoVariables(stmt); err != nil {
+		return nil, err
+	}
+	stmt = foldNegative(stmt)
+	r, err := s.srv.normalize(stmt, known, bv, s.DB)
+	if err != nil {
+		return nil, toNotSupported(err)
+	}
+	normalized := sqlparser.String(r.AST)
+	key := s.DB + "\x00" + normalized
+	if cp := s.srv.plans.get(key); cp != nil {
+		return cp, nil
+	}
+	if err := s.srv.checkReserved(r.AST, s.DB); err != nil {
+		return nil, err
+	}
+	if ast, ok := rewriteConnectionID(r.AST); ok {
+		r.AST = ast
+		if r.BindVarNeeds == nil {
+			r.BindVarNeeds = &sqlparser.BindVarNeeds{}
+		}
+		r.AddFuncResult(connIDName)
+	}
+	plan, err := s.srv.buildPlan(r.AST, s.DB)
+	if err != nil {
+		return nil, err
+	}
+	needs := r.BindVarNeeds
+	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
+		needs = nil // nothing from the session
+	}
+	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
+	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
+	cp.lane = cp.plainSelect() && lanePlan(plan)
+	s.srv.plans.put(key, cp)
+	return cp, nil
+}
+
+// plainSelect: a SELECT whose rows are all it does, which the fast lane may
+// pass on as the shard sends them: it leaves nothing on its connection
+// (reserve, named locks) or in the session (SQL_CALC_FOUND_ROWS,
+// LAST_INSERT_ID(expr)) for execPlan to handle.
+func (cp *cachedPlan) plainSelect() bool {
+	return cp.kind == kindSelect && cp.reserve == "" && !cp.lockFn && !cp.calcFound && cp.lastIDCol == 0
+}
+
+// parse parses one statement; its errors are MySQL's 1064. So is a panic of
+// vitess's parser, which it has on an identifier spelled ```` (a name of
+// one backquote, whose "quotes" createIdentifierCI cuts off) where a
+// variable is named, as in SET ```` or SELECT @````. MariaDB answers
+// SET ```` with 1064 too, near the end of the statement.
+func (srv *Executor) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", r)
+			stmt, known = nil, nil
+			err = mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+		}
+	}()
+	stmt, known, err = srv.parser.Parse2(sql)
+	if err != nil {
+		return nil, nil, mysqlerr.ParseError(sql, err)
+	}
+	return stmt, known, nil
+}
+
+// normalize is sqlparser.Normalize with its panics turned into the refusal
+// of the statement.
+func (srv *Executor) normalize(stmt sqlparser.Statement, known sqlparser.BindVars, bv map[string]*querypb.BindVariable, db string) (r *sqlparser.RewriteASTResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			srv.log.Warn("shardproxy: the normalizer panicked: statement refused", "query", sqlparser.String(stmt), "panic", p, "stack", string(debug.Stack()))
+			r, err = nil, mysqlerr.NotSupported("%s (vitess's normalizer failed on it: %v)", firstWords(sqlparser.String(stmt)), p)
+		}
+	}()
+	return sqlparser.Normalize(stmt, sqlparser.NewReservedVars("vtg", known), bv, true, db, -1, "", proxySysVars, nil, nil)
+}
+
+// foldNegative turns -<number> into one negative literal before
+// normalization, so that a negative shard key (INSERT ... VALUES (-5, ...))
+// becomes one bind variable holding -5 rather than minus a bind variable,
+// which the planner could not route.
+func foldNegative(stmt sqlparser.Statement) sqlparser.Statement {
+	out := sqlparser.SafeRewrite(stmt, nil, func(c *sqlparser.Cursor) bool {
+		u, ok := c.Node().(*sqlparser.UnaryExpr)
+		if !ok || u.Operator != sqlparser.UMinusOp {
+			return true
+		}
+		lit, ok := u.Expr.(*sqlparser.Literal)
+		if !ok || strings.HasPrefix(lit.Val, "-") {
+			return true
+		}
+		switch lit.Type {
+		case sqlparser.IntVal, sqlparser.FloatVal, sqlparser.DecimalVal:
+			c.Replace(&sqlparser.Literal{Type: lit.Type, Val: "-" + lit.Val})
+		}
+		return true
+	})
+	return out.(sqlparser.Statement)
+}
+
+// toNotSupported maps the normalizer's refusals (VT12001 unsupported) to
+// 1235; other errors pass.
+func toNotSupported(err error) error {
+	se := mysqlerr.From(err)
+	if strings.Contains(se.Message, "VT12001") || se.Number() == sqlerror.ERUnknownError {
+		return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError, "%s", se.Message)
+	}
+	return se
+}
+
+// needsText reports whether a plan names columns after the client's text
+// (engine.ColumnNames): only those get the statement's text in the context.
+func needsText(p engine.Primitive) bool {
+	for _, r := range p.Explain() {
+		if r.Operator == "ColumnNames" {
+			return true
+		}
+	}
+	return false
+}
+
+// execPlan runs a plan with the session's values for the bind variables the
+// normalizer asked for, and records what the session must remember
+// (LAST_INSERT_ID, ROW_COUNT). text is the statement as the client sent it
+// (a prepared statement's text with its ?), for columns named after it.
+func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (*sqltypes.Result, error) {
+	if cp.needsText && text != "" {
+		ctx = engine.WithSQL(ctx, text)
+	}
+	if cp.needs != nil {
+		s.fillNeeds(cp.needs, bv)
+	}
+	if cp.kind == kindDDL || cp.lockFn {
+		// Lock functions, like DDL, are not part of a transaction: they
+		// run on the lock shard whatever shard the transaction is on.
+		s.OutsideTx = true
+		s.Reserving = cp.reserve
+		defer func() { s.OutsideTx, s.Reserving = false, "" }()
+	}
+	if err := s.autocommitStmt(cp); err != nil {
+		return nil, err
+	}
+	var vc engine.VCursor = s
+	if s.vc != nil {
+		vc = s.vc
+	}
+	if cp.calcFound {
+		s.Vars.Calc = &session.CalcFound{}
+		defer func() { s.Vars.Calc = nil }()
+	}
+	res, err := cp.plan.Execute(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	switch cp.kind {
+	case kindInsert, kindUpdate, kindDelete:
+		s.RowCount = int64(res.RowsAffected)
+		if res.InsertID != 0 {
+			s.LastInsertID = res.InsertID
+		}
+		s.insertIDUsed(cp, res)
+	case kindSelect:
+		if text != "" {
+			// Not for the proxy's own evaluations (SET's values).
+			res = applySelectLimit(&s.Vars, cp, res)
+		}
+		s.RowCount = -1
+		s.FoundRows = uint64(len(res.Rows))
+		if cp.calcFound && s.Vars.Calc != nil {
+			n, err := s.Vars.Calc.Result()
+			if err != nil {
+				return nil, err
+			}
+			s.FoundRows = n
+		}
+		s.lastIDFrom(cp, res)
+	default:
+		s.RowCount = 0
+	}
+	return res, nil
+}
+
+func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.BindVariable) {
+	for _, f := range n.NeedFunctionResult {
+		switch f {
+		case sqlparser.LastInsertIDName:
+			bv[f] = sqltypes.Uint64BindVariable(s.LastInsertID)
+		case sqlparser.DBVarName:
+			if s.DB == "" {
+				bv[f] = sqltypes.NullBindVariable
+			} else {
+				bv[f] = sqltypes.StringBindVariable(s.DB)
+			}
+		case sqlparser.FoundRowsName:
+			bv[f] = sqltypes.Uint64BindVariable(s.FoundRows)
+		case sqlparser.RowCountName:
+			bv[f] = sqltypes.Int64BindVariable(s.RowCount)
+		case connIDName:
+			bv[f] = sqltypes.Uint64BindVariable(uint64(s.ID))
+		}
+	}
+	for _, name := range n.NeedSystemVariable {
+		bv["__vt"+name] = s.sysVar(name)
+	}
+	for _, name := range n.NeedUserDefinedVariables {
+		if v, ok := s.UDV[name]; ok {
+			bv[sqlparser.UserDefinedVariableName+name] = v
+		} else {
+			bv[sqlparser.UserDefinedVariableName+name] = sqltypes.NullBindVariable
+		}
+	}
+}
+
+// proxySysVars are system variables the proxy answers itself, besides
+// those the normalizer always turns into bind variables.
+var proxySysVars = map[string]string{"strata_read_consistency": "", "warning_count": "", "error_count": ""}
+
+// sysVar answers the system variables the normalizer turns into bind
+// variables (those the proxy, not a backend, knows).
+func (s *Session) sysVar(name string) *querypb.BindVariable {
+	switch name {
+	case "autocommit":
+		return sqltypes.BoolBindVariable(s.Autocommit)
+	case "version":
+		return sqltypes.StringBindVariable(s.srv.version)
+	case "version_comment":
+		return sqltypes.StringBindVariable("Strata shard proxy")
+	case "strata_read_consistency":
+		return sqltypes.StringBindVariable(s.ReadConsistency())
+	case "warning_count":
+		return sqltypes.Int64BindVariable(int64(s.PrevWarnings))
+	case "error_count":
+		return sqltypes.Int64BindVariable(int64(s.PrevErrors))
+	case "sql_select_limit":
+		return sqltypes.ValueBindVariable(*s.Vars.SelectLimitValue())
+	case "charset", "names":
+		return sqltypes.StringBindVariable("utf8mb4")
+	case "client_found_rows", "transaction_read_only", "tx_read_only", "skip_query_plan_cache",
+		"read_after_write_timeout", "query_timeout", "transaction_timeout":
+		return sqltypes.Int64BindVariable(0)
+	case "enable_system_settings":
+		return sqltypes.Int64BindVariable(1)
+	case "socket", "session_uuid", "ddl_strategy", "migration_context", "transaction_mode", "workload",
+		"read_after_write_gtid", "session_track_gtids":
+		return sqltypes.StringBindVariable("")
+	}
+	return sqltypes.NullBindVariable
+}
+
+// buildPlan classifies a normalized statement: a SELECT with no table, or
+// one on a system database, is passed whole to one shard; everything else
+// goes to the planner.
+func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Primitive, error) {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+		tables, sys := scanTables(stmt, db)
+		if tables == 0 || sys {
+			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), anyShard: true}
+			if tables == 0 && usesLockFuncs(stmt) {
+				p.shard, p.anyShard = srv.lockShard(), false
+				p.detail = "named locks: the lock shard, on the session's reserved connection"
+			} else if tables == 0 {
+				p.noTable = true
+				p.detail = "no table: any shard answers"
+			} else {
+				p.schemaVar = schemaVar(stmt)
+				p.detail = "system database"
+			}
+			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
+		}
+	}
+	return srv.planner(stmt, srv.vs, db)
+}
+
+func (srv *Executor) homeShardOf(db string) string {
+	return homeShard(srv.vs, srv.vs.Databases[db])
+}
+
+// scanTables counts the tables a statement reads (dual aside) and reports
+// whether any is in a system database.
+func scanTables(stmt sqlparser.Statement, db string) (n int, sys bool) {
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		ate, ok := node.(*sqlparser.AliasedTableExpr)
+		if !ok {
+			return true, nil
+		}
+		tn, ok := ate.Expr.(sqlparser.TableName)
+		if !ok {
+			return true, nil
+		}
+		q := tn.Qualifier.String()
+		if q == "" {
+			if strings.EqualFold(tn.Name.String(), "dual") {
+				return true, nil
+			}
+			q = db
+		}
+		n++
+		if sqlparser.SystemSchema(q) {
+			sys = true
+		}
+		return true, nil
+	}, stmt)
+	return n, sys
+}
+
+// schemaVar finds the bind variable an information_schema query compares
+// with table_schema or schema_name.
+func schemaVar(stmt sqlparser.Statement) string {
+	var name string
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		cmp, ok := node.(*sqlparser.ComparisonExpr)
+		if !ok || cmp.Operator != sqlparser.EqualOp || name != "" {
+			return true, nil
+		}
+		col, ok := cmp.Left.(*sqlparser.ColName)
+		if !ok {
+			return true, nil
+		}
+		switch strings.ToLower(col.Name.String()) {
+		case "table_schema", "schema_name", "trigger_schema", "routine_schema", "event_schema", "constraint_schema", "index_schema":
+			if arg, ok := cmp.Right.(*sqlparser.Argument); ok {
+				name = arg.Name
+			}
+		}
+		return true, nil
+	}, stmt)
+	return name
+}
+
+// implicitCommit ends an open transaction the way MySQL does before DDL
+// and BEGIN.
+func (s *Session) implicitCommit() error {
+	if s.Tx == nil && !s.ExplicitTx && s.TxLost == nil {
+		return nil
+	}
+	return s.EndTx(true)
+}
+
+func (s *Session) use(db string) error {
+	if _, ok := s.srv.vs.Databases[db]; ok || sqlparser.SystemSchema(db) {
+		s.DB = db
+		return nil
+	}
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+}
+
+// savepoint runs SAVEPOINT, ROLLBACK TO and RELEASE on the transaction's
+// connection, or queues them behind BEGIN when no statement has pinned one
+// yet. Outside a transaction they have nothing to act on.
+func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
+	if s.TxLost != nil {
+		return nil, s.TxLost
+	}
+	if s.Tx != nil {
+		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.TxShard, SQL: sql}})
+		if err != nil {
+			return nil, err
+		}
+		return res[0], nil
+	}
+	if s.InTx() {
+		s.TxBegin += ";" + sql
+	}
+	return okResult, nil
+}
+
+// databaseDDL: CREATE/ALTER/DROP DATABASE of a configured database goes to
+// the shards that hold it; other databases are not the proxy's to create.
+func (s *Session) databaseDDL(ctx context.Context, sql string, st sqlparser.DBDDLStatement) (*sqltypes.Result, error) {
+	name := st.GetDatabaseName()
+	shards, ok := s.srv.dbShards[name]
+	if !ok {
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+			"database %s is not in the proxy's configuration: declare it under databases: and the proxy creates it", name)
+	}
+	var qs []engine.ShardQuery
+	for _, sh := range s.srv.vs.Shards {
+		if shards[sh] {
+			qs = append(qs, engine.ShardQuery{Shard: sh, SQL: sql})
+		}
+	}
+	res, err := s.ExecuteOutsideTx(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+func tableSQL(t sqlparser.TableName) string { return sqlparser.String(t) }

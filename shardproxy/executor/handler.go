@@ -1,0 +1,237 @@
+package executor
+
+import (
+	"context"
+	"strings"
+
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/wire"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/replication"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/vtenv"
+)
+
+// The listener calls these methods; for one connection, one at a time.
+
+// Env implements mysql.Handler.
+func (s *handler) Env() *vtenv.Environment { return s.env }
+
+// NewConnection implements mysql.Handler: the session exists before the
+// handshake because a database named in the handshake arrives as a USE.
+func (s *handler) NewConnection(c *mysql.Conn) {
+	ss := newSession(s.Executor, c)
+	c.ClientData = ss
+	c.StatusFlags |= mysql.ServerStatusAutocommit
+	if cc, ok := c.GetRawConn().(*wire.Conn); ok {
+		cc.SetSession(ss)
+	}
+	s.mu.Lock()
+	s.sessions[c.ConnectionID] = ss
+	s.mu.Unlock()
+}
+
+// ConnectionReady implements mysql.Handler.
+func (s *handler) ConnectionReady(c *mysql.Conn) {
+	ss := s.session(c)
+	ss.SetUser(c.User)
+	// A client that announced a character set or collation other than the
+	// backends' gets it applied as if it had run SET NAMES.
+	if names := s.handshakeNames(c); names != "" {
+		ss.HandshakeNames = names
+		ss.State = s.cluster.States.With(ss.State, "names", names)
+	}
+	// From here on the listener reads commands, and the fast lane may take
+	// them first.
+	if cc, ok := c.GetRawConn().(*wire.Conn); ok && cc.Session() == wire.Session(ss) {
+		cc.Ready(c.Capabilities&mysql.CapabilityClientDeprecateEOF != 0)
+	}
+}
+
+// handshakeNames is the SET NAMES the collation a client announced in its
+// handshake amounts to, "" for the backends' own (utf8mb4_general_ci, 45).
+// Only collations numbered alike in MySQL and MariaDB (below 255) keep the
+// collation; MySQL 8's utf8mb4_0900_* (255 and up), which MariaDB 10.11
+// lacks, keep their character set, as MariaDB does with a number it does
+// not know.
+func (s *Executor) handshakeNames(c *mysql.Conn) string {
+	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
+	if coll == "" || c.CharacterSet == 45 {
+		return ""
+	}
+	cs, _, _ := strings.Cut(coll, "_")
+	switch cs {
+	case "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "utf16", "utf32", "ucs2", "cp1250", "cp1251", "cp1252", "gbk", "big5", "sjis", "euckr", "gb2312", "gb18030":
+	default:
+		return ""
+	}
+	if c.CharacterSet >= 255 || !identRE.MatchString(coll) || coll == "binary" {
+		if cs == "utf8mb4" {
+			return ""
+		}
+		return "NAMES '" + cs + "'"
+	}
+	return "NAMES '" + cs + "' COLLATE '" + coll + "'"
+}
+
+// ConnectionClosed implements mysql.Handler.
+func (s *handler) ConnectionClosed(c *mysql.Conn) {
+	if ss := s.session(c); ss != nil {
+		ss.Close()
+	}
+	s.mu.Lock()
+	delete(s.sessions, c.ConnectionID)
+	s.mu.Unlock()
+	s.clients.Add(-1)
+}
+
+// ComResetConnection implements mysql.Handler: the session starts over
+// (transaction rolled back, variables and prepared statements dropped), as
+// COM_RESET_CONNECTION does on a server; the current database stays.
+func (s *handler) ComResetConnection(c *mysql.Conn) {
+	ss := s.session(c)
+	ss.reset()
+	c.StatusFlags = ss.StatusFlags()
+}
+
+// WarningCount implements mysql.Handler.
+func (s *handler) WarningCount(c *mysql.Conn) uint16 {
+	return s.session(c).WarningCount()
+}
+
+// ComQuery implements mysql.Handler. The listener runs in multi-query
+// mode, so this only carries the USE of a database named in the handshake.
+func (s *handler) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Result) error) error {
+	ss := s.session(c)
+	res, err := ss.execute(context.Background(), sql)
+	c.StatusFlags = ss.StatusFlags()
+	if err != nil {
+		return mysqlerr.From(err)
+	}
+	return callback(res)
+}
+
+// ComQueryMulti implements mysql.Handler: one COM_QUERY, which may hold
+// several statements when the client enabled multi-statements. Statements
+// run in order until one fails.
+func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
+	ss := s.session(c)
+	ctx := context.Background()
+	if !mayHoldSeveral(sql) {
+		res, err := ss.execute(ctx, oneStatement(sql))
+		c.StatusFlags = ss.StatusFlags()
+		if err != nil && s.commentOnly(sql, err) {
+			ss.ClearWarnings()
+			res, err = &sqltypes.Result{}, nil
+		}
+		if err != nil {
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
+		}
+		return callback(sqltypes.QueryResponse{QueryResult: res}, false, true)
+	}
+	pieces, err := s.parser.SplitStatementToPieces(sql)
+	if err != nil {
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.ParseError(sql, err))}, false, true)
+	}
+	if len(pieces) == 0 {
+		if s.commentOnly(sql, errEmpty) {
+			return callback(sqltypes.QueryResponse{QueryResult: &sqltypes.Result{}}, false, true)
+		}
+		return callback(sqltypes.QueryResponse{QueryError: errEmpty}, false, true)
+	}
+	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
+		// Without CLIENT_MULTI_STATEMENTS a server sees one statement with
+		// junk after it.
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
+	}
+	sh := stmtShape{strayAt: -1}
+	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 {
+		sh = scanStatements(s.parser, sql)
+	}
+	for i, q := range pieces {
+		if sh.strayAt >= 0 && i == sh.strayAfter {
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, sh.strayAt))}, false, true)
+		}
+		res, err := ss.execute(ctx, q)
+		c.StatusFlags = ss.StatusFlags()
+		if err != nil {
+			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
+		}
+		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1 || sh.trailingComment, true); err != nil {
+			return err
+		}
+	}
+	if sh.trailingComment {
+		return callback(sqltypes.QueryResponse{QueryResult: &sqltypes.Result{}}, false, true)
+	}
+	return nil
+}
+
+var errEmpty = sqlerror.NewSQLError(sqlerror.EREmptyQuery, sqlerror.SSClientError, "Query was empty")
+
+// mayHoldSeveral is a cheap test that lets almost every statement skip the
+// splitter: a single statement has no ';' before its last non-space byte.
+func mayHoldSeveral(sql string) bool {
+	i := strings.IndexByte(sql, ';')
+	if i < 0 {
+		return false
+	}
+	return strings.TrimRight(sql[i:], "; \t\r\n") != ""
+}
+
+// ComPrepare implements mysql.Handler.
+func (s *handler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
+	ss := s.session(c)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("shardproxy: panic in prepare", "conn", ss.ID, "query", query, "panic", r)
+			fields, params = nil, 0
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	// The listener numbers the statement after this returns.
+	p, err := ss.prepare(context.Background(), query, c.StatementID+1)
+	if err != nil {
+		return nil, 0, mysqlerr.From(err)
+	}
+	// vitess writes the columns of a prepare response by rewriting them
+	// (writePrepare renames '?' to ?): it gets its own copy of the plan's,
+	// which every session preparing the statement shares.
+	return cloneFields(p.fields), uint16(p.params), nil
+}
+
+// ComStmtExecute implements mysql.Handler.
+func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
+	ss := s.session(c)
+	res, err := ss.executePrepared(context.Background(), prep)
+	c.StatusFlags = ss.StatusFlags()
+	if err != nil {
+		return mysqlerr.From(err)
+	}
+	return callback(res)
+}
+
+// ComRegisterReplica implements mysql.Handler: the proxy is no replication
+// source.
+func (s *handler) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
+	return mysqlerr.NotSupported("replication through the proxy")
+}
+
+// ComBinlogDump implements mysql.Handler.
+func (s *handler) ComBinlogDump(*mysql.Conn, string, uint32) error {
+	return mysqlerr.NotSupported("replication through the proxy")
+}
+
+// ComBinlogDumpGTID implements mysql.Handler.
+func (s *handler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
+	return mysqlerr.NotSupported("replication through the proxy")
+}
+
+// handler is the Executor as the listener sees it: the mysql.Handler
+// methods are not part of the Executor's API.
+type handler struct {
+	mysql.UnimplementedHandler
+	*Executor
+}

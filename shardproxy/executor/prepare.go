@@ -1,0 +1,199 @@
+package executor
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/rwsplit"
+)
+
+// prepared is a statement prepared with COM_STMT_PREPARE. Statements the
+// planner handles are planned once, here: executing one costs no parsing
+// and no plan cache lookup, on sharded tables as on any other. The client's
+// parameters (?) arrive as bind variables v1..vN, and the engine routes on
+// them like on literals.
+type prepared struct {
+	query  string
+	params int
+	// primaryHint: the text carries /*+ strata:primary */ (read once at
+	// prepare, not at every execute).
+	primaryHint bool
+	fields      []*querypb.Field
+	kind        stmtKind
+	// planned statements
+	cp    *cachedPlan
+	fixed map[string]*querypb.BindVariable // literals the normalizer lifted
+	// anything else runs as text with the parameters substituted
+	pq *sqlparser.ParsedQuery
+
+	// The fast lane (lane.go): laneText is the statement for the shard
+	// with the client's parameters as ?, in the client's order, for a
+	// statement that one shard answers whole ("" if not); rawTypes are the
+	// parameter types of the client's last execute that carried them, as it
+	// sent them (nil when unknown: an execute took the ordinary path).
+	laneText string
+	rawTypes []byte
+}
+
+func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
+	stmt, known, err := s.srv.parse(query)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		var fieldQuery *sqlparser.ParsedQuery
+		if p.kind == kindSelect {
+			// Before normalization rewrites the statement.
+			buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
+			buf.Myprintf("%v", stmt)
+			fieldQuery = buf.ParsedQuery()
+		}
+		bv := map[string]*querypb.BindVariable{}
+		cp, err := s.planFor(stmt, known, bv)
+		if err != nil {
+			return nil, err
+		}
+		p.cp, p.fixed = cp, bv
+		if cp.lane && cp.needs == nil {
+			p.laneText = laneStmtText(cp.plan, bv, p.params)
+		} else {
+			p.laneText = namedLaneText(cp, query)
+		}
+		if fieldQuery != nil {
+			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
+		}
+	default:
+		p.pq = sqlparser.NewParsedQuery(stmt)
+	}
+	if s.prepared == nil {
+		s.prepared = map[uint32]*prepared{}
+	}
+	s.sweepPrepared()
+	s.prepared[id] = p
+	return p, nil
+}
+
+// resultFields finds the columns a prepared SELECT returns: the prepare
+// response carries them, and clients (libmariadb: sysbench, the mariadb
+// client) read the result only when the statement announced columns. They
+// come from the statement with an impossible WHERE on the database's home
+// shard, once per plan.
+func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparser.ParsedQuery, known sqlparser.BindVars) []*querypb.Field {
+	if f := cp.fields.Load(); f != nil {
+		return *f
+	}
+	bv := make(map[string]*querypb.BindVariable, len(known))
+	for name := range known {
+		bv[name] = sqltypes.NullBindVariable
+	}
+	sql, err := fq.GenerateQuery(bv, nil)
+	if err != nil {
+		return nil
+	}
+	res, err := s.onShard(ctx, s.srv.homeShardOf(s.DB), sql)
+	if err != nil {
+		// The client learns the columns from the result instead.
+		s.srv.log.Debug("shardproxy: prepare: no result columns", "query", sql, "err", err)
+		return nil
+	}
+	fields := res.Fields
+	cp.fields.Store(&fields)
+	return fields
+}
+
+// cloneFields copies result columns for a writer that modifies them.
+func cloneFields(fs []*querypb.Field) []*querypb.Field {
+	if fs == nil {
+		return nil
+	}
+	out := make([]*querypb.Field, len(fs))
+	for i, f := range fs {
+		out[i] = f.CloneVT()
+	}
+	return out
+}
+
+// sweepPrepared forgets statements the client closed: COM_STMT_CLOSE is
+// handled by the listener, which drops them from its own table only.
+func (s *Session) sweepPrepared() {
+	if s.Conn == nil || len(s.prepared) <= len(s.Conn.PrepareData)+16 {
+		return
+	}
+	for id := range s.prepared {
+		if _, ok := s.Conn.PrepareData[id]; !ok {
+			delete(s.prepared, id)
+		}
+	}
+}
+
+func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
+	start := time.Now()
+	s.Running(prep.PrepareStmt, start)
+	kind, res, err := s.runPreparedSafe(ctx, prep)
+	if err != nil {
+		s.RecordError(err)
+	}
+	s.finish(kind, prep.PrepareStmt, start, err)
+	return res, err
+}
+
+func (s *Session) runPreparedSafe(ctx context.Context, prep *mysql.PrepareData) (kind stmtKind, res *sqltypes.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("shardproxy: panic in prepared statement", "conn", s.ID, "query", prep.PrepareStmt, "panic", r, "stack", string(debug.Stack()))
+			kind, res = kindOther, nil
+			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+		}
+	}()
+	return s.runPrepared(ctx, prep)
+}
+
+func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stmtKind, *sqltypes.Result, error) {
+	p := s.prepared[prep.StatementID]
+	if p == nil || p.query != prep.PrepareStmt {
+		var err error
+		if p, err = s.prepare(ctx, prep.PrepareStmt, prep.StatementID); err != nil {
+			return kindOther, nil, err
+		}
+	}
+	if !typesMatch(p.rawTypes, prep.ParamsType) {
+		p.rawTypes = nil // this execute bound types the fast lane did not see
+	}
+	if len(prep.BindVars) < p.params {
+		return p.kind, nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState,
+			"Incorrect arguments to mysqld_stmt_execute: %d parameters, %d given", p.params, len(prep.BindVars))
+	}
+	s.ClearWarnings()
+	s.Hint.ForcePrimary = p.primaryHint
+	if p.cp == nil {
+		// Written into the text as the engine writes them: a DOUBLE
+		// parameter must not read back as an integer or DECIMAL.
+		text, err := p.pq.GenerateQuery(engine.SQLBindVars(prep.BindVars), nil)
+		if err != nil {
+			return p.kind, nil, err
+		}
+		kind, res, err := s.dispatch(ctx, text)
+		return kind, res, err
+	}
+	// The listener gives every execution a fresh map of the client's
+	// parameters: add the statement's own bind variables to it.
+	bv := prep.BindVars
+	if bv == nil {
+		bv = make(map[string]*querypb.BindVariable, len(p.fixed)+2)
+	}
+	for k, v := range p.fixed {
+		bv[k] = v
+	}
+	res, err := s.execPlan(ctx, p.cp, bv, p.query)
+	return p.kind, res, err
+}

@@ -1,0 +1,37 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/strata-db/strata/shardproxy/wire"
+	"vitess.io/vitess/go/mysql"
+)
+
+// Accept is the listener's PreHandleFunc: it runs on each accepted
+// connection before the handshake. It
+// refuses connections over max_client_connections with MySQL's 1040, as a
+// server does, and wraps the rest in a Conn (TLS, packet limits,
+// COM_FIELD_LIST).
+func (s *Executor) Accept(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
+	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
+		s.clients.Add(-1)
+		wire.WriteRawError(c, 1040, "08004", "Too many connections")
+		c.Close()
+		return nil, errors.New("too many connections")
+	}
+	return wire.NewConn(c, id, s.wireCfg, s), nil
+}
+
+func (s *Executor) session(c *mysql.Conn) *Session {
+	ss, _ := c.ClientData.(*Session)
+	return ss
+}
+
+// SessionByID is the session of client connection id, nil if none.
+func (s *Executor) SessionByID(id uint32) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}

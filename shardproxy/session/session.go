@@ -1,0 +1,596 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
+)
+
+// Session is one client connection's state. The listener calls a
+// connection's handler methods one at a time, so a Session is used by one
+// goroutine, except inside ExecuteShards, which fans out and reads (never
+// writes) the session's fields from several.
+type Session struct {
+	sh   *Shared
+	Conn *mysql.Conn
+	ID   uint32
+	// HandshakeNames is the SET NAMES the client's handshake asked for, ""
+	// for the backends' own: COM_RESET_CONNECTION goes back to it.
+	HandshakeNames string
+
+	DB         string
+	Autocommit bool
+	// state is the session's system variables, applied to whichever
+	// backend connection serves it.
+	State *backend.State
+	// udv are the user variables (@x). They live here, not on the backends:
+	// statements get them as bind variables.
+	UDV map[string]*querypb.BindVariable
+
+	// The transaction: explicitTx after BEGIN; with autocommit off every
+	// statement is in one. tx is the pinned connection once a statement
+	// has touched a shard; txBegin opens it there.
+	ExplicitTx bool
+	Tx         *backend.Conn
+	TxShard    string
+	TxTarget   backend.Target
+	TxBegin    string
+	// txLost is set when the pinned connection failed: the transaction is
+	// gone on the server, so every statement but ROLLBACK fails until the
+	// client ends it.
+	TxLost error
+
+	LastInsertID uint64
+	RowCount     int64
+	FoundRows    uint64
+	// sv: settings the proxy applies itself (sessionvars.go).
+	Vars Vars
+
+	WMu      sync.Mutex
+	Warnings []sqltypes.Row
+	WarnMore int // warnings beyond those SHOW WARNINGS listed
+	// The previous statement's warning and error counts, for SELECT
+	// @@warning_count / @@error_count: the statement that asks clears the
+	// list before it runs, and the backend connection it runs on need not
+	// be the one that ran the previous statement.
+	PrevWarnings, PrevErrors int
+
+	Hint backend.RouteHint
+	// reserved are the backend connections the session holds for its life,
+	// at most one per shard, because a statement left state on them that
+	// lives with the connection (reserve.go). reserving names such a
+	// statement while it runs: the connection it runs on is kept.
+	Reserved  map[string]*reservedConn
+	Reserving string
+	// outsideTx makes ExecuteShards ignore the transaction while DDL runs:
+	// MySQL commits before DDL, and a broadcast spans shards.
+	OutsideTx bool
+
+	// For SHOW PROCESSLIST.
+	User    string
+	Started time.Time
+	curMu   sync.Mutex
+	cur     []byte // a copy of the statement running, empty between statements
+	curAt   time.Time
+}
+
+// New is the session of client connection c (nil in tests that run
+// statements without a client).
+func New(sh *Shared, c *mysql.Conn) *Session {
+	s := &Session{}
+	s.Init(sh, c)
+	return s
+}
+
+// Init makes s, a zero Session (one embedded in a larger struct, so that a
+// client connection's session is one allocation), the session of client
+// connection c.
+func (s *Session) Init(sh *Shared, c *mysql.Conn) {
+	s.sh, s.Conn = sh, c
+	s.Autocommit = true
+	s.TxBegin = "BEGIN"
+	s.Started = time.Now()
+	if c != nil {
+		s.ID = c.ConnectionID
+	}
+}
+
+// PreferredShard implements engine.ShardPreferrer: in a transaction pinned
+// to a shard, reads that may go to any shard (reference tables) stay there.
+func (s *Session) PreferredShard() string { return s.TxShard }
+
+// running notes the statement being run, for SHOW PROCESSLIST. It keeps a
+// copy, in a buffer reused from statement to statement (no allocation), so
+// that the fast lane may pass text that lives in the client's read buffer.
+func (s *Session) Running(sql string, at time.Time) {
+	s.curMu.Lock()
+	if sql == "" && cap(s.cur) > 64<<10 {
+		s.cur = nil // a huge statement's copy is not kept
+	}
+	s.cur, s.curAt = append(s.cur[:0], sql...), at
+	s.curMu.Unlock()
+}
+
+func (s *Session) Current() (sql string, at time.Time, user string) {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	return string(s.cur), s.curAt, s.User
+}
+
+func (s *Session) InTx() bool { return s.ExplicitTx || !s.Autocommit }
+
+// statusFlags are the server status bits the client sees in OK packets.
+func (s *Session) StatusFlags() uint16 {
+	var f uint16
+	if s.Autocommit {
+		f |= mysql.ServerStatusAutocommit
+	}
+	if s.ExplicitTx || s.Tx != nil {
+		f |= mysql.ServerStatusInTrans
+	}
+	return f
+}
+
+// ExecuteShards implements engine.VCursor. Outside a transaction one query
+// runs on the calling goroutine (no goroutine per query on the hot path);
+// several run in parallel, and the first error interrupts the rest.
+func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+	if err := s.calcShards(len(qs)); err != nil {
+		return nil, err
+	}
+	if s.InTx() && !s.OutsideTx {
+		out := make([]*sqltypes.Result, len(qs))
+		err := s.executeInTx(ctx, qs, out)
+		s.clientFoundRows(qs, out)
+		return out, err
+	}
+	out, err := s.ExecuteOutsideTx(ctx, qs)
+	s.clientFoundRows(qs, out)
+	return out, err
+}
+
+// executeOutsideTx runs queries each on its own pooled connection, even
+// when the session has a transaction open: for DDL (which commits anyway)
+// and metadata reads.
+func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+	out := make([]*sqltypes.Result, len(qs))
+	if len(qs) == 1 {
+		r, err := s.executeOne(ctx, qs[0], nil)
+		out[0] = r
+		return out, err
+	}
+	if len(s.Reserved) > 0 || s.Reserving != "" {
+		// One at a time: two of them may be for one shard, whose reserved
+		// connection serves one statement at a time, and reserving writes
+		// the session's map.
+		for i, q := range qs {
+			r, err := s.executeOne(ctx, q, nil)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	fl := &inflight{}
+	var wg sync.WaitGroup
+	errs := make([]error, len(qs))
+	for i := 1; i < len(qs); i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out[i], errs[i] = s.executeOne(ctx, qs[i], fl)
+		}(i)
+	}
+	out[0], errs[0] = s.executeOne(ctx, qs[0], fl)
+	wg.Wait()
+	if err := fl.firstErr(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// inflight tracks the connections of a scatter so that the first failure
+// can interrupt the others.
+type inflight struct {
+	mu    sync.Mutex
+	conns []*backend.Conn
+	err   error
+}
+
+func (f *inflight) add(c *backend.Conn) error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.conns = append(f.conns, c)
+	return nil
+}
+
+func (f *inflight) done(c *backend.Conn, err error) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, x := range f.conns {
+		if x == c {
+			f.conns = append(f.conns[:i], f.conns[i+1:]...)
+			break
+		}
+	}
+	if err != nil && f.err == nil {
+		f.err = err
+		for _, x := range f.conns {
+			x.Interrupt()
+		}
+	}
+}
+
+func (f *inflight) firstErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *inflight) failed() bool {
+	if f == nil {
+		return false
+	}
+	return f.firstErr() != nil
+}
+
+// dbOn is the database a backend connection on shard should have selected
+// for this session: the session's, when that shard holds it.
+func (s *Session) DBOn(shard string) string {
+	if s.DB == "" {
+		return ""
+	}
+	if set, ok := s.sh.DBShards[s.DB]; ok && set[shard] {
+		return s.DB
+	}
+	return ""
+}
+
+// executeOne runs one query outside a transaction on a server the router
+// picks. A plain read that fails because its connection broke is retried
+// once on a fresh connection: it had no effect, and the pool has dropped
+// the connections that died with it.
+func (s *Session) executeOne(ctx context.Context, q engine.ShardQuery, fl *inflight) (*sqltypes.Result, error) {
+	m := s.sh.Metrics.Shard(q.Shard)
+	start := time.Now()
+	read := q.Read && !s.Hint.ForcePrimary
+	held := s.HeldConn(q.Shard) != nil // its state is gone with it: no retry
+	var res *sqltypes.Result
+	var err error
+	for attempt := 0; ; attempt++ {
+		res, err = s.tryOne(ctx, q, read, fl)
+		if err == nil || !read || held || attempt > 0 || !backend.IsConnError(err) || fl.failed() {
+			break
+		}
+	}
+	if m != nil {
+		m.Observe(start, err)
+	}
+	if err != nil {
+		fl.done(nil, err)
+	}
+	return res, err
+}
+
+func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl *inflight) (*sqltypes.Result, error) {
+	if conn := s.HeldConn(q.Shard); conn != nil {
+		return s.RunHeld(ctx, q, conn)
+	}
+	t, err := s.sh.Cluster.Route(ctx, q.Shard, read, &s.Hint)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
+	if err != nil {
+		if t.Done != nil {
+			t.Done(err)
+		}
+		return nil, err
+	}
+	if err := fl.add(conn); err != nil {
+		t.Pool.Put(conn)
+		if t.Done != nil {
+			t.Done(err)
+		}
+		return nil, err
+	}
+	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
+	fl.done(conn, nil)
+	if s.Reserving != "" && !conn.Broken() {
+		s.Keep(q.Shard, conn)
+	} else {
+		t.Pool.Put(conn)
+	}
+	if t.Done != nil {
+		t.Done(err)
+	}
+	return res, err
+}
+
+// execOn runs a shard query on conn and, before the connection can serve
+// anything else, collects what the server keeps on it about the statement:
+// its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
+func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
+	if err == nil {
+		if warn > 0 {
+			s.CollectWarnings(conn)
+		}
+		s.foundRowsAfter(conn)
+	}
+	return res, err
+}
+
+// collectWarnings fetches SHOW WARNINGS from the connection that ran the
+// statement, before another session can use it: warnings live on backend
+// connections, and the client asks for them through its own session.
+func (s *Session) CollectWarnings(conn *backend.Conn) {
+	res, err := conn.Warnings()
+	if err != nil || res == nil {
+		return
+	}
+	more := 0
+	if len(res.Rows) >= 64 {
+		// SHOW WARNINGS lists at most max_error_count (64) of them; the
+		// client's warning count is the server's.
+		if c, _, err := conn.Exec("SELECT @@warning_count", "", conn.State(), "", 0, 0); err == nil && len(c.Rows) == 1 {
+			if n, err := c.Rows[0][0].ToInt(); err == nil && n > len(res.Rows) {
+				more = n - len(res.Rows)
+			}
+		}
+	}
+	s.WMu.Lock()
+	s.Warnings = append(s.Warnings, res.Rows...)
+	s.WarnMore += more
+	s.WMu.Unlock()
+}
+
+// executeInTx runs the queries on the transaction's connection, pinning
+// one on the first statement. A transaction stays on one shard: a query for
+// another gets an error naming both.
+func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out []*sqltypes.Result) error {
+	if s.TxLost != nil {
+		return s.TxLost
+	}
+	shard := s.TxShard
+	for _, q := range qs {
+		if shard == "" {
+			shard = q.Shard
+		}
+		if q.Shard != shard {
+			if s.TxShard == "" {
+				return crossShardErr(shard, q.Shard, "this statement")
+			}
+			return crossShardErr(shard, q.Shard, "the transaction")
+		}
+	}
+	pre := ""
+	if s.Tx == nil {
+		t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
+		if err != nil {
+			return err
+		}
+		var conn *backend.Conn
+		if rc := s.Reserved[shard]; rc != nil {
+			// The transaction begins on the session's reserved connection.
+			if t.Pool != rc.Conn.Pool() {
+				if t.Done != nil {
+					t.Done(nil)
+				}
+				return s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+			}
+			conn = rc.Conn
+		} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
+			if t.Done != nil {
+				t.Done(err)
+			}
+			return err
+		}
+		s.Tx, s.TxShard, s.TxTarget = conn, shard, t
+		pre = s.Vars.BeginSQL(s.TxBegin)
+	}
+	m := s.sh.Metrics.Shard(shard)
+	for i, q := range qs {
+		start := time.Now()
+		res, err := s.ExecOn(s.Tx, shard, q.SQL, pre)
+		pre = ""
+		if m != nil {
+			m.Observe(start, err)
+		}
+		if err != nil {
+			if s.Tx.Broken() {
+				s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, mysqlerr.From(err).Message)
+				if s.IsReserved(s.Tx) {
+					// Its temporary tables and locks went with it: say so.
+					err = s.LostReservedErr(shard, mysqlerr.From(err).Message)
+				}
+				s.ReleaseTx(err)
+				return err
+			}
+			var se *sqlerror.SQLError
+			if errors.As(err, &se) && se.Number() == sqlerror.ERLockDeadlock {
+				// MariaDB rolled the whole transaction back.
+				s.ReleaseTx(nil)
+				s.ExplicitTx = false
+			}
+			return err
+		}
+		out[i] = res
+		if res.StatusFlags&mysql.ServerStatusInTrans == 0 {
+			// The statement ended the transaction on the server (an
+			// implicit commit): the session's transaction is over too.
+			s.ReleaseTx(nil)
+			s.ExplicitTx = false
+			if i < len(qs)-1 {
+				return s.executeInTx(ctx, qs[i+1:], out[i+1:])
+			}
+		}
+	}
+	return nil
+}
+
+func crossShardErr(a, b, what string) error {
+	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+		"transaction on shard %s cannot also touch shard %s: %s would span shards %s and %s, and cross-shard transactions are not supported yet (COMMIT or ROLLBACK first)", a, b, what, a, b)
+}
+
+// releaseTx gives the pinned connection back, unless the session holds it
+// as its reserved connection (which it keeps while it is sound).
+func (s *Session) ReleaseTx(err error) {
+	if s.Tx == nil {
+		return
+	}
+	if !s.IsReserved(s.Tx) {
+		s.Tx.Pool().Put(s.Tx)
+	} else if s.Tx.Broken() {
+		s.DropReserved(s.TxShard)
+	}
+	if s.TxTarget.Done != nil {
+		s.TxTarget.Done(err)
+	}
+	s.Tx, s.TxShard, s.TxTarget = nil, "", backend.Target{}
+	s.TxBegin = "BEGIN"
+}
+
+// endTx commits or rolls back. With nothing pinned there is nothing to send.
+func (s *Session) EndTx(commit bool) error {
+	s.ExplicitTx = false
+	s.Vars.EndTx()
+	if lost := s.TxLost; lost != nil {
+		s.TxLost = nil
+		s.TxBegin = "BEGIN"
+		if commit {
+			return lost
+		}
+		return nil
+	}
+	if s.Tx == nil {
+		s.TxBegin = "BEGIN"
+		return nil
+	}
+	sql := "ROLLBACK"
+	if commit && !debugDropCommit() {
+		sql = "COMMIT"
+	}
+	m := s.sh.Metrics.Shard(s.TxShard)
+	start := time.Now()
+	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.sh.QueryTimeout)
+	if m != nil {
+		m.Observe(start, err)
+	}
+	if err != nil && s.Tx.Broken() && s.IsReserved(s.Tx) {
+		err = s.LostReservedErr(s.TxShard, mysqlerr.From(err).Message)
+	}
+	s.ReleaseTx(err)
+	return err
+}
+
+// reset starts the session over for COM_RESET_CONNECTION: the transaction
+// is rolled back, variables, user variables, prepared statements and
+// warnings are dropped; the current database stays.
+func (s *Session) Reset() {
+	s.Close()
+	s.ExplicitTx, s.TxLost, s.TxBegin = false, nil, "BEGIN"
+	s.Autocommit = true
+	s.State = nil
+	if s.HandshakeNames != "" {
+		s.State = s.sh.Cluster.States.With(nil, "names", s.HandshakeNames)
+	}
+	s.UDV = nil
+	s.LastInsertID, s.RowCount, s.FoundRows = 0, 0, 0
+	s.Vars = Vars{InsertIDs: s.Vars.InsertIDs}
+	s.ClearWarnings()
+	s.Hint.ForcePrimary = false
+	s.Hint.Consistency = ""
+}
+
+// close ends the session: an open transaction is rolled back, reserved
+// connections are closed.
+func (s *Session) Close() {
+	if s.Tx != nil {
+		_ = s.EndTx(false)
+	}
+	s.ReleaseReserved()
+}
+
+func (s *Session) String() string { return fmt.Sprintf("session %d", s.ID) }
+
+// readConsistency is the session's level, for SELECT @@strata_read_consistency.
+func (s *Session) ReadConsistency() string {
+	switch {
+	case s.Hint.Consistency != "":
+		return s.Hint.Consistency
+	case s.sh.RW != nil:
+		return string(s.sh.RW.DefaultConsistency())
+	}
+	return "strong" // no splitting: everything reads the primary
+}
+
+func (s *Session) ClearWarnings() {
+	s.PrevWarnings, s.PrevErrors = 0, 0
+	if len(s.Warnings) > 0 || s.WarnMore > 0 {
+		s.WMu.Lock()
+		s.PrevWarnings = len(s.Warnings) + s.WarnMore
+		for _, w := range s.Warnings {
+			if w[0].ToString() == "Error" {
+				s.PrevErrors++
+			}
+		}
+		s.Warnings, s.WarnMore = s.Warnings[:0], 0
+		s.WMu.Unlock()
+	}
+}
+
+// recordError keeps a failed statement's error for SHOW WARNINGS / ERRORS.
+func (s *Session) RecordError(err error) {
+	se := mysqlerr.From(err)
+	s.WMu.Lock()
+	s.Warnings = append(s.Warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
+	s.WarnMore = 0
+	s.WMu.Unlock()
+}
+
+// SetUser names the session's user (SHOW PROCESSLIST reads it from other
+// sessions' goroutines).
+func (s *Session) SetUser(user string) {
+	s.curMu.Lock()
+	s.User = user
+	s.curMu.Unlock()
+}
+
+// WarningCount is the number of warnings of the last statement.
+func (s *Session) WarningCount() uint16 {
+	s.WMu.Lock()
+	defer s.WMu.Unlock()
+	if n := len(s.Warnings) + s.WarnMore; n < 0xffff {
+		return uint16(n)
+	}
+	return 0xffff
+}

@@ -1,0 +1,18 @@
+// Package wire owns the client side of the MySQL protocol below the vitess
+// listener: Conn wraps every accepted connection and sees every byte. It
+// terminates TLS itself, frames packets (refusing those over
+// max_allowed_packet with 1153 before reading them), answers the commands
+// the listener answers differently from MariaDB or not at all (protocol.go:
+// COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
+// COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication), fixes the
+// flags of prepared statements' parameter types, and hands the fast lane
+// the commands it may answer. It also holds the proxy's authentication
+// (auth.go) and packet builders and decoders (packet.go).
+//
+// What it needs of the proxy it declares: Server (packet limit, statistics,
+// prepare checks) and Session (the fast lane, prepared statements,
+// COM_CHANGE_USER's restart), both implemented by package executor.
+//
+// May import: config, internal/rawio, mysqlerr, vitess go/mysql. Never:
+// session, executor, planner, engine, shardproxy.
+package wire

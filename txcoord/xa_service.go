@@ -1,0 +1,417 @@
+package txcoord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-db/strata/txcoord/txpb"
+)
+
+// XAConfig configures the XA-decision module. Start from DefaultXAConfig.
+type XAConfig struct {
+	// MaxBatch is the most decisions and completions one Raft entry
+	// carries. Requests that arrive while an entry is being committed wait
+	// for the next, so under load each entry carries many; alone, a
+	// request is proposed at once.
+	MaxBatch int
+	// Proposers is how many entries this node keeps in flight at once.
+	Proposers int
+	// Retention is how long a completed commit is remembered: long enough
+	// for any late copy of a branch (a prepared branch on a replica
+	// promoted after the commit) to be found by recovery and committed.
+	// A completed abort is forgotten at once: no record reads as abort.
+	Retention time.Duration
+	// GCInterval is how often the leader forgets expired records.
+	GCInterval time.Duration
+	// Registerer receives the module's metrics (nil: none).
+	Registerer prometheus.Registerer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+
+	now func() time.Time // tests
+}
+
+// DefaultXAConfig returns the defaults documented in the README.
+func DefaultXAConfig() XAConfig {
+	return XAConfig{MaxBatch: 512, Proposers: 2, Retention: 10 * time.Minute, GCInterval: time.Minute}
+}
+
+// Validate reports every field that is wrong, each named.
+func (c XAConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("txcoord: XA config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.MaxBatch < 1 {
+		bad("MaxBatch", "must be at least 1")
+	}
+	if c.Proposers < 1 || c.Proposers > 64 {
+		bad("Proposers", "%d is not in [1, 64]", c.Proposers)
+	}
+	if c.Retention < time.Second {
+		bad("Retention", "%v is below 1s", c.Retention)
+	}
+	if c.GCInterval < 10*time.Millisecond {
+		bad("GCInterval", "%v is below 10ms", c.GCInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// NewXA makes the XA-decision module with empty state.
+func NewXA(cfg XAConfig) (*XA, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &XA{
+		cfg:     cfg,
+		st:      emptyXAState(),
+		batch:   &batcher{reqs: make(chan *batchReq, 4*cfg.MaxBatch), ready: make(chan struct{})},
+		metrics: newXAMetrics(cfg.Registerer),
+	}, nil
+}
+
+// batcher turns concurrent Decide and Complete calls into few Raft
+// entries.
+type batcher struct {
+	reqs  chan *batchReq
+	ready chan struct{} // closed once p is set
+	p     Proposer
+}
+
+type batchReq struct {
+	decide   *TxRecord
+	complete []uint64
+	done     chan batchResp // capacity 1
+}
+
+type batchResp struct {
+	decision Decision
+	refusal  string
+	err      error
+}
+
+// Run proposes the batches and, on the leader, the garbage collection.
+func (x *XA) Run(ctx context.Context, p Proposer) {
+	x.batch.p = p
+	close(x.batch.ready)
+	done := make(chan struct{})
+	for range x.cfg.Proposers {
+		go func() { x.proposeLoop(ctx); done <- struct{}{} }()
+	}
+	tick := time.NewTicker(x.cfg.GCInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for range x.cfg.Proposers {
+				<-done
+			}
+			return
+		case <-tick.C:
+			x.updateGauges()
+			if !p.IsLeader() {
+				continue
+			}
+			now := x.cfg.now()
+			c := xaCmd{NowMs: now.UnixMilli(), GCBeforeMs: now.Add(-x.cfg.Retention).UnixMilli()}
+			b, _ := json.Marshal(c)
+			if _, err := p.Propose(ctx, ModuleXA, b); err != nil && ctx.Err() == nil {
+				x.cfg.Logger.Warn("txcoord: XA garbage collection failed (will retry)", "err", err)
+			}
+		}
+	}
+}
+
+func (x *XA) proposeLoop(ctx context.Context) {
+	for {
+		var first *batchReq
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-x.batch.reqs:
+		}
+		reqs := []*batchReq{first}
+	drain:
+		for len(reqs) < x.cfg.MaxBatch {
+			select {
+			case r := <-x.batch.reqs:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		x.proposeBatch(ctx, reqs)
+	}
+}
+
+func (x *XA) proposeBatch(ctx context.Context, reqs []*batchReq) {
+	c := xaCmd{NowMs: x.cfg.now().UnixMilli()}
+	var decideReqs []*batchReq
+	for _, r := range reqs {
+		if r.decide != nil {
+			c.Decide = append(c.Decide, *r.decide)
+			decideReqs = append(decideReqs, r)
+		}
+		c.Complete = append(c.Complete, r.complete...)
+	}
+	x.metrics.batch.Observe(float64(len(reqs)))
+	b, err := json.Marshal(c)
+	if err == nil {
+		b, err = x.batch.p.Propose(ctx, ModuleXA, b)
+	}
+	var res xaResult
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	if err == nil && len(res.Decided) != len(decideReqs) {
+		err = fmt.Errorf("txcoord: XA batch answered %d decisions of %d", len(res.Decided), len(decideReqs))
+	}
+	for _, r := range reqs {
+		if r.decide == nil {
+			r.done <- batchResp{err: err}
+		}
+	}
+	for i, r := range decideReqs {
+		if err != nil {
+			r.done <- batchResp{err: err}
+			continue
+		}
+		r.done <- batchResp{decision: res.Decided[i], refusal: res.Errs[i]}
+	}
+}
+
+// submit queues r for the next batch and waits for its answer.
+func (x *XA) submit(ctx context.Context, r *batchReq) (batchResp, error) {
+	select {
+	case <-x.batch.ready:
+	case <-ctx.Done():
+		return batchResp{}, ctx.Err()
+	}
+	r.done = make(chan batchResp, 1)
+	select {
+	case x.batch.reqs <- r:
+	case <-ctx.Done():
+		return batchResp{}, ctx.Err()
+	}
+	select {
+	case resp := <-r.done:
+		return resp, resp.err
+	case <-ctx.Done():
+		return batchResp{}, ctx.Err()
+	}
+}
+
+// Decide records d through the batcher and returns the decision in force
+// (d's, or the one that won before it) and whether d was accepted.
+func (x *XA) Decide(ctx context.Context, d TxRecord) (Decision, bool, error) {
+	if err := checkDecide(d); err != nil {
+		return Unknown, false, err
+	}
+	start := time.Now()
+	resp, err := x.submit(ctx, &batchReq{decide: &d})
+	if err != nil {
+		return Unknown, false, err
+	}
+	if resp.refusal != "" && resp.decision == Unknown {
+		return Unknown, false, fmt.Errorf("%w: %s", errInvalid, resp.refusal)
+	}
+	accepted := resp.decision == d.Decision
+	x.metrics.decide(d.Decision, accepted, time.Since(start))
+	return resp.decision, accepted, nil
+}
+
+// Complete marks transactions finished through the batcher.
+func (x *XA) Complete(ctx context.Context, txids []uint64) error {
+	_, err := x.submit(ctx, &batchReq{complete: txids})
+	return err
+}
+
+// Begin reserves count transaction ids and returns the first.
+func (x *XA) Begin(ctx context.Context, count uint64) (uint64, error) {
+	if count == 0 || count > MaxBeginCount {
+		return 0, fmt.Errorf("%w: count %d is not in [1, %d]", errInvalid, count, MaxBeginCount)
+	}
+	select {
+	case <-x.batch.ready:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	b, _ := json.Marshal(xaCmd{NowMs: x.cfg.now().UnixMilli(), Begin: count})
+	b, err := x.batch.p.Propose(ctx, ModuleXA, b)
+	if err != nil {
+		return 0, err
+	}
+	var res xaResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return 0, err
+	}
+	return res.Start, nil
+}
+
+// RegisterGRPC serves txpb.Decisions.
+func (x *XA) RegisterGRPC(s *grpc.Server) { txpb.RegisterDecisionsServer(s, &xaServer{x: x}) }
+
+type xaServer struct {
+	txpb.UnimplementedDecisionsServer
+	x *XA
+}
+
+// leader is the hint every answer carries.
+func (s *xaServer) leader() string {
+	select {
+	case <-s.x.batch.ready:
+	default:
+		return ""
+	}
+	if l, ok := s.x.batch.p.(interface{ LeaderGRPC() string }); ok {
+		return l.LeaderGRPC()
+	}
+	return ""
+}
+
+func (s *xaServer) Begin(ctx context.Context, req *txpb.BeginRequest) (*txpb.BeginResponse, error) {
+	start, err := s.x.Begin(ctx, req.GetCount())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &txpb.BeginResponse{Start: start, Count: req.GetCount(), Leader: s.leader()}, nil
+}
+
+func (s *xaServer) Decide(ctx context.Context, req *txpb.DecideRequest) (*txpb.DecideResponse, error) {
+	d, accepted, err := s.x.Decide(ctx, TxRecord{TxID: req.GetTxid(), Decision: Decision(req.GetDecision()), Shards: req.GetShards(), Owner: req.GetOwner()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &txpb.DecideResponse{Decision: txpb.Decision(d), Accepted: accepted, Leader: s.leader()}, nil
+}
+
+func (s *xaServer) Status(_ context.Context, req *txpb.StatusRequest) (*txpb.StatusResponse, error) {
+	if len(req.GetTxids()) > 100000 {
+		return nil, status.Errorf(codes.InvalidArgument, "%d txids, at most 100000", len(req.GetTxids()))
+	}
+	resp := &txpb.StatusResponse{Leader: s.leader()}
+	for _, id := range req.GetTxids() {
+		r, _ := s.x.Record(id)
+		resp.Records = append(resp.Records, recordPB(r))
+	}
+	return resp, nil
+}
+
+func (s *xaServer) Complete(ctx context.Context, req *txpb.CompleteRequest) (*txpb.CompleteResponse, error) {
+	if len(req.GetTxids()) > 100000 {
+		return nil, status.Errorf(codes.InvalidArgument, "%d txids, at most 100000", len(req.GetTxids()))
+	}
+	if len(req.GetTxids()) > 0 {
+		if err := s.x.Complete(ctx, req.GetTxids()); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return &txpb.CompleteResponse{Leader: s.leader()}, nil
+}
+
+func (s *xaServer) List(_ context.Context, req *txpb.ListRequest) (*txpb.ListResponse, error) {
+	limit := int(req.GetLimit())
+	switch {
+	case limit == 0:
+		limit = 1000
+	case limit > 100000:
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d is above 100000", limit)
+	}
+	recs, next := s.x.List(req.GetIncludeCompleted(), limit)
+	resp := &txpb.ListResponse{NextTxid: next, Leader: s.leader()}
+	for _, r := range recs {
+		resp.Records = append(resp.Records, recordPB(r))
+	}
+	return resp, nil
+}
+
+func recordPB(r TxRecord) *txpb.TxRecord {
+	return &txpb.TxRecord{Txid: r.TxID, Decision: txpb.Decision(r.Decision), Shards: r.Shards, Owner: r.Owner, DecidedUnixMs: r.DecidedMs, CompletedUnixMs: r.CompletedMs}
+}
+
+func toStatus(err error) error {
+	switch {
+	case errors.Is(err, errInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	default:
+		// No leader, an uncertain outcome, a closing node: the client
+		// retries, elsewhere if need be (every call is idempotent but
+		// Begin, which at worst wastes ids).
+		return status.Error(codes.Unavailable, err.Error())
+	}
+}
+
+// xaMetrics are the module's metrics on this node.
+type xaMetrics struct {
+	decisions *prometheus.CounterVec
+	latency   prometheus.Histogram
+	batch     prometheus.Histogram
+	pending   prometheus.Gauge
+}
+
+func newXAMetrics(reg prometheus.Registerer) *xaMetrics {
+	m := &xaMetrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_txcoord_decisions_total",
+			Help: "Decisions asked of this node, by decision and result (accepted, or lost to an earlier different one).",
+		}, []string{"decision", "result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_txcoord_decide_seconds",
+			Help:    "Time to record a decision durably, on the node that took the request.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_txcoord_batch_size",
+			Help:    "Decisions and completions per Raft entry proposed by this node.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_txcoord_unfinished_transactions",
+			Help: "Decided transactions not yet completed, in this node's state.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.decisions, m.latency, m.batch, m.pending)
+	}
+	return m
+}
+
+func (m *xaMetrics) decide(d Decision, accepted bool, took time.Duration) {
+	result := "accepted"
+	if !accepted {
+		result = "lost"
+	}
+	m.decisions.WithLabelValues(d.String(), result).Inc()
+	m.latency.Observe(took.Seconds())
+}
+
+func (x *XA) updateGauges() {
+	x.mu.RLock()
+	n := 0
+	for _, r := range x.st.Txs {
+		if r.CompletedMs == 0 {
+			n++
+		}
+	}
+	x.mu.RUnlock()
+	x.metrics.pending.Set(float64(n))
+}

@@ -1,0 +1,168 @@
+package txcoord
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func applyXA(t *testing.T, x *XA, c xaCmd) (xaResult, error) {
+	t.Helper()
+	b, _ := json.Marshal(c)
+	out, err := x.Apply(1, b)
+	var res xaResult
+	if out != nil {
+		if jerr := json.Unmarshal(out, &res); jerr != nil {
+			t.Fatal(jerr)
+		}
+	}
+	return res, err
+}
+
+func TestXAApplyCompareAndSetCompleteGC(t *testing.T) {
+	x, err := NewXA(DefaultXAConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := applyXA(t, x, xaCmd{NowMs: 1000, Begin: 10})
+	if err != nil || res.Start != 1 {
+		t.Fatalf("begin: %+v %v", res, err)
+	}
+	res, _ = applyXA(t, x, xaCmd{NowMs: 1000, Begin: 5})
+	if res.Start != 11 {
+		t.Fatalf("second begin starts at %d, want 11", res.Start)
+	}
+	if _, err := applyXA(t, x, xaCmd{Begin: MaxBeginCount + 1}); err == nil {
+		t.Fatal("begin above the limit applied")
+	}
+
+	res, err = applyXA(t, x, xaCmd{NowMs: 2000, Decide: []TxRecord{
+		{TxID: 1, Decision: Commit, Shards: []string{"s0", "s1"}},
+		{TxID: 2, Decision: Abort},
+		{TxID: 1, Decision: Abort},  // loses to the commit in the same batch
+		{TxID: 1, Decision: Commit}, // the same decision again: accepted
+		{TxID: 99, Decision: Commit},
+		{TxID: 0, Decision: Commit},
+		{TxID: 3, Decision: Unknown},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Decision{Commit, Abort, Commit, Commit, Unknown, Unknown, Unknown}
+	for i, d := range want {
+		if res.Decided[i] != d {
+			t.Errorf("item %d: decision %v, want %v (errs %q)", i, res.Decided[i], d, res.Errs)
+		}
+	}
+	for i, refused := range []bool{false, false, true, false, true, true, true} {
+		if (res.Errs[i] != "") != refused {
+			t.Errorf("item %d: refusal %q, want refused=%v", i, res.Errs[i], refused)
+		}
+	}
+
+	// Completion forgets an abort at once, keeps a commit until GC.
+	applyXA(t, x, xaCmd{NowMs: 3000, Complete: []uint64{1, 2, 77}})
+	if _, ok := x.Record(2); ok {
+		t.Error("completed abort still recorded")
+	}
+	r, ok := x.Record(1)
+	if !ok || r.CompletedMs != 3000 || r.Decision != Commit {
+		t.Fatalf("completed commit: %+v %v", r, ok)
+	}
+	// Snapshot and restore keep everything.
+	snap, _ := x.Snapshot()
+	y, _ := NewXA(DefaultXAConfig())
+	if err := y.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r2, ok := y.Record(1); !ok || r2.CompletedMs != 3000 {
+		t.Fatalf("restored record %+v", r2)
+	}
+	if recs, next := y.List(true, 10); len(recs) != 1 || next != 16 {
+		t.Fatalf("restored list %+v next %d", recs, next)
+	}
+	if recs, _ := y.List(false, 10); len(recs) != 0 {
+		t.Fatalf("unfinished list %+v", recs)
+	}
+	applyXA(t, x, xaCmd{NowMs: 4000, GCBeforeMs: 2999})
+	if _, ok := x.Record(1); !ok {
+		t.Error("GC forgot a commit completed after its horizon")
+	}
+	applyXA(t, x, xaCmd{NowMs: 4000, GCBeforeMs: 3001})
+	if _, ok := x.Record(1); ok {
+		t.Error("GC kept an expired completed commit")
+	}
+	if _, err := x.Apply(1, []byte("{")); err == nil {
+		t.Error("undecodable command applied")
+	}
+	if err := y.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, next := y.List(true, 1); next != 1 {
+		t.Errorf("empty restore: next %d", next)
+	}
+}
+
+func TestXAConfigValidate(t *testing.T) {
+	c := DefaultXAConfig()
+	c.MaxBatch, c.Retention = 0, time.Millisecond
+	if err := c.Validate(); err == nil {
+		t.Fatal("bad XA config validated")
+	}
+}
+
+// Concurrent decisions share Raft entries: many more decisions than
+// entries.
+func TestXADecisionsBatched(t *testing.T) {
+	var mu sync.Mutex
+	xas := map[int]*XA{}
+	g := NewTestGroup(t, 3, func(i int) []Module {
+		x, err := NewXA(DefaultXAConfig())
+		if err != nil {
+			panic(err)
+		}
+		mu.Lock()
+		xas[i] = x
+		mu.Unlock()
+		return []Module{x}
+	})
+	_, li := g.Leader(t, 10*time.Second)
+	mu.Lock()
+	x := xas[li]
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start, err := x.Begin(ctx, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 64, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := start + uint64(w*each+i)
+				if d, ok, err := x.Decide(ctx, TxRecord{TxID: id, Decision: Commit}); err != nil || !ok || d != Commit {
+					errs <- fmt.Errorf("decide %d: %v %v %v", id, d, ok, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	entries := x.decideEntries.Load()
+	t.Logf("%d decisions in %d Raft entries", workers*each, entries)
+	if entries*4 > workers*each {
+		t.Fatalf("%d decisions took %d entries: not batched", workers*each, entries)
+	}
+}
