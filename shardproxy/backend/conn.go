@@ -34,6 +34,9 @@ type Conn struct {
 	// intr is why InterruptInUse closed the connection, nil if it did not.
 	intr atomic.Pointer[string]
 
+	// all, while ExecAll runs, collects every result of the statement.
+	all *[]*sqltypes.Result
+
 	rd  *rawReader // the raw side (raw.go), made on first use
 	snd *sock      // its socket (sock.go), with rd
 	// stmts are the statements prepared on this connection (stmt.go).
@@ -109,6 +112,9 @@ func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout 
 			c.db = db
 		}
 		c.state = st
+	}
+	if c.all != nil {
+		return c.readAll(rows)
 	}
 	res, more, warnings, err := c.c.ReadQueryResult(rows, true)
 	if more {
@@ -245,4 +251,35 @@ func (c *Conn) ping(timeout time.Duration) error {
 
 func (c *Conn) close() {
 	c.c.Close()
+}
+
+// ExecAll is Exec for a statement that may answer with several results (a
+// CALL: each result set of the procedure, then its own status): it returns
+// them all. With an error after some results (a SIGNAL after a SELECT),
+// it returns those that came before it with the error.
+func (c *Conn) ExecAll(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) ([]*sqltypes.Result, uint16, error) {
+	var all []*sqltypes.Result
+	c.all = &all
+	defer func() { c.all = nil }()
+	_, warnings, err := c.Exec(sql, db, st, pre, maxRows, timeout)
+	return all, warnings, err
+}
+
+// readAll reads every result of the statement into c.all.
+func (c *Conn) readAll(rows int) (*sqltypes.Result, uint16, error) {
+	var warnings uint16
+	for {
+		res, more, w, err := c.c.ReadQueryResult(rows, true)
+		if err != nil {
+			if closesConn(err) {
+				c.broken = true
+			}
+			return nil, 0, c.connError(err)
+		}
+		*c.all = append(*c.all, res)
+		warnings = w
+		if !more {
+			return res, warnings, nil
+		}
+	}
 }

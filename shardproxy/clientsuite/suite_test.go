@@ -161,14 +161,14 @@ func compare(t *testing.T, b *clientsuite.Built, sc suiteCase, directAddr, proxy
 	var gaps []string
 	for _, name := range proxied.Regressions(direct) {
 		if why, ok := sc.knownGap[name]; ok {
-			gaps = append(gaps, name+" ("+why+")")
+			gaps = append(gaps, name+" ("+why+"): "+firstError(proxied.Output[name]))
 			continue
 		}
 		t.Errorf("%s passes directly and fails through the proxy:\n%s", name, proxied.Output[name])
 	}
 	sort.Strings(gaps)
 	if len(gaps) > 0 {
-		t.Logf("known gap, %d tests: %s", len(gaps), strings.Join(gaps, "; "))
+		t.Logf("known gap, %d tests:\n  %s", len(gaps), strings.Join(gaps, "\n  "))
 	}
 	for name := range sc.knownGap {
 		if direct.Tests[name] == clientsuite.Pass && proxied.Tests[name] == clientsuite.Pass {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/replication"
@@ -119,6 +120,12 @@ func (s *handler) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Re
 func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
 	ss := s.session(c)
 	ctx := context.Background()
+	ss.TakeExtra() // nothing a previous command left
+	if m := ss.Vars.Mode; m != 0 {
+		// Read as MariaDB reads it under the session's sql_mode: from here
+		// on the statement is in the default mode's text.
+		sql = sqlmode.Normalize(sql, m).SQL
+	}
 	if !mayHoldSeveral(sql) {
 		res, err := ss.execute(ctx, oneStatement(sql))
 		c.StatusFlags = ss.StatusFlags()
@@ -127,11 +134,20 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 			res, err = &sqltypes.Result{}, nil
 		}
 		if err != nil {
+			ss.TakeExtra()
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
-		return callback(sqltypes.QueryResponse{QueryResult: res}, false, true)
+		return sendAll(ss, res, false, callback)
 	}
-	pieces, err := s.parser.SplitStatementToPieces(sql)
+	compound := sqlmode.HasCompound(sql, 0)
+	var pieces []string
+	var err error
+	if compound {
+		// A procedure's body: vitess's splitter would cut it.
+		pieces = sqlmode.Split(sql, 0)
+	} else {
+		pieces, err = s.parser.SplitStatementToPieces(sql)
+	}
 	if err != nil {
 		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.ParseError(sql, err))}, false, true)
 	}
@@ -147,7 +163,7 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
 	}
 	sh := stmtShape{strayAt: -1}
-	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 {
+	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 && !compound {
 		sh = scanStatements(s.parser, sql)
 	}
 	for i, q := range pieces {
@@ -157,9 +173,14 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		res, err := ss.execute(ctx, q)
 		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
+			ss.TakeExtra()
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
-		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1 || sh.trailingComment, true); err != nil {
+		if ss.ExtraErr != nil {
+			// A CALL that ended in an error ends the text there.
+			return sendAll(ss, res, false, callback)
+		}
+		if err := sendAll(ss, res, i < len(pieces)-1 || sh.trailingComment, callback); err != nil {
 			return err
 		}
 	}
@@ -207,6 +228,11 @@ func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callbac
 	ss := s.session(c)
 	res, err := ss.executePrepared(context.Background(), prep)
 	c.StatusFlags = ss.StatusFlags()
+	if _, xerr := ss.TakeExtra(); err == nil && xerr != nil {
+		// The binary protocol's answer here is one result: a CALL that
+		// signalled after its first gets the error, not a partial success.
+		err = xerr
+	}
 	if err != nil {
 		return mysqlerr.From(err)
 	}
