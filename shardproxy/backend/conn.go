@@ -33,6 +33,9 @@ type Conn struct {
 	inUse bool
 	// intr is why InterruptInUse closed the connection, nil if it did not.
 	intr atomic.Pointer[string]
+	// cut is set by Interrupt: the socket's deadline is in the past, so
+	// the connection must not serve again even if its statement had ended.
+	cut atomic.Bool
 
 	// all, while ExecAll runs, collects every result of the statement.
 	all *[]*sqltypes.Result
@@ -54,7 +57,7 @@ func (c *Conn) State() *State { return c.state }
 // Broken reports whether the connection failed at the network level or
 // was interrupted (Interrupt, or Pool.InterruptInUse); Put closes broken
 // connections.
-func (c *Conn) Broken() bool { return c.broken || c.intr.Load() != nil }
+func (c *Conn) Broken() bool { return c.broken || c.intr.Load() != nil || c.cut.Load() }
 
 // MarkBroken makes Put close the connection instead of pooling it, for a
 // caller that left it in an unknown state.
@@ -64,6 +67,7 @@ func (c *Conn) MarkBroken() { c.broken = true }
 // connection's reads fail at once and the connection is closed when put
 // back. Used to cancel the rest of a scatter when one shard fails.
 func (c *Conn) Interrupt() {
+	c.cut.Store(true)
 	if raw := c.c.GetRawConn(); raw != nil {
 		_ = raw.SetDeadline(time.Unix(1, 0))
 	}
