@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
 	"github.com/strata-db/strata/shardproxy/wire"
@@ -53,28 +54,23 @@ func (s *handler) ConnectionReady(c *mysql.Conn) {
 
 // handshakeNames is the SET NAMES the collation a client announced in its
 // handshake amounts to, "" for the backends' own (utf8mb4_general_ci, 45).
-// Only collations numbered alike in MySQL and MariaDB (below 255) keep the
-// collation; MySQL 8's utf8mb4_0900_* (255 and up), which MariaDB 10.11
-// lacks, keep their character set, as MariaDB does with a number it does
-// not know.
+// The number is read in MariaDB 10.11's table (package mariadbcoll; MySQL
+// numbers some differently): every collation MariaDB keeps is kept. A
+// number MariaDB does not know (MySQL 8's utf8mb4_0900_*), or a character
+// set no client may use (ucs2, utf16, utf32), leaves the backends' own, as
+// MariaDB leaves its default.
 func (s *Executor) handshakeNames(c *mysql.Conn) string {
-	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
-	if coll == "" || c.CharacterSet == 45 {
+	if c.CharacterSet == 45 || c.CharacterSet > 0xffff {
 		return ""
 	}
-	cs, _, _ := strings.Cut(coll, "_")
-	switch cs {
-	case "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "utf16", "utf32", "ucs2", "cp1250", "cp1251", "cp1252", "gbk", "big5", "sjis", "euckr", "gb2312", "gb18030":
-	default:
+	coll, ok := mariadbcoll.ByID(uint16(c.CharacterSet))
+	if !ok || !mariadbcoll.ClientCharset(coll.Charset) || !identRE.MatchString(coll.Name) {
 		return ""
 	}
-	if c.CharacterSet >= 255 || !identRE.MatchString(coll) || coll == "binary" {
-		if cs == "utf8mb4" {
-			return ""
-		}
-		return "NAMES '" + cs + "'"
+	if coll.Default {
+		return "NAMES '" + coll.Charset + "'"
 	}
-	return "NAMES '" + cs + "' COLLATE '" + coll + "'"
+	return "NAMES '" + coll.Charset + "' COLLATE '" + coll.Name + "'"
 }
 
 // ConnectionClosed implements mysql.Handler.
