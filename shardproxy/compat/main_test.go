@@ -46,36 +46,10 @@ func setup(t testing.TB) {
 		if env.topo, env.err = localdb.Start(ctx, cfg); env.err != nil {
 			return
 		}
-		c := config.DefaultConfig()
-		c.Listen, c.AdminListen = "127.0.0.1:0", "off"
-		c.Backend.User = localdb.AppUser
-		for _, sh := range env.topo.Shards() {
-			c.Shards = append(c.Shards, config.Shard{Name: sh.Name, Primary: sh.Primary().Addr()})
-		}
-		c.Databases = map[string]*config.Database{
-			"demo": {Sharded: true, Tables: map[string]*config.Table{
-				"items": {Kind: "sharded", Column: "id"},
-				"refs":  {Kind: "reference"},
-			}},
-			"test": {Shard: c.Shards[0].Name},
-		}
-		if env.err = c.Validate(); env.err != nil {
+		env.proxy, env.stop, env.err = startProxy(proxyConfig())
+		if env.err != nil {
 			return
 		}
-		pctx, pcancel := context.WithCancel(context.Background())
-		srv, err := shardproxy.New(pctx, shardproxy.Options{Config: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			pcancel()
-			env.err = err
-			return
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = srv.Serve(pctx)
-		}()
-		env.proxy = srv.Addr()
-		env.stop = func() { pcancel(); <-done }
 		// The databases the direct side uses, on s0's server.
 		db, err := sql.Open("mysql", env.topo.Shards()[0].Primary().DSN(""))
 		if err != nil {
@@ -92,6 +66,44 @@ func setup(t testing.TB) {
 	if env.err != nil {
 		t.Fatalf("setup: %v", env.err)
 	}
+}
+
+// proxyConfig is the config of env's proxy.
+func proxyConfig() *config.Config {
+	c := config.DefaultConfig()
+	c.Listen, c.AdminListen = "127.0.0.1:0", "off"
+	c.Backend.User = localdb.AppUser
+	for _, sh := range env.topo.Shards() {
+		c.Shards = append(c.Shards, config.Shard{Name: sh.Name, Primary: sh.Primary().Addr()})
+	}
+	c.Databases = map[string]*config.Database{
+		"demo": {Sharded: true, Tables: map[string]*config.Table{
+			"items": {Kind: "sharded", Column: "id"},
+			"refs":  {Kind: "reference"},
+		}},
+		"test": {Shard: c.Shards[0].Name},
+	}
+	return c
+}
+
+// startProxy starts a proxy with config c and returns its address and how
+// to stop it.
+func startProxy(c *config.Config) (string, func(), error) {
+	if err := c.Validate(); err != nil {
+		return "", nil, err
+	}
+	pctx, pcancel := context.WithCancel(context.Background())
+	srv, err := shardproxy.New(pctx, shardproxy.Options{Config: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		pcancel()
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(pctx)
+	}()
+	return srv.Addr(), func() { pcancel(); <-done }, nil
 }
 
 func TestMain(m *testing.M) {

@@ -65,7 +65,8 @@ type Executor struct {
 	wireCfg *wire.Config // every client connection's
 	proto   protoServer  // start time, client packet limit (protocol.go)
 
-	clients  atomic.Int64
+	clients  atomic.Int64 // logged-in clients
+	gate     *loginGate   // connections still in their login
 	fastHits atomic.Uint64
 	laneHits atomic.Uint64 // statements the fast lane answered (lane.go)
 	fast     *shapeCache
@@ -89,6 +90,7 @@ func New(ctx context.Context, o Options) *Executor {
 		},
 		fast:     newShapeCache(o.Config.PlanCacheSize),
 		sessions: map[uint32]*Session{},
+		gate:     newLoginGate(orDefault(o.Config.MaxUnauthenticated, 4096), orDefault(o.Config.MaxUnauthenticatedPerHost, 256)),
 	}
 	x.proto = x.protocolLimits(ctx)
 	return x
@@ -137,7 +139,7 @@ func (x *Executor) CloseSessions() {
 // keeps per connection.
 type Session struct {
 	session.Session // by value: one allocation per connection
-	srv *Executor
+	srv             *Executor
 
 	prepared map[uint32]*prepared
 	// fast path state: see fastpath.go.
@@ -148,6 +150,9 @@ type Session struct {
 	// vc, when set, replaces the session as the plans' VCursor: tests run
 	// the whole statement path in process without backends.
 	vc engine.VCursor
+
+	// counted: the client logged in and holds one of max_client_connections.
+	counted bool
 }
 
 func newSession(x *Executor, c *mysql.Conn) *Session {

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
@@ -38,6 +39,17 @@ func (s *handler) NewConnection(c *mysql.Conn) {
 // ConnectionReady implements mysql.Handler.
 func (s *handler) ConnectionReady(c *mysql.Conn) {
 	ss := s.session(c)
+	if s.gate.leave(c.ConnectionID) {
+		_ = c.GetRawConn().SetReadDeadline(time.Time{})
+		if s.clients.Add(1) > int64(s.cfg.MaxClientConnections) {
+			// Logged in while the last slots went: as if it had come a
+			// moment later.
+			s.clients.Add(-1)
+			_ = c.GetRawConn().Close()
+			return
+		}
+		ss.counted = true
+	}
 	ss.SetUser(c.User)
 	// A client that announced a character set or collation other than the
 	// backends' gets it applied as if it had run SET NAMES.
@@ -81,7 +93,10 @@ func (s *handler) ConnectionClosed(c *mysql.Conn) {
 	s.mu.Lock()
 	delete(s.sessions, c.ConnectionID)
 	s.mu.Unlock()
-	s.clients.Add(-1)
+	s.gate.leave(c.ConnectionID)
+	if ss := s.session(c); ss != nil && ss.counted {
+		s.clients.Add(-1)
+	}
 }
 
 // ComResetConnection implements mysql.Handler: the session starts over
