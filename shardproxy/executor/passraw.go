@@ -150,3 +150,14 @@ func sendAll(ss *Session, first *sqltypes.Result, more bool, callback func(qr sq
 	}
 	return nil
 }
+
+// mariadbVerbs are the first words of MariaDB statements vitess's parser
+// may not read: a prepared statement that starts otherwise and does not
+// parse is refused at prepare, as MariaDB refuses it ("invalid sql").
+var mariadbVerbs = map[string]bool{
+	"CREATE": true, "DROP": true, "ALTER": true, "CALL": true, "DO": true, "HANDLER": true,
+	"XA": true, "SET": true, "BEGIN": true, "COMMIT": true, "ROLLBACK": true, "RENAME": true,
+	"TRUNCATE": true, "GRANT": true, "REVOKE": true, "SHOW": true, "SIGNAL": true,
+	"RESIGNAL": true, "GET": true, "ANALYZE": true, "OPTIMIZE": true, "CHECK": true,
+	"REPAIR": true, "FLUSH": true, "SELECT": true, "WITH": true, "VALUES": true, "TABLE": true,
+}

@@ -66,7 +66,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		}
 		// In an unsharded database a statement without parameters that
 		// vitess does not read runs as text (passRaw).
-		if d := s.srv.vs.Databases[s.DB]; d != nil && !d.Sharded && !hasParams(text) {
+		if d := s.srv.vs.Databases[s.DB]; d != nil && !d.Sharded && !hasParams(text) && mariadbVerbs[sqlmode.Verb(text, 0)] {
 			return s.register(id, &prepared{query: query, kind: kindOther, pq: &sqlparser.ParsedQuery{Query: text}}), nil
 		}
 		return nil, err
