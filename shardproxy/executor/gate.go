@@ -55,13 +55,6 @@ func (g *loginGate) leave(id uint32) bool {
 	return true
 }
 
-// inLogin is the number of connections in their login.
-func (g *loginGate) inLogin() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.total
-}
-
 func hostOf(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()

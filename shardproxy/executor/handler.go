@@ -72,7 +72,7 @@ func (s *handler) ConnectionReady(c *mysql.Conn) {
 // set no client may use (ucs2, utf16, utf32), leaves the backends' own, as
 // MariaDB leaves its default.
 func (s *Executor) handshakeNames(c *mysql.Conn) string {
-	if c.CharacterSet == 45 || c.CharacterSet > 0xffff {
+	if c.CharacterSet == 45 {
 		return ""
 	}
 	coll, ok := mariadbcoll.ByID(uint16(c.CharacterSet))
