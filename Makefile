@@ -1,8 +1,13 @@
 GO      ?= go
 BIN     := bin/strata
 PKGS    := ./...
-# Packages whose tests also run under the race detector on every `make test`.
-RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/...
+# Packages whose tests also run under the race detector on every `make test`
+# (those whose tests take seconds; the proxy's packages that run real
+# topologies for minutes, and the planner's differential tests, do not).
+RACE_PKGS := ./raftstore/... ./localdb/... ./idserver/... \
+	./shardproxy/executor/... ./shardproxy/wire/... ./shardproxy/engine/... \
+	./shardproxy/config/... ./shardproxy/vschema/... ./shardproxy/internal/... \
+	./internal/... ./cachetier/... ./shardproxy/hotrow/...
 # Example applications that are Go modules of their own (their clients'
 # dependencies stay out of Strata's go.mod); `make test` runs their tests.
 EXAMPLE_MODS := examples/seata-go
@@ -30,8 +35,7 @@ bench-deps:
 run: deps build
 	./$(BIN) up
 
-test: deps
-	$(GO) vet $(PKGS)
+test: deps lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
 	@for m in $(EXAMPLE_MODS); do (cd $$m && $(GO) vet ./... && $(GO) test $(TESTFLAGS) ./...) || exit 1; done

@@ -61,8 +61,8 @@ func runDrill(t *testing.T, path, bin string, env ...string) *Report {
 func TestShippedDrills(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("../drills/*.yaml")
-	if len(files) < 6 {
-		t.Fatalf("want the six shipped drills, found %v", files)
+	if len(files) < 7 {
+		t.Fatalf("want the seven shipped drills, found %v", files)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
@@ -130,6 +130,7 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		{"testdata/broken-ids.yaml", "reissue-ids", [][2]string{{"ids", "duplicate ID"}}},
 		{"testdata/broken-strong.yaml", "strong-on-replicas", [][2]string{{"register", "not linearizable"}, {"cache", "stale read"}}},
 		{"testdata/broken-bank.yaml", "drop-commit", [][2]string{{"bank", "lost transfer"}}},
+		{"testdata/broken-xa.yaml", "xa-leave-prepared,skip-xa-recovery", [][2]string{{"xa", "prepared branch left in doubt"}, {"bank", "lost transfer"}}},
 	} {
 		t.Run(tc.switches, func(t *testing.T) {
 			t.Parallel()
@@ -162,6 +163,9 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: proxy, at: 1s}]\n", "faults[0].kind: latency: network faults need target.local"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "clock_skew: not yet"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nbogus: 1\n", `x.yaml: `},
+		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: \"txcoord:leader\", at: 1s}]\n", "faults[0].target: txcoord:leader: needs target.local with txcoords"},
+		{"target: {local: {txcoords: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"txcoord:leader\", at: 1s}]\n", "txcoord takes kill or pause"},
+		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nchecks: [xa]\n", "checks[0]: xa reads every primary"},
 	} {
 		_, err := Parse("x.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

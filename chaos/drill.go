@@ -34,6 +34,9 @@ type Drill struct {
 	// Faults is the schedule.
 	Faults []FaultSpec `yaml:"faults"`
 	// Checks are the checkers to run; empty means every workload's own.
+	// Besides the workloads' kinds there is xa: once the stack has
+	// settled, XA RECOVER on every primary lists none of Strata's XIDs
+	// (nothing left prepared, in doubt).
 	Checks []string `yaml:"checks"`
 
 	file string
@@ -56,6 +59,10 @@ type LocalTarget struct {
 	Replicas int `yaml:"replicas"`
 	// IDServers is the size of the ID service's Raft group (0: none).
 	IDServers int `yaml:"idservers"`
+	// TXCoords is the size of the transaction coordinator's Raft group
+	// (`strata txcoord`, 0: none). With one, the proxy runs cross-shard
+	// transactions as XA two-phase commits (transaction_mode twopc).
+	TXCoords int `yaml:"txcoords"`
 	// MaxLag is the proxy's read_write.max_lag. Default 5s.
 	MaxLag Duration `yaml:"max_lag"`
 	// AutoPromoteAfter is the proxy's read_write.auto_promote_after
@@ -104,7 +111,8 @@ type FaultSpec struct {
 	Kind string `yaml:"kind"`
 	// Target names what the fault hits: mariadb:NAME, primary:SHARD,
 	// replica:SHARD, shard:SHARD (network: every server of the shard),
-	// proxy, idserver:leader, idserver:follower, idserver:ID.
+	// proxy, idserver:leader, idserver:follower, idserver:ID,
+	// txcoord:leader, txcoord:follower, txcoord:ID.
 	Target string `yaml:"target"`
 	// At is when the fault starts, from the start of the workloads.
 	At Duration `yaml:"at"`
@@ -189,7 +197,9 @@ func yamlProblem(err error) string {
 // Kinds known to this build.
 var (
 	workloadKinds = []string{"set", "ids", "ryw", "bank", "register", "cache"}
-	faultKinds    = []string{"kill", "pause", "latency", "timeout", "reset_peer", "bandwidth", "lag", "switchover", "clock_skew"}
+	// stateChecks are checks of the final state that need no workload.
+	stateChecks = []string{"xa"}
+	faultKinds  = []string{"kill", "pause", "latency", "timeout", "reset_peer", "bandwidth", "lag", "switchover", "clock_skew"}
 )
 
 func isNetworkFault(kind string) bool {
@@ -224,6 +234,9 @@ func (d *Drill) Validate() error {
 		}
 		if l.IDServers < 0 || l.IDServers > 5 {
 			return bad("target.local.idservers", "%d: want 0 to 5", l.IDServers)
+		}
+		if l.TXCoords < 0 || l.TXCoords > 5 {
+			return bad("target.local.txcoords", "%d: want 0 to 5", l.TXCoords)
 		}
 		if l.MaxLag == 0 {
 			l.MaxLag = Duration(5 * time.Second)
@@ -302,7 +315,7 @@ func (d *Drill) Validate() error {
 		if isNetworkFault(fs.Kind) && t.Local == nil {
 			return bad(f+".kind", "%s: network faults need target.local (the drill must sit between the components)", fs.Kind)
 		}
-		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && fs.Target != "proxy" {
+		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && !strings.HasPrefix(fs.Target, "txcoord") && fs.Target != "proxy" {
 			return bad(f+".target", "%s of a MariaDB server of an external target needs target.external.mariadb_root", fs.Kind)
 		}
 		if strings.HasPrefix(fs.Target, "idserver:") && t.External != nil && len(t.External.IDServerHTTP) == 0 {
@@ -311,13 +324,22 @@ func (d *Drill) Validate() error {
 		if strings.HasPrefix(fs.Target, "idserver:") && t.Local != nil && t.Local.IDServers == 0 {
 			return bad(f+".target", "%s: target.local.idservers is 0", fs.Target)
 		}
+		if strings.HasPrefix(fs.Target, "txcoord:") && (t.Local == nil || t.Local.TXCoords == 0) {
+			return bad(f+".target", "%s: needs target.local with txcoords (the coordinator group the drill starts)", fs.Target)
+		}
 		if err := checkFaultParams(fs.Kind, fs.Params); err != nil {
 			return bad(f+".params", "%v", err)
 		}
 	}
 	for i, c := range d.Checks {
+		if contains(stateChecks, c) {
+			if t.External != nil && t.External.MariaDBRoot == "" {
+				return bad(fmt.Sprintf("checks[%d]", i), "%s reads every primary: an external target needs target.external.mariadb_root", c)
+			}
+			continue
+		}
 		if !contains(workloadKinds, c) {
-			return bad(fmt.Sprintf("checks[%d]", i), "%q: want one of %s", c, strings.Join(workloadKinds, ", "))
+			return bad(fmt.Sprintf("checks[%d]", i), "%q: want one of %s", c, strings.Join(append(workloadKinds, stateChecks...), ", "))
 		}
 		found := false
 		for _, w := range d.Workloads {
@@ -370,12 +392,15 @@ func checkTarget(kind, target string) error {
 		if arg != "" {
 			return fmt.Errorf("%q: proxy takes no argument", target)
 		}
-	case "idserver":
+	case "idserver", "txcoord":
 		if arg == "" {
-			return fmt.Errorf("%q: idserver:leader, idserver:follower or idserver:ID", target)
+			return fmt.Errorf("%q: %s:leader, %s:follower or %s:ID", target, what, what, what)
+		}
+		if isNetworkFault(kind) {
+			return fmt.Errorf("%q: %s takes kill or pause", target, what)
 		}
 	default:
-		return fmt.Errorf("%q: want mariadb:NAME, primary:SHARD, replica:SHARD, shard:SHARD, proxy or idserver:leader|follower|ID", target)
+		return fmt.Errorf("%q: want mariadb:NAME, primary:SHARD, replica:SHARD, shard:SHARD, proxy, idserver:leader|follower|ID or txcoord:leader|follower|ID", target)
 	}
 	return nil
 }
@@ -403,8 +428,10 @@ func checkFaultParams(kind string, p map[string]any) error {
 	}
 	for _, k := range []string{"latency", "jitter", "timeout", "delay"} {
 		if v, ok := p[k]; ok {
-			if _, err := paramDuration(v); err != nil {
+			if d, err := paramDuration(v); err != nil {
 				return fmt.Errorf("%s: %w", k, err)
+			} else if d < 0 {
+				return fmt.Errorf("%s: %v: must not be negative", k, v)
 			}
 		}
 	}
@@ -437,8 +464,16 @@ func checkParams(kind string, p map[string]any) error {
 	}
 	for _, k := range []string{"count", "keys", "accounts", "initial"} {
 		if v, ok := p[k]; ok {
-			if n, ok := paramInt(v); !ok || n < 1 {
-				return fmt.Errorf("%s: %v: want a positive whole number", k, v)
+			if n, ok := paramInt(v); !ok || n < 1 || n > maxParam {
+				return fmt.Errorf("%s: %v: want a whole number from 1 to %d", k, v, maxParam)
+			}
+		}
+	}
+	// A transfer picks two accounts and moves 1 to initial/2.
+	if kind == "bank" {
+		for _, k := range []string{"accounts", "initial"} {
+			if n, ok := paramInt(p[k]); ok && n < 2 {
+				return fmt.Errorf("%s: %d: bank needs at least 2", k, n)
 			}
 		}
 	}
@@ -449,6 +484,11 @@ func checkParams(kind string, p map[string]any) error {
 	}
 	return nil
 }
+
+// maxParam bounds the counts of a workload's params: keys and accounts
+// are created one by one at the start, and accounts × initial must not
+// overflow.
+const maxParam = 1_000_000
 
 func paramDuration(v any) (time.Duration, error) {
 	switch x := v.(type) {

@@ -76,6 +76,13 @@ func (f *processFault) Inject(ctx context.Context) error {
 		}
 		f.proc = f.s.procs["idserver:"+f.s.ids[i]]
 		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.ids[i])
+	case strings.HasPrefix(f.target, "txcoord:"):
+		i, err := f.s.txNode(ctx, strings.TrimPrefix(f.target, "txcoord:"))
+		if err != nil {
+			return err
+		}
+		f.proc = f.s.procs["txcoord:"+f.s.txs[i]]
+		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.txs[i])
 	default:
 		svs, err := f.s.resolveServers(ctx, f.target)
 		if err != nil {
@@ -203,6 +210,33 @@ func (s *stack) idNode(ctx context.Context, which string) (int, error) {
 		return -1, errors.New("chaos: the ID service has no follower")
 	}
 	return leader, err
+}
+
+// txNode picks a coordinator node by role (leader, follower) or ID, as
+// idNode does for the ID service.
+func (s *stack) txNode(ctx context.Context, which string) (int, error) {
+	if which != "leader" && which != "follower" {
+		for i, id := range s.txs {
+			if id == which {
+				return i, nil
+			}
+		}
+		return -1, fmt.Errorf("chaos: no coordinator node %q", which)
+	}
+	leader, err := s.txLeader(ctx)
+	for deadline := time.Now().Add(15 * time.Second); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; {
+		sleepCtx(ctx, 200*time.Millisecond)
+		leader, err = s.txLeader(ctx)
+	}
+	if err != nil || which == "leader" {
+		return leader, err
+	}
+	for i := range s.txHTTP {
+		if i != leader {
+			return i, nil
+		}
+	}
+	return -1, errors.New("chaos: the coordinator group has no follower")
 }
 
 // networkFault adds a Toxiproxy toxic to the links in front of its target

@@ -70,6 +70,7 @@ type recorder struct {
 
 	mu  sync.Mutex
 	ops map[string][]Op
+	ack map[string]int // acknowledged operations per workload
 	sec []*bucket
 
 	nOps, nErr atomic.Int64
@@ -83,7 +84,16 @@ type bucket struct {
 
 const reservoir = 2000
 
-func newRecorder(t0 time.Time) *recorder { return &recorder{t0: t0, ops: map[string][]Op{}} }
+func newRecorder(t0 time.Time) *recorder {
+	return &recorder{t0: t0, ops: map[string][]Op{}, ack: map[string]int{}}
+}
+
+// acked is how many operations of a workload were acknowledged.
+func (r *recorder) acked(workload string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ack[workload]
+}
 
 func (r *recorder) now() time.Duration { return time.Since(r.t0) }
 
@@ -98,6 +108,9 @@ func (r *recorder) add(o Op, keep bool) {
 	defer r.mu.Unlock()
 	if keep {
 		r.ops[o.Workload] = append(r.ops[o.Workload], o)
+	}
+	if o.OK {
+		r.ack[o.Workload]++
 	}
 	i := int(o.End / time.Second)
 	for len(r.sec) <= i {

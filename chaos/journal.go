@@ -80,6 +80,9 @@ func openJournal(dir, drill string) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("chaos: journal: %w", err)
 	}
+	if err := ownedPrivate(dir); err != nil {
+		return nil, err
+	}
 	j := &journal{
 		// The pid says whose it is; the suffix keeps two drills of one
 		// process (tests) apart.
@@ -160,8 +163,19 @@ type CleanupResult struct {
 // every entry of it was undone.
 func Cleanup(ctx context.Context, dir string, force bool, out io.Writer) CleanupResult {
 	var res CleanupResult
+	// A journal says which processes to kill and which command lines to
+	// start again: one that another user could have written (the default
+	// directory is under /tmp) is not followed.
+	if err := ownedPrivate(dir); err != nil {
+		res.Errors = append(res.Errors, err)
+		return res
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "journal-*.json"))
 	for _, path := range files {
+		if err := ownedPrivate(path); err != nil {
+			res.Errors = append(res.Errors, err)
+			continue
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			res.Errors = append(res.Errors, err)
@@ -201,6 +215,23 @@ func Cleanup(ctx context.Context, dir string, force bool, out io.Writer) Cleanup
 		}
 	}
 	return res
+}
+
+// ownedPrivate checks that path (not followed if a symlink) belongs to
+// this user and that no other user may write it.
+func ownedPrivate(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("chaos: journal: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("chaos: journal: %s: no owner", path)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("chaos: journal: %s is not this user's or others may write it (owner uid %d, mode %v): not trusted", path, st.Uid, fi.Mode())
+	}
+	return nil
 }
 
 func undo(ctx context.Context, e JournalEntry) error {
@@ -301,11 +332,10 @@ func sameProcess(pid int, cmdline []string) bool {
 	if !processAlive(pid) {
 		return false
 	}
+	// No recorded command line matches nothing: it cannot tell the
+	// drill's process from one that got its pid since.
 	got := cmdlineOf(pid)
-	if len(cmdline) == 0 {
-		return len(got) > 0
-	}
-	return len(got) > 0 && strings.Join(got, "\x00") == strings.Join(cmdline, "\x00")
+	return len(cmdline) > 0 && len(got) > 0 && strings.Join(got, "\x00") == strings.Join(cmdline, "\x00")
 }
 
 func waitGone(pid int, d time.Duration) error {

@@ -84,7 +84,7 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 
 	var s *stack
 	if d.Target.Local != nil {
-		rep.Target = fmt.Sprintf("local: %d shards × (primary + %d replicas), %d ID service nodes", d.Target.Local.Shards, d.Target.Local.Replicas, d.Target.Local.IDServers)
+		rep.Target = fmt.Sprintf("local: %d shards × (primary + %d replicas), %d ID service nodes, %d coordinator nodes", d.Target.Local.Shards, d.Target.Local.Replicas, d.Target.Local.IDServers, d.Target.Local.TXCoords)
 		s, err = startLocal(ctx, d.Target.Local, StackOptions{Binary: o.Binary, Dir: o.Dir, Env: o.Env, Logger: log}, j)
 	} else {
 		rep.Target = "external: proxy " + d.Target.External.Proxy
@@ -240,6 +240,19 @@ func Run(ctx context.Context, d *Drill, o Options) (*Report, error) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		cr := w.Check(cctx, rec)
+		cancel()
+		// A check over a history with nothing acknowledged would pass
+		// without having checked anything (e.g. cross-shard transfers
+		// that the proxy refuses): that is no pass.
+		if rec.acked(kinds[i]) == 0 {
+			cr.add(Anomaly{Kind: "nothing checked", Detail: fmt.Sprintf("no %s operation was acknowledged during the drill", kinds[i])})
+		}
+		rep.Checks = append(rep.Checks, cr)
+		rep.Passed = rep.Passed && cr.Passed
+	}
+	if contains(checks, "xa") {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		cr := s.checkXA(cctx)
 		cancel()
 		rep.Checks = append(rep.Checks, cr)
 		rep.Passed = rep.Passed && cr.Passed

@@ -47,6 +47,8 @@ type stack struct {
 	// a local stack); dbSingle the bank's (one shard).
 	dbSharded, dbSingle string
 	idGRPC, idHTTP      []string
+	// txGRPC, txHTTP: the coordinator group's nodes (local only).
+	txGRPC, txHTTP []string
 
 	// Local only.
 	env   []string // for the processes it starts
@@ -54,8 +56,9 @@ type stack struct {
 	topo  *localdb.Topology
 	tp    *toxiproxy.ApiServer
 	links map[string]*toxiproxy.Proxy // "mariadb:NAME" (proxy→server), "proxy" (clients→proxy)
-	procs map[string]*proc            // "proxy", "idserver:ID"
+	procs map[string]*proc            // "proxy", "idserver:ID", "txcoord:ID"
 	ids   []string                    // ID service node IDs, in order
+	txs   []string                    // coordinator node IDs, in order
 
 	// External only.
 	dbRoot string
@@ -236,10 +239,85 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 			return nil, err
 		}
 	}
+	if lt.TXCoords > 0 {
+		if err := s.startTXCoords(ctx, lt.TXCoords, o.Binary); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startProxy(ctx, lt, o.Binary); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startTXCoords starts a `strata txcoord` group of n nodes on free ports,
+// without their Seata TCs (two nodes of one machine would both want 8091,
+// and the drills have no Seata client), and waits for a leader.
+func (s *stack) startTXCoords(ctx context.Context, n int, bin string) error {
+	type node struct{ id, raft, http, grpc string }
+	var nodes []node
+	var peers []string
+	for i := 1; i <= n; i++ {
+		nd := node{id: fmt.Sprintf("tx%d", i)}
+		for _, a := range []*string{&nd.raft, &nd.http, &nd.grpc} {
+			v, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			*a = v
+		}
+		nodes = append(nodes, nd)
+		peers = append(peers, nd.id+"="+nd.raft)
+	}
+	for _, nd := range nodes {
+		p := &proc{
+			name: "txcoord:" + nd.id, addr: nd.grpc, j: s.j, env: s.env,
+			logPath: filepath.Join(s.dir, nd.id+".log"),
+			args: []string{bin, "txcoord", "--log-level", "warn", "--id", nd.id, "--data", filepath.Join(s.dir, nd.id),
+				"--raft-addr", nd.raft, "--http-addr", nd.http, "--grpc-addr", nd.grpc, "--seata-addr", "off",
+				"--bootstrap", "--peers", strings.Join(peers, ",")},
+		}
+		if err := p.start(); err != nil {
+			return err
+		}
+		s.procs[p.name] = p
+		s.txs = append(s.txs, nd.id)
+		s.txGRPC = append(s.txGRPC, nd.grpc)
+		s.txHTTP = append(s.txHTTP, nd.http)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if i, err := s.txLeader(ctx); err == nil && i >= 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("chaos: the coordinator group elected no leader in 30s (logs in %s)", s.dir)
+}
+
+// txStatus is the part of a coordinator node's /healthz the drill reads.
+type txStatus struct {
+	Node   string `json:"node"`
+	Leader bool   `json:"leader"`
+}
+
+// txLeader returns the index of the coordinator node that says it leads.
+func (s *stack) txLeader(ctx context.Context) (int, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for i, a := range s.txHTTP {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+"/healthz", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		var st txStatus
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Leader {
+			return i, nil
+		}
+	}
+	return -1, errors.New("no coordinator node leads")
 }
 
 // link starts a Toxiproxy link to upstream and returns its address.
@@ -357,6 +435,11 @@ func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) err
 	}
 	if len(s.idGRPC) > 0 {
 		fmt.Fprintf(&b, "id_service:\n  addrs: [%s]\n", strings.Join(s.idGRPC, ", "))
+	}
+	if len(s.txGRPC) > 0 {
+		// Recovery runs often and presumes abort early, so that a drill's
+		// settle period sees every branch a fault left prepared finished.
+		fmt.Fprintf(&b, "transactions:\n  coordinator: [%s]\n  resolve_interval: 1s\n  abandon_after: 5s\n", strings.Join(s.txGRPC, ", "))
 	}
 	cfgPath := filepath.Join(s.dir, "proxy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {

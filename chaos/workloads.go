@@ -539,9 +539,14 @@ func (w *bankWorkload) Run(ctx context.Context, client int, rec *recorder) {
 	}
 	defer s.close()
 	n := w.accounts()
+	// Across shards a transaction's snapshot is one per shard, taken
+	// separately, so a read may fall between two shards' commits of one
+	// transfer: its total is no invariant there, and only the final state
+	// is checked.
+	snapshots := !pBool(w.spec.Params, "cross_shard")
 	for seq := int64(1); ctx.Err() == nil; seq++ {
 		t := time.Now()
-		if seq%8 == 0 {
+		if seq%8 == 0 && snapshots {
 			w.readTotal(ctx, s, client, rec)
 			w.pace(ctx, t)
 			continue

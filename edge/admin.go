@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +63,80 @@ func URLPanel(u string) Panel {
 	})
 }
 
+// FilesPanel reads the JSON documents matching a glob, newest first (at
+// most 20): drill reports that `strata chaos run --report DIR` writes as
+// DIR/report.json, for example. Configured as a file:// source
+// (console.sources.drills: file:///var/lib/strata/drills/*/report.json).
+func FilesPanel(glob string) Panel {
+	return PanelFunc(func(context.Context) (any, error) {
+		paths, err := filepath.Glob(glob)
+		if err != nil {
+			return nil, err
+		}
+		type file struct {
+			Path     string    `json:"path"`
+			Modified time.Time `json:"modified"`
+			Doc      any       `json:"doc"`
+		}
+		var out []file
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil || st.IsDir() {
+				continue
+			}
+			out = append(out, file{Path: p, Modified: st.ModTime().UTC()})
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: nothing matches %s yet", errNotAvailable, glob)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Modified.After(out[j].Modified) })
+		out = out[:min(len(out), 20)]
+		for i := range out {
+			b, err := os.ReadFile(out[i].Path)
+			if err == nil {
+				err = json.Unmarshal(b, &out[i].Doc)
+			}
+			if err != nil {
+				out[i].Doc = map[string]string{"error": err.Error()}
+			}
+		}
+		return out, nil
+	})
+}
+
+// sourcePanel is the Panel of a console.sources entry: http(s) URLs are
+// fetched, file:// globs read.
+func sourcePanel(src string) Panel {
+	if glob, ok := strings.CutPrefix(src, "file://"); ok {
+		return FilesPanel(glob)
+	}
+	return URLPanel(src)
+}
+
+// ProxyPanel is a Panel of the rows a statement returns through the proxy
+// (this edge's connection, behind its circuit breaker): SHOW STRATA
+// TRANSACTIONS for the transactions panel, for example.
+func (s *Server) ProxyPanel(q string) Panel {
+	return PanelFunc(func(ctx context.Context) (any, error) {
+		if s.rows == nil {
+			return nil, fmt.Errorf("%w: no proxy configured", errNotAvailable)
+		}
+		var out []map[string]any
+		err := s.proxyG.do(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.rows.Query(ctx, q)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errNotAvailable, q, err)
+		}
+		if out == nil {
+			out = []map[string]any{} // none: an empty list, not "no data"
+		}
+		return out, nil
+	})
+}
+
 // panelState is a panel as the console and the admin API show it.
 type panelState struct {
 	Available bool   `json:"available"`
@@ -103,7 +179,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 			methodNotAllowed(w, http.MethodGet)
 			return
 		}
-		s.adminQuery(w, r, "SHOW STRATA SERVERS")
+		s.adminQuery(w, r, c, "SHOW STRATA SERVERS")
 	case "switchover", "failover":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, http.MethodPost)
@@ -119,7 +195,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 			q += " TO " + to
 		}
 		s.log.Info("edge: admin", "statement", q, "app", c.app, "request", c.id)
-		s.adminQuery(w, r, q)
+		s.adminQuery(w, r, c, q)
 	case "transactions", "seata", "drills", "hot_keys", "cache":
 		if r.Method != http.MethodGet {
 			methodNotAllowed(w, http.MethodGet)
@@ -162,7 +238,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 }
 
-func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, q string) {
+func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, c *reqCtx, q string) {
 	if s.rows == nil {
 		writeError(w, http.StatusServiceUnavailable, "no_backend", "no proxy configured")
 		return
@@ -174,7 +250,7 @@ func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request, q string) {
 		return err
 	})
 	if err != nil {
-		writeBackendError(w, "proxy", err, s.cfg.Breaker.OpenFor)
+		s.backendError(w, c, "proxy", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -77,9 +77,14 @@ func newKeyring(apps []App, state string) (*keyring, error) {
 	}
 	kr := &keyring{state: state}
 	if state != "" {
-		st, err := readState(state)
+		st, removed, err := readState(state)
 		if err != nil {
 			return nil, err
+		}
+		// A key removed through the admin API stays removed after a
+		// restart, even when the config file still lists it.
+		for _, name := range removed {
+			delete(m, name)
 		}
 		for _, a := range st {
 			m[a.Name] = newKey(a.Name, []byte(a.Secret), a.Admin, a.Limit)
@@ -181,32 +186,37 @@ func (kr *keyring) names() []string {
 	return out
 }
 
-func readState(path string) ([]App, error) {
+// stateFile is the state file: keys set at run time, and the names of
+// keys removed at run time (config keys included).
+type stateFile struct {
+	Apps    []App    `yaml:"apps"`
+	Removed []string `yaml:"removed,omitempty"`
+}
+
+func readState(path string) ([]App, []string, error) {
 	src, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("edge: state file: %w", err)
+		return nil, nil, fmt.Errorf("edge: state file: %w", err)
 	}
-	var st struct {
-		Apps []App `yaml:"apps"`
-	}
+	var st stateFile
 	if err := yaml.Unmarshal(src, &st); err != nil {
-		return nil, fmt.Errorf("edge: state file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("edge: state file %s: %w", path, err)
 	}
 	for i, a := range st.Apps {
 		if !nameRE.MatchString(a.Name) || len(a.Secret) < MinSecret {
-			return nil, fmt.Errorf("edge: state file %s: apps[%d]: bad name or secret", path, i)
+			return nil, nil, fmt.Errorf("edge: state file %s: apps[%d]: bad name or secret", path, i)
 		}
 	}
-	return st.Apps, nil
+	return st.Apps, st.Removed, nil
 }
 
 // writeState rewrites the state file with name set to k (nil: removed),
 // atomically (temp file, rename), readable by its owner only.
 func (kr *keyring) writeState(name string, k *key) error {
-	apps, err := readState(kr.state)
+	apps, removed, err := readState(kr.state)
 	if err != nil {
 		return err
 	}
@@ -216,12 +226,18 @@ func (kr *keyring) writeState(name string, k *key) error {
 			out = append(out, a)
 		}
 	}
+	gone := removed[:0]
+	for _, r := range removed {
+		if r != name {
+			gone = append(gone, r)
+		}
+	}
 	if k != nil {
 		out = append(out, App{Name: name, Secret: string(k.secret), Admin: k.admin, Limit: k.limit})
+	} else {
+		gone = append(gone, name)
 	}
-	b, err := yaml.Marshal(struct {
-		Apps []App `yaml:"apps"`
-	}{out})
+	b, err := yaml.Marshal(stateFile{Apps: out, Removed: gone})
 	if err != nil {
 		return err
 	}

@@ -87,20 +87,24 @@ func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) er
 // state is the breaker's state as text: closed, half-open or open.
 func (g *guard) state() string { return g.cb.State().String() }
 
-// writeBackendError answers a failed backend call.
-func writeBackendError(w http.ResponseWriter, backend string, err error, openFor time.Duration) {
+// backendError answers a failed backend call. The backend's own error
+// (addresses, driver text) goes to the edge's log under the request id,
+// not to the client.
+func (s *Server) backendError(w http.ResponseWriter, c *reqCtx, backend string, err error) {
 	var ce *clientError
 	switch {
 	case errors.As(err, &ce):
 		writeError(w, ce.status, ce.reason, ce.msg)
 	case errors.Is(err, errOpen):
-		w.Header().Set("Retry-After", retryAfter(openFor))
+		w.Header().Set("Retry-After", retryAfter(s.cfg.Breaker.OpenFor))
 		writeError(w, http.StatusServiceUnavailable, "circuit_open", backend+" is failing; the edge fails fast until it recovers")
 	case errors.Is(err, errBusy):
 		writeError(w, http.StatusServiceUnavailable, "backend_busy", backend+": too many requests in flight")
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "backend_timeout", fmt.Sprintf("%s: %v", backend, err))
+		s.log.Warn("edge: backend timeout", "backend", backend, "request", c.id, "err", err)
+		writeError(w, http.StatusGatewayTimeout, "backend_timeout", fmt.Sprintf("%s did not answer in time (request %s)", backend, c.id))
 	default:
-		writeError(w, http.StatusBadGateway, "backend_error", fmt.Sprintf("%s: %v", backend, err))
+		s.log.Warn("edge: backend error", "backend", backend, "request", c.id, "err", err)
+		writeError(w, http.StatusBadGateway, "backend_error", fmt.Sprintf("%s failed (request %s; the edge's log has the cause)", backend, c.id))
 	}
 }

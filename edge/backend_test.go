@@ -45,9 +45,10 @@ func TestBreaker(t *testing.T) {
 	resp.Body.Close()
 	took := time.Since(start)
 	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if resp.StatusCode != 503 || resp.Header.Get("X-Strata-Reason") != "circuit_open" || ra < 1 || took > 100*time.Millisecond {
+	if resp.StatusCode != 503 || resp.Header.Get("X-Strata-Reason") != "circuit_open" || ra < 1 || took > time.Second {
 		t.Fatalf("open breaker: %d %s Retry-After %q in %v", resp.StatusCode, resp.Header.Get("X-Strata-Reason"), resp.Header.Get("Retry-After"), took)
 	}
+	t.Logf("open breaker answered in %v", took)
 	if st := s.idsG.state(); st != "open" {
 		t.Fatalf("breaker %s", st)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -160,7 +161,8 @@ type ConsoleConfig struct {
 	Local bool `yaml:"local"`
 	// Sources are URLs of JSON documents for the console's panels that
 	// other components serve (hot_keys, cache, transactions, seata,
-	// drills); a panel without one shows "not available".
+	// drills): http(s) URLs, or file:// globs of JSON files (drill
+	// reports); a panel without one shows "not available".
 	Sources map[string]string `yaml:"sources"`
 }
 
@@ -341,6 +343,12 @@ func (c *Config) Validate() error {
 	for name, u := range c.Console.Sources {
 		if !panels[name] {
 			return fieldErr("console.sources."+name, "unknown panel (hot_keys, cache, transactions, seata, drills)")
+		}
+		if glob, ok := strings.CutPrefix(u, "file://"); ok {
+			if _, err := filepath.Match(glob, ""); err != nil || !filepath.IsAbs(glob) {
+				return fieldErr("console.sources."+name, "%q: file:// takes an absolute path or glob", u)
+			}
+			continue
 		}
 		if err := checkURL(u); err != nil {
 			return fieldErr("console.sources."+name, "%v", err)

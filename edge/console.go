@@ -83,7 +83,7 @@ func (s *Server) serveConsoleAPI(w http.ResponseWriter, r *http.Request, c *reqC
 			q += " TO " + req.To
 		}
 		s.log.Info("edge: console switchover", "statement", q, "app", c.app, "request", c.id)
-		s.adminQuery(w, r, q)
+		s.adminQuery(w, r, c, q)
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "no console API "+c.rest)
 	}
@@ -140,8 +140,6 @@ func (s *Server) topology(ctx context.Context) panelState {
 	return panelState{Available: true, Data: out}
 }
 
-var healthClient = &http.Client{Timeout: 2 * time.Second}
-
 func (s *Server) proxyHealth(ctx context.Context) panelState {
 	if s.cfg.Proxy.AdminURL == "" {
 		return panelState{Reason: "no proxy admin URL configured"}
@@ -150,7 +148,7 @@ func (s *Server) proxyHealth(ctx context.Context) panelState {
 	if err != nil {
 		return panelState{Reason: err.Error()}
 	}
-	resp, err := healthClient.Do(req)
+	resp, err := s.healthHC.Do(req)
 	if err != nil {
 		return panelState{Reason: err.Error()}
 	}

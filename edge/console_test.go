@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,9 @@ func chromiumPath(t *testing.T) string {
 func TestConsoleSignIn(t *testing.T) {
 	chromium := chromiumPath(t)
 	n := startIDNode(t)
-	s := startEdge(t, testConfig(n.GRPCAddr), Options{})
+	cfg := testConfig(n.GRPCAddr)
+	cfg.Console.Sources = map[string]string{"drills": "file://" + writeDrillReports(t) + "/*/report.json"}
+	s := startEdge(t, cfg, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox)
@@ -78,6 +81,22 @@ func TestConsoleSignIn(t *testing.T) {
 	waitText("#mode", "signed in as "+testAdmin)
 	waitText("#topologyNote", "no proxy configured")
 	waitText(`section[data-panel="seata"] .body`, "not available")
+	waitText(`section[data-panel="drills"] .body`, "replica-kill PASSED")
+	waitText(`section[data-panel="drills"] .body`, "partition FAILED")
+	if n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('section[data-panel="drills"] svg.timeline rect').length`)); err != nil || n < 10 {
+		t.Fatalf("drill timelines: %d bars and bands, %v", n, err)
+	}
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.ArtifactDir(), "console-signed-in.png")
+	if err := os.WriteFile(p, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dir := os.Getenv("STRATA_CONSOLE_SCREENSHOT_DIR"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "console-signed-in.png"), shot, 0o644)
+	}
 	// It keeps polling with fresh nonces (each poll is a new signature).
 	polls := func() string {
 		v, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.polls || "0"`))

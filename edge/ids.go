@@ -99,7 +99,7 @@ func (s *Server) serveIDs(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return nil
 	})
 	if err != nil {
-		writeBackendError(w, "idserver", err, s.cfg.Breaker.OpenFor)
+		s.backendError(w, c, "idserver", err)
 		return
 	}
 	s.m.ids.WithLabelValues(s.tags.add(tag, uint64(len(ids)))).Add(float64(len(ids)))

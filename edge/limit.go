@@ -200,6 +200,25 @@ func (f *fleetLimiter) take(ctx context.Context, name string, rule Rule) (bool, 
 	return true, 0
 }
 
+// sweep drops the buckets whose lease has expired and that are not
+// waiting out a refusal (they hold nothing), and the idle fallback
+// buckets: one per client IP otherwise piles up for the edge's life.
+func (f *fleetLimiter) sweep() {
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, l := range f.m {
+		if !l.mu.TryLock() {
+			continue // in use
+		}
+		if !now.Before(l.expires) && !now.Before(l.notUntil) {
+			delete(f.m, name)
+		}
+		l.mu.Unlock()
+	}
+	f.fallback.sweep()
+}
+
 func (f *fleetLimiter) lease(ctx context.Context, ask LeaseAsk) (LeaseGrant, error) {
 	body, _ := json.Marshal(LeaseRequest{Buckets: []LeaseAsk{ask}})
 	c := client.Client{Base: f.cfg.LeaseFrom, Signer: f.signer, HTTP: f.hc}

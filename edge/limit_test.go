@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-db/strata/edge/client"
 )
 
@@ -21,21 +23,11 @@ type loadResult struct {
 	sent, ok, limited, other int64
 	badRetry                 int64 // 429s without a whole-seconds Retry-After
 	elapsed                  time.Duration
-	// okAt are the 200s' arrival times since the start, for the steady
-	// window (okIn).
-	mu   sync.Mutex
-	okAt []time.Duration
-}
-
-// okIn counts the 200s that arrived in [from, to).
-func (r *loadResult) okIn(from, to time.Duration) int64 {
-	n := int64(0)
-	for _, d := range r.okAt {
-		if d >= from && d < to {
-			n++
-		}
-	}
-	return n
+	// steady is how many requests the edge admitted in the steady window,
+	// counted by the edge itself (loadSpec.admitted read at both ends), so
+	// neither the client's scheduling nor the answers' travel moves a
+	// request across the window's edges.
+	steady float64
 }
 
 // loadSpec is one stream of a load run: requests signed by signer, sent
@@ -46,10 +38,20 @@ type loadSpec struct {
 	ip     string
 	path   string
 	rate   float64
+	// admitted reads the edge's count of this stream's admitted requests.
+	admitted func() float64
 }
 
-// runLoad sends every spec's stream at its rate for dur (paced, 256
-// workers per stream, so a stall does not stop the offered load) and counts answers per stream.
+// admittedOf reads s's count of app's answered 200s on /v1/ids.
+func admittedOf(s *Server, app string) func() float64 {
+	c := s.m.requests.WithLabelValues("ids", app, "200", variantStable)
+	return func() float64 { return testutil.ToFloat64(c) }
+}
+
+// runLoad sends every spec's stream at its rate for dur (paced, 64
+// workers per stream), counts
+// answers per stream, and reads each stream's admissions at the edge over
+// the steady window.
 func runLoad(t *testing.T, dur time.Duration, specs []loadSpec) []*loadResult {
 	t.Helper()
 	// Warm up: the edge's first request of a tag waits for the ID
@@ -74,7 +76,7 @@ func runLoad(t *testing.T, dur time.Duration, specs []loadSpec) []*loadResult {
 		}}
 		work := make(chan struct{}, 1024)
 		r := res[i]
-		for range 256 {
+		for range 64 {
 			wg.Go(func() {
 				for range work {
 					req, _ := http.NewRequest("GET", sp.base+sp.path, nil)
@@ -89,9 +91,6 @@ func runLoad(t *testing.T, dur time.Duration, specs []loadSpec) []*loadResult {
 					switch resp.StatusCode {
 					case 200:
 						atomic.AddInt64(&r.ok, 1)
-						r.mu.Lock()
-						r.okAt = append(r.okAt, time.Since(start))
-						r.mu.Unlock()
 					case 429:
 						atomic.AddInt64(&r.limited, 1)
 						if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
@@ -103,6 +102,12 @@ func runLoad(t *testing.T, dur time.Duration, specs []loadSpec) []*loadResult {
 				}
 			})
 		}
+		wg.Go(func() {
+			time.Sleep(time.Until(start.Add(steadyFrom)))
+			from := sp.admitted()
+			time.Sleep(time.Until(start.Add(dur - steadyTail)))
+			r.steady = sp.admitted() - from
+		})
 		wg.Go(func() {
 			defer close(work)
 			tick := time.NewTicker(2 * time.Millisecond)
@@ -132,47 +137,53 @@ func runLoad(t *testing.T, dur time.Duration, specs []loadSpec) []*loadResult {
 	return res
 }
 
-// Steady window: answers that arrived from steadyFrom to dur-steadyTail
-// count, so neither the first burst nor the drain at the end does.
+// Steady window: admissions from steadyFrom to dur-steadyTail count, so
+// neither the first burst nor the drain at the end does.
 const (
 	steadyFrom = 500 * time.Millisecond
 	steadyTail = 250 * time.Millisecond
 )
 
-// check judges one stream of a run. Too much admitted, a 429 without
-// Retry-After, or nothing refused fail the test at once; too little
-// admitted, or a load that fell short of twice the limit, is what a
-// starved machine does (the edge's goroutines did not run while tokens
-// accrued), so it is returned for the caller to run again.
+// check judges one stream of a run. A 429 without Retry-After, or nothing
+// refused, fails the test at once. An admitted rate off the limit by more
+// than 5%, or a load that fell short of twice the limit, is returned for
+// the caller to run again: a starved machine (the edge's goroutines not
+// running while tokens accrue, then a full bucket drained at once) moves
+// a short window's count either way; a wrong limiter stays off run after
+// run.
 func check(t *testing.T, what string, r *loadResult, rule Rule, dur time.Duration) (retry string) {
 	t.Helper()
 	t.Logf("%s: sent %d (%.0f/s), ok %d, 429 %d, other %d", what, r.sent, float64(r.sent)/r.elapsed.Seconds(), r.ok, r.limited, r.other)
 	if r.badRetry > 0 {
 		t.Errorf("%s: %d answers 429 without Retry-After", what, r.badRetry)
 	}
-	if offered := float64(r.sent-r.other) / r.elapsed.Seconds(); offered < 1.5*rule.Rate {
-		return fmt.Sprintf("%s: the load reached only %.0f/s, not about twice the limit %.0f/s", what, offered, rule.Rate)
+	// Answered, not sent: an edge that could not even answer 1.5 times
+	// the limit was starved of CPU, and its admitted count says nothing.
+	if answered := float64(r.ok+r.limited) / r.elapsed.Seconds(); answered < 1.5*rule.Rate {
+		return fmt.Sprintf("%s: %s only %.0f/s answered, not about twice the limit %.0f/s", what, starved, answered, rule.Rate)
 	}
 	if r.limited == 0 {
 		t.Errorf("%s: nothing was limited at twice the rate", what)
 	}
 	w := dur - steadyTail - steadyFrom
-	accepted := r.okIn(steadyFrom, dur-steadyTail)
-	got := float64(accepted) / w.Seconds()
+	accepted := r.steady
+	got := accepted / w.Seconds()
 	dev := (got - rule.Rate) / rule.Rate
-	t.Logf("%s: accepted %d in the steady %v: %.1f/s against a limit of %.0f/s: %+.1f%% (whole run: %d in %v, burst %d)",
+	t.Logf("%s: admitted %.0f in the steady %v: %.1f/s against a limit of %.0f/s: %+.1f%% (whole run: %d in %v, burst %d)",
 		what, accepted, w, got, rule.Rate, dev*100, r.ok, r.elapsed.Round(time.Millisecond), rule.Burst)
-	switch {
-	case dev > 0.05:
-		t.Errorf("%s: accepted %.1f/s, %.1f%% over the limit %.0f/s (more than 5%%)", what, got, dev*100, rule.Rate)
-	case dev < -0.05:
-		return fmt.Sprintf("%s: accepted %.1f/s, %.1f%% under the limit %.0f/s", what, got, -dev*100, rule.Rate)
+	if dev > 0.05 || dev < -0.05 {
+		return fmt.Sprintf("%s: admitted %.1f/s, %+.1f%% off the limit %.0f/s", what, got, dev*100, rule.Rate)
 	}
 	return ""
 }
 
-// attempts runs a load run up to 3 times while it comes out starved (see
-// check), and fails if the last one still does.
+// starved marks a run in which the machine, not the edge, was the limit.
+const starved = "machine too busy:"
+
+// attempts runs a load run up to 3 times while it comes out off (see
+// check). If the last is off while the edge kept up with the load, the
+// test fails; if the machine could not even carry the load in any of the
+// three, the test is skipped, saying so, as it measured nothing.
 func attempts(t *testing.T, run func() []string) {
 	t.Helper()
 	var why []string
@@ -186,9 +197,15 @@ func attempts(t *testing.T, run func() []string) {
 		if len(why) == 0 || t.Failed() {
 			return
 		}
-		t.Logf("attempt %d looks starved (%s); the machine is busy: running again", i, strings.Join(why, "; "))
+		t.Logf("attempt %d: %s; running again (a busy machine moves a short window)", i, strings.Join(why, "; "))
 	}
-	t.Errorf("still after 3 attempts: %s", strings.Join(why, "; "))
+	for _, w := range why {
+		if !strings.Contains(w, starved) {
+			t.Errorf("still after 3 attempts: %s", strings.Join(why, "; "))
+			return
+		}
+	}
+	t.Skipf("the machine could not carry twice the limit in 3 attempts: %s", strings.Join(why, "; "))
 }
 
 // TestLimits: at twice the configured rate, each app key's and each
@@ -197,7 +214,7 @@ func attempts(t *testing.T, run func() []string) {
 func TestLimits(t *testing.T) {
 	n := startIDNode(t)
 	const dur = 3 * time.Second
-	rule := Rule{Rate: 200, Burst: 20}
+	rule := Rule{Rate: 100, Burst: 10}
 
 	t.Run("per key", func(t *testing.T) {
 		cfg := testConfig(n.GRPCAddr)
@@ -207,33 +224,35 @@ func TestLimits(t *testing.T) {
 			s := startEdge(t, cfg, Options{})
 			defer s.Close()
 			res := runLoad(t, dur, []loadSpec{
-				{base: s.URL(), signer: client.Signer{Key: testApp, Secret: []byte(testSecret)}, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * rule.Rate},
-				{base: s.URL(), signer: client.Signer{Key: "other", Secret: []byte("other-secret-0123456")}, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * rule.Rate},
+				{base: s.URL(), signer: client.Signer{Key: testApp, Secret: []byte(testSecret)}, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * rule.Rate, admitted: admittedOf(s, testApp)},
+				{base: s.URL(), signer: client.Signer{Key: "other", Secret: []byte("other-secret-0123456")}, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * rule.Rate, admitted: admittedOf(s, "other")},
 			})
 			return []string{check(t, "key shop", res[0], rule, dur), check(t, "key other", res[1], rule, dur)}
 		})
 	})
 
 	t.Run("per IP", func(t *testing.T) {
+		// One app per IP, so the edge's per-app count tells the IPs apart;
+		// only the IP buckets limit.
 		cfg := testConfig(n.GRPCAddr)
+		cfg.Apps = append(cfg.Apps, App{Name: "other", Secret: "other-secret-0123456"})
 		cfg.Limits.Routes = map[string]RouteLimits{"ids": {IP: rule}}
-		signer := client.Signer{Key: testApp, Secret: []byte(testSecret)}
 		attempts(t, func() []string {
 			s := startEdge(t, cfg, Options{})
 			defer s.Close()
 			res := runLoad(t, dur, []loadSpec{
-				{base: s.URL(), signer: signer, ip: "127.0.0.2", path: "/v1/ids/warmup", rate: 2 * rule.Rate},
-				{base: s.URL(), signer: signer, ip: "127.0.0.3", path: "/v1/ids/warmup", rate: 2 * rule.Rate},
+				{base: s.URL(), signer: client.Signer{Key: testApp, Secret: []byte(testSecret)}, ip: "127.0.0.2", path: "/v1/ids/warmup", rate: 2 * rule.Rate, admitted: admittedOf(s, testApp)},
+				{base: s.URL(), signer: client.Signer{Key: "other", Secret: []byte("other-secret-0123456")}, ip: "127.0.0.3", path: "/v1/ids/warmup", rate: 2 * rule.Rate, admitted: admittedOf(s, "other")},
 			})
 			return []string{check(t, "ip 127.0.0.2", res[0], rule, dur), check(t, "ip 127.0.0.3", res[1], rule, dur)}
 		})
 	})
 
 	t.Run("fleet of 3", func(t *testing.T) {
-		fleetRule := Rule{Rate: 300, Burst: 30}
+		fleetRule := Rule{Rate: 150, Burst: 15}
 		cfg := testConfig(n.GRPCAddr)
 		cfg.Limits.App = fleetRule
-		cfg.Limits.Fleet.Chunk = 5
+		cfg.Limits.Fleet.Chunk = 3
 		signer := client.Signer{Key: testApp, Secret: []byte(testSecret)}
 		attempts(t, func() []string {
 			quota := startEdge(t, cfg, Options{})
@@ -246,7 +265,7 @@ func TestLimits(t *testing.T) {
 			defer e2.Close()
 			var specs []loadSpec
 			for _, s := range []*Server{quota, e1, e2} {
-				specs = append(specs, loadSpec{base: s.URL(), signer: signer, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * fleetRule.Rate / 3})
+				specs = append(specs, loadSpec{base: s.URL(), signer: signer, ip: "127.0.0.1", path: "/v1/ids/warmup", rate: 2 * fleetRule.Rate / 3, admitted: admittedOf(s, testApp)})
 			}
 			res := runLoad(t, dur, specs)
 			total := &loadResult{}
@@ -258,7 +277,7 @@ func TestLimits(t *testing.T) {
 				total.other += r.other
 				total.badRetry += r.badRetry
 				total.elapsed = r.elapsed
-				total.okAt = append(total.okAt, r.okAt...)
+				total.steady += r.steady
 			}
 			return []string{check(t, "fleet", total, fleetRule, dur)}
 		})

@@ -251,7 +251,7 @@ func (s *Server) serveRows(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return err
 	})
 	if err != nil {
-		writeBackendError(w, "proxy", err, s.cfg.Breaker.OpenFor)
+		s.backendError(w, c, "proxy", err)
 		return
 	}
 	if row == nil {

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ type Server struct {
 	rows     RowSource
 	idsG     *guard
 	proxyG   *guard
+	healthHC *http.Client // the proxy's /healthz, for the console
 	panelMu  sync.RWMutex
 	panels   map[string]Panel
 	closers  []func() error
@@ -95,7 +97,8 @@ func New(cfg Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
-	s := &Server{cfg: cfg, log: o.Logger, access: o.AccessLog, now: o.Now, m: m, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: o.Logger, access: o.AccessLog, now: o.Now, m: m, done: make(chan struct{}),
+		healthHC: &http.Client{Timeout: 2 * time.Second}}
 	s.bg, s.stop = context.WithCancel(context.Background())
 	var rb [6]byte
 	rand.Read(rb[:])
@@ -146,7 +149,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		s.panels[name] = unavailable("no source configured for " + name)
 	}
 	for name, u := range cfg.Console.Sources {
-		s.panels[name] = URLPanel(u)
+		s.panels[name] = sourcePanel(u)
 	}
 	go s.sweep()
 	return s, nil
@@ -171,6 +174,9 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 			s.buckets.sweep()
+			if fl, ok := s.limit.(*fleetLimiter); ok {
+				fl.sweep()
+			}
 		}
 	}
 }
@@ -463,16 +469,51 @@ func retryAfter(d time.Duration) string {
 }
 
 // consoleLocal says whether the console's local-only mode admits r: it is
-// on and r comes from a loopback address, not through a proxy.
+// on and r comes from a loopback address, not through a proxy. A loopback
+// peer is not enough: a browser on this machine also connects from
+// loopback when a web page elsewhere makes it send a request (a form
+// POSTing to the switchover, or a DNS name rebound to 127.0.0.1), so the
+// Host must name loopback and an Origin, when sent, must be that host.
 func (s *Server) consoleLocal(r *http.Request) bool {
-	if !s.cfg.Console.Local || r.Header.Get("X-Forwarded-For") != "" {
+	if !s.cfg.Console.Local {
 		return false
+	}
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return false
 	}
-	ip := net.ParseIP(host)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	if !loopbackHost(r.Host) {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host || (u.Scheme != "http" && u.Scheme != "https") {
+			return false
+		}
+	}
+	return true
+}
+
+// loopbackHost says whether a Host header (host or host:port) names this
+// machine: localhost or a loopback IP.
+func loopbackHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
 

@@ -18,6 +18,8 @@
 //   - backend, fleet, rwsplit: pools, health and which server of a shard
 //     serves a statement;
 //   - config, vschema: the configuration and the sharding schema;
+//   - rowcache (over cachetier), binlogtail: the hot-row cache and the
+//     binlog tailers that invalidate it (cache.go starts them);
 //   - proxytest: the test kit (a proxy over a localdb topology, a raw
 //     client).
 //

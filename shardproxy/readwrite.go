@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/strata-db/strata/shardproxy/fleet"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 )
 
@@ -13,13 +14,16 @@ import (
 // the STRATA admin statements into the session.
 
 // startReadWrite builds and starts the read/write router when
-// read_write.enabled is set and no Router was given, and binds a given
-// *rwsplit.Router to the pools.
+// read_write.enabled is set and no router was given, and binds the one
+// given as Options.ReadWrite to the pools.
 func (s *Server) startReadWrite(ctx context.Context, o Options) error {
-	rw, _ := o.Router.(*rwsplit.Router)
+	rw := o.ReadWrite
 	if rw == nil && o.Router == nil && s.cfg.ReadWrite.Enabled {
-		var err error
-		if rw, err = rwsplit.New(s.cfg, s.reg, s.log); err != nil {
+		def, err := fleet.ParseConsistency(s.cfg.ReadWrite.Consistency)
+		if err != nil {
+			return fmt.Errorf("shardproxy: read_write: %w", err)
+		}
+		if rw, err = rwsplit.New(rwsplit.FleetConfig(s.cfg), def, s.reg, s.log); err != nil {
 			return fmt.Errorf("shardproxy: read_write: %w", err)
 		}
 		s.ownRW = true

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/executor"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
@@ -40,10 +41,18 @@ type Options struct {
 	// makes a new one.
 	Registry *prometheus.Registry
 	// Router picks a shard's server for each statement; nil sends
-	// everything to primaries.
+	// everything to primaries (or to the read/write router's choice).
 	Router backend.Router
+	// ReadWrite is a read/write router the caller built and starts: it is
+	// bound to the pools, routes, and answers STRATA statements. Nil with
+	// read_write.enabled (and no Router) builds and starts one.
+	ReadWrite *rwsplit.Router
 	// Logger gets startup, slow query and backend health lines.
 	Logger *slog.Logger
+	// XAFailpoint, for tests, is called at each step of a two-phase commit
+	// ("prepared", "decided"); an error makes the proxy act as if it died
+	// there (xa.CommitterConfig.Failpoint).
+	XAFailpoint func(step string, txid uint64) error
 }
 
 // Server is the shard proxy: a MySQL listener whose connections the
@@ -72,6 +81,10 @@ type Server struct {
 	// keys generates shard keys from the ID service; nil without
 	// id_service.
 	keys *session.KeyGen
+	xa   *xaParts // cross-shard transactions, nil without a coordinator (xa.go)
+
+	// rc is the hot-row cache (cache.go), nil when no table is cached.
+	rc *rowcache.Manager
 
 	mu     sync.Mutex
 	closed bool
@@ -135,9 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("shardproxy: %w", err)
 	}
 	if o.Router != nil {
-		if _, isRW := o.Router.(*rwsplit.Router); !isRW {
-			cluster.SetRouter(o.Router)
-		}
+		cluster.SetRouter(o.Router)
 	}
 	s := &Server{
 		cfg: cfg, vs: vs, env: env, cluster: cluster, reg: reg, log: log,
@@ -158,26 +169,50 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cluster.Close()
 		return nil, err
 	}
+	hot, err := newHotCombiner(vs, reg)
+	if err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	s.version = cfg.ServerVersion
 	if s.version == "" {
 		s.version = s.backendVersion(ctx)
 	}
+	sxa, err := s.startXA(o)
+	if err != nil {
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
 	shared := &session.Shared{
 		Cluster: cluster, VSchema: vs, DBShards: s.dbShards, Metrics: sm, Log: log,
-		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys,
-		Collations: env.CollationEnv(),
+		QueryTimeout: cfg.QueryTimeout, MaxRows: 1 << 24, Keys: s.keys, Hot: hot,
+		Collations: env.CollationEnv(), TxMode: cfg.TxMode, XA: sxa,
 	}
 	if s.rw != nil {
 		shared.RW = s.rw
 	}
-	s.x = executor.New(ctx, executor.Options{
-		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
-		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf,
-	})
 	if cfg.CreateDatabases {
 		s.createDatabases(ctx)
 	}
+	s.createMonthTables(ctx)
+	if err := s.startCache(ctx); err != nil {
+		s.stopXA()
+		s.keys.Close()
+		s.stopReadWrite()
+		cluster.Close()
+		return nil, err
+	}
+	s.x = executor.New(ctx, executor.Options{
+		Config: cfg, VSchema: vs, Env: env, Planner: o.Planner, Shared: shared, Metrics: xm,
+		RW: s.rw, Log: log, Version: s.version, TLS: tlsConf, Cache: s.rc,
+	})
 	if err := s.listen(); err != nil {
+		s.rc.Close()
+		s.stopXA()
 		s.keys.Close()
 		s.stopReadWrite()
 		cluster.Close()
@@ -192,7 +227,7 @@ func (s *Server) backendVersion(ctx context.Context) string {
 	const fallback = "10.11.0-MariaDB-strata"
 	version := ""
 	err := s.onPrimary(ctx, s.vs.Shards[0], func(conn *backend.Conn) error {
-		res, _, err := conn.Exec("SELECT VERSION()", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+		res, _, err := conn.Exec(ctx, "SELECT VERSION()", backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 		if err == nil && len(res.Rows) > 0 {
 			version = res.Rows[0][0].ToString()
 		}
@@ -211,7 +246,7 @@ func (s *Server) createDatabases(ctx context.Context) {
 	for db, shards := range s.dbShards {
 		for sh := range shards {
 			err := s.onPrimary(ctx, sh, func(conn *backend.Conn) error {
-				_, _, err := conn.Exec("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+				_, _, err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 				return err
 			})
 			if err != nil {
@@ -314,6 +349,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	go s.listener.Accept()
+	go s.monthTablesLoop(ctx)
 	s.log.Info("shardproxy: serving", "mysql", s.Addr(), "admin", s.AdminAddr(), "version", s.version)
 	select {
 	case <-ctx.Done():
@@ -347,7 +383,9 @@ func (s *Server) Close() {
 	for s.x.Clients() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	s.stopXA()
 	s.stopReadWrite()
 	s.keys.Close()
+	s.rc.Close()
 	s.cluster.Close()
 }

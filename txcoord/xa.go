@@ -65,7 +65,7 @@ type xaCmd struct {
 	// Decide and Complete are batches.
 	Decide   []TxRecord `json:"decide,omitempty"`
 	Complete []uint64   `json:"complete,omitempty"`
-	// GCBeforeMs forgets completed commits completed before it.
+	// GCBeforeMs forgets completed decisions completed before it.
 	GCBeforeMs int64 `json:"gc,omitempty"`
 }
 
@@ -138,13 +138,15 @@ func (x *XA) Apply(_ uint64, cmd []byte) ([]byte, error) {
 	}
 	for _, id := range c.Complete {
 		r, ok := x.st.Txs[id]
-		switch {
-		case !ok || r.CompletedMs != 0:
-		case r.Decision == Abort:
-			// Presumed abort: a forgotten abort reads as no decision, which
-			// recovery treats as abort.
-			delete(x.st.Txs, id)
-		default:
+		// A completed abort is kept, as a completed commit is, until the
+		// garbage collection after the retention: forgotten at once, it
+		// would read as no decision, and a proxy that prepared the
+		// transaction, stalled past the resolver's presumed abort and then
+		// asked for commit would have it granted for branches already
+		// rolled back. Kept, that late commit is refused (the first
+		// decision wins) for as long as the retention, which is far longer
+		// than a decision request may take (transactions.decision_timeout).
+		if ok && r.CompletedMs == 0 {
 			r.CompletedMs = c.NowMs
 		}
 	}

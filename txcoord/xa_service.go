@@ -25,10 +25,11 @@ type XAConfig struct {
 	MaxBatch int
 	// Proposers is how many entries this node keeps in flight at once.
 	Proposers int
-	// Retention is how long a completed commit is remembered: long enough
-	// for any late copy of a branch (a prepared branch on a replica
-	// promoted after the commit) to be found by recovery and committed.
-	// A completed abort is forgotten at once: no record reads as abort.
+	// Retention is how long a completed decision is remembered: long
+	// enough for any late copy of a branch (a prepared branch on a replica
+	// promoted after the commit) to be found by recovery and committed,
+	// and for a late, different decision (a stalled proxy's commit after
+	// recovery's presumed abort) to be refused rather than granted.
 	Retention time.Duration
 	// GCInterval is how often the leader forgets expired records.
 	GCInterval time.Duration

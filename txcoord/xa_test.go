@@ -63,10 +63,16 @@ func TestXAApplyCompareAndSetCompleteGC(t *testing.T) {
 		}
 	}
 
-	// Completion forgets an abort at once, keeps a commit until GC.
+	// Completion keeps both decisions until GC, so a late, different
+	// decision is still refused: a stalled proxy's commit after recovery
+	// aborted and completed its transaction must not be granted.
 	applyXA(t, x, xaCmd{NowMs: 3000, Complete: []uint64{1, 2, 77}})
-	if _, ok := x.Record(2); ok {
-		t.Error("completed abort still recorded")
+	if r, ok := x.Record(2); !ok || r.Decision != Abort || r.CompletedMs != 3000 {
+		t.Errorf("completed abort: %+v %v", r, ok)
+	}
+	res, _ = applyXA(t, x, xaCmd{NowMs: 3500, Decide: []TxRecord{{TxID: 2, Decision: Commit}, {TxID: 1, Decision: Abort}}})
+	if res.Decided[0] != Abort || res.Errs[0] == "" || res.Decided[1] != Commit || res.Errs[1] == "" {
+		t.Errorf("late decisions after completion: %+v", res)
 	}
 	r, ok := x.Record(1)
 	if !ok || r.CompletedMs != 3000 || r.Decision != Commit {
@@ -81,7 +87,7 @@ func TestXAApplyCompareAndSetCompleteGC(t *testing.T) {
 	if r2, ok := y.Record(1); !ok || r2.CompletedMs != 3000 {
 		t.Fatalf("restored record %+v", r2)
 	}
-	if recs, next := y.List(true, 10); len(recs) != 1 || next != 16 {
+	if recs, next := y.List(true, 10); len(recs) != 2 || next != 16 {
 		t.Fatalf("restored list %+v next %d", recs, next)
 	}
 	if recs, _ := y.List(false, 10); len(recs) != 0 {
@@ -94,6 +100,9 @@ func TestXAApplyCompareAndSetCompleteGC(t *testing.T) {
 	applyXA(t, x, xaCmd{NowMs: 4000, GCBeforeMs: 3001})
 	if _, ok := x.Record(1); ok {
 		t.Error("GC kept an expired completed commit")
+	}
+	if _, ok := x.Record(2); ok {
+		t.Error("GC kept an expired completed abort")
 	}
 	if _, err := x.Apply(1, []byte("{")); err == nil {
 		t.Error("undecodable command applied")

@@ -135,6 +135,14 @@ func TestConsole(t *testing.T) {
 	if err != nil || !strings.HasPrefix(na, "not available") {
 		t.Fatalf("drills panel: %q, %v", na, err)
 	}
+	// strata up wires the transaction panels: each draws its data (an
+	// empty list here), not "not available".
+	for _, name := range []string{"transactions", "seata"} {
+		txt, err := chromedp.Run(bctx, chromedp.Text(`section[data-panel="`+name+`"] .body`))
+		if err != nil || strings.HasPrefix(txt, "not available") || !strings.Contains(txt, "[") {
+			t.Errorf("%s panel: %q, %v", name, txt, err)
+		}
+	}
 
 	// Stop the replica of s0, as an SRE's outage would.
 	var replica []string

@@ -106,6 +106,9 @@ func printProxyBanner(w io.Writer, srv *shardproxy.Server, cfg *config.Config) {
 	if cfg.IDService.Enabled() {
 		fmt.Fprintf(w, "  keys     left out of an INSERT come from the ID service at %v\n", cfg.IDService.Addrs)
 	}
+	if cfg.Transactions.Enabled() {
+		fmt.Fprintf(w, "  txns     across shards atomic (two-phase commit; coordinator %v); SHOW STRATA TRANSACTIONS lists them\n", cfg.Transactions.Coordinator)
+	}
 	if cfg.ReadWrite.Enabled {
 		fmt.Fprintf(w, "  reads    on replicas, consistency %s (SHOW STRATA SERVERS lists them)\n", cfg.ReadWrite.Consistency)
 	}

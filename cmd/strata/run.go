@@ -42,7 +42,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	e := &env{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "strata",
-		Short:         "Strata: one MySQL endpoint over sharded MariaDB, global IDs, cross-shard transactions",
+		Short:         "Strata: one MySQL endpoint over sharded MariaDB (read/write splitting, failover) and a global ID service",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,7 +108,7 @@ Proxies list every node's gRPC address in transactions.coordinator.`,
 	f.StringVar(&o.data, "data", d.DataDir, "data directory (Raft log, snapshots)")
 	f.StringVar(&o.raftAddr, "raft-addr", d.RaftAddr, "Raft address (keep it on a private network)")
 	f.StringVar(&o.grpcAddr, "grpc-addr", d.GRPCAddr, "gRPC address for proxies and the other nodes")
-	f.StringVar(&o.httpAddr, "http-addr", "", "HTTP address for /metrics and /healthz (empty: off)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "HTTP address for /metrics, /healthz and the admin views /transactions and /seata/transactions (empty: off)")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "form a new group (of this node, or of --peers) if the data directory is empty")
 	f.StringSliceVar(&o.peers, "peers", nil, "initial voters as id=raftaddr, this node included (with --bootstrap)")
 	f.StringSliceVar(&o.join, "join", nil, "Raft addresses of existing members to ask to add this node")
@@ -145,7 +146,7 @@ func runTxcoord(ctx context.Context, e *env, o txcoordOptions) error {
 	}
 	var hs *http.Server
 	if o.httpAddr != "" {
-		if hs, err = serveTxcoordHTTP(o.httpAddr, reg, n); err != nil {
+		if hs, err = serveTxcoordHTTP(o.httpAddr, reg, n, o.id, mods); err != nil {
 			n.Close()
 			return err
 		}
@@ -164,9 +165,12 @@ func runTxcoord(ctx context.Context, e *env, o txcoordOptions) error {
 	return n.Close()
 }
 
-// serveTxcoordHTTP serves /metrics and /healthz (200 once a leader is
-// known).
-func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node) (*http.Server, error) {
+// serveTxcoordHTTP serves /metrics; /healthz (200 once a leader is known,
+// with this node's role as JSON: {"node", "leader", "leader_id"}); and the
+// admin views the console's panels read, as JSON: /transactions (the XA
+// decisions whose branches may be unfinished) and /seata/transactions (the
+// Seata TC's open global transactions), from this node's replica.
+func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node, id string, mods []txcoord.Module) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("txcoord: listen HTTP on %s: %w", addr, err)
@@ -174,12 +178,39 @@ func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node) (*htt
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if id, _ := n.Raft.Leader(); id == "" {
-			http.Error(w, "no leader", http.StatusServiceUnavailable)
-			return
+		leader, _ := n.Raft.Leader()
+		w.Header().Set("Content-Type", "application/json")
+		if leader == "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		fmt.Fprintln(w, "ok")
+		_ = json.NewEncoder(w).Encode(map[string]any{"node": id, "leader": n.IsLeader(), "leader_id": leader})
 	})
+	for _, m := range mods {
+		switch m := m.(type) {
+		case *txcoord.XA:
+			mux.HandleFunc("/transactions", func(w http.ResponseWriter, _ *http.Request) {
+				recs, next := m.List(false, 1000)
+				type rec struct {
+					ID       uint64    `json:"id"`
+					Decision string    `json:"decision"`
+					Shards   []string  `json:"shards"`
+					Owner    string    `json:"owner"`
+					Decided  time.Time `json:"decided"`
+				}
+				out := struct {
+					NextTxID   uint64 `json:"next_txid"`
+					Unfinished []rec  `json:"unfinished"`
+				}{NextTxID: next, Unfinished: []rec{}}
+				for _, r := range recs {
+					out.Unfinished = append(out.Unfinished, rec{ID: r.TxID, Decision: strings.ToLower(r.Decision.String()), Shards: r.Shards, Owner: r.Owner, Decided: time.UnixMilli(r.DecidedMs).UTC()})
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(out)
+			})
+		case *seata.TC:
+			mux.Handle("/seata/transactions", m.ListHandler())
+		}
+	}
 	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return hs, nil
@@ -187,19 +218,45 @@ func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node) (*htt
 
 // upTxcoordOptions are the coordinator's flags of `strata up`.
 type upTxcoordOptions struct {
-	raft, grpc string
-	svc        txServiceFlags
+	raft, grpc, http string
+	svc              txServiceFlags
 }
 
 func addUpTxcoordFlags(f *pflag.FlagSet, o *upTxcoordOptions) {
 	f.StringVar(&o.raft, "txcoord-raft", "", "coordinator Raft address (default 127.0.0.1:7110; a free port with --mariadb-port 0)")
 	f.StringVar(&o.grpc, "txcoord-grpc", "", "coordinator gRPC address (default 127.0.0.1:9091; a free port with --mariadb-port 0)")
+	f.StringVar(&o.http, "txcoord-http", "", `coordinator HTTP address: /metrics, /healthz, /transactions, /seata/transactions (default 127.0.0.1:8092; a free port with --mariadb-port 0; "off": none)`)
 	addTxServiceFlags(f, &o.svc)
+}
+
+// upTxcoord is `strata up`'s coordinator node and its HTTP server (nil
+// with --txcoord-http off).
+type upTxcoord struct {
+	*txcoord.Node
+	http *http.Server
+}
+
+// Close stops the HTTP server, then the node.
+func (u *upTxcoord) Close() error {
+	if u.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = u.http.Shutdown(ctx)
+		cancel()
+	}
+	return u.Node.Close()
+}
+
+// HTTPURL is the base URL of its HTTP server ("" without one).
+func (u *upTxcoord) HTTPURL() string {
+	if u.http == nil {
+		return ""
+	}
+	return "http://" + u.http.Addr
 }
 
 // startUpTxcoord starts `strata up`'s single-node coordinator, its data in
 // DATA/txcoord.
-func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
+func startUpTxcoord(e *env, o upOptions) (*upTxcoord, error) {
 	def := func(v, port string) string {
 		switch {
 		case v != "":
@@ -228,5 +285,12 @@ func startUpTxcoord(e *env, o upOptions) (*txcoord.Node, error) {
 		closeSeata(mods)
 		return nil, fmt.Errorf("up: transaction coordinator: %w", err)
 	}
-	return n, nil
+	u := &upTxcoord{Node: n}
+	if o.tx.http != "off" {
+		if u.http, err = serveTxcoordHTTP(def(o.tx.http, "8092"), reg, n, cfg.NodeID, mods); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("up: transaction coordinator: %w", err)
+		}
+	}
+	return u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,5 +154,52 @@ func TestUpRunsCoordinator(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A node's HTTP views: /healthz says its role as JSON; /transactions
+// lists the decisions not completed; /seata/transactions the Seata TC's
+// open global transactions (the console's panels read these).
+func TestTxcoordHTTPViews(t *testing.T) {
+	h := freeAddrs(t, 1)[0]
+	grpcAddr, stop := runTxcoordCmd(t, "--bootstrap", "--data", t.TempDir(), "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
+		"--http-addr", h, "--seata-addr", "127.0.0.1:0", "--log-level", "warn")
+	defer stop()
+	cfg := client.DefaultConfig()
+	cfg.Addrs = []string{grpcAddr}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	id, err := c.NextTxID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Decide(ctx, id, client.Commit, []string{"s0", "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + h + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%s: %d %s %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+		return string(b)
+	}
+	if b := get("/healthz"); !strings.Contains(b, `"leader":true`) {
+		t.Errorf("/healthz: %s", b)
+	}
+	if b := get("/transactions"); !strings.Contains(b, fmt.Sprintf(`{"id":%d,"decision":"commit","shards":["s0","s1"]`, id)) {
+		t.Errorf("/transactions: %s", b)
+	}
+	if b := get("/seata/transactions"); strings.TrimSpace(b) != "[]" {
+		t.Errorf("/seata/transactions: %s", b)
 	}
 }

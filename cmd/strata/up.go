@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-db/strata/edge"
 	"github.com/strata-db/strata/localdb"
 )
 
@@ -95,6 +96,12 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 		return err
 	}
 	defer edgeSrv.Close()
+	// The console's transaction panels: the proxy's view (in flight, in
+	// doubt, decided but unfinished) and the Seata TC's global transactions.
+	edgeSrv.SetPanel("transactions", edgeSrv.ProxyPanel("SHOW STRATA TRANSACTIONS"))
+	if u := tx.HTTPURL(); u != "" && o.tx.svc.seataAddr != "off" {
+		edgeSrv.SetPanel("seata", edge.URLPanel(u+"/seata/transactions"))
+	}
 
 	w := e.stdout
 	fmt.Fprintf(w, "Strata is up (data in %s).\n\nMariaDB servers:\n", o.data)
@@ -107,6 +114,9 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	proxy.banner(w)
 	printUpIDServer(w, ids)
 	fmt.Fprintf(w, "\nTransaction coordinator (one node): gRPC %s, Raft %s\n", tx.GRPCAddr, tx.Raft.Addr())
+	if u := tx.HTTPURL(); u != "" {
+		fmt.Fprintf(w, "  admin    %s/transactions (XA decisions not finished), %s/seata/transactions, %s/metrics\n", u, u, u)
+	}
 	printUpEdge(w, edgeSrv, edgeSecret)
 	fmt.Fprintf(w, "\nCtrl-C stops everything; the data directory is kept.\n")
 	<-ctx.Done()

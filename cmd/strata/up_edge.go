@@ -60,7 +60,11 @@ func startUpEdge(e *env, o upOptions, idAddr, proxyAddr, proxyAdmin, user, passw
 		cfg.Proxy.User, cfg.Proxy.Password = user, password
 		// Other components' data for the console's panels: one line each,
 		// cfg.Console.Sources["cache"] = "http://.../cache.json" (or
-		// SetPanel on the started server).
+		// SetPanel on the started server). Drill reports: those that
+		// `strata chaos run --report DATA/drills/NAME` writes.
+		if abs, err := filepath.Abs(filepath.Join(o.data, "drills")); err == nil {
+			cfg.Console.Sources = map[string]string{"drills": "file://" + filepath.Join(abs, "*", "report.json")}
+		}
 	}
 	switch {
 	case o.edge.listen != "":

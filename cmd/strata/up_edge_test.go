@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -70,6 +71,49 @@ func TestUpEdge(t *testing.T) {
 	// STRATA SERVERS: the console says so and shows the proxy's health.
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"local":true`) || !strings.Contains(string(b), `read/write splitting`) || !strings.Contains(string(b), `"ok":true`) {
 		t.Fatalf("console state in local mode: %d %s", resp.StatusCode, b)
+	}
+
+	// The transaction panels: a cross-shard transaction held open shows
+	// in the proxy's SHOW STRATA TRANSACTIONS; the Seata TC answers its
+	// (empty) list from the coordinator node's HTTP server.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := 100; id < 108; id++ { // hashed over both shards
+		if _, err := tx.Exec("INSERT INTO customers (id, name) VALUES (?, 'x')", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []struct{ path, want string }{
+		{"/v1/admin/transactions", `"source":"proxy"`},
+		{"/v1/admin/seata", `"available":true,"data":[]`},
+	} {
+		b, err := admin.Do(ctx, "GET", p.path, nil)
+		if err != nil || !strings.Contains(string(b), p.want) {
+			t.Errorf("%s: %s %v (want %s)", p.path, b, err, p.want)
+		}
+	}
+	_ = tx.Rollback()
+	resp, err = http.Get(base + "/console/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Panels map[string]struct {
+			Available bool `json:"available"`
+			Data      any  `json:"data"`
+		} `json:"panels"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"transactions", "seata"} {
+		if p := st.Panels[name]; !p.Available || p.Data == nil {
+			t.Errorf("console panel %s: %+v", name, p)
+		}
 	}
 
 	var keyOut syncBuffer

@@ -118,6 +118,7 @@ func TestUpReplicates(t *testing.T) {
 	}
 
 	checkUpSplitsReads(t, out.String())
+	checkUpGeneratesOrderIDs(t, out.String())
 
 	pids := pidsUnder(t, filepath.Join(data, "mariadb"))
 	if len(pids) != 4 {
@@ -149,6 +150,39 @@ func pidsUnder(t *testing.T, root string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// checkUpGeneratesOrderIDs: in the default config, orders.id (not the
+// shard key) comes from the ID service when an INSERT leaves it out, one per
+// row, and LAST_INSERT_ID() is the first row's.
+func checkUpGeneratesOrderIDs(t *testing.T, out string) {
+	t.Helper()
+	m := proxyLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no proxy banner in:\n%s", out)
+	}
+	db, err := sql.Open("mysql", "root@tcp("+m[1]+")/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("INSERT INTO orders (customer_id, amount) VALUES (7, 1.50), (8, 2.50)"); err != nil {
+		t.Fatal(err)
+	}
+	var last, first, second int64
+	if err := db.QueryRow("SELECT LAST_INSERT_ID()").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT id FROM orders WHERE customer_id = 7 AND amount = 1.50").Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT id FROM orders WHERE customer_id = 8 AND amount = 2.50").Scan(&second); err != nil {
+		t.Fatal(err)
+	}
+	if last == 0 || first != last || second == first {
+		t.Fatalf("generated orders.id: LAST_INSERT_ID() %d, rows %d and %d", last, first, second)
+	}
 }
 
 // checkUpSplitsReads uses the proxy of a `strata up` with replicas: a

@@ -158,10 +158,65 @@ function drawPanels(st) {
       body.appendChild(span);
       continue;
     }
+    if (sec.dataset.panel === "drills" && Array.isArray(p.data)) {
+      for (const f of p.data) body.appendChild(drillReport(f));
+      continue;
+    }
     const pre = document.createElement("pre");
     pre.textContent = JSON.stringify(p.data, null, 2);
     body.appendChild(pre);
   }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(name, attrs) {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+// drillReport draws one chaos drill report (package chaos's report.json):
+// verdict, checks, and its timeline: operations per second as bars, errors
+// in red, the fault windows shaded.
+function drillReport(f) {
+  const d = f.doc || {};
+  const div = document.createElement("div");
+  div.className = "drill";
+  const h = document.createElement("div");
+  const verdict = document.createElement("span");
+  verdict.textContent = d.passed ? "PASSED" : "FAILED";
+  verdict.className = d.passed ? "health-up" : "health-down";
+  h.append((d.drill || f.path) + " ", verdict,
+    " " + (d.started || "").replace("T", " ").slice(0, 19) + ", " + (d.seconds || 0).toFixed(1) + " s, " + (d.ops || 0) + " ops, " + (d.errors || 0) + " failed");
+  div.appendChild(h);
+  const tl = d.timeline || [];
+  if (tl.length) {
+    const w = 320, hgt = 48;
+    const max = Math.max(1, ...tl.map((s) => s.ops + s.errors));
+    const bw = w / tl.length;
+    const svg = svgEl("svg", { width: w, height: hgt, class: "timeline" });
+    tl.forEach((s, i) => {
+      const oh = (s.ops / max) * hgt, eh = (s.errors / max) * hgt;
+      svg.appendChild(svgEl("rect", { x: i * bw, y: hgt - oh - eh, width: Math.max(1, bw - 1), height: oh, fill: "#4a6fa5" }));
+      if (eh) svg.appendChild(svgEl("rect", { x: i * bw, y: hgt - eh, width: Math.max(1, bw - 1), height: eh, fill: "#c5221f" }));
+    });
+    for (const ft of d.faults || []) {
+      if (ft.start_s < 0) continue;
+      const x = (ft.start_s / tl.length) * w, x2 = (Math.max(ft.end_s, ft.start_s + 0.2) / tl.length) * w;
+      const band = svgEl("rect", { x, y: 0, width: Math.max(1, x2 - x), height: hgt, fill: "rgba(240,160,0,0.35)" });
+      band.appendChild(svgEl("title", {})).textContent = ft.name;
+      svg.appendChild(band);
+    }
+    div.appendChild(svg);
+  }
+  for (const c of d.checks || []) {
+    const line = document.createElement("div");
+    line.className = "note";
+    line.textContent = (c.passed ? "ok  " : "FAIL ") + c.name + ": " + (c.summary || "");
+    div.appendChild(line);
+  }
+  return div;
 }
 
 async function switchover(shard) {

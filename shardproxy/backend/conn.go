@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -73,12 +74,51 @@ func (c *Conn) Interrupt() {
 	}
 }
 
-// Exec runs sql after bringing the connection to the session's state: the
-// current database db (unless db is "" ) and the session variables st, then
-// any statements in pre (such as BEGIN), all in one round trip. It returns
-// the result of sql and its warning count. maxRows bounds the rows read
-// (0: no bound).
-func (c *Conn) Exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
+// ExecOptions say how Exec runs a statement. The zero value runs it as it
+// is, with no bound.
+type ExecOptions struct {
+	// DB is the database the connection must have selected first ("" for
+	// whatever it has).
+	DB string
+	// State is the session state (system variables) the connection must
+	// have first; nil leaves it as it is.
+	State *State
+	// Pre are statements to run first in the same round trip, such as
+	// BEGIN.
+	Pre string
+	// MaxRows bounds the rows read (0: no bound).
+	MaxRows int
+	// Timeout bounds the whole exchange (0: no bound but ctx's).
+	Timeout time.Duration
+}
+
+// Exec runs sql after bringing the connection to the session's state
+// (o.DB, o.State), then o.Pre, all in one round trip. It returns the result
+// of sql and its warning count. ctx's deadline bounds the exchange as
+// o.Timeout does (the earlier wins), and its cancellation interrupts the
+// statement (the connection is then closed when put back); a context that
+// can never be done costs nothing.
+func (c *Conn) Exec(ctx context.Context, sql string, o ExecOptions) (*sqltypes.Result, uint16, error) {
+	if done := ctx.Done(); done != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if d, ok := ctx.Deadline(); ok {
+			if left := time.Until(d); o.Timeout == 0 || left < o.Timeout {
+				o.Timeout = max(left, time.Nanosecond)
+			}
+		}
+		stop := context.AfterFunc(ctx, c.Interrupt)
+		defer func() {
+			if !stop() {
+				c.broken = true // interrupted, or about to be: not reusable
+			}
+		}()
+	}
+	return c.exec(sql, o.DB, o.State, o.Pre, o.MaxRows, o.Timeout)
+}
+
+func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
 	buf, nPre := c.appendPrefix(c.buf[:0], db, st, pre)
 	query := sql
 	if nPre > 0 {
@@ -192,7 +232,7 @@ func (c *Conn) appendPrefix(buf []byte, db string, st *State, pre string) ([]byt
 
 // Warnings fetches SHOW WARNINGS of the statement just run.
 func (c *Conn) Warnings() (*sqltypes.Result, error) {
-	res, _, err := c.Exec("SHOW WARNINGS", "", c.state, "", 0, 0)
+	res, _, err := c.exec("SHOW WARNINGS", "", c.state, "", 0, 0)
 	return res, err
 }
 
@@ -261,11 +301,11 @@ func (c *Conn) close() {
 // CALL: each result set of the procedure, then its own status): it returns
 // them all. With an error after some results (a SIGNAL after a SELECT),
 // it returns those that came before it with the error.
-func (c *Conn) ExecAll(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) ([]*sqltypes.Result, uint16, error) {
+func (c *Conn) ExecAll(ctx context.Context, sql string, o ExecOptions) ([]*sqltypes.Result, uint16, error) {
 	var all []*sqltypes.Result
 	c.all = &all
 	defer func() { c.all = nil }()
-	_, warnings, err := c.Exec(sql, db, st, pre, maxRows, timeout)
+	_, warnings, err := c.Exec(ctx, sql, o)
 	return all, warnings, err
 }
 

@@ -36,7 +36,7 @@ func TestInterruptInUse(t *testing.T) {
 	}
 	connID := func(t *testing.T, conn *Conn) string {
 		t.Helper()
-		res, _, err := conn.Exec("SELECT CONNECTION_ID()", "", conn.State(), "", 0, 0)
+		res, _, err := conn.Exec(context.Background(), "SELECT CONNECTION_ID()", ExecOptions{State: conn.State()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestInterruptInUse(t *testing.T) {
 			go func() { done <- outcome{name, f()} }()
 		}
 		run("Exec", func() error {
-			_, _, err := execC.Exec("SELECT SLEEP(30)", "", nil, "", 0, 0)
+			_, _, err := execC.Exec(context.Background(), "SELECT SLEEP(30)", ExecOptions{})
 			return err
 		})
 		run("QueryRaw", func() error {
@@ -105,7 +105,7 @@ func TestInterruptInUse(t *testing.T) {
 		}
 		t.Logf("3 statements ended %v after InterruptInUse", time.Since(at))
 		// The connection that was between statements fails its next one.
-		_, _, err := quietC.Exec("SELECT 1", "", nil, "", 0, 0)
+		_, _, err := quietC.Exec(context.Background(), "SELECT 1", ExecOptions{})
 		wantErr(t, "next statement", err, sqlerror.CRServerLost, "the test said so")
 		for _, conn := range []*Conn{execC, rawC, stmtC, quietC} {
 			if !conn.Broken() {
@@ -139,7 +139,7 @@ func TestInterruptInUse(t *testing.T) {
 		busy := get(t, p)
 		stmt, waiter := make(chan error, 1), make(chan error, 1)
 		go func() {
-			_, _, err := busy.Exec("SELECT SLEEP(29)", "", nil, "", 0, 0)
+			_, _, err := busy.Exec(context.Background(), "SELECT SLEEP(29)", ExecOptions{})
 			stmt <- err
 		}()
 		go func() {
@@ -192,7 +192,7 @@ func TestInterruptInUse(t *testing.T) {
 		go func() {
 			conn, err := p.Get(ctx, nil)
 			if err == nil {
-				_, _, err = conn.Exec("SELECT 1", "", nil, "", 0, 0)
+				_, _, err = conn.Exec(context.Background(), "SELECT 1", ExecOptions{})
 				p.Put(conn)
 			}
 			got <- err
@@ -226,7 +226,7 @@ func TestInterruptInUse(t *testing.T) {
 		waitUntil(t, 5*time.Second, func() bool { return stopped(srv.Pid()) })
 		done := make(chan error, 2)
 		go func() {
-			_, _, err := execC.Exec("COMMIT", "", nil, "", 0, 0)
+			_, _, err := execC.Exec(context.Background(), "COMMIT", ExecOptions{})
 			done <- err
 		}()
 		go func() {

@@ -44,7 +44,7 @@ func exec(t *testing.T, p *Pool, sql, db string, st *State) string {
 		t.Fatalf("get: %v", err)
 	}
 	defer p.Put(c)
-	res, _, err := c.Exec(sql, db, st, "", 0, 0)
+	res, _, err := c.Exec(context.Background(), sql, ExecOptions{DB: db, State: st})
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
@@ -117,7 +117,7 @@ func TestPoolDeadServer(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		conn, err := p.Get(context.Background(), nil)
 		if err == nil {
-			_, _, err = conn.Exec("SELECT 1", "", nil, "", 0, 0)
+			_, _, err = conn.Exec(context.Background(), "SELECT 1", ExecOptions{})
 			p.Put(conn)
 		}
 		var se *sqlerror.SQLError
@@ -185,7 +185,7 @@ func TestInterrupt(t *testing.T) {
 	}
 	time.AfterFunc(100*time.Millisecond, conn.Interrupt)
 	start := time.Now()
-	_, _, err = conn.Exec("SELECT SLEEP(5)", "", nil, "", 0, 0)
+	_, _, err = conn.Exec(context.Background(), "SELECT SLEEP(5)", ExecOptions{})
 	p.Put(conn)
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("interrupt: %v after %v", err, time.Since(start))

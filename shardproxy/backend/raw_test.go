@@ -120,7 +120,7 @@ func TestRaw(t *testing.T) {
 				if _, err := conn.QueryRaw(q, "app", st, 0, &got); err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
-				want, _, err := conn.Exec(q, "app", st, "", 0, 0)
+				want, _, err := conn.Exec(context.Background(), q, ExecOptions{DB: "app", State: st})
 				if err != nil {
 					t.Fatalf("%s: Exec: %v", q, err)
 				}
@@ -164,7 +164,7 @@ func TestRaw(t *testing.T) {
 			if _, err := conn.QueryRaw("SELECT CAST('1x' AS SIGNED)", "app", st, 0, &got); err != nil || got.end.Warnings != 1 {
 				t.Errorf("warnings: %+v %v", got.end, err)
 			}
-			if res, _, err := conn.Exec("SELECT 41+1", "", st, "", 0, 0); err != nil || res.Rows[0][0].ToString() != "42" {
+			if res, _, err := conn.Exec(context.Background(), "SELECT 41+1", ExecOptions{State: st}); err != nil || res.Rows[0][0].ToString() != "42" {
 				t.Errorf("Exec after raw: %v %v", res, err)
 			}
 
@@ -242,7 +242,7 @@ func execArgs(v int64) []byte {
 
 func statusVar(t *testing.T, conn *Conn, name string) string {
 	t.Helper()
-	res, _, err := conn.Exec("SHOW SESSION STATUS LIKE '"+name+"'", "", conn.State(), "", 0, 0)
+	res, _, err := conn.Exec(context.Background(), "SHOW SESSION STATUS LIKE '"+name+"'", ExecOptions{State: conn.State()})
 	if err != nil || len(res.Rows) != 1 {
 		t.Fatalf("%s: %v", name, err)
 	}

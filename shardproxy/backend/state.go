@@ -19,6 +19,14 @@ type State struct {
 	sorted []string          // names, "names" first, then in order
 }
 
+// Key identifies the assignments: equal keys, equal settings.
+func (s *State) Key() string {
+	if s == nil {
+		return ""
+	}
+	return s.key
+}
+
 // Vars returns the variable names and their assignments, in the order they
 // are applied.
 func (s *State) Vars() (names, assigns []string) {

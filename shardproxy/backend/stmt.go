@@ -50,7 +50,7 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 		// A prepared statement cannot carry USE and SET in front of it: one
 		// more round trip, only when the session's state differs from the
 		// connection's (rarely: pools hand a session its connection back).
-		if _, _, err := c.Exec("DO 0", db, st, "", 0, timeout); err != nil {
+		if _, _, err := c.exec("DO 0", db, st, "", 0, timeout); err != nil {
 			return err
 		}
 	}

@@ -80,6 +80,9 @@ type Config struct {
 	// IDService generates the shard keys of rows inserted without them
 	// (idservice.go). Default: none.
 	IDService IDService `yaml:"id_service"`
+	// Cache caches hot rows of the tables it lists (cache.go). Default:
+	// none.
+	Cache Cache `yaml:"cache"`
 	// Transactions connects the proxy to the transaction coordinator for
 	// atomic cross-shard transactions (transactions.go). Default: none.
 	Transactions Transactions `yaml:"transactions"`
@@ -171,6 +174,39 @@ type Table struct {
 	// sharded table's rows inserted without one. Default "<db>.<table>".
 	// Tables may share one.
 	Sequence string `yaml:"sequence"`
+	// SubTables spreads each shard's rows of a sharded table over this many
+	// physical tables, orders_0000 .. orders_NNNN on every shard, picked by
+	// the hash of the shard key. Tables with the same shard function and
+	// count co-locate their rows and join on the shard key. 0: none.
+	SubTables int `yaml:"sub_tables"`
+	// SubTableBy is hash (with SubTables) or month: one physical table per
+	// calendar month of the DATE/DATETIME column SubTableColumn,
+	// orders_202601, from SubTableFrom ("2026-01") to SubTableTo, or, when
+	// that is unset, to SubTableAhead months past the current one (default
+	// 3), created ahead by the proxy.
+	SubTableBy     string `yaml:"sub_table_by"`
+	SubTableColumn string `yaml:"sub_table_column"`
+	SubTableFrom   string `yaml:"sub_table_from"`
+	SubTableTo     string `yaml:"sub_table_to"`
+	SubTableAhead  *int   `yaml:"sub_table_ahead"`
+	// Sequences are columns of a sharded table the ID service fills when an
+	// INSERT leaves them out or gives NULL (the shard key or any other
+	// column); explicit values are kept. LAST_INSERT_ID() is the first ID
+	// of the first column listed.
+	Sequences []SequenceColumn `yaml:"sequences"`
+	// CombineWrites opts a sharded table in to hot-row write combining:
+	// concurrent autocommit UPDATE t SET c = c + ? [, d = d - ?] WHERE
+	// <shard key> = ? of one row run as one statement per round, each
+	// client acknowledged once that statement has committed. The shard key
+	// must be the table's primary key. Default false.
+	CombineWrites bool `yaml:"combine_writes"`
+}
+
+// SequenceColumn is one generated column.
+type SequenceColumn struct {
+	Column string `yaml:"column"`
+	// Tag is the ID service's tag. Default "<db>.<table>.<column>".
+	Tag string `yaml:"tag"`
 }
 
 // Range is one range of a range-sharded table.
@@ -199,6 +235,7 @@ func DefaultConfig() *Config {
 		ReadWrite:                 DefaultReadWrite(),
 		IDService:                 DefaultIDService(),
 		Transactions:              DefaultTransactions(),
+		Cache:                     DefaultCache(),
 		Backend: Backend{
 			User:                "strata",
 			MaxOpen:             256,
@@ -361,6 +398,9 @@ func (c *Config) Validate() error {
 		return fieldErr("databases", "at least one database is required")
 	}
 	if _, err := c.VSchema(); err != nil {
+		return err
+	}
+	if err := c.validateCache(); err != nil {
 		return err
 	}
 	_, err := c.sequences()

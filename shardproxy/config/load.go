@@ -44,7 +44,8 @@ func Parse(name string, src []byte, adjust ...func(*Config)) (*Config, error) {
 		return nil, syntaxError(name, err)
 	}
 	if doc != nil {
-		if fe := check(doc, reflect.TypeOf(c).Elem(), ""); fe != nil {
+		budget := maxNodes
+		if fe := check(doc, reflect.TypeOf(c).Elem(), "", &budget); fe != nil {
 			fe.File = name
 			return nil, fe
 		}
@@ -121,11 +122,20 @@ func firstLine(s string) string {
 	return s
 }
 
+// maxNodes bounds the values check visits, aliases expanded.
+const maxNodes = 1 << 20
+
 // check walks the node tree along the Go type it will be decoded into and
 // reports the first key that names no field and the first value that does
 // not fit its field, with the field's path and line.
-func check(n *yaml.Node, t reflect.Type, path string) *FieldError {
+func check(n *yaml.Node, t reflect.Type, path string, budget *int) *FieldError {
 	n = deref(n)
+	// Aliases make a small file a large tree (each *a walks a's whole
+	// value again): past maxNodes values the file is refused, not walked
+	// for hours.
+	if *budget--; *budget < 0 {
+		return &FieldError{Line: n.Line, Field: path, Reason: fmt.Sprintf("the file expands to over %d values through its aliases", maxNodes)}
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -142,21 +152,21 @@ func check(n *yaml.Node, t reflect.Type, path string) *FieldError {
 			if !ok {
 				return &FieldError{Line: k.Line, Field: p, Reason: "unknown field (known: " + strings.Join(fieldNames(t), ", ") + ")"}
 			}
-			return check(v, f.Type, p)
+			return check(v, f.Type, p, budget)
 		})
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			return typeErr(n, path, "a mapping")
 		}
 		return eachPair(n, path, func(_, v *yaml.Node, p string) *FieldError {
-			return check(v, t.Elem(), p)
+			return check(v, t.Elem(), p, budget)
 		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return typeErr(n, path, "a list")
 		}
 		for i, e := range n.Content {
-			if fe := check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); fe != nil {
+			if fe := check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), budget); fe != nil {
 				return fe
 			}
 		}

@@ -68,6 +68,9 @@ func (c *Config) VSchema() (*vschema.VSchema, error) {
 				}
 				cp := *vt
 				cp.Name = n
+				if cp.Sequences, err = t.sequenceColumns(tp, name, n); err != nil {
+					return nil, err
+				}
 				vd.Tables[n] = &cp
 			}
 		}
@@ -110,6 +113,13 @@ func (t *Table) vtable(p string) (*vschema.Table, error) {
 	if t.Kind != "sharded" && (t.Function != "" || t.Type != "") {
 		return nil, fieldErr(p, "function and type are only for sharded tables")
 	}
+	if err := t.subTables(p, vt); err != nil {
+		return nil, err
+	}
+	if t.CombineWrites && t.Kind != "sharded" {
+		return nil, fieldErr(p+".combine_writes", "only for a sharded table whose shard key is its primary key (this one is %s)", t.Kind)
+	}
+	vt.CombineWrites = t.CombineWrites
 	for i, r := range t.Ranges {
 		rp := fmt.Sprintf("%s.ranges[%d]", p, i)
 		b := vschema.RangeBound{Shard: r.Shard}
@@ -140,4 +150,94 @@ func checkDBName(n string) error {
 		return fmt.Errorf("%q is a system database", n)
 	}
 	return nil
+}
+
+// subTables fills the sub-table layout of a table.
+func (t *Table) subTables(p string, vt *vschema.Table) error {
+	month := t.SubTableBy == "month"
+	if t.Kind != "sharded" && (t.SubTables != 0 || t.SubTableBy != "" || t.SubTableColumn != "") {
+		return fieldErr(p+".sub_tables", "only a sharded table has sub-tables (this one is %s)", t.Kind)
+	}
+	if !month && (t.SubTableColumn != "" || t.SubTableFrom != "" || t.SubTableTo != "" || t.SubTableAhead != nil) {
+		return fieldErr(p+".sub_table_by", "sub_table_column, sub_table_from, sub_table_to and sub_table_ahead are for sub_table_by: month")
+	}
+	switch t.SubTableBy {
+	case "", "hash":
+		if t.SubTables == 0 {
+			if t.SubTableBy != "" {
+				return fieldErr(p+".sub_tables", "sub_table_by: hash needs sub_tables: N")
+			}
+			return nil
+		}
+		if t.SubTables < 2 || t.SubTables > 1024 {
+			return fieldErr(p+".sub_tables", "%d, want 2 to 1024 sub-tables per shard (0: none)", t.SubTables)
+		}
+		vt.Sub = vschema.SubTables{By: vschema.SubHash, Count: t.SubTables}
+	case "month":
+		if t.SubTables != 0 {
+			return fieldErr(p+".sub_tables", "a month-partitioned table has one sub-table per month: leave sub_tables out")
+		}
+		if t.SubTableColumn == "" {
+			return fieldErr(p+".sub_table_column", "required with sub_table_by: month: the DATE or DATETIME column whose month picks the sub-table")
+		}
+		from, err := vschema.ParseMonth(t.SubTableFrom)
+		if err != nil {
+			return fieldErr(p+".sub_table_from", "%v (the first month, required with sub_table_by: month)", err)
+		}
+		var to vschema.Month
+		if t.SubTableTo != "" {
+			if to, err = vschema.ParseMonth(t.SubTableTo); err != nil {
+				return fieldErr(p+".sub_table_to", "%v", err)
+			}
+			if to < from {
+				return fieldErr(p+".sub_table_to", "%s is before sub_table_from %s", to, from)
+			}
+		}
+		ahead := 3
+		if t.SubTableAhead != nil {
+			ahead = *t.SubTableAhead
+			if ahead < 0 || ahead > 120 {
+				return fieldErr(p+".sub_table_ahead", "%d, want 0 to 120 months", ahead)
+			}
+		}
+		vt.Sub = vschema.SubTables{By: vschema.SubMonth, Column: t.SubTableColumn, From: from, To: to, Ahead: ahead}
+	default:
+		return fieldErr(p+".sub_table_by", "%q, want hash or month", t.SubTableBy)
+	}
+	return nil
+}
+
+// sequenceColumns are the generated columns of table n of database db.
+func (t *Table) sequenceColumns(p, db, n string) ([]vschema.Sequence, error) {
+	if len(t.Sequences) == 0 {
+		return nil, nil
+	}
+	if t.Kind != "sharded" {
+		return nil, fieldErr(p+".sequences", "only a sharded table has generated columns (this one is %s)", t.Kind)
+	}
+	var out []vschema.Sequence
+	seen := map[string]bool{}
+	for i, sc := range t.Sequences {
+		f := fmt.Sprintf("%s.sequences[%d]", p, i)
+		col := strings.ToLower(sc.Column)
+		switch {
+		case sc.Column == "":
+			return nil, fieldErr(f+".column", "required")
+		case seen[col]:
+			return nil, fieldErr(f+".column", "%s is listed twice", sc.Column)
+		}
+		seen[col] = true
+		tag := sc.Tag
+		if tag == "" {
+			tag = n + "." + sc.Column
+			if db != "" {
+				tag = db + "." + tag
+			}
+		}
+		if !sequenceTag.MatchString(tag) {
+			return nil, fieldErr(f+".tag", "%q is not a valid ID service tag (1 to 64 letters, digits and _-.:)", tag)
+		}
+		out = append(out, vschema.Sequence{Column: sc.Column, Tag: tag})
+	}
+	return out, nil
 }

@@ -10,6 +10,6 @@ import (
 // names what the proxy cannot do across shards. The engine and the planner
 // return it instead of an answer that could be wrong.
 func Unsupported(format string, args ...any) *sqlerror.SQLError {
-	return sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, "42000",
+	return sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
 		"This version of Strata doesn't yet support '"+fmt.Sprintf(format, args...)+"'")
 }

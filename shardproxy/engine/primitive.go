@@ -26,6 +26,11 @@ type ShardQuery struct {
 	// MODE, no side effects), which may go to a replica outside a
 	// transaction. Writes, DDL and locking reads have Read false.
 	Read bool
+	// Tables, for a query over sub-tables, maps each table marker of the
+	// route's query (SubTables.Names[i].Var) to the physical table SQL has
+	// there: a prepared form of the route's query (LaneMarks) becomes this
+	// query's with ResolveTables.
+	Tables map[string]string
 }
 
 // Primitive is one node of a plan.

@@ -90,6 +90,109 @@ type Route struct {
 	// Copies marks an AllShards statement that changes the copies of
 	// reference tables only: every copy must answer alike.
 	Copies bool
+	// Sub, when set, sends Query to sub-tables: each shard the route picks
+	// gets one query per sub-table that may hold the rows (subtable.go).
+	Sub *SubTables
+}
+
+// targets returns the (shard, sub-table) pairs of a route with sub-tables.
+func (r *Route) targets(vc VCursor, bv map[string]*querypb.BindVariable, single string, multi []string) ([]target, error) {
+	st := r.Sub
+	shards := multi
+	if shards == nil {
+		shards = []string{single}
+	}
+	lay := st.Layout
+	if r.Opcode == AllShards {
+		// DDL: every sub-table, and the table of the logical name.
+		return st.expand(shards, append(st.all(), logicalSub)), nil
+	}
+	if r.Opcode == AnyShard || r.Opcode == Unsharded {
+		subs := st.all()
+		if lay.Sub.By == vschema.SubMonth {
+			subs = st.months(bv)
+		}
+		if len(subs) == 0 {
+			subs = st.all()
+		}
+		return []target{{shard: shards[0], sub: subs[0]}}, nil
+	}
+	if lay.Sub.By == vschema.SubMonth {
+		subs := st.months(bv)
+		if len(subs) == 0 {
+			// No month can match, but the client still needs the columns.
+			return []target{{shard: shards[0], sub: st.all()[0]}}, nil
+		}
+		return st.expand(shards, subs), nil
+	}
+	if r.Table != nil {
+		switch r.Opcode {
+		case EqualUnique:
+			if multi == nil {
+				v, err := r.Values[0].Value(bv)
+				if err != nil {
+					return nil, err
+				}
+				sub, err := r.VSchema.KeySub(lay, v, vschema.ForRead)
+				if err == nil {
+					// The parts pinned by their own keys must be in the
+					// same sub-table too.
+					for _, c := range r.SameShard {
+						cv, err := c.Value.Value(bv)
+						if err != nil {
+							return nil, err
+						}
+						if c.Table.HasSubTables() {
+							if s2, err := r.VSchema.KeySub(c.Table, cv, vschema.ForRead); err != nil || s2 != sub {
+								return nil, Unsupported("a statement whose parts live in different sub-tables (%s.%s = %s)", c.Table.Name, c.Table.Column, cv.String())
+							}
+						}
+					}
+					return []target{{shard: single, sub: sub}}, nil
+				}
+				if len(r.SameShard) > 0 {
+					return nil, Unsupported("a statement with parts in sub-tables that cannot be checked to be the same (shard key %s.%s = %s)", r.Table.Name, r.Table.Column, v.String())
+				}
+				if errors.Is(err, vschema.ErrNoMatch) {
+					return []target{{shard: single, sub: 0}}, nil
+				}
+			}
+		case InList:
+			vals, err := r.Values[0].Values(bv)
+			if err != nil {
+				return nil, err
+			}
+			seen := map[target]bool{}
+			ok := true
+			for _, v := range vals {
+				s, err := keyShard(vc, r.VSchema, r.Table, v, vschema.ForRead)
+				if errors.Is(err, vschema.ErrNoMatch) {
+					continue
+				}
+				sub, err2 := r.VSchema.KeySub(lay, v, vschema.ForRead)
+				if err != nil || err2 != nil {
+					ok = false
+					break
+				}
+				seen[target{shard: s, sub: sub}] = true
+			}
+			if ok {
+				var out []target
+				for _, s := range r.VSchema.Shards {
+					for sub := 0; sub < lay.Sub.Count; sub++ {
+						if seen[target{shard: s, sub: sub}] {
+							out = append(out, target{shard: s, sub: sub})
+						}
+					}
+				}
+				if len(out) == 0 {
+					out = []target{{shard: shards[0], sub: 0}}
+				}
+				return out, nil
+			}
+		}
+	}
+	return st.expand(shards, st.all()), nil
 }
 
 // shards returns the target shards: one in single (the common case, no
@@ -189,6 +292,9 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
+	if r.Sub != nil {
+		return r.executeSub(ctx, vc, bv, single, multi)
+	}
 	sql, err := r.Query.GenerateQuery(SQLBindVars(bv), nil)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -213,6 +319,31 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	}
 	if r.Copies {
 		return sameEverywhere(multi, results)
+	}
+	return mergeResults(results, r.OrderBy)
+}
+
+// executeSub runs the route over its sub-table targets.
+func (r *Route) executeSub(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable, single string, multi []string) (*sqltypes.Result, error) {
+	ts, err := r.targets(vc, bv, single, multi)
+	if err != nil {
+		return nil, err
+	}
+	sbv := SQLBindVars(bv)
+	qs := make([]ShardQuery, len(ts))
+	for i, t := range ts {
+		sql, err := r.Query.GenerateQuery(sbv, r.Sub.extras(t))
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		qs[i] = ShardQuery{Shard: t.shard, SQL: sql, Read: r.Read, Tables: r.Sub.physical(t)}
+	}
+	results, err := vc.ExecuteShards(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	if len(results) == 1 {
+		return results[0], nil
 	}
 	return mergeResults(results, r.OrderBy)
 }
@@ -331,6 +462,9 @@ func (h *mergeHeap) Pop() any {
 // Explain implements Primitive.
 func (r *Route) Explain() []ExplainRow {
 	row := ExplainRow{Operator: "Route", Query: r.Query.Query}
+	if r.Sub != nil {
+		row.Query = r.Sub.explainText(r.Query.Query)
+	}
 	switch r.Opcode {
 	case Unsharded:
 		row.Shards = r.Shard
@@ -344,6 +478,9 @@ func (r *Route) Explain() []ExplainRow {
 	detail := []string{r.Opcode.String()}
 	if len(r.OrderBy) > 0 {
 		detail = append(detail, "merge sort by "+describeKeys(r.OrderBy))
+	}
+	if r.Sub != nil {
+		detail = append(detail, r.Sub.describe())
 	}
 	if len(r.SameShard) > 0 {
 		detail = append(detail, fmt.Sprintf("%d more key(s) must be on the same shard", len(r.SameShard)))

@@ -21,7 +21,10 @@
 // executor runs it: the session package's state plus prepared statements,
 // the fast path's scratch space and the lane's cursor.
 //
+// Point selects of cached tables are answered from the row cache (rowcache.go,
+// package rowcache), which also hears of every write the path runs.
+//
 // May import: session, wire, planner, engine, backend, config, vschema,
-// rwsplit, mysqlerr, vitess. Never: shardproxy, cmd, localdb (outside
+// rwsplit, rowcache, mysqlerr, vitess. Never: shardproxy, cmd, localdb (outside
 // tests).
 package executor

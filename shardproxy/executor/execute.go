@@ -12,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
@@ -34,14 +35,21 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 // dispatchSafe turns a panic while running a statement into an error for
 // that statement: the connection, and every other, goes on.
 func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", sql, "panic", r, "stack", string(debug.Stack()))
-			kind, res = kindOther, nil
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	kind = kindOther // what a statement that panicked counts as
+	defer s.srv.guard(s.ID, "statement", sql, &err)
 	return s.dispatch(ctx, sql)
+}
+
+// guard, deferred, turns a panic while running a client's statement into
+// that statement's error (1105, logged with the stack): the connection, and
+// every other, goes on. The proxy's one panic guard; the parser's and the
+// normalizer's panics, which have answers of their own, are parse's and
+// normalize's.
+func (srv *Executor) guard(conn uint32, what, query string, err *error) {
+	if r := recover(); r != nil {
+		srv.log.Error("shardproxy: panic in "+what, "conn", conn, "query", query, "panic", r, "stack", string(debug.Stack()))
+		*err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
+	}
 }
 
 // finish counts a statement and logs it when slow.
@@ -66,6 +74,13 @@ func (s *Session) finish(kind stmtKind, sql string, start time.Time, err error) 
 
 func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes.Result, error) {
 	if mentionsStrata(sql) {
+		if res, ok := s.cacheStatement(sql); ok {
+			return kindShow, res, nil
+		}
+		if isShowTransactions(sql) {
+			res, err := s.showTransactions(ctx)
+			return kindShow, res, err
+		}
 		if res, err, ok := s.readWriteStatement(ctx, sql); ok {
 			return kindShow, res, err
 		}
@@ -90,8 +105,13 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	}
 	stmt, known, err := s.srv.parse(sql)
 	if err != nil {
-		if strings.TrimSpace(stripComments(sql)) == "" {
+		if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 			return kindOther, nil, errEmpty
+		}
+		if isXAStatement(sql) {
+			if ok, xerr := s.clientXA(); ok {
+				return kindOther, nil, xerr
+			}
 		}
 		// MariaDB's syntax that vitess's parser does not read.
 		if base, clause, ok := sqlmode.SplitReturning(sql, 0); ok {
@@ -156,9 +176,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		s.TxBegin = sqlparser.String(st)
 		return kindTx, okResult, nil
 	case *sqlparser.Commit:
-		return kindTx, okResult, s.EndTx(true)
+		return kindTx, okResult, s.endTx(true)
 	case *sqlparser.Rollback:
-		return kindTx, okResult, s.EndTx(false)
+		return kindTx, okResult, s.endTx(false)
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := s.savepoint(ctx, sqlparser.String(st))
 		return kindTx, res, err
@@ -176,6 +196,9 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 			return kindDDL, nil, err
 		}
 		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
+		if rc := s.srv.rc; rc != nil {
+			rc.Invalidate(rc.Writes(st, s.DB, nil))
+		}
 		return kindDDL, res, err
 	case *sqlparser.UnlockTables:
 		res, err := s.unlockTables(ctx)
@@ -192,7 +215,7 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}
-	if strings.TrimSpace(stripComments(sql)) == "" {
+	if strings.TrimSpace(sqltext.StripComments(sql)) == "" {
 		return kindOther, nil, errEmpty
 	}
 	return kindOther, nil, mysqlerr.NotSupported("%s", firstWords(sql))
@@ -236,34 +259,11 @@ func kindOf(stmt sqlparser.Statement) stmtKind {
 // firstWords names an unsupported statement in an error: its first two
 // words.
 func firstWords(sql string) string {
-	f := strings.Fields(stripComments(sql))
+	f := strings.Fields(sqltext.StripComments(sql))
 	if len(f) > 2 {
 		f = f[:2]
 	}
 	return strings.ToUpper(strings.Join(f, " "))
-}
-
-// stripComments drops leading /* */, -- and # comments.
-func stripComments(sql string) string {
-	for {
-		sql = strings.TrimLeft(sql, " \t\r\n")
-		switch {
-		case strings.HasPrefix(sql, "/*") && !strings.HasPrefix(sql, "/*!"):
-			i := strings.Index(sql, "*/")
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+2:]
-		case strings.HasPrefix(sql, "-- ") || strings.HasPrefix(sql, "#"):
-			i := strings.IndexByte(sql, '\n')
-			if i < 0 {
-				return ""
-			}
-			sql = sql[i+1:]
-		default:
-			return sql
-		}
-	}
 }
 
 // runPlanned normalizes a statement (literals become bind variables), finds
@@ -313,10 +313,18 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
 		needs = nil // nothing from the session
 	}
-	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: needsText(plan)}
+	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: engine.FactsOf(plan).NeedsText}
 	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
 	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
-	cp.lane = cp.plainSelect() && lanePlan(plan)
+	if rc := s.srv.rc; rc != nil {
+		if cp.plainSelect() {
+			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
+		} else if cp.kind != kindSelect {
+			cp.ast = r.AST
+		}
+	}
+	// A cached point select is the cache's to answer, not the lane's.
+	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole && cp.point == nil
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -394,17 +402,6 @@ func toNotSupported(err error) error {
 	return se
 }
 
-// needsText reports whether a plan names columns after the client's text
-// (engine.ColumnNames): only those get the statement's text in the context.
-func needsText(p engine.Primitive) bool {
-	for _, r := range p.Explain() {
-		if r.Operator == "ColumnNames" {
-			return true
-		}
-	}
-	return false
-}
-
 // execPlan runs a plan with the session's values for the bind variables the
 // normalizer asked for, and records what the session must remember
 // (LAST_INSERT_ID, ROW_COUNT). text is the statement as the client sent it
@@ -434,7 +431,11 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.Vars.Calc = &session.CalcFound{}
 		defer func() { s.Vars.Calc = nil }()
 	}
-	res, err := cp.plan.Execute(ctx, vc, bv)
+	res, cached, err := s.cachedRead(ctx, cp, vc, bv)
+	if !cached {
+		res, err = cp.plan.Execute(ctx, vc, bv)
+		s.noteWrite(cp, bv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -541,16 +542,16 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 	case *sqlparser.Select, *sqlparser.Union:
 		tables, sys := scanTables(stmt, db)
 		if tables == 0 || sys {
-			p := &passthrough{pq: sqlparser.NewParsedQuery(stmt), shard: srv.homeShardOf(db), vs: srv.vs, read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), anyShard: true}
+			p := &engine.Passthrough{Query: sqlparser.NewParsedQuery(stmt), Shard: srv.homeShardOf(db), VSchema: srv.vs, Read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), AnyShard: true}
 			if tables == 0 && usesLockFuncs(stmt) {
-				p.shard, p.anyShard = srv.lockShard(), false
-				p.detail = "named locks: the lock shard, on the session's reserved connection"
+				p.Shard, p.AnyShard = srv.lockShard(), false
+				p.Detail = "named locks: the lock shard, on the session's reserved connection"
 			} else if tables == 0 {
-				p.noTable = true
-				p.detail = "no table: any shard answers"
+				p.NoTable = true
+				p.Detail = "no table: any shard answers"
 			} else {
-				p.schemaVar = schemaVar(stmt)
-				p.detail = "system database"
+				p.SchemaVar = schemaVar(stmt)
+				p.Detail = "system database"
 			}
 			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
 		}
@@ -559,7 +560,7 @@ func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Prim
 }
 
 func (srv *Executor) homeShardOf(db string) string {
-	return homeShard(srv.vs, srv.vs.Databases[db])
+	return engine.HomeShard(srv.vs, srv.vs.Databases[db])
 }
 
 // scanTables counts the tables a statement reads (dual aside) and reports
@@ -620,7 +621,7 @@ func (s *Session) implicitCommit() error {
 	if s.Tx == nil && !s.ExplicitTx && s.TxLost == nil {
 		return nil
 	}
-	return s.EndTx(true)
+	return s.endTx(true)
 }
 
 func (s *Session) use(db string) error {
@@ -628,7 +629,7 @@ func (s *Session) use(db string) error {
 		s.DB = db
 		return nil
 	}
-	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 }
 
 // savepoint runs SAVEPOINT, ROLLBACK TO and RELEASE on the transaction's
@@ -637,6 +638,10 @@ func (s *Session) use(db string) error {
 func (s *Session) savepoint(ctx context.Context, sql string) (*sqltypes.Result, error) {
 	if s.TxLost != nil {
 		return nil, s.TxLost
+	}
+	if len(s.Branches) > 0 {
+		return nil, sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+			"savepoints are not supported in a transaction that spans shards")
 	}
 	if s.Tx != nil {
 		res, err := s.ExecuteShards(ctx, []engine.ShardQuery{{Shard: s.TxShard, SQL: sql}})

@@ -14,6 +14,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/vschema"
@@ -37,6 +38,8 @@ type Options struct {
 	Version string
 	// TLS is offered to clients when not nil.
 	TLS *tls.Config
+	// Cache is the hot-row cache, nil when no table is cached (rowcache.go).
+	Cache *rowcache.Manager
 }
 
 // Executor runs the statements of every client session of a proxy: it is
@@ -61,6 +64,8 @@ type Executor struct {
 
 	// rw is the read/write router, nil when splitting is off.
 	rw *rwsplit.Router
+	// rc is the hot-row cache, nil when no table is cached.
+	rc *rowcache.Manager
 
 	wireCfg *wire.Config // every client connection's
 	proto   protoServer  // start time, client packet limit (protocol.go)
@@ -83,7 +88,7 @@ func New(ctx context.Context, o Options) *Executor {
 		cluster: o.Shared.Cluster, planner: o.Planner,
 		plans: newPlanCache(o.Config.PlanCacheSize), metrics: o.Metrics, log: o.Log, shared: o.Shared,
 		version: o.Version, maxRows: o.Shared.MaxRows, dbShards: o.Shared.DBShards,
-		rw: o.RW,
+		rw: o.RW, rc: o.Cache,
 		wireCfg: &wire.Config{
 			TLS: o.TLS, RequireTLS: o.Config.TLS.Require,
 			Users: o.Config.Users, AuthPlugin: o.Config.AuthPlugin, Log: o.Log,
@@ -150,6 +155,9 @@ type Session struct {
 	// vc, when set, replaces the session as the plans' VCursor: tests run
 	// the whole statement path in process without backends.
 	vc engine.VCursor
+	// pendingInv is what the open transaction's writes invalidate in the
+	// row cache at its end (rowcache.go).
+	pendingInv rowcache.Invalidation
 
 	// counted: the client logged in and holds one of max_client_connections.
 	counted bool

@@ -5,7 +5,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -86,39 +85,10 @@ type fastState struct {
 	args  []byte // a prepared execute's parameters for the shard (lane.go)
 }
 
-// shapeCache maps "db\x00shape" to its entry. Like the plan cache it drops
-// about a tenth of its entries at random when full.
-type shapeCache struct {
-	mu  sync.RWMutex
-	m   map[string]*shapeEntry
-	max int
-}
+// shapeCache maps "db\x00shape" to its entry.
+type shapeCache = boundedCache[*shapeEntry]
 
-func newShapeCache(max int) *shapeCache {
-	return &shapeCache{m: map[string]*shapeEntry{}, max: max}
-}
-
-func (c *shapeCache) get(key []byte) *shapeEntry {
-	c.mu.RLock()
-	e := c.m[string(key)]
-	c.mu.RUnlock()
-	return e
-}
-
-func (c *shapeCache) put(key string, e *shapeEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		drop := c.max/10 + 1
-		for k := range c.m {
-			delete(c.m, k)
-			if drop--; drop == 0 {
-				break
-			}
-		}
-	}
-	c.m[key] = e
-}
+func newShapeCache(max int) *shapeCache { return newBoundedCache[*shapeEntry](max) }
 
 // fastExecute runs sql on the fast path when its shape is known to be fast
 // (ok true); ok false sends it down the ordinary path.
@@ -129,7 +99,7 @@ func (s *Session) fastExecute(ctx context.Context, sql string) (stmtKind, *sqlty
 	if !ok {
 		return 0, nil, nil, false
 	}
-	e := s.srv.fast.get(key)
+	e := s.srv.fast.getBytes(key)
 	if e == nil {
 		e = s.learnShape(sql, key, lits, kind)
 	}

@@ -216,17 +216,11 @@ func mayHoldSeveral(sql string) bool {
 // ComPrepare implements mysql.Handler.
 func (s *handler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
 	ss := s.session(c)
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("shardproxy: panic in prepare", "conn", ss.ID, "query", query, "panic", r)
-			fields, params = nil, 0
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	defer s.guard(ss.ID, "prepare", query, &err)
 	// The listener numbers the statement after this returns.
-	p, err := ss.prepare(context.Background(), query, c.StatementID+1)
-	if err != nil {
-		return nil, 0, mysqlerr.From(err)
+	p, perr := ss.prepare(context.Background(), query, c.StatementID+1)
+	if perr != nil {
+		return nil, 0, mysqlerr.From(perr)
 	}
 	// vitess writes the columns of a prepare response by rewriting them
 	// (writePrepare renames '?' to ?): it gets its own copy of the plan's,

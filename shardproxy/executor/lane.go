@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -52,21 +51,6 @@ var errNotLane = errors.New("shardproxy: not for the fast lane")
 // laneResult is what a lane statement's plan returns: the rows went to the
 // client already.
 var laneResult = &sqltypes.Result{}
-
-// lanePlan reports whether a plan answers with one shard's response,
-// untouched: a Route (when it picks one shard) or a passthrough.
-func lanePlan(p engine.Primitive) bool {
-	switch p := p.(type) {
-	case *engine.Route:
-		switch p.Opcode {
-		case engine.Unsharded, engine.AnyShard, engine.EqualUnique, engine.InList, engine.Between:
-			return true
-		}
-	case *passthrough:
-		return true
-	}
-	return false
-}
 
 // laneCursor is the VCursor of a statement in the fast lane and the Sink of
 // its shard's response, which it translates into the client's packets in
@@ -117,7 +101,7 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 	if !ok {
 		return false, nil
 	}
-	e := s.srv.fast.get(key)
+	e := s.srv.fast.getBytes(key)
 	if e == nil || !e.fast || !e.cp.lane {
 		return false, nil
 	}
@@ -188,12 +172,7 @@ func (s *Session) runLane(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.B
 // lanePlanSafe runs the plan with the lane's cursor; a panic becomes the
 // statement's error, as on the ordinary path.
 func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in statement", "conn", s.ID, "query", text, "panic", r, "stack", string(debug.Stack()))
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	defer s.srv.guard(s.ID, "statement", text, &err)
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}
@@ -251,8 +230,14 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		}
 		return err
 	}
-	if lc.stmtText != "" {
-		err = conn.ExecStmtRaw(lc.stmtText, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		text, ok = engine.ResolveTables(text, q)
+	}
+	if !ok {
+		err = fmt.Errorf("shardproxy: lane: a prepared statement's text has an unresolved table: %w", errNotLane)
+	} else if text != "" {
+		err = conn.ExecStmtRaw(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
 		if errors.Is(err, backend.ErrPrepare) {
 			lc.noPrepare = true
 		}
@@ -528,12 +513,12 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
 func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	var pq *sqlparser.ParsedQuery
-	switch p := plan.(type) {
-	case *engine.Route:
-		pq = p.Query
-	case *passthrough:
-		pq = p.pq
+	f := engine.FactsOf(plan)
+	pq := f.Query
+	var tables map[string]sqlparser.Encodable
+	if f.Sub != nil {
+		// Each execution's physical tables go in at run.
+		tables = f.Sub.LaneMarks()
 	}
 	if pq == nil {
 		return ""
@@ -547,7 +532,7 @@ func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable,
 		marks[i] = "/*strata-param-" + strconv.Itoa(i+1) + "*/"
 		bv[wire.ParamName(i)] = &querypb.BindVariable{Type: querypb.Type_EXPRESSION, Value: []byte(marks[i])}
 	}
-	sql, err := pq.GenerateQuery(bv, nil)
+	sql, err := pq.GenerateQuery(bv, tables)
 	if err != nil || strings.Contains(sql, "?") {
 		return ""
 	}

@@ -1,13 +1,13 @@
 package executor
 
 import (
-	"sync"
 	"sync/atomic"
 
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/rowcache"
 )
 
 // cachedPlan is everything a normalized statement needs to run again
@@ -40,53 +40,30 @@ type cachedPlan struct {
 	// response (clients size their result buffers from it); found on first
 	// prepare.
 	fields atomic.Pointer[[]*querypb.Field]
+	// point: a point select the row cache may answer (rowcache.go); ast: the
+	// normalized statement of a write, for what it invalidates.
+	point *rowcache.PointPlan
+	ast   sqlparser.Statement
 }
 
-// planCache maps "db\x00normalized statement" to its plan. Plans are
-// immutable and shared by every session. When full, it drops about a tenth
-// of its entries at random, which keeps hot plans (they come straight back)
-// without the bookkeeping of an LRU on the hot path.
+// planCache maps "db\x00normalized statement" to its plan, counting hits
+// and misses for the metrics.
 type planCache struct {
-	mu     sync.RWMutex
-	m      map[string]*cachedPlan
-	max    int
+	*boundedCache[*cachedPlan]
 	hits   atomic.Uint64
 	misses atomic.Uint64
 }
 
 func newPlanCache(max int) *planCache {
-	return &planCache{m: make(map[string]*cachedPlan), max: max}
+	return &planCache{boundedCache: newBoundedCache[*cachedPlan](max)}
 }
 
 func (c *planCache) get(key string) *cachedPlan {
-	c.mu.RLock()
-	p := c.m[key]
-	c.mu.RUnlock()
+	p := c.boundedCache.get(key)
 	if p != nil {
 		c.hits.Add(1)
 	} else {
 		c.misses.Add(1)
 	}
 	return p
-}
-
-func (c *planCache) put(key string, p *cachedPlan) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		drop := c.max/10 + 1
-		for k := range c.m {
-			delete(c.m, k)
-			if drop--; drop == 0 {
-				break
-			}
-		}
-	}
-	c.m[key] = p
-}
-
-func (c *planCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
 }

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -180,13 +179,8 @@ func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) 
 }
 
 func (s *Session) runPreparedSafe(ctx context.Context, prep *mysql.PrepareData) (kind stmtKind, res *sqltypes.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("shardproxy: panic in prepared statement", "conn", s.ID, "query", prep.PrepareStmt, "panic", r, "stack", string(debug.Stack()))
-			kind, res = kindOther, nil
-			err = sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "internal error in the proxy: %v", r)
-		}
-	}()
+	kind = kindOther // what a statement that panicked counts as
+	defer s.srv.guard(s.ID, "prepared statement", prep.PrepareStmt, &err)
 	return s.runPrepared(ctx, prep)
 }
 

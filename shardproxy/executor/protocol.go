@@ -10,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -36,7 +37,7 @@ func (s *Executor) protocolLimits(ctx context.Context) protoServer {
 			s.log.Warn("shardproxy: cannot read the shard's max_allowed_packet", "shard", name, "err", err)
 			continue
 		}
-		res, _, err := conn.Exec("SELECT @@max_allowed_packet", "", nil, "", 0, s.cfg.Backend.ConnectTimeout)
+		res, _, err := conn.Exec(ctx, "SELECT @@max_allowed_packet", backend.ExecOptions{Timeout: s.cfg.Backend.ConnectTimeout})
 		p.Put(conn)
 		if err != nil || len(res.Rows) == 0 {
 			s.log.Warn("shardproxy: cannot read the shard's max_allowed_packet", "shard", name, "err", err)

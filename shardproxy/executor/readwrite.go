@@ -23,7 +23,7 @@ func (s *Session) readWriteStatement(ctx context.Context, sql string) (res *sqlt
 			"STRATA statements need read/write splitting: set read_write.enabled in the proxy config"), true
 	}
 	if admins := s.srv.cfg.ReadWrite.AdminUsers; len(admins) > 0 && !rwsplit.IsShowStatement(sql) && !slices.Contains(admins, s.User) {
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, "42000",
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, sqlerror.SSClientError,
 			"Access denied; user %q may not change primaries (read_write.admin_users)", s.User), true
 	}
 	res, err = s.srv.rw.Handle(ctx, sql)

@@ -210,7 +210,7 @@ func (s *Session) lockTables(ctx context.Context, st *sqlparser.LockTables) (*sq
 			db = s.DB
 		}
 		if db == "" {
-			return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, "3D000", "No database selected")
+			return nil, sqlerror.NewSQLError(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
 		}
 		d := s.srv.vs.Databases[db]
 		switch {

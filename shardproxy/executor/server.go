@@ -6,8 +6,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
 )
 
 // Accept is the listener's PreHandleFunc: it runs on each accepted
@@ -17,7 +19,7 @@ import (
 // COM_FIELD_LIST).
 func (s *Executor) Accept(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
 	if s.clients.Load() >= int64(s.cfg.MaxClientConnections) || !s.gate.enter(id, c.RemoteAddr()) {
-		wire.WriteRawError(c, 1040, "08004", "Too many connections")
+		wire.WriteRawError(c, sqlerror.ERConCount, mysqlerr.SSConnectionRejected, "Too many connections")
 		c.Close()
 		return nil, errors.New("too many connections")
 	}

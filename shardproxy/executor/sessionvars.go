@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
 )
@@ -61,7 +62,7 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 		}
 		w, ok := isoLevels[strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(str)), " ", "-")]
 		if !ok {
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable '%s' can't be set to the value of '%s'", name, str)
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable '%s' can't be set to the value of '%s'", name, str)
 		}
 		words = "ISOLATION LEVEL " + w
 		assign = "@@session.tx_isolation = '" + strings.ReplaceAll(w, " ", "-") + "'"
@@ -79,7 +80,7 @@ func (s *Session) setTxVar(ctx context.Context, sql string, v *sqlparser.Variabl
 		return s.srv.cluster.States.With(state, name, assign), nil
 	}
 	if s.ExplicitTx || s.Tx != nil {
-		return nil, sqlerror.NewSQLError(sqlerror.ErrorCode(1568), "25001", "Transaction characteristics can't be changed while a transaction is in progress")
+		return nil, sqlerror.NewSQLError(mysqlerr.ERCantChangeTxCharacteristics, mysqlerr.SSActiveTransaction, "Transaction characteristics can't be changed while a transaction is in progress")
 	}
 	if name == "tx_isolation" {
 		sv.NextIso = words
@@ -118,17 +119,13 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	switch cp.kind {
 	case kindInsert, kindUpdate, kindDelete:
 		if sv.NextRO == "READ ONLY" {
-			return sqlerror.NewSQLError(sqlerror.ErrorCode(1792), "25006", "Cannot execute statement in a READ ONLY transaction")
+			return sqlerror.NewSQLError(mysqlerr.ERCantExecuteInReadOnlyTransaction, mysqlerr.SSReadOnlyTransaction, "Cannot execute statement in a READ ONLY transaction")
 		}
 	case kindSelect, kindDDL:
 	default:
 		return nil
 	}
-	plan := cp.plan
-	if cn, ok := plan.(*engine.ColumnNames); ok {
-		plan = cn.Input
-	}
-	if p, ok := plan.(*passthrough); ok && p.noTable {
+	if engine.FactsOf(cp.plan).NoTable {
 		return nil // no transaction on the server
 	}
 	sv.NextIso, sv.NextRO = "", ""
@@ -152,7 +149,7 @@ func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *s
 	}
 	n, err := strconv.ParseUint(str, 10, 64)
 	if err != nil {
-		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, "42000", "Incorrect argument type to variable 'sql_select_limit'")
+		return sqlerror.NewSQLErrorf(sqlerror.ERWrongTypeForVar, sqlerror.SSClientError, "Incorrect argument type to variable 'sql_select_limit'")
 	}
 	sv.HasSelectLimit, sv.SelectLimit = n != math.MaxUint64, n
 	return nil
@@ -248,17 +245,17 @@ func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
 // literals written back with their type (1 /* INT64 */ + 1). A select list
 // whose only such items are lone numbers stays as it is, and in the fast
 // lane: MariaDB names a number by its value, which the shard's text keeps.
-func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Primitive {
+func namedPassthrough(stmt sqlparser.TableStatement, p *engine.Passthrough) engine.Primitive {
 	w := planner.WithNames(stmt, p)
-	cn, ok := w.(*engine.ColumnNames)
-	if !ok {
+	f := engine.FactsOf(w)
+	if !f.NeedsText {
 		return p
 	}
 	sel, _ := sqlparser.GetFirstSelect(stmt)
 	if sel == nil {
 		return w
 	}
-	for i, fromText := range cn.FromText {
+	for i, fromText := range f.FromText {
 		if !fromText {
 			continue
 		}
@@ -282,11 +279,7 @@ func namedPassthrough(stmt sqlparser.TableStatement, p *passthrough) engine.Prim
 // server does for the client's own statement. "" when the statement needs
 // the ordinary path.
 func namedLaneText(cp *cachedPlan, query string) string {
-	cn, ok := cp.plan.(*engine.ColumnNames)
-	if !ok || !cp.plainSelect() || cp.needs != nil {
-		return ""
-	}
-	if _, ok := cn.Input.(*passthrough); !ok {
+	if f := engine.FactsOf(cp.plan); !f.NeedsText || !f.Passthrough || !cp.plainSelect() || cp.needs != nil {
 		return ""
 	}
 	return query

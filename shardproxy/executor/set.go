@@ -29,7 +29,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 	for _, e := range st.Exprs {
 		v := e.Var
 		if v.Scope == sqlparser.GlobalScope || v.Scope == sqlparser.PersistSysScope || v.Scope == sqlparser.PersistOnlySysScope {
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, "42000",
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERSpecifiedAccessDenied, sqlerror.SSClientError,
 				"Access denied; SET GLOBAL/PERSIST of %s is not allowed through the proxy: set it on every server", v.Name.String())
 		}
 		if v.Scope == sqlparser.VariableScope {
@@ -112,7 +112,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 	if autocommit && !s.Autocommit {
 		// Turning autocommit on commits the open transaction.
 		s.Autocommit = true
-		if err := s.EndTx(true); err != nil {
+		if err := s.endTx(true); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +125,7 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 // checks it; on success it becomes the session's.
 func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if s.Tx != nil {
-		if _, _, err := s.Tx.Exec("DO 0", s.DBOn(s.TxShard), state, "", 0, s.srv.cfg.QueryTimeout); err != nil {
+		if _, _, err := s.Tx.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(s.TxShard), State: state, Timeout: s.srv.cfg.QueryTimeout}); err != nil {
 			return err
 		}
 		s.State = state
@@ -140,7 +140,7 @@ func (s *Session) applyState(ctx context.Context, state *backend.State) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = conn.Exec("DO 0", s.DBOn(shard), state, "", 0, s.srv.cfg.QueryTimeout)
+	_, _, err = conn.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(shard), State: state, Timeout: s.srv.cfg.QueryTimeout})
 	t.Pool.Put(conn)
 	if t.Done != nil {
 		t.Done(err)
@@ -166,7 +166,7 @@ func namesAssign(sql, name string, expr sqlparser.Expr) (string, error) {
 	}
 	cs := strings.Trim(m[2], "'\"`")
 	if !identRE.MatchString(cs) {
-		return "", sqlerror.NewSQLErrorf(sqlerror.ERUnknownCharacterSet, "42000", "Unknown character set: '%s'", cs)
+		return "", sqlerror.NewSQLErrorf(sqlerror.ERUnknownCharacterSet, sqlerror.SSClientError, "Unknown character set: '%s'", cs)
 	}
 	kw := "NAMES"
 	if name == "charset" {
@@ -176,7 +176,7 @@ func namesAssign(sql, name string, expr sqlparser.Expr) (string, error) {
 	if m[4] != "" {
 		coll := strings.Trim(m[4], "'\"")
 		if !identRE.MatchString(coll) {
-			return "", sqlerror.NewSQLErrorf(sqlerror.ERUnknownCollation, "HY000", "Unknown collation: '%s'", coll)
+			return "", sqlerror.NewSQLErrorf(sqlerror.ERUnknownCollation, sqlerror.SSUnknownSQLState, "Unknown collation: '%s'", coll)
 		}
 		out += " COLLATE '" + coll + "'"
 	}
@@ -232,7 +232,7 @@ func (s *Session) evalExpr(ctx context.Context, expr sqlparser.Expr) (*querypb.B
 		return nil, err
 	}
 	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSubqueryNo1Row, "21000", "Subquery returns more than 1 row")
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERSubqueryNo1Row, sqlerror.SSWrongNumberOfColumns, "Subquery returns more than 1 row")
 	}
 	return sqltypes.ValueBindVariable(res.Rows[0][0]), nil
 }
@@ -257,5 +257,5 @@ func (s *Session) boolValue(ctx context.Context, name string, expr sqlparser.Exp
 	case "0", "off", "false":
 		return false, nil
 	}
-	return false, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable '%s' can't be set to the value of '%s'", name, str)
+	return false, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable '%s' can't be set to the value of '%s'", name, str)
 }

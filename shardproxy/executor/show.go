@@ -62,7 +62,7 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 		case sqlparser.CreateDb:
 			db := in.Op.Name.String()
 			if _, ok := s.srv.vs.Databases[db]; !ok && !sqlparser.SystemSchema(db) {
-				return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+				return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 			}
 			return s.onShard(ctx, s.srv.homeShardOf(db), sql)
 		default:
@@ -110,9 +110,9 @@ func (s *Session) showTable(ctx context.Context, sql string, t sqlparser.TableNa
 	_, tbl, err := s.srv.vs.FindTable(db, t.Name.String())
 	switch {
 	case errors.Is(err, vschema.ErrUnknownDatabase):
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 	case errors.Is(err, vschema.ErrUnknownTable):
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNoSuchTable, "42S02", "Table '%s.%s' doesn't exist", db, t.Name.String())
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERNoSuchTable, sqlerror.SSUnknownTable, "Table '%s.%s' doesn't exist", db, t.Name.String())
 	case err != nil:
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (s *Session) showTables(ctx context.Context, sql string, in *sqlparser.Show
 		if sqlparser.SystemSchema(db) {
 			return s.onShard(ctx, s.srv.vs.Shards[0], sql)
 		}
-		return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", db)
+		return nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", db)
 	}
 	if !d.Sharded {
 		return s.onShard(ctx, d.Shard, sql)
@@ -156,7 +156,7 @@ func (s *Session) showTables(ctx context.Context, sql string, in *sqlparser.Show
 	seen := map[string]bool{}
 	for _, r := range results {
 		for _, row := range r.Rows {
-			if name := row[0].ToString(); !seen[name] {
+			if name := row[0].ToString(); !seen[name] && !d.IsSubTableName(name) {
 				seen[name] = true
 				out.Rows = append(out.Rows, row)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
 )
 
 // checkLoop checks one server every CheckInterval, or at once when kicked.
@@ -226,7 +227,7 @@ func (f *Fleet) readBeat(ctx context.Context, s *server) error {
 	var me *mysql.MySQLError
 	switch {
 	case err == nil, errors.Is(err, sql.ErrNoRows):
-	case errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049):
+	case errors.As(err, &me) && (me.Number == uint16(sqlerror.ERNoSuchTable) || me.Number == uint16(sqlerror.ERBadDb)):
 		// The table has not replicated here yet: behind every beat.
 	default:
 		return fmt.Errorf("heartbeat: %w", err)

@@ -182,7 +182,7 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 		empty := sqlparser.CloneRefOfSelect(sp.push)
 		empty.GroupBy = nil
 		empty.Where = sqlparser.NewWhere(sqlparser.WhereClause, sqlparser.BoolVal(false))
-		ap.agg.Empty = &engine.Route{Opcode: engine.AnyShard, VSchema: sp.pl.vs, Query: parsed(empty), Read: read}
+		ap.agg.Empty = &engine.Route{Opcode: engine.AnyShard, VSchema: sp.pl.vs, Query: parsed(empty), Read: read, Sub: r.Sub}
 	}
 	var p engine.Primitive = ap.agg
 	if pred != nil {

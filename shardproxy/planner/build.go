@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -36,6 +37,12 @@ func build(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (engine.Pri
 		return nil, errors.New("planner: nil vschema")
 	}
 	pl := &planner{vs: vs, db: db}
+	if _, ddl := stmt.(sqlparser.DDLStatement); !ddl {
+		var err error
+		if stmt, err = pl.markSubTables(stmt); err != nil {
+			return nil, err
+		}
+	}
 	switch s := stmt.(type) {
 	case *sqlparser.Select:
 		return pl.planSelectStatement(s)
@@ -70,6 +77,8 @@ func stmtKind(stmt sqlparser.Statement) string {
 type planner struct {
 	vs *vschema.VSchema
 	db string
+	// subs are the sub-tabled tables of the statement (subtable.go).
+	subs *subMarks
 }
 
 func unsupported(format string, args ...any) error {
@@ -78,6 +87,9 @@ func unsupported(format string, args ...any) error {
 
 // resolveTable finds a table named in a statement.
 func (pl *planner) resolveTable(tn sqlparser.TableName) (dbName string, d *vschema.Database, t *vschema.Table, err error) {
+	if i := pl.subs.index(tn); i >= 0 {
+		tn = pl.subs.orig[i]
+	}
 	dbName = tn.Qualifier.String()
 	if dbName == "" {
 		dbName = pl.db
@@ -108,9 +120,19 @@ func parsed(node sqlparser.SQLNode) *sqlparser.ParsedQuery {
 }
 
 func formatNode(buf *sqlparser.TrackedBuffer, node sqlparser.SQLNode) {
-	if a, ok := node.(*sqlparser.Argument); ok && plainArgument(a) {
-		buf.WriteArg(":", a.Name)
-		return
+	switch n := node.(type) {
+	case *sqlparser.Argument:
+		if plainArgument(n) {
+			buf.WriteArg(":", n.Name)
+			return
+		}
+	case sqlparser.TableName:
+		// A sub-tabled table's marker: the engine writes the physical
+		// table of each target there.
+		if name := n.Name.String(); n.Qualifier.IsEmpty() && strings.HasPrefix(name, "__strata_sub_") {
+			buf.WriteArg(":", name)
+			return
+		}
 	}
 	node.Format(buf)
 }

@@ -15,7 +15,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 	if !ok {
 		return nil, unsupported("INSERT into %s", sqlString(ins.Table.Expr))
 	}
-	_, _, t, err := pl.resolveTable(tn)
+	dbName, _, t, err := pl.resolveTable(tn)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,22 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 			key = i
 		}
 	}
-	generate := key < 0
+	// Sequence columns: where the statement gives one, seqAt is its index;
+	// those it leaves out are appended after the shard key.
+	seqAt := make([]int, len(t.Sequences))
+	keySeq := -1
+	for k, sq := range t.Sequences {
+		seqAt[k] = -1
+		for i, c := range ins.Columns {
+			if c.EqualString(sq.Column) {
+				seqAt[k] = i
+			}
+		}
+		if strings.EqualFold(sq.Column, t.Column) {
+			keySeq = k
+		}
+	}
+	generate := key < 0 && keySeq < 0
 	if generate {
 		// The session's ID service (engine.KeyGenerator) fills the key.
 		key = len(ins.Columns)
@@ -75,31 +90,80 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 			return nil, unsupported("ON DUPLICATE KEY UPDATE of shard key %s.%s (it would move the row to another shard)", t.Name, t.Column)
 		}
 	}
-	dbName := tn.Qualifier.String()
-	if dbName == "" {
-		dbName = pl.db
+	month := -1
+	if t.Sub.By == vschema.SubMonth {
+		for i, c := range ins.Columns {
+			if c.EqualString(t.Sub.Column) {
+				month = i
+			}
+		}
+		if month < 0 {
+			return nil, unsupported("INSERT into month-partitioned table %s without its column %s, whose month picks the sub-table", t.Name, t.Sub.Column)
+		}
+		for _, u := range ins.OnDup {
+			if u.Name.Name.EqualString(t.Sub.Column) {
+				return nil, unsupported("ON DUPLICATE KEY UPDATE of %s.%s (it would move the row to another month's sub-table)", t.Name, t.Sub.Column)
+			}
+		}
 	}
 	plan := &engine.Insert{VSchema: pl.vs, DB: dbName, Table: t, GenerateKeys: generate}
+	if t.HasSubTables() {
+		plan.Sub = &engine.SubTables{Layout: t, Names: pl.subs.names}
+	}
+	extra := []sqlparser.IdentifierCI{}
+	if generate {
+		extra = append(extra, sqlparser.NewIdentifierCI(t.Column))
+	}
+	for k, sq := range t.Sequences {
+		sc := engine.SeqColumn{Column: sq.Column, Tag: sq.Tag}
+		if seqAt[k] >= 0 {
+			sc.Given = make([]*engine.EvalValue, len(rows))
+		} else {
+			seqAt[k] = len(ins.Columns) + len(extra)
+			extra = append(extra, sqlparser.NewIdentifierCI(sq.Column))
+		}
+		if k == keySeq {
+			key = seqAt[k]
+		}
+		plan.Seqs = append(plan.Seqs, sc)
+	}
 	for n, row := range rows {
 		if len(row) != len(ins.Columns) {
 			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueCountOnRow, "21S01", "Column count doesn't match value count at row %d", n+1)
 		}
+		row = append(row[:len(row):len(row)], make(sqlparser.ValTuple, len(extra))...)
 		if generate {
-			row = append(row[:len(row):len(row)], sqlparser.NewArgument(engine.GeneratedKeyVar(n)))
+			row[len(ins.Columns)] = sqlparser.NewArgument(engine.GeneratedKeyVar(n))
+		}
+		for k := range plan.Seqs {
+			sc := &plan.Seqs[k]
+			if sc.Given != nil {
+				v, ok := evalValue(row[seqAt[k]])
+				if !ok || v.Tuple != nil || v.List {
+					continue // an expression: kept as written
+				}
+				sc.Given[n] = &v
+			}
+			row[seqAt[k]] = sqlparser.NewArgument(engine.SeqVar(k, n))
 		}
 		v, ok := evalValue(row[key])
 		if !ok || v.Tuple != nil || v.List {
 			return nil, unsupported("shard key %s.%s given as the expression %s: it must be a literal or a parameter", t.Name, t.Column, sqlString(row[key]))
 		}
 		plan.Keys = append(plan.Keys, v)
+		if month >= 0 {
+			m, ok := evalValue(row[month])
+			if !ok || m.Tuple != nil || m.List {
+				return nil, unsupported("%s.%s given as the expression %s: the month that picks the sub-table must be a literal or a parameter", t.Name, t.Sub.Column, sqlString(row[month]))
+			}
+			plan.Months = append(plan.Months, m)
+		}
 		plan.Rows = append(plan.Rows, parsed(row))
 	}
 	// The prefix is the statement up to its rows: format it with a marker
 	// row and cut there.
 	head := *ins
-	if generate {
-		head.Columns = append(ins.Columns[:len(ins.Columns):len(ins.Columns)], sqlparser.NewIdentifierCI(t.Column))
-	}
+	head.Columns = append(ins.Columns[:len(ins.Columns):len(ins.Columns)], extra...)
 	const marker = "__strata_rows__"
 	head.Rows = sqlparser.Values{sqlparser.ValTuple{sqlparser.NewArgument(marker)}}
 	head.OnDup = nil
@@ -237,9 +301,64 @@ func (pl *planner) planUpdate(upd *sqlparser.Update) (engine.Primitive, error) {
 			if u.Name.Name.EqualString(in.t.Column) && (q == "" || q == in.name) {
 				return nil, unsupported("changing shard key %s.%s with UPDATE (the row would belong on another shard: delete it and insert it again)", in.t.Name, in.t.Column)
 			}
+			if in.t.Sub.By == vschema.SubMonth && u.Name.Name.EqualString(in.t.Sub.Column) && (q == "" || q == in.name) {
+				return nil, unsupported("changing %s.%s with UPDATE (the row would belong in another month's sub-table: delete it and insert it again)", in.t.Name, in.t.Sub.Column)
+			}
 		}
 	}
-	return pl.planWrite(upd, "UPDATE", a, blk, upd.OrderBy, upd.Limit)
+	p, err := pl.planWrite(upd, "UPDATE", a, blk, upd.OrderBy, upd.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if c := combinable(upd, blk, p); c != nil {
+		return c, nil
+	}
+	return p, nil
+}
+
+// combinable returns the plan of UPDATE t SET c = c + v [, d = d - w]
+// WHERE key = k on a table that combines writes, or nil.
+func combinable(upd *sqlparser.Update, blk *block, p engine.Primitive) *engine.Combine {
+	r, ok := p.(*engine.Route)
+	if !ok || r.Opcode != engine.EqualUnique || len(blk.insts) != 1 || len(r.SameShard) > 0 {
+		return nil
+	}
+	in := blk.insts[0]
+	if !in.t.CombineWrites || bool(upd.Ignore) || upd.OrderBy != nil || upd.Limit != nil || upd.Where == nil || len(blk.where) != 1 {
+		return nil
+	}
+	isCol := func(e sqlparser.Expr, name string) bool {
+		c, ok := e.(*sqlparser.ColName)
+		return ok && c.Name.EqualString(name) && (c.Qualifier.IsEmpty() || c.Qualifier.Name.String() == in.name)
+	}
+	cmp, ok := blk.where[0].(*sqlparser.ComparisonExpr)
+	if !ok || cmp.Operator != sqlparser.EqualOp || !isCol(cmp.Left, in.t.Column) {
+		return nil
+	}
+	if _, ok := evalValue(cmp.Right); !ok {
+		return nil
+	}
+	c := &engine.Combine{Route: r, KeyCol: in.t.Column, DB: in.dbName}
+	for _, u := range upd.Exprs {
+		col := u.Name.Name.String()
+		be, ok := u.Expr.(*sqlparser.BinaryExpr)
+		if !ok || (be.Operator != sqlparser.PlusOp && be.Operator != sqlparser.MinusOp) || !isCol(be.Left, col) || !isCol(u.Name, col) {
+			return nil
+		}
+		v, ok := evalValue(be.Right)
+		if !ok || v.Tuple != nil || v.List {
+			return nil
+		}
+		for _, seen := range c.Cols {
+			if strings.EqualFold(seen, col) {
+				return nil
+			}
+		}
+		c.Cols = append(c.Cols, col)
+		c.Neg = append(c.Neg, be.Operator == sqlparser.MinusOp)
+		c.Deltas = append(c.Deltas, v)
+	}
+	return c
 }
 
 func (pl *planner) planDelete(del *sqlparser.Delete) (engine.Primitive, error) {
@@ -315,7 +434,15 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 	if all && shard != "" {
 		return nil, unsupported("DDL over tables placed differently: %s", strings.Join(placed, ", "))
 	}
+	sub, ddl, err := pl.subDDL(ddl, names)
+	if err != nil {
+		return nil, err
+	}
 	q := parsed(ddl)
+	if sub != nil {
+		// Every sub-table of every shard.
+		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q, Sub: sub}, nil
+	}
 	if all {
 		// A copying ALTER counts the rows it copied: the shards' own rows of a
 		// sharded table (summed, as one server would count them all), the
@@ -323,4 +450,42 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 		return &engine.Route{Opcode: engine.AllShards, VSchema: pl.vs, Query: q, Copies: !sharded}, nil
 	}
 	return &engine.Route{Opcode: engine.Unsharded, VSchema: pl.vs, Shard: shard, Query: q}, nil
+}
+
+// subDDL rewrites DDL over sub-tabled tables to run on each sub-table: the
+// tables it names must all be sub-tabled alike.
+func (pl *planner) subDDL(ddl sqlparser.DDLStatement, names sqlparser.TableNames) (*engine.SubTables, sqlparser.DDLStatement, error) {
+	var subbed, plain []string
+	var lay *vschema.Table
+	for _, n := range names {
+		t := pl.subTableOf(n)
+		if t == nil {
+			plain = append(plain, sqlString(n))
+			continue
+		}
+		if lay != nil && !vschema.SameSubLayout(lay, t) {
+			return nil, nil, unsupported("DDL over sub-tabled tables %s and %s, which are not partitioned alike", lay.Name, t.Name)
+		}
+		lay = t
+		subbed = append(subbed, t.Name)
+	}
+	if lay == nil {
+		return nil, ddl, nil
+	}
+	if len(plain) > 0 {
+		return nil, nil, unsupported("DDL over sub-tabled table %s together with %s, which has no sub-tables alike", subbed[0], plain[0])
+	}
+	if _, ok := ddl.(*sqlparser.RenameTable); ok {
+		return nil, nil, unsupported("RENAME TABLE of sub-tabled table %s", subbed[0])
+	}
+	pl.subs = &subMarks{}
+	out := sqlparser.Rewrite(sqlparser.Clone(sqlparser.SQLNode(ddl)), func(c *sqlparser.Cursor) bool {
+		if tn, ok := c.Node().(sqlparser.TableName); ok {
+			if t := pl.subTableOf(tn); t != nil {
+				c.Replace(pl.subs.mark(tn, t))
+			}
+		}
+		return true
+	}, nil)
+	return &engine.SubTables{Layout: lay, Names: pl.subs.names}, out.(sqlparser.DDLStatement), nil
 }

@@ -4,7 +4,11 @@
 // shard receives (rewritten with hidden columns for ordering, grouping and
 // collations, LIMIT pushed down, AVG split into SUM and COUNT), and how the
 // shards' answers merge. Whatever it cannot run exactly as one MySQL server
-// would is refused with error 1235 naming what is unsupported.
+// would is refused with error 1235 naming what is unsupported. A sub-tabled
+// table is named in the shards' queries through a marker the engine fills
+// with each target's physical table (subtable.go); an INSERT gets the
+// generated columns its table declares; an increment of one row of a table
+// that combines writes is planned as engine.Combine.
 //
 // Plans are immutable and hold precomputed query templates
 // (sqlparser.ParsedQuery): executing one substitutes bind variables and

@@ -76,6 +76,18 @@ func (a *analysis) decide(blocks []*block, what string) (*decision, error) {
 	if len(choices) == 0 {
 		return nil, unsupported("%s: no sharded table to route by", what)
 	}
+	sub, err := a.checkSubTables()
+	if err != nil {
+		return nil, err
+	}
+	if allEqual && a.pl.monthSub() {
+		// One shard, but the key's rows span months: merge their answers.
+		first := choices[0]
+		d.top = first
+		d.route = engine.Route{Opcode: engine.EqualUnique, VSchema: vs, Table: first.table, Values: first.values,
+			SameShard: checks, Desc: first.desc, Sub: sub}
+		return d, nil
+	}
 	if allEqual {
 		first := choices[0]
 		for _, c := range choices[1:] {
@@ -83,7 +95,7 @@ func (a *analysis) decide(blocks []*block, what string) (*decision, error) {
 		}
 		d.single = true
 		d.route = engine.Route{Opcode: engine.EqualUnique, VSchema: vs, Table: first.table, Values: first.values,
-			SameShard: checks, Desc: first.desc}
+			SameShard: checks, Desc: first.desc, Sub: sub}
 		return d, nil
 	}
 	if len(a.needSingle) > 0 {
@@ -103,7 +115,7 @@ func (a *analysis) decide(blocks []*block, what string) (*decision, error) {
 	} else {
 		d.top = choices[0]
 	}
-	d.route = engine.Route{Opcode: d.top.opcode, VSchema: vs, Table: d.top.table, Values: d.top.values, Desc: d.top.desc}
+	d.route = engine.Route{Opcode: d.top.opcode, VSchema: vs, Table: d.top.table, Values: d.top.values, Desc: d.top.desc, Sub: sub}
 	return d, nil
 }
 
@@ -513,6 +525,9 @@ func hasWindow(n sqlparser.SQLNode) bool {
 // that is not on the NULL side of an outer join. Then the shards compute
 // whole groups and the proxy only merges rows.
 func (sp *selectPlan) shardLocal() bool {
+	if sp.pl.monthSub() {
+		return false // a key's rows span months
+	}
 	isKey := func(e sqlparser.Expr) bool {
 		k := sp.a.keyColumn(sp.d.blk, e, false)
 		if k == nil || k.nullable {

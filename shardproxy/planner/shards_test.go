@@ -88,6 +88,12 @@ type testEnv struct {
 
 func startEnv(t testing.TB) *testEnv {
 	t.Helper()
+	return startEnvWith(t, difftest.Tables())
+}
+
+// startEnvWith is startEnv with another placement of the tables.
+func startEnvWith(t testing.TB, tables []difftest.Table) *testEnv {
+	t.Helper()
 	topo := localdb.StartForTest(t, localdb.TestConfig(3, 0))
 	shards := topo.Shards()
 	ctx := context.Background()
@@ -96,7 +102,7 @@ func startEnv(t testing.TB) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	vs := diffVSchema(shards[0].Name, shards[1].Name)
+	vs := diffVSchemaOf(tables, shards[0].Name, shards[1].Name)
 	cur := &shardCursor{conns: map[string]*lockedConn{}}
 	for _, sh := range shards[:2] {
 		cur.conns[sh.Name] = &lockedConn{c: connect(t, sh.Primary(), "demo")}
@@ -104,10 +110,10 @@ func startEnv(t testing.TB) *testEnv {
 	return &testEnv{vs: vs, cursor: cur, single: connect(t, shards[2].Primary(), "demo"), topo: topo}
 }
 
-// diffVSchema is the routing schema of the differential test.
-func diffVSchema(s0, s1 string) *vschema.VSchema {
+// diffVSchemaOf is the routing schema of the differential test.
+func diffVSchemaOf(tables []difftest.Table, s0, s1 string) *vschema.VSchema {
 	d := &vschema.Database{Name: "demo", Sharded: true, Tables: map[string]*vschema.Table{}}
-	for _, tb := range difftest.Tables() {
+	for _, tb := range tables {
 		t := &vschema.Table{Name: tb.Name, Column: tb.Column, Type: vschema.KeyType(tb.Type), Func: vschema.ShardFunc(tb.Function)}
 		switch tb.Kind {
 		case "sharded":
@@ -119,6 +125,14 @@ func diffVSchema(s0, s1 string) *vschema.VSchema {
 		}
 		if t.Func == vschema.Range {
 			t.Ranges = []vschema.RangeBound{{Shard: s0, Upper: difftest.RangeSplit}, {Shard: s1, Unbounded: true}}
+		}
+		if tb.SubTables > 0 {
+			t.Sub = vschema.SubTables{By: vschema.SubHash, Count: tb.SubTables}
+		}
+		if tb.SubBy == "month" {
+			from, _ := vschema.ParseMonth(tb.SubFrom)
+			to, _ := vschema.ParseMonth(tb.SubTo)
+			t.Sub = vschema.SubTables{By: vschema.SubMonth, Column: tb.SubColumn, From: from, To: to}
 		}
 		d.Tables[tb.Name] = t
 	}

@@ -13,6 +13,7 @@ import (
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/strata-db/strata/shardproxy/fleet"
+	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 )
 
 // IsAdminStatement reports whether sql is one of the statements Handle
@@ -74,7 +75,7 @@ func syntaxError(sql string) error {
 // rawWords splits sql into words after leading comments, without a
 // trailing semicolon; names may be quoted with backquotes.
 func rawWords(sql string) []string {
-	s := strings.TrimSpace(stripComments(sql))
+	s := strings.TrimSpace(sqltext.StripComments(sql))
 	s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
 	out := strings.Fields(s)
 	for i, w := range out {
@@ -93,29 +94,6 @@ func words(sql string, n int) []string {
 		out[i] = strings.ToUpper(w)
 	}
 	return out
-}
-
-// stripComments drops leading /* */ and -- / # comments.
-func stripComments(s string) string {
-	for {
-		s = strings.TrimSpace(s)
-		switch {
-		case strings.HasPrefix(s, "/*"):
-			i := strings.Index(s, "*/")
-			if i < 0 {
-				return ""
-			}
-			s = s[i+2:]
-		case strings.HasPrefix(s, "--"), strings.HasPrefix(s, "#"):
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				return ""
-			}
-			s = s[i+1:]
-		default:
-			return s
-		}
-	}
 }
 
 func field(name string, t querypb.Type) *querypb.Field {

@@ -57,17 +57,18 @@ func FleetConfig(cfg *config.Config) fleet.Config {
 	return fc
 }
 
-// New builds the router and its fleet from the proxy config. Bind gives it
-// the backend pools; Start starts the fleet's checks.
-func New(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
+// New builds the router and its fleet (fc: FleetConfig of the proxy's
+// config); def is the read consistency of sessions that set none. Bind
+// gives it the backend pools; Start starts the fleet's checks.
+func New(fc fleet.Config, def fleet.Consistency, reg prometheus.Registerer, log *slog.Logger) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	def, err := fleet.ParseConsistency(cfg.ReadWrite.Consistency)
+	def, err := fleet.ParseConsistency(string(def))
 	if err != nil {
 		return nil, err
 	}
-	f, err := fleet.New(FleetConfig(cfg), reg, log)
+	f, err := fleet.New(fc, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +286,7 @@ func (r *Router) query(ctx context.Context, p *backend.Pool, q string, timeout t
 	if err != nil {
 		return "", err
 	}
-	res, _, err := c.Exec(q, "", c.State(), "", 0, timeout)
+	res, _, err := c.Exec(ctx, q, backend.ExecOptions{State: c.State(), Timeout: timeout})
 	p.Put(c)
 	if err != nil {
 		return "", err
@@ -428,7 +429,7 @@ func HasPrimaryHint(sql string) bool {
 func ParseConsistency(v string) (fleet.Consistency, error) {
 	c, err := fleet.ParseConsistency(strings.Trim(strings.TrimSpace(v), `'"`))
 	if err != nil {
-		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, "42000", "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, eventual or strong)", v)
+		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, eventual or strong)", v)
 	}
 	return c, nil
 }

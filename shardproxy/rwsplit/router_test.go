@@ -81,7 +81,11 @@ func startRouter(t *testing.T, cfg *config.Config) (*Router, *backend.Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	r, err := New(cfg, prometheus.NewRegistry(), localdb.TestLogger(t))
+	def, err := fleet.ParseConsistency(cfg.ReadWrite.Consistency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(FleetConfig(cfg), def, prometheus.NewRegistry(), localdb.TestLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +113,7 @@ func run(ctx context.Context, c *backend.Cluster, h *backend.RouteHint, read boo
 		tg.Done(err)
 		return "", "", err
 	}
-	res, _, err := conn.Exec(sql, "app", conn.State(), "", 0, 10*time.Second)
+	res, _, err := conn.Exec(context.Background(), sql, backend.ExecOptions{DB: "app", State: conn.State(), Timeout: 10 * time.Second})
 	tg.Pool.Put(conn)
 	tg.Done(err)
 	if err != nil {

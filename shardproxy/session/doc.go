@@ -19,7 +19,10 @@
 // proxy shares (pools, metrics, limits) comes in a Shared, built by the
 // server.
 //
-// May import: backend, config, engine, fleet, vschema, mysqlerr,
+// Transactions that span shards (xa.go) run as XA branches finished by
+// package xa's committer, when the database's transaction_mode is twopc.
+//
+// May import: backend, config, engine, fleet, vschema, mysqlerr, xa,
 // idserver/client, vitess go/mysql and sqltypes. Never: executor, wire,
 // planner, shardproxy.
 package session

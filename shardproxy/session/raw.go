@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
@@ -24,7 +25,7 @@ func quoteVar(name string) string {
 	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-func (s *Session) rawBefore(conn *backend.Conn, shard string) error {
+func (s *Session) rawBefore(ctx context.Context, conn *backend.Conn, shard string) error {
 	var b strings.Builder
 	for _, name := range s.Raw.Reads {
 		if b.Len() == 0 {
@@ -45,17 +46,17 @@ func (s *Session) rawBefore(conn *backend.Conn, shard string) error {
 		val.EncodeSQLStringBuilder(&b)
 	}
 	sql := sqlmode.Denormalize(b.String(), s.Vars.Mode)
-	_, _, err := conn.Exec(sql, s.DBOn(shard), s.State, "", 0, s.sh.QueryTimeout)
+	_, _, err := conn.Exec(ctx, sql, backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Timeout: s.sh.QueryTimeout})
 	return err
 }
 
-func (s *Session) rawAfter(conn *backend.Conn) {
+func (s *Session) rawAfter(ctx context.Context, conn *backend.Conn) {
 	if len(s.Raw.Sets) > 0 {
 		names := make([]string, len(s.Raw.Sets))
 		for i, n := range s.Raw.Sets {
 			names[i] = quoteVar(n)
 		}
-		res, _, err := conn.Exec("SELECT "+strings.Join(names, ", "), "", conn.State(), "", 0, s.sh.QueryTimeout)
+		res, _, err := conn.Exec(ctx, "SELECT "+strings.Join(names, ", "), backend.ExecOptions{Timeout: s.sh.QueryTimeout})
 		if err != nil || len(res.Rows) != 1 {
 			conn.MarkBroken()
 			return
@@ -71,7 +72,7 @@ func (s *Session) rawAfter(conn *backend.Conn) {
 	for i, n := range s.Raw.Reads {
 		clear[i] = quoteVar(n) + " = NULL"
 	}
-	if _, _, err := conn.Exec("SET "+strings.Join(clear, ", "), "", conn.State(), "", 0, s.sh.QueryTimeout); err != nil {
+	if _, _, err := conn.Exec(ctx, "SET "+strings.Join(clear, ", "), backend.ExecOptions{Timeout: s.sh.QueryTimeout}); err != nil {
 		conn.MarkBroken()
 	}
 }

@@ -103,7 +103,7 @@ func (s *Session) RunHeld(ctx context.Context, q engine.ShardQuery, conn *backen
 		}
 		return nil, err
 	}
-	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
+	res, err := s.ExecOn(ctx, conn, q.Shard, q.SQL, "")
 	if t.Done != nil {
 		t.Done(err)
 	}

@@ -13,6 +13,7 @@ import (
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
@@ -47,6 +48,23 @@ type Session struct {
 	TxShard    string
 	TxTarget   backend.Target
 	TxBegin    string
+	// Cross-shard transactions (xa.go): XID is the coordinator's id of the
+	// transaction (0: plain); TxXA says the first shard's branch is an XA
+	// branch; TxWrote that a statement other than a plain read ran there;
+	// Branches are the other shards' parts; TxNext is the SET TRANSACTION
+	// the first branch began with, for the others.
+	XID      uint64
+	TxXA     bool
+	TxWrote  bool
+	Branches []*Branch
+	TxNext   string
+	// replay is what the plain first shard ran (xa.go), while replayOn;
+	// replayOver: too much to replay.
+	replay      []replayed
+	replayOn    bool
+	replayOver  bool
+	replayRest  string
+	replayBytes int
 	// txLost is set when the pinned connection failed: the transaction is
 	// gone on the server, so every statement but ROLLBACK fails until the
 	// client ends it.
@@ -167,6 +185,12 @@ func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]
 	if s.InTx() && !s.OutsideTx {
 		out := make([]*sqltypes.Result, len(qs))
 		err := s.executeInTx(ctx, qs, out)
+		s.clientFoundRows(qs, out)
+		return out, err
+	}
+	if len(qs) > 1 && !s.OutsideTx && s.sh.XA != nil && len(s.Reserved) == 0 && s.Reserving == "" &&
+		needsAtomic(qs) && s.txMode() == config.TxTwoPC {
+		out, err := s.executeAtomic(ctx, qs)
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
@@ -335,7 +359,7 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 		}
 		return nil, err
 	}
-	res, err := s.ExecOn(conn, q.Shard, q.SQL, "")
+	res, err := s.ExecOn(ctx, conn, q.Shard, q.SQL, "")
 	fl.done(conn, nil)
 	if s.Reserving != "" && !conn.Broken() {
 		s.Keep(q.Shard, conn)
@@ -351,20 +375,21 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // execOn runs a shard query on conn and, before the connection can serve
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
-func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
 	if s.Vars.Mode&sqlmode.NoBackslashEscapes != 0 {
 		// The proxy's text is the default mode's; the server reads the
 		// session's.
 		sql = sqlmode.Denormalize(sql, s.Vars.Mode)
 	}
 	if s.Raw != nil {
-		if err := s.rawBefore(conn, shard); err != nil {
+		if err := s.rawBefore(ctx, conn, shard); err != nil {
 			return nil, err
 		}
-		defer s.rawAfter(conn)
+		defer s.rawAfter(ctx, conn)
 	}
+	o := backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout}
 	if s.WantAll {
-		all, warn, err := conn.ExecAll(sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
+		all, warn, err := conn.ExecAll(ctx, sql, o)
 		if len(all) == 0 {
 			return nil, err
 		}
@@ -374,7 +399,7 @@ func (s *Session) ExecOn(conn *backend.Conn, shard, sql, pre string) (*sqltypes.
 		}
 		return all[0], nil
 	}
-	res, warn, err := conn.Exec(sql, s.DBOn(shard), s.State, pre, s.sh.MaxRows, s.sh.QueryTimeout)
+	res, warn, err := conn.Exec(ctx, sql, o)
 	if err == nil {
 		if warn > 0 {
 			s.CollectWarnings(conn)
@@ -396,7 +421,7 @@ func (s *Session) CollectWarnings(conn *backend.Conn) {
 	if len(res.Rows) >= 64 {
 		// SHOW WARNINGS lists at most max_error_count (64) of them; the
 		// client's warning count is the server's.
-		if c, _, err := conn.Exec("SELECT @@warning_count", "", conn.State(), "", 0, 0); err == nil && len(c.Rows) == 1 {
+		if c, _, err := conn.Exec(context.Background(), "SELECT @@warning_count", backend.ExecOptions{State: conn.State()}); err == nil && len(c.Rows) == 1 {
 			if n, err := c.Rows[0][0].ToInt(); err == nil && n > len(res.Rows) {
 				more = n - len(res.Rows)
 			}
@@ -421,41 +446,23 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 			shard = q.Shard
 		}
 		if q.Shard != shard {
-			if s.TxShard == "" {
-				return crossShardErr(shard, q.Shard, "this statement")
-			}
-			return crossShardErr(shard, q.Shard, "the transaction")
+			return s.executeSpanning(ctx, qs, out)
 		}
+	}
+	if len(s.Branches) > 0 {
+		return s.executeSpanning(ctx, qs, out)
 	}
 	pre := ""
 	if s.Tx == nil {
-		t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
-		if err != nil {
+		var err error
+		if pre, err = s.openFirst(ctx, shard); err != nil {
 			return err
 		}
-		var conn *backend.Conn
-		if rc := s.Reserved[shard]; rc != nil {
-			// The transaction begins on the session's reserved connection.
-			if t.Pool != rc.Conn.Pool() {
-				if t.Done != nil {
-					t.Done(nil)
-				}
-				return s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
-			}
-			conn = rc.Conn
-		} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
-			if t.Done != nil {
-				t.Done(err)
-			}
-			return err
-		}
-		s.Tx, s.TxShard, s.TxTarget = conn, shard, t
-		pre = s.Vars.BeginSQL(s.TxBegin)
 	}
 	m := s.sh.Metrics.Shard(shard)
 	for i, q := range qs {
 		start := time.Now()
-		res, err := s.ExecOn(s.Tx, shard, q.SQL, pre)
+		res, err := s.ExecOn(ctx, s.Tx, shard, q.SQL, pre)
 		pre = ""
 		if m != nil {
 			m.Observe(start, err)
@@ -480,6 +487,12 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 			return err
 		}
 		out[i] = res
+		if !q.Read {
+			s.TxWrote = true
+		}
+		if s.replayOn {
+			s.note(q, res)
+		}
 		if res.StatusFlags&mysql.ServerStatusInTrans == 0 {
 			// The statement ended the transaction on the server (an
 			// implicit commit): the session's transaction is over too.
@@ -493,9 +506,37 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	return nil
 }
 
+// openFirst opens the transaction's first shard and returns what begins
+// it there (sent with the first statement).
+func (s *Session) openFirst(ctx context.Context, shard string) (string, error) {
+	t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
+	if err != nil {
+		return "", err
+	}
+	var conn *backend.Conn
+	if rc := s.Reserved[shard]; rc != nil {
+		// The transaction begins on the session's reserved connection.
+		if t.Pool != rc.Conn.Pool() {
+			if t.Done != nil {
+				t.Done(nil)
+			}
+			return "", s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+		}
+		conn = rc.Conn
+	} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
+		if t.Done != nil {
+			t.Done(err)
+		}
+		return "", err
+	}
+	s.Tx, s.TxShard, s.TxTarget = conn, shard, t
+	s.TxNext = s.Vars.NextTxSQL()
+	return s.Vars.BeginSQL(s.firstBegin()), nil
+}
+
 func crossShardErr(a, b, what string) error {
 	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
-		"transaction on shard %s cannot also touch shard %s: %s would span shards %s and %s, and cross-shard transactions are not supported yet (COMMIT or ROLLBACK first)", a, b, what, a, b)
+		"transaction on shard %s cannot also touch shard %s: %s would span shards %s and %s, and this database's transaction_mode is single (COMMIT or ROLLBACK first; transaction_mode twopc, with a coordinator, makes such transactions atomic)", a, b, what, a, b)
 }
 
 // releaseTx gives the pinned connection back, unless the session holds it
@@ -503,6 +544,11 @@ func crossShardErr(a, b, what string) error {
 func (s *Session) ReleaseTx(err error) {
 	if s.Tx == nil {
 		return
+	}
+	if s.TxXA {
+		// An XA branch not finished by EndTx (an error path): dropping
+		// its connection rolls it back on the server.
+		s.Tx.MarkBroken()
 	}
 	if !s.IsReserved(s.Tx) {
 		s.Tx.Pool().Put(s.Tx)
@@ -512,6 +558,7 @@ func (s *Session) ReleaseTx(err error) {
 	if s.TxTarget.Done != nil {
 		s.TxTarget.Done(err)
 	}
+	s.releaseBranches(err)
 	s.Tx, s.TxShard, s.TxTarget = nil, "", backend.Target{}
 	s.TxBegin = "BEGIN"
 }
@@ -532,13 +579,17 @@ func (s *Session) EndTx(commit bool) error {
 		s.TxBegin = "BEGIN"
 		return nil
 	}
+	if s.TxXA || len(s.Branches) > 0 {
+		s.TxBegin = "BEGIN"
+		return s.endSpanning(commit)
+	}
 	sql := "ROLLBACK"
 	if commit && !debugDropCommit() {
 		sql = "COMMIT"
 	}
 	m := s.sh.Metrics.Shard(s.TxShard)
 	start := time.Now()
-	_, _, err := s.Tx.Exec(sql, "", s.State, "", 0, s.sh.QueryTimeout)
+	_, _, err := s.Tx.Exec(context.Background(), sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
 	if m != nil {
 		m.Observe(start, err)
 	}

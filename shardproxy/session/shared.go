@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/fleet"
 	"github.com/strata-db/strata/shardproxy/vschema"
 	"vitess.io/vitess/go/mysql/collations"
@@ -43,10 +44,17 @@ type Shared struct {
 	MaxRows      int
 	// Keys generates shard keys from the ID service; nil without id_service.
 	Keys *KeyGen
+	// Hot combines hot-row writes (hottables.go); nil when no table does.
+	Hot *engine.HotCombiner
 	// RW is the read/write router, nil when splitting is off.
 	RW Consistencies
 	// Collations names the collation ids of character_set_* assignments.
 	Collations *collations.Environment
+	// TxMode returns a database's transaction_mode (config.TxMode); nil:
+	// single everywhere.
+	TxMode func(db string) string
+	// XA runs cross-shard transactions (xa.go); nil without a coordinator.
+	XA *XA
 }
 
 // Consistencies is the read/write router as a session sees it.

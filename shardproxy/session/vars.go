@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"math"
 	"strconv"
 
@@ -100,7 +101,7 @@ func (s *Session) foundRowsAfter(conn *backend.Conn) {
 	if c == nil {
 		return
 	}
-	res, _, err := conn.Exec("SELECT FOUND_ROWS()", "", conn.State(), "", 0, s.sh.QueryTimeout)
+	res, _, err := conn.Exec(context.Background(), "SELECT FOUND_ROWS()", backend.ExecOptions{State: conn.State(), Timeout: s.sh.QueryTimeout})
 	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 1) {
 		err = sqlerror.NewSQLError(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, "FOUND_ROWS() gave no row")
 	}

@@ -54,6 +54,13 @@ func Ensure(dir string, hosts []string) (Files, error) {
 	_, errCert := os.Stat(f.Cert)
 	_, errKey := os.Stat(f.Key)
 	if errCert == nil && errKey == nil {
+		// A private key others can read is refused, as ssh does, rather
+		// than served: whoever read it can impersonate the server.
+		for _, p := range []string{f.Key, f.CAKey} {
+			if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+				return f, fmt.Errorf("tlscert: %s is readable by others (mode %v): chmod 600 it, or delete %s to make new certificates", p, st.Mode().Perm(), dir)
+			}
+		}
 		if _, err := tls.LoadX509KeyPair(f.Cert, f.Key); err != nil {
 			return f, fmt.Errorf("tlscert: %s: %w (delete %s to make new certificates)", f.Cert, err, dir)
 		}

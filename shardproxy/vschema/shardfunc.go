@@ -45,38 +45,64 @@ const (
 // v belongs on (ForInsert), for a Sharded table. Errors wrap ErrNoMatch
 // (with ErrNullKey or ErrNoRange) or ErrNoSingleShard.
 func (vs *VSchema) KeyShard(t *Table, v sqltypes.Value, p Purpose) (string, error) {
+	if t.Func == Range {
+		k, err := rangeKeyOf(t, v, p)
+		if err != nil {
+			return "", err
+		}
+		return rangeShard(t, k)
+	}
+	h, err := vs.keyHash(t, v, p)
+	if err != nil {
+		return "", err
+	}
+	return vs.Shards[h%uint64(len(vs.Shards))], nil
+}
+
+// keyHash is the hash of key value v (HashInt or HashString), with
+// KeyShard's errors. For a range-sharded table it hashes the range key.
+func (vs *VSchema) keyHash(t *Table, v sqltypes.Value, p Purpose) (uint64, error) {
 	if v.IsNull() {
-		return "", fmt.Errorf("%w: %w", ErrNoMatch, ErrNullKey)
+		return 0, fmt.Errorf("%w: %w", ErrNoMatch, ErrNullKey)
 	}
 	switch t.KeyType() {
 	case KeyString:
 		if !v.IsText() && !v.IsBinary() {
 			if p == ForInsert && v.IsIntegral() {
 				// MySQL stores the decimal digits: 5 becomes '5'.
-				return vs.Shards[HashString(v.Raw())%uint64(len(vs.Shards))], nil
+				return HashString(v.Raw()), nil
 			}
-			return "", fmt.Errorf("%w: %s value %s for string key %s", ErrNoSingleShard, v.Type(), v.String(), t.Column)
+			return 0, fmt.Errorf("%w: %s value %s for string key %s", ErrNoSingleShard, v.Type(), v.String(), t.Column)
 		}
-		return vs.Shards[HashString(v.Raw())%uint64(len(vs.Shards))], nil
+		return HashString(v.Raw()), nil
 	default:
-		keyOf := IntKey
-		if t.Func == Range && p == ForInsert {
-			// Reads compare equal bit patterns, which is where such a key
-			// would be; storing one would put it out of the ranges' order.
-			keyOf = RangeKey
-		}
-		k, err := keyOf(v)
+		k, err := rangeKeyOf(t, v, p)
 		if err != nil {
-			if errors.Is(err, ErrNoMatch) && p == ForInsert {
-				return "", fmt.Errorf("%w: %v (key %s)", ErrNoSingleShard, err, t.Column)
-			}
-			return "", fmt.Errorf("%w (key %s)", err, t.Column)
+			return 0, err
 		}
-		if t.Func == Range {
-			return rangeShard(t, k)
-		}
-		return vs.Shards[HashInt(k)%uint64(len(vs.Shards))], nil
+		return HashInt(k), nil
 	}
+}
+
+// rangeKeyOf is the integer key of v for an integer-keyed table.
+func rangeKeyOf(t *Table, v sqltypes.Value, p Purpose) (int64, error) {
+	if v.IsNull() {
+		return 0, fmt.Errorf("%w: %w", ErrNoMatch, ErrNullKey)
+	}
+	keyOf := IntKey
+	if t.Func == Range && p == ForInsert {
+		// Reads compare equal bit patterns, which is where such a key
+		// would be; storing one would put it out of the ranges' order.
+		keyOf = RangeKey
+	}
+	k, err := keyOf(v)
+	if err != nil {
+		if errors.Is(err, ErrNoMatch) && p == ForInsert {
+			return 0, fmt.Errorf("%w: %v (key %s)", ErrNoSingleShard, err, t.Column)
+		}
+		return 0, fmt.Errorf("%w (key %s)", err, t.Column)
+	}
+	return k, nil
 }
 
 // IntKey turns a value compared with (or stored into) an integer column into

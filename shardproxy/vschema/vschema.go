@@ -113,6 +113,24 @@ type Table struct {
 	Ranges []RangeBound
 	// Shard holds the table (Unsharded).
 	Shard string
+	// Sub spreads a Sharded table over sub-tables in each shard
+	// (subtable.go); zero: none.
+	Sub SubTables
+	// Sequences name the columns an INSERT may leave out (or set to NULL)
+	// and the ID-service tag that fills each.
+	Sequences []Sequence
+	// CombineWrites opts a Sharded table, whose shard key is its primary
+	// key, in to hot-row write combining: concurrent autocommit
+	// UPDATE t SET c = c + ? WHERE key = ? of one row run as one statement
+	// per round.
+	CombineWrites bool
+}
+
+// Sequence is one column filled from the ID service.
+type Sequence struct {
+	Column string
+	// Tag is the ID service's tag (its own range of IDs).
+	Tag string
 }
 
 // KeyType returns the table's shard-key type, KeyInt when unset.
@@ -251,6 +269,17 @@ func (vs *VSchema) validateTable(path, key string, t *Table, shards map[string]b
 		default:
 			return fmt.Errorf("%s.type: %q, want %q or %q", path, t.Type, KeyInt, KeyString)
 		}
+		if err := vs.validateSub(path, t); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for i, sq := range t.Sequences {
+			c := strings.ToLower(sq.Column)
+			if c == "" || sq.Tag == "" || seen[c] {
+				return fmt.Errorf("%s.sequences[%d]: each generated column needs a name, listed once, and an ID service tag", path, i)
+			}
+			seen[c] = true
+		}
 		switch t.Func {
 		case Hash:
 			if len(t.Ranges) > 0 {
@@ -262,10 +291,22 @@ func (vs *VSchema) validateTable(path, key string, t *Table, shards map[string]b
 			return fmt.Errorf("%s.function: %q, want %q or %q", path, t.Func, Hash, Range)
 		}
 	case Reference:
+		if t.CombineWrites {
+			return fmt.Errorf("%s.combine_writes: only for a sharded table whose shard key is its primary key", path)
+		}
+		if len(t.Sequences) > 0 {
+			return fmt.Errorf("%s.sequences: only a sharded table has generated columns", path)
+		}
+		if t.Sub.By != "" {
+			return fmt.Errorf("%s.sub_tables: only a sharded table has sub-tables", path)
+		}
 		if t.Column != "" || t.Func != "" || len(t.Ranges) > 0 || t.Shard != "" {
 			return fmt.Errorf("%s: a reference table has a copy on every shard: no column, function, ranges or shard", path)
 		}
 	case Unsharded:
+		if t.Sub.By != "" {
+			return fmt.Errorf("%s.sub_tables: only a sharded table has sub-tables", path)
+		}
 		if !shards[t.Shard] {
 			return fmt.Errorf("%s.shard: %q is not one of the shards %v", path, t.Shard, vs.Shards)
 		}
@@ -309,6 +350,12 @@ func (t *Table) String() string {
 	switch t.Kind {
 	case Sharded:
 		fmt.Fprintf(&b, " by %s, %s", t.Column, t.Func)
+		switch t.Sub.By {
+		case SubHash:
+			fmt.Fprintf(&b, ", %d sub-tables", t.Sub.Count)
+		case SubMonth:
+			fmt.Fprintf(&b, ", sub-tables by month of %s", t.Sub.Column)
+		}
 	case Unsharded:
 		fmt.Fprintf(&b, " on %s", t.Shard)
 	}

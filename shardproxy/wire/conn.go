@@ -183,7 +183,7 @@ func (f *Conn) Read(p []byte) (int, error) {
 				continue // the real handshake response follows, encrypted
 			}
 			if f.cfg.RequireTLS {
-				f.writeErr(seq+1, 3159, "08004", "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+				f.writeErr(seq+1, mysqlerr.ERSecureTransportRequired, mysqlerr.SSConnectionRejected, "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
 				return 0, errInsecure
 			}
 		}
@@ -432,8 +432,8 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 var errInsecure = errors.New("client did not upgrade to TLS and tls.require is set")
 
-func (f *Conn) writeErr(seq byte, code uint16, state, msg string) {
-	pkt := AppendErr(nil, seq, sqlerror.ErrorCode(code), state, msg)
+func (f *Conn) writeErr(seq byte, code sqlerror.ErrorCode, state, msg string) {
+	pkt := AppendErr(nil, seq, code, state, msg)
 	_ = f.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = f.w.Write(pkt)
 }
@@ -442,7 +442,7 @@ var errTooLarge = errors.New("client packet larger than max_allowed_packet")
 
 // tooLarge tells the client its packet is over the limit, as MySQL does.
 func (f *Conn) tooLarge(seq byte) {
-	f.writeErr(seq+1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
+	f.writeErr(seq+1, sqlerror.ERNetPacketTooLarge, sqlerror.SSNetError, "Got a packet bigger than 'max_allowed_packet' bytes")
 	f.cfg.Log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.ID, "limit", f.srv.MaxPacket(), "remote", f.Conn.RemoteAddr().String())
 }
 

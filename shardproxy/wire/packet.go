@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"time"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
 )
 
 // ReadLenEncInt reads a length-encoded integer at pos.
@@ -26,7 +28,7 @@ func ReadLenEncInt(data []byte, pos int) (uint64, int, bool) {
 
 // WriteRawError writes an ERR packet with sequence 0 to a connection
 // that has not had a handshake.
-func WriteRawError(c net.Conn, code uint16, state, msg string) {
+func WriteRawError(c net.Conn, code sqlerror.ErrorCode, state, msg string) {
 	payload := []byte{0xff, byte(code), byte(code >> 8), '#'}
 	payload = append(payload, state...)
 	payload = append(payload, msg...)

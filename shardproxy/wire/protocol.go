@@ -297,7 +297,7 @@ func (f *Conn) changeUser(data []byte) error {
 		return reply(errPayload(sqlerror.ErrorCode(se.Num), se.State, se.Message))
 	}
 	malformed := func() error {
-		return fail(sqlerror.NewSQLError(1835, sqlerror.SSUnknownSQLState, "Malformed communication packet."))
+		return fail(sqlerror.NewSQLError(mysqlerr.ERMalformedPacket, sqlerror.SSUnknownSQLState, "Malformed communication packet."))
 	}
 	user, rest, ok := bytes.Cut(data, []byte{0})
 	if !ok {

@@ -20,12 +20,12 @@ type BackendConn struct {
 }
 
 // Exec sends every statement in one round trip.
-func (b BackendConn) Exec(_ context.Context, stmts ...string) error {
+func (b BackendConn) Exec(ctx context.Context, stmts ...string) error {
 	if len(stmts) == 0 {
 		return nil
 	}
 	pre := strings.Join(stmts[:len(stmts)-1], ";")
-	_, _, err := b.C.Exec(stmts[len(stmts)-1], "", b.State, pre, 0, b.Timeout)
+	_, _, err := b.C.Exec(ctx, stmts[len(stmts)-1], backend.ExecOptions{State: b.State, Pre: pre, Timeout: b.Timeout})
 	return err
 }
 
@@ -65,8 +65,8 @@ type poolQuerier struct {
 	timeout time.Duration
 }
 
-func (q *poolQuerier) Query(_ context.Context, query string) ([][]string, error) {
-	res, _, err := q.c.Exec(query, "", q.c.State(), "", 0, q.timeout)
+func (q *poolQuerier) Query(ctx context.Context, query string) ([][]string, error) {
+	res, _, err := q.c.Exec(ctx, query, backend.ExecOptions{State: q.c.State(), Timeout: q.timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +80,8 @@ func (q *poolQuerier) Query(_ context.Context, query string) ([][]string, error)
 	return out, nil
 }
 
-func (q *poolQuerier) Exec(_ context.Context, query string) error {
-	_, _, err := q.c.Exec(query, "", q.c.State(), "", 0, q.timeout)
+func (q *poolQuerier) Exec(ctx context.Context, query string) error {
+	_, _, err := q.c.Exec(ctx, query, backend.ExecOptions{State: q.c.State(), Timeout: q.timeout})
 	return err
 }
 

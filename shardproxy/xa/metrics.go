@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // committer and resolver.
 type Metrics struct {
 	commits, onePhase, aborts, rollbacks, unknown prometheus.Counter
-	resolved                                      *prometheus.CounterVec
+	resolved, upgrades                            *prometheus.CounterVec
 	inDoubt                                       prometheus.Gauge
 	decision, commitLatency                       prometheus.Histogram
 }
@@ -27,6 +27,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_xa_resolved_branches_total",
 			Help: "Prepared branches the resolver finished, by action (commit, rollback, presumed_abort).",
 		}, []string{"action"}),
+		upgrades: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_xa_upgrades_total",
+			Help: "Transactions whose first shard's writes ran again under XA when they spanned shards, by result (ok, changed: the rows had changed and the transaction was told to retry).",
+		}, []string{"result"}),
 		inDoubt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_xa_in_doubt_branches",
 			Help: "Prepared branches of ours the last recovery pass found and could not finish yet.",
@@ -39,7 +43,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.resolved, m.inDoubt, m.decision, m.commitLatency)
+		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.resolved, m.upgrades, m.inDoubt, m.decision, m.commitLatency)
 	}
 	return m
+}
+
+// Upgraded counts a transaction made distributed after its first shard
+// wrote: ok false when that shard answered differently the second time.
+func (m *Metrics) Upgraded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.upgrades.WithLabelValues("ok").Inc()
+	} else {
+		m.upgrades.WithLabelValues("changed").Inc()
+	}
 }

@@ -170,6 +170,9 @@ type found struct {
 func (r *Resolver) Pass(ctx context.Context) Report {
 	now := r.cfg.now()
 	rep := Report{At: now}
+	if debugSkipRecovery() {
+		return rep
+	}
 	shards := r.dbs.Shards()
 	var mu sync.Mutex
 	var all []found

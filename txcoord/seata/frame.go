@@ -2,6 +2,7 @@ package seata
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,8 +54,8 @@ func readFrame(r *bufio.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: lengths total %d head %d", errBadFrame, total, hl)
 	}
 	f := Frame{Type: message.GettyRequestType(h[9]), ID: int32(binary.BigEndian.Uint32(h[12:16]))}
-	rest := make([]byte, total-headLen)
-	if _, err := io.ReadFull(r, rest); err != nil {
+	rest, err := readN(r, int(total-headLen))
+	if err != nil {
 		return Frame{}, err
 	}
 	hm, body := rest[:hl-headLen], rest[hl-headLen:]
@@ -84,6 +85,30 @@ func readFrame(r *bufio.Reader) (Frame, error) {
 	return f, nil
 }
 
+// eagerFrame is the largest rest of a frame allocated before it arrives.
+const eagerFrame = 64 << 10
+
+// readN reads n bytes. A large n is not allocated up front: a header that
+// claims 8 MiB and never sends it would make every such connection hold
+// 8 MiB; the buffer grows only as the bytes come.
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= eagerFrame {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(eagerFrame)
+	m, err := io.CopyN(&buf, r, int64(n))
+	if m < int64(n) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 func cut16(b []byte) (string, int, bool) {
 	if len(b) < 2 {
 		return "", 0, false
@@ -95,10 +120,66 @@ func cut16(b []byte) (string, int, bool) {
 	return string(b[2 : 2+n]), 2 + n, true
 }
 
+// Field kinds of the messages whose seata-go decoders read a 32-bit
+// length: a string with a 16- or 32-bit length, or a fixed-size integer.
+const (
+	fS16 = iota
+	fS32
+	fU8
+	fU64
+)
+
+// layouts are those messages' fields in the order their decoders read
+// them (seata-go v1.2.0 pkg/protocol/codec).
+var layouts = map[message.MessageType][]int{
+	message.MessageTypeBranchCommit:       {fS16, fU64, fU8, fS16, fS32},
+	message.MessageTypeBranchRollback:     {fS16, fU64, fU8, fS16, fS32},
+	message.MessageTypeBranchRegister:     {fS16, fU8, fS16, fS32, fS32},
+	message.MessageTypeBranchStatusReport: {fS16, fU64, fU8, fS16, fS32, fU8},
+	message.MessageTypeGlobalLockQuery:    {fS16, fU8, fS16, fS32, fS32},
+	message.MessageTypeRegRm:              {fS16, fS16, fS16, fS16, fS32},
+}
+
+// lengthsFit reports whether every length in a body fits in it. seata-go's
+// decoders allocate whatever a length says before reading (up to 4 GiB for
+// a 32-bit one), so a frame of a few bytes could make the TC allocate
+// gigabytes; such a body is not handed to them.
+func lengthsFit(typ message.MessageType, b []byte) bool {
+	for _, k := range layouts[typ] {
+		var n int
+		switch k {
+		case fU8:
+			n = 1
+		case fU64:
+			n = 8
+		case fS16:
+			if len(b) < 2 {
+				return false
+			}
+			n = 2 + int(binary.BigEndian.Uint16(b))
+		case fS32:
+			if len(b) < 4 {
+				return false
+			}
+			n = 4 + int(binary.BigEndian.Uint32(b))
+		}
+		if n > len(b) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
 // decodeBody decodes with seata-go's codec, which panics on a short body
-// (its byte buffer reads past the end); a panic is a body we cannot read.
+// (its byte buffer reads past the end) and on a type it has no codec for
+// (it logs through seata-go's logger, nil in the TC); a panic is a body we
+// cannot read.
 func decodeBody(body []byte) (msg any) {
 	initCodecs.Do(codec.Init)
+	if !lengthsFit(message.MessageType(binary.BigEndian.Uint16(body)), body[2:]) {
+		return nil
+	}
 	defer func() {
 		if recover() != nil {
 			msg = nil
@@ -115,7 +196,7 @@ func appendFrame(dst []byte, f Frame) ([]byte, error) {
 		if _, ok := f.Body.(message.MessageTypeAware); !ok {
 			return dst, fmt.Errorf("seata: cannot encode %T", f.Body)
 		}
-		body = codec.GetCodecManager().Encode(codec.CodecTypeSeata, f.Body)
+		body = encodeBody(f.Body)
 		if body == nil {
 			return dst, fmt.Errorf("seata: no codec for %T", f.Body)
 		}
@@ -135,4 +216,16 @@ func appendFrame(dst []byte, f Frame) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(f.ID))
 	dst = append(dst, hm...)
 	return append(dst, body...), nil
+}
+
+// encodeBody encodes with seata-go's codec, which logs through a logger
+// that is nil unless seata-go's client initialised it (it is not, in the
+// TC): a message without a codec would panic there instead of returning nil.
+func encodeBody(msg any) (b []byte) {
+	defer func() {
+		if recover() != nil {
+			b = nil
+		}
+	}()
+	return codec.GetCodecManager().Encode(codec.CodecTypeSeata, msg)
 }

@@ -409,3 +409,33 @@ func waitFinished(t *testing.T, c *rawClient, xid string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBranchReport: a branch its RM reported failed in phase one is not
+// asked to commit; the other is.
+func TestBranchReport(t *testing.T) {
+	s := StartLocal(t, testConfig())
+	rm := newFakeRM(t, []string{s.Addr()}, "tcc-a")
+	tm := dialRaw(t, s.Addr(), nil)
+	xid := begin(t, tm, time.Minute)
+	b1 := register(t, rm.conns[0], xid, branch.BranchTypeTCC, "tcc-a", "")
+	b2 := register(t, rm.conns[0], xid, branch.BranchTypeTCC, "tcc-a", "")
+	rep, ok := rm.conns[0].req(message.BranchReportRequest{Xid: xid, BranchId: b1.BranchId, ResourceId: "tcc-a",
+		Status: branch.BranchStatusPhaseoneFailed, BranchType: branch.BranchTypeTCC}).(message.BranchReportResponse)
+	if !ok || rep.ResultCode != message.ResultCodeSuccess {
+		t.Fatalf("report: %#v", rep)
+	}
+	bad, _ := rm.conns[0].req(message.BranchReportRequest{Xid: xid, BranchId: 12345, ResourceId: "tcc-a",
+		Status: branch.BranchStatusPhaseoneDone}).(message.BranchReportResponse)
+	if bad.ResultCode != message.ResultCodeFailed {
+		t.Fatalf("report of an unknown branch: %#v", bad)
+	}
+	r := tm.req(message.GlobalCommitRequest{AbstractGlobalEndRequest: message.AbstractGlobalEndRequest{Xid: xid}}).(message.GlobalCommitResponse)
+	if r.GlobalStatus != message.GlobalStatusCommitted {
+		t.Fatalf("commit: %s", StatusName(r.GlobalStatus))
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if len(rm.ids["commit"]) != 1 || !rm.ids["commit"][b2.BranchId] {
+		t.Fatalf("committed %v, want only branch %d", rm.ids["commit"], b2.BranchId)
+	}
+}

@@ -2,6 +2,7 @@ package seata
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,7 +207,7 @@ func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit, wi
 	} else {
 		body = message.BranchRollbackRequest{AbstractBranchEndRequest: req}
 	}
-	if n := s.sendRM(b.Resource, body, wide); n == 0 {
+	if n := s.sendRM(b, body, wide); n == 0 {
 		s.log.Info("no RM connection for branch", "xid", g.XID, "branch", b.ID, "resource", b.Resource)
 	}
 	if s.met != nil {
@@ -241,27 +242,39 @@ func (s *Server) branchEnd(ctx context.Context, g *Global, b *Branch, commit, wi
 	}
 }
 
-// sendRM sends a phase-two request to the connections whose RM registered
-// the resource (or a branch of it) on this node, or, when none did or wide
-// is set, to every connection: a seata-go RM registers its resources on one
-// connection of its choice, maybe to another node, and one that does not
-// hold the resource ignores the request (it answers nothing). It returns
-// how many got it.
-func (s *Server) sendRM(resource string, body any, wide bool) int {
+// sendRM sends a phase-two request for branch b to, in this order of
+// preference: the connection the branch was registered on, when it is one
+// of this node's; else one connection on which its resource (or a branch of
+// it) was registered with this node; else, or when wide is set (the round
+// before went unanswered), every connection. A seata-go RM registers its
+// resources and branches on connections of its choosing, maybe to other
+// nodes, and one that does not hold the resource does not answer. It
+// returns how many got the request.
+func (s *Server) sendRM(b *Branch, body any, wide bool) int {
+	mine, remote, _ := strings.Cut(b.Client, "|")
 	s.mu.Lock()
-	var owners, all []*conn
+	var exact, owner *conn
+	var all []*conn
 	for c := range s.conns {
 		all = append(all, c)
-		if c.has(resource) {
-			owners = append(owners, c)
+		switch {
+		case mine == s.cfg.Addr && c.nc.RemoteAddr().String() == remote:
+			exact = c
+		case owner == nil && c.has(b.Resource):
+			owner = c
 		}
 	}
 	s.mu.Unlock()
-	if len(owners) == 0 || wide {
-		owners = all
+	targets := all
+	switch {
+	case wide:
+	case exact != nil:
+		targets = []*conn{exact}
+	case owner != nil:
+		targets = []*conn{owner}
 	}
 	n := 0
-	for _, c := range owners {
+	for _, c := range targets {
 		f := Frame{Type: message.GettyRequestTypeRequestSync, ID: s.ids.Add(-1), Body: body}
 		if err := c.write(f); err != nil {
 			s.log.Info("send phase two", "remote", c.nc.RemoteAddr(), "err", err)

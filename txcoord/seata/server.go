@@ -152,6 +152,10 @@ func (s *Server) Close() error {
 	return err
 }
 
+// maxInFlight bounds the requests of one connection being answered at
+// once.
+const maxInFlight = 1024
+
 // conn is one client connection.
 type conn struct {
 	nc  net.Conn
@@ -221,6 +225,12 @@ func (s *Server) serve(c *conn) {
 		}
 	}()
 	r := bufio.NewReaderSize(c.nc, 16<<10)
+	// Requests are answered concurrently, but no more than maxInFlight of
+	// one connection at once: past that the reader waits, so a client
+	// pipelining without end cannot make the TC start a goroutine per frame
+	// (each waits up to ProposeTimeout). Responses to phase two are not
+	// counted; they are what lets waiting requests finish.
+	sem := make(chan struct{}, maxInFlight)
 	for {
 		f, err := readFrame(r)
 		if err != nil {
@@ -240,9 +250,20 @@ func (s *Server) serve(c *conn) {
 			s.log.Warn("message not understood", "remote", c.nc.RemoteAddr(), "type", f.Type, "id", f.ID)
 			continue
 		}
+		resp := f.Type == message.GettyRequestTypeResponse
+		if !resp {
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if !resp {
+				defer func() { <-sem }()
+			}
 			s.handle(c, f)
 		}()
 	}
@@ -315,7 +336,7 @@ func (s *Server) answer(c *conn, body any) message.MessageTypeAware {
 		c.resources[req.ResourceId] = true
 		c.mu.Unlock()
 		r := s.propose(Command{Op: OpRegister, XID: req.Xid, Type: req.BranchType, Resource: req.ResourceId,
-			LockKey: req.LockKey, AppData: req.ApplicationData})
+			LockKey: req.LockKey, AppData: req.ApplicationData, Client: s.cfg.Addr + "|" + c.nc.RemoteAddr().String()})
 		return message.BranchRegisterResponse{AbstractTransactionResponse: txResp(r), BranchId: r.BranchID}
 	case message.BranchReportRequest:
 		r := s.propose(Command{Op: OpReport, XID: req.Xid, BranchID: req.BranchId, Branch: req.Status,

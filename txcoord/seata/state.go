@@ -57,6 +57,7 @@ type Command struct {
 	AppData   []byte               `json:"ad,omitempty"`
 	Branch    branch.BranchStatus  `json:"bs,omitempty"`
 	Status    message.GlobalStatus `json:"gs,omitempty"`
+	Client    string               `json:"cl,omitempty"` // see Branch.Client
 }
 
 // Result is what a command answers.
@@ -94,6 +95,10 @@ type Branch struct {
 	LockKey  string              `json:"lockKey,omitempty"`
 	AppData  []byte              `json:"appData,omitempty"`
 	Status   branch.BranchStatus `json:"status"`
+	// Client is the connection the branch was registered on, as "TC
+	// address|client address": the RM that ran phase one, which phase two
+	// goes back to when the leader holds that connection.
+	Client string `json:"client,omitempty"`
 }
 
 // lockOwner holds one row lock.
@@ -212,7 +217,7 @@ func (s *State) register(idx uint64, c Command) Result {
 	}
 	g.Branches = append(g.Branches, &Branch{
 		ID: id, Type: c.Type, Resource: c.Resource, LockKey: c.LockKey,
-		AppData: c.AppData, Status: branch.BranchStatusRegistered,
+		AppData: c.AppData, Status: branch.BranchStatusRegistered, Client: c.Client,
 	})
 	return Result{XID: c.XID, BranchID: id}
 }

@@ -20,6 +20,27 @@ func c(q string, args ...any) Case { return Case{Q: q, Args: args} }
 // prepared.
 func Corpus() []Case {
 	return []Case{
+		// A table with a sub-table per month (in the sub-table run):
+		// ranges of the month column, keys, merges across months.
+		c("select * from visits where user_id = 7 order by id"),
+		c("select * from visits where day >= '2024-03-01' and day < '2024-05-01' order by id"),
+		c("select count(*), sum(amount) from visits where day between '2024-02-10' and '2024-06-20'"),
+		c("select month(day), count(*), sum(amount) from visits group by month(day) order by month(day)"),
+		c("select user_id, count(*), max(day) from visits group by user_id order by user_id limit 10"),
+		c("select distinct user_id from visits where day > '2024-07-04' order by user_id"),
+		c("select * from visits order by day, id limit 5 offset 3"),
+		c("select max(day), min(day), avg(amount), count(page) from visits"),
+		c("select count(*) from visits where user_id in (1, 2, 3) and day > '2024-06-01'"),
+		c("select id, day from visits where day = ? order by id", "2024-03-15"),
+		c("select id from visits where day >= ? and day <= ? order by id", "2024-11-20", "2024-12-31"),
+		c("select count(*) from visits where day < '2023-06-01'"),
+		c("select page, count(*) from visits where user_id = 9 group by page order by page"),
+		c("select v.id, r.name from visits v join regions r on r.id = v.user_id where v.day < '2024-02-01' order by v.id"),
+		c("select visits.id, visits.day from visits where visits.day > '2024-12-20' order by visits.id"),
+		c("select count(*) from visits where day = '2024-02-30'"),
+		c("select demo.users.id, demo.users.name from demo.users where demo.users.id in (3, 4) order by demo.users.id"),
+		c("select demo.users.* from demo.users where id = 9"),
+		c("select demo.visits.id from demo.visits where demo.visits.day < '2024-01-10' order by demo.visits.id"),
 		// Routing by shard key.
 		c("select * from users where id = 7"),
 		c("select id, name from users where id = 240"),
@@ -411,5 +432,41 @@ func Refused() []string {
 		// ...nor correlates them with the outer query.
 		"select u.id, (select count(*) from orders o left join regions r on o.user_id = u.id and r.id = 1) c from users u where u.id = 1",
 		"select u.id, (select count(*) from orders o left join regions r on o.user_id = u.id and r.id = 1) c from users u",
+	}
+}
+
+// Writes are statements run through the proxy and on the single server,
+// after which every table must hold the same rows: INSERTs split over
+// shards and sub-tables, UPDATE and DELETE by key, by range and across
+// everything.
+func Writes() []string {
+	return []string{
+		"insert into users (id, name, score) values (1001, 'w1', 5), (1002, 'w2', 6), (1003, 'w3', 7), (1004, 'w4', 8)",
+		"insert into orders (id, user_id, total, qty) values (2001, 1001, 1.50, 1), (2002, 1002, 2.50, 2), (2003, 7, 3.50, 3)",
+		"insert into visits (id, user_id, day, amount) values (901, 5, '2024-01-05', 1), (902, 6, '2024-06-30', 2), (903, 7, '2024-12-31', 3)",
+		"update users set score = score + 1 where id = 1002",
+		"update users set score = score * 2 where id in (1001, 1003, 5)",
+		"update orders set qty = qty + 10 where user_id = 7",
+		"update visits set amount = amount + 100 where day between '2024-03-01' and '2024-03-31'",
+		"update visits set page = 'x' where user_id = 5",
+		"delete from visits where day >= '2024-11-15'",
+		"delete from orders where total < 10",
+		"delete from users where id = 1004",
+		"update users set active = 0 where score > 900",
+		"insert into visits (id, user_id, day, amount) values (904, 8, '2024-11-16', 4) on duplicate key update amount = amount + 1",
+		"insert into visits (id, user_id, day, amount) values (904, 8, '2024-11-16', 4) on duplicate key update amount = amount + 1",
+		"replace into users (id, name) values (1001, 'again')",
+	}
+}
+
+// Dump is a query per table that lists all its rows in order, to compare
+// after Writes.
+func Dump() []string {
+	return []string{
+		"select * from users order by id",
+		"select * from orders order by id",
+		"select * from tags order by tag",
+		"select * from events order by id",
+		"select * from visits order by id",
 	}
 }

@@ -40,6 +40,7 @@ func Schema() []string {
 		`CREATE TABLE events (id BIGINT PRIMARY KEY, kind VARCHAR(20), amount INT)`,
 		`CREATE TABLE regions (id INT PRIMARY KEY, name VARCHAR(30), zone VARCHAR(10))`,
 		`CREATE TABLE audit (id INT PRIMARY KEY, msg VARCHAR(40))`,
+		`CREATE TABLE visits (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, day DATE NOT NULL, amount INT, page VARCHAR(20))`,
 	}
 }
 
@@ -105,5 +106,10 @@ func Data() []string {
 		rows = append(rows, fmt.Sprintf("(%d, 'audit %d')", id, id%4))
 	}
 	flush("INSERT INTO audit (id, msg) VALUES ")
+	for id := 1; id <= 300; id++ {
+		rows = append(rows, fmt.Sprintf("(%d, %d, '2024-%02d-%02d', %s, %s)", id, 1+r.IntN(60), 1+r.IntN(12), 1+r.IntN(28),
+			null(0.05, fmt.Sprint(r.IntN(500)-50)), null(0.1, q([]string{"home", "cart", "Home", "pay"}[r.IntN(4)]))))
+	}
+	flush("INSERT INTO visits (id, user_id, day, amount, page) VALUES ")
 	return out
 }

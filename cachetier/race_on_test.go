@@ -1,0 +1,5 @@
+//go:build race
+
+package cachetier
+
+const raceEnabled = true

@@ -1,0 +1,93 @@
+package executor
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/rowcache"
+)
+
+// This file (rowcache.go) is the hot-row cache's part of the statement path (package
+// rowcache does the work): point selects of cached tables are answered
+// from it outside transactions, filled from the primaries; what a write
+// touched is invalidated after its backend OK and before the client's (at
+// the transaction's end inside one); SHOW STRATA CACHE, HOTKEYS and BINLOG
+// are answered here.
+
+// cachedRead answers a point select of a cached table from the cache when
+// the session may use it: outside a transaction, with no reserved
+// connection (a temporary table could shadow the cached one). A miss runs
+// the plan on the shard's primary. ok is false when the cache does not
+// apply.
+func (s *Session) cachedRead(ctx context.Context, cp *cachedPlan, vc engine.VCursor, bv map[string]*querypb.BindVariable) (res *sqltypes.Result, ok bool, err error) {
+	if cp.point == nil || s.InTx() || s.Tx != nil || s.OutsideTx || len(s.Reserved) > 0 || s.vc != nil {
+		return nil, false, nil
+	}
+	p, ok := cp.point.Bind(bv, s.State.Key())
+	if !ok {
+		return nil, false, nil
+	}
+	res, err = s.srv.rc.Get(ctx, p, func(ctx context.Context) (*sqltypes.Result, error) {
+		// Fills come from the primary, so a fill is never older than the
+		// version it took (rowcache). Get waits for this load whatever
+		// happens to ctx, so the session is not used after it returns.
+		prev := s.Hint.ForcePrimary
+		s.Hint.ForcePrimary = true
+		defer func() { s.Hint.ForcePrimary = prev }()
+		return cp.plan.Execute(ctx, vc, bv)
+	})
+	return res, true, err
+}
+
+// noteWrite invalidates what a write touched, whether it succeeded or not
+// (a failed write may have happened): now outside a transaction, at its end
+// inside one.
+func (s *Session) noteWrite(cp *cachedPlan, bv map[string]*querypb.BindVariable) {
+	if s.srv.rc == nil || cp.ast == nil {
+		return
+	}
+	inv := s.srv.rc.Writes(cp.ast, s.DB, bv)
+	if inv.Empty() {
+		return
+	}
+	if (s.InTx() || s.Tx != nil) && !s.OutsideTx {
+		s.pendingInv.Merge(inv)
+		return
+	}
+	s.srv.rc.Invalidate(inv)
+}
+
+// endTx ends the transaction (session.EndTx) and then applies what its
+// writes invalidate, before the client gets the OK.
+func (s *Session) endTx(commit bool) error {
+	err := s.EndTx(commit)
+	if !s.pendingInv.Empty() {
+		s.srv.rc.Invalidate(s.pendingInv)
+		s.pendingInv = rowcache.Invalidation{}
+	}
+	return err
+}
+
+var cacheShowRE = regexp.MustCompile(`(?i)^\s*show\s+strata\s+(cache|hotkeys|binlog)\s*;?\s*$`)
+
+// cacheStatement answers SHOW STRATA CACHE, HOTKEYS and BINLOG (ok true);
+// without a cache they have no rows.
+func (s *Session) cacheStatement(sql string) (*sqltypes.Result, bool) {
+	m := cacheShowRE.FindStringSubmatch(sql)
+	if m == nil {
+		return nil, false
+	}
+	switch strings.ToLower(m[1]) {
+	case "cache":
+		return s.srv.rc.ShowCache(), true
+	case "hotkeys":
+		return s.srv.rc.ShowHotKeys(), true
+	default:
+		return s.srv.rc.ShowBinlog(), true
+	}
+}

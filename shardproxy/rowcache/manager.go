@@ -1,0 +1,602 @@
+package rowcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/strata-db/strata/cachetier"
+	"github.com/strata-db/strata/shardproxy/binlogtail"
+)
+
+// TableConfig caches one table.
+type TableConfig struct {
+	DB, Table string
+	// Unique lists single-column unique keys point selects may use too.
+	Unique []string
+	// Shards hold the table's rows (names from Config.Shards); empty means
+	// every shard. A reference table names one shard: its copies are equal.
+	Shards []string
+	// Cache sizes the table's cache; MaxBytes is the table's whole budget,
+	// shared evenly by its key caches.
+	Cache cachetier.Config
+}
+
+// Shard is where the table's rows live and whose binlog is tailed.
+type Shard struct {
+	Name string
+	// Primary returns the shard's primary now (host:port).
+	Primary func(ctx context.Context) (string, error)
+}
+
+// Config configures the Manager.
+type Config struct {
+	Tables []TableConfig
+	Shards []Shard
+	// User and Password read the tables' keys at start and tail the
+	// binlogs (REPLICATION SLAVE is needed).
+	User, Password string
+	// Binlog turns on the binlog tailers (writes that bypass this proxy).
+	Binlog bool
+	// BloomRebuildDelay: after a write that may have inserted rows it
+	// cannot name, a table's bloom filter is off until rebuilt this long
+	// after (so a burst of such writes costs one rebuild).
+	BloomRebuildDelay time.Duration
+	Logger            *slog.Logger
+	// MaxLag: while a shard's binlog tailer is further behind than this
+	// (its oldest unanswered lag probe is older; a disconnected tailer
+	// falls behind too), point selects skip the cache, so a write that
+	// bypasses the proxy is never hidden longer than about MaxLag. 0 means
+	// 5s.
+	MaxLag time.Duration
+}
+
+type keyCache struct {
+	col   string // lowered
+	isInt bool
+	c     *cachetier.Cache[*sqltypes.Result]
+}
+
+type table struct {
+	m           *Manager
+	db, tbl     string
+	shards      []Shard
+	pk          *keyCache
+	uniques     []*keyCache
+	otherUnique bool // a unique index besides the primary key exists
+	// live: the caches exist and writes invalidate them; ready: and reads
+	// may use them (the bloom filters are built).
+	live    atomic.Bool
+	ready   atomic.Bool
+	rebuild chan struct{}
+}
+
+func (t *table) name() string { return t.db + "." + t.tbl }
+
+func (t *table) keyFor(lowered string) *keyCache {
+	if t.pk.col == lowered {
+		return t.pk
+	}
+	for _, u := range t.uniques {
+		if u.col == lowered {
+			return u
+		}
+	}
+	return nil
+}
+
+func (t *table) all() []*keyCache { return append([]*keyCache{t.pk}, t.uniques...) }
+
+// Manager is the proxy's row cache. Nil-safe: a nil *Manager caches nothing.
+type Manager struct {
+	cfg       Config
+	log       *slog.Logger
+	tables    map[string]*table // "db.table"
+	tailers   []*binlogtail.Tailer
+	templates sync.Map    // variant → *sqltypes.Result without rows
+	bypass    atomic.Bool // a tailer is further behind than MaxLag
+	bypasses  atomic.Uint64
+	nTmpl     atomic.Int64
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// New checks cfg and makes the caches; Start reads the schema, builds the
+// bloom filters and starts the tailers.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BloomRebuildDelay <= 0 {
+		cfg.BloomRebuildDelay = 2 * time.Second
+	}
+	if cfg.MaxLag <= 0 {
+		cfg.MaxLag = 5 * time.Second
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, tables: map[string]*table{}}
+	for _, tc := range cfg.Tables {
+		if err := tc.Cache.Validate(); err != nil {
+			return nil, fmt.Errorf("rowcache: %s.%s: %w", tc.DB, tc.Table, err)
+		}
+		t := &table{m: m, db: tc.DB, tbl: tc.Table, rebuild: make(chan struct{}, 1)}
+		for _, sh := range cfg.Shards {
+			if len(tc.Shards) == 0 || slices.Contains(tc.Shards, sh.Name) {
+				t.shards = append(t.shards, sh)
+			}
+		}
+		if len(t.shards) == 0 {
+			return nil, fmt.Errorf("rowcache: %s.%s: none of its shards %v is configured", tc.DB, tc.Table, tc.Shards)
+		}
+		m.tables[tc.DB+"."+tc.Table] = t
+	}
+	return m, nil
+}
+
+// resultCost is an entry's size: the result header and its rows. Column
+// definitions are shared by every entry of a statement shape (Get) and
+// held once per shape, outside the budget (at most maxTemplates shapes).
+func resultCost(r *sqltypes.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	n := int64(96)
+	for _, row := range r.Rows {
+		n += 24
+		for _, v := range row {
+			n += int64(32 + v.Len())
+		}
+	}
+	return n
+}
+
+// Start reads each table's keys from information_schema (refusing keys it
+// cannot cache by value), builds the bloom filters from every shard, and
+// starts the binlog tailers. It returns once the caches are ready.
+func (m *Manager) Start(ctx context.Context) error {
+	if m == nil || len(m.tables) == 0 {
+		return nil
+	}
+	if len(m.cfg.Shards) == 0 {
+		return errors.New("rowcache: no shards")
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	// The tailers start first: a write that bypasses the proxy after they
+	// have connected reaches the caches (and a bloom filter being built)
+	// however early it comes.
+	if m.cfg.Binlog {
+		for _, sh := range m.cfg.Shards {
+			bc := binlogtail.DefaultConfig()
+			bc.Shard, bc.Primary, bc.User, bc.Password, bc.Logger = sh.Name, sh.Primary, m.cfg.User, m.cfg.Password, m.log
+			tl, err := binlogtail.New(bc, m.OnTxn)
+			if err != nil {
+				cancel()
+				return err
+			}
+			m.tailers = append(m.tailers, tl)
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				_ = tl.Run(rctx)
+			}()
+		}
+		m.wg.Add(1)
+		go m.watchLag(rctx)
+		// Writes committed before the tailers connected are in no cache
+		// yet; wait for them to connect so that every later one is seen.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, tl := range m.tailers {
+			for !tl.Stats().Connected {
+				if time.Now().After(deadline) {
+					m.Close()
+					return fmt.Errorf("rowcache: binlog of shard %s: not connected after 10s", tl.Stats().Shard)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	for _, tc := range m.cfg.Tables {
+		t := m.tables[tc.DB+"."+tc.Table]
+		err := m.initTable(ctx, t, tc)
+		if errors.Is(err, errNoTable) {
+			// Not created yet (strata up creates its demo tables through
+			// the proxy after it starts): uncached until it exists.
+			m.log.Info("rowcache: table not there yet; cached once it is", "table", t.name())
+			m.wg.Add(1)
+			go m.awaitTable(rctx, t, tc)
+			continue
+		}
+		if err != nil {
+			m.Close()
+			return err
+		}
+		m.wg.Add(1)
+		go m.rebuilder(rctx, t)
+	}
+	return nil
+}
+
+// watchLag sets bypass while any tailer is further behind than MaxLag.
+func (m *Manager) watchLag(ctx context.Context) {
+	defer m.wg.Done()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		behind := false
+		for _, tl := range m.tailers {
+			if tl.Behind() > m.cfg.MaxLag {
+				behind = true
+			}
+		}
+		if behind != m.bypass.Load() {
+			m.log.Warn("rowcache: binlog lag", "behind_max_lag", behind, "max_lag", m.cfg.MaxLag)
+			m.bypass.Store(behind)
+		}
+	}
+}
+
+// Close stops the tailers and rebuilders and releases the caches.
+func (m *Manager) Close() {
+	if m == nil || m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.wg.Wait()
+	for _, t := range m.tables {
+		if !t.live.Load() {
+			continue
+		}
+		for _, kc := range t.all() {
+			kc.c.Close()
+		}
+	}
+}
+
+func (m *Manager) connect(ctx context.Context, sh Shard) (*mysql.Conn, error) {
+	addr, err := sh.Primary(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: primary of %s: %w", sh.Name, err)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: primary of %s: %w", sh.Name, err)
+	}
+	p, _ := strconv.Atoi(port)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := mysql.Connect(cctx, &mysql.ConnParams{Host: host, Port: p, Uname: m.cfg.User, Pass: m.cfg.Password})
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: connect to %s primary %s: %w", sh.Name, addr, err)
+	}
+	return c, nil
+}
+
+// errNoTable: the table does not exist (yet).
+var errNoTable = errors.New("rowcache: no such table")
+
+// initTable makes t's caches (live: writes invalidate them from now on),
+// builds their bloom filters, and opens them to reads (ready).
+func (m *Manager) initTable(ctx context.Context, t *table, tc TableConfig) error {
+	if err := m.loadSchema(ctx, t, tc); err != nil {
+		return err
+	}
+	t.live.Store(true)
+	var err error
+	for range 5 {
+		// A table-wide write during the scan spoils it (ErrBloomRaced).
+		if err = m.buildBlooms(ctx, t); !errors.Is(err, cachetier.ErrBloomRaced) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	t.ready.Store(true)
+	return nil
+}
+
+// awaitTable retries initTable every second until the table exists.
+func (m *Manager) awaitTable(ctx context.Context, t *table, tc TableConfig) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		if t.pk == nil {
+			err := m.loadSchema(ctx, t, tc)
+			if errors.Is(err, errNoTable) {
+				continue
+			}
+			if err != nil {
+				m.log.Warn("rowcache: table not cached", "table", t.name(), "err", err)
+				return
+			}
+			t.live.Store(true)
+		}
+		if err := m.buildBlooms(ctx, t); err != nil {
+			m.log.Warn("rowcache: bloom build", "table", t.name(), "err", err)
+			continue
+		}
+		t.ready.Store(true)
+		m.log.Info("rowcache: table cached", "table", t.name())
+		m.wg.Add(1)
+		go m.rebuilder(ctx, t)
+		return
+	}
+}
+
+func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) error {
+	conn, err := m.connect(ctx, t.shards[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	esc := sqltypes.EncodeStringSQL
+	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''),
+  (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
+FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
+  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db), esc(t.tbl)), 10000, false)
+	if err != nil {
+		return fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
+	}
+	type col struct {
+		isInt, binary bool
+		single        bool
+	}
+	uniq := map[string]col{} // lowered column of a single-column unique key
+	var pk []string
+	for _, r := range res.Rows {
+		idx, name, dt, coll, n := r[0].ToString(), strings.ToLower(r[1].ToString()), strings.ToLower(r[2].ToString()), r[3].ToString(), r[4].ToString()
+		c := col{
+			isInt:  strings.Contains(dt, "int"),
+			binary: coll == "" || strings.HasSuffix(coll, "_bin") || coll == "binary",
+			single: n == "1",
+		}
+		if idx == "PRIMARY" {
+			pk = append(pk, name)
+			if c.single {
+				uniq[name] = c
+			}
+			continue
+		}
+		t.otherUnique = true
+		if c.single {
+			uniq[name] = c
+		}
+	}
+	if len(res.Rows) == 0 {
+		exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
+		if err != nil {
+			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		}
+		if len(exists.Rows) == 0 {
+			return errNoTable
+		}
+	}
+	if len(pk) != 1 {
+		return fmt.Errorf("rowcache: cache of %s: the table needs a one-column primary key (has %d columns)", t.name(), len(pk))
+	}
+	budget := tc.Cache.MaxBytes / int64(1+len(tc.Unique))
+	mk := func(colName string) (*keyCache, error) {
+		c, ok := uniq[strings.ToLower(colName)]
+		if !ok {
+			return nil, fmt.Errorf("rowcache: cache of %s: %s is not a one-column unique key", t.name(), colName)
+		}
+		if !c.isInt && !c.binary {
+			return nil, fmt.Errorf("rowcache: cache of %s: key %s has a collation that lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName)
+		}
+		cc := tc.Cache
+		cc.MaxBytes = max(budget, 1)
+		cache, err := cachetier.New(cc, resultCost)
+		if err != nil {
+			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		}
+		return &keyCache{col: strings.ToLower(colName), isInt: c.isInt, c: cache}, nil
+	}
+	if t.pk, err = mk(pk[0]); err != nil {
+		return err
+	}
+	for _, u := range tc.Unique {
+		kc, err := mk(u)
+		if err != nil {
+			return err
+		}
+		t.uniques = append(t.uniques, kc)
+	}
+	return nil
+}
+
+// buildBlooms builds every key cache's filter from every shard's rows.
+func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
+	for _, kc := range t.all() {
+		var total uint
+		conns := make([]*mysql.Conn, 0, len(t.shards))
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for _, sh := range t.shards {
+			c, err := m.connect(ctx, sh)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			res, err := c.ExecuteFetch("SELECT COUNT(*) FROM "+sqlID(t.db)+"."+sqlID(t.tbl), 1, false)
+			if err != nil {
+				return fmt.Errorf("rowcache: count %s on %s: %w", t.name(), sh.Name, err)
+			}
+			n, _ := res.Rows[0][0].ToUint64()
+			total += uint(n)
+		}
+		err := kc.c.BuildBloom(total*2, func(add func(string)) error {
+			for i, c := range conns {
+				q := "SELECT " + sqlID(kc.col) + " FROM " + sqlID(t.db) + "." + sqlID(t.tbl)
+				if err := c.ExecuteStreamFetch(q); err != nil {
+					return fmt.Errorf("rowcache: scan %s on %s: %w", t.name(), t.shards[i].Name, err)
+				}
+				if _, err := c.Fields(); err != nil {
+					return err
+				}
+				for {
+					row, err := c.FetchNext(nil)
+					if err != nil {
+						return err
+					}
+					if row == nil {
+						break
+					}
+					if k, ok := kc.canonValue(row[0]); ok {
+						add(k)
+					}
+				}
+				c.CloseResult()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sqlID(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// rebuilder rebuilds t's bloom filters when a write may have inserted rows
+// it could not name, at most once per BloomRebuildDelay.
+func (m *Manager) rebuilder(ctx context.Context, t *table) {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.rebuild:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.cfg.BloomRebuildDelay):
+		}
+		if err := m.buildBlooms(ctx, t); err != nil && ctx.Err() == nil {
+			m.log.Warn("rowcache: bloom rebuild", "table", t.name(), "err", err)
+			select {
+			case t.rebuild <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (t *table) scheduleRebuild() {
+	select {
+	case t.rebuild <- struct{}{}:
+	default:
+	}
+}
+
+// canonValue is a key column value's text as a cache row key.
+func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
+	if v.IsNull() {
+		return "", false
+	}
+	if kc.isInt {
+		return canonInt(v)
+	}
+	return v.ToString(), true
+}
+
+// Get answers p from memory or through load, which runs the client's
+// statement on the shard's primary. A result without rows is remembered as
+// "absent" for the table's negative TTL.
+//
+// load may run on another goroutine (the load is shared with concurrent
+// readers of the same key and shape) while Get waits; Get waits for it
+// even if ctx is cancelled, so that a load using the caller's session
+// never outlives the caller's statement. Loads are bounded by the table's
+// LoadTimeout.
+func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*sqltypes.Result, error) {
+	res, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*sqltypes.Result, bool, error) {
+		r, err := load(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		m.keepTemplate(p.variant, r)
+		// Every entry of a shape shares the shape's column definitions
+		// (which resultCost does not count): an entry is its rows.
+		if v, ok := m.templates.Load(p.variant); ok {
+			if f := v.(*sqltypes.Result).Fields; sameFields(f, r.Fields) {
+				cp := *r
+				cp.Fields = f
+				r = &cp
+			}
+		}
+		return r, len(r.Rows) > 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		// The bloom filter says the row does not exist; answer with the
+		// shape's columns if a load of this shape was seen, else ask.
+		if v, ok := m.templates.Load(p.variant); ok {
+			res = v.(*sqltypes.Result)
+		} else {
+			r, err := load(ctx)
+			if err == nil {
+				m.keepTemplate(p.variant, r)
+			}
+			return r, err
+		}
+	}
+	// Readers share the cached result: each gets its own header.
+	cp := *res
+	return &cp, nil
+}
+
+const maxTemplates = 10000
+
+func sameFields(a, b []*querypb.Field) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Type != b[i].Type || a[i].Table != b[i].Table ||
+			a[i].OrgName != b[i].OrgName || a[i].Charset != b[i].Charset || a[i].Flags != b[i].Flags ||
+			a[i].ColumnLength != b[i].ColumnLength || a[i].Decimals != b[i].Decimals || a[i].Database != b[i].Database {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) {
+	if _, ok := m.templates.Load(variant); ok || m.nTmpl.Load() >= maxTemplates {
+		return
+	}
+	if _, loaded := m.templates.LoadOrStore(variant, &sqltypes.Result{Fields: r.Fields}); !loaded {
+		m.nTmpl.Add(1)
+	}
+}
+
+func lower(s string) string { return strings.ToLower(s) }
