@@ -382,14 +382,22 @@ func TestReservedRefused(t *testing.T) {
 	if proxytest.SQLErr(err) != 1235 {
 		t.Errorf("temporary table in a sharded database, qualified: %v, want 1235", err)
 	}
-	// Statements whose state would stay on a pooled connection and that
-	// reserve nothing are refused.
+	// Statements whose state stays on their connection (HANDLER, XA,
+	// SQL-level PREPARE) pass through in an unsharded database on a
+	// reserved connection (issue 9), and are refused in a sharded one.
 	proxytest.MustExec(t, tst, "CREATE TABLE IF NOT EXISTS rsv_h (id INT PRIMARY KEY)")
-	for _, q := range []string{"HANDLER rsv_h OPEN", "XA START 'rsv'", "PREPARE s FROM 'SELECT 1'"} {
-		if _, err := tst.Exec(q); err == nil {
-			t.Errorf("%s accepted", q)
+	for _, q := range []string{"HANDLER rsv_h OPEN", "PREPARE s FROM 'SELECT 1'", "EXECUTE s", "HANDLER rsv_h READ FIRST", "HANDLER rsv_h CLOSE", "XA START 'rsv'", "XA END 'rsv'", "XA ROLLBACK 'rsv'"} {
+		if _, err := tst.Exec(q); err != nil {
+			t.Errorf("%s in an unsharded database: %v", q, err)
 		}
 	}
+	waitReserved(t, p, 1)
+	for _, q := range []string{"HANDLER customers OPEN", "XA START 'rsv'", "PREPARE s FROM 'SELECT 1'"} {
+		if _, err := d.Exec(q); proxytest.SQLErr(err) != 1235 {
+			t.Errorf("%s in a sharded database: %v, want 1235", q, err)
+		}
+	}
+	tst.Close()
 	waitReserved(t, p, 0)
 }
 

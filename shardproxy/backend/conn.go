@@ -34,6 +34,12 @@ type Conn struct {
 	inUse bool
 	// intr is why InterruptInUse closed the connection, nil if it did not.
 	intr atomic.Pointer[string]
+	// cut is set by Interrupt: the socket's deadline is in the past, so
+	// the connection must not serve again even if its statement had ended.
+	cut atomic.Bool
+
+	// all, while ExecAll runs, collects every result of the statement.
+	all *[]*sqltypes.Result
 
 	rd  *rawReader // the raw side (raw.go), made on first use
 	snd *sock      // its socket (sock.go), with rd
@@ -52,7 +58,7 @@ func (c *Conn) State() *State { return c.state }
 // Broken reports whether the connection failed at the network level or
 // was interrupted (Interrupt, or Pool.InterruptInUse); Put closes broken
 // connections.
-func (c *Conn) Broken() bool { return c.broken || c.intr.Load() != nil }
+func (c *Conn) Broken() bool { return c.broken || c.intr.Load() != nil || c.cut.Load() }
 
 // MarkBroken makes Put close the connection instead of pooling it, for a
 // caller that left it in an unknown state.
@@ -62,6 +68,7 @@ func (c *Conn) MarkBroken() { c.broken = true }
 // connection's reads fail at once and the connection is closed when put
 // back. Used to cancel the rest of a scatter when one shard fails.
 func (c *Conn) Interrupt() {
+	c.cut.Store(true)
 	if raw := c.c.GetRawConn(); raw != nil {
 		_ = raw.SetDeadline(time.Unix(1, 0))
 	}
@@ -149,6 +156,9 @@ func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout 
 			c.db = db
 		}
 		c.state = st
+	}
+	if c.all != nil {
+		return c.readAll(rows)
 	}
 	res, more, warnings, err := c.c.ReadQueryResult(rows, true)
 	if more {
@@ -285,4 +295,35 @@ func (c *Conn) ping(timeout time.Duration) error {
 
 func (c *Conn) close() {
 	c.c.Close()
+}
+
+// ExecAll is Exec for a statement that may answer with several results (a
+// CALL: each result set of the procedure, then its own status): it returns
+// them all. With an error after some results (a SIGNAL after a SELECT),
+// it returns those that came before it with the error.
+func (c *Conn) ExecAll(ctx context.Context, sql string, o ExecOptions) ([]*sqltypes.Result, uint16, error) {
+	var all []*sqltypes.Result
+	c.all = &all
+	defer func() { c.all = nil }()
+	_, warnings, err := c.Exec(ctx, sql, o)
+	return all, warnings, err
+}
+
+// readAll reads every result of the statement into c.all.
+func (c *Conn) readAll(rows int) (*sqltypes.Result, uint16, error) {
+	var warnings uint16
+	for {
+		res, more, w, err := c.c.ReadQueryResult(rows, true)
+		if err != nil {
+			if closesConn(err) {
+				c.broken = true
+			}
+			return nil, 0, c.connError(err)
+		}
+		*c.all = append(*c.all, res)
+		warnings = w
+		if !more {
+			return res, warnings, nil
+		}
+	}
 }

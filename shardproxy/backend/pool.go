@@ -367,7 +367,7 @@ func (p *Pool) Put(c *Conn) {
 		return
 	}
 	p.inUse.Add(-1)
-	if c.broken {
+	if c.broken || c.cut.Load() {
 		c.close()
 		p.release(c)
 		return

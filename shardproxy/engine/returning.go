@@ -26,10 +26,12 @@ type Returning struct {
 // Execute implements Primitive.
 func (r *Returning) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
 	rc := &returningCursor{VCursor: vc, clause: r.Clause}
-	if _, err := r.Input.Execute(ctx, rc, bv); err != nil {
+	in, err := r.Input.Execute(ctx, rc, bv)
+	if err != nil {
 		return nil, err
 	}
-	out := &sqltypes.Result{Fields: rc.fields}
+	// LAST_INSERT_ID() moves as without the clause.
+	out := &sqltypes.Result{Fields: rc.fields, InsertID: in.InsertID, InsertIDChanged: in.InsertIDChanged}
 	for i, rows := range rc.rows {
 		if r.OneCopy && i > 0 {
 			break

@@ -16,6 +16,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
 // execute runs one statement of text: the fast path when its shape is
@@ -86,8 +87,21 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	} else {
 		s.Hint.ForcePrimary = false
 	}
-	if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
-		return kind, res, err
+	if s.Vars.Mode == 0 {
+		if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
+			return kind, res, err
+		}
+		if sqlmode.Needed(sql, 0) {
+			// What vitess's parser reads differently from MariaDB in any
+			// mode (a non-ASCII identifier, N"x", 7b).
+			sql = sqlmode.Normalize(sql, 0).SQL
+		}
+	} else if s.Vars.Mode&sqlmode.PipesAsConcat != 0 && sqlmode.Normalize(sql, sqlmode.PipesAsConcat).Pipes {
+		// vitess would read || as OR: only the server may read it.
+		if res, err, ok := s.passRaw(ctx, sql); ok {
+			return kindOther, res, err
+		}
+		return kindOther, nil, mysqlerr.NotSupported("|| under sql_mode PIPES_AS_CONCAT in a sharded database (the proxy would read it as OR): use CONCAT()")
 	}
 	stmt, known, err := s.srv.parse(sql)
 	if err != nil {
@@ -99,12 +113,39 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 				return kindOther, nil, xerr
 			}
 		}
+		// MariaDB's syntax that vitess's parser does not read.
+		if base, clause, ok := sqlmode.SplitReturning(sql, 0); ok {
+			return s.returning(ctx, sql, base, clause)
+		}
+		if set, ok := sqlmode.SetAssignments(sql, 0); ok {
+			if st, kn, err2 := s.srv.parse(set); err2 == nil {
+				s.ClearWarnings()
+				return s.dispatchStmt(ctx, set, st, kn)
+			}
+		}
+		s.ClearWarnings()
+		if res, err2, ok := s.passRaw(ctx, sql); ok {
+			return kindOther, res, err2
+		}
+		switch w := firstWords(sql); {
+		case strings.HasPrefix(w, "HANDLER "), strings.HasPrefix(w, "XA "), w == "SET STATEMENT":
+			// MariaDB's statements that only an unsharded database passes
+			// (XA across shards is the proxy's own: see its transactions).
+			return kindOther, nil, mysqlerr.NotSupported("%s in a sharded database: the proxy passes it only in an unsharded database", firstWords(sql))
+		}
 		return kindOther, nil, err
 	}
 	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
 		s.ClearWarnings()
 	}
-	return s.dispatchStmt(ctx, sql, stmt, known)
+	kind, res, err := s.dispatchStmt(ctx, sql, stmt, known)
+	if err != nil && rawable(stmt) && mysqlerr.From(err).Number() == sqlerror.ERNotSupportedYet {
+		// What the proxy cannot plan, an unsharded database's server runs.
+		if r, err2, ok := s.passRaw(ctx, sql); ok {
+			return kind, r, err2
+		}
+	}
+	return kind, res, err
 }
 
 func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.Statement, known sqlparser.BindVars) (stmtKind, *sqltypes.Result, error) {

@@ -70,7 +70,8 @@ type Executor struct {
 	wireCfg *wire.Config // every client connection's
 	proto   protoServer  // start time, client packet limit (protocol.go)
 
-	clients  atomic.Int64
+	clients  atomic.Int64 // logged-in clients
+	gate     *loginGate   // connections still in their login
 	fastHits atomic.Uint64
 	laneHits atomic.Uint64 // statements the fast lane answered (lane.go)
 	fast     *shapeCache
@@ -94,6 +95,7 @@ func New(ctx context.Context, o Options) *Executor {
 		},
 		fast:     newShapeCache(o.Config.PlanCacheSize),
 		sessions: map[uint32]*Session{},
+		gate:     newLoginGate(orDefault(o.Config.MaxUnauthenticated, 4096), orDefault(o.Config.MaxUnauthenticatedPerHost, 256)),
 	}
 	x.proto = x.protocolLimits(ctx)
 	return x
@@ -156,6 +158,9 @@ type Session struct {
 	// pendingInv is what the open transaction's writes invalidate in the
 	// row cache at its end (rowcache.go).
 	pendingInv rowcache.Invalidation
+
+	// counted: the client logged in and holds one of max_client_connections.
+	counted bool
 }
 
 func newSession(x *Executor, c *mysql.Conn) *Session {

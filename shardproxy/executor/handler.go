@@ -3,8 +3,11 @@ package executor
 import (
 	"context"
 	"strings"
+	"time"
 
+	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 	"github.com/strata-db/strata/shardproxy/wire"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/replication"
@@ -36,6 +39,17 @@ func (s *handler) NewConnection(c *mysql.Conn) {
 // ConnectionReady implements mysql.Handler.
 func (s *handler) ConnectionReady(c *mysql.Conn) {
 	ss := s.session(c)
+	if s.gate.leave(c.ConnectionID) {
+		_ = c.GetRawConn().SetReadDeadline(time.Time{})
+		if s.clients.Add(1) > int64(s.cfg.MaxClientConnections) {
+			// Logged in while the last slots went: as if it had come a
+			// moment later.
+			s.clients.Add(-1)
+			_ = c.GetRawConn().Close()
+			return
+		}
+		ss.counted = true
+	}
 	ss.SetUser(c.User)
 	// A client that announced a character set or collation other than the
 	// backends' gets it applied as if it had run SET NAMES.
@@ -52,28 +66,23 @@ func (s *handler) ConnectionReady(c *mysql.Conn) {
 
 // handshakeNames is the SET NAMES the collation a client announced in its
 // handshake amounts to, "" for the backends' own (utf8mb4_general_ci, 45).
-// Only collations numbered alike in MySQL and MariaDB (below 255) keep the
-// collation; MySQL 8's utf8mb4_0900_* (255 and up), which MariaDB 10.11
-// lacks, keep their character set, as MariaDB does with a number it does
-// not know.
+// The number is read in MariaDB 10.11's table (package mariadbcoll; MySQL
+// numbers some differently): every collation MariaDB keeps is kept. A
+// number MariaDB does not know (MySQL 8's utf8mb4_0900_*), or a character
+// set no client may use (ucs2, utf16, utf32), leaves the backends' own, as
+// MariaDB leaves its default.
 func (s *Executor) handshakeNames(c *mysql.Conn) string {
-	coll := s.env.CollationEnv().LookupName(c.CharacterSet)
-	if coll == "" || c.CharacterSet == 45 {
+	if c.CharacterSet == 45 {
 		return ""
 	}
-	cs, _, _ := strings.Cut(coll, "_")
-	switch cs {
-	case "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "utf16", "utf32", "ucs2", "cp1250", "cp1251", "cp1252", "gbk", "big5", "sjis", "euckr", "gb2312", "gb18030":
-	default:
+	coll, ok := mariadbcoll.ByID(uint16(c.CharacterSet))
+	if !ok || !mariadbcoll.ClientCharset(coll.Charset) || !identRE.MatchString(coll.Name) {
 		return ""
 	}
-	if c.CharacterSet >= 255 || !identRE.MatchString(coll) || coll == "binary" {
-		if cs == "utf8mb4" {
-			return ""
-		}
-		return "NAMES '" + cs + "'"
+	if coll.Default {
+		return "NAMES '" + coll.Charset + "'"
 	}
-	return "NAMES '" + cs + "' COLLATE '" + coll + "'"
+	return "NAMES '" + coll.Charset + "' COLLATE '" + coll.Name + "'"
 }
 
 // ConnectionClosed implements mysql.Handler.
@@ -84,7 +93,10 @@ func (s *handler) ConnectionClosed(c *mysql.Conn) {
 	s.mu.Lock()
 	delete(s.sessions, c.ConnectionID)
 	s.mu.Unlock()
-	s.clients.Add(-1)
+	s.gate.leave(c.ConnectionID)
+	if ss := s.session(c); ss != nil && ss.counted {
+		s.clients.Add(-1)
+	}
 }
 
 // ComResetConnection implements mysql.Handler: the session starts over
@@ -119,6 +131,12 @@ func (s *handler) ComQuery(c *mysql.Conn, sql string, callback func(*sqltypes.Re
 func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqltypes.QueryResponse, more bool, firstPacket bool) error) error {
 	ss := s.session(c)
 	ctx := context.Background()
+	ss.TakeExtra() // nothing a previous command left
+	if m := ss.Vars.Mode; m != 0 {
+		// Read as MariaDB reads it under the session's sql_mode: from here
+		// on the statement is in the default mode's text.
+		sql = sqlmode.Normalize(sql, m).SQL
+	}
 	if !mayHoldSeveral(sql) {
 		res, err := ss.execute(ctx, oneStatement(sql))
 		c.StatusFlags = ss.StatusFlags()
@@ -127,11 +145,20 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 			res, err = &sqltypes.Result{}, nil
 		}
 		if err != nil {
+			ss.TakeExtra()
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
-		return callback(sqltypes.QueryResponse{QueryResult: res}, false, true)
+		return sendAll(ss, res, false, callback)
 	}
-	pieces, err := s.parser.SplitStatementToPieces(sql)
+	compound := sqlmode.HasCompound(sql, 0)
+	var pieces []string
+	var err error
+	if compound {
+		// A procedure's body: vitess's splitter would cut it.
+		pieces = sqlmode.Split(sql, 0)
+	} else {
+		pieces, err = s.parser.SplitStatementToPieces(sql)
+	}
 	if err != nil {
 		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.ParseError(sql, err))}, false, true)
 	}
@@ -147,7 +174,7 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
 	}
 	sh := stmtShape{strayAt: -1}
-	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 {
+	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 && !compound {
 		sh = scanStatements(s.parser, sql)
 	}
 	for i, q := range pieces {
@@ -157,9 +184,14 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		res, err := ss.execute(ctx, q)
 		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
+			ss.TakeExtra()
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
-		if err := callback(sqltypes.QueryResponse{QueryResult: res}, i < len(pieces)-1 || sh.trailingComment, true); err != nil {
+		if ss.ExtraErr != nil {
+			// A CALL that ended in an error ends the text there.
+			return sendAll(ss, res, false, callback)
+		}
+		if err := sendAll(ss, res, i < len(pieces)-1 || sh.trailingComment, callback); err != nil {
 			return err
 		}
 	}
@@ -201,6 +233,11 @@ func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callbac
 	ss := s.session(c)
 	res, err := ss.executePrepared(context.Background(), prep)
 	c.StatusFlags = ss.StatusFlags()
+	if _, xerr := ss.TakeExtra(); err == nil && xerr != nil {
+		// The binary protocol's answer here is one result: a CALL that
+		// signalled after its first gets the error, not a partial success.
+		err = xerr
+	}
 	if err != nil {
 		return mysqlerr.From(err)
 	}

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"vitess.io/vitess/go/mysql"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
 // prepared is a statement prepared with COM_STMT_PREPARE. Statements the
@@ -43,8 +45,29 @@ type prepared struct {
 }
 
 func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
-	stmt, known, err := s.srv.parse(query)
+	// text is the statement as the proxy reads it: in the default
+	// sql_mode's text (package sqlmode); query stays the client's, which
+	// the listener matches at every execute.
+	text := query
+	if m := s.Vars.Mode; m != 0 || sqlmode.Needed(query, 0) {
+		text = sqlmode.Normalize(query, m).SQL
+	}
+	stmt, known, err := s.srv.parse(text)
 	if err != nil {
+		// INSERT/REPLACE/DELETE ... RETURNING runs as text, the clause
+		// after the statement's parameters (see returning).
+		if base, clause, ok := sqlmode.SplitReturning(text, 0); ok && !strings.Contains(clause, "?") {
+			if st, kn, err2 := s.srv.parse(base); err2 == nil {
+				pq := sqlparser.NewParsedQuery(st)
+				pq.Query += clause
+				return s.register(id, &prepared{query: query, params: len(kn), kind: kindOf(st), pq: pq}), nil
+			}
+		}
+		// In an unsharded database a statement without parameters that
+		// vitess does not read runs as text (passRaw).
+		if d := s.srv.vs.Databases[s.DB]; d != nil && !d.Sharded && !hasParams(text) && mariadbVerbs[sqlmode.Verb(text, 0)] {
+			return s.register(id, &prepared{query: query, kind: kindOther, pq: &sqlparser.ParsedQuery{Query: text}}), nil
+		}
 		return nil, err
 	}
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
@@ -71,15 +94,24 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		if fieldQuery != nil {
 			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
 		}
+	case *sqlparser.OtherAdmin:
+		// vitess keeps no text of these (DO 1 prints as otheradmin): they
+		// run as the client wrote them.
+		p.pq = &sqlparser.ParsedQuery{Query: text}
 	default:
 		p.pq = sqlparser.NewParsedQuery(stmt)
 	}
+	return s.register(id, p), nil
+}
+
+// register keeps a prepared statement under the listener's id.
+func (s *Session) register(id uint32, p *prepared) *prepared {
 	if s.prepared == nil {
 		s.prepared = map[uint32]*prepared{}
 	}
 	s.sweepPrepared()
 	s.prepared[id] = p
-	return p, nil
+	return p
 }
 
 // resultFields finds the columns a prepared SELECT returns: the prepare

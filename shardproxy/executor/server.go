@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/wire"
@@ -17,12 +18,18 @@ import (
 // server does, and wraps the rest in a Conn (TLS, packet limits,
 // COM_FIELD_LIST).
 func (s *Executor) Accept(_ context.Context, c net.Conn, id uint32) (net.Conn, error) {
-	if n := s.clients.Add(1); n > int64(s.cfg.MaxClientConnections) {
-		s.clients.Add(-1)
+	if s.clients.Load() >= int64(s.cfg.MaxClientConnections) || !s.gate.enter(id, c.RemoteAddr()) {
 		wire.WriteRawError(c, sqlerror.ERConCount, mysqlerr.SSConnectionRejected, "Too many connections")
 		c.Close()
 		return nil, errors.New("too many connections")
 	}
+	// A connection that has not logged in by connect_timeout is closed, as
+	// MariaDB closes it (ConnectionReady lifts the bound).
+	timeout := s.cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	return wire.NewConn(c, id, s.wireCfg, s), nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
 // set runs SET. Session system variables become part of the session's
@@ -80,11 +81,18 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 				// Back to the server's default: drop it from the state, and
 				// every connection that carries it resets it.
 				state = s.srv.cluster.States.With(state, name, "")
+				if name == "sql_mode" {
+					sv.Mode = 0
+				}
 				continue
 			}
 			val, err := s.valueSQL(ctx, e.Expr)
 			if err != nil {
 				return nil, err
+			}
+			if name == "sql_mode" {
+				// How the session's statements are read from now on.
+				sv.Mode = sqlmode.Parse(strings.Trim(val, "'"))
 			}
 			state = s.srv.cluster.States.With(state, name, "@@session."+name+" = "+val)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
 // Session is one client connection's state. The listener calls a
@@ -95,6 +96,15 @@ type Session struct {
 	// MySQL commits before DDL, and a broadcast spans shards.
 	OutsideTx bool
 
+	// Raw: the user variables of a statement passed through unplanned,
+	// while it runs (raw.go). WantAll: the statement running may answer
+	// with several results (a CALL passed through): ExecOn keeps those
+	// after the first in Extra, and the error that ended them in ExtraErr.
+	Raw      *RawVars
+	WantAll  bool
+	Extra    []*sqltypes.Result
+	ExtraErr error
+
 	// For SHOW PROCESSLIST.
 	User    string
 	Started time.Time
@@ -156,6 +166,11 @@ func (s *Session) StatusFlags() uint16 {
 	}
 	if s.ExplicitTx || s.Tx != nil {
 		f |= mysql.ServerStatusInTrans
+	}
+	if s.Vars.Mode&sqlmode.NoBackslashEscapes != 0 {
+		// Clients that write parameters into the text read it (go-sql-driver
+		// with interpolateParams, libmariadb's escape function).
+		f |= mysql.ServerStatusNoBackslashEscapes
 	}
 	return f
 }
@@ -361,7 +376,30 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
 func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
-	res, warn, err := conn.Exec(ctx, sql, backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout})
+	if s.Vars.Mode&sqlmode.NoBackslashEscapes != 0 {
+		// The proxy's text is the default mode's; the server reads the
+		// session's.
+		sql = sqlmode.Denormalize(sql, s.Vars.Mode)
+	}
+	if s.Raw != nil {
+		if err := s.rawBefore(ctx, conn, shard); err != nil {
+			return nil, err
+		}
+		defer s.rawAfter(ctx, conn)
+	}
+	o := backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout}
+	if s.WantAll {
+		all, warn, err := conn.ExecAll(ctx, sql, o)
+		if len(all) == 0 {
+			return nil, err
+		}
+		s.Extra, s.ExtraErr = all[1:], err
+		if warn > 0 {
+			s.CollectWarnings(conn)
+		}
+		return all[0], nil
+	}
+	res, warn, err := conn.Exec(ctx, sql, o)
 	if err == nil {
 		if warn > 0 {
 			s.CollectWarnings(conn)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/sqlmode"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 )
@@ -30,6 +31,11 @@ type Vars struct {
 	// calc collects FOUND_ROWS() from the shard while a SELECT
 	// SQL_CALC_FOUND_ROWS runs (nil otherwise).
 	Calc *CalcFound
+	// Mode is how the session's sql_mode reads statements (package
+	// sqlmode): the executor rewrites what the client sends into the
+	// default mode's text before it parses it, and ExecOn what it sends a
+	// shard back into the session's.
+	Mode sqlmode.Mode
 }
 
 // CalcFound is what the shard's connection answered to SELECT FOUND_ROWS()
@@ -75,7 +81,7 @@ func (sv *Vars) EndTx() { sv.NextIso, sv.NextRO = "", "" }
 // (calc is set only while execPlan runs a statement, never when the lane
 // is asked; a SELECT SQL_CALC_FOUND_ROWS is kept off it by its plan.)
 func (sv *Vars) LaneOff() bool {
-	return sv.HasSelectLimit || sv.NextIso != "" || sv.NextRO != ""
+	return sv.HasSelectLimit || sv.NextIso != "" || sv.NextRO != "" || sv.Mode != 0
 }
 
 // selectLimitValue answers @@sql_select_limit.

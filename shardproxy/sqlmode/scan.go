@@ -252,3 +252,79 @@ func Qualifiers(sql string, m Mode) []string {
 	}
 	return out
 }
+
+// Split splits a text of several statements at the semicolons that end
+// them, as MariaDB does: a semicolon inside a compound statement's body
+// (CREATE PROCEDURE … BEGIN …; …; END, BEGIN NOT ATOMIC … END) does not
+// end it. The pieces are trimmed of spaces and of their semicolon; empty
+// ones are dropped.
+func Split(sql string, m Mode) []string {
+	toks := Tokens(sql, m)
+	var out []string
+	start, depth := 0, 0
+	compound := false // the statement so far may hold a compound body
+	stmtStart := true
+	for i, t := range toks {
+		txt := t.Text(sql)
+		if stmtStart {
+			stmtStart = false
+			compound = t.Kind == Word && (strings.EqualFold(txt, "CREATE") || strings.EqualFold(txt, "BEGIN") && i+1 < len(toks) && strings.EqualFold(toks[i+1].Text(sql), "NOT"))
+		}
+		if t.Kind == Word && compound {
+			up := strings.ToUpper(txt)
+			prevEnd := i > 0 && strings.EqualFold(toks[i-1].Text(sql), "END")
+			switch up {
+			case "BEGIN", "LOOP", "REPEAT", "WHILE", "CASE":
+				if !prevEnd {
+					depth++
+				}
+			case "IF":
+				// IF … THEN … END IF, not IF(…) or IF [NOT] EXISTS.
+				next := ""
+				if i+1 < len(toks) {
+					next = strings.ToUpper(toks[i+1].Text(sql))
+				}
+				if !prevEnd && depth > 0 && next != "(" && next != "EXISTS" && next != "NOT" {
+					depth++
+				}
+			case "END":
+				if depth > 0 {
+					depth--
+				}
+			}
+		}
+		if t.Kind == Punct && txt == ";" && depth == 0 {
+			if p := strings.TrimSpace(sql[start:t.Pos]); p != "" {
+				out = append(out, p)
+			}
+			start, stmtStart, compound = t.End, true, false
+		}
+	}
+	if p := strings.TrimSpace(sql[start:]); p != "" && len(Tokens(p, m)) > 0 {
+		out = append(out, p)
+	}
+	return out
+}
+
+// HasCompound reports whether a text holds a statement with a compound
+// body (BEGIN … END) whose semicolons a splitter that does not know them
+// would cut at.
+func HasCompound(sql string, m Mode) bool {
+	toks := Tokens(sql, m)
+	for i, t := range toks {
+		if t.Kind == Word && strings.EqualFold(t.Text(sql), "BEGIN") {
+			if i+1 < len(toks) && toks[i+1].Text(sql) == ";" || i+1 == len(toks) {
+				continue // BEGIN; starts a transaction
+			}
+			next := ""
+			if i+1 < len(toks) {
+				next = strings.ToUpper(toks[i+1].Text(sql))
+			}
+			if next == "WORK" {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}

@@ -77,3 +77,28 @@ func TestQualifiersAndVerb(t *testing.T) {
 		t.Error("Empty(DO 1)")
 	}
 }
+
+func TestSplit(t *testing.T) {
+	cases := map[string][]string{
+		"SELECT 1; SELECT 2;":  {"SELECT 1", "SELECT 2"},
+		"SELECT ';'; SELECT 2": {"SELECT ';'", "SELECT 2"},
+		"DROP PROCEDURE IF EXISTS p; CREATE PROCEDURE p(r INT) BEGIN SELECT r; IF r > 1 THEN SELECT 2; END IF; SIGNAL SQLSTATE '45001' SET MESSAGE_TEXT = 'x'; END; CALL p(1)": {
+			"DROP PROCEDURE IF EXISTS p",
+			"CREATE PROCEDURE p(r INT) BEGIN SELECT r; IF r > 1 THEN SELECT 2; END IF; SIGNAL SQLSTATE '45001' SET MESSAGE_TEXT = 'x'; END",
+			"CALL p(1)"},
+		"CREATE FUNCTION f() RETURNS INT BEGIN DECLARE x INT DEFAULT IF(1, 2, 3); WHILE x < 5 DO SET x = x + 1; END WHILE; RETURN CASE WHEN x THEN 1 END; END; SELECT f()": {
+			"CREATE FUNCTION f() RETURNS INT BEGIN DECLARE x INT DEFAULT IF(1, 2, 3); WHILE x < 5 DO SET x = x + 1; END WHILE; RETURN CASE WHEN x THEN 1 END; END",
+			"SELECT f()"},
+		"BEGIN; SELECT 1; COMMIT":                            {"BEGIN", "SELECT 1", "COMMIT"},
+		"BEGIN NOT ATOMIC SELECT 1; SELECT 2; END; SELECT 3": {"BEGIN NOT ATOMIC SELECT 1; SELECT 2; END", "SELECT 3"},
+		"SELECT 1; -- c":                                     {"SELECT 1"},
+	}
+	for in, want := range cases {
+		if got := Split(in, 0); !reflect.DeepEqual(got, want) {
+			t.Errorf("Split(%q) =\n  %q\nwant\n  %q", in, got, want)
+		}
+	}
+	if !HasCompound("CREATE PROCEDURE p() BEGIN SELECT 1; END", 0) || HasCompound("BEGIN; SELECT 1", 0) || HasCompound("BEGIN WORK", 0) {
+		t.Error("HasCompound")
+	}
+}
