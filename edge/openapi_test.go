@@ -39,9 +39,16 @@ func TestOpenAPI(t *testing.T) {
 	param := regexp.MustCompile(`\{[^}]+\}`)
 	fill := map[string]string{"{tag}": "openapi", "{db}": "demo", "{table}": "t", "{key}": "1", "{shard}": "s0", "{app}": "openapi-app"}
 	var documented []string
+	// A path's methods in a fixed order, PUT before DELETE, so that the key
+	// the DELETE removes exists (map order would make it flaky).
+	rank := map[string]int{"GET": 0, "PUT": 1, "POST": 2, "DELETE": 3}
 	for p, methods := range doc.Paths {
+		ms := make([]string, 0, len(methods))
 		for m := range methods {
-			m = strings.ToUpper(m)
+			ms = append(ms, strings.ToUpper(m))
+		}
+		slices.SortFunc(ms, func(a, b string) int { return rank[a] - rank[b] })
+		for _, m := range ms {
 			documented = append(documented, m+" "+p)
 			path := param.ReplaceAllStringFunc(p, func(s string) string { return fill[s] })
 			var body []byte
