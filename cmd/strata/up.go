@@ -99,6 +99,11 @@ func runUp(ctx context.Context, e *env, o upOptions) error {
 	// The console's transaction panels: the proxy's view (in flight, in
 	// doubt, decided but unfinished) and the Seata TC's global transactions.
 	edgeSrv.SetPanel("transactions", edgeSrv.ProxyPanel("SHOW STRATA TRANSACTIONS"))
+	// The cache's panels: its hit ratio, entries and invalidations, and
+	// the hottest keys read and written, as the proxy's SHOW statements
+	// give them.
+	edgeSrv.SetPanel("cache", edgeSrv.ProxyPanel("SHOW STRATA CACHE"))
+	edgeSrv.SetPanel("hot_keys", edgeSrv.ProxyPanel("SHOW STRATA HOTKEYS"))
 	if u := tx.HTTPURL(); u != "" && o.tx.svc.seataAddr != "off" {
 		edgeSrv.SetPanel("seata", edge.URLPanel(u+"/seata/transactions"))
 	}

@@ -110,7 +110,7 @@ func TestUpEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"transactions", "seata"} {
+	for _, name := range []string{"transactions", "seata", "cache", "hot_keys"} {
 		if p := st.Panels[name]; !p.Available || p.Data == nil {
 			t.Errorf("console panel %s: %+v", name, p)
 		}

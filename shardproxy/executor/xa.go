@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/internal/sqltext"
 	"github.com/strata-db/strata/shardproxy/session"
+	"github.com/strata-db/strata/txcoord/client"
 )
 
 // isXAStatement reports whether sql is an XA statement (XA START, END,
@@ -88,6 +89,25 @@ func (s *Session) showTransactions(ctx context.Context) (*sqltypes.Result, error
 		for _, r := range recs {
 			add(r.TxID, "coordinator", strings.Join(r.Shards, ","), "decided "+strings.ToLower(r.Decision.String())+", not completed", r.Decided, r.Owner)
 		}
+		// The coordinator's Seata TC, where the coordinator runs one: its
+		// open global transactions (id 0: a Seata XID is no number; the
+		// detail column names it).
+		if sl, ok := x.Coordinator.(seataLister); ok {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			globals, err := sl.SeataList(cctx, 1000)
+			cancel()
+			if err == nil {
+				for _, g := range globals {
+					add(0, "seata", strings.Join(g.Resources, ","), strings.ToLower(g.Status), g.Begin, g.XID+" "+g.Name)
+				}
+			}
+		}
 	}
 	return res, nil
+}
+
+// seataLister is the optional ability of a coordinator client to list the
+// Seata TC's global transactions (txcoord/client has it).
+type seataLister interface {
+	SeataList(ctx context.Context, limit int) ([]client.SeataGlobal, error)
 }

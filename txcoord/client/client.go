@@ -368,3 +368,46 @@ func fromPB(p *txpb.TxRecord) Record {
 	}
 	return r
 }
+
+// SeataGlobal is one open Seata global transaction, as a node's replica of
+// the TC's state has it.
+type SeataGlobal struct {
+	XID, Name, Status string
+	Begin             time.Time
+	Resources         []string // each branch's resource
+}
+
+// SeataList returns the Seata TC's open global transactions (at most
+// limit; 0: 1000) from the first node that answers: any node's replica will
+// do for a listing. A node not running the TC answers Unimplemented.
+func (c *Client) SeataList(ctx context.Context, limit int) ([]SeataGlobal, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
+		defer cancel()
+	}
+	var last error
+	for _, addr := range c.order() {
+		cc, err := c.conn(addr)
+		if err != nil {
+			return nil, err
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		r, err := txpb.NewSeataAdminClient(cc).ListGlobal(actx, &txpb.ListGlobalRequest{Limit: uint32(max(limit, 0))})
+		cancel()
+		if err != nil {
+			last = fmt.Errorf("%s: %w", addr, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		var out []SeataGlobal
+		for _, g := range r.GetGlobals() {
+			out = append(out, SeataGlobal{XID: g.GetXid(), Name: g.GetName(), Status: g.GetStatus(),
+				Begin: time.UnixMilli(g.GetBeginMs()), Resources: g.GetResources()})
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("txcoord client: seata list: %w", last)
+}

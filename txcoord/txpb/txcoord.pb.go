@@ -800,6 +800,172 @@ func (x *ListResponse) GetLeader() string {
 	return ""
 }
 
+type ListGlobalRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit bounds the answer (0: 1000).
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGlobalRequest) Reset() {
+	*x = ListGlobalRequest{}
+	mi := &file_txcoord_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGlobalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGlobalRequest) ProtoMessage() {}
+
+func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGlobalRequest.ProtoReflect.Descriptor instead.
+func (*ListGlobalRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListGlobalRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type SeataGlobal struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Xid     string                 `protobuf:"bytes,1,opt,name=xid,proto3" json:"xid,omitempty"`
+	Name    string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Status  string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	BeginMs int64                  `protobuf:"varint,4,opt,name=begin_ms,json=beginMs,proto3" json:"begin_ms,omitempty"`
+	// resources names each branch's resource, in registration order.
+	Resources     []string `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeataGlobal) Reset() {
+	*x = SeataGlobal{}
+	mi := &file_txcoord_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeataGlobal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeataGlobal) ProtoMessage() {}
+
+func (x *SeataGlobal) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeataGlobal.ProtoReflect.Descriptor instead.
+func (*SeataGlobal) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SeataGlobal) GetXid() string {
+	if x != nil {
+		return x.Xid
+	}
+	return ""
+}
+
+func (x *SeataGlobal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SeataGlobal) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SeataGlobal) GetBeginMs() int64 {
+	if x != nil {
+		return x.BeginMs
+	}
+	return 0
+}
+
+func (x *SeataGlobal) GetResources() []string {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+type ListGlobalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Globals       []*SeataGlobal         `protobuf:"bytes,1,rep,name=globals,proto3" json:"globals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGlobalResponse) Reset() {
+	*x = ListGlobalResponse{}
+	mi := &file_txcoord_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGlobalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGlobalResponse) ProtoMessage() {}
+
+func (x *ListGlobalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGlobalResponse.ProtoReflect.Descriptor instead.
+func (*ListGlobalResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListGlobalResponse) GetGlobals() []*SeataGlobal {
+	if x != nil {
+		return x.Globals
+	}
+	return nil
+}
+
 var File_txcoord_proto protoreflect.FileDescriptor
 
 const file_txcoord_proto_rawDesc = "" +
@@ -848,7 +1014,17 @@ const file_txcoord_proto_rawDesc = "" +
 	"\fListResponse\x125\n" +
 	"\arecords\x18\x01 \x03(\v2\x1b.strata.txcoord.v1.TxRecordR\arecords\x12\x1b\n" +
 	"\tnext_txid\x18\x02 \x01(\x04R\bnextTxid\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader*.\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\")\n" +
+	"\x11ListGlobalRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"\x84\x01\n" +
+	"\vSeataGlobal\x12\x10\n" +
+	"\x03xid\x18\x01 \x01(\tR\x03xid\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x19\n" +
+	"\bbegin_ms\x18\x04 \x01(\x03R\abeginMs\x12\x1c\n" +
+	"\tresources\x18\x05 \x03(\tR\tresources\"N\n" +
+	"\x12ListGlobalResponse\x128\n" +
+	"\aglobals\x18\x01 \x03(\v2\x1e.strata.txcoord.v1.SeataGlobalR\aglobals*.\n" +
 	"\bDecision\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\n" +
 	"\n" +
@@ -861,7 +1037,11 @@ const file_txcoord_proto_rawDesc = "" +
 	"\x06Decide\x12 .strata.txcoord.v1.DecideRequest\x1a!.strata.txcoord.v1.DecideResponse\x12M\n" +
 	"\x06Status\x12 .strata.txcoord.v1.StatusRequest\x1a!.strata.txcoord.v1.StatusResponse\x12S\n" +
 	"\bComplete\x12\".strata.txcoord.v1.CompleteRequest\x1a#.strata.txcoord.v1.CompleteResponse\x12G\n" +
-	"\x04List\x12\x1e.strata.txcoord.v1.ListRequest\x1a\x1f.strata.txcoord.v1.ListResponseB*Z(github.com/strata-db/strata/txcoord/txpbb\x06proto3"
+	"\x04List\x12\x1e.strata.txcoord.v1.ListRequest\x1a\x1f.strata.txcoord.v1.ListResponse2g\n" +
+	"\n" +
+	"SeataAdmin\x12Y\n" +
+	"\n" +
+	"ListGlobal\x12$.strata.txcoord.v1.ListGlobalRequest\x1a%.strata.txcoord.v1.ListGlobalResponseB*Z(github.com/strata-db/strata/txcoord/txpbb\x06proto3"
 
 var (
 	file_txcoord_proto_rawDescOnce sync.Once
@@ -876,22 +1056,25 @@ func file_txcoord_proto_rawDescGZIP() []byte {
 }
 
 var file_txcoord_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_txcoord_proto_goTypes = []any{
-	(Decision)(0),            // 0: strata.txcoord.v1.Decision
-	(*ProposeRequest)(nil),   // 1: strata.txcoord.v1.ProposeRequest
-	(*ProposeResponse)(nil),  // 2: strata.txcoord.v1.ProposeResponse
-	(*BeginRequest)(nil),     // 3: strata.txcoord.v1.BeginRequest
-	(*BeginResponse)(nil),    // 4: strata.txcoord.v1.BeginResponse
-	(*DecideRequest)(nil),    // 5: strata.txcoord.v1.DecideRequest
-	(*DecideResponse)(nil),   // 6: strata.txcoord.v1.DecideResponse
-	(*StatusRequest)(nil),    // 7: strata.txcoord.v1.StatusRequest
-	(*TxRecord)(nil),         // 8: strata.txcoord.v1.TxRecord
-	(*StatusResponse)(nil),   // 9: strata.txcoord.v1.StatusResponse
-	(*CompleteRequest)(nil),  // 10: strata.txcoord.v1.CompleteRequest
-	(*CompleteResponse)(nil), // 11: strata.txcoord.v1.CompleteResponse
-	(*ListRequest)(nil),      // 12: strata.txcoord.v1.ListRequest
-	(*ListResponse)(nil),     // 13: strata.txcoord.v1.ListResponse
+	(Decision)(0),              // 0: strata.txcoord.v1.Decision
+	(*ProposeRequest)(nil),     // 1: strata.txcoord.v1.ProposeRequest
+	(*ProposeResponse)(nil),    // 2: strata.txcoord.v1.ProposeResponse
+	(*BeginRequest)(nil),       // 3: strata.txcoord.v1.BeginRequest
+	(*BeginResponse)(nil),      // 4: strata.txcoord.v1.BeginResponse
+	(*DecideRequest)(nil),      // 5: strata.txcoord.v1.DecideRequest
+	(*DecideResponse)(nil),     // 6: strata.txcoord.v1.DecideResponse
+	(*StatusRequest)(nil),      // 7: strata.txcoord.v1.StatusRequest
+	(*TxRecord)(nil),           // 8: strata.txcoord.v1.TxRecord
+	(*StatusResponse)(nil),     // 9: strata.txcoord.v1.StatusResponse
+	(*CompleteRequest)(nil),    // 10: strata.txcoord.v1.CompleteRequest
+	(*CompleteResponse)(nil),   // 11: strata.txcoord.v1.CompleteResponse
+	(*ListRequest)(nil),        // 12: strata.txcoord.v1.ListRequest
+	(*ListResponse)(nil),       // 13: strata.txcoord.v1.ListResponse
+	(*ListGlobalRequest)(nil),  // 14: strata.txcoord.v1.ListGlobalRequest
+	(*SeataGlobal)(nil),        // 15: strata.txcoord.v1.SeataGlobal
+	(*ListGlobalResponse)(nil), // 16: strata.txcoord.v1.ListGlobalResponse
 }
 var file_txcoord_proto_depIdxs = []int32{
 	0,  // 0: strata.txcoord.v1.DecideRequest.decision:type_name -> strata.txcoord.v1.Decision
@@ -899,23 +1082,26 @@ var file_txcoord_proto_depIdxs = []int32{
 	0,  // 2: strata.txcoord.v1.TxRecord.decision:type_name -> strata.txcoord.v1.Decision
 	8,  // 3: strata.txcoord.v1.StatusResponse.records:type_name -> strata.txcoord.v1.TxRecord
 	8,  // 4: strata.txcoord.v1.ListResponse.records:type_name -> strata.txcoord.v1.TxRecord
-	1,  // 5: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
-	3,  // 6: strata.txcoord.v1.Decisions.Begin:input_type -> strata.txcoord.v1.BeginRequest
-	5,  // 7: strata.txcoord.v1.Decisions.Decide:input_type -> strata.txcoord.v1.DecideRequest
-	7,  // 8: strata.txcoord.v1.Decisions.Status:input_type -> strata.txcoord.v1.StatusRequest
-	10, // 9: strata.txcoord.v1.Decisions.Complete:input_type -> strata.txcoord.v1.CompleteRequest
-	12, // 10: strata.txcoord.v1.Decisions.List:input_type -> strata.txcoord.v1.ListRequest
-	2,  // 11: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
-	4,  // 12: strata.txcoord.v1.Decisions.Begin:output_type -> strata.txcoord.v1.BeginResponse
-	6,  // 13: strata.txcoord.v1.Decisions.Decide:output_type -> strata.txcoord.v1.DecideResponse
-	9,  // 14: strata.txcoord.v1.Decisions.Status:output_type -> strata.txcoord.v1.StatusResponse
-	11, // 15: strata.txcoord.v1.Decisions.Complete:output_type -> strata.txcoord.v1.CompleteResponse
-	13, // 16: strata.txcoord.v1.Decisions.List:output_type -> strata.txcoord.v1.ListResponse
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	15, // 5: strata.txcoord.v1.ListGlobalResponse.globals:type_name -> strata.txcoord.v1.SeataGlobal
+	1,  // 6: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
+	3,  // 7: strata.txcoord.v1.Decisions.Begin:input_type -> strata.txcoord.v1.BeginRequest
+	5,  // 8: strata.txcoord.v1.Decisions.Decide:input_type -> strata.txcoord.v1.DecideRequest
+	7,  // 9: strata.txcoord.v1.Decisions.Status:input_type -> strata.txcoord.v1.StatusRequest
+	10, // 10: strata.txcoord.v1.Decisions.Complete:input_type -> strata.txcoord.v1.CompleteRequest
+	12, // 11: strata.txcoord.v1.Decisions.List:input_type -> strata.txcoord.v1.ListRequest
+	14, // 12: strata.txcoord.v1.SeataAdmin.ListGlobal:input_type -> strata.txcoord.v1.ListGlobalRequest
+	2,  // 13: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
+	4,  // 14: strata.txcoord.v1.Decisions.Begin:output_type -> strata.txcoord.v1.BeginResponse
+	6,  // 15: strata.txcoord.v1.Decisions.Decide:output_type -> strata.txcoord.v1.DecideResponse
+	9,  // 16: strata.txcoord.v1.Decisions.Status:output_type -> strata.txcoord.v1.StatusResponse
+	11, // 17: strata.txcoord.v1.Decisions.Complete:output_type -> strata.txcoord.v1.CompleteResponse
+	13, // 18: strata.txcoord.v1.Decisions.List:output_type -> strata.txcoord.v1.ListResponse
+	16, // 19: strata.txcoord.v1.SeataAdmin.ListGlobal:output_type -> strata.txcoord.v1.ListGlobalResponse
+	13, // [13:20] is the sub-list for method output_type
+	6,  // [6:13] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_txcoord_proto_init() }
@@ -929,9 +1115,9 @@ func file_txcoord_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_txcoord_proto_rawDesc), len(file_txcoord_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_txcoord_proto_goTypes,
 		DependencyIndexes: file_txcoord_proto_depIdxs,

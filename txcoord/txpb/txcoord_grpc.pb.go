@@ -420,3 +420,113 @@ var Decisions_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "txcoord.proto",
 }
+
+const (
+	SeataAdmin_ListGlobal_FullMethodName = "/strata.txcoord.v1.SeataAdmin/ListGlobal"
+)
+
+// SeataAdminClient is the client API for SeataAdmin service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SeataAdmin lists the Seata TC's open global transactions (for SHOW
+// STRATA TRANSACTIONS through a proxy). Every node answers from its own
+// replica, which may lag the leader's by the replication delay.
+type SeataAdminClient interface {
+	ListGlobal(ctx context.Context, in *ListGlobalRequest, opts ...grpc.CallOption) (*ListGlobalResponse, error)
+}
+
+type seataAdminClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSeataAdminClient(cc grpc.ClientConnInterface) SeataAdminClient {
+	return &seataAdminClient{cc}
+}
+
+func (c *seataAdminClient) ListGlobal(ctx context.Context, in *ListGlobalRequest, opts ...grpc.CallOption) (*ListGlobalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGlobalResponse)
+	err := c.cc.Invoke(ctx, SeataAdmin_ListGlobal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SeataAdminServer is the server API for SeataAdmin service.
+// All implementations must embed UnimplementedSeataAdminServer
+// for forward compatibility.
+//
+// SeataAdmin lists the Seata TC's open global transactions (for SHOW
+// STRATA TRANSACTIONS through a proxy). Every node answers from its own
+// replica, which may lag the leader's by the replication delay.
+type SeataAdminServer interface {
+	ListGlobal(context.Context, *ListGlobalRequest) (*ListGlobalResponse, error)
+	mustEmbedUnimplementedSeataAdminServer()
+}
+
+// UnimplementedSeataAdminServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSeataAdminServer struct{}
+
+func (UnimplementedSeataAdminServer) ListGlobal(context.Context, *ListGlobalRequest) (*ListGlobalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGlobal not implemented")
+}
+func (UnimplementedSeataAdminServer) mustEmbedUnimplementedSeataAdminServer() {}
+func (UnimplementedSeataAdminServer) testEmbeddedByValue()                    {}
+
+// UnsafeSeataAdminServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SeataAdminServer will
+// result in compilation errors.
+type UnsafeSeataAdminServer interface {
+	mustEmbedUnimplementedSeataAdminServer()
+}
+
+func RegisterSeataAdminServer(s grpc.ServiceRegistrar, srv SeataAdminServer) {
+	// If the following call panics, it indicates UnimplementedSeataAdminServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SeataAdmin_ServiceDesc, srv)
+}
+
+func _SeataAdmin_ListGlobal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGlobalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SeataAdminServer).ListGlobal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SeataAdmin_ListGlobal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SeataAdminServer).ListGlobal(ctx, req.(*ListGlobalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SeataAdmin_ServiceDesc is the grpc.ServiceDesc for SeataAdmin service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SeataAdmin_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "strata.txcoord.v1.SeataAdmin",
+	HandlerType: (*SeataAdminServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListGlobal",
+			Handler:    _SeataAdmin_ListGlobal_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "txcoord.proto",
+}
