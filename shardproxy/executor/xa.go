@@ -111,3 +111,7 @@ func (s *Session) showTransactions(ctx context.Context) (*sqltypes.Result, error
 type seataLister interface {
 	SeataList(ctx context.Context, limit int) ([]client.SeataGlobal, error)
 }
+
+// The proxy's coordinator is a *client.Client (shardproxy/xa.go): keep it
+// able to list, or the rows would silently go.
+var _ seataLister = (*client.Client)(nil)
