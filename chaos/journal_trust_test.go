@@ -33,8 +33,12 @@ func TestCleanupKillsOnlyMatchingCommandLine(t *testing.T) {
 	if err := undo(context.Background(), JournalEntry{Kind: jProcess, What: "x", Pid: pid, Cmdline: cmd.Args}); err != nil {
 		t.Fatal(err)
 	}
-	if running(pid) {
-		t.Fatalf("matching cmdline: pid %d still runs", pid)
+	// The signal is delivered asynchronously: give the process a moment
+	// to become a zombie.
+	for deadline := time.Now().Add(5 * time.Second); running(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("matching cmdline: pid %d still runs", pid)
+		}
 	}
 }
 
