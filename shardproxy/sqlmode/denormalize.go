@@ -26,6 +26,11 @@ func Denormalize(sql string, m Mode) string {
 			continue
 		}
 		b.WriteString(sql[last:t.Pos])
+		if t.Pos > 0 && sql[t.Pos-1] == '\'' {
+			// Right after another literal ('a'"b"): adjacent literals are
+			// concatenated, but 'a''b' would be one literal with a quote.
+			b.WriteByte(' ')
+		}
 		b.WriteByte('\'')
 		b.WriteString(strings.ReplaceAll(unescape(lit), "'", "''"))
 		b.WriteByte('\'')
