@@ -400,6 +400,94 @@ func TestProxyReadYourWrites(t *testing.T) {
 	}
 }
 
+// TestProxyGlobalReadsAcrossConnections: 8 writers each update their own
+// row on one pooled connection and read it back on another, 100 times each,
+// with one of the two replicas 1 s behind: in global consistency no read is
+// stale; in session consistency (per connection) some are.
+func TestProxyGlobalReadsAcrossConnections(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
+	ctx := context.Background()
+	p := startProxy(t, topo, func(c *config.Config) { c.ReadWrite.MaxLag = 5 * time.Second })
+	db := p.open(t, "app", 16) // two connections per writer
+	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v INT NOT NULL)")
+	for i := 0; i < 8; i++ {
+		mustExec(t, db, "INSERT INTO kv VALUES (?, 0)", i)
+	}
+	if err := topo.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.SetReplicationDelay(ctx, topo.Shards()[0].Replicas()[0], time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+
+	const writers, rounds = 8, 100
+	for _, level := range []string{"global", "session"} {
+		var stale, onReplicas atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		replicaReads := func() int {
+			n := 0
+			for _, r := range topo.Shards()[0].Replicas() {
+				n += p.routed(t, "reads", r.Name)
+			}
+			return n
+		}
+		before := replicaReads()
+		for s := 0; s < writers; s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var conns [2]*sql.Conn
+				for i := range conns {
+					c, err := db.Conn(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer c.Close()
+					if _, err := c.ExecContext(ctx, "SET strata_read_consistency = '"+level+"'"); err != nil {
+						errs <- err
+						return
+					}
+					conns[i] = c
+				}
+				for i := 1; i <= rounds; i++ {
+					want := i + 1000*len(level)
+					if _, err := conns[0].ExecContext(ctx, "UPDATE kv SET v = ? WHERE id = ?", want, s); err != nil {
+						errs <- err
+						return
+					}
+					var got int
+					if err := conns[1].QueryRowContext(ctx, "SELECT v FROM kv WHERE id = ?", s).Scan(&got); err != nil {
+						errs <- err
+						return
+					}
+					if got != want {
+						stale.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("%s: %v", level, err)
+		}
+		onReplicas.Store(int64(replicaReads() - before))
+		t.Logf("%s: %d write-then-read pairs on two connections each: %d reads on replicas, %d stale", level, writers*rounds, onReplicas.Load(), stale.Load())
+		if level == "global" && stale.Load() != 0 {
+			t.Errorf("global consistency: %d stale reads", stale.Load())
+		}
+		if level == "global" && onReplicas.Load() == 0 {
+			t.Error("global consistency sent no read to a replica")
+		}
+		if level == "session" && stale.Load() == 0 {
+			t.Error("session consistency saw no stale read on another connection with a replica 1 s behind: the test cannot fail")
+		}
+	}
+}
+
 // TestProxySysbenchKillReplica: sysbench oltp_read_only through the proxy
 // while one replica is killed with SIGKILL: sysbench sees no error; the
 // replica restarted takes reads again.
