@@ -2,36 +2,20 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-db/strata/chaos/plot"
+	"github.com/strata-db/strata/internal/testbin"
 	"github.com/strata-db/strata/localdb"
 )
 
 var strataBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bench-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin = filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", strataBin, "../cmd/strata").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building strata: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &strataBin) }
 
 func TestRegistry(t *testing.T) {
 	for _, n := range []string{"proxy", "rwsplit", "ids"} {

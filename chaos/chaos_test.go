@@ -2,37 +2,21 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-db/strata/chaos/plot"
+	"github.com/strata-db/strata/internal/testbin"
 	"github.com/strata-db/strata/localdb"
 )
 
 // strataBin is the strata binary the drills run (built once by TestMain).
 var strataBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaos-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin = filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", strataBin, "../cmd/strata").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building strata: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &strataBin) }
 
 // runDrill runs a drill file's short form with a binary and fails the test
 // if it could not run.
@@ -118,9 +102,9 @@ func screenshotReport(t *testing.T, rep *Report) {
 // then fail with the checker naming the anomaly.
 func TestCheckersCatchBrokenStack(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "strata-chaosdebug")
-	if out, err := exec.Command("go", "build", "-tags", "chaosdebug", "-o", bin, "../cmd/strata").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := testbin.Build(t.TempDir(), "chaosdebug")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		drill, switches string

@@ -74,15 +74,15 @@ func (f *processFault) Inject(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		f.proc = f.s.procs["idserver:"+f.s.ids[i]]
-		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.ids[i])
+		f.proc = f.s.idg.Nodes[i].p
+		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.idg.Nodes[i].ID)
 	case strings.HasPrefix(f.target, "txcoord:"):
 		i, err := f.s.txNode(ctx, strings.TrimPrefix(f.target, "txcoord:"))
 		if err != nil {
 			return err
 		}
-		f.proc = f.s.procs["txcoord:"+f.s.txs[i]]
-		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.txs[i])
+		f.proc = f.s.txg.Nodes[i].p
+		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.txg.Nodes[i].ID)
 	default:
 		svs, err := f.s.resolveServers(ctx, f.target)
 		if err != nil {
@@ -185,9 +185,12 @@ func (f *processFault) Recover(ctx context.Context) error {
 // idNode picks an ID service node by role (leader, follower) or ID. Just
 // after an election there may be no leader yet: it asks for a while.
 func (s *stack) idNode(ctx context.Context, which string) (int, error) {
+	if s.idg == nil {
+		return -1, errors.New("chaos: no ID service nodes known (target.external.idserver_http)")
+	}
 	if which != "leader" && which != "follower" {
-		for i, id := range s.ids {
-			if id == which {
+		for i, n := range s.idg.Nodes {
+			if n.ID == which {
 				return i, nil
 			}
 		}
@@ -215,9 +218,12 @@ func (s *stack) idNode(ctx context.Context, which string) (int, error) {
 // txNode picks a coordinator node by role (leader, follower) or ID, as
 // idNode does for the ID service.
 func (s *stack) txNode(ctx context.Context, which string) (int, error) {
+	if s.txg == nil {
+		return -1, errors.New("chaos: no coordinator group")
+	}
 	if which != "leader" && which != "follower" {
-		for i, id := range s.txs {
-			if id == which {
+		for i, n := range s.txg.Nodes {
+			if n.ID == which {
 				return i, nil
 			}
 		}
