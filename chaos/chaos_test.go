@@ -114,9 +114,10 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		{"testdata/broken-ids.yaml", "reissue-ids", [][2]string{{"ids", "duplicate ID"}}},
 		{"testdata/broken-strong.yaml", "strong-on-replicas", [][2]string{{"register", "not linearizable"}, {"cache", "stale read"}}},
 		{"testdata/broken-bank.yaml", "drop-commit", [][2]string{{"bank", "lost transfer"}}},
+		{"testdata/broken-set.yaml", "drop-commit", [][2]string{{"set", "lost write"}}},
 		{"testdata/broken-xa.yaml", "xa-leave-prepared,skip-xa-recovery", [][2]string{{"xa", "prepared branch left in doubt"}, {"bank", "lost transfer"}}},
 	} {
-		t.Run(tc.switches, func(t *testing.T) {
+		t.Run(strings.TrimSuffix(filepath.Base(tc.drill), ".yaml"), func(t *testing.T) {
 			t.Parallel()
 			rep := runDrill(t, tc.drill, bin, "STRATA_CHAOSDEBUG="+tc.switches)
 			if rep.Passed {

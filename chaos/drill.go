@@ -444,7 +444,7 @@ func checkFaultParams(kind string, p map[string]any) error {
 }
 
 var workloadParams = map[string][]string{
-	"set":      {},
+	"set":      {"transactions"},
 	"ids":      {"tag", "count"},
 	"ryw":      {"keys"},
 	"bank":     {"accounts", "initial", "cross_shard"},
@@ -475,6 +475,11 @@ func checkParams(kind string, p map[string]any) error {
 			if n, ok := paramInt(p[k]); ok && n < 2 {
 				return fmt.Errorf("%s: %d: bank needs at least 2", k, n)
 			}
+		}
+	}
+	if v, ok := p["transactions"]; ok {
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("transactions: %v: want true or false", v)
 		}
 	}
 	if v, ok := p["consistency"]; ok {

@@ -212,7 +212,7 @@ func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
 		c, err := s.get(ctx)
 		if err == nil {
 			oc, cancel := context.WithTimeout(ctx, opTimeout)
-			_, err = c.ExecContext(oc, "INSERT INTO set_items (id, client, n) VALUES (?, ?, ?)", id, client, n)
+			err = w.insert(oc, c, id, client, n)
 			cancel()
 		}
 		o.End, o.OK, o.Err = rec.now(), err == nil, errText(err)
@@ -225,6 +225,25 @@ func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
 		rec.add(o, true)
 		w.pace(ctx, t)
 	}
+}
+
+// insert adds one element: a plain INSERT, or with params.transactions
+// one INSERT between BEGIN and COMMIT (as an ORM's session would send it).
+func (w *setWorkload) insert(ctx context.Context, c *sql.Conn, id int64, client int, n int64) error {
+	const q = "INSERT INTO set_items (id, client, n) VALUES (?, ?, ?)"
+	if !pBool(w.spec.Params, "transactions") {
+		_, err := c.ExecContext(ctx, q, id, client, n)
+		return err
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, q, id, client, n); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func (w *setWorkload) Check(ctx context.Context, rec *recorder) CheckResult {
