@@ -145,7 +145,7 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: proxy, at: 9s}]\n", "x.yaml: faults[0].at: 9s: must be within the duration"},
 		{"target: {local: {}}\nduration: soon\nworkloads: [{kind: set}]\n", "x.yaml: "},
 		{"duration: 5s\nworkloads: [{kind: set}]\n", "x.yaml: target: required"},
-		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: proxy, at: 1s}]\n", "faults[0].kind: latency: network faults need target.local"},
+		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"shard:s0\", at: 1s}]\n", "faults[0].target: latency of shard:s0: against an external target the drill sits only between the workloads and the proxy"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "clock_skew: not yet"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nbogus: 1\n", `x.yaml: `},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: \"txcoord:leader\", at: 1s}]\n", "faults[0].target: txcoord:leader: needs target.local with txcoords"},

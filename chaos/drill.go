@@ -71,9 +71,11 @@ type LocalTarget struct {
 }
 
 // ExternalTarget is a running stack, e.g. the one `strata up` started.
-// Network faults need a Local target (the drill must sit between the
-// components); process and replication faults need MariaDBRoot for the
-// servers' pid files and roles.
+// The workloads reach its proxy through a Toxiproxy link of the drill's
+// own, so network faults work on target proxy (clients → proxy); the
+// stack's own links (proxy → servers) need a Local target. Process and
+// replication faults need MariaDBRoot for the servers' pid files and
+// roles.
 type ExternalTarget struct {
 	Proxy    string `yaml:"proxy"`
 	User     string `yaml:"user"`
@@ -312,8 +314,8 @@ func (d *Drill) Validate() error {
 		if err := checkTarget(fs.Kind, fs.Target); err != nil {
 			return bad(f+".target", "%v", err)
 		}
-		if isNetworkFault(fs.Kind) && t.Local == nil {
-			return bad(f+".kind", "%s: network faults need target.local (the drill must sit between the components)", fs.Kind)
+		if isNetworkFault(fs.Kind) && t.External != nil && (fs.Target != "proxy" || t.External.Proxy == "") {
+			return bad(f+".target", "%s of %s: against an external target the drill sits only between the workloads and the proxy (target proxy, with target.external.proxy); the stack's own links (proxy to servers) need target.local", fs.Kind, fs.Target)
 		}
 		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && !strings.HasPrefix(fs.Target, "txcoord") && fs.Target != "proxy" {
 			return bad(f+".target", "%s of a MariaDB server of an external target needs target.external.mariadb_root", fs.Kind)

@@ -61,7 +61,7 @@ func (f *processFault) Inject(ctx context.Context) error {
 	case f.target == "proxy" && f.s.procs["proxy"] != nil:
 		f.proc = f.s.procs["proxy"]
 	case f.target == "proxy":
-		return f.external(ctx, f.s.proxyAddr)
+		return f.external(ctx, f.s.proxyReal)
 	case strings.HasPrefix(f.target, "idserver:"):
 		if len(f.s.procs) == 0 {
 			i, err := f.s.idNode(ctx, strings.TrimPrefix(f.target, "idserver:"))

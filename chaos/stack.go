@@ -38,9 +38,9 @@ type stack struct {
 	log *slog.Logger
 	j   *journal
 
-	// proxyAddr is what clients dial: the proxy itself, or (local) a
-	// Toxiproxy link in front of it.
-	proxyAddr      string
+	// proxyAddr is what clients dial: a Toxiproxy link in front of the
+	// proxy, which listens on proxyReal.
+	proxyAddr, proxyReal string
 	user, password string
 	// dbSharded holds the workloads' tables (sharded over every shard in
 	// a local stack); dbSingle the bank's (one shard).
@@ -228,8 +228,7 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	// Toxiproxy, embedded: one link per server, the proxy's only way there.
 	// Its toxics log through zerolog's global logger at trace level (a line
 	// per interrupted pipe); only warnings are worth the console.
-	zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	s.tp = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	s.tp = newToxiproxy()
 	for _, sv := range s.topo.Servers() {
 		if _, err := s.link("mariadb:"+sv.Name, sv.Addr()); err != nil {
 			return nil, err
@@ -287,6 +286,14 @@ func (s *stack) startGroup(ctx context.Context, cfg GroupConfig) (*Group, error)
 		s.procs[n.p.name] = n.p
 	}
 	return g, err
+}
+
+// newToxiproxy is the embedded Toxiproxy. Its toxics log through
+// zerolog's global logger at trace level (a line per interrupted pipe);
+// only warnings are worth the console.
+func newToxiproxy() *toxiproxy.ApiServer {
+	zerolog.SetGlobalLevel(zerolog.WarnLevel)
+	return toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 }
 
 // link starts a Toxiproxy link to upstream and returns its address.
@@ -367,6 +374,7 @@ func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) err
 		return err
 	}
 	s.procs["proxy"] = p
+	s.proxyReal = listen
 	if s.proxyAddr, err = s.link("proxy", listen); err != nil {
 		return err
 	}
@@ -424,7 +432,7 @@ func (s *stack) openProxy(db string) (*sql.DB, error) {
 
 // attachExternal describes a running stack.
 func attachExternal(et *ExternalTarget, log *slog.Logger, j *journal) (*stack, error) {
-	s := &stack{log: log, j: j, proxyAddr: et.Proxy, user: et.User, password: et.Password, dbSharded: et.Database, dbSingle: et.Database,
+	s := &stack{log: log, j: j, proxyReal: et.Proxy, user: et.User, password: et.Password, dbSharded: et.Database, dbSingle: et.Database,
 		idGRPC: et.IDServerGRPC, idHTTP: et.IDServerHTTP, dbRoot: et.MariaDBRoot}
 	if len(et.IDServerHTTP) > 0 {
 		s.idg = &Group{}
@@ -434,6 +442,17 @@ func attachExternal(et *ExternalTarget, log *slog.Logger, j *journal) (*stack, e
 	}
 	if s.dbRoot != "" {
 		if _, err := s.servers(); err != nil {
+			return nil, err
+		}
+	}
+	if et.Proxy != "" {
+		// The workloads reach the proxy through a link of the drill's own,
+		// so that network faults on target proxy work here too. The
+		// proxy's own connections (to its servers, the ID service, the
+		// coordinator) are the stack's: the drill cannot sit on them.
+		s.tp, s.links = newToxiproxy(), map[string]*toxiproxy.Proxy{}
+		var err error
+		if s.proxyAddr, err = s.link("proxy", et.Proxy); err != nil {
 			return nil, err
 		}
 	}
