@@ -45,8 +45,8 @@ func runDrill(t *testing.T, path, bin string, env ...string) *Report {
 func TestShippedDrills(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("../drills/*.yaml")
-	if len(files) < 7 {
-		t.Fatalf("want the seven shipped drills, found %v", files)
+	if len(files) < 8 {
+		t.Fatalf("want the eight shipped drills, found %v", files)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
@@ -115,6 +115,7 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		{"testdata/broken-strong.yaml", "strong-on-replicas", [][2]string{{"register", "not linearizable"}, {"cache", "stale read"}}},
 		{"testdata/broken-bank.yaml", "drop-commit", [][2]string{{"bank", "lost transfer"}}},
 		{"testdata/broken-set.yaml", "drop-commit", [][2]string{{"set", "lost write"}}},
+		{"testdata/broken-clock.yaml", "ignore-clock-backwards", [][2]string{{"ids", "duplicate ID"}, {"ids", "order violated"}}},
 		{"testdata/broken-xa.yaml", "xa-leave-prepared,skip-xa-recovery", [][2]string{{"xa", "prepared branch left in doubt"}, {"bank", "lost transfer"}}},
 	} {
 		t.Run(strings.TrimSuffix(filepath.Base(tc.drill), ".yaml"), func(t *testing.T) {
@@ -146,7 +147,8 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"target: {local: {}}\nduration: soon\nworkloads: [{kind: set}]\n", "x.yaml: "},
 		{"duration: 5s\nworkloads: [{kind: set}]\n", "x.yaml: target: required"},
 		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"shard:s0\", at: 1s}]\n", "faults[0].target: latency of shard:s0: against an external target the drill sits only between the workloads and the proxy"},
-		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "clock_skew: not yet"},
+		{"target: {local: {idservers: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "faults[0].params: offset: <nil>: want a non-zero duration"},
+		{"target: {local: {idservers: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: proxy, at: 1s, params: {offset: 1s}}]\n", "clock_skew takes idserver:leader"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nbogus: 1\n", `x.yaml: `},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: \"txcoord:leader\", at: 1s}]\n", "faults[0].target: txcoord:leader: needs target.local with txcoords"},
 		{"target: {local: {txcoords: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"txcoord:leader\", at: 1s}]\n", "txcoord takes kill or pause"},
@@ -172,11 +174,11 @@ func TestCheckersOnHistories(t *testing.T) {
 		{Workload: "ids", Kind: "fetch", Ranges: [][2]uint64{{11, 10}}, Start: ms(6), End: ms(9), OK: true},
 		{Workload: "ids", Kind: "fetch", Ranges: [][2]uint64{{5, 2}}, Start: ms(10), End: ms(12), OK: true},
 	}
-	r := checkIDs(ids)
+	r := checkIDs(ids, nil)
 	if r.Passed || r.Anomalies[0].Kind != "duplicate ID" || r.Anomalies[1].Kind != "order violated" {
 		t.Errorf("ids: %+v", r)
 	}
-	if r := checkIDs(ids[:2]); !r.Passed {
+	if r := checkIDs(ids[:2], nil); !r.Passed {
 		t.Errorf("ids, good history: %+v", r)
 	}
 	ryw := []Op{

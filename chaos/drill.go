@@ -121,7 +121,8 @@ type FaultSpec struct {
 	// For is how long it lasts; 0 means until the end of the drill.
 	For Duration `yaml:"for"`
 	// Params are the fault's settings: latency, jitter (latency);
-	// timeout (timeout, reset_peer); rate in KB/s (bandwidth); delay (lag).
+	// timeout (timeout, reset_peer); rate in KB/s (bandwidth); delay (lag);
+	// offset (clock_skew: negative moves the node's clock back).
 	Params map[string]any `yaml:"params"`
 }
 
@@ -302,9 +303,6 @@ func (d *Drill) Validate() error {
 		if !contains(faultKinds, fs.Kind) {
 			return bad(f+".kind", "%q: want one of %s", fs.Kind, strings.Join(faultKinds, ", "))
 		}
-		if fs.Kind == "clock_skew" {
-			return bad(f+".kind", "clock_skew: not yet: the ID service takes its clock from the OS and exposes no injectable clock to a process (idserver keeps its clock internal); see the chaos README section")
-		}
 		if fs.At < 0 || fs.At.D() >= d.Duration.D() {
 			return bad(f+".at", "%v: must be within the duration (%v)", fs.At.D(), d.Duration.D())
 		}
@@ -372,6 +370,11 @@ func checkTarget(kind, target string) error {
 			return fmt.Errorf("%q: switchover takes shard:NAME", target)
 		}
 		return nil
+	case "clock_skew":
+		if what != "idserver" || arg == "" {
+			return fmt.Errorf("%q: clock_skew takes idserver:leader, idserver:follower or idserver:ID", target)
+		}
+		return nil
 	case "lag":
 		if what != "replica" && what != "mariadb" || arg == "" {
 			return fmt.Errorf("%q: lag takes replica:SHARD or mariadb:NAME (a replica)", target)
@@ -416,6 +419,7 @@ var faultParams = map[string][]string{
 	"kill":       {},
 	"pause":      {},
 	"switchover": {"to"},
+	"clock_skew": {"offset"},
 }
 
 func checkFaultParams(kind string, p map[string]any) error {
@@ -437,6 +441,12 @@ func checkFaultParams(kind string, p map[string]any) error {
 			}
 		}
 	}
+	if kind == "clock_skew" {
+		d, err := paramDuration(p["offset"])
+		if err != nil || d == 0 {
+			return fmt.Errorf("offset: %v: want a non-zero duration, e.g. -3s (back) or 2s (forward)", p["offset"])
+		}
+	}
 	if v, ok := p["rate"]; ok {
 		if n, ok := paramInt(v); !ok || n < 0 {
 			return fmt.Errorf("rate: %v: want KB/s, a whole number", v)
@@ -447,7 +457,7 @@ func checkFaultParams(kind string, p map[string]any) error {
 
 var workloadParams = map[string][]string{
 	"set":      {"transactions"},
-	"ids":      {"tag", "count"},
+	"ids":      {"tag", "count", "mode"},
 	"ryw":      {"keys"},
 	"bank":     {"accounts", "initial", "cross_shard"},
 	"register": {"keys", "consistency"},
@@ -482,6 +492,11 @@ func checkParams(kind string, p map[string]any) error {
 	if v, ok := p["transactions"]; ok {
 		if _, ok := v.(bool); !ok {
 			return fmt.Errorf("transactions: %v: want true or false", v)
+		}
+	}
+	if v, ok := p["mode"]; ok {
+		if s, _ := v.(string); s != "segment" && s != "snowflake" {
+			return fmt.Errorf("mode: %v: want segment or snowflake", v)
 		}
 	}
 	if v, ok := p["consistency"]; ok {

@@ -236,7 +236,8 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	}
 
 	if lt.IDServers > 0 {
-		if err := s.startIDServers(ctx, lt.IDServers, o.Binary, nil); err != nil {
+		// The clock a clock_skew fault moves; offset 0 unless one does.
+		if err := s.startIDServers(ctx, lt.IDServers, o.Binary, []string{"--chaos-clock"}); err != nil {
 			return nil, err
 		}
 	}
