@@ -41,7 +41,7 @@ type stack struct {
 	// proxyAddr is what clients dial: a Toxiproxy link in front of the
 	// proxy, which listens on proxyReal.
 	proxyAddr, proxyReal string
-	user, password string
+	user, password       string
 	// dbSharded holds the workloads' tables (sharded over every shard in
 	// a local stack); dbSingle the bank's (one shard).
 	dbSharded, dbSingle string

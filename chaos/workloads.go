@@ -319,7 +319,9 @@ type idsWorkload struct {
 
 func (w *idsWorkload) tag() string { return fmt.Sprintf("chaos-%d", w.runID) }
 
-func (w *idsWorkload) snowflake() bool { return pString(w.spec.Params, "mode", "segment") == "snowflake" }
+func (w *idsWorkload) snowflake() bool {
+	return pString(w.spec.Params, "mode", "segment") == "snowflake"
+}
 
 // The snowflake layout the checker reads the worker from: the service's
 // default (Setup checks that the service agrees).
