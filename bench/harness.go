@@ -77,10 +77,10 @@ func Registry() []Entry {
 		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", New: func() Benchmark { return &proxyBench{} }},
 		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", New: func() Benchmark { return &rwsplitBench{} }},
 		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", New: func() Benchmark { return &idsBench{} }},
-		{Name: "cache", Summary: "hot point reads from the proxy's cache vs MariaDB", NotYet: "not yet built: waits for cachetier in the proxy"},
-		{Name: "txn", Summary: "cross-shard transactions (XA through txcoord) vs single-shard ones", NotYet: "not yet built: waits for txcoord"},
-		{Name: "hotrow", Summary: "write combining on a hot row vs plain updates", NotYet: "not yet built: waits for the proxy's hot-row support"},
-		{Name: "edge", Summary: "the API edge (signed requests, rate limits) in front of the ID service vs the service direct", NotYet: "not yet built: waits for edge"},
+		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", New: func() Benchmark { return &cacheBench{} }},
+		{Name: "txn", Summary: "bank transfers through the proxy: cross-shard (XA, coordinator group) vs single-shard", New: func() Benchmark { return &txnBench{} }},
+		{Name: "hotrow", Summary: "64 sessions incrementing one row: combine_writes vs plain updates", New: func() Benchmark { return &hotrowBench{} }},
+		{Name: "edge", Summary: "GET /v1/ids through strata edge (signed) vs the ID service's HTTP direct", New: func() Benchmark { return &edgeBench{} }},
 	}
 }
 

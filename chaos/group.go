@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -88,6 +89,9 @@ func StartGroup(ctx context.Context, cfg GroupConfig) (*Group, error) {
 func startGroup(ctx context.Context, cfg GroupConfig, j *journal) (_ *Group, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("chaos: group: %w", err)
 	}
 	prefix := cfg.IDPrefix
 	if prefix == "" {
