@@ -67,8 +67,8 @@ type Entry struct {
 	Name, Summary string
 	// Params lists the benchmark's --param settings with their defaults.
 	Params string
-	New           func() Benchmark // nil: not yet built
-	NotYet        string           // why, when New is nil
+	New    func() Benchmark // nil: not yet built
+	NotYet string           // why, when New is nil
 }
 
 // Registry lists every benchmark `strata bench` knows. Entries with no New
