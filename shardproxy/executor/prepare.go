@@ -52,6 +52,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	if m := s.Vars.Mode; m != 0 || sqlmode.Needed(query, 0) {
 		text = sqlmode.Normalize(query, m).SQL
 	}
+	text = trimTerminator(text)
 	stmt, known, err := s.srv.parse(text)
 	if err != nil {
 		// INSERT/REPLACE/DELETE ... RETURNING runs as text, the clause
@@ -222,4 +223,22 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 	}
 	res, err := s.execPlan(ctx, p.cp, bv, p.query)
 	return p.kind, res, err
+}
+
+// trimTerminator drops the ';' that ends a statement and the comments and
+// spaces after it (sqlx sends `INSERT … ;--`): MariaDB prepares the
+// statement before it, vitess's parser would read a second statement.
+func trimTerminator(sql string) string {
+	if strings.IndexByte(sql, ';') < 0 {
+		return sql
+	}
+	toks := sqlmode.Tokens(sql, 0)
+	k := len(toks)
+	for k > 0 && toks[k-1].Kind == sqlmode.Punct && sql[toks[k-1].Pos] == ';' {
+		k--
+	}
+	if k == len(toks) || k == 0 {
+		return sql
+	}
+	return strings.TrimRight(sql[:toks[k].Pos], " \t\r\n")
 }
