@@ -49,7 +49,7 @@ func TestSQLMode(t *testing.T) {
 
 // TestSQLModePipes: under ANSI (PIPES_AS_CONCAT) || concatenates, also
 // after a national literal (TestMatchesMariaDB's seed 1796638956091622345
-// found SELECT N'a '||”), in the unsharded database, where the statement
+// found N'a ' then || then an empty string), in the unsharded database, where the statement
 // goes to the server as the client's sql_mode reads it.
 func TestSQLModePipes(t *testing.T) {
 	p := connect(t, "direct", "test")

@@ -15,7 +15,7 @@ func TestDenormalizeAdjacentLiterals(t *testing.T) {
 // TestPipesLeftToServer: under PIPES_AS_CONCAT, || after a national
 // literal is reported (Pipes), so that the proxy leaves the statement to
 // the server rather than read OR; found by TestMatchesMariaDB's seed
-// 1796638956091622345 (SELECT N'a '||” is 'a ' under ANSI, 0 as OR).
+// 1796638956091622345 (N'a ' || an empty string is 'a ' under ANSI, 0 as OR).
 func TestPipesLeftToServer(t *testing.T) {
 	for _, q := range []string{"SELECT N'a '||''", "SELECT 'a'||'b'", "SELECT x||y FROM t", "SELECT 1 /*! || 2 */"} {
 		if r := Normalize(q, Parse("ANSI")); !r.Pipes {
