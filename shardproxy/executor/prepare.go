@@ -42,6 +42,8 @@ type prepared struct {
 	// sent them (nil when unknown: an execute took the ordinary path).
 	laneText string
 	rawTypes []byte
+	// call: a CALL, relayed below the listener (relay.go).
+	call bool
 }
 
 func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
@@ -111,6 +113,7 @@ func (s *Session) register(id uint32, p *prepared) *prepared {
 		s.prepared = map[uint32]*prepared{}
 	}
 	s.sweepPrepared()
+	p.call = isCall(p.query)
 	s.prepared[id] = p
 	return p
 }
@@ -169,6 +172,10 @@ func (s *Session) sweepPrepared() {
 }
 
 func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
+	if len(s.cursors) > 0 {
+		// Executing a statement closes its cursor, as on MariaDB.
+		s.CloseCursor(prep.StatementID)
+	}
 	start := time.Now()
 	s.Running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)

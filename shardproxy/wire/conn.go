@@ -123,6 +123,11 @@ type Session interface {
 	// ChangedUser starts the session over after COM_CHANGE_USER changed
 	// the connection's user (db: the database it names, "" for none).
 	ChangedUser(db string) error
+	// Fetch answers COM_STMT_FETCH (data: the packet after the command
+	// byte), writing the answer with WriteLane; CloseCursor closes
+	// statement id's cursor, if open (COM_STMT_RESET, COM_STMT_CLOSE).
+	Fetch(c *Conn, data []byte) error
+	CloseCursor(id uint32)
 }
 
 // NewConn wraps client connection c (connection id id) before the

@@ -30,6 +30,9 @@ import (
 //   - the OK of a prepared statement carries its warning count (the
 //     listener's is always 0);
 //   - COM_STMT_PREPARE of several statements is 1064, of none 1065;
+//   - COM_STMT_FETCH goes to the session (Session.Fetch: the listener has
+//     no cursors), and COM_STMT_RESET and COM_STMT_CLOSE close the
+//     statement's cursor there before the listener answers them;
 //   - COM_CHANGE_USER authenticates again and starts the session over;
 //   - COM_STATISTICS, COM_PROCESS_INFO and COM_DEBUG get MariaDB's answers
 //     (mariadb-admin status and processlist send them).
@@ -90,6 +93,22 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		f.longData(pkt[1:])
 		return true, nil
+	case mysql.ComStmtFetch:
+		if f.sess == nil || f.sess.MySQL() == nil {
+			return false, nil
+		}
+		pkt, err := f.readPacket(length)
+		if err != nil {
+			return true, err
+		}
+		return true, f.sess.Fetch(f, pkt[1:])
+	case mysql.ComStmtClose:
+		if f.sess != nil && length >= 5 {
+			if h, err := f.r.Peek(9); err == nil {
+				f.sess.CloseCursor(binary.LittleEndian.Uint32(h[5:]))
+			}
+		}
+		return false, nil // the listener forgets the statement
 	case mysql.ComStmtReset:
 		if f.sess == nil || f.sess.MySQL() == nil {
 			return false, nil
@@ -104,6 +123,7 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		if len(h) == 9 && f.sess.MySQL().PrepareData[id] != nil {
 			delete(f.proto.longErr, id)
+			f.sess.CloseCursor(id)
 			return false, nil // the listener drops the long data
 		}
 		return true, f.consumeAndAnswer(length, func() []byte {
