@@ -128,7 +128,7 @@ func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled boo
 	// after its columns says so, as MariaDB's does.
 	rs := &relaySink{out: pktOut{f: f, seq: 1}, status: s.StatusFlags(), colsStatus: mysql.ServerMoreResultsExists, eofAt: -1}
 	f.Out = f.Out[:0]
-	xerr := s.relayOn(ctx, shard, p, args, rs)
+	xerr := s.relayOnSafe(ctx, shard, p, args, rs)
 	if errors.Is(xerr, backend.ErrPrepare) && !rs.done && !rs.out.flushed {
 		// The shard would not prepare it: its error is the client's, as
 		// it would be directly (MariaDB refuses at prepare what it
@@ -218,6 +218,13 @@ func (s *Session) relayArgs(data []byte, p *prepared, prep *mysql.PrepareData) (
 	}
 	p.rawTypes = append(p.rawTypes[:0], types...)
 	return data[4:], true
+}
+
+// relayOnSafe is relayOn with a panic made the statement's error, as on
+// the ordinary path.
+func (s *Session) relayOnSafe(ctx context.Context, shard string, p *prepared, args []byte, rs *relaySink) (err error) {
+	defer s.srv.guard(s.ID, "prepared CALL", p.query, &err)
+	return s.relayOn(ctx, shard, p, args, rs)
 }
 
 // relayOn runs prepared statement p with args on shard, on the connection
