@@ -310,6 +310,22 @@ func TestRelayCursor(t *testing.T) {
 		rCmd("close", 0x19, 1),
 		rFetch(1, 2),
 		rQuery("SELECT 1"),
+		// In a transaction: the cursor lives on the transaction's
+		// connection and sees its writes; it ends with the transaction.
+		rQuery("BEGIN"),
+		rQuery("DELETE FROM cur_t WHERE id > 48"),
+		rExec(2, 1),
+		rExec(1, 1, 45),
+		rFetch(1, 10),
+		rExec(1, 1, 40),
+		rFetch(1, 2),
+		rQuery("ROLLBACK"),
+		rFetch(1, 2),
+		rQuery("SET autocommit = 0"),
+		rExec(1, 1, 47),
+		rFetch(1, 1),
+		rQuery("COMMIT"),
+		rQuery("SET autocommit = 1"),
 	})
 
 	// A cursor holds its backend connection until it is closed: by the

@@ -254,7 +254,7 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	}
 	if lc.cursorOpen && err == nil && !conn.Broken() {
 		// The cursor lives on the connection: the session keeps it.
-		s.keepCursor(lc.stmtID, conn, conn.LastStmt(), false)
+		s.keepCursor(lc.stmtID, conn, conn.LastStmt(), true)
 	} else {
 		t.Pool.Put(conn)
 	}
@@ -389,6 +389,9 @@ func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err erro
 	prep, p := s.Conn.PrepareData[id], s.prepared[id]
 	if p != nil && p.call {
 		return s.relayCall(f, data, p)
+	}
+	if data[4]&cursorReadOnly != 0 && p != nil && !s.laneReady() {
+		return s.relayCursor(f, data, p)
 	}
 	if !s.laneReady() || prep == nil || p == nil || p.laneText == "" || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
 		return false, nil

@@ -60,9 +60,18 @@ const relayedStatus = mysql.ServerMoreResultsExists | mysql.ServerPsOutParams |
 type cursor struct {
 	conn *backend.Conn
 	stmt uint32
-	// inTx: conn is the session's transaction connection (not the
-	// cursor's to give back).
-	inTx bool
+	// owned: the cursor took conn from its pool and gives it back; else
+	// conn is the session's (its transaction's or a reserved one), and the
+	// cursor lives while the session still has it.
+	owned bool
+}
+
+// live reports whether c's connection still serves it.
+func (s *Session) live(c *cursor) bool {
+	if c.owned {
+		return true
+	}
+	return s.Tx == c.conn || s.HeldConn(c.conn.Pool().Shard) == c.conn
 }
 
 // isCall reports whether a statement's text is a CALL.
@@ -104,6 +113,30 @@ func (s *Session) callShard(text string) (shard string, ok bool) {
 // byte) of prepared CALL p below the listener. handled false leaves it to
 // the listener (which answers what MariaDB refuses before running it).
 func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled bool, err error) {
+	shard, ok := s.callShard(p.query)
+	if !ok {
+		return false, nil
+	}
+	return s.relay(f, data, p, shard, p.query, true)
+}
+
+// relayCursor runs a COM_STMT_EXECUTE with a cursor type of a read in an
+// unsharded database that the fast lane does not take now (in a
+// transaction, or with reserved connections) on the connection the session
+// uses there; the cursor stays on it. The settings that keep statements off
+// the fast lane (session.Vars.LaneOff: a sql_mode that changes how text is
+// read, sql_select_limit) keep them off here too.
+func (s *Session) relayCursor(f *wire.Conn, data []byte, p *prepared) (handled bool, err error) {
+	d := s.srv.vs.Databases[s.DB]
+	if d == nil || d.Sharded || p.laneText == "" || p.kind != kindSelect || p.cp == nil || p.cp.needs != nil || s.Vars.LaneOff() {
+		return false, nil
+	}
+	return s.relay(f, data, p, d.Shard, p.laneText, false)
+}
+
+// relay runs a COM_STMT_EXECUTE (data) of prepared statement p as text on
+// shard, below the listener; call: p is a CALL.
+func (s *Session) relay(f *wire.Conn, data []byte, p *prepared, shard, text string, call bool) (handled bool, err error) {
 	id := binary.LittleEndian.Uint32(data)
 	prep := s.Conn.PrepareData[id]
 	if prep == nil || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params || s.vc != nil {
@@ -111,10 +144,6 @@ func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled boo
 	}
 	if binary.LittleEndian.Uint32(data[5:]) != 1 {
 		return false, nil // an array of parameter sets
-	}
-	shard, ok := s.callShard(p.query)
-	if !ok {
-		return false, nil
 	}
 	args, ok := s.relayArgs(data, p, prep)
 	if !ok {
@@ -124,11 +153,15 @@ func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled boo
 	start := time.Now()
 	s.Running(p.query, start)
 	s.ClearWarnings()
-	// Every result set of a CALL is followed by another result: the EOF
-	// after its columns says so, as MariaDB's does.
-	rs := &relaySink{out: pktOut{f: f, seq: 1}, status: s.StatusFlags(), colsStatus: mysql.ServerMoreResultsExists, eofAt: -1}
+	rs := &relaySink{out: pktOut{f: f, seq: 1}, status: s.StatusFlags(), eofAt: -1, stmtID: id, cursor: data[4]&cursorReadOnly != 0}
+	kind := p.kind
+	if call {
+		// Every result set of a CALL is followed by another result: the
+		// EOF after its columns says so, as MariaDB's does.
+		rs.colsStatus, kind = mysql.ServerMoreResultsExists, kindOther
+	}
 	f.Out = f.Out[:0]
-	xerr := s.relayOnSafe(ctx, shard, p, args, rs)
+	xerr := s.relayOnSafe(ctx, shard, p, text, call, args, rs)
 	if errors.Is(xerr, backend.ErrPrepare) && !rs.done && !rs.out.flushed {
 		// The shard would not prepare it: its error is the client's, as
 		// it would be directly (MariaDB refuses at prepare what it
@@ -144,7 +177,7 @@ func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled boo
 	case rs.done:
 		// The shard's whole response is in Out; xerr is its statement error.
 	case rs.out.flushed:
-		s.finish(kindOther, p.query, start, xerr)
+		s.finish(kind, p.query, start, xerr)
 		return true, fmt.Errorf("shardproxy: result broken off: %w", xerr)
 	default:
 		if xerr == nil {
@@ -154,16 +187,19 @@ func (s *Session) relayCall(f *wire.Conn, data []byte, p *prepared) (handled boo
 		rs.out.seq = 1
 		rs.out.err(xerr)
 	}
-	if xerr != nil {
+	switch {
+	case xerr != nil:
 		s.RecordError(xerr)
-	} else {
+	case !call:
+		s.RowCount = -1
+	default:
 		s.RowCount = int64(rs.affected)
 		if rs.insertID != 0 {
 			s.LastInsertID = rs.insertID
 		}
 	}
 	s.Conn.StatusFlags = s.StatusFlags()
-	s.finish(kindOther, p.query, start, xerr)
+	s.finish(kind, p.query, start, xerr)
 	if err := f.WriteLane(f.Out); err != nil {
 		return true, err
 	}
@@ -222,15 +258,16 @@ func (s *Session) relayArgs(data []byte, p *prepared, prep *mysql.PrepareData) (
 
 // relayOnSafe is relayOn with a panic made the statement's error, as on
 // the ordinary path.
-func (s *Session) relayOnSafe(ctx context.Context, shard string, p *prepared, args []byte, rs *relaySink) (err error) {
-	defer s.srv.guard(s.ID, "prepared CALL", p.query, &err)
-	return s.relayOn(ctx, shard, p, args, rs)
+func (s *Session) relayOnSafe(ctx context.Context, shard string, p *prepared, text string, call bool, args []byte, rs *relaySink) (err error) {
+	defer s.srv.guard(s.ID, "relayed prepared statement", p.query, &err)
+	return s.relayOn(ctx, shard, p, text, call, args, rs)
 }
 
-// relayOn runs prepared statement p with args on shard, on the connection
-// the session uses there (its transaction's, its reserved one, or a pooled
-// one), into rs.
-func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, args []byte, rs *relaySink) error {
+// relayOn runs prepared statement p (as text, for the shard) with args on
+// shard, on the connection the session uses there (its transaction's, its
+// reserved one, or a pooled one), into rs. A cursor the shard opened stays
+// on that connection (keepCursor).
+func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, text string, call bool, args []byte, rs *relaySink) error {
 	var conn *backend.Conn
 	var done func(error)
 	switch {
@@ -249,6 +286,9 @@ func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, args [
 		}
 		conn = s.Tx
 		done = func(err error) {
+			if rs.cursorOpen && err == nil && !conn.Broken() {
+				s.keepCursor(rs.stmtID, conn, conn.LastStmt(), false)
+			}
 			if conn.Broken() {
 				s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 					"the transaction on shard %s was lost (%v): ROLLBACK and retry it", shard, mysqlerr.From(err).Message)
@@ -263,7 +303,10 @@ func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, args [
 		}
 	case s.HeldConn(shard) != nil:
 		conn = s.HeldConn(shard)
-		done = func(error) {
+		done = func(err error) {
+			if rs.cursorOpen && err == nil && !conn.Broken() {
+				s.keepCursor(rs.stmtID, conn, conn.LastStmt(), false)
+			}
 			if conn.Broken() {
 				_ = s.LostHeld(shard, conn, "closed during a CALL")
 			}
@@ -280,14 +323,18 @@ func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, args [
 			return err
 		}
 		done = func(err error) {
-			t.Pool.Put(conn)
+			if rs.cursorOpen && err == nil && !conn.Broken() {
+				s.keepCursor(rs.stmtID, conn, conn.LastStmt(), true)
+			} else {
+				t.Pool.Put(conn)
+			}
 			if t.Done != nil {
 				t.Done(err)
 			}
 		}
 	}
 	start := time.Now()
-	if reads, sets := userVars(p.query); len(reads) > 0 {
+	if reads, sets := userVars(text); call && len(reads) > 0 {
 		// The user variables it names travel with it (session.RawVars).
 		s.Raw = &session.RawVars{Reads: reads, Sets: sets}
 		defer func() { s.Raw = nil }()
@@ -296,7 +343,7 @@ func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, args [
 			return err
 		}
 	}
-	err := conn.ExecStmtAll(p.query, s.DBOn(shard), s.State, p.params, args, s.srv.cfg.QueryTimeout, rs)
+	err := conn.ExecStmtAll(text, s.DBOn(shard), s.State, p.params, args, s.srv.cfg.QueryTimeout, rs)
 	if s.Raw != nil && !conn.Broken() {
 		s.RawAfter(ctx, conn)
 	}
@@ -393,9 +440,12 @@ type relaySink struct {
 	eofAt int
 	// done: the whole response is in Out; final is the status of its last
 	// packet.
-	done               bool
-	final              uint16
-	cursorOpen         bool
+	done  bool
+	final uint16
+	// cursor: the execute asked for one; cursorOpen: the shard opened it
+	// (for client statement stmtID).
+	cursor, cursorOpen bool
+	stmtID             uint32
 	rows               uint64
 	warns              uint16
 	affected, insertID uint64
@@ -460,11 +510,11 @@ func (rs *relaySink) Packet(p *backend.Packet) error {
 
 // keepCursor keeps the connection a cursor of client statement id opened
 // (shard statement stmt), in place of giving it back.
-func (s *Session) keepCursor(id uint32, conn *backend.Conn, stmt uint32, inTx bool) {
+func (s *Session) keepCursor(id uint32, conn *backend.Conn, stmt uint32, owned bool) {
 	if s.cursors == nil {
 		s.cursors = map[uint32]*cursor{}
 	}
-	s.cursors[id] = &cursor{conn: conn, stmt: stmt, inTx: inTx}
+	s.cursors[id] = &cursor{conn: conn, stmt: stmt, owned: owned}
 }
 
 // CloseCursor implements wire.Session: statement id's cursor, if open, is
@@ -479,16 +529,15 @@ func (s *Session) CloseCursor(id uint32) {
 }
 
 func (s *Session) dropCursor(c *cursor) {
-	if c.inTx {
-		if s.Tx == c.conn && !c.conn.Broken() {
-			_ = c.conn.ResetStmt(c.stmt, s.srv.cfg.QueryTimeout)
-		}
-		return
+	if !s.live(c) {
+		return // gone with the session's transaction or reserved connection
 	}
 	if !c.conn.Broken() {
 		_ = c.conn.ResetStmt(c.stmt, s.srv.cfg.QueryTimeout)
 	}
-	c.conn.Pool().Put(c.conn)
+	if c.owned {
+		c.conn.Pool().Put(c.conn)
+	}
 }
 
 // closeCursors closes every open cursor (session end and reset).
@@ -515,7 +564,7 @@ func (s *Session) Fetch(f *wire.Conn, data []byte) error {
 	case len(data) < 8 || s.Conn == nil || s.Conn.PrepareData[id] == nil:
 		o.err(sqlerror.NewSQLErrorf(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState,
 			"Unknown prepared statement handler (%d) given to mysqld_stmt_fetch", id))
-	case c == nil || c.inTx && s.Tx != c.conn:
+	case c == nil || !s.live(c):
 		if c != nil {
 			delete(s.cursors, id) // its transaction ended
 		}
@@ -528,12 +577,11 @@ func (s *Session) Fetch(f *wire.Conn, data []byte) error {
 		o = fs.out
 		if fs.last || c.conn.Broken() {
 			delete(s.cursors, id)
-			if c.inTx {
-				if c.conn.Broken() {
-					_ = s.LostHeld(s.TxShard, c.conn, "closed during COM_STMT_FETCH")
-				}
-			} else {
+			switch {
+			case c.owned:
 				c.conn.Pool().Put(c.conn)
+			case c.conn.Broken():
+				_ = s.LostHeld(c.conn.Pool().Shard, c.conn, "closed during COM_STMT_FETCH")
 			}
 		}
 		if m := s.srv.shared.Metrics.Shard(c.conn.Pool().Shard); m != nil {
