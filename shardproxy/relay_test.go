@@ -3,6 +3,7 @@ package shardproxy_test
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,9 @@ type relayStep struct {
 	pkt     func(ids []uint32) []byte
 	silent  bool // no answer (COM_STMT_CLOSE)
 	// rowsOnly: only the rows are compared (a text query, whose metadata
-	// the proxy writes its own way, run for what it shows).
-	rowsOnly bool
+	// the proxy writes its own way, run for what it shows); noCols: all
+	// but the column definitions (the proxy's own, for a cursor it keeps).
+	rowsOnly, noCols bool
 }
 
 func rPrepare(sql string) relayStep { return relayStep{what: "prepare " + sql, prepare: sql} }
@@ -59,6 +61,14 @@ func rExec(n int, flags byte, vals ...any) relayStep {
 		}
 		return b
 	}}
+}
+
+// rExecProxyCursor is rExec of a statement whose cursor the proxy keeps:
+// its column definitions are the proxy's.
+func rExecProxyCursor(n int, flags byte, vals ...any) relayStep {
+	s := rExec(n, flags, vals...)
+	s.noCols = true
+	return s
 }
 
 func rFetch(n int, rows uint32) relayStep {
@@ -110,7 +120,7 @@ func runRelayScript(t *testing.T, c *proxytest.Raw, deprecate bool, steps []rela
 		if s.silent {
 			continue
 		}
-		a := strings.Join(readRelayAnswer(c, deprecate, s.pkt(ids)[0] == 0x1c, s.rowsOnly), " ")
+		a := strings.Join(readRelayAnswer(c, deprecate, s.pkt(ids)[0] == 0x1c, s.rowsOnly, s.noCols), " ")
 		// Statement ids are each server's: name them by their order.
 		for n, id := range ids {
 			a = strings.ReplaceAll(a, fmt.Sprintf("(%d)", id), fmt.Sprintf("(statement %d)", n+1))
@@ -123,13 +133,16 @@ func runRelayScript(t *testing.T, c *proxytest.Raw, deprecate bool, steps []rela
 // readRelayAnswer reads one whole answer: every result of it, to the
 // packet without SERVER_MORE_RESULTS_EXISTS; a cursor's ends after its
 // columns. fetch: the answer is rows and their end.
-func readRelayAnswer(c *proxytest.Raw, deprecate, fetch, rowsOnly bool) []string {
+func readRelayAnswer(c *proxytest.Raw, deprecate, fetch, rowsOnly, noCols bool) []string {
 	var pkts []string
-	inRows := false
+	inRows, inCols := false, false
 	next := func() []byte {
 		seq, p, err := c.ReadPacket()
 		if err != nil {
 			c.T.Fatalf("read: %v", err)
+		}
+		if inCols && noCols {
+			return p
 		}
 		if !rowsOnly || inRows && p[0] != 0xfe {
 			pkts = append(pkts, fmt.Sprintf("[%d]%q", seq, p))
@@ -163,9 +176,11 @@ func readRelayAnswer(c *proxytest.Raw, deprecate, fetch, rowsOnly bool) []string
 			st = endStatus(p, true)
 		default:
 			n, _, _ := wire.ReadLenEncInt(p, 0)
+			inCols = true
 			for i := uint64(0); i < n; i++ {
 				next()
 			}
+			inCols = false
 			if !deprecate {
 				if st = endStatus(next(), false); st&0x40 != 0 {
 					return pkts // a cursor: rows come with COM_STMT_FETCH
@@ -326,6 +341,28 @@ func TestRelayCursor(t *testing.T) {
 		rFetch(1, 1),
 		rQuery("COMMIT"),
 		rQuery("SET autocommit = 1"),
+		// Under a sql_mode that changes how text is read the statement
+		// takes the ordinary path: the proxy keeps the cursor itself.
+		rQuery("SET SESSION sql_mode = 'ANSI_QUOTES'"),
+		rExecProxyCursor(1, 1, 44),
+		rFetch(1, 2), rFetch(1, 2), rFetch(1, 2), rFetch(1, 2),
+		rExecProxyCursor(1, 1, 46),
+		rFetch(1, 4), // exactly the rows left: the cursor stays open
+		rFetch(1, 4),
+		rFetch(1, 4),
+		rExecProxyCursor(1, 1, 40),
+		rCmd("reset", 0x1a, 1),
+		rFetch(1, 1),
+		rExecProxyCursor(2, 1),
+		rFetch(2, 3),
+		rExec(3, 1),
+		rExecProxyCursor(1, 1, 45),
+		rExecProxyCursor(1, 1, 47), // closes the open one
+		rFetch(1, 10),
+		rExecProxyCursor(1, 1, 49),
+		rCmd("close", 0x19, 1),
+		rFetch(1, 1),
+		rQuery("SET SESSION sql_mode = DEFAULT"),
 	})
 
 	// A cursor holds its backend connection until it is closed: by the
@@ -369,4 +406,70 @@ func TestPrepareTrailingComment(t *testing.T) {
 		rPrepare("SELECT ? + 3 ; /* c */"),
 		rExec(3, 0, 39),
 	})
+}
+
+// TestCursorSharded: in a sharded database a cursor over one shard is the
+// shard's, and one over every shard is the proxy's, over the merged rows:
+// both fetch in batches exactly the rows an execute without a cursor
+// returns.
+func TestCursorSharded(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(40))")
+	for i := 1; i <= 30; i++ {
+		proxytest.MustExec(t, db, "INSERT INTO customers (id, name) VALUES (?, ?)", i, fmt.Sprintf("c%d", i))
+	}
+	// rowsOf are the rows (binary rows start with 0) of answers.
+	rowsOf := func(answers ...string) []string {
+		var rows []string
+		for _, a := range answers {
+			for _, pkt := range strings.Split(a, " ") {
+				v, err := strconv.Unquote(pkt[strings.Index(pkt, "]")+1:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(v) > 0 && v[0] == 0x00 {
+					rows = append(rows, fmt.Sprintf("%q", v))
+				}
+			}
+		}
+		return rows
+	}
+	for _, deprecate := range []bool{false, true} {
+		caps := uint32(proxytest.CapProtocol41 | proxytest.CapSecureConnection | proxytest.CapPluginAuth | proxytest.CapConnectWithDB)
+		if deprecate {
+			caps |= proxytest.CapDeprecateEOF
+		}
+		c := proxytest.LoginWith(t, p.Server.Addr(), "root", p.Demo, caps)
+		for _, tc := range []struct {
+			sql  string
+			vals []any
+		}{
+			{"SELECT id, name FROM customers WHERE id > ? ORDER BY id", []any{3}}, // every shard
+			{"SELECT id, name FROM customers WHERE id = ?", []any{7}},             // one shard
+			{"SELECT COUNT(*) FROM customers WHERE id > ?", []any{0}},
+		} {
+			steps := []relayStep{rPrepare(tc.sql), rExec(1, 0, tc.vals...), rExec(1, 1, tc.vals...)}
+			for i := 0; i < 12; i++ {
+				steps = append(steps, rFetch(1, 3))
+			}
+			got := runRelayScript(t, c, deprecate, steps)
+			whole, opened := got[0], got[1]
+			if len(rowsOf(opened)) != 0 || !strings.Contains(opened, `\x00\x00B\x00`) {
+				t.Errorf("%s (deprecate EOF %v): no cursor opened: %s", tc.sql, deprecate, opened)
+				continue
+			}
+			last := 2
+			for last < len(got)-1 && !strings.Contains(got[last], `\x00\x00\x82\x00`) {
+				last++
+			}
+			rows, fetched := rowsOf(whole), rowsOf(got[2:last+1]...)
+			if strings.Join(fetched, " ") != strings.Join(rows, " ") || len(rows) == 0 {
+				t.Errorf("%s (deprecate EOF %v):\n  rows:    %v\n  fetched: %v", tc.sql, deprecate, rows, fetched)
+			}
+			if !strings.Contains(got[last+1], "no open cursor") {
+				t.Errorf("%s (deprecate EOF %v): a fetch after the last row: %s", tc.sql, deprecate, got[last+1])
+			}
+		}
+	}
 }
