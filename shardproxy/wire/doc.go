@@ -4,7 +4,9 @@
 // max_allowed_packet with 1153 before reading them), answers the commands
 // the listener answers differently from MariaDB or not at all (protocol.go:
 // COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
-// COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication), fixes the
+// COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication, and
+// COM_STMT_FETCH of the cursors it keeps over results the listener wrote:
+// cursor.go), fixes the
 // flags of prepared statements' parameter types, and hands the fast lane
 // the commands it may answer. It also holds the proxy's authentication
 // (auth.go) and packet builders and decoders (packet.go).
