@@ -81,9 +81,7 @@ var suites = []suiteCase{
 			return []string{"MYSQL_TEST_ADDR=" + addr, "MYSQL_TEST_USER=" + user, "MYSQL_TEST_PASS=", "MYSQL_TEST_PROT=tcp", "MYSQL_TEST_DBNAME=test"}
 		},
 		knownGap: map[string]string{
-			"TestLoadData":          "LOAD DATA LOCAL INFILE: the proxy does not relay the client's file (4166)",
-			"TestMultiResultSet":    "CALL with several result sets as a prepared statement: the binary protocol's answer is one result",
-			"TestInterruptBySignal": "a prepared CALL that signals after its first result: the error comes instead of the result",
+			"TestLoadData": "LOAD DATA LOCAL INFILE: the proxy does not relay the client's file (4166)",
 		},
 	},
 	{
@@ -93,9 +91,7 @@ var suites = []suiteCase{
 		env: func(addr, user string) []string {
 			return []string{"SQLX_MYSQL_DSN=" + user + "@tcp(" + addr + ")/test?parseTime=true", "SQLX_POSTGRES_DSN=skip", "SQLX_SQLITE_DSN=skip"}
 		},
-		knownGap: map[string]string{
-			"TestNamedQueries": "a prepared statement ending in ';--' refused (Expected a single statement)",
-		},
+		knownGap: map[string]string{},
 	},
 }
 
