@@ -213,6 +213,38 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	}
 }
 
+// Peek answers (row, variant) from memory only: ok is true when a current
+// entry holds it, or when the bloom filter says the row does not exist
+// (found false); those count as Get's hits would. It never loads: on ok
+// false nothing is counted, and the caller is expected to call Get, which
+// counts the miss and loads. It is the cheap first look of a caller that
+// has a faster way to answer from memory than through Get.
+func (c *Cache[V]) Peek(row, variant string) (v V, found, ok bool) {
+	if c == nil || c.done.Load() {
+		return v, false, false
+	}
+	key := fullKey(row, variant)
+	e, hit := c.rc.Get(key)
+	if !hit {
+		e, hit = c.recent(key)
+	}
+	if hit && c.current(e, c.stripe(row)) {
+		c.hotR.record(row)
+		if e.found {
+			c.hits.Add(1)
+		} else {
+			c.negHits.Add(1)
+		}
+		return e.val, e.found, true
+	}
+	if !c.filter.mayExist(row) {
+		c.hotR.record(row)
+		c.bloomRejects.Add(1)
+		return v, false, true
+	}
+	return v, false, false
+}
+
 // current reports whether e may be returned: it is not expired, and no
 // invalidation of its row or of the whole cache happened since its fill
 // took its version.

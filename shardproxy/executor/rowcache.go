@@ -4,12 +4,16 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/rowcache"
+	"github.com/strata-db/strata/shardproxy/wire"
 )
 
 // This file (rowcache.go) is the hot-row cache's part of the statement path (package
@@ -42,6 +46,57 @@ func (s *Session) cachedRead(ctx context.Context, cp *cachedPlan, vc engine.VCur
 		return cp.plan.Execute(ctx, vc, bv)
 	})
 	return res, true, err
+}
+
+// laneCached answers a point select of a cached table in the fast lane
+// when memory holds the answer (rowcache.Packets): the entry's packets go
+// out as they are but for the sequence ids and this session's status
+// flags, with binary rows encoded from the entry's values for a prepared
+// statement (binaryRows). The caller checked that the session may use the
+// lane, which is stricter than cachedRead's conditions. handled false
+// leaves the statement to the ordinary path (a miss: it loads and fills).
+func (s *Session) laneCached(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string, binaryRows bool) (handled bool, err error) {
+	p, ok := cp.point.Bind(bv, s.State.Key())
+	if !ok {
+		return false, nil
+	}
+	pk, ok := s.srv.rc.Packets(p)
+	if !ok {
+		return false, nil
+	}
+	start := time.Now()
+	s.ClearWarnings()
+	lc := &s.lane
+	*lc = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags()}
+	f.Out, lc.seq = rowcache.AppendPackets(f.Out[:0], pk.Columns, lc.seq)
+	if !f.DeprecateEOF() {
+		lc.emitEOF(0)
+	}
+	if binaryRows {
+		if f.Out, lc.seq, ok = rowcache.AppendBinaryRows(f.Out, pk.Result, lc.seq); !ok {
+			f.Out = f.Out[:0]
+			return false, nil
+		}
+	} else {
+		f.Out, lc.seq = rowcache.AppendPackets(f.Out, pk.Rows, lc.seq)
+	}
+	if f.DeprecateEOF() {
+		lc.emitOK(mysql.EOFPacket, 0, 0, 0)
+	} else {
+		lc.emitEOF(0)
+	}
+	s.RowCount = -1
+	s.FoundRows = uint64(pk.NRows)
+	s.finish(kindSelect, text, start, nil)
+	s.srv.laneHits.Add(1)
+	if !binaryRows {
+		s.srv.fastHits.Add(1)
+	}
+	err = f.WriteLane(f.Out)
+	if cap(f.Out) > laneFlushAt {
+		f.Out = nil
+	}
+	return true, err
 }
 
 // noteWrite invalidates what a write touched, whether it succeeded or not
