@@ -35,6 +35,9 @@ type entry struct {
 type columns struct {
 	fields []*querypb.Field
 	pkts   []byte
+	// binary: every column's type has a binary form AppendBinaryRows
+	// encodes.
+	binary bool
 }
 
 // Packets is a cached answer ready for the wire: Columns (count and
@@ -47,6 +50,8 @@ type Packets struct {
 	// (for AppendBinaryRows).
 	NRows  int
 	Result *sqltypes.Result
+	// Binary: AppendBinaryRows encodes every column of the shape.
+	Binary bool
 }
 
 // maxPacket is the largest payload one packet carries.
@@ -99,9 +104,22 @@ func newEntry(r *sqltypes.Result, cols *columns) *entry {
 	return &entry{res: &cp, cols: cols, rows: buf}
 }
 
+// packets is the entry as Packets, if it is encoded.
+func (e *entry) packets() (Packets, bool) {
+	if e.cols == nil || (e.rows == nil && len(e.res.Rows) > 0) {
+		return Packets{}, false
+	}
+	return Packets{Columns: e.cols.pkts, Rows: e.rows, NRows: len(e.res.Rows), Result: e.res, Binary: e.cols.binary}, true
+}
+
 // newColumns encodes fields as the listener (vitess writeFields) does.
 func newColumns(fields []*querypb.Field) *columns {
-	c := &columns{fields: fields}
+	c := &columns{fields: fields, binary: true}
+	for _, f := range fields {
+		if !binaryEncodable(f.Type) {
+			c.binary = false
+		}
+	}
 	c.pkts = appendPacket(c.pkts, func(b []byte) []byte { return appendLenEnc(b, uint64(len(fields))) })
 	for _, f := range fields {
 		c.pkts = appendPacket(c.pkts, func(b []byte) []byte { return appendColumnDefinition(b, f) })
@@ -201,6 +219,19 @@ func AppendBinaryRows(out []byte, r *sqltypes.Result, seq byte) (_ []byte, next 
 		seq++
 	}
 	return out, seq, true
+}
+
+func binaryEncodable(t querypb.Type) bool {
+	switch t {
+	case sqltypes.Null, sqltypes.Int8, sqltypes.Uint8, sqltypes.Int16, sqltypes.Uint16, sqltypes.Year,
+		sqltypes.Int24, sqltypes.Uint24, sqltypes.Int32, sqltypes.Uint32, sqltypes.Int64, sqltypes.Uint64,
+		sqltypes.Float32, sqltypes.Float64,
+		sqltypes.Decimal, sqltypes.Text, sqltypes.Blob, sqltypes.VarChar,
+		sqltypes.VarBinary, sqltypes.Char, sqltypes.Bit, sqltypes.Enum,
+		sqltypes.Set, sqltypes.Geometry, sqltypes.Binary, sqltypes.TypeJSON:
+		return true
+	}
+	return false
 }
 
 // appendBinaryValue is vitess's val2MySQL for the types it encodes

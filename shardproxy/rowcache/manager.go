@@ -553,6 +553,29 @@ func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
 // never outlives the caller's statement. Loads are bounded by the table's
 // LoadTimeout.
 func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*sqltypes.Result, error) {
+	e, err := m.get(ctx, p, load)
+	if err != nil {
+		return nil, err
+	}
+	// Readers share the cached result: each gets its own header.
+	cp := *e.res
+	return &cp, nil
+}
+
+// Load is Get for the fast lane: the answer as packets (see Packets). ok
+// is false when the answer is not encoded (rows over one packet, fields
+// that are not the shape's): the caller then takes the ordinary path,
+// whose Get finds what this load stored.
+func (m *Manager) Load(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (pk Packets, ok bool, err error) {
+	e, err := m.get(ctx, p, load)
+	if err != nil {
+		return Packets{}, false, err
+	}
+	pk, ok = e.packets()
+	return pk, ok, nil
+}
+
+func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*entry, error) {
 	e, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*entry, bool, error) {
 		r, err := load(ctx)
 		if err != nil {
@@ -565,45 +588,51 @@ func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Contex
 	if err != nil {
 		return nil, err
 	}
-	if e == nil {
-		// The bloom filter says the row does not exist; answer with the
-		// shape's columns if a load of this shape was seen, else ask.
-		if v, ok := m.templates.Load(p.variant); ok {
-			return &sqltypes.Result{Fields: v.(*columns).fields}, nil
-		}
-		r, err := load(ctx)
-		if err == nil {
-			m.keepTemplate(p.variant, r)
-		}
-		return r, err
+	if e != nil {
+		return e, nil
 	}
-	// Readers share the cached result: each gets its own header.
-	cp := *e.res
-	return &cp, nil
+	// The bloom filter says the row does not exist; answer with the
+	// shape's columns if a load of this shape was seen, else ask.
+	if v, ok := m.templates.Load(p.variant); ok {
+		c := v.(*columns)
+		return &entry{res: &sqltypes.Result{Fields: c.fields}, cols: c}, nil
+	}
+	r, err := load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newEntry(r, m.keepTemplate(p.variant, r)), nil
 }
 
 // Packets answers p from memory only, as packets for the client (see
-// Packets); ok false when memory does not hold the answer (then Get loads
-// it) or it is not encoded (rows over one packet, or fields that are not
-// the shape's). A row the bloom filter or a negative entry knows to be
-// absent is answered with the shape's columns and no rows.
+// Packets); ok false when memory does not hold the answer (then Get or
+// Load loads it) or it is not encoded (see Load). A row the bloom filter
+// or a negative entry knows to be absent is answered with the shape's
+// columns and no rows.
 func (m *Manager) Packets(p Point) (Packets, bool) {
-	e, found, ok := p.key.c.Peek(p.row, p.variant)
+	e, _, ok := p.key.c.Peek(p.row, p.variant)
 	if !ok {
 		return Packets{}, false
 	}
-	if !found {
+	if e == nil {
+		// The bloom filter's answer.
 		v, ok := m.templates.Load(p.variant)
 		if !ok {
 			return Packets{}, false
 		}
 		c := v.(*columns)
-		return Packets{Columns: c.pkts, Result: &sqltypes.Result{Fields: c.fields}}, true
+		return Packets{Columns: c.pkts, Result: &sqltypes.Result{Fields: c.fields}, Binary: c.binary}, true
 	}
-	if e.cols == nil || (e.rows == nil && len(e.res.Rows) > 0) {
-		return Packets{}, false
-	}
-	return Packets{Columns: e.cols.pkts, Rows: e.rows, NRows: len(e.res.Rows), Result: e.res}, true
+	return e.packets()
+}
+
+// BinaryEncodable reports whether the binary-protocol rows of p's shape
+// are known to be encodable by AppendBinaryRows (a load of the shape was
+// seen and its columns have no date or time): a prepared statement's
+// miss is worth loading in the fast lane.
+func (m *Manager) BinaryEncodable(p Point) bool {
+	v, ok := m.templates.Load(p.variant)
+	return ok && v.(*columns).binary
 }
 
 const maxTemplates = 10000

@@ -102,7 +102,8 @@ func execute(c *proxytest.Raw, id uint32, arg int64) {
 // ordinary path (the listener encoding the cached result) sends, for text
 // and prepared statements, with and without CLIENT_DEPRECATE_EOF, for a
 // found row of many column types, a row with NULLs, a row with a DATETIME
-// (which prepared statements leave to the listener) and a missing row.
+// (whose binary form prepared statements leave to the listener) and a
+// missing row; misses too are loaded in the lane.
 func TestLaneHitBytes(t *testing.T) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
 	admin, err := topo.Shards()[0].Primary().OpenAdmin("")
@@ -134,40 +135,68 @@ func TestLaneHitBytes(t *testing.T) {
 		if r := slow.Recv(); r[0] != 0 {
 			t.Fatalf("SET: %q", r)
 		}
-		for _, id := range []int64{1, 2, 3, 999} {
+		for k, id := range []int64{1, 2, 3, 999} {
 			sql := fmt.Sprintf(q, id)
+			before := p.srv.Executor().Stats().FastLaneHits
+			var got [2][]byte
+			for i := range got { // a miss loaded in the lane, then a hit
+				lane.Send(0, append([]byte{comQuery}, sql...))
+				got[i] = answer(t, lane, dep)
+			}
+			// A shape's first statement teaches the lane the shape.
+			if n := p.srv.Executor().Stats().FastLaneHits - before; n != 2 && (k > 0 || n != 1) {
+				t.Errorf("text, deprecateEOF=%v, id %d: %d of 2 answered in the fast lane", dep, id, n)
+			}
 			slow.Send(0, append([]byte{comQuery}, sql...))
 			want := answer(t, slow, dep)
-			before := p.srv.Executor().Stats().FastLaneHits
-			var got []byte
-			for range 2 { // the first may fill
-				lane.Send(0, append([]byte{comQuery}, sql...))
-				got = answer(t, lane, dep)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("text, deprecateEOF=%v, id %d: lane %q\nordinary %q", dep, id, got, want)
-			}
-			if p.srv.Executor().Stats().FastLaneHits == before {
-				t.Errorf("text, deprecateEOF=%v, id %d: not answered in the fast lane", dep, id)
+			for i, g := range got {
+				if !bytes.Equal(g, want) {
+					t.Errorf("text, deprecateEOF=%v, id %d, #%d: lane %q\nordinary %q", dep, id, i, g, want)
+				}
 			}
 		}
-		ps := prepare(t, slow, "SELECT * FROM t WHERE id = ?", dep)
-		pl := prepare(t, lane, "SELECT * FROM t WHERE id = ?", dep)
-		for _, id := range []int64{1, 2, 3, 999} {
-			execute(slow, ps, id)
-			want := answer(t, slow, dep)
-			before := p.srv.Executor().Stats().FastLaneHits
-			var got []byte
-			for range 2 {
-				execute(lane, pl, id)
-				got = answer(t, lane, dep)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("prepared, deprecateEOF=%v, id %d: lane %q\nordinary %q", dep, id, got, want)
-			}
-			// The DATETIME row's binary form is the listener's.
-			if hit := p.srv.Executor().Stats().FastLaneHits != before; hit != (id != 3) {
-				t.Errorf("prepared, deprecateEOF=%v, id %d: answered in the fast lane: %v", dep, id, hit)
+		// A load that fails (the shard's 1054) is answered in the lane with
+		// the error packet the listener would write.
+		bad := "SELECT nosuch FROM t WHERE id = 1"
+		var got [2][]byte
+		before := p.srv.Executor().Stats().FastLaneHits
+		for i := range got {
+			lane.Send(0, append([]byte{comQuery}, bad...))
+			got[i] = answer(t, lane, dep)
+		}
+		if p.srv.Executor().Stats().FastLaneHits == before {
+			t.Errorf("failed load, deprecateEOF=%v: not answered in the fast lane", dep)
+		}
+		slow.Send(0, append([]byte{comQuery}, bad...))
+		if want := answer(t, slow, dep); !bytes.Equal(got[1], want) || !bytes.Equal(got[0], want) || want[4] != 0xff {
+			t.Errorf("failed load, deprecateEOF=%v: lane %q\nordinary %q", dep, got, want)
+		}
+		// The binary form of a DATETIME is the listener's: a shape with
+		// one is not answered in the fast lane.
+		for _, pq := range []struct {
+			q    string
+			lane bool
+		}{{"SELECT id, i8, u64, i24, i16, f, d, dec_, s, ch, b, y, e, n FROM t WHERE id = ?", true}, {"SELECT * FROM t WHERE id = ?", false}} {
+			ps := prepare(t, slow, pq.q, dep)
+			pl := prepare(t, lane, pq.q, dep)
+			for k, id := range []int64{1, 2, 3, 999} {
+				before := p.srv.Executor().Stats().FastLaneHits
+				var got [2][]byte
+				for i := range got {
+					execute(lane, pl, id)
+					got[i] = answer(t, lane, dep)
+				}
+				// A shape's first execute teaches the lane its columns.
+				if n := p.srv.Executor().Stats().FastLaneHits - before; pq.lane && n != 2 && (k > 0 || n != 1) || !pq.lane && n != 0 {
+					t.Errorf("prepared %s, deprecateEOF=%v, id %d: %d of 2 answered in the fast lane", pq.q, dep, id, n)
+				}
+				execute(slow, ps, id)
+				want := answer(t, slow, dep)
+				for i, g := range got {
+					if !bytes.Equal(g, want) {
+						t.Errorf("prepared %s, deprecateEOF=%v, id %d, #%d: lane %q\nordinary %q", pq.q, dep, id, i, g, want)
+					}
+				}
 			}
 		}
 	}
