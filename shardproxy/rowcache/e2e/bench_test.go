@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,6 +122,31 @@ func cacheCounts(p *proxy) (entries, bytes, maxBytes int64, hits, misses float64
 	return
 }
 
+// selfCPU is this process's CPU time so far (user + system, all threads).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is process pid's CPU time so far, from /proc (clock ticks of
+// 10 ms: fine over seconds).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 of the line (utime, stime); f[0] is field 3.
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -203,16 +229,27 @@ func TestCacheBenchmark(t *testing.T) {
 	// The LRU sees as many lookups, from cold, as the cache did.
 	lru := lruRatio(z.WithSeed(99), maxBytes, bytes/max(entries, 1), int(hits+misses))
 
-	type series struct{ direct, plain, cached, plainX, cachedX []float64 }
+	type series struct {
+		direct, plain, cached, plainX, cachedX []float64
+		// CPU per query (µs): this process (client, proxies) and MariaDB.
+		selfCPU, dbCPU [3][]float64
+	}
 	var res [2]series
+	dbPid := prim.Pid()
 	for r := range rounds {
 		for proto := range res {
 			// The three targets get the same key streams, and each round
 			// new ones (replaying the cold phase's would flatter the cache).
 			prep, s, seed := proto == 1, &res[proto], uint64(1000*(1+2*r+proto))
-			d := pointSelects(t, direct, z, seed, threads, dur, prep)
-			p := pointSelects(t, via(plain), z, seed, threads, dur, prep)
-			c := pointSelects(t, via(cached), z, seed, threads, dur, prep)
+			var rate [3]float64
+			for i, dsn := range []string{direct, via(plain), via(cached)} {
+				self, db := selfCPU(), procCPU(dbPid)
+				rate[i] = pointSelects(t, dsn, z, seed, threads, dur, prep)
+				n := rate[i] * dur.Seconds()
+				s.selfCPU[i] = append(s.selfCPU[i], float64(selfCPU()-self)/float64(time.Microsecond)/n)
+				s.dbCPU[i] = append(s.dbCPU[i], float64(procCPU(dbPid)-db)/float64(time.Microsecond)/n)
+			}
+			d, p, c := rate[0], rate[1], rate[2]
 			s.direct, s.plain, s.cached = append(s.direct, d), append(s.plain, p), append(s.cached, c)
 			s.plainX, s.cachedX = append(s.plainX, p/d), append(s.cachedX, c/d)
 		}
@@ -229,6 +266,15 @@ func TestCacheBenchmark(t *testing.T) {
 		}
 		t.Logf("    %-8s direct MariaDB %.0f/s; proxy without cache %.0f/s (%.2fx direct); proxy with cache %.0f/s (%.2fx direct; rounds %s)",
 			name, median(s.direct), median(s.plain), median(s.plainX), median(s.cached), median(s.cachedX), fmtRatios(s.cachedX))
+		// CPU time per query does not depend on how the machine's load
+		// shares the cores out: what each target costs, and the rate the
+		// cores would give if the queries had them to themselves.
+		var total [3]float64
+		for i := range total {
+			total[i] = median(s.selfCPU[i]) + median(s.dbCPU[i])
+		}
+		t.Logf("    %-8s CPU µs per query (client process incl. proxy + MariaDB): direct %.1f + %.1f; without cache %.1f + %.1f; with cache %.1f + %.1f; CPU-bound ratio to direct: without cache %.2fx, with cache %.2fx",
+			name, median(s.selfCPU[0]), median(s.dbCPU[0]), median(s.selfCPU[1]), median(s.dbCPU[1]), median(s.selfCPU[2]), median(s.dbCPU[2]), total[0]/total[1], total[0]/total[2])
 	}
 	t.Logf("  process RSS grew %.1f MiB while the cached proxy started and ran cold (budget %d MiB; includes the client)",
 		float64(rssAfter-rssBefore)/(1<<20), maxBytes>>20)
