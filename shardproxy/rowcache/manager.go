@@ -161,17 +161,18 @@ func resultCost(r *sqltypes.Result) int64 {
 	return n
 }
 
-// entryCost is an entry's size: its result, whose values are slices of
-// its encoded rows when it has them (the packets' headers and length
-// prefixes are then what the encoding adds).
+// entryCost is an entry's size: its header and result, whose values are
+// slices of its encoded rows when it has them (the packets' headers and
+// length prefixes are then what the encoding adds).
 func entryCost(e *entry) int64 {
+	const header = 48 // the entry itself
 	if e == nil {
 		return 0
 	}
 	if e.rows == nil {
-		return resultCost(e.res)
+		return header + resultCost(e.res)
 	}
-	n := int64(96 + len(e.rows))
+	n := int64(header + 96 + len(e.rows))
 	for _, row := range e.res.Rows {
 		n += 24 + 32*int64(len(row))
 	}
