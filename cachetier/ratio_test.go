@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/strata-db/strata/internal/zipf"
 )
 
 // lru is a plain byte-budgeted LRU, the baseline for the hit ratio.
@@ -66,12 +68,12 @@ func TestHitRatioVersusLRU(t *testing.T) {
 	cfg.MaxBytes, cfg.AvgEntryBytes, cfg.HotKeys = budget, cost, 0
 	c := testCache(t, cfg, nil)
 	base := &lru{max: budget, l: list.New(), m: map[string]*list.Element{}}
-	z := NewZipf(1.01, keys, 42)
+	z := zipf.New(1.01, keys, 42)
 	ctx := context.Background()
 	load := func(context.Context, string, string) (string, bool, error) { return val, true, nil }
 	lruHits := 0
 	for range lookups {
-		k := strconv.Itoa(z.Next())
+		k := strconv.Itoa(z.Next() - 1)
 		before := c.misses.Load()
 		c.Get(ctx, k, "", load)
 		if c.misses.Load() != before {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-db/strata/cachetier"
+	"github.com/strata-db/strata/internal/zipf"
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
 )
@@ -42,7 +42,7 @@ func rssBytes() int64 {
 // statement (COM_QUERY); prepared: each connection prepares the statement
 // once and executes it (COM_STMT_EXECUTE, binary rows), as sysbench does
 // by default.
-func pointSelects(t *testing.T, dsn string, z *cachetier.Zipf, seed uint64, threads int, d time.Duration, prepared bool) float64 {
+func pointSelects(t *testing.T, dsn string, z *zipf.Zipf, seed uint64, threads int, d time.Duration, prepared bool) float64 {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn+"?interpolateParams="+strconv.FormatBool(!prepared))
 	if err != nil {
@@ -66,14 +66,14 @@ func pointSelects(t *testing.T, dsn string, z *cachetier.Zipf, seed uint64, thre
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			z := z.WithSeed(seed + uint64(i))
+			z := z.Clone(seed + uint64(i))
 			var c string
 			for time.Now().Before(stop) {
 				var row *sql.Row
 				if prepared {
-					row = stmt.QueryRow(z.Next() + 1)
+					row = stmt.QueryRow(z.Next())
 				} else {
-					row = db.QueryRow(q, z.Next()+1)
+					row = db.QueryRow(q, z.Next())
 				}
 				if err := row.Scan(&c); err != nil {
 					t.Errorf("point select: %v", err)
@@ -88,7 +88,7 @@ func pointSelects(t *testing.T, dsn string, z *cachetier.Zipf, seed uint64, thre
 }
 
 // lruRatio replays a Zipf stream through a byte-budgeted LRU.
-func lruRatio(z *cachetier.Zipf, budget, entry int64, lookups int) float64 {
+func lruRatio(z *zipf.Zipf, budget, entry int64, lookups int) float64 {
 	l, m, used := list.New(), map[int]*list.Element{}, int64(0)
 	hits := 0
 	for range lookups {
@@ -215,7 +215,7 @@ func TestCacheBenchmark(t *testing.T) {
 		}
 		return startProxy(t, c)
 	}
-	z := cachetier.NewZipf(1.01, rows, 1)
+	z := zipf.New(1.01, rows, 1)
 	plain := mk(false)
 	direct := fmt.Sprintf("%s@tcp(%s)/sbtest", localdb.AppUser, prim.Addr())
 	via := func(p *proxy) string { return fmt.Sprintf("root@tcp(%s)/sbtest", p.srv.Addr()) }
@@ -227,7 +227,7 @@ func TestCacheBenchmark(t *testing.T) {
 	rssAfter := rssBytes()
 	ratio := hits / (hits + misses)
 	// The LRU sees as many lookups, from cold, as the cache did.
-	lru := lruRatio(z.WithSeed(99), maxBytes, bytes/max(entries, 1), int(hits+misses))
+	lru := lruRatio(z.Clone(99), maxBytes, bytes/max(entries, 1), int(hits+misses))
 
 	type series struct {
 		direct, plain, cached, plainX, cachedX []float64
