@@ -107,7 +107,20 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 		return false, nil
 	}
 	e := s.srv.fast.getBytes(key)
-	if e == nil || !e.fast || !e.cp.lane {
+	if e == nil || !e.fast {
+		return false, nil
+	}
+	if e.cp.point != nil {
+		if !e.cp.point.Usable() || e.cp.needs != nil {
+			return false, nil
+		}
+		bv, ok := s.fastBindVars(sql, e, lits)
+		if !ok {
+			return false, nil
+		}
+		return s.laneCached(f, e.cp, bv, sql, false)
+	}
+	if !e.cp.lane {
 		return false, nil
 	}
 	bv, ok := s.fastBindVars(sql, e, lits)
@@ -393,7 +406,14 @@ func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err erro
 	if data[4]&cursorReadOnly != 0 && p != nil && !s.laneReady() {
 		return s.relayCursor(f, data, p)
 	}
-	if !s.laneReady() || prep == nil || p == nil || p.laneText == "" || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
+	if !s.laneReady() || prep == nil || p == nil || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
+		return false, nil
+	}
+	// A point select of a cached table is the cache's: answered from its
+	// packets on a hit, left to the ordinary path (which fills) otherwise.
+	// A cursor is not: its rows come by COM_STMT_FETCH.
+	cached := p.cp != nil && p.cp.point != nil && data[4]&cursorReadOnly == 0
+	if cached && (!p.cp.point.Usable() || p.cp.needs != nil) || !cached && p.laneText == "" {
 		return false, nil
 	}
 	if data[4]&^cursorReadOnly != 0 || binary.LittleEndian.Uint32(data[5:]) != 1 {
@@ -446,6 +466,9 @@ func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err erro
 	}
 	for k, v := range p.fixed {
 		bv[k] = v
+	}
+	if cached {
+		return s.laneCached(f, p.cp, bv, p.query, true)
 	}
 	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args,
 		stmtID: id, cursor: data[4]&cursorReadOnly != 0}
