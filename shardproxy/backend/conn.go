@@ -46,6 +46,9 @@ type Conn struct {
 	// stmts are the statements prepared on this connection (stmt.go).
 	stmts map[stmtKey]stmt
 	pkt   Packet // reused for each packet handed to a Sink
+	// infile answers the server's LOCAL INFILE request while ExecLocal
+	// runs (loadlocal.go).
+	infile LocalFile
 }
 
 // Pool is the pool the connection belongs to.
