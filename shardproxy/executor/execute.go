@@ -211,7 +211,8 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.CallProc:
 		return kindOther, nil, mysqlerr.NotSupported("CALL")
 	case *sqlparser.Load:
-		return kindOther, nil, mysqlerr.NotSupported("LOAD DATA")
+		res, err := s.loadData(ctx, sql)
+		return kindInsert, res, err
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}

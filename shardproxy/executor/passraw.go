@@ -50,6 +50,14 @@ func (s *Session) passRaw(ctx context.Context, sql string) (res *sqltypes.Result
 		s.WantAll = true
 		defer func() { s.WantAll = false }()
 	}
+	if verb == "SET" && isLocalLoad(setStatementBody(sql)) {
+		// SET STATEMENT ... FOR LOAD DATA LOCAL: the file is relayed.
+		done, err := s.relayInfile()
+		if err != nil {
+			return nil, err, true
+		}
+		defer done()
+	}
 	if reads, sets := userVars(sql); len(reads) > 0 {
 		s.Raw = &session.RawVars{Reads: reads, Sets: sets}
 		defer func() { s.Raw = nil }()

@@ -33,6 +33,9 @@ type Statement struct {
 	// parentheses (0, 0 when absent).
 	Columns               []string
 	ColumnsAt, ColumnsEnd int
+	// ListAt is where the column list starts, or where one would go when
+	// there is none (before SET, or at the end).
+	ListAt int
 	// Set are the columns SET assigns (lower-case), in order.
 	Set []string
 	// Partition: the statement names partitions.
@@ -183,6 +186,10 @@ ignore:
 			return nil, syntaxErr("LINES or ROWS expected")
 		}
 		st.IgnoreEnd = p.toks[p.i-1].End
+	}
+	st.ListAt = len(sql)
+	if p.i < len(p.toks) {
+		st.ListAt = p.toks[p.i].Pos
 	}
 	if p.peekPunct("(") {
 		st.ColumnsAt = p.toks[p.i].Pos

@@ -26,6 +26,8 @@ import (
 type Session struct {
 	sh   *Shared
 	Conn *mysql.Conn
+	// Infile serves the LOAD DATA LOCAL INFILE running (loaddata.go).
+	Infile *Infile
 	ID   uint32
 	// HandshakeNames is the SET NAMES the client's handshake asked for, ""
 	// for the backends' own: COM_RESET_CONNECTION goes back to it.
@@ -380,6 +382,9 @@ func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pr
 		// The proxy's text is the default mode's; the server reads the
 		// session's.
 		sql = sqlmode.Denormalize(sql, s.Vars.Mode)
+	}
+	if s.Infile != nil {
+		return s.execInfile(ctx, conn, shard, sql, pre)
 	}
 	if s.Raw != nil {
 		if err := s.rawBefore(ctx, conn, shard); err != nil {
