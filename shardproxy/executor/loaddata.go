@@ -545,4 +545,3 @@ func (s *Session) sortWarnings() {
 	}
 	sort.SliceStable(s.Warnings, func(i, j int) bool { return rowOf(i) < rowOf(j) })
 }
-

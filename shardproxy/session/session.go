@@ -28,7 +28,7 @@ type Session struct {
 	Conn *mysql.Conn
 	// Infile serves the LOAD DATA LOCAL INFILE running (loaddata.go).
 	Infile *Infile
-	ID   uint32
+	ID     uint32
 	// HandshakeNames is the SET NAMES the client's handshake asked for, ""
 	// for the backends' own: COM_RESET_CONNECTION goes back to it.
 	HandshakeNames string
