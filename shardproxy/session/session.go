@@ -26,9 +26,7 @@ import (
 type Session struct {
 	sh   *Shared
 	Conn *mysql.Conn
-	// Infile serves the LOAD DATA LOCAL INFILE running (loaddata.go).
-	Infile *Infile
-	ID     uint32
+	ID   uint32
 	// HandshakeNames is the SET NAMES the client's handshake asked for, ""
 	// for the backends' own: COM_RESET_CONNECTION goes back to it.
 	HandshakeNames string
@@ -106,6 +104,8 @@ type Session struct {
 	WantAll  bool
 	Extra    []*sqltypes.Result
 	ExtraErr error
+	// Infile serves the LOAD DATA LOCAL INFILE running (loaddata.go).
+	Infile *Infile
 
 	// For SHOW PROCESSLIST.
 	User    string
