@@ -6,15 +6,18 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/proxytest"
+	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
 // readerSeq names each registered file uniquely (the driver's registry is
@@ -139,5 +142,201 @@ func TestLoadDataLocalProtocol(t *testing.T) {
 			t.Errorf("%s: next statement: seq %d %q %v", side.addr, seq, pkt, err)
 		}
 		query("DROP TABLE ldp")
+	}
+}
+
+// shardedFile is a file of n rows for tables (id, name, n) in the default
+// format, with a few rows MariaDB warns about: a name too long (row 3), a
+// row short of a field (row 5), a row with a field too many (row 7), an
+// escaped tab and a NULL.
+func shardedFile(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		switch i {
+		case 3:
+			fmt.Fprintf(&b, "%d\tmuch too long a name\t%d\n", i*7, i)
+		case 5:
+			fmt.Fprintf(&b, "%d\tshort\n", i*7)
+		case 7:
+			fmt.Fprintf(&b, "%d\tx\t%d\textra\n", i*7, i)
+		case 9:
+			fmt.Fprintf(&b, "%d\ta\\tb\t\\N\n", i*7)
+		default:
+			fmt.Fprintf(&b, "%d\tn%d\t%d\n", i*7, i, i)
+		}
+	}
+	return b.String()
+}
+
+// sameLoad runs q on both sides and compares the answers and warnings
+// (the direct side's database name read as the proxy's).
+func (p pair) sameLoad(t *testing.T, q string) string {
+	t.Helper()
+	d := loadAnswer(t, p.direct, q)
+	x := loadAnswer(t, p.proxied, q)
+	d = strings.ReplaceAll(d, "`direct_demo`", "`demo`")
+	d = strings.ReplaceAll(d, "'direct_demo.", "'demo.")
+	// Warnings that name no row (a duplicate key) come in shard order.
+	if sortWarnings(d) != sortWarnings(x) {
+		t.Errorf("%s\n  MariaDB:       %s\n  through proxy: %s", q, d, x)
+	}
+	return x
+}
+
+// checkPlacement reads table's rows on each shard's primary directly (every
+// sub-table of it when it has sub-tables) and fails for a row that is not
+// on the shard (and sub-table) its id hashes to; it returns the rows seen.
+func checkPlacement(t *testing.T, table string) int {
+	t.Helper()
+	vs, err := proxyConfig().VSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tab, err := vs.FindTable("demo", table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	physical := []string{table}
+	if tab.Sub.Count > 0 {
+		physical = nil
+		for i := 0; i < tab.Sub.Count; i++ {
+			physical = append(physical, tab.SubName(table, i))
+		}
+	}
+	seen := 0
+	for _, sh := range env.topo.Shards() {
+		db, err := sql.Open("mysql", sh.Primary().DSN("demo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for sub, pt := range physical {
+			rows, err := db.Query("SELECT id FROM " + pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				seen++
+				want, err := vs.KeyShard(tab, sqltypes.NewInt64(id), vschema.ForInsert)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantSub := 0
+				if tab.Sub.Count > 0 {
+					wantSub, _ = vs.KeySub(tab, sqltypes.NewInt64(id), vschema.ForInsert)
+				}
+				if want != sh.Name || wantSub != sub {
+					t.Errorf("%s: id %d is on shard %s in %s, its key hashes to shard %s sub-table %d", table, id, sh.Name, pt, want, wantSub)
+				}
+			}
+			rows.Close()
+		}
+	}
+	return seen
+}
+
+// TestLoadDataSharded: LOAD DATA LOCAL INFILE into sharded tables (with
+// and without sub-tables) and a reference table gives MariaDB's answers,
+// warnings (row numbers of the file) and rows, each row on the shard its
+// key hashes to; a bad row gets MariaDB's error.
+func TestLoadDataSharded(t *testing.T) {
+	p := connect(t, "direct_demo", "demo")
+	for _, table := range []string{"ld_items", "ld_subs"} {
+		p.same(t, "direct_demo", "demo",
+			"DROP TABLE IF EXISTS "+table,
+			"CREATE TABLE "+table+" (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT)")
+		stmts := []string{
+			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s", withFile(t, shardedFile(40)), table),
+			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' IGNORE 2 LINES (@x, id, n) SET name = CONCAT(@x, '!')",
+				withFile(t, "head,er\r\nskip,me\r\n\"a,b\",1001,1\r\nc,1002,2\r\n\"q\"\"\",1003,\\N\r\n\"multi\r\nline\",1004,4\r\n"), table),
+			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' IGNORE INTO TABLE %s LINES STARTING BY '>'", withFile(t, "junk\n>2001\tj\t1\nno\n>7\tdup\t2\nx>2002\tk\t3\n"), table),
+			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' REPLACE INTO TABLE %s (id, name)", withFile(t, "14\treplaced\n3001\tnew\n"), table),
+			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s", withFile(t, ""), table),
+		}
+		for _, q := range stmts {
+			p.sameLoad(t, q)
+			p.same(t, "direct_demo", "demo", "SELECT * FROM "+table+" ORDER BY id")
+		}
+		if n := checkPlacement(t, table); n != 47 {
+			t.Errorf("%s: %d rows on the shards, want 47", table, n)
+		}
+		// A bad row: LOCAL makes data errors warnings (as IGNORE does), so
+		// a trigger refuses it, on every physical table.
+		badRowTrigger(t, p, table)
+		// (The warnings before an error are not kept through the proxy,
+		// for any statement: only the error is compared.)
+		q := fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s", withFile(t, strings.Replace(shardedFile(20), "\tn17\t17\n", "\tn17\t999\n", 1)), table)
+		d, _, _ := strings.Cut(loadAnswer(t, p.direct, q), ";")
+		x, _, _ := strings.Cut(loadAnswer(t, p.proxied, q), ";")
+		if d != x || d != "error 1644: bad row" {
+			t.Errorf("bad row: MariaDB %s, through the proxy %s", d, x)
+		}
+		p.same(t, "direct_demo", "demo", "DROP TABLE "+table)
+	}
+	// A reference table: every shard gets every row.
+	p.same(t, "direct_demo", "demo", "DROP TABLE IF EXISTS ld_refs", "CREATE TABLE ld_refs (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT)")
+	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_refs", withFile(t, shardedFile(10))))
+	p.same(t, "direct_demo", "demo", "SELECT * FROM ld_refs ORDER BY id")
+	for _, sh := range env.topo.Shards() {
+		db, err := sql.Open("mysql", sh.Primary().DSN("demo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM ld_refs").Scan(&n); err != nil || n != 10 {
+			t.Errorf("shard %s: %d rows of ld_refs (%v), want 10", sh.Name, n, err)
+		}
+		db.Close()
+	}
+	p.same(t, "direct_demo", "demo", "DROP TABLE ld_refs")
+}
+
+// sortWarnings sorts the warnings of a loadAnswer.
+func sortWarnings(a string) string {
+	head, w, ok := strings.Cut(a, "; warnings [")
+	if !ok {
+		return a
+	}
+	items := strings.Split(strings.TrimSuffix(w, "]"), "] [")
+	sort.Strings(items)
+	return head + "; warnings " + strings.Join(items, "|")
+}
+
+// badRowTrigger makes every physical table of table (and the direct
+// side's) refuse a row with n = 999 (1644, 'bad row').
+func badRowTrigger(t *testing.T, p pair, table string) {
+	t.Helper()
+	trigger := func(db *sql.DB, name string) {
+		if _, err := db.Exec("CREATE TRIGGER " + name + "_bad BEFORE INSERT ON " + name + " FOR EACH ROW IF NEW.n = 999 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'bad row'; END IF"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	direct, err := sql.Open("mysql", env.topo.Shards()[0].Primary().DSN("direct_demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	trigger(direct, table)
+	vs, err := proxyConfig().VSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tab, _ := vs.FindTable("demo", table)
+	for _, sh := range env.topo.Shards() {
+		db, err := sql.Open("mysql", sh.Primary().DSN("demo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tab.Sub.Count == 0 {
+			trigger(db, table)
+		}
+		for i := 0; i < tab.Sub.Count; i++ {
+			trigger(db, tab.SubName(table, i))
+		}
+		db.Close()
 	}
 }

@@ -260,7 +260,7 @@ func (s *Session) referenceLoad(ctx context.Context, f *wire.Conn, st *loaddata.
 
 // loadPart is one (shard, physical table)'s part of a sharded load.
 type loadPart struct {
-	shard, sql string
+	shard, table, sql string
 	data       []byte
 	rows       []int // the file's row number of each of its rows
 }
@@ -366,10 +366,15 @@ func (s *Session) shardedLoad(ctx context.Context, f *wire.Conn, db string, t *v
 			return fileSender(nil)
 		},
 		Message: func(shard, q, msg string) string {
-			if p := bySQL[shard+"\x00"+q]; p != nil {
-				return fileRows(msg, p.rows)
+			p := bySQL[shard+"\x00"+q]
+			if p == nil {
+				return msg
 			}
-			return msg
+			if p.table != t.Name {
+				// The sub-table's name is the proxy's business.
+				msg = strings.ReplaceAll(msg, "`"+p.table+"`", "`"+t.Name+"`")
+			}
+			return fileRows(msg, p.rows)
 		},
 	}
 	defer func() { s.Infile = nil }()
@@ -448,7 +453,7 @@ func (s *Session) splitLoad(data []byte, t *vschema.Table, st *loaddata.Statemen
 		k := partKey{shard, table}
 		p := parts[k]
 		if p == nil {
-			p = &loadPart{shard: shard}
+			p = &loadPart{shard: shard, table: table}
 			parts[k] = p
 			order = append(order, k)
 		}
@@ -528,20 +533,30 @@ func fileRows(msg string, rows []int) string {
 }
 
 // sortWarnings puts a load's warnings, gathered from shards in parallel,
-// in the file's row order, as the server gives them.
+// in the file's row order, as the server gives them, when each names its
+// row; otherwise (a duplicate key names none) they stay in shard order.
 func (s *Session) sortWarnings() {
 	s.WMu.Lock()
 	defer s.WMu.Unlock()
-	rowOf := func(i int) int {
-		if len(s.Warnings[i]) < 3 {
-			return 0
+	rows := make([]int, len(s.Warnings))
+	for i, w := range s.Warnings {
+		if len(w) < 3 {
+			return
 		}
-		m := rowNumRE.FindStringSubmatch(s.Warnings[i][2].ToString())
+		m := rowNumRE.FindStringSubmatch(w[2].ToString())
 		if m == nil {
-			return 0
+			return
 		}
-		n, _ := strconv.Atoi(m[2])
-		return n
+		rows[i], _ = strconv.Atoi(m[2])
 	}
-	sort.SliceStable(s.Warnings, func(i, j int) bool { return rowOf(i) < rowOf(j) })
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rows[idx[a]] < rows[idx[b]] })
+	sorted := make([][]sqltypes.Value, len(idx))
+	for i, j := range idx {
+		sorted[i] = s.Warnings[j]
+	}
+	copy(s.Warnings, sorted)
 }
