@@ -261,8 +261,8 @@ func (s *Session) referenceLoad(ctx context.Context, f *wire.Conn, st *loaddata.
 // loadPart is one (shard, physical table)'s part of a sharded load.
 type loadPart struct {
 	shard, table, sql string
-	data       []byte
-	rows       []int // the file's row number of each of its rows
+	data              []byte
+	rows              []int // the file's row number of each of its rows
 }
 
 // asciiCharsets are the character sets whose multibyte characters (if
