@@ -18,6 +18,7 @@ import (
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/shardproxy/vschema"
+	"github.com/strata-db/strata/txcoord"
 )
 
 // readerSeq names each registered file uniquely (the driver's registry is
@@ -339,4 +340,76 @@ func badRowTrigger(t *testing.T, p pair, table string) {
 		}
 		db.Close()
 	}
+}
+
+// TestLoadDataShardedAtomic: with a coordinator (transaction_mode twopc),
+// an autocommit LOAD DATA into a sharded table is one atomic cross-shard
+// write: a bad row on one shard leaves no row on any shard, as MariaDB
+// leaves none of the statement's rows.
+func TestLoadDataShardedAtomic(t *testing.T) {
+	setup(t)
+	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
+		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
+		if err != nil {
+			panic(err)
+		}
+		return []txcoord.Module{x}
+	})
+	c := proxyConfig()
+	c.Transactions.Coordinator = g.GRPCAddrs()
+	addr, stop, err := startProxy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	p := connect(t, "direct_demo", "demo")
+	db, err := sql.Open("mysql", "root@tcp("+addr+")/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	xc, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { xc.Close() })
+	p.proxied = xc
+	p.same(t, "direct_demo", "demo", "DROP TABLE IF EXISTS ld_xa", "CREATE TABLE ld_xa (id BIGINT PRIMARY KEY, name VARCHAR(20), n INT)")
+	badRowTrigger(t, p, "ld_xa")
+	rows := func() int {
+		n := 0
+		for _, sh := range env.topo.Shards() {
+			sdb, err := sql.Open("mysql", sh.Primary().DSN("demo"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k int
+			if err := sdb.QueryRow("SELECT COUNT(*) FROM ld_xa").Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			sdb.Close()
+			n += k
+		}
+		return n
+	}
+	q := fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, strings.Replace(shardedFile(40), "\tn30\t30\n", "\tn30\t999\n", 1)))
+	d, _, _ := strings.Cut(loadAnswer(t, p.direct, q), ";")
+	x, _, _ := strings.Cut(loadAnswer(t, p.proxied, q), ";")
+	if d != x || d != "error 1644: bad row" {
+		t.Errorf("bad row: MariaDB %s, through the proxy %s", d, x)
+	}
+	if n := rows(); n != 0 {
+		t.Errorf("after a bad row: %d rows on the shards, want none", n)
+	}
+	p.same(t, "direct_demo", "demo", "SELECT COUNT(*) FROM ld_xa")
+	// In a transaction: rolled back with it on every shard.
+	p.same(t, "direct_demo", "demo", "BEGIN")
+	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, shardedFile(40))))
+	p.same(t, "direct_demo", "demo", "SELECT COUNT(*) FROM ld_xa", "ROLLBACK", "SELECT COUNT(*) FROM ld_xa")
+	// And a good load commits on every shard.
+	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, shardedFile(40))))
+	if n := checkPlacement(t, "ld_xa"); n != 40 {
+		t.Errorf("%d rows on the shards, want 40", n)
+	}
+	p.same(t, "direct_demo", "demo", "SELECT * FROM ld_xa ORDER BY id", "DROP TABLE ld_xa")
 }

@@ -84,6 +84,7 @@ func proxyConfig() *config.Config {
 			"ld_items": {Kind: "sharded", Column: "id"},
 			"ld_subs":  {Kind: "sharded", Column: "id", SubTables: 4},
 			"ld_refs":  {Kind: "reference"},
+			"ld_xa":    {Kind: "sharded", Column: "id"},
 		}},
 		"test": {Shard: c.Shards[0].Name},
 	}
