@@ -151,6 +151,12 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		c.broken = true
 		return false, c.connError(errors.New("backend: unread bytes from the server before a statement"))
 	}
+	if len(sql) > bigStatement {
+		if err := c.applyAlone(db, st, "", timeout); err != nil {
+			return false, err
+		}
+		db, st = "", c.state
+	}
 	rd := c.reader()
 	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
 	buf, nPre := c.appendPrefix(buf, db, st, "")

@@ -68,7 +68,6 @@ var suites = []suiteCase{
 			return []string{"MYSQL_TEST_ADDR=" + addr, "MYSQL_TEST_USER=" + user, "MYSQL_TEST_PASS=", "MYSQL_TEST_PROT=tcp", "MYSQL_TEST_DBNAME=test"}
 		},
 		knownGap: map[string]string{
-			"TestLoadData":          "LOAD DATA LOCAL INFILE: the proxy does not relay the client's file (4166)",
 			"TestMultiResultSet":    "CALL with several result sets as a prepared statement: the binary protocol's answer is one result",
 			"TestInterruptBySignal": "a prepared CALL that signals after its first result: the error comes instead of the result",
 		},

@@ -87,6 +87,11 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	} else {
 		s.Hint.ForcePrimary = false
 	}
+	if len(sql) > bigText {
+		if res, err, ok := s.passBig(ctx, sql); ok {
+			return kindOther, res, err
+		}
+	}
 	if s.Vars.Mode == 0 {
 		if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
 			return kind, res, err

@@ -169,3 +169,24 @@ var mariadbVerbs = map[string]bool{
 	"RESIGNAL": true, "GET": true, "ANALYZE": true, "OPTIMIZE": true, "CHECK": true,
 	"REPAIR": true, "FLUSH": true, "SELECT": true, "WITH": true, "VALUES": true, "TABLE": true,
 }
+
+// bigText is the size from which a statement in an unsharded database
+// goes to its shard as the client wrote it (passBig).
+const bigText = 1 << 20
+
+// passBig passes a large statement of an unsharded database through as
+// the client wrote it: planned, its text would come out of the parser
+// rewritten (SELECT 1 becomes select 1 from dual), maybe longer than
+// max_allowed_packet, which the client's text fits. ok is false when the
+// statement is not one of those (the caller plans it).
+func (s *Session) passBig(ctx context.Context, sql string) (res *sqltypes.Result, err error, ok bool) {
+	if d := s.srv.vs.Databases[s.DB]; d == nil || d.Sharded {
+		return nil, nil, false
+	}
+	switch sqlmode.Verb(sql, 0) {
+	case "SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE", "WITH", "VALUES", "CALL", "DO":
+		s.ClearWarnings()
+		return s.passRaw(ctx, sql)
+	}
+	return nil, nil, false
+}

@@ -204,7 +204,9 @@ func (f *Conn) Read(p []byte) (int, error) {
 			f.logical = length
 		}
 		f.lastFull = length == 0xffffff
-		if f.logical > f.srv.MaxPacket() {
+		// MariaDB refuses a packet of max_allowed_packet bytes or more
+		// (net_realloc): its largest statement is one byte shorter.
+		if f.logical >= f.srv.MaxPacket() {
 			f.tooLarge(seq)
 			return 0, errTooLarge
 		}
