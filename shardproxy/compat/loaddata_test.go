@@ -413,3 +413,34 @@ func TestLoadDataShardedAtomic(t *testing.T) {
 	}
 	p.same(t, "direct_demo", "demo", "SELECT * FROM ld_xa ORDER BY id", "DROP TABLE ld_xa")
 }
+
+// TestLoadDataPrepared: LOAD DATA LOCAL as a prepared statement: MariaDB's
+// answers to prepare and execute, in an unsharded and a sharded database.
+func TestLoadDataPrepared(t *testing.T) {
+	for _, dbs := range [][2]string{{"direct", "test"}, {"direct_demo", "demo"}} {
+		p := connect(t, dbs[0], dbs[1])
+		p.same(t, dbs[0], dbs[1], "DROP TABLE IF EXISTS ld_items", "CREATE TABLE ld_items (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT)")
+		file := withFile(t, "1\ta\t1\n2\tb\t2\n")
+		var answers [2]string
+		for i, c := range []*sql.Conn{p.direct, p.proxied} {
+			st, err := c.PrepareContext(context.Background(), "LOAD DATA LOCAL INFILE '"+file+"' INTO TABLE ld_items")
+			if err != nil {
+				answers[i] = "prepare: " + err.Error()
+				continue
+			}
+			res, err := st.ExecContext(context.Background())
+			if err != nil {
+				answers[i] = "execute: " + err.Error()
+			} else {
+				n, _ := res.RowsAffected()
+				answers[i] = fmt.Sprintf("ok, %d affected", n)
+			}
+			st.Close()
+		}
+		t.Logf("%s: MariaDB %s; through the proxy %s", dbs[1], answers[0], answers[1])
+		if answers[0] != answers[1] {
+			t.Errorf("%s: prepared LOAD DATA: MariaDB %s; through the proxy %s", dbs[1], answers[0], answers[1])
+		}
+		p.same(t, dbs[0], dbs[1], "SELECT * FROM ld_items ORDER BY id", "DROP TABLE ld_items")
+	}
+}

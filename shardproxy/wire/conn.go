@@ -355,6 +355,9 @@ func (f *Conn) Write(p []byte) (int, error) {
 	if f.proto.watchExec {
 		f.proto.watchExec = false
 		if q := f.fixExecAnswer(p); q != nil {
+			if f.renum.add != 0 {
+				q = f.renum.apply(q)
+			}
 			if _, err := f.w.Write(q); err != nil {
 				return 0, err
 			}
