@@ -85,6 +85,7 @@ func proxyConfig() *config.Config {
 			"ld_subs":  {Kind: "sharded", Column: "id", SubTables: 4},
 			"ld_refs":  {Kind: "reference"},
 			"ld_xa":    {Kind: "sharded", Column: "id"},
+			"ld_rand":  {Kind: "sharded", Column: "k", Type: "string"},
 		}},
 		"test": {Shard: c.Shards[0].Name},
 	}
