@@ -88,6 +88,7 @@ func TestLoadDataUnsharded(t *testing.T) {
 		{"LOAD DATA LOCAL INFILE '%s' INTO TABLE ld", ""},
 		{"SET STATEMENT sql_mode = 'STRICT_ALL_TABLES' FOR LOAD DATA LOCAL INFILE '%s' INTO TABLE ld", "11\tok\t1\n12\tbad\tabc\n"},
 		{"LOAD DATA LOCAL INFILE '%s' INTO TABLE nosuch", "1\n"},
+		{"LOAD XML LOCAL INFILE '%s' INTO TABLE ld ROWS IDENTIFIED BY '<r>'", "<d><r id=\"30\" name=\"xml\"><n>3</n></r><r id=\"31\"/></d>"},
 	}
 	for _, c := range cases {
 		q := fmt.Sprintf(c.stmt, withFile(t, c.file))

@@ -107,7 +107,7 @@ func (s *Session) loadData(ctx context.Context, sql string) (*sqltypes.Result, e
 	return s.shardedLoad(ctx, f, db, t, st, sql)
 }
 
-// isLocalLoad: LOAD DATA [LOW_PRIORITY | CONCURRENT] LOCAL.
+// isLocalLoad: LOAD {DATA | XML} [LOW_PRIORITY | CONCURRENT] LOCAL.
 func isLocalLoad(sql string) bool {
 	toks := sqlmode.Tokens(sql, 0)
 	for i, t := range toks {

@@ -50,8 +50,9 @@ func (s *Session) passRaw(ctx context.Context, sql string) (res *sqltypes.Result
 		s.WantAll = true
 		defer func() { s.WantAll = false }()
 	}
-	if verb == "SET" && isLocalLoad(setStatementBody(sql)) {
-		// SET STATEMENT ... FOR LOAD DATA LOCAL: the file is relayed.
+	if (verb == "LOAD" && isLocalLoad(sql)) || (verb == "SET" && isLocalLoad(setStatementBody(sql))) {
+		// LOAD XML LOCAL, SET STATEMENT ... FOR LOAD DATA LOCAL: the file
+		// is relayed.
 		done, err := s.relayInfile()
 		if err != nil {
 			return nil, err, true
