@@ -410,6 +410,43 @@ func TestLoadDataShardedAtomic(t *testing.T) {
 	p.same(t, "direct_demo", "demo", "BEGIN")
 	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, shardedFile(40))))
 	p.same(t, "direct_demo", "demo", "SELECT COUNT(*) FROM ld_xa", "ROLLBACK", "SELECT COUNT(*) FROM ld_xa")
+	// A transaction begun on one shard that a load then spreads: the
+	// first shard's INSERT is made an XA branch, then the load runs.
+	vs, err := proxyConfig().VSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tab, _ := vs.FindTable("demo", "ld_xa")
+	shardOf := func(id int64) string {
+		s, err := vs.KeyShard(tab, sqltypes.NewInt64(id), vschema.ForInsert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	far := int64(8)
+	for shardOf(far) == shardOf(7) {
+		far++
+	}
+	p.same(t, "direct_demo", "demo", "BEGIN", "INSERT INTO ld_xa (id, name, n) VALUES (7, 'first', 1)")
+	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, fmt.Sprintf("%d\tfar\t2\n14\tnear\t3\n", far))))
+	p.same(t, "direct_demo", "demo", "SELECT * FROM ld_xa ORDER BY id", "ROLLBACK", "SELECT COUNT(*) FROM ld_xa")
+	// A load on one shard that a later statement would spread: the load
+	// cannot be replayed into an XA branch, and the proxy says so.
+	if _, err := p.proxied.ExecContext(context.Background(), "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.proxied.ExecContext(context.Background(), fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, "7\tone\t1\n"))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.proxied.ExecContext(context.Background(), "INSERT INTO ld_xa (id, name, n) VALUES (?, 'far', 2)", far)
+	var me *mysql.MySQLError
+	if !asMySQLErr(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "LOAD DATA LOCAL") {
+		t.Errorf("a statement on another shard after a one-shard load in a transaction: %v, want 1235 naming the load", err)
+	}
+	if _, err := p.proxied.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
 	// And a good load commits on every shard.
 	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, shardedFile(40))))
 	if n := checkPlacement(t, "ld_xa"); n != 40 {

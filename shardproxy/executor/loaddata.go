@@ -281,12 +281,9 @@ func (s *Session) shardedLoad(ctx context.Context, f *wire.Conn, db string, t *v
 	}
 	cols := st.Columns
 	if cols == nil {
-		fields, err := s.FieldList(tableRef(st.DB, st.Table), "")
-		if err != nil {
+		var err error
+		if cols, err = s.tableColumns(ctx, db, t); err != nil {
 			return nil, err
-		}
-		for _, fl := range fields {
-			cols = append(cols, fl.Name)
 		}
 	}
 	keyCol := -1
@@ -494,11 +491,23 @@ func partSQL(sql string, st *loaddata.Statement, t *vschema.Table, table string,
 	return b.String()
 }
 
-func tableRef(db, table string) string {
-	if db == "" {
-		return table
+// tableColumns reads a sharded table's columns, in order, on its first
+// shard, outside the session's transaction (which it must not widen).
+func (s *Session) tableColumns(ctx context.Context, db string, t *vschema.Table) ([]string, error) {
+	name := t.Name
+	if t.Sub.By == vschema.SubHash {
+		name = t.SubName(t.Name, 0)
 	}
-	return db + "." + table
+	q := "SELECT * FROM " + sqlescape.EscapeID(db) + "." + sqlescape.EscapeID(name) + " LIMIT 0"
+	out, err := s.ExecuteOutsideTx(ctx, []engine.ShardQuery{{Shard: s.srv.vs.Shards[0], SQL: q, Read: true}})
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]string, len(out[0].Fields))
+	for i, f := range out[0].Fields {
+		cols[i] = f.Name
+	}
+	return cols, nil
 }
 
 var rowNumRE = regexp.MustCompile(`(at row |^Row )(\d+)`)
