@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // LOAD DATA LOCAL INFILE on the client's side. The statement reaches the
@@ -20,6 +21,9 @@ import (
 
 // clientLocalFiles is CLIENT_LOCAL_FILES (vitess has no constant for it).
 const clientLocalFiles = 0x80
+
+// fileReadTimeout bounds the wait for each packet of a client's file.
+const fileReadTimeout = 30 * time.Second
 
 // LocalFiles reports whether the client announced CLIENT_LOCAL_FILES in its
 // handshake response: only then may it be asked for a file.
@@ -44,11 +48,15 @@ func (f *Conn) RequestFile(name string, each func(payload []byte) error) error {
 	if _, err := f.w.Write(req); err != nil {
 		return err
 	}
+	// A client that stops sending holds a shard's connection (and what
+	// the load locked): as MariaDB's net_read_timeout, 30 s per packet.
+	defer func() { _ = f.Conn.SetReadDeadline(time.Time{}) }()
 	var werr error
 	seq := byte(1)
 	lastFull := false
 	buf := make([]byte, 0, 64<<10)
 	for {
+		_ = f.Conn.SetReadDeadline(time.Now().Add(fileReadTimeout))
 		var hdr [4]byte
 		if _, err := readFull(f.r, hdr[:]); err != nil {
 			return fmt.Errorf("%w: %w", errFileAborted, err)
