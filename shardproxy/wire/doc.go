@@ -6,7 +6,8 @@
 // COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
 // COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication), fixes the
 // flags of prepared statements' parameter types, and hands the fast lane
-// the commands it may answer. It also holds the proxy's authentication
+// the commands it may answer, and asks the client for a LOAD DATA LOCAL
+// INFILE's file in the middle of a statement (localinfile.go). It also holds the proxy's authentication
 // (auth.go) and packet builders and decoders (packet.go).
 //
 // What it needs of the proxy it declares: Server (packet limit, statistics,
