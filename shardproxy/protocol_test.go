@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/shardproxy/wire"
@@ -486,13 +487,17 @@ func TestProtocolFoundRowsScatter(t *testing.T) {
 	}
 }
 
-// TestProtocolBigStatement: the proxy takes no client packet larger than
-// the shards' max_allowed_packet (1153, as MariaDB); a statement that fits
-// the client's limit but not the shard's once the proxy has written it
-// fails with the shard's 1153, and the connection the shard closed is not
-// pooled for the next client (backend.max_open 1).
+// TestProtocolBigStatement: max_allowed_packet is the client's statement
+// size. The largest statement the shards' max_allowed_packet lets through
+// (a packet one byte shorter: MariaDB refuses one of max_allowed_packet
+// bytes) passes, directly and through the proxy, though the proxy's rewrite would
+// make it longer (the session's USE/SET go in a round trip of their own,
+// and a large statement of an unsharded database goes as written); one
+// byte more gets 1153 from both, and the proxy pools no connection a shard
+// closed (backend.max_open 1).
 func TestProtocolBigStatement(t *testing.T) {
 	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.Backend.MaxOpen = 1; c.Backend.MaxIdle = 1 })
+	directAddr := p.Topo.Shards()[0].Primary().Addr()
 	direct, err := sql.Open("mysql", p.Topo.Shards()[0].Primary().DSN(p.Test))
 	if err != nil {
 		t.Fatal(err)
@@ -506,35 +511,58 @@ func TestProtocolBigStatement(t *testing.T) {
 		t.Errorf("proxy's max_allowed_packet %d, shard's %d, configured %d", got, shardMax, p.Config.MaxAllowedPacket)
 	}
 	db := p.Open(t, p.Test)
+	var proxyMax int
+	if err := db.QueryRow("SELECT @@max_allowed_packet").Scan(&proxyMax); err != nil || proxyMax != shardMax {
+		t.Errorf("SELECT @@max_allowed_packet through the proxy: %d %v, want %d", proxyMax, err, shardMax)
+	}
 	proxytest.MustExec(t, db, "CREATE TABLE IF NOT EXISTS proto_big (id INT PRIMARY KEY)")
 	proxytest.MustExec(t, db, "DELETE FROM proto_big")
 
-	for _, size := range []int{shardMax + 1<<20, shardMax - 16} {
-		c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
-		head, tail := "\x03SELECT LENGTH('", "')"
-		payload := make([]byte, 0, size)
-		payload = append(payload, head...)
-		for len(payload) < size-len(tail) {
-			payload = append(payload, 'q')
-		}
-		payload = append(payload, tail...)
-		// In 16 MiB pieces, as the protocol splits packets.
-		var buf []byte
-		seq := byte(0)
-		for rest := payload; ; seq++ {
-			n := min(len(rest), 1<<24-1)
-			buf = append(buf, byte(n), byte(n>>8), byte(n>>16), seq)
-			buf = append(buf, rest[:n]...)
-			rest = rest[n:]
-			if n < 1<<24-1 {
-				break
+	// MariaDB takes packets shorter than max_allowed_packet: a statement
+	// of shardMax-1 bytes with its command byte is the largest.
+	for _, size := range []int{shardMax, shardMax - 1} {
+		for _, side := range []struct{ name, addr, user string }{{"MariaDB", directAddr, localdb.AppUser}, {"proxy", p.Server.Addr(), "root"}} {
+			c := proxytest.Login(t, side.addr, side.user, p.Test)
+			// A statement of size bytes with its command byte: the packet
+			// MariaDB compares with max_allowed_packet.
+			head, tail := "\x03SELECT LENGTH('", "')"
+			payload := make([]byte, 0, size)
+			payload = append(payload, head...)
+			for len(payload) < size-len(tail) {
+				payload = append(payload, 'q')
 			}
-		}
-		go func() { _, _ = c.Conn.Write(buf) }()
-		pkt, err := c.Read()
-		t.Logf("statement of %d bytes: %s %v", size, sumPacket(pkt), err)
-		if err != nil || proxytest.ErrCode(pkt) != 1153 {
-			t.Errorf("statement of %d bytes (shard's limit %d): %q %v, want ERR 1153", size, shardMax, pkt[:min(len(pkt), 80)], err)
+			payload = append(payload, tail...)
+			// In 16 MiB pieces, as the protocol splits packets.
+			var buf []byte
+			seq := byte(0)
+			for rest := payload; ; seq++ {
+				n := min(len(rest), 1<<24-1)
+				buf = append(buf, byte(n), byte(n>>8), byte(n>>16), seq)
+				buf = append(buf, rest[:n]...)
+				rest = rest[n:]
+				if n < 1<<24-1 {
+					break
+				}
+			}
+			go func() { _, _ = c.Conn.Write(buf) }()
+			pkt, err := c.Read()
+			t.Logf("%s: statement of %d bytes (limit %d): %s %v", side.name, size, shardMax, sumPacket(pkt), err)
+			switch {
+			case size >= shardMax && (err != nil || proxytest.ErrCode(pkt) != 1153):
+				t.Errorf("%s: statement of %d bytes (limit %d): %q %v, want ERR 1153", side.name, size, shardMax, pkt[:min(len(pkt), 80)], err)
+			case size < shardMax && (err != nil || len(pkt) == 0 || pkt[0] != 1):
+				t.Errorf("%s: statement of %d bytes (limit %d): %q %v, want its one column", side.name, size, shardMax, pkt[:min(len(pkt), 80)], err)
+			}
+			if size < shardMax && err == nil {
+				c.Recv() // the column
+				if pkt, err := c.Read(); err != nil || pkt[0] != 0xfe {
+					t.Errorf("%s: no EOF after the column: %q %v", side.name, pkt, err)
+				}
+				row := c.Recv()
+				if want := fmt.Sprint(size - len(head) - len(tail)); string(row[1:]) != want {
+					t.Errorf("%s: LENGTH %q, want %s", side.name, row[1:], want)
+				}
+			}
 		}
 		if _, err := db.Exec("INSERT INTO proto_big VALUES (?)", size); err != nil {
 			t.Errorf("the next client's INSERT: %v", err)

@@ -51,6 +51,9 @@ type Conn struct {
 	// ExecStmtAll ran last.
 	multi    bool
 	lastStmt uint32
+	// infile answers the server's LOCAL INFILE request while ExecLocal
+	// runs (loadlocal.go).
+	infile LocalFile
 }
 
 // Pool is the pool the connection belongs to.
@@ -124,6 +127,12 @@ func (c *Conn) Exec(ctx context.Context, sql string, o ExecOptions) (*sqltypes.R
 }
 
 func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
+	if len(sql) > bigStatement {
+		if err := c.applyAlone(db, st, pre, timeout); err != nil {
+			return nil, 0, err
+		}
+		db, st, pre = "", c.state, ""
+	}
 	buf, nPre := c.appendPrefix(c.buf[:0], db, st, pre)
 	query := sql
 	if nPre > 0 {

@@ -10,4 +10,7 @@
 // caller that passes a statement's response to its own client untouched
 // (QueryRaw, ExecStmtRaw), as the server's packets, without decoding them,
 // the latter through statements the connection prepares on the server.
+// Connections announce CLIENT_LOCAL_FILES (localfiles.go), and ExecLocal
+// answers a LOAD DATA LOCAL INFILE's file request with the caller's
+// content (loadlocal.go).
 package backend

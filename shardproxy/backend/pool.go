@@ -328,7 +328,7 @@ func (p *Pool) dial(ctx context.Context, get bool) (*Conn, error) {
 		p.mu.Unlock()
 		defer context.AfterFunc(stop, cancel)()
 	}
-	mc, err := mysql.Connect(ctx, &p.params)
+	mc, err := connect(ctx, &p.params)
 	if err != nil {
 		if get {
 			p.mu.Lock()

@@ -64,6 +64,7 @@ type rawReader struct {
 	src  io.Reader
 	buf  []byte
 	r, w int
+	seq  byte // the sequence number of the last packet read
 }
 
 const rawBufSize = 16 << 10
@@ -78,6 +79,7 @@ func (rr *rawReader) packet() ([]byte, error) {
 	if err := rr.need(4 + n); err != nil {
 		return nil, err
 	}
+	rr.seq = rr.buf[rr.r+3]
 	p := rr.buf[rr.r+4 : rr.r+4+n]
 	rr.r += 4 + n
 	return p, nil
@@ -148,6 +150,12 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 	if c.c.Buffered() != 0 {
 		c.broken = true
 		return false, c.connError(errors.New("backend: unread bytes from the server before a statement"))
+	}
+	if len(sql) > bigStatement {
+		if err := c.applyAlone(db, st, "", timeout); err != nil {
+			return false, err
+		}
+		db, st = "", c.state
 	}
 	rd := c.reader()
 	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
@@ -271,8 +279,11 @@ next:
 	case mysql.ErrPacket:
 		return errEnd(data)
 	case 0xfb:
-		// LOCAL INFILE request: the proxy does not run LOAD DATA.
-		return fail(errors.New("backend: LOCAL INFILE is not supported through the proxy"))
+		// LOCAL INFILE request: only ExecLocal answers it (loadlocal.go).
+		if c.infile != nil {
+			return c.answerInfile(rd, data[1:], sink)
+		}
+		return fail(errors.New("backend: LOCAL INFILE request for a statement that is not a LOAD DATA LOCAL the proxy sent as one"))
 	}
 	ncols, ok := lenEncInt(data)
 	if !ok || ncols == 0 || ncols > 1<<16 {

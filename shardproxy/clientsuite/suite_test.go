@@ -81,7 +81,6 @@ var suites = []suiteCase{
 			return []string{"MYSQL_TEST_ADDR=" + addr, "MYSQL_TEST_USER=" + user, "MYSQL_TEST_PASS=", "MYSQL_TEST_PROT=tcp", "MYSQL_TEST_DBNAME=test"}
 		},
 		knownGap: map[string]string{
-			"TestLoadData": "LOAD DATA LOCAL INFILE: the proxy does not relay the client's file (4166)",
 		},
 	},
 	{

@@ -80,6 +80,12 @@ func proxyConfig() *config.Config {
 		"demo": {Sharded: true, Tables: map[string]*config.Table{
 			"items": {Kind: "sharded", Column: "id"},
 			"refs":  {Kind: "reference"},
+			// LOAD DATA (loaddata_test.go).
+			"ld_items": {Kind: "sharded", Column: "id"},
+			"ld_subs":  {Kind: "sharded", Column: "id", SubTables: 4},
+			"ld_refs":  {Kind: "reference"},
+			"ld_xa":    {Kind: "sharded", Column: "id"},
+			"ld_rand":  {Kind: "sharded", Column: "k", Type: "string"},
 		}},
 		"test": {Shard: c.Shards[0].Name},
 	}

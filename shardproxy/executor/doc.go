@@ -26,7 +26,12 @@
 // Point selects of cached tables are answered from the row cache (rowcache.go,
 // package rowcache), which also hears of every write the path runs.
 //
+// LOAD DATA LOCAL INFILE (loaddata.go) asks the client for its file through
+// the client connection (wire.Conn.RequestFile): relayed to the one shard of
+// an unsharded table, split by shard key (package loaddata) for a sharded
+// one, the whole file to every shard of a reference table.
+//
 // May import: session, wire, planner, engine, backend, config, vschema,
-// rwsplit, rowcache, mysqlerr, vitess. Never: shardproxy, cmd, localdb (outside
+// rwsplit, rowcache, loaddata, mysqlerr, vitess. Never: shardproxy, cmd, localdb (outside
 // tests).
 package executor

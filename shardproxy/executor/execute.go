@@ -87,6 +87,11 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 	} else {
 		s.Hint.ForcePrimary = false
 	}
+	if len(sql) > bigText {
+		if res, err, ok := s.passBig(ctx, sql); ok {
+			return kindOther, res, err
+		}
+	}
 	if s.Vars.Mode == 0 {
 		if kind, res, err, ok := s.fastExecute(ctx, sql); ok {
 			return kind, res, err
@@ -211,7 +216,8 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	case *sqlparser.CallProc:
 		return kindOther, nil, mysqlerr.NotSupported("CALL")
 	case *sqlparser.Load:
-		return kindOther, nil, mysqlerr.NotSupported("LOAD DATA")
+		res, err := s.loadData(ctx, sql)
+		return kindInsert, res, err
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return kindOther, nil, mysqlerr.NotSupported("PREPARE/EXECUTE statements (use the binary protocol's prepared statements)")
 	}

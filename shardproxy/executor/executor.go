@@ -165,6 +165,9 @@ type Session struct {
 
 	// counted: the client logged in and holds one of max_client_connections.
 	counted bool
+	// laterStmt: the statement running is not the first of its COM_QUERY
+	// (a LOAD DATA LOCAL must be: loaddata.go).
+	laterStmt bool
 }
 
 func newSession(x *Executor, c *mysql.Conn) *Session {

@@ -181,7 +181,9 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		if sh.strayAt >= 0 && i == sh.strayAfter {
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, sh.strayAt))}, false, true)
 		}
+		ss.laterStmt = i > 0
 		res, err := ss.execute(ctx, q)
+		ss.laterStmt = false
 		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
 			ss.TakeExtra()

@@ -50,6 +50,15 @@ func (s *Session) passRaw(ctx context.Context, sql string) (res *sqltypes.Result
 		s.WantAll = true
 		defer func() { s.WantAll = false }()
 	}
+	if (verb == "LOAD" && isLocalLoad(sql)) || (verb == "SET" && isLocalLoad(setStatementBody(sql))) {
+		// LOAD XML LOCAL, SET STATEMENT ... FOR LOAD DATA LOCAL: the file
+		// is relayed.
+		done, err := s.relayInfile()
+		if err != nil {
+			return nil, err, true
+		}
+		defer done()
+	}
 	if reads, sets := userVars(sql); len(reads) > 0 {
 		s.Raw = &session.RawVars{Reads: reads, Sets: sets}
 		defer func() { s.Raw = nil }()
@@ -160,4 +169,25 @@ var mariadbVerbs = map[string]bool{
 	"TRUNCATE": true, "GRANT": true, "REVOKE": true, "SHOW": true, "SIGNAL": true,
 	"RESIGNAL": true, "GET": true, "ANALYZE": true, "OPTIMIZE": true, "CHECK": true,
 	"REPAIR": true, "FLUSH": true, "SELECT": true, "WITH": true, "VALUES": true, "TABLE": true,
+}
+
+// bigText is the size from which a statement in an unsharded database
+// goes to its shard as the client wrote it (passBig).
+const bigText = 1 << 20
+
+// passBig passes a large statement of an unsharded database through as
+// the client wrote it: planned, its text would come out of the parser
+// rewritten (SELECT 1 becomes select 1 from dual), maybe longer than
+// max_allowed_packet, which the client's text fits. ok is false when the
+// statement is not one of those (the caller plans it).
+func (s *Session) passBig(ctx context.Context, sql string) (res *sqltypes.Result, err error, ok bool) {
+	if d := s.srv.vs.Databases[s.DB]; d == nil || d.Sharded {
+		return nil, nil, false
+	}
+	switch sqlmode.Verb(sql, 0) {
+	case "SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE", "WITH", "VALUES", "CALL", "DO":
+		s.ClearWarnings()
+		return s.passRaw(ctx, sql)
+	}
+	return nil, nil, false
 }

@@ -97,9 +97,9 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		if fieldQuery != nil {
 			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
 		}
-	case *sqlparser.OtherAdmin:
-		// vitess keeps no text of these (DO 1 prints as otheradmin): they
-		// run as the client wrote them.
+	case *sqlparser.OtherAdmin, *sqlparser.Load:
+		// vitess keeps no text of these (DO 1 prints as otheradmin, LOAD
+		// DATA as an empty node): they run as the client wrote them.
 		p.pq = &sqlparser.ParsedQuery{Query: text}
 	default:
 		p.pq = sqlparser.NewParsedQuery(stmt)

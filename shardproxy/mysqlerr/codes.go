@@ -20,6 +20,9 @@ const (
 	// ERNoPartitionForGivenValue (1526): the closest analogue of a shard
 	// key outside every range.
 	ERNoPartitionForGivenValue = sqlerror.ErrorCode(1526)
+	// ERWarnTooFewRecords: a LOAD DATA row with fewer fields than columns
+	// (an error in strict mode).
+	ERWarnTooFewRecords = sqlerror.ErrorCode(1261)
 	// ERCantChangeTxCharacteristics: SET TRANSACTION inside a
 	// transaction (1568).
 	ERCantChangeTxCharacteristics = sqlerror.ErrorCode(1568)

@@ -104,6 +104,8 @@ type Session struct {
 	WantAll  bool
 	Extra    []*sqltypes.Result
 	ExtraErr error
+	// Infile serves the LOAD DATA LOCAL INFILE running (loaddata.go).
+	Infile *Infile
 
 	// For SHOW PROCESSLIST.
 	User    string
@@ -387,6 +389,9 @@ func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pr
 		// The proxy's text is the default mode's; the server reads the
 		// session's.
 		sql = sqlmode.Denormalize(sql, s.Vars.Mode)
+	}
+	if s.Infile != nil {
+		return s.execInfile(ctx, conn, shard, sql, pre)
 	}
 	if s.Raw != nil {
 		if err := s.rawBefore(ctx, conn, shard); err != nil {

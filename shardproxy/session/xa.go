@@ -156,6 +156,9 @@ const (
 type replayed struct {
 	sql string
 	fp  uint64
+	// infile served the statement when it was a LOAD DATA LOCAL's part
+	// (loaddata.go): only the statement running can send its file again.
+	infile *Infile
 }
 
 // note records a statement the plain first shard ran, unless it is a
@@ -170,7 +173,7 @@ func (s *Session) note(q engine.ShardQuery, res *sqltypes.Result) {
 		s.replayOn, s.replayOver, s.replay = false, true, nil
 		return
 	}
-	s.replay = append(s.replay, replayed{sql: sql, fp: fingerprint(res)})
+	s.replay = append(s.replay, replayed{sql: sql, fp: fingerprint(res), infile: s.Infile})
 }
 
 // fingerprint sums up an answer: rows affected and insert id, and every
@@ -215,6 +218,12 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		}
 		return plainFirstErr(shard)
 	}
+	for _, r := range s.replay {
+		if r.infile != nil && r.infile != s.Infile {
+			return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+				"the transaction ran LOAD DATA LOCAL INFILE on shard %s before it spanned shards, and the file cannot be sent again to make the transaction distributed: touch every shard before the load, or load in a transaction of its own", shard)
+		}
+	}
 	fail := func(err error) error {
 		conn.MarkBroken()
 		s.ReleaseTx(err)
@@ -234,7 +243,15 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		}
 	}
 	for _, r := range s.replay {
-		res, _, err := conn.Exec(ctx, r.sql, backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout})
+		o := backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, MaxRows: s.sh.MaxRows, Timeout: s.sh.QueryTimeout}
+		var res *sqltypes.Result
+		var err error
+		if r.infile != nil {
+			// This statement's LOAD DATA part: its file again.
+			res, _, err = conn.ExecLocal(ctx, r.sql, o, r.infile.File(shard, r.sql))
+		} else {
+			res, _, err = conn.Exec(ctx, r.sql, o)
+		}
 		pre = ""
 		if err == nil && fingerprint(res) != r.fp {
 			err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, "40001",

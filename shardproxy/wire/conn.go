@@ -56,6 +56,11 @@ type Conn struct {
 	login     bool // in the login exchange, until the server's OK or ERR
 	shift     byte // 1 after an SSLRequest: the client's sequence numbers run ahead
 	deprecate bool // the client set CLIENT_DEPRECATE_EOF
+	// localFiles: the client set CLIENT_LOCAL_FILES (localinfile.go).
+	localFiles bool
+	// renum renumbers the listener's packets after a LOCAL INFILE
+	// transfer, until the next command.
+	renum renumber
 
 	// The connection's session, set before the handshake; lane once the
 	// listener handed the connection to it.
@@ -181,6 +186,7 @@ func (f *Conn) Read(p []byte) (int, error) {
 			}
 			flags := binary.LittleEndian.Uint32(b[4:8])
 			f.deprecate = flags&mysql.CapabilityClientDeprecateEOF != 0
+			f.localFiles = flags&clientLocalFiles != 0
 			if f.tlsConf != nil && flags&mysql.CapabilityClientSSL != 0 && length == 32 {
 				if err := f.startTLS(); err != nil {
 					return 0, err
@@ -203,11 +209,16 @@ func (f *Conn) Read(p []byte) (int, error) {
 			f.logical = length
 		}
 		f.lastFull = length == 0xffffff
-		if f.logical > f.srv.MaxPacket() {
+		// MariaDB refuses a packet of max_allowed_packet bytes or more
+		// (net_realloc): its largest statement is one byte shorter.
+		if f.logical >= f.srv.MaxPacket() {
 			f.tooLarge(seq)
 			return 0, errTooLarge
 		}
 		f.typesAt, f.typesEnd, f.pktPos = 0, 0, 0
+		if seq == 0 && !f.login {
+			f.renum = renumber{} // a new command
+		}
 		if seq == 0 && !f.login && length > 0 {
 			if handled, err := f.command(length); err != nil {
 				return 0, err
@@ -368,6 +379,9 @@ func (f *Conn) Write(p []byte) (int, error) {
 	if f.proto.watchExec {
 		f.proto.watchExec = false
 		if q := f.fixExecAnswer(p); q != nil {
+			if f.renum.add != 0 {
+				q = f.renum.apply(q)
+			}
 			if _, err := f.w.Write(q); err != nil {
 				return 0, err
 			}
@@ -375,6 +389,12 @@ func (f *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	if !f.login {
+		if f.renum.add != 0 {
+			if _, err := f.w.Write(f.renum.apply(p)); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
 		return f.w.Write(p)
 	}
 	q := append([]byte(nil), p...)
@@ -383,6 +403,7 @@ func (f *Conn) Write(p []byte) (int, error) {
 		if f.tlsConf != nil {
 			addSSLCapability(q)
 		}
+		addCapability(q, clientLocalFiles)
 	} else {
 		for i := 0; i+4 < len(q); {
 			n := int(q[i]) | int(q[i+1])<<8 | int(q[i+2])<<16
@@ -399,10 +420,13 @@ func (f *Conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// addSSLCapability sets CLIENT_SSL in a HandshakeV10 packet: protocol
-// version, server version (NUL-terminated), connection id, 8 bytes of salt,
-// a filler, then the low capability flags.
-func addSSLCapability(pkt []byte) {
+// addSSLCapability sets CLIENT_SSL in a HandshakeV10 packet.
+func addSSLCapability(pkt []byte) { addCapability(pkt, mysql.CapabilityClientSSL) }
+
+// addCapability sets flag, one of the low 16 capability flags, in a
+// HandshakeV10 packet: protocol version, server version (NUL-terminated),
+// connection id, 8 bytes of salt, a filler, then the low capability flags.
+func addCapability(pkt []byte, flag uint16) {
 	if len(pkt) < 5 {
 		return
 	}
@@ -415,7 +439,7 @@ func addSSLCapability(pkt []byte) {
 		return
 	}
 	flags := binary.LittleEndian.Uint16(pkt[capAt:])
-	binary.LittleEndian.PutUint16(pkt[capAt:], flags|mysql.CapabilityClientSSL)
+	binary.LittleEndian.PutUint16(pkt[capAt:], flags|flag)
 }
 
 // startTLS consumes the SSLRequest and runs the TLS handshake on the raw

@@ -6,9 +6,11 @@
 // COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
 // COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication, and
 // COM_STMT_FETCH of the cursors it keeps over results the listener wrote:
-// cursor.go), fixes the flags of prepared statements' parameter types, and
-// hands the fast lane the commands it may answer. It also holds the proxy's
-// authentication (auth.go) and packet builders and decoders (packet.go).
+// cursor.go), fixes the flags of prepared statements' parameter types,
+// hands the fast lane the commands it may answer, and asks the client for a
+// LOAD DATA LOCAL INFILE's file in the middle of a statement
+// (localinfile.go). It also holds the proxy's authentication (auth.go) and
+// packet builders and decoders (packet.go).
 //
 // What it needs of the proxy it declares: Server (packet limit, statistics,
 // prepare checks) and Session (the fast lane, prepared statements, the

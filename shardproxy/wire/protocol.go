@@ -422,7 +422,7 @@ func (f *Conn) readPacket(length int) ([]byte, error) {
 			return nil, err
 		}
 		last = int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
-		if len(pkt)+last > f.srv.MaxPacket() {
+		if len(pkt)+last >= f.srv.MaxPacket() {
 			f.tooLarge(hdr[3])
 			return nil, errTooLarge
 		}
