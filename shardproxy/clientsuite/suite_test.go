@@ -80,8 +80,7 @@ var suites = []suiteCase{
 		env: func(addr, user string) []string {
 			return []string{"MYSQL_TEST_ADDR=" + addr, "MYSQL_TEST_USER=" + user, "MYSQL_TEST_PASS=", "MYSQL_TEST_PROT=tcp", "MYSQL_TEST_DBNAME=test"}
 		},
-		knownGap: map[string]string{
-		},
+		knownGap: map[string]string{},
 	},
 	{
 		// jmoiron/sqlx's own suite on MySQL only (its sqlite and postgres
