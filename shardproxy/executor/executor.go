@@ -47,6 +47,7 @@ type Options struct {
 // connection (Accept), and keeps what sessions share: the plan and shape
 // caches and the list of sessions.
 type Executor struct {
+	deep    *deepStacks // parses (deep.go)
 	cfg     *config.Config
 	vs      *vschema.VSchema
 	env     *vtenv.Environment
@@ -95,6 +96,7 @@ func New(ctx context.Context, o Options) *Executor {
 		},
 		fast:     newShapeCache(o.Config.PlanCacheSize),
 		sessions: map[uint32]*Session{},
+		deep:     newDeepStacks(),
 		gate:     newLoginGate(orDefault(o.Config.MaxUnauthenticated, 4096), orDefault(o.Config.MaxUnauthenticatedPerHost, 256)),
 	}
 	x.proto = x.protocolLimits(ctx)

@@ -1,0 +1,45 @@
+package executor
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestDeepStacks runs work from many goroutines at once, some of it deep,
+// and checks each call returns after its own work.
+func TestDeepStacks(t *testing.T) {
+	d := newDeepStacks()
+	var deep func(n int) int
+	deep = func(n int) int {
+		var pad [512]byte
+		pad[n%512] = byte(n)
+		if n == 0 {
+			return int(pad[0])
+		}
+		return deep(n-1) + int(pad[n%512]&1)
+	}
+	var wg sync.WaitGroup
+	var sum atomic.Int64
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 50 {
+				var got int
+				d.run(func() { got = deep(100) + g*0 + i*0 })
+				sum.Add(int64(got))
+				var p any
+				d.run(func() {
+					defer func() { p = recover() }()
+					panic("x")
+				})
+				if p != "x" {
+					t.Errorf("panic not recovered by the work: %v", p)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if want := int64(32 * 50 * deep(100)); sum.Load() != want {
+		t.Fatalf("sum %d, want %d", sum.Load(), want)
+	}
+}
