@@ -27,8 +27,9 @@ func (lender) Return(b []byte) { readBufs.Put((*[readBufSize]byte)(b)) }
 // reader buffers a client's bytes like a bufio.Reader (Peek, Read, Discard)
 // in a buffer borrowed from readBufs, given back whenever every byte in it
 // was consumed. On a plain socket (raw) it is borrowed only once the
-// socket has bytes; from another source (TLS, a connection without a
-// descriptor) a read that waits holds it.
+// socket has bytes; another source (TLS, a connection without a
+// descriptor), whose reads block, is read into small while no buffer is
+// lent, and the buffer borrowed once that read returns.
 //
 // A slice Peek returns is valid until the next Read or Discard, as with
 // bufio.Reader (after which the buffer may be another connection's).
@@ -38,6 +39,8 @@ type reader struct {
 	b    []byte // the borrowed buffer, nil when none
 	r, w int    // unread bytes are b[r:w]
 	err  error  // the source's error, returned once the bytes before it are read
+
+	small [16]byte // a blocking source's first bytes, read while no buffer is lent
 }
 
 func newReader(raw *rawio.Conn, src io.Reader) *reader { return &reader{raw: raw, src: src} }
@@ -60,29 +63,39 @@ func (rd *reader) fill() {
 		return
 	}
 	if rd.b == nil {
-		rd.b, rd.r, rd.w = lender{}.Borrow(), 0, 0
-	} else if rd.r > 0 {
+		// Wait for a blocking source without a buffer: a TLS client idle
+		// for hours holds none of ours.
+		n, err := readSome(rd.src, rd.small[:])
+		if n > 0 {
+			rd.b, rd.r = lender{}.Borrow(), 0
+			rd.w = copy(rd.b, rd.small[:n])
+		}
+		rd.err = err
+		return
+	}
+	if rd.r > 0 {
 		rd.w = copy(rd.b, rd.b[rd.r:rd.w])
 		rd.r = 0
 	}
-	var n int
-	var err error
-	for range 100 {
-		if rd.raw != nil {
-			n, err = rd.raw.Read(rd.b[rd.w:])
-		} else {
-			n, err = rd.src.Read(rd.b[rd.w:])
-		}
-		if n > 0 || err != nil {
-			break
-		}
+	var src io.Reader = rd.src
+	if rd.raw != nil {
+		src = rd.raw
 	}
-	if n == 0 && err == nil {
-		err = io.ErrNoProgress
-	}
+	n, err := readSome(src, rd.b[rd.w:])
 	rd.w += n
 	rd.err = err
 	rd.release()
+}
+
+// readSome reads at least one byte or fails, as bufio.Reader does (a
+// source that keeps returning nothing is io.ErrNoProgress).
+func readSome(src io.Reader, p []byte) (int, error) {
+	for range 100 {
+		if n, err := src.Read(p); n > 0 || err != nil {
+			return n, err
+		}
+	}
+	return 0, io.ErrNoProgress
 }
 
 // release gives the buffer back when it holds nothing unread.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -118,5 +119,51 @@ func TestReaderIdleHoldsNoBuffer(t *testing.T) {
 	client.Close()
 	if _, err := rd.Read(make([]byte, 4)); err != io.EOF {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// waitSource records, for each read, whether the reader held a buffer
+// while the read (which would block on a TLS connection) ran.
+type waitSource struct {
+	rd      *reader
+	data    []byte
+	holding []bool
+}
+
+func (w *waitSource) Read(p []byte) (int, error) {
+	if len(w.data) == 0 {
+		return 0, io.EOF
+	}
+	if w.rd.Buffered() == 0 {
+		w.holding = append(w.holding, w.rd.b != nil)
+	}
+	n := copy(p, w.data[:min(len(w.data), 7)]) // a record at a time
+	w.data = w.data[n:]
+	return n, nil
+}
+
+// TestReaderBlockingSourceWaitsWithoutBuffer: a source whose reads block
+// (TLS) is waited on with no buffer lent whenever the last packet was
+// consumed whole.
+func TestReaderBlockingSourceWaitsWithoutBuffer(t *testing.T) {
+	pkt := []byte{5, 0, 0, 0, 3, 'S', 'E', 'L', 'E'}
+	src := &waitSource{data: bytes.Repeat(pkt, 3)}
+	rd := newReader(nil, src)
+	src.rd = rd
+	for i := range 3 {
+		if _, err := rd.Peek(len(pkt)); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if n, err := rd.Discard(len(pkt)); n != len(pkt) || err != nil {
+			t.Fatalf("packet %d: discard %d %v", i, n, err)
+		}
+	}
+	// Reads of 7 bytes straddle packets; every read that began with
+	// nothing buffered held nothing.
+	if len(src.holding) == 0 || slices.Contains(src.holding, true) {
+		t.Fatalf("a buffer held during reads with nothing buffered: %v", src.holding)
+	}
+	if rd.b != nil {
+		t.Fatal("buffer kept after the last packet")
 	}
 }
