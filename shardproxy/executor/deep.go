@@ -1,22 +1,29 @@
 package executor
 
 import (
+	"runtime"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // deepStacks runs work that needs a deep stack on goroutines kept for it,
 // rather than on the client connection's goroutine.
 //
-// Why: vitess's parser (a yacc automaton with a large frame) needs about
-// 20 KiB of stack, and a goroutine's stack, once grown, stays grown until
-// garbage collections halve it one at a time. A connection's goroutine
-// that parsed once would keep 32 KiB while it waits for its client, most
-// of an idle connection's cost. The hand-over costs about a microsecond,
-// against tens for a parse (cached statements are not parsed).
+// Why: vitess's parser (a yacc automaton whose one function has a frame of
+// many kilobytes) needs about 20 KiB of stack, and a goroutine's stack,
+// once grown, stays grown until garbage collections halve it one at a
+// time. A connection's goroutine that parsed once (a USE at login is
+// enough) would keep 32 KiB while it waits for its client: most of what an
+// idle connection cost. The hand-over is two goroutine switches, well under
+// a microsecond against the several of a parse (cached shapes are not
+// parsed at all).
 type deepStacks struct {
-	work chan *deepJob
-	jobs sync.Pool
+	work    chan *deepJob
+	quit    chan struct{}
+	stopped sync.Once
+	idle    atomic.Int32 // workers waiting for work
+	maxIdle int32        // more than these end after their job
+	jobs    sync.Pool
 }
 
 type deepJob struct {
@@ -24,10 +31,9 @@ type deepJob struct {
 	done chan struct{}
 }
 
-// deepIdle is how long a worker waits for work before it ends.
-const deepIdle = 10 * time.Second
-
-func newDeepStacks() *deepStacks { return &deepStacks{work: make(chan *deepJob)} }
+func newDeepStacks() *deepStacks {
+	return &deepStacks{work: make(chan *deepJob), quit: make(chan struct{}), maxIdle: int32(max(4, 2*runtime.GOMAXPROCS(0)))}
+}
 
 // run runs fn on a worker and returns when it has; a panic in fn is fn's
 // to recover.
@@ -40,7 +46,7 @@ func (d *deepStacks) run(fn func()) {
 	select {
 	case d.work <- j:
 	default:
-		go d.worker(j) // every worker is busy
+		go d.worker(j) // every worker is busy (or none was started yet)
 	}
 	<-j.done
 	j.fn = nil
@@ -48,16 +54,23 @@ func (d *deepStacks) run(fn func()) {
 }
 
 func (d *deepStacks) worker(j *deepJob) {
-	t := time.NewTimer(deepIdle)
-	defer t.Stop()
 	for {
 		j.fn()
 		j.done <- struct{}{}
+		if d.idle.Add(1) > d.maxIdle {
+			d.idle.Add(-1)
+			return
+		}
 		select {
 		case j = <-d.work:
-			t.Reset(deepIdle)
-		case <-t.C:
+			d.idle.Add(-1)
+		case <-d.quit:
+			d.idle.Add(-1)
 			return
 		}
 	}
 }
+
+// stop ends the idle workers; work run after it still runs (on a worker
+// that ends after it).
+func (d *deepStacks) stop() { d.stopped.Do(func() { close(d.quit) }) }

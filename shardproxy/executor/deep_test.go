@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestDeepStacks runs work from many goroutines at once, some of it deep,
@@ -41,5 +42,29 @@ func TestDeepStacks(t *testing.T) {
 	wg.Wait()
 	if want := int64(32 * 50 * deep(100)); sum.Load() != want {
 		t.Fatalf("sum %d, want %d", sum.Load(), want)
+	}
+	// The last worker counts itself idle just after its caller returned.
+	for deadline := time.Now().Add(5 * time.Second); d.idle.Load() < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if n := d.idle.Load(); n < 1 || n > d.maxIdle {
+		t.Fatalf("%d idle workers, want 1..%d", n, d.maxIdle)
+	}
+	d.stop()
+	ran := false
+	d.run(func() { ran = true }) // after stop: still runs
+	if !ran {
+		t.Fatal("work after stop did not run")
+	}
+}
+
+// BenchmarkDeepStacks is the hand-over's cost: a call of nothing on a
+// worker.
+func BenchmarkDeepStacks(b *testing.B) {
+	d := newDeepStacks()
+	defer d.stop()
+	n := 0
+	for b.Loop() {
+		d.run(func() { n++ })
 	}
 }

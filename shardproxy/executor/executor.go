@@ -128,8 +128,11 @@ func (x *Executor) Stats() Stats {
 func (x *Executor) Clients() int64 { return x.clients.Load() }
 
 // CloseSessions closes every client connection; each connection's
-// goroutine then rolls back its transaction in ConnectionClosed.
+// goroutine then rolls back its transaction in ConnectionClosed. The
+// parser's idle workers end too (a statement still parsed after it gets a
+// worker of its own).
 func (x *Executor) CloseSessions() {
+	x.deep.stop()
 	x.mu.Lock()
 	sessions := make([]*Session, 0, len(x.sessions))
 	for _, ss := range x.sessions {
