@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +18,9 @@ import (
 // direct, through HAProxy (mode tcp, one thread) and through the Strata
 // proxy (GOMAXPROCS=proxy_procs, default 1, as HAProxy's one thread).
 // Params: tables (4), table_size (10000), proxy_procs (1), ps_mode (auto
-// or disable; as a number: 1 = disable).
+// or disable; as a number: 1 = disable), profile (a file: the proxy's CPU
+// profile over its variant's runs, from its /debug/pprof), compare (another
+// strata binary, measured as one more variant: old and new in one run).
 type proxyBench struct{}
 
 func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), err error) {
@@ -52,25 +56,46 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 		return nil, stop, err
 	}
 
-	listen, _ := freeAddr()
-	conf := filepath.Join(e.Dir, "proxy.yaml")
-	yml := fmt.Sprintf("listen: %s\nadmin_listen: off\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n  - {name: s0, primary: %q}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
-		listen, localdb.AppUser, s0.Addr())
-	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
-		return nil, stop, err
-	}
 	procs := param(e, "proxy_procs", 1)
 	var env []string
 	if procs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
-	sp, err := startProc(e.Dir, "proxy", env, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
+	profile := e.Params["profile"]
+	// startStrata starts a proxy from binary bin (name: its log's and
+	// config's); admin is its admin address, "off" unless profiling.
+	startStrata := func(name, bin string, withAdmin bool) (listen, admin string, p *proc, err error) {
+		listen, _ = freeAddr()
+		admin = "off"
+		if withAdmin {
+			admin, _ = freeAddr()
+		}
+		conf := filepath.Join(e.Dir, name+".yaml")
+		yml := fmt.Sprintf("listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n  - {name: s0, primary: %q}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
+			listen, admin, localdb.AppUser, s0.Addr())
+		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
+			return "", "", nil, err
+		}
+		p, err = startProc(e.Dir, name, env, bin, "proxy", "--log-level", "warn", "--config", conf)
+		if err != nil {
+			return "", "", nil, err
+		}
+		stops = append(stops, p.stop)
+		if err := waitDialable(ctx, listen, 30*time.Second); err != nil {
+			return "", "", nil, fmt.Errorf("strata proxy (%s): %w", bin, err)
+		}
+		return listen, admin, p, nil
+	}
+	listen, admin, sp, err := startStrata("proxy", e.Binary, profile != "")
 	if err != nil {
 		return nil, stop, err
 	}
-	stops = append(stops, sp.stop)
-	if err := waitDialable(ctx, listen, 30*time.Second); err != nil {
-		return nil, stop, fmt.Errorf("strata proxy: %w", err)
+	var cmpListen string
+	var cp *proc
+	if bin := e.Params["compare"]; bin != "" {
+		if cmpListen, _, cp, err = startStrata("proxy-compare", bin, false); err != nil {
+			return nil, stop, err
+		}
 	}
 
 	haBin, err := exec.LookPath("haproxy")
@@ -104,11 +129,51 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 		return nil, stop, err
 	}
 	th := e.Threads
-	return []Variant{
+	vs = []Variant{
 		{Name: "MariaDB direct", Run: func(ctx context.Context, d time.Duration) (Round, error) { return direct.run(ctx, d, th, 0) }},
 		{Name: "HAProxy (tcp, 1 thread)", Reference: true, Run: func(ctx context.Context, d time.Duration) (Round, error) { return viaHA.run(ctx, d, th, hp.pid()) }},
 		{Name: fmt.Sprintf("Strata proxy (GOMAXPROCS=%d)", procs), Run: func(ctx context.Context, d time.Duration) (Round, error) {
-			return viaStrata.run(ctx, d, th, sp.pid())
+			if profile == "" {
+				return viaStrata.run(ctx, d, th, sp.pid())
+			}
+			prof := make(chan error, 1)
+			go func() { prof <- fetchProfile(ctx, admin, d, profile) }()
+			r, err := viaStrata.run(ctx, d, th, sp.pid())
+			if perr := <-prof; err == nil && perr != nil {
+				err = fmt.Errorf("profile: %w", perr)
+			}
+			return r, err
 		}},
-	}, stop, nil
+	}
+	if cp != nil {
+		viaCmp := direct
+		viaCmp.addr, viaCmp.user = cmpListen, "root"
+		vs = append(vs, Variant{Name: fmt.Sprintf("Strata proxy, compare binary (GOMAXPROCS=%d)", procs), Run: func(ctx context.Context, d time.Duration) (Round, error) {
+			return viaCmp.run(ctx, d, th, cp.pid())
+		}})
+	}
+	return vs, stop, nil
+}
+
+// fetchProfile writes the CPU profile of the proxy whose admin address is
+// admin over the next d to file (a later round's replaces an earlier one's).
+func fetchProfile(ctx context.Context, admin string, d time.Duration, file string) error {
+	secs := max(1, int((d-500*time.Millisecond)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", req.URL, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-db/strata/shardproxy"
@@ -54,7 +56,11 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 			}
 			tuneGC()
 			ctx := cmd.Context()
-			srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Logger: e.logger()})
+			// The runtime's and the process's own figures (memory, goroutines,
+			// descriptors) beside the proxy's.
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Logger: e.logger(), Registry: reg})
 			if err != nil {
 				return err
 			}

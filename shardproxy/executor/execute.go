@@ -342,16 +342,18 @@ func (cp *cachedPlan) plainSelect() bool {
 // vitess's parser, which it has on an identifier spelled ```` (a name of
 // one backquote, whose "quotes" createIdentifierCI cuts off) where a
 // variable is named, as in SET ```` or SELECT @````. MariaDB answers
-// SET ```` with 1064 too, near the end of the statement.
+// SET ```` with 1064 too, near the end of the statement. The parser runs
+// on a worker of srv.deep (deep.go says why).
 func (srv *Executor) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", r)
-			stmt, known = nil, nil
-			err = mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
-		}
-	}()
-	stmt, known, err = srv.parser.Parse2(sql)
+	var panicked any
+	srv.deep.run(func() {
+		defer func() { panicked = recover() }()
+		stmt, known, err = srv.parser.Parse2(sql)
+	})
+	if panicked != nil {
+		srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", panicked)
+		return nil, nil, mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+	}
 	if err != nil {
 		return nil, nil, mysqlerr.ParseError(sql, err)
 	}

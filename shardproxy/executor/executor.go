@@ -48,6 +48,7 @@ type Options struct {
 // connection (Accept), and keeps what sessions share: the plan and shape
 // caches and the list of sessions.
 type Executor struct {
+	deep    *deepStacks // parses (deep.go)
 	cfg     *config.Config
 	vs      *vschema.VSchema
 	env     *vtenv.Environment
@@ -96,6 +97,7 @@ func New(ctx context.Context, o Options) *Executor {
 		},
 		fast:     newShapeCache(o.Config.PlanCacheSize),
 		sessions: map[uint32]*Session{},
+		deep:     newDeepStacks(),
 		gate:     newLoginGate(orDefault(o.Config.MaxUnauthenticated, 4096), orDefault(o.Config.MaxUnauthenticatedPerHost, 256)),
 	}
 	x.proto = x.protocolLimits(ctx)
@@ -127,8 +129,11 @@ func (x *Executor) Stats() Stats {
 func (x *Executor) Clients() int64 { return x.clients.Load() }
 
 // CloseSessions closes every client connection; each connection's
-// goroutine then rolls back its transaction in ConnectionClosed.
+// goroutine then rolls back its transaction in ConnectionClosed. The
+// parser's idle workers end too (a statement still parsed after it gets a
+// worker of its own).
 func (x *Executor) CloseSessions() {
+	x.deep.stop()
 	x.mu.Lock()
 	sessions := make([]*Session, 0, len(x.sessions))
 	for _, ss := range x.sessions {

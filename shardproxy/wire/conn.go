@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
@@ -43,8 +42,8 @@ type Conn struct {
 	cfg      *Config
 	srv      Server
 	ID       uint32
-	r        *bufio.Reader // the client's bytes, decrypted once TLS is on
-	w        io.Writer     // to the client, encrypted once TLS is on
+	r        *reader   // the client's bytes, decrypted once TLS is on
+	w        io.Writer // to the client, encrypted once TLS is on
 	tlsConf  *tls.Config
 	tlsConn  *tls.Conn
 
@@ -141,11 +140,8 @@ func NewConn(c net.Conn, id uint32, cfg *Config, srv Server) *Conn {
 	f := &Conn{Conn: c, cfg: cfg, srv: srv, ID: id, w: c, tlsConf: cfg.TLS, login: true}
 	// Plain connections are read, and the fast lane's answers written, with
 	// raw system calls (package rawio says why).
-	var src io.Reader = c
-	if f.raw = rawio.New(c); f.raw != nil {
-		src = f.raw
-	}
-	f.r = bufio.NewReaderSize(src, 16384)
+	f.raw = rawio.New(c)
+	f.r = newReader(f.raw, c)
 	return f
 }
 
@@ -457,7 +453,7 @@ func (f *Conn) startTLS() error {
 		return err
 	}
 	f.tlsConn, f.shift = tc, 1
-	f.r, f.w = bufio.NewReaderSize(tc, 16384), tc
+	f.r, f.w = newReader(nil, tc), tc
 	return nil
 }
 
@@ -481,7 +477,7 @@ func (f *Conn) Close() error {
 // bufferedConn reads through a buffer that may already hold bytes.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r *reader
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
@@ -502,7 +498,7 @@ func (f *Conn) tooLarge(seq byte) {
 	f.cfg.Log.Warn("shardproxy: client packet over max_allowed_packet", "conn", f.ID, "limit", f.srv.MaxPacket(), "remote", f.Conn.RemoteAddr().String())
 }
 
-func readFull(r *bufio.Reader, b []byte) (int, error) {
+func readFull(r *reader, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		m, err := r.Read(b[n:])

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"slices"
 	"testing"
@@ -36,7 +35,7 @@ func TestParamFlagsInPacket(t *testing.T) {
 	sess := &fakeSession{c: &vtmysql.Conn{PrepareData: map[uint32]*vtmysql.PrepareData{7: {StatementID: 7, ParamsCount: 3}}}}
 	for _, chunk := range []int{1, 2, 3, 5, 4096} {
 		in := slices.Concat(execute(true), query, execute(false))
-		f := &Conn{cfg: &Config{}, srv: srv, sess: sess, r: bufio.NewReader(bytes.NewReader(in))}
+		f := &Conn{cfg: &Config{}, srv: srv, sess: sess, r: newReader(nil, bytes.NewReader(in))}
 		var out []byte
 		buf := make([]byte, chunk)
 		for {

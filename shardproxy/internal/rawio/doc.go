@@ -14,3 +14,9 @@
 // about 2 µs (of 18). Waiting for readiness still goes through the poller
 // (syscall.RawConn), so deadlines and Close work as for net.Conn.
 package rawio
+
+// Lender lends buffers (ReadLent borrows one while there are bytes to read).
+type Lender interface {
+	Borrow() []byte
+	Return([]byte)
+}

@@ -21,6 +21,8 @@ type Conn struct {
 	n    int
 	rerr error
 	rfn  func(fd uintptr) bool
+	lend Lender
+	lfn  func(fd uintptr) bool
 
 	// Write's and WriteAndWait's.
 	b    []byte
@@ -43,7 +45,7 @@ func New(c net.Conn) *Conn {
 	}
 	x := &Conn{rc: rc}
 	// One closure each per connection, not one per call.
-	x.rfn, x.wfn, x.swfn = x.readStep, x.writeStep, x.sendWaitStep
+	x.rfn, x.wfn, x.swfn, x.lfn = x.readStep, x.writeStep, x.sendWaitStep, x.lentStep
 	return x
 }
 
@@ -69,6 +71,45 @@ func (x *Conn) readStep(fd uintptr) bool {
 			continue
 		case e == syscall.EAGAIN:
 			return false // wait for the poller
+		case e != 0:
+			x.rerr = os.NewSyscallError("read", e)
+		case n == 0:
+			x.rerr = io.EOF
+		default:
+			x.n = n
+		}
+		return true
+	}
+}
+
+// ReadLent reads like Read, into a buffer it borrows from l only while the
+// socket has bytes: each try that finds none gives the buffer back before
+// waiting, so that a connection waiting for its client (for hours, by the
+// thousand) holds none. buf is the buffer read into (nil when the wait
+// itself failed); the caller gives it back.
+func (x *Conn) ReadLent(l Lender) (buf []byte, n int, err error) {
+	x.lend, x.p, x.n, x.rerr = l, nil, 0, nil
+	err = x.rc.Read(x.lfn)
+	buf, x.p, x.lend = x.p, nil, nil
+	if err == nil {
+		err = x.rerr
+	}
+	return buf, x.n, err
+}
+
+func (x *Conn) lentStep(fd uintptr) bool {
+	for {
+		if x.p == nil {
+			x.p = x.lend.Borrow()
+		}
+		n, e := read(fd, x.p)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			x.lend.Return(x.p)
+			x.p = nil
+			return false // wait for the poller, holding nothing
 		case e != 0:
 			x.rerr = os.NewSyscallError("read", e)
 		case n == 0:

@@ -18,3 +18,6 @@ func (*Conn) Write([]byte) (int, error) { panic("rawio: not supported") }
 
 // WriteAndWait is never called on a nil Conn.
 func (*Conn) WriteAndWait([]byte) error { panic("rawio: not supported") }
+
+// ReadLent is never called on a nil Conn.
+func (*Conn) ReadLent(Lender) ([]byte, int, error) { panic("rawio: not supported") }
