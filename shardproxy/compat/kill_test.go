@@ -52,6 +52,7 @@ func killSetup(t *testing.T) {
 		c := proxyConfig()
 		c.Users = []config.User{{Name: "root", Admin: true}, {Name: "killa"}, {Name: "killb"}}
 		c.Databases["demo"].Tables["kq"] = &config.Table{Kind: "sharded", Column: "id"}
+		c.Databases["demo"].Tables["asg"] = &config.Table{Kind: "sharded", Column: "id"}
 		var stop func()
 		killEnv.proxy, stop, killEnv.err = startProxy(c)
 		if killEnv.err == nil {

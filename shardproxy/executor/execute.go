@@ -155,6 +155,10 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 		if r, err2, ok := s.passRaw(ctx, sql); ok {
 			return kind, r, err2
 		}
+		// What touches one shard of a sharded database (oneshard.go).
+		if r, err2, ok := s.oneShard(ctx, sql, stmt, known); ok {
+			return kind, r, err2
+		}
 	}
 	return kind, res, err
 }
