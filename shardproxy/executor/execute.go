@@ -130,6 +130,11 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 			}
 		}
 		s.ClearWarnings()
+		if res, err, ok := s.txEndChain(sql); ok {
+			// COMMIT AND CHAIN, ROLLBACK RELEASE: the proxy's own
+			// transaction, as COMMIT and ROLLBACK are (chain.go).
+			return kindTx, res, err
+		}
 		if sqlmode.Verb(sql, 0) == "KILL" {
 			// Never a backend's: its ids are not the client's (kill.go).
 			res, err := s.killStatement(ctx, sql)
