@@ -42,7 +42,7 @@ func killSetup(t *testing.T) {
 		for _, u := range []string{"killa", "killb"} {
 			for _, q := range []string{
 				"CREATE USER IF NOT EXISTS " + u + "@'%'",
-				"GRANT SELECT, INSERT, CREATE, DROP ON *.* TO " + u + "@'%'",
+				"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON *.* TO " + u + "@'%'",
 			} {
 				if _, killEnv.err = db.Exec(q); killEnv.err != nil {
 					return
@@ -122,13 +122,13 @@ func errNumber(err error) uint16 {
 // killWhileRunning runs q on victim and, after a moment, stmt (holding the
 // victim's id) on killer; it returns the victim's error and how long after
 // stmt's answer the victim's came.
-func killWhileRunning(t *testing.T, victim, killer *sql.Conn, q, stmt string) (time.Duration, error) {
+func killWhileRunning(t *testing.T, victim, killer *sql.Conn, q, stmt string, args ...any) (time.Duration, error) {
 	t.Helper()
 	id := connID(t, victim)
 	done := make(chan error, 1)
 	var ended time.Time
 	go func() {
-		rows, err := victim.QueryContext(context.Background(), q)
+		rows, err := victim.QueryContext(context.Background(), q, args...)
 		if err == nil {
 			for rows.Next() {
 			}
@@ -169,13 +169,28 @@ func TestKillQuery(t *testing.T) {
 					t.Fatalf("%s: %v", q, err)
 				}
 			}
-			for _, tc := range []struct{ db, q string }{
-				{sd.db, "SELECT SLEEP(10)"},
+			for _, tc := range []struct {
+				db, q string
+				args  []any
+				first string // run before, so that the statement's shape is known (the fast lane)
+			}{
+				{db: sd.db, q: "SELECT SLEEP(10)"},
 				// Four rows on two shards: each shard sleeps.
-				{sd.demo, "SELECT id, SLEEP(10) FROM kq"},
+				{db: sd.demo, q: "SELECT id, SLEEP(10) FROM kq"},
+				// In the fast lane, as text and prepared.
+				{db: sd.db, q: "SELECT SLEEP(10) AS s", first: "SELECT SLEEP(0) AS s"},
+				{db: sd.demo, q: "SELECT v, SLEEP(?) AS s FROM kq WHERE id = 1", args: []any{10}, first: "SELECT v, SLEEP(0) AS s FROM kq WHERE id = 1"},
+				{db: sd.demo, q: "SELECT id, SLEEP(?) FROM kq WHERE id IN (1, 2, 3, 4)", args: []any{10}},
 			} {
 				victim := sd.open(t, "killa", tc.db)
-				after, err := killWhileRunning(t, victim, admin, tc.q, "KILL QUERY %s")
+				if tc.first != "" {
+					for range 3 {
+						if _, err := victim.ExecContext(context.Background(), tc.first); err != nil {
+							t.Fatalf("%s: %v", tc.first, err)
+						}
+					}
+				}
+				after, err := killWhileRunning(t, victim, admin, tc.q, "KILL QUERY %s", tc.args...)
 				if n := errNumber(err); n != 1317 {
 					t.Errorf("%s: %s killed: %v, want 1317", sd.name, tc.q, err)
 				}
@@ -186,7 +201,7 @@ func TestKillQuery(t *testing.T) {
 				if err := victim.QueryRowContext(context.Background(), "SELECT 1").Scan(&one); err != nil {
 					t.Errorf("%s: the killed statement's session: %v", sd.name, err)
 				}
-				t.Logf("%s: %s: %v %v after the KILL", sd.name, tc.q, err, after)
+				t.Logf("%s: %s: %v %v after the KILL (%s)", sd.name, tc.q, err, after, time.Now().Format("15:04:05.000"))
 			}
 			// The shards run nothing of it any more.
 			for _, sh := range env.topo.Shards() {
@@ -206,6 +221,47 @@ func TestKillQuery(t *testing.T) {
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
+			}
+		})
+	}
+}
+
+// TestKillQueryInTransaction: a statement killed inside a transaction
+// fails with 1317, and the transaction goes on (MariaDB does not roll it
+// back).
+func TestKillQueryInTransaction(t *testing.T) {
+	for _, sd := range killSides(t) {
+		t.Run(sd.name, func(t *testing.T) {
+			admin := sd.open(t, sd.admin, sd.demo)
+			for _, q := range []string{
+				"CREATE TABLE IF NOT EXISTS kq (id BIGINT PRIMARY KEY, v INT)",
+				"DELETE FROM kq",
+				"INSERT INTO kq (id, v) VALUES (1, 1), (2, 2), (3, 3), (4, 4)",
+			} {
+				if _, err := admin.ExecContext(context.Background(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			victim := sd.open(t, "killa", sd.demo)
+			ctx := context.Background()
+			for _, q := range []string{"BEGIN", "UPDATE kq SET v = 10 WHERE id = 1"} {
+				if _, err := victim.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			after, err := killWhileRunning(t, victim, admin, "SELECT id, SLEEP(10) FROM kq WHERE id = 1", "KILL QUERY %s")
+			if errNumber(err) != 1317 || after > time.Second {
+				t.Errorf("%s: killed in a transaction: %v after %v, want 1317 at once", sd.name, err, after)
+			}
+			var v int
+			if err := victim.QueryRowContext(ctx, "SELECT v FROM kq WHERE id = 1").Scan(&v); err != nil || v != 10 {
+				t.Errorf("%s: the transaction after the kill: v %d (%v), want 10 (its update kept)", sd.name, v, err)
+			}
+			if _, err := victim.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Fatal(err)
+			}
+			if err := victim.QueryRowContext(ctx, "SELECT v FROM kq WHERE id = 1").Scan(&v); err != nil || v != 1 {
+				t.Errorf("%s: after ROLLBACK: v %d (%v), want 1", sd.name, v, err)
 			}
 		})
 	}
