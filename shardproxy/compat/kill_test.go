@@ -395,16 +395,20 @@ func TestProcessList(t *testing.T) {
 				c    *sql.Conn
 				q    string
 				want string
+				args []any
 			}{
 				{a1, "SELECT USER, DB, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
-					"killa " + sd.db + " Query SELECT USER, DB, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()"},
-				{a1, "SELECT COUNT(*), MIN(USER), MAX(USER) FROM information_schema.PROCESSLIST", "2 killa killa"},
-				{a1, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + bid, "0"},
-				{a1, "SELECT p.INFO FROM information_schema.processlist AS p WHERE p.ID = " + a2id, "DO SLEEP(1.5)"},
-				{admin, "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = " + bid, "killb"},
-				{admin, "SELECT COUNT(*) >= 4 FROM INFORMATION_SCHEMA.PROCESSLIST WHERE USER IN ('killa', 'killb', '" + sd.admin + "')", "1"},
+					"killa " + sd.db + " Query SELECT USER, DB, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()", nil},
+				{a1, "SELECT COUNT(*), MIN(USER), MAX(USER) FROM information_schema.PROCESSLIST", "2 killa killa", nil},
+				{a1, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + bid, "0", nil},
+				{a1, "SELECT p.INFO FROM information_schema.processlist AS p WHERE p.ID = " + a2id, "DO SLEEP(1.5)", nil},
+				{admin, "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = " + bid, "killb", nil},
+				// Prepared (a parameter).
+				{c: admin, q: "SELECT USER, COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?", args: []any{bid}, want: "killb Sleep"},
+				{c: a1, q: "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?", args: []any{"killb"}, want: "0"},
+				{admin, "SELECT COUNT(*) >= 4 FROM INFORMATION_SCHEMA.PROCESSLIST WHERE USER IN ('killa', 'killb', '" + sd.admin + "')", "1", nil},
 			} {
-				_, rows := table(t, tc.c, tc.q)
+				_, rows := table(t, tc.c, tc.q, tc.args...)
 				var got []string
 				for _, r := range rows {
 					got = append(got, strings.Join(r, " "))
@@ -429,9 +433,9 @@ func TestProcessList(t *testing.T) {
 }
 
 // table runs q and returns its columns and rows as text (NULL as "NULL").
-func table(t *testing.T, c *sql.Conn, q string) ([]string, [][]string) {
+func table(t *testing.T, c *sql.Conn, q string, args ...any) ([]string, [][]string) {
 	t.Helper()
-	a := ask(t, c, q)
+	a := ask(t, c, q, args...)
 	if a.Err != 0 {
 		t.Fatalf("%s: error %d %s", q, a.Err, a.Msg)
 	}

@@ -62,6 +62,27 @@ func TestShardedOneShard(t *testing.T) {
 		"COMMIT",
 		"SELECT @t",
 	)
+	// As prepared statements (go-sql-driver prepares when given args).
+	for _, q := range []struct {
+		q   string
+		arg any
+	}{
+		{"SELECT @pa := v FROM asg WHERE id = ?", 2},
+		{"SELECT @pa", nil},
+		{"SELECT (@pb := ?) + 1 AS r", 41}, // named: a column named by its text would show the value, not ?
+		{"SELECT @pb", nil},
+		{"DO @pc := ?", 5},
+		{"SELECT @pc", nil},
+	} {
+		var args []any
+		if q.arg != nil {
+			args = []any{q.arg}
+		}
+		d, x := ask(t, p.direct, q.q, args...), ask(t, p.proxied, q.q, args...)
+		if d.String() != x.String() {
+			t.Errorf("prepared %s: MariaDB %v, proxy %v %s", q.q, d, x, x.Msg)
+		}
+	}
 	// What spans shards is refused through the proxy (MariaDB, one
 	// server, answers it).
 	for _, q := range []string{

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
@@ -177,4 +178,24 @@ func (s *Session) runWholeOn(ctx context.Context, sql, shard string, all bool) (
 		s.RowCount = -1 // a result set's ROW_COUNT()
 	}
 	return out[0], nil
+}
+
+// textParams is a prepared statement's text with each ? a bind variable
+// v1..vN, as the listener names the client's parameters, and their number:
+// a statement run as written (vitess's rendering of its AST can differ
+// from the text: it prints (@a := ?) + 1 without the parentheses).
+func textParams(text string) (*sqlparser.ParsedQuery, int) {
+	buf := sqlparser.NewTrackedBuffer(nil)
+	n, prev := 0, 0
+	for _, t := range sqlmode.Tokens(text, 0) {
+		if t.Kind != sqlmode.Punct || t.Text(text) != "?" {
+			continue
+		}
+		n++
+		buf.WriteString(text[prev:t.Pos])
+		buf.WriteArg("", ":v"+strconv.Itoa(n))
+		prev = t.End
+	}
+	buf.WriteString(text[prev:])
+	return buf.ParsedQuery(), n
 }

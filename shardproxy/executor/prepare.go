@@ -73,6 +73,13 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
 	switch stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		if p.kind == kindSelect && (hasAssignment(stmt) || containsFold(text, "processlist") && refsProcessList(stmt, s.DB)) {
+			// Not planned: each execute runs as text, with := on the one
+			// shard it touches (oneshard.go, passraw.go), or over the
+			// proxy's sessions (kill.go).
+			p.pq, _ = textParams(text)
+			break
+		}
 		var fieldQuery *sqlparser.ParsedQuery
 		if p.kind == kindSelect {
 			// Before normalization rewrites the statement.
@@ -96,8 +103,8 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		}
 	case *sqlparser.OtherAdmin:
 		// vitess keeps no text of these (DO 1 prints as otheradmin): they
-		// run as the client wrote them.
-		p.pq = &sqlparser.ParsedQuery{Query: text}
+		// run as the client wrote them, parameters and all (DO @a := ?).
+		p.pq, p.params = textParams(text)
 	default:
 		p.pq = sqlparser.NewParsedQuery(stmt)
 	}
