@@ -294,6 +294,17 @@ func TestKillConnection(t *testing.T) {
 				t.Errorf("%s: an idle session killed, then a statement: %v, want a lost connection", sd.name, err)
 			}
 
+			// KILL QUERY of an idle session does nothing: its next
+			// statements (prepared too) run.
+			quiet := sd.open(t, "killa", sd.db)
+			if _, err := admin.ExecContext(context.Background(), "KILL QUERY "+connID(t, quiet)); err != nil {
+				t.Fatal(err)
+			}
+			var got int
+			if err := quiet.QueryRowContext(context.Background(), "SELECT ? + 1", 41).Scan(&got); err != nil || got != 42 {
+				t.Errorf("%s: after KILL QUERY of an idle session, a prepared statement: %d, %v", sd.name, got, err)
+			}
+
 			self := sd.open(t, "killa", sd.db)
 			_, err = self.ExecContext(context.Background(), "KILL QUERY "+connID(t, self))
 			if n := errNumber(err); n != 1317 {

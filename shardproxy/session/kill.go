@@ -25,13 +25,18 @@ import (
 // reaches a connection that went back to the pool and serves another
 // session. The mark is checked before each backend statement (a statement
 // between two backend queries stops at the next one), and cleared when the
-// session's next statement starts: MariaDB too forgets a KILL QUERY that
-// finds the connection idle. As a KILL sent between tracking a connection
+// statement ends. A KILL QUERY that finds the session idle does nothing, as
+// on MariaDB. Marking and clearing happen under the lock Running holds as a
+// statement starts and ends (Session.curMu), so that a mark never outlives
+// its statement (a COM_STMT_PREPARE after it must not fail). As a KILL sent between tracking a connection
 // and writing the statement to it would find the server's thread idle, the
 // killer sends it again every killRetry while the same statement runs, for
 // at most killRetries times.
 type killState struct {
-	mu     sync.Mutex
+	// mu guards conns; the killer holds it while it sends its KILLs.
+	mu sync.Mutex
+	// killed is set (under Session.curMu) by KILL QUERY while a statement
+	// runs, and cleared when one starts or ends.
 	killed atomic.Bool
 	// seq counts the statements started, so that the killer knows when
 	// the one it killed has ended.
@@ -48,14 +53,6 @@ const (
 // QUERY (1317).
 func ErrQueryInterrupted() error {
 	return sqlerror.NewSQLError(sqlerror.ERQueryInterrupted, "70100", "Query execution was interrupted")
-}
-
-// startStatement is called as each statement of the session starts.
-func (k *killState) startStatement() {
-	k.seq.Add(1)
-	if k.killed.Load() {
-		k.killed.Store(false)
-	}
 }
 
 // Killed reports whether KILL QUERY (or KILL CONNECTION) stopped the
@@ -98,27 +95,32 @@ func (s *Session) Untrack(conn *backend.Conn) {
 // the KILLs went out; the session's statement then ends with 1317.
 func (s *Session) KillQuery(ctx context.Context, log *slog.Logger) {
 	k := &s.kill
+	s.curMu.Lock()
+	running := len(s.cur) > 0
+	if running {
+		k.killed.Store(true)
+	}
 	seq := k.seq.Load()
-	k.round(ctx, true, log)
+	s.curMu.Unlock()
+	if !running {
+		return // nothing to stop
+	}
+	k.round(ctx, log)
 	go func() {
 		for i := 0; i < killRetries; i++ {
 			time.Sleep(killRetry)
 			if k.seq.Load() != seq || !k.killed.Load() {
 				return
 			}
-			k.round(context.Background(), false, log)
+			k.round(context.Background(), log)
 		}
 	}()
 }
 
-// round marks the session killed (mark) and sends KILL QUERY for each
-// tracked connection.
-func (k *killState) round(ctx context.Context, mark bool, log *slog.Logger) {
+// round sends KILL QUERY for each tracked connection.
+func (k *killState) round(ctx context.Context, log *slog.Logger) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if mark {
-		k.killed.Store(true)
-	}
 	for _, c := range k.conns {
 		if err := c.Pool().KillQuery(ctx, c.ID()); err != nil && log != nil {
 			log.Warn("shardproxy: KILL QUERY on a backend failed", "err", err)

@@ -146,10 +146,14 @@ func (s *Session) PreferredShard() string { return s.TxShard }
 // copy, in a buffer reused from statement to statement (no allocation), so
 // that the fast lane may pass text that lives in the client's read buffer.
 func (s *Session) Running(sql string, at time.Time) {
-	if sql != "" {
-		s.kill.startStatement()
-	}
 	s.curMu.Lock()
+	// A statement starts or ends: no KILL QUERY stands (kill.go).
+	if sql != "" {
+		s.kill.seq.Add(1)
+	}
+	if s.kill.killed.Load() {
+		s.kill.killed.Store(false)
+	}
 	if sql == "" && cap(s.cur) > 64<<10 {
 		s.cur = nil // a huge statement's copy is not kept
 	}
