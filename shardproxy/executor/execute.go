@@ -326,7 +326,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if containsFold(normalized, "processlist") && refsProcessList(r.AST, s.DB) {
 		// The proxy's own sessions, answered each time (kill.go): never a
 		// cached plan, a fast shape, or a prepared statement's plan.
-		return nil, mysqlerr.NotSupported("information_schema.PROCESSLIST in a prepared statement or a statement other than a SELECT: the proxy answers it with its own sessions in a text SELECT")
+		return nil, mysqlerr.NotSupported("information_schema.PROCESSLIST in a statement other than a SELECT: the proxy lists its own sessions in a SELECT only")
 	}
 	if ast, ok := rewriteConnectionID(r.AST); ok {
 		r.AST = ast
