@@ -21,8 +21,9 @@ import (
 	"github.com/strata-db/strata/shardproxy/wire"
 )
 
-// Planner builds the plan of one normalized statement (planner.Build).
-type Planner func(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (engine.Primitive, error)
+// Planner plans one normalized statement, returning the plan with its
+// facts (planner.Plan).
+type Planner func(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (*engine.Plan, error)
 
 // Options are an Executor's dependencies; the server builds them.
 type Options struct {

@@ -239,7 +239,7 @@ func (s *Session) selectProcessList(ctx context.Context, stmt sqlparser.Statemen
 				n.Expr = sqlparser.NewTableName(processListTable)
 			}
 		case *sqlparser.FuncExpr:
-			if isConnectionID(n) {
+			if n.Qualifier.IsEmpty() && n.Name.Lowered() == "connection_id" && len(n.Exprs) == 0 {
 				c.Replace(sqlparser.NewIntLiteral(strconv.FormatUint(uint64(s.ID), 10)))
 			}
 		}

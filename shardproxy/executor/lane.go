@@ -519,8 +519,7 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // client's parameters v1..vN as ?, in that order, and the statement's own
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
-func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	f := engine.FactsOf(plan)
+func laneStmtText(f *engine.Facts, fixed map[string]*querypb.BindVariable, n int) string {
 	pq := f.Query
 	var tables map[string]sqlparser.Encodable
 	if f.Sub != nil {

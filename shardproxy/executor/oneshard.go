@@ -124,8 +124,8 @@ func (s *Session) assignmentShard(ctx context.Context, stmt sqlparser.Statement,
 	refuse := func(why string) error {
 		return mysqlerr.NotSupported(":= in a statement that %s of sharded database %s: the server must evaluate the assignments over rows of one shard; select one shard (WHERE on the shard key) or assign in a statement of its own", why, s.DB)
 	}
-	f := engine.FactsOf(cp.plan)
-	if !f.OneShard || f.Sub != nil || cp.reserve != "" || cp.lockFn {
+	f := cp.facts
+	if !f.OneShard || f.Sub != nil || f.Reserve != "" || f.LockFuncs {
 		return "", refuse("runs on several shards, over sub-tables or with named locks")
 	}
 	rec := &shardRecorder{pref: s.TxShard}

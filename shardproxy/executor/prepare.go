@@ -95,7 +95,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		}
 		p.cp, p.fixed = cp, bv
 		if cp.lane && cp.needs == nil {
-			p.laneText = laneStmtText(cp.plan, bv, p.params)
+			p.laneText = laneStmtText(&cp.facts, bv, p.params)
 		} else {
 			p.laneText = namedLaneText(cp, query)
 		}

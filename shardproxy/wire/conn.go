@@ -413,6 +413,14 @@ func (f *Conn) startTLS() error {
 	return nil
 }
 
+// TLS is the connection's TLS state, once the client turned TLS on.
+func (f *Conn) TLS() (tls.ConnectionState, bool) {
+	if f.tlsConn == nil {
+		return tls.ConnectionState{}, false
+	}
+	return f.tlsConn.ConnectionState(), true
+}
+
 // Close closes the connection (with TLS's close_notify when on).
 func (f *Conn) Close() error {
 	if f.tlsConn != nil {

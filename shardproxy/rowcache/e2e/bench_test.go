@@ -4,8 +4,6 @@ import (
 	"container/list"
 	"database/sql"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -14,43 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/zipf"
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
 )
-
-// zipf draws 1..n with P(k) ∝ 1/k^s for any s > 0 by inverting the CDF
-// (math/rand's Zipf needs s > 1; sysbench 1.0.20 has no zipfian).
-type zipf struct {
-	cdf []float64
-	r   *rand.Rand
-}
-
-func newZipf(s float64, n int, seed uint64) *zipf {
-	z := &zipf{cdf: make([]float64, n), r: rand.New(rand.NewPCG(seed, seed))}
-	sum := 0.0
-	for i := range n {
-		sum += 1 / math.Pow(float64(i+1), s)
-		z.cdf[i] = sum
-	}
-	for i := range z.cdf {
-		z.cdf[i] /= sum
-	}
-	return z
-}
-
-func (z *zipf) next() int {
-	u := z.r.Float64()
-	lo, hi := 0, len(z.cdf)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if z.cdf[mid] < u {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo + 1
-}
 
 func rssBytes() int64 {
 	b, err := os.ReadFile("/proc/self/status")
@@ -86,10 +51,10 @@ func pointSelects(t *testing.T, dsn string, rows, threads int, d time.Duration) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			z := newZipf(1.01, rows, uint64(i+1))
+			z := zipf.New(1.01, rows, uint64(i+1))
 			var c string
 			for time.Now().Before(stop) {
-				if err := db.QueryRow("SELECT c FROM sbtest1 WHERE id=?", z.next()).Scan(&c); err != nil {
+				if err := db.QueryRow("SELECT c FROM sbtest1 WHERE id=?", z.Next()).Scan(&c); err != nil {
 					t.Errorf("point select: %v", err)
 					return
 				}
@@ -104,10 +69,10 @@ func pointSelects(t *testing.T, dsn string, rows, threads int, d time.Duration) 
 // lruRatio replays a Zipf stream through a byte-budgeted LRU.
 func lruRatio(rows int, budget, entry int64, lookups int) float64 {
 	l, m, used := list.New(), map[int]*list.Element{}, int64(0)
-	z := newZipf(1.01, rows, 99)
+	z := zipf.New(1.01, rows, 99)
 	hits := 0
 	for range lookups {
-		k := z.next()
+		k := z.Next()
 		if e, ok := m[k]; ok {
 			l.MoveToFront(e)
 			hits++

@@ -57,7 +57,7 @@ func startProxy(t *testing.T, c *config.Config) *proxy {
 	}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: reg, Logger: localdb.TestLogger(t)})
+	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Plan, Registry: reg, Logger: localdb.TestLogger(t)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func setup(t *testing.T, shards, n int) (*localdb.Topology, []*sql.DB) {
 	c := proxyConfig(topo, time.Minute)
 	c.Cache.Tables = nil
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
+	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Plan, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
