@@ -366,6 +366,7 @@ func TestProtocolAdminCommands(t *testing.T) {
 		{pkt: []byte{0x09}, ans: ansString},
 		cmd(0x0d),
 		cmd(0x0e),
+		{pkt: withID(0x0c, 2000000000)}, // COM_PROCESS_KILL of no session: 1094
 	})
 	c := proxytest.Login(t, p.Server.Addr(), "root", p.Test)
 	c.Send(0, []byte{0x0a})
@@ -384,6 +385,20 @@ func TestProtocolAdminCommands(t *testing.T) {
 		} else {
 			t.Logf("mariadb-admin %s: %s", sub, out)
 		}
+	}
+	// mariadb-admin kill sends COM_PROCESS_KILL with the proxy's id.
+	victim := p.Open(t, p.Test)
+	victim.SetMaxOpenConns(1)
+	var id string
+	if err := victim.QueryRow("SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(admin, "--no-defaults", "-h", host, "-P", port, "-u", "root", "kill", id).CombinedOutput(); err != nil {
+		t.Errorf("mariadb-admin kill %s: %v: %s", id, err, out)
+	}
+	var n int
+	if err := victim.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + id).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after mariadb-admin kill %s: session listed %d times (%v), want a new connection without it", id, n, err)
 	}
 }
 
@@ -617,7 +632,7 @@ func TestProtocolChangeUserPassword(t *testing.T) {
 				t.Errorf("after COM_CHANGE_USER: %q", row)
 			}
 			if ss := p.Server.Executor().SessionByID(1); ss != nil {
-				if _, _, user := ss.Current(); user != "proto_app" {
+				if _, _, user, _ := ss.Current(); user != "proto_app" {
 					t.Errorf("session user %q, want proto_app", user)
 				}
 			}

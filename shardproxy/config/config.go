@@ -92,6 +92,11 @@ type Config struct {
 type User struct {
 	Name     string `yaml:"name"`
 	Password string `yaml:"password"`
+	// Admin sees every session in SHOW PROCESSLIST and may KILL any, as a
+	// MariaDB user with PROCESS and CONNECTION ADMIN (SUPER) does; other
+	// users see and kill their own sessions only. Default false; the
+	// default config's root is an admin.
+	Admin bool `yaml:"admin"`
 }
 
 // TLS configures optional TLS for client connections.
@@ -222,7 +227,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		Listen:                    "127.0.0.1:3307",
 		AdminListen:               "127.0.0.1:15000",
-		Users:                     []User{{Name: "root"}},
+		Users:                     []User{{Name: "root", Admin: true}},
 		AuthPlugin:                "mysql_native_password",
 		PlanCacheSize:             10000,
 		SlowQueryThreshold:        time.Second,

@@ -27,6 +27,10 @@ type Facts struct {
 	// (a Route that picks one shard, or a Passthrough), so the shard's
 	// packets may go to the client as they are.
 	OneShardWhole bool
+	// OneShard: the plan sends the whole statement to one shard (a Route
+	// that picks one shard, or a Passthrough), its columns perhaps named
+	// after the client's text (NeedsText).
+	OneShard bool
 	// Query is the statement the shard of a Route or Passthrough that is
 	// the whole plan gets, nil otherwise.
 	Query *sqlparser.ParsedQuery
@@ -99,7 +103,7 @@ func FactsOf(p Primitive) Facts {
 	case *Route:
 		switch p.Opcode {
 		case Unsharded, AnyShard, EqualUnique, InList, Between:
-			f.OneShardWhole = !f.NeedsText
+			f.OneShardWhole, f.OneShard = !f.NeedsText, true
 		}
 		if p.Opcode == Unsharded {
 			f.Shard = p.Shard
@@ -108,7 +112,7 @@ func FactsOf(p Primitive) Facts {
 			f.Query, f.Sub = p.Query, p.Sub
 		}
 	case *Passthrough:
-		f.OneShardWhole = !f.NeedsText
+		f.OneShardWhole, f.OneShard = !f.NeedsText, true
 		if !f.NeedsText {
 			f.Query = p.Query
 		}

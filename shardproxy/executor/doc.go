@@ -9,9 +9,10 @@
 //     the fast path (fastpath.go: a statement of a learned shape skips the
 //     parser), then dispatch classifies it: SET (set.go), USE, transactions,
 //     SHOW (show.go), EXPLAIN, LOCK TABLES (reserve.go), STRATA statements
-//     (readwrite.go), or a statement to plan: runPlanned → planFor (parse,
-//     normalize, plan cache in plancache.go, planner) → execPlan, which
-//     runs the plan with the session as its engine.VCursor;
+//     (readwrite.go), KILL and the process list (kill.go), COMMIT/ROLLBACK
+//     AND CHAIN or RELEASE (chain.go), or a statement to plan: runPlanned →
+//     planFor (parse, normalize, plan cache in plancache.go, planner) →
+//     execPlan, which runs the plan with the session as its engine.VCursor;
 //   - the session (package session) sends the plan's shard queries.
 //
 // The fast lane (lane.go) runs the commonest reads below the listener, in
@@ -22,6 +23,10 @@
 // way (relay.go). Session here is a client session as the
 // executor runs it: the session package's state plus prepared statements,
 // the fast path's scratch space and the lane's cursor.
+//
+// What the planner refuses runs whole on one shard when it can only touch
+// that one: the unsharded database's (passraw.go), or in a sharded database
+// a SELECT with := that routes to one shard, DO and CALL (oneshard.go).
 //
 // Point selects of cached tables are answered from the row cache (rowcache.go,
 // package rowcache), which also hears of every write the path runs.

@@ -26,6 +26,12 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 	s.Running(sql, start)
 	kind, res, err := s.dispatchSafe(ctx, sql)
 	if err != nil {
+		if s.Killed() {
+			// What a backend answered once the others were stopped (an
+			// interrupted read, a statement refused), or the proxy's own
+			// check: the statement was killed (kill.go).
+			err = session.ErrQueryInterrupted()
+		}
 		s.RecordError(err)
 	}
 	s.finish(kind, sql, start, err)
@@ -129,6 +135,16 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 			}
 		}
 		s.ClearWarnings()
+		if res, err, ok := s.txEndChain(sql); ok {
+			// COMMIT AND CHAIN, ROLLBACK RELEASE: the proxy's own
+			// transaction, as COMMIT and ROLLBACK are (chain.go).
+			return kindTx, res, err
+		}
+		if sqlmode.Verb(sql, 0) == "KILL" {
+			// Never a backend's: its ids are not the client's (kill.go).
+			res, err := s.killStatement(ctx, sql)
+			return kindOther, res, err
+		}
 		if res, err2, ok := s.passRaw(ctx, sql); ok {
 			return kindOther, res, err2
 		}
@@ -149,6 +165,10 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 		if r, err2, ok := s.passRaw(ctx, sql); ok {
 			return kind, r, err2
 		}
+		// What touches one shard of a sharded database (oneshard.go).
+		if r, err2, ok := s.oneShard(ctx, sql, stmt, known); ok {
+			return kind, r, err2
+		}
 	}
 	return kind, res, err
 }
@@ -157,6 +177,10 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 	switch st := stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		kind := kindOf(stmt)
+		if kind == kindSelect && containsFold(sql, "processlist") && refsProcessList(stmt, s.DB) {
+			res, err := s.selectProcessList(ctx, stmt)
+			return kind, res, err
+		}
 		res, err := s.runPlanned(ctx, sql, stmt, known)
 		return kind, res, err
 	case sqlparser.DDLStatement:
@@ -212,7 +236,8 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		res, err := s.lockTables(ctx, st)
 		return kindOther, res, err
 	case *sqlparser.Kill:
-		return kindOther, nil, mysqlerr.NotSupported("KILL")
+		res, err := s.killStatement(ctx, sql)
+		return kindOther, res, err
 	case *sqlparser.CallProc:
 		return kindOther, nil, mysqlerr.NotSupported("CALL")
 	case *sqlparser.Load:
@@ -300,6 +325,11 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	key := s.DB + "\x00" + normalized
 	if cp := s.srv.plans.get(key); cp != nil {
 		return cp, nil
+	}
+	if containsFold(normalized, "processlist") && refsProcessList(r.AST, s.DB) {
+		// The proxy's own sessions, answered each time (kill.go): never a
+		// cached plan, a fast shape, or a prepared statement's plan.
+		return nil, mysqlerr.NotSupported("information_schema.PROCESSLIST in a statement other than a SELECT: the proxy lists its own sessions in a SELECT only")
 	}
 	if ast, ok := planner.RewriteConnectionID(r.AST, connIDName); ok {
 		r.AST = ast

@@ -252,7 +252,11 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if text != "" && q.Tables != nil {
 		text, ok = engine.ResolveTables(text, q)
 	}
-	if !ok {
+	// Tracked for KILL QUERY while the shard runs it (session/kill.go).
+	tracked := s.Track(conn)
+	if tracked != nil {
+		err = tracked
+	} else if !ok {
 		err = fmt.Errorf("shardproxy: lane: a prepared statement's text has an unresolved table: %w", errNotLane)
 	} else if text != "" {
 		err = conn.ExecStmtRaw(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, lc)
@@ -261,6 +265,9 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 		}
 	} else {
 		_, err = conn.QueryRaw(q.SQL, s.DBOn(q.Shard), s.State, s.srv.cfg.QueryTimeout, lc)
+	}
+	if tracked == nil {
+		s.Untrack(conn)
 	}
 	if err == nil && lc.warns > 0 {
 		s.CollectWarnings(conn)

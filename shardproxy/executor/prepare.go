@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
+	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
@@ -76,6 +77,13 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
 	switch stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		if p.kind == kindSelect && (hasAssignment(stmt) || containsFold(text, "processlist") && refsProcessList(stmt, s.DB)) {
+			// Not planned: each execute runs as text, with := on the one
+			// shard it touches (oneshard.go, passraw.go), or over the
+			// proxy's sessions (kill.go).
+			p.pq, _ = textParams(text)
+			break
+		}
 		var fieldQuery *sqlparser.ParsedQuery
 		if p.kind == kindSelect {
 			// Before normalization rewrites the statement.
@@ -97,9 +105,13 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		if fieldQuery != nil {
 			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
 		}
-	case *sqlparser.OtherAdmin, *sqlparser.Load:
-		// vitess keeps no text of these (DO 1 prints as otheradmin, LOAD
-		// DATA as an empty node): they run as the client wrote them.
+	case *sqlparser.OtherAdmin:
+		// vitess keeps no text of these (DO 1 prints as otheradmin): they
+		// run as the client wrote them, parameters and all (DO @a := ?).
+		p.pq, p.params = textParams(text)
+	case *sqlparser.Load:
+		// vitess keeps no text of LOAD DATA (an empty node): it runs as the
+		// client wrote it.
 		p.pq = &sqlparser.ParsedQuery{Query: text}
 	default:
 		p.pq = sqlparser.NewParsedQuery(stmt)
@@ -180,6 +192,9 @@ func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) 
 	s.Running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)
 	if err != nil {
+		if s.Killed() {
+			err = session.ErrQueryInterrupted() // as execute does
+		}
 		s.RecordError(err)
 	}
 	s.finish(kind, prep.PrepareStmt, start, err)

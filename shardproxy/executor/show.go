@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -271,47 +270,6 @@ func (s *Session) showWarnings(errorsOnly bool) *sqltypes.Result {
 			continue
 		}
 		res.Rows = append(res.Rows, w)
-	}
-	return res
-}
-
-func (s *Session) showProcessList(full bool) *sqltypes.Result {
-	res := &sqltypes.Result{Fields: []*querypb.Field{
-		{Name: "Id", Type: sqltypes.Uint64}, varcharField("User"), varcharField("Host"), varcharField("db"),
-		varcharField("Command"), {Name: "Time", Type: sqltypes.Int64}, varcharField("State"), varcharField("Info"),
-	}}
-	s.srv.mu.Lock()
-	sessions := make([]*Session, 0, len(s.srv.sessions))
-	for _, ss := range s.srv.sessions {
-		sessions = append(sessions, ss)
-	}
-	s.srv.mu.Unlock()
-	sort.Slice(sessions, func(i, j int) bool { return sessions[i].ID < sessions[j].ID })
-	now := time.Now()
-	for _, ss := range sessions {
-		cmd, info, since := "Sleep", sqltypes.NULL, ss.Started
-		q, at, user := ss.Current()
-		if q != "" {
-			cmd = "Query"
-			text := q
-			if !full && len(text) > 100 {
-				text = text[:100]
-			}
-			info = sqltypes.NewVarChar(text)
-			since = at
-		}
-		db := sqltypes.NULL
-		if ss.DB != "" && ss == s {
-			db = sqltypes.NewVarChar(ss.DB)
-		}
-		host := ""
-		if ss.Conn != nil {
-			host = ss.Conn.RemoteAddr().String()
-		}
-		res.Rows = append(res.Rows, sqltypes.Row{
-			sqltypes.NewUint64(uint64(ss.ID)), sqltypes.NewVarChar(user), sqltypes.NewVarChar(host), db,
-			sqltypes.NewVarChar(cmd), sqltypes.NewInt64(int64(now.Sub(since).Seconds())), sqltypes.NewVarChar(""), info,
-		})
 	}
 	return res
 }

@@ -436,5 +436,6 @@ func hasConnectionID(e sqlparser.Expr) bool {
 func WithReturning(p *engine.Plan, clause string, oneCopy bool) *engine.Plan {
 	f := p.Facts
 	f.OneShardWhole, f.Query, f.Sub, f.NeedsText, f.FromText, f.Passthrough, f.NoTable = false, nil, nil, false, nil, false, false
+	f.OneShard = false
 	return &engine.Plan{Root: &engine.Returning{Input: p.Root, Clause: clause, OneCopy: oneCopy}, Facts: f}
 }

@@ -57,6 +57,10 @@ func TestPlanFacts(t *testing.T) {
 			t.Errorf("%s: OneShardWhole without its Query", c.sql)
 		}
 		got.Query, got.FromText, got.Sub = nil, nil, nil
+		if got.OneShardWhole && !got.OneShard {
+			t.Errorf("%s: OneShardWhole without OneShard", c.sql)
+		}
+		got.OneShard = false // OneShardWhole or renamed columns: compat's TestShardedOneShard
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.sql, got, c.want)
 		}

@@ -113,6 +113,9 @@ type Session struct {
 	curMu   sync.Mutex
 	cur     []byte // a copy of the statement running, empty between statements
 	curAt   time.Time
+	curDB   string // the database at the last statement's start or end
+	// kill: KILL QUERY / KILL CONNECTION of this session (kill.go).
+	kill killState
 }
 
 // New is the session of client connection c (nil in tests that run
@@ -131,6 +134,7 @@ func (s *Session) Init(sh *Shared, c *mysql.Conn) {
 	s.Autocommit = true
 	s.TxBegin = "BEGIN"
 	s.Started = time.Now()
+	s.curAt = s.Started
 	if c != nil {
 		s.ID = c.ConnectionID
 	}
@@ -145,17 +149,33 @@ func (s *Session) PreferredShard() string { return s.TxShard }
 // that the fast lane may pass text that lives in the client's read buffer.
 func (s *Session) Running(sql string, at time.Time) {
 	s.curMu.Lock()
+	// A statement starts or ends: no KILL QUERY stands (kill.go).
+	if sql != "" {
+		s.kill.seq.Add(1)
+	}
+	if s.kill.killed.Load() {
+		s.kill.killed.Store(false)
+	}
 	if sql == "" && cap(s.cur) > 64<<10 {
 		s.cur = nil // a huge statement's copy is not kept
 	}
-	s.cur, s.curAt = append(s.cur[:0], sql...), at
+	s.cur = append(s.cur[:0], sql...)
+	if !at.IsZero() {
+		// Between statements the time stays the last one's start: the
+		// Time of a Sleep in SHOW PROCESSLIST counts from it.
+		s.curAt = at
+	}
+	s.curDB = s.DB
 	s.curMu.Unlock()
 }
 
-func (s *Session) Current() (sql string, at time.Time, user string) {
+// Current is what SHOW PROCESSLIST shows of the session, read from another
+// session's goroutine: the statement running ("" for none), when it (or the
+// last one) started, the user, and the database.
+func (s *Session) Current() (sql string, at time.Time, user, db string) {
 	s.curMu.Lock()
 	defer s.curMu.Unlock()
-	return string(s.cur), s.curAt, s.User
+	return string(s.cur), s.curAt, s.User, s.curDB
 }
 
 func (s *Session) InTx() bool { return s.ExplicitTx || !s.Autocommit }
@@ -385,6 +405,10 @@ func (s *Session) tryOne(ctx context.Context, q engine.ShardQuery, read bool, fl
 // anything else, collects what the server keeps on it about the statement:
 // its warnings, and FOUND_ROWS() after a SELECT SQL_CALC_FOUND_ROWS.
 func (s *Session) ExecOn(ctx context.Context, conn *backend.Conn, shard, sql, pre string) (*sqltypes.Result, error) {
+	if err := s.Track(conn); err != nil {
+		return nil, err // killed (kill.go)
+	}
+	defer s.Untrack(conn)
 	if s.Vars.Mode&sqlmode.NoBackslashEscapes != 0 {
 		// The proxy's text is the default mode's; the server reads the
 		// session's.

@@ -35,12 +35,15 @@ import (
 //     statement's cursor there before the listener answers them;
 //   - COM_CHANGE_USER authenticates again and starts the session over;
 //   - COM_STATISTICS, COM_PROCESS_INFO and COM_DEBUG get MariaDB's answers
-//     (mariadb-admin status and processlist send them).
+//     (mariadb-admin status and processlist send them);
+//   - COM_PROCESS_KILL (mariadb-admin kill, old connectors) is the KILL
+//     statement, which the executor answers with the proxy's ids.
 
 // Command bytes the listener has no constants for.
 const (
 	comStatistics  = 0x09
 	comProcessInfo = 0x0a
+	comProcessKill = 0x0c
 	comDebug       = 0x0d
 	comChangeUser  = 0x11
 )
@@ -175,6 +178,17 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 			return true, err
 		}
 		q := "SHOW PROCESSLIST"
+		f.proto.inject = append([]byte{byte(len(q) + 1), 0, 0, 0, mysql.ComQuery}, q...)
+		return true, nil
+	case comProcessKill:
+		pkt, err := f.readPacket(length)
+		if err != nil {
+			return true, err
+		}
+		q := "KILL"
+		if len(pkt) >= 5 {
+			q = fmt.Sprintf("KILL %d", binary.LittleEndian.Uint32(pkt[1:5]))
+		}
 		f.proto.inject = append([]byte{byte(len(q) + 1), 0, 0, 0, mysql.ComQuery}, q...)
 		return true, nil
 	case comChangeUser:
