@@ -112,6 +112,13 @@ func (p *proxy) open(t testing.TB, db string) *sql.DB {
 func (p *proxy) metric(name string) float64 {
 	mfs, _ := p.reg.Gather()
 	for _, mf := range mfs {
+		if base, ok := strings.CutSuffix(name, "_count"); ok && mf.GetName() == base {
+			n := 0.0
+			for _, m := range mf.GetMetric() {
+				n += float64(m.GetHistogram().GetSampleCount())
+			}
+			return n
+		}
 		if base, ok := strings.CutSuffix(name, "_sum"); ok && mf.GetName() == base {
 			sum := 0.0
 			for _, m := range mf.GetMetric() {
