@@ -2,49 +2,28 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-db/strata/chaos/plot"
+	"github.com/strata-db/strata/internal/testbin"
 	"github.com/strata-db/strata/localdb"
 )
 
 var strataBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bench-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin = filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", strataBin, "../cmd/strata").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building strata: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &strataBin) }
 
 func TestRegistry(t *testing.T) {
-	for _, n := range []string{"proxy", "rwsplit", "ids"} {
+	for _, n := range []string{"proxy", "rwsplit", "ids", "cache", "txn", "hotrow", "edge"} {
 		if _, err := Lookup(n); err != nil {
 			t.Errorf("%s: %v", n, err)
 		}
 	}
-	for _, n := range []string{"cache", "txn", "hotrow", "edge"} {
-		if _, err := Lookup(n); err == nil || !strings.Contains(err.Error(), "not yet built") {
-			t.Errorf("%s: %v, want not yet built", n, err)
-		}
-	}
-	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), "known: proxy, rwsplit, ids") {
+	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), "known: proxy, rwsplit, ids, cache, txn, hotrow, edge") {
 		t.Errorf("unknown: %v", err)
 	}
 	c := DefaultConfig()
@@ -115,5 +94,48 @@ func TestRWSplit(t *testing.T) {
 		if r.Rate <= 0 || r.AvgMs <= 0 || r.P95Ms <= 0 || r.CPUus <= 0 || len(r.PerSecond) == 0 {
 			t.Errorf("%s: %+v", v.Name, r)
 		}
+	}
+}
+
+// TestShortForms runs cache, txn, hotrow and edge in miniature (one round
+// of a second per variant, small tables, one coordinator node): each
+// starts what it needs, every variant measures something without errors,
+// and the ratios come out.
+func TestShortForms(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+	}{
+		{"cache", map[string]string{"rows": "2000"}},
+		{"txn", map[string]string{"coordinators": "1", "accounts": "200", "sessions": "4"}},
+		{"hotrow", map[string]string{"sessions": "16"}},
+		{"edge", map[string]string{"concurrency": "8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultConfig()
+			c.Name, c.Binary, c.Rounds, c.Duration, c.Threads, c.Params, c.Logger = tc.name, strataBin, 1, time.Second, 2, tc.params, localdb.TestLogger(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := Run(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sb strings.Builder
+			PrintTable(&sb, res)
+			t.Log(sb.String())
+			if len(res.Variants) < 2 {
+				t.Fatalf("%d variants", len(res.Variants))
+			}
+			for _, v := range res.Variants {
+				r := v.Rounds[0]
+				if r.Rate <= 0 || r.Errors > r.Rate/10 || r.P50Ms <= 0 {
+					t.Errorf("%s: %+v", v.Name, r)
+				}
+				if !v.Reference && v.Ratio <= 0 {
+					t.Errorf("%s: no ratio", v.Name)
+				}
+			}
+		})
 	}
 }

@@ -8,5 +8,6 @@
 //
 // It drives the system only as a user would: sysbench and Go clients over
 // the MySQL protocol, HTTP and gRPC; processes through localdb and the
-// binary. It may import: localdb, idserver/client, chaos/plot.
+// binary. It may import: localdb, idserver/client, edge/client, chaos
+// (StartGroup, for the coordinator group), chaos/plot, internal/zipf.
 package bench

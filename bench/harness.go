@@ -65,8 +65,10 @@ type Env struct {
 // Entry is a name in the registry: a benchmark, or one not yet built.
 type Entry struct {
 	Name, Summary string
-	New           func() Benchmark // nil: not yet built
-	NotYet        string           // why, when New is nil
+	// Params lists the benchmark's --param settings with their defaults.
+	Params string
+	New    func() Benchmark // nil: not yet built
+	NotYet string           // why, when New is nil
 }
 
 // Registry lists every benchmark `strata bench` knows. Entries with no New
@@ -74,13 +76,13 @@ type Entry struct {
 // than measure something else.
 func Registry() []Entry {
 	return []Entry{
-		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", New: func() Benchmark { return &proxyBench{} }},
-		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", New: func() Benchmark { return &rwsplitBench{} }},
-		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", New: func() Benchmark { return &idsBench{} }},
-		{Name: "cache", Summary: "hot point reads from the proxy's cache vs MariaDB", NotYet: "not yet built: waits for cachetier in the proxy"},
-		{Name: "txn", Summary: "cross-shard transactions (XA through txcoord) vs single-shard ones", NotYet: "not yet built: waits for txcoord"},
-		{Name: "hotrow", Summary: "write combining on a hot row vs plain updates", NotYet: "not yet built: waits for the proxy's hot-row support"},
-		{Name: "edge", Summary: "the API edge (signed requests, rate limits) in front of the ID service vs the service direct", NotYet: "not yet built: waits for edge"},
+		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", Params: "tables (4), table_size (10000), proxy_procs (1), ps_disable (0)", New: func() Benchmark { return &proxyBench{} }},
+		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", Params: "shards (2), replicas (1), tables (4), table_size (10000)", New: func() Benchmark { return &rwsplitBench{} }},
+		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", Params: "http_concurrency (64), grpc_concurrency (16), batch (1000), grpc and http (addresses of a running service)", New: func() Benchmark { return &idsBench{} }},
+		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", Params: "rows (100000), memory_mb (16)", New: func() Benchmark { return &cacheBench{} }},
+		{Name: "txn", Summary: "bank transfers through the proxy: cross-shard (XA, coordinator group) vs single-shard", Params: "coordinators (3), accounts (2000), sessions (2 × --threads)", New: func() Benchmark { return &txnBench{} }},
+		{Name: "hotrow", Summary: "64 sessions incrementing one row: combine_writes vs plain updates", Params: "sessions (64)", New: func() Benchmark { return &hotrowBench{} }},
+		{Name: "edge", Summary: "GET /v1/ids through strata edge (signed) vs the ID service's HTTP direct", Params: "concurrency (64)", New: func() Benchmark { return &edgeBench{} }},
 	}
 }
 

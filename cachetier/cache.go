@@ -174,11 +174,8 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	c.hotR.record(row)
 	key := fullKey(row, variant)
 	st := c.stripe(row)
-	e, ok := c.rc.Get(key)
-	if !ok {
-		e, ok = c.recent(key)
-	}
-	if ok && c.current(e, st) {
+	e, ok := c.lookup(key, st)
+	if ok {
 		if e.found {
 			c.hits.Add(1)
 		} else {
@@ -196,6 +193,11 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	c.misses.Add(1)
 	flight := strconv.FormatUint(gen, 36) + ":" + strconv.FormatUint(ver, 36) + ":" + key
 	ch := c.sf.DoChan(flight, func() (any, error) {
+		// A fill of this key that ended between the look above and this
+		// flight: as good as a hit, and no second load.
+		if e, ok := c.lookup(key, st); ok {
+			return e, nil
+		}
 		return c.fill(ctx, row, variant, key, st, gen, ver, load)
 	})
 	select {
@@ -211,6 +213,50 @@ func (c *Cache[V]) Get(ctx context.Context, row, variant string, load Loader[V])
 	case <-ctx.Done():
 		return v, false, ctx.Err()
 	}
+}
+
+// Peek answers (row, variant) from memory only: ok is true when a current
+// entry holds it, or when the bloom filter says the row does not exist
+// (found false); those count as Get's hits would. It never loads: on ok
+// false nothing is counted, and the caller is expected to call Get, which
+// counts the miss and loads. It is the cheap first look of a caller that
+// has a faster way to answer from memory than through Get.
+func (c *Cache[V]) Peek(row, variant string) (v V, found, ok bool) {
+	if c == nil || c.done.Load() {
+		return v, false, false
+	}
+	key := fullKey(row, variant)
+	if e, hit := c.lookup(key, c.stripe(row)); hit {
+		c.hotR.record(row)
+		if e.found {
+			c.hits.Add(1)
+		} else {
+			c.negHits.Add(1)
+		}
+		return e.val, e.found, true
+	}
+	if !c.filter.mayExist(row) {
+		c.hotR.record(row)
+		c.bloomRejects.Add(1)
+		return v, false, true
+	}
+	return v, false, false
+}
+
+// lookup finds a current entry of key: in ristretto, or among the fills
+// ristretto may not have applied yet. The second look is also needed when
+// ristretto holds an expired or invalidated entry of the key (it keeps
+// entries a little past their expiry): its replacement may be waiting in
+// ristretto's buffers, and a reader that missed it would load the key a
+// second time.
+func (c *Cache[V]) lookup(key string, st *atomic.Uint64) (*entry[V], bool) {
+	if e, ok := c.rc.Get(key); ok && c.current(e, st) {
+		return e, true
+	}
+	if e, ok := c.recent(key); ok && c.current(e, st) {
+		return e, true
+	}
+	return nil, false
 }
 
 // current reports whether e may be returned: it is not expired, and no

@@ -3,13 +3,13 @@ package cachetier
 import (
 	"container/list"
 	"context"
-	"math"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/strata-db/strata/internal/zipf"
 )
 
 // lru is a plain byte-budgeted LRU, the baseline for the hit ratio.
@@ -44,41 +44,6 @@ func (c *lru) add(k string, cost int64) {
 	}
 }
 
-// zipf draws keys 0..n-1 with P(k) ∝ 1/(k+1)^s for any s > 0 (math/rand's
-// Zipf needs s > 1, and sysbench-style s = 1.01 is on the edge), by
-// inverting the cumulative distribution.
-type zipf struct {
-	cdf []float64
-	r   *rand.Rand
-}
-
-func newZipf(s float64, n int, seed uint64) *zipf {
-	z := &zipf{cdf: make([]float64, n), r: rand.New(rand.NewPCG(seed, seed))}
-	sum := 0.0
-	for i := range n {
-		sum += 1 / math.Pow(float64(i+1), s)
-		z.cdf[i] = sum
-	}
-	for i := range z.cdf {
-		z.cdf[i] /= sum
-	}
-	return z
-}
-
-func (z *zipf) next() int {
-	u := z.r.Float64()
-	lo, hi := 0, len(z.cdf)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if z.cdf[mid] < u {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
 // TestHitRatioVersusLRU replays one Zipf (s = 1.01) stream over 1M keys
 // (400,000 lookups; STRATA_LONG_RATIO=1 for 4M)
 // through the cache and through an LRU of the same byte budget (10% of the
@@ -103,12 +68,12 @@ func TestHitRatioVersusLRU(t *testing.T) {
 	cfg.MaxBytes, cfg.AvgEntryBytes, cfg.HotKeys = budget, cost, 0
 	c := testCache(t, cfg, nil)
 	base := &lru{max: budget, l: list.New(), m: map[string]*list.Element{}}
-	z := newZipf(1.01, keys, 42)
+	z := zipf.New(1.01, keys, 42)
 	ctx := context.Background()
 	load := func(context.Context, string, string) (string, bool, error) { return val, true, nil }
 	lruHits := 0
 	for range lookups {
-		k := strconv.Itoa(z.next())
+		k := strconv.Itoa(z.Next() - 1)
 		before := c.misses.Load()
 		c.Get(ctx, k, "", load)
 		if c.misses.Load() != before {

@@ -2,37 +2,21 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-db/strata/chaos/plot"
+	"github.com/strata-db/strata/internal/testbin"
 	"github.com/strata-db/strata/localdb"
 )
 
 // strataBin is the strata binary the drills run (built once by TestMain).
 var strataBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaos-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin = filepath.Join(dir, "strata")
-	if out, err := exec.Command("go", "build", "-o", strataBin, "../cmd/strata").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building strata: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &strataBin) }
 
 // runDrill runs a drill file's short form with a binary and fails the test
 // if it could not run.
@@ -61,8 +45,8 @@ func runDrill(t *testing.T, path, bin string, env ...string) *Report {
 func TestShippedDrills(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("../drills/*.yaml")
-	if len(files) < 7 {
-		t.Fatalf("want the seven shipped drills, found %v", files)
+	if len(files) < 8 {
+		t.Fatalf("want the eight shipped drills, found %v", files)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
@@ -118,9 +102,9 @@ func screenshotReport(t *testing.T, rep *Report) {
 // then fail with the checker naming the anomaly.
 func TestCheckersCatchBrokenStack(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "strata-chaosdebug")
-	if out, err := exec.Command("go", "build", "-tags", "chaosdebug", "-o", bin, "../cmd/strata").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := testbin.Build(t.TempDir(), "chaosdebug")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		drill, switches string
@@ -130,9 +114,11 @@ func TestCheckersCatchBrokenStack(t *testing.T) {
 		{"testdata/broken-ids.yaml", "reissue-ids", [][2]string{{"ids", "duplicate ID"}}},
 		{"testdata/broken-strong.yaml", "strong-on-replicas", [][2]string{{"register", "not linearizable"}, {"cache", "stale read"}}},
 		{"testdata/broken-bank.yaml", "drop-commit", [][2]string{{"bank", "lost transfer"}}},
+		{"testdata/broken-set.yaml", "drop-commit", [][2]string{{"set", "lost write"}}},
+		{"testdata/broken-clock.yaml", "ignore-clock-backwards", [][2]string{{"ids", "duplicate ID"}, {"ids", "order violated"}}},
 		{"testdata/broken-xa.yaml", "xa-leave-prepared,skip-xa-recovery", [][2]string{{"xa", "prepared branch left in doubt"}, {"bank", "lost transfer"}}},
 	} {
-		t.Run(tc.switches, func(t *testing.T) {
+		t.Run(strings.TrimSuffix(filepath.Base(tc.drill), ".yaml"), func(t *testing.T) {
 			t.Parallel()
 			rep := runDrill(t, tc.drill, bin, "STRATA_CHAOSDEBUG="+tc.switches)
 			if rep.Passed {
@@ -160,8 +146,9 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: proxy, at: 9s}]\n", "x.yaml: faults[0].at: 9s: must be within the duration"},
 		{"target: {local: {}}\nduration: soon\nworkloads: [{kind: set}]\n", "x.yaml: "},
 		{"duration: 5s\nworkloads: [{kind: set}]\n", "x.yaml: target: required"},
-		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: proxy, at: 1s}]\n", "faults[0].kind: latency: network faults need target.local"},
-		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "clock_skew: not yet"},
+		{"target: {external: {proxy: 127.0.0.1:1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"shard:s0\", at: 1s}]\n", "faults[0].target: latency of shard:s0: against an external target the drill sits only between the workloads and the proxy"},
+		{"target: {local: {idservers: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: idserver:leader, at: 1s}]\n", "faults[0].params: offset: <nil>: want a non-zero duration"},
+		{"target: {local: {idservers: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: clock_skew, target: proxy, at: 1s, params: {offset: 1s}}]\n", "clock_skew takes idserver:leader"},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nbogus: 1\n", `x.yaml: `},
 		{"target: {local: {}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: kill, target: \"txcoord:leader\", at: 1s}]\n", "faults[0].target: txcoord:leader: needs target.local with txcoords"},
 		{"target: {local: {txcoords: 1}}\nduration: 5s\nworkloads: [{kind: set}]\nfaults: [{kind: latency, target: \"txcoord:leader\", at: 1s}]\n", "txcoord takes kill or pause"},
@@ -187,11 +174,11 @@ func TestCheckersOnHistories(t *testing.T) {
 		{Workload: "ids", Kind: "fetch", Ranges: [][2]uint64{{11, 10}}, Start: ms(6), End: ms(9), OK: true},
 		{Workload: "ids", Kind: "fetch", Ranges: [][2]uint64{{5, 2}}, Start: ms(10), End: ms(12), OK: true},
 	}
-	r := checkIDs(ids)
+	r := checkIDs(ids, nil)
 	if r.Passed || r.Anomalies[0].Kind != "duplicate ID" || r.Anomalies[1].Kind != "order violated" {
 		t.Errorf("ids: %+v", r)
 	}
-	if r := checkIDs(ids[:2]); !r.Passed {
+	if r := checkIDs(ids[:2], nil); !r.Passed {
 		t.Errorf("ids, good history: %+v", r)
 	}
 	ryw := []Op{

@@ -71,9 +71,11 @@ type LocalTarget struct {
 }
 
 // ExternalTarget is a running stack, e.g. the one `strata up` started.
-// Network faults need a Local target (the drill must sit between the
-// components); process and replication faults need MariaDBRoot for the
-// servers' pid files and roles.
+// The workloads reach its proxy through a Toxiproxy link of the drill's
+// own, so network faults work on target proxy (clients → proxy); the
+// stack's own links (proxy → servers) need a Local target. Process and
+// replication faults need MariaDBRoot for the servers' pid files and
+// roles.
 type ExternalTarget struct {
 	Proxy    string `yaml:"proxy"`
 	User     string `yaml:"user"`
@@ -119,7 +121,8 @@ type FaultSpec struct {
 	// For is how long it lasts; 0 means until the end of the drill.
 	For Duration `yaml:"for"`
 	// Params are the fault's settings: latency, jitter (latency);
-	// timeout (timeout, reset_peer); rate in KB/s (bandwidth); delay (lag).
+	// timeout (timeout, reset_peer); rate in KB/s (bandwidth); delay (lag);
+	// offset (clock_skew: negative moves the node's clock back).
 	Params map[string]any `yaml:"params"`
 }
 
@@ -300,9 +303,6 @@ func (d *Drill) Validate() error {
 		if !contains(faultKinds, fs.Kind) {
 			return bad(f+".kind", "%q: want one of %s", fs.Kind, strings.Join(faultKinds, ", "))
 		}
-		if fs.Kind == "clock_skew" {
-			return bad(f+".kind", "clock_skew: not yet: the ID service takes its clock from the OS and exposes no injectable clock to a process (idserver keeps its clock internal); see the chaos README section")
-		}
 		if fs.At < 0 || fs.At.D() >= d.Duration.D() {
 			return bad(f+".at", "%v: must be within the duration (%v)", fs.At.D(), d.Duration.D())
 		}
@@ -312,8 +312,8 @@ func (d *Drill) Validate() error {
 		if err := checkTarget(fs.Kind, fs.Target); err != nil {
 			return bad(f+".target", "%v", err)
 		}
-		if isNetworkFault(fs.Kind) && t.Local == nil {
-			return bad(f+".kind", "%s: network faults need target.local (the drill must sit between the components)", fs.Kind)
+		if isNetworkFault(fs.Kind) && t.External != nil && (fs.Target != "proxy" || t.External.Proxy == "") {
+			return bad(f+".target", "%s of %s: against an external target the drill sits only between the workloads and the proxy (target proxy, with target.external.proxy); the stack's own links (proxy to servers) need target.local", fs.Kind, fs.Target)
 		}
 		if (fs.Kind == "kill" || fs.Kind == "pause" || fs.Kind == "lag") && t.External != nil && t.External.MariaDBRoot == "" && !strings.HasPrefix(fs.Target, "idserver") && !strings.HasPrefix(fs.Target, "txcoord") && fs.Target != "proxy" {
 			return bad(f+".target", "%s of a MariaDB server of an external target needs target.external.mariadb_root", fs.Kind)
@@ -370,6 +370,11 @@ func checkTarget(kind, target string) error {
 			return fmt.Errorf("%q: switchover takes shard:NAME", target)
 		}
 		return nil
+	case "clock_skew":
+		if what != "idserver" || arg == "" {
+			return fmt.Errorf("%q: clock_skew takes idserver:leader, idserver:follower or idserver:ID", target)
+		}
+		return nil
 	case "lag":
 		if what != "replica" && what != "mariadb" || arg == "" {
 			return fmt.Errorf("%q: lag takes replica:SHARD or mariadb:NAME (a replica)", target)
@@ -414,6 +419,7 @@ var faultParams = map[string][]string{
 	"kill":       {},
 	"pause":      {},
 	"switchover": {"to"},
+	"clock_skew": {"offset"},
 }
 
 func checkFaultParams(kind string, p map[string]any) error {
@@ -435,6 +441,12 @@ func checkFaultParams(kind string, p map[string]any) error {
 			}
 		}
 	}
+	if kind == "clock_skew" {
+		d, err := paramDuration(p["offset"])
+		if err != nil || d == 0 {
+			return fmt.Errorf("offset: %v: want a non-zero duration, e.g. -3s (back) or 2s (forward)", p["offset"])
+		}
+	}
 	if v, ok := p["rate"]; ok {
 		if n, ok := paramInt(v); !ok || n < 0 {
 			return fmt.Errorf("rate: %v: want KB/s, a whole number", v)
@@ -444,8 +456,8 @@ func checkFaultParams(kind string, p map[string]any) error {
 }
 
 var workloadParams = map[string][]string{
-	"set":      {},
-	"ids":      {"tag", "count"},
+	"set":      {"transactions"},
+	"ids":      {"tag", "count", "mode"},
 	"ryw":      {"keys"},
 	"bank":     {"accounts", "initial", "cross_shard"},
 	"register": {"keys", "consistency"},
@@ -475,6 +487,16 @@ func checkParams(kind string, p map[string]any) error {
 			if n, ok := paramInt(p[k]); ok && n < 2 {
 				return fmt.Errorf("%s: %d: bank needs at least 2", k, n)
 			}
+		}
+	}
+	if v, ok := p["transactions"]; ok {
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("transactions: %v: want true or false", v)
+		}
+	}
+	if v, ok := p["mode"]; ok {
+		if s, _ := v.(string); s != "segment" && s != "snowflake" {
+			return fmt.Errorf("mode: %v: want segment or snowflake", v)
 		}
 	}
 	if v, ok := p["consistency"]; ok {

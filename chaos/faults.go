@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -31,6 +34,8 @@ func newFault(s *stack, fs FaultSpec) (Fault, error) {
 		return &networkFault{s: s, spec: fs, name: name}, nil
 	case "lag":
 		return &lagFault{s: s, target: fs.Target, delay: pDuration(fs.Params, "delay", 5*time.Second), name: name}, nil
+	case "clock_skew":
+		return &clockFault{s: s, which: strings.TrimPrefix(fs.Target, "idserver:"), offset: pDuration(fs.Params, "offset", 0), name: name}, nil
 	case "switchover":
 		_, shard, _ := strings.Cut(fs.Target, ":")
 		return &switchoverFault{s: s, shard: shard, to: pString(fs.Params, "to", ""), name: name}, nil
@@ -61,7 +66,7 @@ func (f *processFault) Inject(ctx context.Context) error {
 	case f.target == "proxy" && f.s.procs["proxy"] != nil:
 		f.proc = f.s.procs["proxy"]
 	case f.target == "proxy":
-		return f.external(ctx, f.s.proxyAddr)
+		return f.external(ctx, f.s.proxyReal)
 	case strings.HasPrefix(f.target, "idserver:"):
 		if len(f.s.procs) == 0 {
 			i, err := f.s.idNode(ctx, strings.TrimPrefix(f.target, "idserver:"))
@@ -74,15 +79,15 @@ func (f *processFault) Inject(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		f.proc = f.s.procs["idserver:"+f.s.ids[i]]
-		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.ids[i])
+		f.proc = f.s.idg.Nodes[i].p
+		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.idg.Nodes[i].ID)
 	case strings.HasPrefix(f.target, "txcoord:"):
 		i, err := f.s.txNode(ctx, strings.TrimPrefix(f.target, "txcoord:"))
 		if err != nil {
 			return err
 		}
-		f.proc = f.s.procs["txcoord:"+f.s.txs[i]]
-		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.txs[i])
+		f.proc = f.s.txg.Nodes[i].p
+		f.name = fmt.Sprintf("%s(%s=%s)", f.kind, f.target, f.s.txg.Nodes[i].ID)
 	default:
 		svs, err := f.s.resolveServers(ctx, f.target)
 		if err != nil {
@@ -185,9 +190,12 @@ func (f *processFault) Recover(ctx context.Context) error {
 // idNode picks an ID service node by role (leader, follower) or ID. Just
 // after an election there may be no leader yet: it asks for a while.
 func (s *stack) idNode(ctx context.Context, which string) (int, error) {
+	if s.idg == nil {
+		return -1, errors.New("chaos: no ID service nodes known (target.external.idserver_http)")
+	}
 	if which != "leader" && which != "follower" {
-		for i, id := range s.ids {
-			if id == which {
+		for i, n := range s.idg.Nodes {
+			if n.ID == which {
 				return i, nil
 			}
 		}
@@ -215,9 +223,12 @@ func (s *stack) idNode(ctx context.Context, which string) (int, error) {
 // txNode picks a coordinator node by role (leader, follower) or ID, as
 // idNode does for the ID service.
 func (s *stack) txNode(ctx context.Context, which string) (int, error) {
+	if s.txg == nil {
+		return -1, errors.New("chaos: no coordinator group")
+	}
 	if which != "leader" && which != "follower" {
-		for i, id := range s.txs {
-			if id == which {
+		for i, n := range s.txg.Nodes {
+			if n.ID == which {
 				return i, nil
 			}
 		}
@@ -392,3 +403,66 @@ func (f *switchoverFault) Inject(ctx context.Context) error {
 }
 
 func (f *switchoverFault) Recover(context.Context) error { return nil }
+
+// clockFault moves an ID service node's clock by an offset (forward or
+// back) through its /debug/chaos/clock endpoint (the node runs with
+// --chaos-clock); Recover sets it back to the OS clock, which is itself a
+// jump the other way.
+type clockFault struct {
+	s      *stack
+	which  string
+	offset time.Duration
+	name   string
+	addr   string
+	entry  int
+}
+
+func (f *clockFault) Name() string { return f.name }
+
+func (f *clockFault) Inject(ctx context.Context) error {
+	i, err := f.s.idNode(ctx, f.which)
+	if err != nil {
+		return err
+	}
+	n := f.s.idg.Nodes[i]
+	f.addr = n.HTTP
+	f.name = fmt.Sprintf("clock_skew(idserver:%s=%s, %+v)", f.which, n.ID, f.offset)
+	f.entry = f.s.j.add(JournalEntry{Kind: jClock, What: n.ID, Addr: n.HTTP})
+	return setClockOffset(ctx, n.HTTP, f.offset)
+}
+
+func (f *clockFault) Recover(ctx context.Context) error {
+	if f.addr == "" {
+		return nil
+	}
+	// A node killed meanwhile came back with the OS clock.
+	if err := setClockOffset(ctx, f.addr, 0); err != nil && dialable(f.addr) {
+		return err
+	}
+	f.s.j.done(f.entry)
+	return nil
+}
+
+// setClockOffset sets the clock offset of the ID service node whose HTTP
+// API is at addr.
+func setClockOffset(ctx context.Context, addr string, d time.Duration) error {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(c, http.MethodPut, "http://"+addr+"/debug/chaos/clock?offset="+url.QueryEscape(d.String()), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("chaos: clock of %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("chaos: clock of %s: the node does not run with --chaos-clock", addr)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("chaos: clock of %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}

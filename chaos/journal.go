@@ -40,6 +40,9 @@ const (
 	// jKilled is a process of an external stack the drill killed: cleanup
 	// starts its command line again if nothing listens on its address.
 	jKilled = "killed"
+	// jClock is an ID service node whose clock the drill moved (its HTTP
+	// address in Addr): cleanup sets the offset back to 0.
+	jClock = "clock"
 	// jDir is a directory the drill made for its own stack: cleanup
 	// removes it once the processes in it are gone.
 	jDir = "dir"
@@ -194,7 +197,7 @@ func Cleanup(ctx context.Context, dir string, force bool, out io.Writer) Cleanup
 		failed := false
 		// Processes first (so a paused server's SIGCONT and the kill of a
 		// started one are not raced by anything else), directories last.
-		order := []string{jPaused, jProcess, jKilled, jDelay, jDir}
+		order := []string{jPaused, jProcess, jKilled, jDelay, jClock, jDir}
 		for _, kind := range order {
 			for i := len(jf.Entries) - 1; i >= 0; i-- {
 				e := jf.Entries[i]
@@ -264,6 +267,11 @@ func undo(ctx context.Context, e JournalEntry) error {
 		return nil
 	case jDelay:
 		return setDelay(ctx, e.Addr, 0)
+	case jClock:
+		if !dialable(e.Addr) {
+			return nil // gone (a drill's own node dies with it)
+		}
+		return setClockOffset(ctx, e.Addr, 0)
 	case jDir:
 		if e.Path == "" || !strings.Contains(filepath.Base(e.Path), "strata-chaos") {
 			return fmt.Errorf("refusing to remove %q: not a drill directory", e.Path)

@@ -10,7 +10,6 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,10 +38,10 @@ type stack struct {
 	log *slog.Logger
 	j   *journal
 
-	// proxyAddr is what clients dial: the proxy itself, or (local) a
-	// Toxiproxy link in front of it.
-	proxyAddr      string
-	user, password string
+	// proxyAddr is what clients dial: a Toxiproxy link in front of the
+	// proxy, which listens on proxyReal.
+	proxyAddr, proxyReal string
+	user, password       string
 	// dbSharded holds the workloads' tables (sharded over every shard in
 	// a local stack); dbSingle the bank's (one shard).
 	dbSharded, dbSingle string
@@ -57,8 +56,11 @@ type stack struct {
 	tp    *toxiproxy.ApiServer
 	links map[string]*toxiproxy.Proxy // "mariadb:NAME" (proxy→server), "proxy" (clients→proxy)
 	procs map[string]*proc            // "proxy", "idserver:ID", "txcoord:ID"
-	ids   []string                    // ID service node IDs, in order
-	txs   []string                    // coordinator node IDs, in order
+	txg   *Group                      // the coordinator group
+
+	// idg is the ID service group (external: nodes without processes,
+	// named by their gRPC addresses).
+	idg *Group
 
 	// External only.
 	dbRoot string
@@ -226,8 +228,7 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	// Toxiproxy, embedded: one link per server, the proxy's only way there.
 	// Its toxics log through zerolog's global logger at trace level (a line
 	// per interrupted pipe); only warnings are worth the console.
-	zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	s.tp = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	s.tp = newToxiproxy()
 	for _, sv := range s.topo.Servers() {
 		if _, err := s.link("mariadb:"+sv.Name, sv.Addr()); err != nil {
 			return nil, err
@@ -235,7 +236,8 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 	}
 
 	if lt.IDServers > 0 {
-		if err := s.startIDServers(ctx, lt.IDServers, o.Binary); err != nil {
+		// The clock a clock_skew fault moves; offset 0 unless one does.
+		if err := s.startIDServers(ctx, lt.IDServers, o.Binary, []string{"--chaos-clock"}); err != nil {
 			return nil, err
 		}
 	}
@@ -253,71 +255,46 @@ func startLocal(ctx context.Context, lt *LocalTarget, o StackOptions, j *journal
 // startTXCoords starts a `strata txcoord` group of n nodes on free ports,
 // without their Seata TCs (two nodes of one machine would both want 8091,
 // and the drills have no Seata client), and waits for a leader.
-func (s *stack) startTXCoords(ctx context.Context, n int, bin string) error {
-	type node struct{ id, raft, http, grpc string }
-	var nodes []node
-	var peers []string
-	for i := 1; i <= n; i++ {
-		nd := node{id: fmt.Sprintf("tx%d", i)}
-		for _, a := range []*string{&nd.raft, &nd.http, &nd.grpc} {
-			v, err := freeAddr()
-			if err != nil {
-				return err
-			}
-			*a = v
-		}
-		nodes = append(nodes, nd)
-		peers = append(peers, nd.id+"="+nd.raft)
+func (s *stack) startTXCoords(ctx context.Context, n int, bin string) (err error) {
+	s.txg, err = s.startGroup(ctx, GroupConfig{Binary: bin, Command: "txcoord", Nodes: n, Args: []string{"--seata-addr", "off"}})
+	if err != nil {
+		return err
 	}
-	for _, nd := range nodes {
-		p := &proc{
-			name: "txcoord:" + nd.id, addr: nd.grpc, j: s.j, env: s.env,
-			logPath: filepath.Join(s.dir, nd.id+".log"),
-			args: []string{bin, "txcoord", "--log-level", "warn", "--id", nd.id, "--data", filepath.Join(s.dir, nd.id),
-				"--raft-addr", nd.raft, "--http-addr", nd.http, "--grpc-addr", nd.grpc, "--seata-addr", "off",
-				"--bootstrap", "--peers", strings.Join(peers, ",")},
-		}
-		if err := p.start(); err != nil {
-			return err
-		}
-		s.procs[p.name] = p
-		s.txs = append(s.txs, nd.id)
-		s.txGRPC = append(s.txGRPC, nd.grpc)
-		s.txHTTP = append(s.txHTTP, nd.http)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if i, err := s.txLeader(ctx); err == nil && i >= 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("chaos: the coordinator group elected no leader in 30s (logs in %s)", s.dir)
+	s.txGRPC, s.txHTTP = s.txg.GRPCAddrs(), s.txg.HTTPAddrs()
+	return nil
 }
 
-// txStatus is the part of a coordinator node's /healthz the drill reads.
-type txStatus struct {
-	Node   string `json:"node"`
-	Leader bool   `json:"leader"`
+// startIDServers starts a `strata idserver` group of n nodes on free ports
+// and waits for a leader that serves.
+func (s *stack) startIDServers(ctx context.Context, n int, bin string, args []string) (err error) {
+	s.idg, err = s.startGroup(ctx, GroupConfig{Binary: bin, Command: "idserver", Nodes: n, Args: args})
+	if err != nil {
+		return err
+	}
+	s.idGRPC, s.idHTTP = s.idg.GRPCAddrs(), s.idg.HTTPAddrs()
+	return nil
 }
 
-// txLeader returns the index of the coordinator node that says it leads.
-func (s *stack) txLeader(ctx context.Context) (int, error) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for i, a := range s.txHTTP {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+"/healthz", nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st txStatus
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if st.Leader {
-			return i, nil
-		}
+// startGroup starts a group in the stack's directory, its processes in
+// the journal and in procs (by "command:ID", for the faults).
+func (s *stack) startGroup(ctx context.Context, cfg GroupConfig) (*Group, error) {
+	cfg.Dir, cfg.Env = s.dir, s.env
+	g, err := startGroup(ctx, cfg, s.j)
+	if g == nil {
+		return nil, err
 	}
-	return -1, errors.New("no coordinator node leads")
+	for _, n := range g.Nodes {
+		s.procs[n.p.name] = n.p
+	}
+	return g, err
+}
+
+// newToxiproxy is the embedded Toxiproxy. Its toxics log through
+// zerolog's global logger at trace level (a line per interrupted pipe);
+// only warnings are worth the console.
+func newToxiproxy() *toxiproxy.ApiServer {
+	zerolog.SetGlobalLevel(zerolog.WarnLevel)
+	return toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 }
 
 // link starts a Toxiproxy link to upstream and returns its address.
@@ -330,74 +307,21 @@ func (s *stack) link(name, upstream string) (string, error) {
 	return p.Listen, nil
 }
 
-func (s *stack) startIDServers(ctx context.Context, n int, bin string) error {
-	type node struct{ id, raft, http, grpc string }
-	var nodes []node
-	var peers []string
-	for i := 1; i <= n; i++ {
-		var nd node
-		nd.id = fmt.Sprintf("id%d", i)
-		for _, a := range []*string{&nd.raft, &nd.http, &nd.grpc} {
-			v, err := freeAddr()
-			if err != nil {
-				return err
-			}
-			*a = v
-		}
-		nodes = append(nodes, nd)
-		peers = append(peers, nd.id+"="+nd.raft)
-	}
-	for _, nd := range nodes {
-		p := &proc{
-			name: "idserver:" + nd.id, addr: nd.grpc, j: s.j, env: s.env,
-			logPath: filepath.Join(s.dir, nd.id+".log"),
-			args: []string{bin, "idserver", "--log-level", "warn", "--id", nd.id, "--data", filepath.Join(s.dir, nd.id),
-				"--raft-addr", nd.raft, "--http-addr", nd.http, "--grpc-addr", nd.grpc,
-				"--bootstrap", "--peers", strings.Join(peers, ",")},
-		}
-		if err := p.start(); err != nil {
-			return err
-		}
-		s.procs[p.name] = p
-		s.ids = append(s.ids, nd.id)
-		s.idGRPC = append(s.idGRPC, nd.grpc)
-		s.idHTTP = append(s.idHTTP, nd.http)
-	}
-	// Ready when a leader serves.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if i, err := s.idLeader(ctx); err == nil && i >= 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("chaos: the ID service elected no leader in 30s (logs in %s)", s.dir)
-}
-
-// idStatus is the part of an ID service node's /healthz the drill reads.
-type idStatus struct {
-	Node    string `json:"node"`
-	Leader  bool   `json:"leader"`
-	Serving bool   `json:"serving_segments"`
-}
-
-// idLeader returns the index of the node that says it leads and serves.
+// idLeader returns the index of the ID service node that says it leads
+// and serves.
 func (s *stack) idLeader(ctx context.Context) (int, error) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for i, a := range s.idHTTP {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+"/healthz", nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st idStatus
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if st.Leader && st.Serving {
-			return i, nil
-		}
+	if s.idg == nil {
+		return -1, errors.New("no ID service")
 	}
-	return -1, errors.New("no ID service node leads")
+	return s.idg.Leader(ctx)
+}
+
+// txLeader returns the index of the coordinator node that says it leads.
+func (s *stack) txLeader(ctx context.Context) (int, error) {
+	if s.txg == nil {
+		return -1, errors.New("no coordinator group")
+	}
+	return s.txg.Leader(ctx)
 }
 
 func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) error {
@@ -451,6 +375,7 @@ func (s *stack) startProxy(ctx context.Context, lt *LocalTarget, bin string) err
 		return err
 	}
 	s.procs["proxy"] = p
+	s.proxyReal = listen
 	if s.proxyAddr, err = s.link("proxy", listen); err != nil {
 		return err
 	}
@@ -508,10 +433,27 @@ func (s *stack) openProxy(db string) (*sql.DB, error) {
 
 // attachExternal describes a running stack.
 func attachExternal(et *ExternalTarget, log *slog.Logger, j *journal) (*stack, error) {
-	s := &stack{log: log, j: j, proxyAddr: et.Proxy, user: et.User, password: et.Password, dbSharded: et.Database, dbSingle: et.Database,
+	s := &stack{log: log, j: j, proxyReal: et.Proxy, user: et.User, password: et.Password, dbSharded: et.Database, dbSingle: et.Database,
 		idGRPC: et.IDServerGRPC, idHTTP: et.IDServerHTTP, dbRoot: et.MariaDBRoot}
+	if len(et.IDServerHTTP) > 0 {
+		s.idg = &Group{}
+		for i, h := range et.IDServerHTTP {
+			s.idg.Nodes = append(s.idg.Nodes, &GroupNode{ID: et.IDServerGRPC[i], HTTP: h, GRPC: et.IDServerGRPC[i]})
+		}
+	}
 	if s.dbRoot != "" {
 		if _, err := s.servers(); err != nil {
+			return nil, err
+		}
+	}
+	if et.Proxy != "" {
+		// The workloads reach the proxy through a link of the drill's own,
+		// so that network faults on target proxy work here too. The
+		// proxy's own connections (to its servers, the ID service, the
+		// coordinator) are the stack's: the drill cannot sit on them.
+		s.tp, s.links = newToxiproxy(), map[string]*toxiproxy.Proxy{}
+		var err error
+		if s.proxyAddr, err = s.link("proxy", et.Proxy); err != nil {
 			return nil, err
 		}
 	}

@@ -37,12 +37,19 @@ type Anomaly struct {
 	Ops    []string `json:"ops,omitempty"`
 }
 
-// maxAnomalies bounds how many anomalies of one checker are listed.
+// maxAnomalies bounds how many anomalies of one kind a checker lists (so
+// that every kind it found is named, however many of another there are).
 const maxAnomalies = 20
 
 func (c *CheckResult) add(a Anomaly) {
 	c.Passed = false
-	if len(c.Anomalies) < maxAnomalies {
+	n := 0
+	for _, b := range c.Anomalies {
+		if b.Kind == a.Kind {
+			n++
+		}
+	}
+	if n < maxAnomalies {
 		c.Anomalies = append(c.Anomalies, a)
 	}
 }
@@ -212,7 +219,7 @@ func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
 		c, err := s.get(ctx)
 		if err == nil {
 			oc, cancel := context.WithTimeout(ctx, opTimeout)
-			_, err = c.ExecContext(oc, "INSERT INTO set_items (id, client, n) VALUES (?, ?, ?)", id, client, n)
+			err = w.insert(oc, c, id, client, n)
 			cancel()
 		}
 		o.End, o.OK, o.Err = rec.now(), err == nil, errText(err)
@@ -225,6 +232,25 @@ func (w *setWorkload) Run(ctx context.Context, client int, rec *recorder) {
 		rec.add(o, true)
 		w.pace(ctx, t)
 	}
+}
+
+// insert adds one element: a plain INSERT, or with params.transactions
+// one INSERT between BEGIN and COMMIT (as an ORM's session would send it).
+func (w *setWorkload) insert(ctx context.Context, c *sql.Conn, id int64, client int, n int64) error {
+	const q = "INSERT INTO set_items (id, client, n) VALUES (?, ?, ?)"
+	if !pBool(w.spec.Params, "transactions") {
+		_, err := c.ExecContext(ctx, q, id, client, n)
+		return err
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, q, id, client, n); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func (w *setWorkload) Check(ctx context.Context, rec *recorder) CheckResult {
@@ -284,7 +310,7 @@ func checkSet(hist []Op, present, attempted map[int64]bool) CheckResult {
 	return res
 }
 
-// ---- ids: no duplicate, strictly increasing in real time (segment mode) ----
+// ---- ids: no duplicate, ordered as documented (segment or snowflake) ----
 
 type idsWorkload struct {
 	wbase
@@ -292,6 +318,26 @@ type idsWorkload struct {
 }
 
 func (w *idsWorkload) tag() string { return fmt.Sprintf("chaos-%d", w.runID) }
+
+func (w *idsWorkload) snowflake() bool {
+	return pString(w.spec.Params, "mode", "segment") == "snowflake"
+}
+
+// The snowflake layout the checker reads the worker from: the service's
+// default (Setup checks that the service agrees).
+const (
+	sfSequenceBits = 12
+	sfWorkerBits   = 10
+)
+
+func sfWorker(id uint64) uint64 { return id >> sfSequenceBits & (1<<sfWorkerBits - 1) }
+
+func (w *idsWorkload) fetch(ctx context.Context, count uint64) ([]client.Range, error) {
+	if w.snowflake() {
+		return w.cl.Snowflake(ctx, count)
+	}
+	return w.cl.Fetch(ctx, w.tag(), count)
+}
 
 func (w *idsWorkload) Setup(ctx context.Context) error {
 	cfg := client.DefaultConfig()
@@ -302,19 +348,57 @@ func (w *idsWorkload) Setup(ctx context.Context) error {
 		return err
 	}
 	w.cl = cl
+	// A snowflake node leases its worker just after it starts: allow for
+	// that as for an election.
 	c, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	_, err = cl.Fetch(c, w.tag(), 1)
-	return err
+	var rs []client.Range
+	for {
+		if rs, err = w.fetch(c, 1); err == nil || c.Err() != nil {
+			break
+		}
+		sleepCtx(c, 100*time.Millisecond)
+	}
+	if err != nil || !w.snowflake() {
+		return err
+	}
+	d, err := cl.Decode(c, rs[0].Start)
+	if err != nil {
+		return err
+	}
+	if d.Worker != sfWorker(rs[0].Start) || d.Sequence != rs[0].Start&(1<<sfSequenceBits-1) {
+		return fmt.Errorf("ids: the ID service's snowflake layout is not the default one (worker %d sequence %d decoded, %d %d expected): the checker reads the default", d.Worker, d.Sequence, sfWorker(rs[0].Start), rs[0].Start&(1<<sfSequenceBits-1))
+	}
+	return nil
 }
 
-func (w *idsWorkload) Run(ctx context.Context, client int, rec *recorder) {
+func (w *idsWorkload) Run(ctx context.Context, cl int, rec *recorder) {
 	count := uint64(pInt(w.spec.Params, "count", 10))
+	fetch := w.fetch
+	if w.snowflake() {
+		// Each snowflake client starts on its own node (client i on node
+		// i mod n), so that a fault on any node meets traffic; it fails
+		// over as any client does.
+		cfg := client.DefaultConfig()
+		n := len(w.s.idGRPC)
+		cfg.Addrs = append(append([]string(nil), w.s.idGRPC[cl%n:]...), w.s.idGRPC[:cl%n]...)
+		cfg.RetryFor = 3 * time.Second
+		c, err := client.New(cfg)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		fetch = func(ctx context.Context, count uint64) ([]client.Range, error) { return c.Snowflake(ctx, count) }
+	}
+	client := cl
 	for ctx.Err() == nil {
 		t := time.Now()
 		o := Op{Workload: "ids", Client: client, Kind: "fetch", Start: rec.now()}
+		if w.snowflake() {
+			o.Kind = "snowflake"
+		}
 		oc, cancel := context.WithTimeout(ctx, opTimeout)
-		rs, err := w.cl.Fetch(oc, w.tag(), count)
+		rs, err := fetch(oc, count)
 		cancel()
 		o.End, o.OK, o.Err = rec.now(), err == nil, errText(err)
 		for _, r := range rs {
@@ -327,13 +411,18 @@ func (w *idsWorkload) Run(ctx context.Context, client int, rec *recorder) {
 
 func (w *idsWorkload) Check(_ context.Context, rec *recorder) CheckResult {
 	defer w.cl.Close()
-	return checkIDs(rec.history("ids"))
+	if w.snowflake() {
+		return checkIDs(rec.history("ids"), sfWorker)
+	}
+	return checkIDs(rec.history("ids"), nil)
 }
 
-// checkIDs: no ID issued twice; and, as the README documents for segment
-// mode, every ID a call returns is greater than every ID of the tag any
-// call had returned before it began.
-func checkIDs(hist []Op) CheckResult {
+// checkIDs: no ID issued twice; and the documented order. Segment mode
+// (group nil): every ID a call returns is greater than every ID of the tag
+// any call had returned before it began. Snowflake mode (group gives an
+// ID's worker): the same among the IDs of one worker; IDs of different
+// workers are not ordered.
+func checkIDs(hist []Op, group func(uint64) uint64) CheckResult {
 	res := CheckResult{Name: "ids", Passed: true}
 	type iv struct {
 		lo, hi uint64
@@ -357,37 +446,52 @@ func checkIDs(hist []Op) CheckResult {
 			res.add(Anomaly{Kind: "duplicate ID", Detail: fmt.Sprintf("IDs %d..%d were issued twice", ivs[i].lo, min(ivs[i].hi, ivs[i-1].hi)), Ops: []string{a.String(), b.String()}})
 		}
 	}
-	// Real-time order: sweep calls by start; keep the largest ID among
-	// calls that had ended before.
+	// Real-time order, per group: sweep calls by start; keep the largest ID
+	// among calls that had ended before. A call's IDs come from one node,
+	// so from one worker.
 	type ev struct {
 		lo, hi uint64
 		op     int
 	}
-	var evs []ev
+	groups := map[uint64][]ev{}
 	for i, o := range hist {
 		if len(o.Ranges) == 0 {
 			continue
 		}
 		lo := o.Ranges[0][0]
 		last := o.Ranges[len(o.Ranges)-1]
-		evs = append(evs, ev{lo, last[0] + last[1] - 1, i})
+		var g uint64
+		if group != nil {
+			g = group(lo)
+		}
+		groups[g] = append(groups[g], ev{lo, last[0] + last[1] - 1, i})
 	}
-	byEnd := append([]ev(nil), evs...)
-	sortFunc(byEnd, func(a, b ev) bool { return hist[a.op].End < hist[b.op].End })
-	sortFunc(evs, func(a, b ev) bool { return hist[a.op].Start < hist[b.op].Start })
-	j, maxHi, maxOp := 0, uint64(0), -1
-	for _, e := range evs {
-		for j < len(byEnd) && hist[byEnd[j].op].End < hist[e.op].Start {
-			if byEnd[j].hi > maxHi {
-				maxHi, maxOp = byEnd[j].hi, byEnd[j].op
+	for g, evs := range groups {
+		byEnd := append([]ev(nil), evs...)
+		sortFunc(byEnd, func(a, b ev) bool { return hist[a.op].End < hist[b.op].End })
+		sortFunc(evs, func(a, b ev) bool { return hist[a.op].Start < hist[b.op].Start })
+		j, maxHi, maxOp := 0, uint64(0), -1
+		for _, e := range evs {
+			for j < len(byEnd) && hist[byEnd[j].op].End < hist[e.op].Start {
+				if byEnd[j].hi > maxHi {
+					maxHi, maxOp = byEnd[j].hi, byEnd[j].op
+				}
+				j++
 			}
-			j++
-		}
-		if maxOp >= 0 && e.lo <= maxHi {
-			res.add(Anomaly{Kind: "order violated", Detail: fmt.Sprintf("a call returned %d after an earlier call (ended before it began) had returned %d", e.lo, maxHi), Ops: []string{hist[maxOp].String(), hist[e.op].String()}})
+			if maxOp >= 0 && e.lo <= maxHi {
+				of := ""
+				if group != nil {
+					of = fmt.Sprintf(" of worker %d", g)
+				}
+				res.add(Anomaly{Kind: "order violated", Detail: fmt.Sprintf("a call returned %d after an earlier call (ended before it began) had returned %d%s", e.lo, maxHi, of), Ops: []string{hist[maxOp].String(), hist[e.op].String()}})
+			}
 		}
 	}
-	res.Summary = fmt.Sprintf("%d calls, %d IDs checked for duplicates and real-time order", len(hist), total)
+	what := "real-time order"
+	if group != nil {
+		what = fmt.Sprintf("real-time order per worker (%d workers)", len(groups))
+	}
+	res.Summary = fmt.Sprintf("%d calls, %d IDs checked for duplicates and %s", len(hist), total, what)
 	return res
 }
 

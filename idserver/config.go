@@ -65,6 +65,11 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// ChaosClock, when set, is the clock the node reads instead of the
+	// OS's, and the HTTP API serves /debug/chaos/clock to move it. For
+	// chaos drills only; nil (the default) in production.
+	ChaosClock *ChaosClock
 }
 
 // SnowflakeConfig configures snowflake mode. Every node of a cluster must

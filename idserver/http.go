@@ -22,6 +22,7 @@ import (
 //	GET  /api/snowflake/get/{key}       Leaf: the bare ID as text (key ignored, as in Leaf)
 //	GET  /api/snowflake/decode?snowflakeId=N  Leaf's decodeSnowflakeId
 //	GET  /metrics, /healthz
+//	GET, PUT /debug/chaos/clock?offset=D  only with Config.ChaosClock
 //
 // Errors are JSON {"error": "..."} under /v1 (400 bad input, 409 tag
 // exists, 503 unavailable, 500 otherwise) and text on the Leaf endpoints
@@ -72,6 +73,8 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.metrics.ServeHTTP(w, r)
 	case p == "/healthz":
 		h.healthz(w, r)
+	case p == "/debug/chaos/clock" && h.s.cfg.ChaosClock != nil:
+		h.s.cfg.ChaosClock.ServeHTTP(w, r)
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Errorf("no such endpoint %s", p))
 	}

@@ -97,7 +97,11 @@ type Server struct {
 // New builds a server around a running Raft node and the FSM that node
 // applies to. Serve starts it.
 func New(cfg Config, node RaftNode, fsm *FSM) (*Server, error) {
-	return newServer(cfg, node, fsm, time.Now, time.Sleep)
+	clock := time.Now
+	if cfg.ChaosClock != nil {
+		clock = cfg.ChaosClock.Now
+	}
+	return newServer(cfg, node, fsm, clock, time.Sleep)
 }
 
 // newServer is New with the clock injected (tests set it back).

@@ -71,13 +71,25 @@ func TestTLS(t *testing.T) {
 			c.MaxAllowedPacket = 1 << 20
 		})
 		tlsDB := p.Open(t, p.Demo, "tls=skip-verify")
-		var cipher sql.NullString
 		var name string
 		if err := tlsDB.QueryRow("SELECT 1").Scan(&name); err != nil {
 			t.Fatalf("require=%v, TLS client: %v", require, err)
 		}
-		_ = cipher
+		// SHOW STATUS tells the client about its own connection (the
+		// backend's would describe the proxy's plain one).
+		var variable, cipher, version string
+		if err := tlsDB.QueryRow("SHOW STATUS LIKE 'Ssl_cipher'").Scan(&variable, &cipher); err != nil || cipher == "" {
+			t.Errorf("TLS client: Ssl_cipher %q (%v)", cipher, err)
+		}
+		if err := tlsDB.QueryRow("SHOW SESSION STATUS LIKE 'Ssl_version'").Scan(&variable, &version); err != nil || !strings.HasPrefix(version, "TLSv1.") {
+			t.Errorf("TLS client: Ssl_version %q (%v)", version, err)
+		}
 		plain := p.Open(t, p.Demo)
+		if !require {
+			if err := plain.QueryRow("SHOW STATUS LIKE 'Ssl_cipher'").Scan(&variable, &cipher); err != nil || cipher != "" {
+				t.Errorf("plain client: Ssl_cipher %q (%v), want empty", cipher, err)
+			}
+		}
 		err := plain.Ping()
 		if require && proxytest.SQLErr(err) != 3159 {
 			t.Errorf("require: plain client got %v, want 3159", err)

@@ -28,14 +28,15 @@ import (
 	"github.com/strata-db/strata/shardproxy/wire"
 )
 
-// Planner builds the plan of one normalized statement (planner.Build).
+// Planner plans one normalized statement, returning the plan with its
+// facts (planner.Plan).
 type Planner = executor.Planner
 
 // Options are a Server's dependencies.
 type Options struct {
 	// Config is the validated configuration. Required.
 	Config *config.Config
-	// Planner builds plans; nil is planner.Build.
+	// Planner builds plans; nil is planner.Plan.
 	Planner Planner
 	// Registry receives the proxy's metrics and is served on /metrics. Nil
 	// makes a new one.
@@ -98,7 +99,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, errors.New("shardproxy: Options.Config: required")
 	}
 	if o.Planner == nil {
-		o.Planner = planner.Build
+		o.Planner = planner.Plan
 	}
 	cfg := o.Config
 	vs, err := cfg.VSchema()

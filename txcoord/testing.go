@@ -177,3 +177,17 @@ func (g *TestGroup) shutdown() {
 		_ = n.stop(false) // Raft is the cluster's to stop, in its own cleanup
 	}
 }
+
+// NewXATestGroup is NewTestGroup with the XA module (its default config)
+// on every node: the coordinator a proxy's tests point
+// transactions.coordinator at (GRPCAddrs).
+func NewXATestGroup(t testing.TB, n int) *TestGroup {
+	t.Helper()
+	return NewTestGroup(t, n, func(int) []Module {
+		x, err := NewXA(DefaultXAConfig())
+		if err != nil {
+			panic(fmt.Sprintf("txcoord test group: XA module: %v", err))
+		}
+		return []Module{x}
+	})
+}

@@ -44,10 +44,14 @@ func newBenchNamedCmd(e *env, en bench.Entry) *cobra.Command {
 	if en.New == nil {
 		short = "(" + en.NotYet + ") " + short
 	}
+	long := short
+	if en.Params != "" {
+		long += "\n\nParams (--param k=v,...; defaults in brackets): " + en.Params + "."
+	}
 	cmd := &cobra.Command{
 		Use:   en.Name,
 		Short: short,
-		Long: short + `
+		Long: long + `
 
 It starts what it needs on free ports in a temporary directory, runs the
 subject and its baselines in the same run, interleaving rounds (round 1 runs

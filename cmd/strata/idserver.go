@@ -21,7 +21,7 @@ import (
 type idserverOptions struct {
 	id, data                     string
 	raftAddr, httpAddr, grpcAddr string
-	bootstrap                    bool
+	bootstrap, chaosClock        bool
 	peers, join                  []string
 	svc                          idServiceFlags
 }
@@ -97,6 +97,7 @@ A node joining:     strata idserver --id n4 ... --join 127.0.0.1:7101`,
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "form a new cluster (of this node, or of --peers) if the data directory is empty")
 	f.StringSliceVar(&o.peers, "peers", nil, "initial voters as id=raftaddr, this node included (with --bootstrap)")
 	f.StringSliceVar(&o.join, "join", nil, "Raft addresses of existing members to ask to add this node")
+	f.BoolVar(&o.chaosClock, "chaos-clock", false, "for chaos drills only: read a clock that PUT /debug/chaos/clock?offset=D on the HTTP API moves (clock_skew faults); off by default")
 	addIDServiceFlags(f, &o.svc)
 	return cmd
 }
@@ -124,6 +125,10 @@ func runIDServer(ctx context.Context, e *env, o idserverOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	svc.Registerer, svc.Gatherer, svc.Logger = reg, reg, log
+	if o.chaosClock {
+		svc.ChaosClock = &idserver.ChaosClock{}
+		log.Warn("idserver: --chaos-clock: the clock can be moved through PUT /debug/chaos/clock (for drills, never in production)")
+	}
 	n, err := idserver.StartNode(idserver.NodeConfig{Service: svc, Raft: rc, HTTPAddr: o.httpAddr, GRPCAddr: o.grpcAddr})
 	if err != nil {
 		return err

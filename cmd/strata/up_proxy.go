@@ -94,9 +94,12 @@ func startUpProxy(ctx context.Context, e *env, o upOptions, topo *localdb.Topolo
 	}
 	if o.config == "" {
 		cfg.Databases["test"] = &config.Database{Shard: shards[0].Name}
-		// Reads go to the replicas, with read-your-writes per session (the
-		// default consistency), whenever there are replicas to read from.
+		// Reads go to the replicas whenever there are replicas to read
+		// from, and see every write the proxy acknowledged, whichever
+		// pooled connection made it: what an application written against
+		// one MariaDB expects.
 		cfg.ReadWrite.Enabled = len(shards[0].Replicas) > 0
+		cfg.ReadWrite.Consistency = "global"
 	}
 	cfg.Backend.User = localdb.AppUser
 	if !cfg.IDService.Enabled() && idAddr != "" {

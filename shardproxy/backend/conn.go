@@ -46,6 +46,11 @@ type Conn struct {
 	// stmts are the statements prepared on this connection (stmt.go).
 	stmts map[stmtKey]stmt
 	pkt   Packet // reused for each packet handed to a Sink
+	// multi, while ExecStmtAll runs, hands every result to the Sink;
+	// lastStmt is the server's id of the statement ExecStmtRaw or
+	// ExecStmtAll ran last.
+	multi    bool
+	lastStmt uint32
 }
 
 // Pool is the pool the connection belongs to.

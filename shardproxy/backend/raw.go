@@ -236,6 +236,15 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 		}
 		return started, serr
 	}
+	// more: a result of several ended; with c.multi it goes to sink and
+	// the next is read.
+	more := func() (bool, error) {
+		if !c.multi {
+			return c.moreResults(rd, started)
+		}
+		return started, deliver(p)
+	}
+next:
 	data, err := rd.packet()
 	if err != nil {
 		return fail(err)
@@ -250,7 +259,10 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 			return fail(errors.New("backend: malformed OK packet"))
 		}
 		if p.Status&mysql.ServerMoreResultsExists != 0 {
-			return c.moreResults(rd, started)
+			if _, err := more(); err != nil || !c.multi {
+				return started, err
+			}
+			goto next
 		}
 		if err := deliver(p); err != nil {
 			return started, err
@@ -292,6 +304,19 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 	if err := deliver(p); err != nil {
 		return started, err
 	}
+	if !deprecate && len(data) >= 5 && (uint16(data[3])|uint16(data[4])<<8)&mysql.ServerStatusCursorExists != 0 {
+		// A cursor opened (COM_STMT_EXECUTE with a cursor type): no rows
+		// follow, COM_STMT_FETCH asks for them. Under CLIENT_DEPRECATE_EOF
+		// the server ends the same way, with an OK after the columns.
+		*p = Packet{Kind: PacketEnd, Payload: data}
+		if !parseEnd(data, false, p) {
+			return fail(errors.New("backend: malformed end of rows"))
+		}
+		if err := deliver(p); err != nil {
+			return started, err
+		}
+		return started, c.finishRaw(rd)
+	}
 	cont := false
 	for {
 		if data, err = rd.packet(); err != nil {
@@ -306,7 +331,10 @@ func (c *Conn) readResponse(rd *rawReader, sink Sink) (started bool, err error) 
 				return fail(errors.New("backend: malformed end of rows"))
 			}
 			if p.Status&mysql.ServerMoreResultsExists != 0 {
-				return c.moreResults(rd, started)
+				if _, err := more(); err != nil || !c.multi {
+					return started, err
+				}
+				goto next
 			}
 			if err := deliver(p); err != nil {
 				return started, err

@@ -71,6 +71,7 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 			return err
 		}
 	}
+	c.lastStmt = s.id
 	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComStmtExecute)
 	buf = binary.LittleEndian.AppendUint32(buf, s.id)
 	buf = append(buf, args...)
@@ -171,4 +172,123 @@ func (c *Conn) closeStmt(id uint32) error {
 		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
 	return nil
+}
+
+// ExecStmtAll is ExecStmtRaw for a statement that may answer with several
+// results (a CALL: each result set, then its OUT parameters, then an OK):
+// every result goes to sink, each ended by a PacketOK or PacketEnd whose
+// Status carries SERVER_MORE_RESULTS_EXISTS when another follows. The
+// response of a CALL that fails after its first results is those results,
+// then the PacketErr.
+func (c *Conn) ExecStmtAll(text, db string, st *State, params int, args []byte, timeout time.Duration, sink Sink) error {
+	c.multi = true
+	defer func() { c.multi = false }()
+	return c.ExecStmtRaw(text, db, st, params, args, timeout, sink)
+}
+
+// LastStmt is the server's id of the statement ExecStmtRaw or ExecStmtAll
+// ran last on the connection (for FetchStmt and ResetStmt).
+func (c *Conn) LastStmt() uint32 { return c.lastStmt }
+
+// FetchStmt asks the server for up to rows rows of the cursor that
+// statement id opened (COM_STMT_FETCH) and hands them to sink, then the
+// PacketEnd (its Status has SERVER_STATUS_LAST_ROW_SENT after the last row:
+// the cursor is closed) or the PacketErr. Errors are as for QueryRaw.
+func (c *Conn) FetchStmt(id, rows uint32, timeout time.Duration, sink Sink) error {
+	if c.c.Buffered() != 0 {
+		c.broken = true
+		return c.connError(errors.New("backend: unread bytes from the server before a statement"))
+	}
+	rd := c.reader()
+	if timeout > 0 {
+		c.setDeadline(timeout)
+		defer c.clearDeadline()
+	}
+	b := [13]byte{9, 0, 0, 0, mysql.ComStmtFetch}
+	binary.LittleEndian.PutUint32(b[5:], id)
+	binary.LittleEndian.PutUint32(b[9:], rows)
+	if err := c.snd.send(b[:]); err != nil {
+		c.broken = true
+		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+	}
+	p := &c.pkt
+	deprecate := c.deprecateEOF()
+	cont := false
+	for {
+		data, err := rd.packet()
+		if err != nil {
+			c.broken = true
+			return c.connError(err)
+		}
+		switch {
+		case cont:
+			*p = Packet{Kind: PacketRow, Payload: data, Cont: true}
+		case len(data) > 0 && data[0] == mysql.EOFPacket && len(data) < 1<<24-1 && (deprecate || len(data) < 9):
+			*p = Packet{Kind: PacketEnd, Payload: data}
+			if !parseEnd(data, deprecate, p) {
+				c.broken = true
+				return c.connError(errors.New("backend: malformed end of rows"))
+			}
+			if err := sink.Packet(p); err != nil {
+				c.broken = true
+				return err
+			}
+			return c.finishRaw(rd)
+		case len(data) > 0 && data[0] == mysql.ErrPacket:
+			*p = Packet{Kind: PacketErr, Payload: data}
+			serr := c.serverErr(data)
+			if err := sink.Packet(p); err != nil {
+				c.broken = true
+				return err
+			}
+			if err := c.finishRaw(rd); err != nil {
+				return err
+			}
+			return serr
+		default:
+			*p = Packet{Kind: PacketRow, Payload: data}
+		}
+		cont = len(data) == 1<<24-1
+		if err := sink.Packet(p); err != nil {
+			c.broken = true
+			return err
+		}
+	}
+}
+
+// ResetStmt closes the cursor statement id has open, if any
+// (COM_STMT_RESET), so that the server drops what it materialized.
+func (c *Conn) ResetStmt(id uint32, timeout time.Duration) error {
+	if c.c.Buffered() != 0 {
+		c.broken = true
+		return c.connError(errors.New("backend: unread bytes from the server before a statement"))
+	}
+	rd := c.reader()
+	if timeout > 0 {
+		c.setDeadline(timeout)
+		defer c.clearDeadline()
+	}
+	b := [9]byte{5, 0, 0, 0, mysql.ComStmtReset}
+	binary.LittleEndian.PutUint32(b[5:], id)
+	if err := c.snd.send(b[:]); err != nil {
+		c.broken = true
+		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+	}
+	data, err := rd.packet()
+	if err != nil {
+		c.broken = true
+		return c.connError(err)
+	}
+	if len(data) > 0 && data[0] == mysql.ErrPacket {
+		serr := c.serverErr(data)
+		if err := c.finishRaw(rd); err != nil {
+			return err
+		}
+		return serr
+	}
+	if len(data) == 0 || data[0] != mysql.OKPacket {
+		c.broken = true
+		return c.connError(errors.New("backend: malformed answer to COM_STMT_RESET"))
+	}
+	return c.finishRaw(rd)
 }

@@ -69,12 +69,13 @@ func TestUnshardedPassthrough(t *testing.T) {
 	)
 }
 
-// allResults reads every result set of a statement.
-func allResults(t *testing.T, c *sql.Conn, q string) string {
+// allResults reads every result set of a statement (with arguments: a
+// prepared statement).
+func allResults(t *testing.T, c *sql.Conn, q string, args ...any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rows, err := c.QueryContext(ctx, q)
+	rows, err := c.QueryContext(ctx, q, args...)
 	if err != nil {
 		return "error: " + errText(err)
 	}
@@ -141,4 +142,49 @@ func TestCallResultSets(t *testing.T) {
 		}
 	}
 	p.same(t, "direct", "test", "DROP PROCEDURE rs2", "DROP PROCEDURE sig", "DROP PROCEDURE ms")
+}
+
+// TestPreparedCall: CALL as a prepared statement (go-sql-driver sends a
+// query with arguments as COM_STMT_PREPARE/EXECUTE) answers with every
+// result set, and the error after a result of one that signals, as MariaDB
+// does; in the sharded database a CALL that names none of its tables runs
+// on its home shard (the first).
+func TestPreparedCall(t *testing.T) {
+	p := connect(t, "direct", "test")
+	p.same(t, "direct", "test",
+		"DROP PROCEDURE IF EXISTS prs",
+		"CREATE PROCEDURE prs(a INT) BEGIN SELECT a AS x, 2 AS y UNION SELECT 3, 4; SELECT 'z' AS c; END",
+		"DROP PROCEDURE IF EXISTS psig",
+		"CREATE PROCEDURE psig(r INT) BEGIN SELECT r; SIGNAL SQLSTATE '45001' SET MESSAGE_TEXT = 'boom', MYSQL_ERRNO = 45001; END",
+	)
+	for _, q := range []string{"CALL prs(?)", "CALL psig(?)", "CALL nosuch(?)"} {
+		d, x := allResults(t, p.direct, q, 1), allResults(t, p.proxied, q, 1)
+		if d != x {
+			t.Errorf("%s\n  MariaDB: %s\n  proxy:   %s", q, d, x)
+		}
+	}
+	p.same(t, "direct", "test", "DROP PROCEDURE prs", "DROP PROCEDURE psig")
+
+	// Sharded: the procedure lives on the home shard's copy of the
+	// database (created there directly for the test).
+	setup(t)
+	home, err := sql.Open("mysql", env.topo.Shards()[0].Primary().DSN("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer home.Close()
+	for _, q := range []string{"DROP PROCEDURE IF EXISTS pshard", "CREATE PROCEDURE pshard(a INT) BEGIN SELECT a + 1 AS n; SELECT @@server_id = @@server_id AS ok; END"} {
+		if _, err := home.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer home.Exec("DROP PROCEDURE IF EXISTS pshard")
+	sh := connect(t, "demo", "demo")
+	if d, x := allResults(t, sh.direct, "CALL pshard(?)", 41), allResults(t, sh.proxied, "CALL pshard(?)", 41); d != x {
+		t.Errorf("sharded CALL pshard(?)\n  MariaDB (home shard): %s\n  proxy:                %s", d, x)
+	}
+	// A CALL naming a sharded table is not run on one shard.
+	if x := allResults(t, sh.proxied, "CALL pshard((SELECT COUNT(*) FROM items WHERE id = ?))", 1); !strings.Contains(x, "error") {
+		t.Errorf("a prepared CALL naming a sharded table: %s, want an error", x)
+	}
 }

@@ -46,3 +46,21 @@ func TestSQLMode(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLModePipes: under ANSI (PIPES_AS_CONCAT) || concatenates, also
+// after a national literal (TestMatchesMariaDB's seed 1796638956091622345
+// found N'a ' then || then an empty string), in the unsharded database, where the statement
+// goes to the server as the client's sql_mode reads it.
+func TestSQLModePipes(t *testing.T) {
+	p := connect(t, "direct", "test")
+	p.same(t, "direct", "test",
+		"SET SESSION sql_mode = 'ANSI'",
+		`SELECT N'a '||'' AS v`,
+		`SELECT N'a '||''`,
+		`SELECT 'x'||'y'||N'z' AS v, 1||0 AS w`,
+		"SET SESSION sql_mode = 'PIPES_AS_CONCAT'",
+		`SELECT N'a '||'b' AS v`,
+		"SET SESSION sql_mode = DEFAULT",
+		`SELECT N'a '||'' AS v`,
+	)
+}

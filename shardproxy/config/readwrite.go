@@ -19,7 +19,8 @@ type ReadWrite struct {
 	// the primary, as before.
 	Enabled bool `yaml:"enabled"`
 	// Consistency is the default read consistency of a session: session
-	// (read-your-writes), eventual, or strong (primary). A session changes
+	// (read-your-writes), global (read every write this proxy acknowledged,
+	// whichever connection made it), eventual, or strong (primary). A session changes
 	// it with SET strata_read_consistency = '...'. Default session.
 	Consistency string `yaml:"consistency"`
 	// MaxLag: a replica further behind gets no reads. Default 1s.
@@ -100,9 +101,9 @@ func (rw *ReadWrite) validate() error {
 		return fieldErr("read_write."+name, format, args...)
 	}
 	switch rw.Consistency {
-	case "session", "eventual", "strong":
+	case "session", "global", "eventual", "strong":
 	default:
-		return f("consistency", "%q: want session, eventual or strong", rw.Consistency)
+		return f("consistency", "%q: want session, global, eventual or strong", rw.Consistency)
 	}
 	switch rw.NoReplica {
 	case "primary", "fail":

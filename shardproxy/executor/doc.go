@@ -17,7 +17,9 @@
 // The fast lane (lane.go) runs the commonest reads below the listener, in
 // the client connection (package wire calls LaneQuery/LaneExecute): same
 // plan, but the shard's packets go to the client untouched. Prepared
-// statements are prepare.go. Session here is a client session as the
+// statements are prepare.go; a prepared CALL (several results) and cursors
+// (COM_STMT_FETCH) are relayed to the shard below the listener the same
+// way (relay.go). Session here is a client session as the
 // executor runs it: the session package's state plus prepared statements,
 // the fast path's scratch space and the lane's cursor.
 //

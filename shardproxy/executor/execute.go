@@ -156,7 +156,7 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		return kind, res, err
 	case sqlparser.DDLStatement:
 		// MySQL commits nothing for CREATE/DROP TEMPORARY TABLE.
-		if !isTempDDL(st) {
+		if !planner.IsTempDDL(st) {
 			if err := s.implicitCommit(); err != nil {
 				return kindDDL, nil, err
 			}
@@ -295,17 +295,14 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if cp := s.srv.plans.get(key); cp != nil {
 		return cp, nil
 	}
-	if err := s.srv.checkReserved(r.AST, s.DB); err != nil {
-		return nil, err
-	}
-	if ast, ok := rewriteConnectionID(r.AST); ok {
+	if ast, ok := planner.RewriteConnectionID(r.AST, connIDName); ok {
 		r.AST = ast
 		if r.BindVarNeeds == nil {
 			r.BindVarNeeds = &sqlparser.BindVarNeeds{}
 		}
 		r.AddFuncResult(connIDName)
 	}
-	plan, err := s.srv.buildPlan(r.AST, s.DB)
+	plan, err := s.srv.planner(r.AST, s.srv.vs, s.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -313,9 +310,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	if needs != nil && len(needs.NeedFunctionResult)+len(needs.NeedSystemVariable)+len(needs.NeedUserDefinedVariables) == 0 {
 		needs = nil // nothing from the session
 	}
-	cp := &cachedPlan{plan: plan, needs: needs, kind: kindOf(r.AST), normalized: normalized, needsText: engine.FactsOf(plan).NeedsText}
-	cp.reserve, cp.lockFn = reserveReason(r.AST), usesLockFuncs(r.AST)
-	cp.calcFound, cp.lastIDCol, cp.hasLimit = selectSideEffects(r.AST)
+	cp := &cachedPlan{plan: plan.Root, facts: plan.Facts, needs: needs, kind: kindOf(r.AST), normalized: normalized}
 	if rc := s.srv.rc; rc != nil {
 		if cp.plainSelect() {
 			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
@@ -324,7 +319,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		}
 	}
 	// A cached point select is the cache's to answer, not the lane's.
-	cp.lane = cp.plainSelect() && engine.FactsOf(plan).OneShardWhole && cp.point == nil
+	cp.lane = cp.plainSelect() && cp.facts.OneShardWhole && cp.point == nil
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }
@@ -334,7 +329,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 // (reserve, named locks) or in the session (SQL_CALC_FOUND_ROWS,
 // LAST_INSERT_ID(expr)) for execPlan to handle.
 func (cp *cachedPlan) plainSelect() bool {
-	return cp.kind == kindSelect && cp.reserve == "" && !cp.lockFn && !cp.calcFound && cp.lastIDCol == 0
+	return cp.kind == kindSelect && !cp.facts.SideEffects()
 }
 
 // parse parses one statement; its errors are MySQL's 1064. So is a panic of
@@ -407,17 +402,17 @@ func toNotSupported(err error) error {
 // (LAST_INSERT_ID, ROW_COUNT). text is the statement as the client sent it
 // (a prepared statement's text with its ?), for columns named after it.
 func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string) (*sqltypes.Result, error) {
-	if cp.needsText && text != "" {
+	if cp.facts.NeedsText && text != "" {
 		ctx = engine.WithSQL(ctx, text)
 	}
 	if cp.needs != nil {
 		s.fillNeeds(cp.needs, bv)
 	}
-	if cp.kind == kindDDL || cp.lockFn {
+	if cp.kind == kindDDL || cp.facts.LockFuncs {
 		// Lock functions, like DDL, are not part of a transaction: they
 		// run on the lock shard whatever shard the transaction is on.
 		s.OutsideTx = true
-		s.Reserving = cp.reserve
+		s.Reserving = cp.facts.Reserve
 		defer func() { s.OutsideTx, s.Reserving = false, "" }()
 	}
 	if err := s.autocommitStmt(cp); err != nil {
@@ -427,7 +422,7 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 	if s.vc != nil {
 		vc = s.vc
 	}
-	if cp.calcFound {
+	if cp.facts.CalcFoundRows {
 		s.Vars.Calc = &session.CalcFound{}
 		defer func() { s.Vars.Calc = nil }()
 	}
@@ -453,7 +448,7 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		}
 		s.RowCount = -1
 		s.FoundRows = uint64(len(res.Rows))
-		if cp.calcFound && s.Vars.Calc != nil {
+		if cp.facts.CalcFoundRows && s.Vars.Calc != nil {
 			n, err := s.Vars.Calc.Result()
 			if err != nil {
 				return nil, err
@@ -534,85 +529,8 @@ func (s *Session) sysVar(name string) *querypb.BindVariable {
 	return sqltypes.NullBindVariable
 }
 
-// buildPlan classifies a normalized statement: a SELECT with no table, or
-// one on a system database, is passed whole to one shard; everything else
-// goes to the planner.
-func (srv *Executor) buildPlan(stmt sqlparser.Statement, db string) (engine.Primitive, error) {
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union:
-		tables, sys := scanTables(stmt, db)
-		if tables == 0 || sys {
-			p := &engine.Passthrough{Query: sqlparser.NewParsedQuery(stmt), Shard: srv.homeShardOf(db), VSchema: srv.vs, Read: planner.IsPlainRead(stmt.(sqlparser.TableStatement)), AnyShard: true}
-			if tables == 0 && usesLockFuncs(stmt) {
-				p.Shard, p.AnyShard = srv.lockShard(), false
-				p.Detail = "named locks: the lock shard, on the session's reserved connection"
-			} else if tables == 0 {
-				p.NoTable = true
-				p.Detail = "no table: any shard answers"
-			} else {
-				p.SchemaVar = schemaVar(stmt)
-				p.Detail = "system database"
-			}
-			return namedPassthrough(stmt.(sqlparser.TableStatement), p), nil
-		}
-	}
-	return srv.planner(stmt, srv.vs, db)
-}
-
 func (srv *Executor) homeShardOf(db string) string {
 	return engine.HomeShard(srv.vs, srv.vs.Databases[db])
-}
-
-// scanTables counts the tables a statement reads (dual aside) and reports
-// whether any is in a system database.
-func scanTables(stmt sqlparser.Statement, db string) (n int, sys bool) {
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		ate, ok := node.(*sqlparser.AliasedTableExpr)
-		if !ok {
-			return true, nil
-		}
-		tn, ok := ate.Expr.(sqlparser.TableName)
-		if !ok {
-			return true, nil
-		}
-		q := tn.Qualifier.String()
-		if q == "" {
-			if strings.EqualFold(tn.Name.String(), "dual") {
-				return true, nil
-			}
-			q = db
-		}
-		n++
-		if sqlparser.SystemSchema(q) {
-			sys = true
-		}
-		return true, nil
-	}, stmt)
-	return n, sys
-}
-
-// schemaVar finds the bind variable an information_schema query compares
-// with table_schema or schema_name.
-func schemaVar(stmt sqlparser.Statement) string {
-	var name string
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		cmp, ok := node.(*sqlparser.ComparisonExpr)
-		if !ok || cmp.Operator != sqlparser.EqualOp || name != "" {
-			return true, nil
-		}
-		col, ok := cmp.Left.(*sqlparser.ColName)
-		if !ok {
-			return true, nil
-		}
-		switch strings.ToLower(col.Name.String()) {
-		case "table_schema", "schema_name", "trigger_schema", "routine_schema", "event_schema", "constraint_schema", "index_schema":
-			if arg, ok := cmp.Right.(*sqlparser.Argument); ok {
-				name = arg.Name
-			}
-		}
-		return true, nil
-	}, stmt)
-	return name
 }
 
 // implicitCommit ends an open transaction the way MySQL does before DDL

@@ -21,8 +21,9 @@ import (
 	"github.com/strata-db/strata/shardproxy/wire"
 )
 
-// Planner builds the plan of one normalized statement (planner.Build).
-type Planner func(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (engine.Primitive, error)
+// Planner plans one normalized statement, returning the plan with its
+// facts (planner.Plan).
+type Planner func(stmt sqlparser.Statement, vs *vschema.VSchema, db string) (*engine.Plan, error)
 
 // Options are an Executor's dependencies; the server builds them.
 type Options struct {
@@ -151,6 +152,9 @@ type Session struct {
 	fp fastState
 	// lane is the fast lane's cursor (lane.go), reused by every statement.
 	lane laneCursor
+	// cursors are the open cursors of prepared statements, by the
+	// client's statement id (relay.go).
+	cursors map[uint32]*cursor
 
 	// vc, when set, replaces the session as the plans' VCursor: tests run
 	// the whole statement path in process without backends.
@@ -172,6 +176,7 @@ func newSession(x *Executor, c *mysql.Conn) *Session {
 // reset starts the session over for COM_RESET_CONNECTION (session.Reset),
 // its prepared statements dropped too.
 func (s *Session) reset() {
+	s.closeCursors()
 	s.Session.Reset()
 	s.prepared = nil
 }
@@ -180,6 +185,13 @@ var (
 	_ wire.Session = (*Session)(nil)
 	_ wire.Server  = (*Executor)(nil)
 )
+
+// Close ends the session (session.Session.Close), its cursors closed
+// first.
+func (s *Session) Close() {
+	s.closeCursors()
+	s.Session.Close()
+}
 
 // MySQL implements wire.Session.
 func (s *Session) MySQL() *mysql.Conn { return s.Conn }

@@ -61,7 +61,7 @@ func newTestExecutor(t testing.TB, c *config.Config) *Executor {
 		QueryTimeout: c.QueryTimeout, MaxRows: 1 << 24, Collations: env.CollationEnv(),
 	}
 	return New(context.Background(), Options{
-		Config: c, VSchema: vs, Env: env, Planner: planner.Build, Shared: shared, Metrics: xm,
+		Config: c, VSchema: vs, Env: env, Planner: planner.Plan, Shared: shared, Metrics: xm,
 		Log: log, Version: c.ServerVersion,
 	})
 }

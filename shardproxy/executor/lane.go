@@ -66,6 +66,11 @@ type laneCursor struct {
 	stmtText   string
 	stmtParams int
 	stmtArgs   []byte
+	// stmtID is the client's statement; cursor: its execute asked for a
+	// cursor (relay.go), which the shard opened when cursorOpen.
+	stmtID             uint32
+	cursor, cursorOpen bool
+	colsEOF            bool // the columns' EOF is not yet written (relaySink.colsEOF)
 
 	used      bool      // ExecuteShards ran
 	noPrepare bool      // the shard would not prepare stmtText
@@ -102,7 +107,20 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 		return false, nil
 	}
 	e := s.srv.fast.getBytes(key)
-	if e == nil || !e.fast || !e.cp.lane {
+	if e == nil || !e.fast {
+		return false, nil
+	}
+	if e.cp.point != nil {
+		if !e.cp.point.Usable() || e.cp.needs != nil {
+			return false, nil
+		}
+		bv, ok := s.fastBindVars(sql, e, lits)
+		if !ok {
+			return false, nil
+		}
+		return s.laneCached(f, e.cp, bv, sql, false)
+	}
+	if !e.cp.lane {
 		return false, nil
 	}
 	bv, ok := s.fastBindVars(sql, e, lits)
@@ -247,7 +265,12 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err == nil && lc.warns > 0 {
 		s.CollectWarnings(conn)
 	}
-	t.Pool.Put(conn)
+	if lc.cursorOpen && err == nil && !conn.Broken() {
+		// The cursor lives on the connection: the session keeps it.
+		s.keepCursor(lc.stmtID, conn, conn.LastStmt(), true)
+	} else {
+		t.Pool.Put(conn)
+	}
 	if t.Done != nil {
 		t.Done(err)
 	}
@@ -264,10 +287,16 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 	case backend.PacketColumnCount, backend.PacketColumn:
 		lc.emit(p.Payload)
 	case backend.PacketColumnsDone:
-		if !lc.f.DeprecateEOF() {
+		if lc.cursor {
+			lc.colsEOF = !lc.f.DeprecateEOF()
+		} else if !lc.f.DeprecateEOF() {
 			lc.emitEOF(0)
 		}
 	case backend.PacketRow:
+		if lc.colsEOF {
+			lc.colsEOF = false
+			lc.emitEOF(0)
+		}
 		if !p.Cont {
 			lc.rows++
 		}
@@ -280,6 +309,10 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 		}
 	case backend.PacketEnd:
 		lc.done, lc.warns = true, p.Warnings
+		if lc.cursor {
+			lc.cursorEnd(p)
+			break
+		}
 		if lc.f.DeprecateEOF() {
 			lc.emitOK(mysql.EOFPacket, 0, 0, p.Warnings)
 		} else {
@@ -293,6 +326,24 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 		lc.emit(p.Payload)
 	}
 	return nil
+}
+
+// cursorEnd appends the end of the answer to an execute that asked for a
+// cursor: with the shard's SERVER_STATUS_CURSOR_EXISTS, one EOF (or OK)
+// after the columns; without (no cursor opened), the columns' EOF and the
+// end of the rows.
+func (lc *laneCursor) cursorEnd(p *backend.Packet) {
+	o := pktOut{f: lc.f, seq: lc.seq}
+	st := lc.status | p.Status&relayedStatus
+	lc.cursorOpen = p.Status&mysql.ServerStatusCursorExists != 0
+	if lc.colsEOF {
+		lc.colsEOF = false
+		if !lc.cursorOpen {
+			o.eof(lc.status, 0)
+		}
+	}
+	o.end(st, p.Warnings)
+	lc.seq = o.seq
 }
 
 // emit appends one packet for the client.
@@ -340,16 +391,33 @@ func (lc *laneCursor) emitErr(err error) {
 // binary rows go back as they are. The parameters are decoded only to route
 // the statement, as the listener would have decoded them.
 func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err error) {
-	if !s.laneReady() || s.Conn == nil || len(data) < 9 {
+	if s.Conn == nil || len(data) < 9 {
 		return false, nil
 	}
 	id := binary.LittleEndian.Uint32(data)
+	if len(s.cursors) > 0 {
+		// Executing a statement closes its cursor, as on MariaDB.
+		s.CloseCursor(id)
+	}
 	prep, p := s.Conn.PrepareData[id], s.prepared[id]
-	if prep == nil || p == nil || p.laneText == "" || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
+	if p != nil && p.call {
+		return s.relayCall(f, data, p)
+	}
+	if data[4]&cursorReadOnly != 0 && p != nil && !s.laneReady() {
+		return s.relayCursor(f, data, p)
+	}
+	if !s.laneReady() || prep == nil || p == nil || p.query != prep.PrepareStmt || len(prep.BindVars) != 0 || int(prep.ParamsCount) != p.params {
 		return false, nil
 	}
-	if data[4] != 0 || binary.LittleEndian.Uint32(data[5:]) != 1 {
-		return false, nil // a cursor, or an array of parameter sets
+	// A point select of a cached table is the cache's: answered from its
+	// packets on a hit, left to the ordinary path (which fills) otherwise.
+	// A cursor is not: its rows come by COM_STMT_FETCH.
+	cached := p.cp != nil && p.cp.point != nil && data[4]&cursorReadOnly == 0
+	if cached && (!p.cp.point.Usable() || p.cp.needs != nil) || !cached && p.laneText == "" {
+		return false, nil
+	}
+	if data[4]&^cursorReadOnly != 0 || binary.LittleEndian.Uint32(data[5:]) != 1 {
+		return false, nil // another cursor type, or an array of parameter sets
 	}
 	n := p.params
 	pos := 9
@@ -399,7 +467,11 @@ func (s *Session) LaneExecute(f *wire.Conn, data []byte) (handled bool, err erro
 	for k, v := range p.fixed {
 		bv[k] = v
 	}
-	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args}
+	if cached {
+		return s.laneCached(f, p.cp, bv, p.query, true)
+	}
+	s.lane = laneCursor{s: s, f: f, seq: 1, status: s.StatusFlags(), stmtText: p.laneText, stmtParams: n, stmtArgs: args,
+		stmtID: id, cursor: data[4]&cursorReadOnly != 0}
 	s.Hint.ForcePrimary = p.primaryHint
 	return s.runLane(f, p.cp, bv, p.query, p)
 }
@@ -512,8 +584,7 @@ func (s *Session) laneParams(data, nulls, types []byte, n int) (map[string]*quer
 // client's parameters v1..vN as ?, in that order, and the statement's own
 // literals in place; "" when the plan's SQL does not have each parameter
 // exactly once and in order (then the statement runs as text).
-func laneStmtText(plan engine.Primitive, fixed map[string]*querypb.BindVariable, n int) string {
-	f := engine.FactsOf(plan)
+func laneStmtText(f *engine.Facts, fixed map[string]*querypb.BindVariable, n int) string {
 	pq := f.Query
 	var tables map[string]sqlparser.Encodable
 	if f.Sub != nil {

@@ -17,25 +17,14 @@ type cachedPlan struct {
 	plan  engine.Primitive
 	needs *sqlparser.BindVarNeeds
 	kind  stmtKind
+	// facts are the plan's (engine.Facts, computed by the planner): what
+	// the statement asks of the protocol, the connection and the session.
+	facts engine.Facts
 	// normalized is the statement after normalization, for logs.
 	normalized string
-	// needsText: the plan names columns after the client's text.
-	needsText bool
 	// lane: a read that one shard answers whole, whose response the fast
 	// lane passes to the client as the shard sent it (lane.go).
 	lane bool
-	// reserve names what in the statement leaves state on its backend
-	// connection, which the session then keeps (reserve.go); lockFn: it
-	// calls named-lock functions, which run outside the transaction.
-	reserve string
-	lockFn  bool
-	// calcFound: a SELECT SQL_CALC_FOUND_ROWS; lastIDCol: the select-list
-	// item LAST_INSERT_ID(expr) sets the session's value (1-based, 0: none);
-	// hasLimit: a LIMIT of its own, which sql_select_limit yields to
-	// (sessionvars.go).
-	calcFound bool
-	lastIDCol int
-	hasLimit  bool
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.

@@ -42,6 +42,8 @@ type prepared struct {
 	// sent them (nil when unknown: an execute took the ordinary path).
 	laneText string
 	rawTypes []byte
+	// call: a CALL, relayed below the listener (relay.go).
+	call bool
 }
 
 func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepared, error) {
@@ -52,6 +54,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 	if m := s.Vars.Mode; m != 0 || sqlmode.Needed(query, 0) {
 		text = sqlmode.Normalize(query, m).SQL
 	}
+	text = trimTerminator(text)
 	stmt, known, err := s.srv.parse(text)
 	if err != nil {
 		// INSERT/REPLACE/DELETE ... RETURNING runs as text, the clause
@@ -87,7 +90,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		}
 		p.cp, p.fixed = cp, bv
 		if cp.lane && cp.needs == nil {
-			p.laneText = laneStmtText(cp.plan, bv, p.params)
+			p.laneText = laneStmtText(&cp.facts, bv, p.params)
 		} else {
 			p.laneText = namedLaneText(cp, query)
 		}
@@ -110,6 +113,7 @@ func (s *Session) register(id uint32, p *prepared) *prepared {
 		s.prepared = map[uint32]*prepared{}
 	}
 	s.sweepPrepared()
+	p.call = isCall(p.query)
 	s.prepared[id] = p
 	return p
 }
@@ -168,6 +172,10 @@ func (s *Session) sweepPrepared() {
 }
 
 func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) (*sqltypes.Result, error) {
+	if len(s.cursors) > 0 {
+		// Executing a statement closes its cursor, as on MariaDB.
+		s.CloseCursor(prep.StatementID)
+	}
 	start := time.Now()
 	s.Running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)
@@ -222,4 +230,22 @@ func (s *Session) runPrepared(ctx context.Context, prep *mysql.PrepareData) (stm
 	}
 	res, err := s.execPlan(ctx, p.cp, bv, p.query)
 	return p.kind, res, err
+}
+
+// trimTerminator drops the ';' that ends a statement and the comments and
+// spaces after it (sqlx sends `INSERT … ;--`): MariaDB prepares the
+// statement before it, vitess's parser would read a second statement.
+func trimTerminator(sql string) string {
+	if strings.IndexByte(sql, ';') < 0 {
+		return sql
+	}
+	toks := sqlmode.Tokens(sql, 0)
+	k := len(toks)
+	for k > 0 && toks[k-1].Kind == sqlmode.Punct && sql[toks[k-1].Pos] == ';' {
+		k--
+	}
+	if k == len(toks) || k == 0 {
+		return sql
+	}
+	return strings.TrimRight(sql[:toks[k].Pos], " \t\r\n")
 }

@@ -26,7 +26,9 @@ import (
 // connection is closed, never pooled: closing is the one way to be sure the
 // state is gone.
 //
-// What reserves:
+// What reserves (the planner says so in engine.Facts.Reserve and
+// LockFuncs, and refuses what cannot be served: planner/facts.go; the
+// session reserves when a statement runs with Session.Reserving set):
 //   - CREATE TEMPORARY TABLE (in an unsharded database; in a sharded one it
 //     would have to exist on every shard, and is refused with 1235);
 //   - GET_LOCK(): the named lock is held by the connection, whether or not
@@ -53,140 +55,6 @@ import (
 // id for the session (the one SHOW PROCESSLIST shows), not the id of
 // whichever backend connection happens to serve the statement.
 const connIDName = "__strataconnid"
-
-// reserveReason names what in stmt creates connection-bound state, "" for
-// nothing.
-func reserveReason(stmt sqlparser.Statement) string {
-	if ct, ok := stmt.(*sqlparser.CreateTable); ok && ct.Temp {
-		return "CREATE TEMPORARY TABLE"
-	}
-	why := ""
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		switch n := node.(type) {
-		case *sqlparser.LockingFunc:
-			if n.Type == sqlparser.GetLock {
-				why = "GET_LOCK"
-			}
-		case *sqlparser.FuncExpr:
-			if n.Name.Lowered() == "get_lock" {
-				why = "GET_LOCK"
-			}
-		}
-		return why == "", nil
-	}, stmt)
-	return why
-}
-
-// usesLockFuncs reports whether stmt calls a named-lock function.
-func usesLockFuncs(stmt sqlparser.Statement) bool {
-	found := false
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		switch n := node.(type) {
-		case *sqlparser.LockingFunc:
-			found = true
-		case *sqlparser.FuncExpr:
-			switch n.Name.Lowered() {
-			case "get_lock", "release_lock", "release_all_locks", "is_free_lock", "is_used_lock":
-				found = true
-			}
-		}
-		return !found, nil
-	}, stmt)
-	return found
-}
-
-// isTempDDL: CREATE or DROP TEMPORARY TABLE, which (unlike other DDL) do
-// not commit the open transaction.
-func isTempDDL(stmt sqlparser.Statement) bool {
-	switch st := stmt.(type) {
-	case *sqlparser.CreateTable:
-		return st.Temp
-	case *sqlparser.DropTable:
-		return st.Temp
-	}
-	return false
-}
-
-// checkReserved refuses what reserving cannot do right: a temporary table
-// in a sharded database, a lock function in a statement that reads tables.
-func (srv *Executor) checkReserved(stmt sqlparser.Statement, db string) error {
-	if isTempDDL(stmt) {
-		var tables sqlparser.TableNames
-		switch st := stmt.(type) {
-		case *sqlparser.CreateTable:
-			tables = sqlparser.TableNames{st.Table}
-		case *sqlparser.DropTable:
-			tables = st.FromTables
-		}
-		for _, t := range tables {
-			name := t.Qualifier.String()
-			if name == "" {
-				name = db
-			}
-			if d := srv.vs.Databases[name]; d != nil && d.Sharded {
-				return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
-					"temporary tables are not supported in sharded database %s: a session's temporary table lives on one backend connection, and a sharded database's statements go to every shard; create it in an unsharded database", name)
-			}
-		}
-		return nil
-	}
-	if !usesLockFuncs(stmt) {
-		return nil
-	}
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union:
-		if n, _ := scanTables(stmt, db); n == 0 {
-			return nil
-		}
-	}
-	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
-		"named-lock functions (GET_LOCK, RELEASE_LOCK, IS_FREE_LOCK, ...) are supported only in a SELECT without tables, such as SELECT GET_LOCK('name', 10): the proxy runs them on the shard that holds every client's locks")
-}
-
-// rewriteConnectionID replaces CONNECTION_ID() with the bind variable
-// connIDName, keeping the column's name, and reports whether it did.
-func rewriteConnectionID(stmt sqlparser.Statement) (sqlparser.Statement, bool) {
-	if usesLockFuncs(stmt) {
-		// IS_USED_LOCK() names the backend connection holding the lock,
-		// and such a statement runs on the session's reserved connection
-		// to the lock shard if it holds one: CONNECTION_ID() must be that
-		// connection's own id for IS_USED_LOCK(name) = CONNECTION_ID()
-		// ("do I still hold it?") to answer as on MySQL.
-		return stmt, false
-	}
-	found := false
-	out := sqlparser.SafeRewrite(stmt, func(node, _ sqlparser.SQLNode) bool {
-		if ae, ok := node.(*sqlparser.AliasedExpr); ok && ae.As.IsEmpty() && hasConnectionID(ae.Expr) {
-			ae.As = sqlparser.NewIdentifierCI(sqlparser.String(ae.Expr))
-		}
-		return true
-	}, func(c *sqlparser.Cursor) bool {
-		if f, ok := c.Node().(*sqlparser.FuncExpr); ok && isConnectionID(f) {
-			c.Replace(sqlparser.NewArgument(connIDName))
-			found = true
-		}
-		return true
-	})
-	return out.(sqlparser.Statement), found
-}
-
-func isConnectionID(f *sqlparser.FuncExpr) bool {
-	return f.Qualifier.IsEmpty() && f.Name.Lowered() == "connection_id" && len(f.Exprs) == 0
-}
-
-func hasConnectionID(e sqlparser.Expr) bool {
-	found := false
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		if f, ok := node.(*sqlparser.FuncExpr); ok && isConnectionID(f) {
-			found = true
-		}
-		return !found, nil
-	}, e)
-	return found
-}
-
-// lockShard is the shard that holds every session's named locks.
-func (srv *Executor) lockShard() string { return srv.vs.Shards[0] }
 
 // lockTables runs LOCK TABLES on the one shard that holds every table it
 // names, on a connection the session then keeps: table locks belong to the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
@@ -41,13 +42,13 @@ func (s *Session) returning(ctx context.Context, sql, base, clause string) (stmt
 	if err != nil {
 		return kindOf(stmt), nil, err
 	}
+	ret := planner.WithReturning(&engine.Plan{Root: cp.plan, Facts: cp.facts}, clause, s.isReference(table))
 	rp := &cachedPlan{
-		plan:       &engine.Returning{Input: cp.plan, Clause: clause, OneCopy: s.isReference(table)},
+		plan:       ret.Root,
+		facts:      ret.Facts,
 		needs:      cp.needs,
 		kind:       cp.kind,
 		normalized: cp.normalized + clause,
-		reserve:    cp.reserve,
-		lockFn:     cp.lockFn,
 	}
 	res, err := s.execPlan(ctx, rp, bv, sql)
 	return rp.kind, res, err

@@ -12,9 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/backend"
-	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
-	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
 )
 
@@ -125,7 +123,7 @@ func (s *Session) autocommitStmt(cp *cachedPlan) error {
 	default:
 		return nil
 	}
-	if engine.FactsOf(cp.plan).NoTable {
+	if cp.facts.NoTable {
 		return nil // no transaction on the server
 	}
 	sv.NextIso, sv.NextRO = "", ""
@@ -158,7 +156,7 @@ func (s *Session) setSelectLimit(ctx context.Context, expr sqlparser.Expr, sv *s
 // applySelectLimit cuts a top-level SELECT's result to sql_select_limit
 // when the statement has no LIMIT of its own.
 func applySelectLimit(sv *session.Vars, cp *cachedPlan, res *sqltypes.Result) *sqltypes.Result {
-	if !sv.HasSelectLimit || cp.kind != kindSelect || cp.hasLimit || uint64(len(res.Rows)) <= sv.SelectLimit {
+	if !sv.HasSelectLimit || cp.kind != kindSelect || cp.facts.HasLimit || uint64(len(res.Rows)) <= sv.SelectLimit {
 		return res
 	}
 	out := *res
@@ -194,81 +192,23 @@ func (s *Session) insertIDUsed(cp *cachedPlan, res *sqltypes.Result) {
 	}
 }
 
-// selectSideEffects reads what a SELECT asks of the session besides its
-// rows: SQL_CALC_FOUND_ROWS; the select-list item LAST_INSERT_ID(expr),
-// which sets the session's value (1-based, 0: none); and whether it has a
-// LIMIT of its own (sql_select_limit yields to it).
-func selectSideEffects(stmt sqlparser.Statement) (calc bool, lastIDCol int, hasLimit bool) {
-	switch st := stmt.(type) {
-	case *sqlparser.Select:
-		calc, hasLimit = st.SQLCalcFoundRows, st.Limit != nil
-		if st.SelectExprs != nil {
-			for i, e := range st.SelectExprs.Exprs {
-				if ae, ok := e.(*sqlparser.AliasedExpr); ok {
-					if f, ok := ae.Expr.(*sqlparser.FuncExpr); ok && f.Name.Lowered() == "last_insert_id" && len(f.Exprs) == 1 {
-						lastIDCol = i + 1
-					}
-				}
-			}
-		}
-	case *sqlparser.Union:
-		// SQL_CALC_FOUND_ROWS belongs in the first SELECT, which is
-		// deeper than Left when three or more are joined.
-		hasLimit = st.Limit != nil
-		if sel, _ := sqlparser.GetFirstSelect(st); sel != nil {
-			calc = sel.SQLCalcFoundRows
-		}
-	}
-	return calc, lastIDCol, hasLimit
-}
-
 // lastIDFrom sets LAST_INSERT_ID from the select-list item
 // LAST_INSERT_ID(expr): the server set it to expr of the last row.
 func (s *Session) lastIDFrom(cp *cachedPlan, res *sqltypes.Result) {
-	if cp.lastIDCol == 0 || len(res.Rows) == 0 {
+	col := cp.facts.LastInsertIDCol
+	if col == 0 || len(res.Rows) == 0 {
 		return
 	}
 	row := res.Rows[len(res.Rows)-1]
-	if cp.lastIDCol > len(row) || row[cp.lastIDCol-1].IsNull() {
+	if col > len(row) || row[col-1].IsNull() {
 		return
 	}
-	str := row[cp.lastIDCol-1].ToString()
+	str := row[col-1].ToString()
 	if u, err := strconv.ParseUint(str, 10, 64); err == nil {
 		s.LastInsertID = u
 	} else if n, err := strconv.ParseInt(str, 10, 64); err == nil {
 		s.LastInsertID = uint64(n)
 	}
-}
-
-// namedPassthrough names a passthrough's columns as the client's text
-// names them (planner.WithNames): the shard sees the normalized statement,
-// literals written back with their type (1 /* INT64 */ + 1). A select list
-// whose only such items are lone numbers stays as it is, and in the fast
-// lane: MariaDB names a number by its value, which the shard's text keeps.
-func namedPassthrough(stmt sqlparser.TableStatement, p *engine.Passthrough) engine.Primitive {
-	w := planner.WithNames(stmt, p)
-	f := engine.FactsOf(w)
-	if !f.NeedsText {
-		return p
-	}
-	sel, _ := sqlparser.GetFirstSelect(stmt)
-	if sel == nil {
-		return w
-	}
-	for i, fromText := range f.FromText {
-		if !fromText {
-			continue
-		}
-		ae, ok := sel.SelectExprs.Exprs[i].(*sqlparser.AliasedExpr)
-		if !ok {
-			return w
-		}
-		arg, ok := ae.Expr.(*sqlparser.Argument)
-		if !ok || (arg.Type != sqltypes.Int64 && arg.Type != sqltypes.Uint64 && arg.Type != sqltypes.Decimal) {
-			return w
-		}
-	}
-	return p
 }
 
 // namedLaneText is the statement the fast lane prepares on the shard for a
@@ -279,7 +219,7 @@ func namedPassthrough(stmt sqlparser.TableStatement, p *engine.Passthrough) engi
 // server does for the client's own statement. "" when the statement needs
 // the ordinary path.
 func namedLaneText(cp *cachedPlan, query string) string {
-	if f := engine.FactsOf(cp.plan); !f.NeedsText || !f.Passthrough || !cp.plainSelect() || cp.needs != nil {
+	if f := &cp.facts; !f.NeedsText || !f.Passthrough || !cp.plainSelect() || cp.needs != nil {
 		return ""
 	}
 	return query

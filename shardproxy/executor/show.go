@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/vschema"
+	"github.com/strata-db/strata/shardproxy/wire"
 )
 
 // show answers SHOW. The proxy answers what it knows better than any one
@@ -51,7 +53,14 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 				db = in.DbName.String()
 			}
 			return s.onShard(ctx, s.srv.homeShardOf(db), sql)
-		case sqlparser.VariableGlobal, sqlparser.VariableSession, sqlparser.StatusGlobal, sqlparser.StatusSession,
+		case sqlparser.StatusSession:
+			res, err := s.onShard(ctx, s.homeShard(), sql)
+			if err != nil {
+				return nil, err
+			}
+			s.clientTLSStatus(res)
+			return res, nil
+		case sqlparser.VariableGlobal, sqlparser.VariableSession, sqlparser.StatusGlobal,
 			sqlparser.Charset, sqlparser.Collation, sqlparser.Engines, sqlparser.Plugins, sqlparser.Privilege:
 			return s.onShard(ctx, s.homeShard(), sql)
 		}
@@ -74,6 +83,46 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 		return s.onShard(ctx, s.homeShard(), sql)
 	}
 	return nil, mysqlerr.NotSupported("%s", firstWords(sql)+" ...")
+}
+
+// clientTLSStatus puts the client connection's own Ssl_cipher and
+// Ssl_version in a SHOW [SESSION] STATUS answer: the backend's describe the
+// proxy's connection to it, and clients check these to see that their TLS
+// is on (go-sql-driver's TestTLS does).
+func (s *Session) clientTLSStatus(res *sqltypes.Result) {
+	var cipher, version string
+	if c, ok := s.Conn.GetRawConn().(*wire.Conn); ok {
+		if st, on := c.TLS(); on {
+			cipher = tls.CipherSuiteName(st.CipherSuite)
+			version = mariadbTLSVersion(st.Version)
+		}
+	}
+	for _, row := range res.Rows {
+		if len(row) != 2 {
+			continue
+		}
+		switch strings.ToLower(row[0].ToString()) {
+		case "ssl_cipher":
+			row[1] = sqltypes.NewVarChar(cipher)
+		case "ssl_version":
+			row[1] = sqltypes.NewVarChar(version)
+		}
+	}
+}
+
+// mariadbTLSVersion names a TLS version as MariaDB's Ssl_version does.
+func mariadbTLSVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return tls.VersionName(v)
 }
 
 // homeShard is the shard that answers session-level questions: the

@@ -25,19 +25,27 @@ const (
 	// last GTID on that shard, else on the primary), and otherwise reads as
 	// Eventual does.
 	Session Consistency = "session"
+	// Global is read-your-writes across connections: a read sees every
+	// write this proxy acknowledged, to any session, before the read began
+	// (MaxScale's causal_reads=global). What an application with a
+	// connection pool expects of one database: it writes on one pooled
+	// connection and reads on another. It reads as Session does, with the
+	// proxy's last write on the shard in place of the session's.
+	Global Consistency = "global"
 	// Eventual reads from any healthy replica within Config.MaxLag.
 	Eventual Consistency = "eventual"
 	// Strong reads from the primary.
 	Strong Consistency = "strong"
 )
 
-// ParseConsistency accepts "session", "eventual" and "strong" (any case).
+// ParseConsistency accepts "session", "global", "eventual" and "strong"
+// (any case).
 func ParseConsistency(s string) (Consistency, error) {
 	switch c := Consistency(lower(s)); c {
-	case Session, Eventual, Strong:
+	case Session, Global, Eventual, Strong:
 		return c, nil
 	}
-	return "", fmt.Errorf("fleet: consistency %q: want session, eventual or strong", s)
+	return "", fmt.Errorf("fleet: consistency %q: want session, global, eventual or strong", s)
 }
 
 // NoReplica says what a read does when no replica qualifies.

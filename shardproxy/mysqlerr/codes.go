@@ -14,6 +14,9 @@ const (
 	// SSReadOnlyTransaction: a write in a READ ONLY transaction.
 	SSReadOnlyTransaction = "25006"
 
+	// ERStmtHasNoOpenCursor: COM_STMT_FETCH of a statement without an
+	// open cursor (1421).
+	ERStmtHasNoOpenCursor = sqlerror.ErrorCode(1421)
 	// ERNoPartitionForGivenValue (1526): the closest analogue of a shard
 	// key outside every range.
 	ERNoPartitionForGivenValue = sqlerror.ErrorCode(1526)

@@ -100,7 +100,7 @@ func (pl *planner) resolveTable(tn sqlparser.TableName) (dbName string, d *vsche
 	d, t, err = pl.vs.FindTable(dbName, tn.Name.String())
 	switch {
 	case errors.Is(err, vschema.ErrUnknownDatabase):
-		return "", nil, nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, "42000", "Unknown database '%s'", dbName)
+		return "", nil, nil, sqlerror.NewSQLErrorf(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", dbName)
 	case errors.Is(err, vschema.ErrUnknownTable):
 		return "", nil, nil, sqlerror.NewSQLErrorf(sqlerror.ERNoSuchTable, sqlerror.SSUnknownTable,
 			"Table '%s.%s' doesn't exist (every table of sharded database %s must be declared in the proxy's config)", dbName, tn.Name.String(), dbName)

@@ -129,7 +129,7 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 	}
 	for n, row := range rows {
 		if len(row) != len(ins.Columns) {
-			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueCountOnRow, "21S01", "Column count doesn't match value count at row %d", n+1)
+			return nil, sqlerror.NewSQLErrorf(sqlerror.ERWrongValueCountOnRow, sqlerror.SSWrongValueCountOnRow, "Column count doesn't match value count at row %d", n+1)
 		}
 		row = append(row[:len(row):len(row)], make(sqlparser.ValTuple, len(extra))...)
 		if generate {

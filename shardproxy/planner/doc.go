@@ -10,6 +10,12 @@
 // generated columns its table declares; an increment of one row of a table
 // that combines writes is planned as engine.Combine.
 //
+// Plan returns the plan with its facts (engine.Facts, facts.go): what the
+// proxy needs to run it without looking at its primitives or its
+// statement again, from the tables it reads and writes to why it reserves
+// a connection; it also passes a SELECT of no table, or of a system
+// database, whole to one shard.
+//
 // Plans are immutable and hold precomputed query templates
 // (sqlparser.ParsedQuery): executing one substitutes bind variables and
 // nothing else.

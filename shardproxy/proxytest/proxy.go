@@ -36,7 +36,14 @@ type Proxy struct {
 	// reference, t1..t4 by id), Test unsharded on the first shard. They
 	// are the test's own: other tests on the same topology have others.
 	Demo, Test string
+
+	stopOnce sync.Once
+	stop     func()
 }
+
+// Stop stops the proxy and waits for it; the end of the test stops it too.
+// Safe to call twice.
+func (p *Proxy) Stop() { p.stopOnce.Do(p.stop) }
 
 // Config is a proxy config for a topology, with the databases Demo and
 // Test of Proxy under the keys "demo" and "test".
@@ -87,6 +94,19 @@ func Start(t testing.TB, topo *localdb.Topology, mut func(*config.Config)) *Prox
 		t.Fatal(err)
 	}
 	freshDatabases(t, topo, demo, test)
+	p := StartConfig(t, cfg)
+	p.Topo, p.Demo, p.Test = topo, demo, test
+	return p
+}
+
+// StartConfig starts a proxy with cfg as it is, for a test that builds its
+// own config (its own tables, some shards of a topology only): no database
+// is renamed or made, and Topo, Demo and Test are left empty.
+func StartConfig(t testing.TB, cfg *config.Config) *Proxy {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &Log{}
@@ -101,11 +121,12 @@ func Start(t testing.TB, topo *localdb.Topology, mut func(*config.Config)) *Prox
 		defer close(done)
 		_ = srv.Serve(ctx)
 	}()
-	t.Cleanup(func() {
+	p := &Proxy{Server: srv, Config: cfg, Registry: reg, Logs: logs, stop: func() {
 		cancel()
 		<-done
-	})
-	return &Proxy{Server: srv, Topo: topo, Config: cfg, Registry: reg, Logs: logs, Demo: demo, Test: test}
+	}}
+	t.Cleanup(p.Stop)
+	return p
 }
 
 // dbNames are the test's databases: its name, made a database name, and a

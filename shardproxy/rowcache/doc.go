@@ -8,7 +8,11 @@
 // each declared unique key), the bloom filter build from the table's keys at
 // start (and again after a write that may have inserted rows it cannot
 // name), one binlog tailer per shard, the SHOW STRATA CACHE / HOTKEYS /
-// BINLOG answers and the Prometheus metrics.
+// BINLOG answers and the Prometheus metrics. It also owns the wire form of
+// an entry (encode.go): the text-protocol packets a hit is answered with in
+// the proxy's fast lane (the entry's values are slices of them, so the
+// budget holds each value once), the shape's column definitions, and the
+// binary-protocol rows encoded from the values at send time.
 //
 // It does not run statements: the proxy passes a loader that runs the
 // client's own statement on the shard primary (fills never come from

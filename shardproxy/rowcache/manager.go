@@ -66,7 +66,7 @@ type Config struct {
 type keyCache struct {
 	col   string // lowered
 	isInt bool
-	c     *cachetier.Cache[*sqltypes.Result]
+	c     *cachetier.Cache[*entry]
 }
 
 type table struct {
@@ -105,7 +105,7 @@ type Manager struct {
 	log       *slog.Logger
 	tables    map[string]*table // "db.table"
 	tailers   []*binlogtail.Tailer
-	templates sync.Map    // variant → *sqltypes.Result without rows
+	templates sync.Map    // variant → *columns
 	bypass    atomic.Bool // a tailer is further behind than MaxLag
 	bypasses  atomic.Uint64
 	nTmpl     atomic.Int64
@@ -144,7 +144,7 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// resultCost is an entry's size: the result header and its rows. Column
+// resultCost is a result's size: its header and its rows. Column
 // definitions are shared by every entry of a statement shape (Get) and
 // held once per shape, outside the budget (at most maxTemplates shapes).
 func resultCost(r *sqltypes.Result) int64 {
@@ -157,6 +157,24 @@ func resultCost(r *sqltypes.Result) int64 {
 		for _, v := range row {
 			n += int64(32 + v.Len())
 		}
+	}
+	return n
+}
+
+// entryCost is an entry's size: its header and result, whose values are
+// slices of its encoded rows when it has them (the packets' headers and
+// length prefixes are then what the encoding adds).
+func entryCost(e *entry) int64 {
+	const header = 48 // the entry itself
+	if e == nil {
+		return 0
+	}
+	if e.rows == nil {
+		return header + resultCost(e.res)
+	}
+	n := int64(header + 96 + len(e.rows))
+	for _, row := range e.res.Rows {
+		n += 24 + 32*int64(len(row))
 	}
 	return n
 }
@@ -407,7 +425,7 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		}
 		cc := tc.Cache
 		cc.MaxBytes = max(budget, 1)
-		cache, err := cachetier.New(cc, resultCost)
+		cache, err := cachetier.New(cc, entryCost)
 		if err != nil {
 			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
 		}
@@ -536,42 +554,86 @@ func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
 // never outlives the caller's statement. Loads are bounded by the table's
 // LoadTimeout.
 func (m *Manager) Get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*sqltypes.Result, error) {
-	res, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*sqltypes.Result, bool, error) {
+	e, err := m.get(ctx, p, load)
+	if err != nil {
+		return nil, err
+	}
+	// Readers share the cached result: each gets its own header.
+	cp := *e.res
+	return &cp, nil
+}
+
+// Load is Get for the fast lane: the answer as packets (see Packets). ok
+// is false when the answer is not encoded (rows over one packet, fields
+// that are not the shape's): the caller then takes the ordinary path,
+// whose Get finds what this load stored.
+func (m *Manager) Load(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (pk Packets, ok bool, err error) {
+	e, err := m.get(ctx, p, load)
+	if err != nil {
+		return Packets{}, false, err
+	}
+	pk, ok = e.packets()
+	return pk, ok, nil
+}
+
+func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*entry, error) {
+	e, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*entry, bool, error) {
 		r, err := load(ctx)
 		if err != nil {
 			return nil, false, err
 		}
-		m.keepTemplate(p.variant, r)
 		// Every entry of a shape shares the shape's column definitions
-		// (which resultCost does not count): an entry is its rows.
-		if v, ok := m.templates.Load(p.variant); ok {
-			if f := v.(*sqltypes.Result).Fields; sameFields(f, r.Fields) {
-				cp := *r
-				cp.Fields = f
-				r = &cp
-			}
-		}
-		return r, len(r.Rows) > 0, nil
+		// (which the cost does not count): an entry is its rows.
+		return newEntry(r, m.keepTemplate(p.variant, r)), len(r.Rows) > 0, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if res == nil {
-		// The bloom filter says the row does not exist; answer with the
-		// shape's columns if a load of this shape was seen, else ask.
-		if v, ok := m.templates.Load(p.variant); ok {
-			res = v.(*sqltypes.Result)
-		} else {
-			r, err := load(ctx)
-			if err == nil {
-				m.keepTemplate(p.variant, r)
-			}
-			return r, err
-		}
+	if e != nil {
+		return e, nil
 	}
-	// Readers share the cached result: each gets its own header.
-	cp := *res
-	return &cp, nil
+	// The bloom filter says the row does not exist; answer with the
+	// shape's columns if a load of this shape was seen, else ask.
+	if v, ok := m.templates.Load(p.variant); ok {
+		c := v.(*columns)
+		return &entry{res: &sqltypes.Result{Fields: c.fields}, cols: c}, nil
+	}
+	r, err := load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newEntry(r, m.keepTemplate(p.variant, r)), nil
+}
+
+// Packets answers p from memory only, as packets for the client (see
+// Packets); ok false when memory does not hold the answer (then Get or
+// Load loads it) or it is not encoded (see Load). A row the bloom filter
+// or a negative entry knows to be absent is answered with the shape's
+// columns and no rows.
+func (m *Manager) Packets(p Point) (Packets, bool) {
+	e, _, ok := p.key.c.Peek(p.row, p.variant)
+	if !ok {
+		return Packets{}, false
+	}
+	if e == nil {
+		// The bloom filter's answer.
+		v, ok := m.templates.Load(p.variant)
+		if !ok {
+			return Packets{}, false
+		}
+		c := v.(*columns)
+		return Packets{Columns: c.pkts, Result: &sqltypes.Result{Fields: c.fields}, Binary: c.binary}, true
+	}
+	return e.packets()
+}
+
+// BinaryEncodable reports whether the binary-protocol rows of p's shape
+// are known to be encodable by AppendBinaryRows (a load of the shape was
+// seen and its columns have no date or time): a prepared statement's
+// miss is worth loading in the fast lane.
+func (m *Manager) BinaryEncodable(p Point) bool {
+	v, ok := m.templates.Load(p.variant)
+	return ok && v.(*columns).binary
 }
 
 const maxTemplates = 10000
@@ -590,13 +652,26 @@ func sameFields(a, b []*querypb.Field) bool {
 	return true
 }
 
-func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) {
-	if _, ok := m.templates.Load(variant); ok || m.nTmpl.Load() >= maxTemplates {
-		return
+// keepTemplate returns the shape's columns if r has them, remembering
+// them for the shape when it has none yet; nil if r's fields differ.
+func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) *columns {
+	if v, ok := m.templates.Load(variant); ok {
+		if c := v.(*columns); sameFields(c.fields, r.Fields) {
+			return c
+		}
+		return nil
 	}
-	if _, loaded := m.templates.LoadOrStore(variant, &sqltypes.Result{Fields: r.Fields}); !loaded {
+	if m.nTmpl.Load() >= maxTemplates {
+		return nil
+	}
+	v, loaded := m.templates.LoadOrStore(variant, newColumns(r.Fields))
+	if !loaded {
 		m.nTmpl.Add(1)
 	}
+	if c := v.(*columns); sameFields(c.fields, r.Fields) {
+		return c
+	}
+	return nil
 }
 
 func lower(s string) string { return strings.ToLower(s) }

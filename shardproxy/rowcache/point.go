@@ -44,6 +44,14 @@ func (m *Manager) Point(stmt sqlparser.Statement, db string, bv map[string]*quer
 	return pp.Bind(bv, session)
 }
 
+// Usable reports whether Bind may give a Point now (the table's caches are
+// ready and the binlog is within MaxLag), without counting a bypass: a
+// caller that asks first and then, when false, leaves the statement to a
+// path that calls Bind has it counted once.
+func (pp *PointPlan) Usable() bool {
+	return pp != nil && pp.t.ready.Load() && !pp.t.m.bypass.Load()
+}
+
 // Bind is the plan's Point for one execution: bv holds the statement's
 // bind variables, session what else shapes the result (character set, time
 // zone), which is part of the cache key. ok is false when the key's value

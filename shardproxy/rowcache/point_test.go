@@ -22,7 +22,7 @@ func logicManager(t *testing.T) *Manager {
 	}
 	tb := m.tables["demo.customers"]
 	mk := func(col string, isInt bool) *keyCache {
-		c, err := cachetier.New(cachetier.DefaultConfig(), resultCost)
+		c, err := cachetier.New(cachetier.DefaultConfig(), entryCost)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -315,17 +315,20 @@ func TestProxySplitsReadsAndWrites(t *testing.T) {
 	t.Logf("lag: reads back %v after the delay was removed", time.Since(recovered))
 }
 
-// TestProxyReadYourWrites: 16 sessions each update their own row and read it
+// TestProxyReadYourWrites: 16 writers each update their own row and read it
 // back through the proxy, 150 times each, with one of the two replicas
-// 1 s behind (MASTER_DELAY) and the max lag above it: in session
-// consistency no read is stale; in eventual consistency some are.
+// 1 s behind (MASTER_DELAY) and the max lag above it. Read on the writing
+// connection: in session consistency no read is stale; in eventual some
+// are. Read on another pooled connection: in global consistency none is
+// stale; in session (per connection) some are.
 func TestProxyReadYourWrites(t *testing.T) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 2))
 	ctx := context.Background()
 	p := startProxy(t, topo, func(c *config.Config) { c.ReadWrite.MaxLag = 5 * time.Second })
-	db := p.open(t, "app", 4)
+	const writers, rounds = 16, 150
+	db := p.open(t, "app", 2*writers)
 	mustExec(t, db, "CREATE TABLE kv (id INT PRIMARY KEY, v INT NOT NULL)")
-	for i := 0; i < 16; i++ {
+	for i := 0; i < writers; i++ {
 		mustExec(t, db, "INSERT INTO kv VALUES (?, 0)", i)
 	}
 	if err := topo.WaitReplicated(ctx); err != nil {
@@ -337,11 +340,19 @@ func TestProxyReadYourWrites(t *testing.T) {
 	}
 	time.Sleep(1200 * time.Millisecond)
 
-	const sessions, rounds = 16, 150
-	for _, level := range []string{"session", "eventual"} {
+	for n, c := range []struct {
+		level     string
+		conns     int // 1: read where written; 2: read on another connection
+		wantStale bool
+	}{
+		{"session", 1, false},
+		{"eventual", 1, true},
+		{"global", 2, false},
+		{"session", 2, true},
+	} {
 		var stale, onReplicas atomic.Int64
 		var wg sync.WaitGroup
-		errs := make(chan error, sessions)
+		errs := make(chan error, writers)
 		replicaReads := func() int {
 			n := 0
 			for _, r := range topo.Shards()[0].Replicas() {
@@ -350,28 +361,32 @@ func TestProxyReadYourWrites(t *testing.T) {
 			return n
 		}
 		before := replicaReads()
-		for s := 0; s < sessions; s++ {
+		for s := 0; s < writers; s++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				conn, err := db.Conn(ctx) // one client connection: one proxy session
-				if err != nil {
-					errs <- err
-					return
-				}
-				defer conn.Close()
-				if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = '"+level+"'"); err != nil {
-					errs <- err
-					return
+				conns := make([]*sql.Conn, c.conns) // one client connection: one proxy session
+				for i := range conns {
+					conn, err := db.Conn(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer conn.Close()
+					if _, err := conn.ExecContext(ctx, "SET strata_read_consistency = '"+c.level+"'"); err != nil {
+						errs <- err
+						return
+					}
+					conns[i] = conn
 				}
 				for i := 1; i <= rounds; i++ {
-					want := i + 1000*len(level)
-					if _, err := conn.ExecContext(ctx, "UPDATE kv SET v = ? WHERE id = ?", want, s); err != nil {
+					want := i + 1000*(n+1)
+					if _, err := conns[0].ExecContext(ctx, "UPDATE kv SET v = ? WHERE id = ?", want, s); err != nil {
 						errs <- err
 						return
 					}
 					var got int
-					if err := conn.QueryRowContext(ctx, "SELECT v FROM kv WHERE id = ?", s).Scan(&got); err != nil {
+					if err := conns[c.conns-1].QueryRowContext(ctx, "SELECT v FROM kv WHERE id = ?", s).Scan(&got); err != nil {
 						errs <- err
 						return
 					}
@@ -384,18 +399,17 @@ func TestProxyReadYourWrites(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Fatalf("%s: %v", level, err)
+			t.Fatalf("%s: %v", c.level, err)
 		}
 		onReplicas.Store(int64(replicaReads() - before))
-		t.Logf("%s: %d write-then-read pairs in %d sessions: %d reads on replicas, %d stale", level, sessions*rounds, sessions, onReplicas.Load(), stale.Load())
-		if level == "session" && stale.Load() != 0 {
-			t.Errorf("session consistency: %d stale reads", stale.Load())
-		}
-		if level == "session" && onReplicas.Load() == 0 {
-			t.Error("session consistency sent no read to a replica")
-		}
-		if level == "eventual" && stale.Load() == 0 {
-			t.Error("eventual consistency saw no stale read with a replica 1 s behind: the test cannot fail")
+		t.Logf("%s, reading on connection %d of the writer: %d write-then-read pairs in %d writers: %d reads on replicas, %d stale", c.level, c.conns, writers*rounds, writers, onReplicas.Load(), stale.Load())
+		switch {
+		case !c.wantStale && stale.Load() != 0:
+			t.Errorf("%s consistency: %d stale reads", c.level, stale.Load())
+		case !c.wantStale && onReplicas.Load() == 0:
+			t.Errorf("%s consistency sent no read to a replica", c.level)
+		case c.wantStale && stale.Load() == 0:
+			t.Errorf("%s consistency saw no stale read with a replica 1 s behind: the test cannot fail", c.level)
 		}
 	}
 }

@@ -26,6 +26,9 @@ type Router struct {
 	names map[*backend.Pool]string // pool -> fleet server name
 	pos   map[string]*posFetcher   // by shard
 	log   *slog.Logger
+	// global records every write through this proxy, as a session does
+	// its own: what Global reads must see.
+	global *session
 	// byName is the pools by fleet server name, for the fleet's events,
 	// which may come from its goroutines while Bind runs.
 	byName atomic.Pointer[map[string]*backend.Pool]
@@ -72,7 +75,7 @@ func New(fc fleet.Config, def fleet.Consistency, reg prometheus.Registerer, log 
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{f: f, def: def, pos: map[string]*posFetcher{}, log: log}
+	r := &Router{f: f, def: def, pos: map[string]*posFetcher{}, log: log, global: &session{shards: map[string]*shardState{}}}
 	for _, sh := range f.Shards() {
 		r.pos[sh] = &posFetcher{}
 	}
@@ -210,6 +213,7 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 				// COMMIT ends here, and a connection that broke after the
 				// server committed leaves the outcome unknown. Assume it did.
 				s.wrote(shard)
+				r.global.wrote(shard)
 			}
 		})
 	}
@@ -217,8 +221,12 @@ func (r *Router) Route(ctx context.Context, shard string, read bool, h *backend.
 	if h.Exclude != nil {
 		req.Exclude = r.names[h.Exclude]
 	}
-	if level == fleet.Session && !debugSkipReadYourWrites() {
-		after, err := r.sessionAfter(ctx, sessionOf(h), shard)
+	if (level == fleet.Session || level == fleet.Global) && !debugSkipReadYourWrites() {
+		s := r.global
+		if level == fleet.Session {
+			s = sessionOf(h)
+		}
+		after, err := r.sessionAfter(ctx, s, shard)
 		if err != nil {
 			return backend.Target{}, err
 		}
@@ -429,7 +437,7 @@ func HasPrimaryHint(sql string) bool {
 func ParseConsistency(v string) (fleet.Consistency, error) {
 	c, err := fleet.ParseConsistency(strings.Trim(strings.TrimSpace(v), `'"`))
 	if err != nil {
-		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, eventual or strong)", v)
+		return "", sqlerror.NewSQLErrorf(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'strata_read_consistency' can't be set to the value of '%s' (want session, global, eventual or strong)", v)
 	}
 	return c, nil
 }

@@ -84,3 +84,13 @@ func (s *Session) TakeExtra() ([]*sqltypes.Result, error) {
 	s.Extra, s.ExtraErr = nil, nil
 	return extra, err
 }
+
+// RawBefore sets on conn, before a statement the session runs there itself
+// (a relayed prepared CALL), the user variables s.Raw names, as ExecOn does.
+func (s *Session) RawBefore(ctx context.Context, conn *backend.Conn, shard string) error {
+	return s.rawBefore(ctx, conn, shard)
+}
+
+// RawAfter reads back into the session the user variables s.Raw may have
+// assigned on conn, and clears them there, as ExecOn does.
+func (s *Session) RawAfter(ctx context.Context, conn *backend.Conn) { s.rawAfter(ctx, conn) }

@@ -176,8 +176,15 @@ func (s *Session) StatusFlags() uint16 {
 		// with interpolateParams, libmariadb's escape function).
 		f |= mysql.ServerStatusNoBackslashEscapes
 	}
+	if s.Vars.Mode&sqlmode.AnsiQuotes != 0 {
+		f |= serverStatusAnsiQuotes
+	}
 	return f
 }
+
+// serverStatusAnsiQuotes is MariaDB's SERVER_STATUS_ANSI_QUOTES: the
+// session's sql_mode has ANSI_QUOTES.
+const serverStatusAnsiQuotes = 0x8000
 
 // ExecuteShards implements engine.VCursor. Outside a transaction one query
 // runs on the calling goroutine (no goroutine per query on the hot path);

@@ -123,6 +123,11 @@ type Session interface {
 	// ChangedUser starts the session over after COM_CHANGE_USER changed
 	// the connection's user (db: the database it names, "" for none).
 	ChangedUser(db string) error
+	// Fetch answers COM_STMT_FETCH (data: the packet after the command
+	// byte), writing the answer with WriteLane; CloseCursor closes
+	// statement id's cursor, if open (COM_STMT_RESET, COM_STMT_CLOSE).
+	Fetch(c *Conn, data []byte) error
+	CloseCursor(id uint32)
 }
 
 // NewConn wraps client connection c (connection id id) before the
@@ -235,6 +240,13 @@ func (f *Conn) command(length int) (handled bool, err error) {
 		return false, nil // Read passes on what there is, and the error
 	}
 	cmd := b[4]
+	if f.proto.capturing {
+		// An answer capture did not understand: as it came.
+		f.proto.capturing = false
+		if _, err := f.w.Write(f.proto.captured); err != nil {
+			return false, err
+		}
+	}
 	if cmd == comFieldList && length < 1<<16 {
 		pkt, err := f.readPacket(length)
 		if err != nil {
@@ -244,6 +256,11 @@ func (f *Conn) command(length int) (handled bool, err error) {
 	}
 	if handled, err := f.intercept(cmd, length); err != nil || handled {
 		return handled, err
+	}
+	if cmd == mysql.ComStmtExecute && len(f.proto.cursors) > 0 && length >= 5 {
+		if h, err := f.r.Peek(9); err == nil {
+			delete(f.proto.cursors, binary.LittleEndian.Uint32(h[5:])) // executing a statement closes its cursor
+		}
 	}
 	if f.lane && length <= laneMaxPacket && (cmd == mysql.ComQuery || cmd == mysql.ComStmtExecute) {
 		b, err := f.r.Peek(4 + length)
@@ -277,6 +294,7 @@ func (f *Conn) command(length int) (handled bool, err error) {
 			return handled, err
 		}
 	}
+	f.captureExecute(id, length)
 	f.findParamTypes(length, prep)
 	return false, nil
 }
@@ -341,6 +359,12 @@ func ParamType(typ, flag byte) (querypb.Type, error) {
 // or ERR ends the exchange. The listener writes each login packet whole, in
 // one call.
 func (f *Conn) Write(p []byte) (int, error) {
+	if f.proto.capturing {
+		if err := f.capture(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	if f.proto.watchExec {
 		f.proto.watchExec = false
 		if q := f.fixExecAnswer(p); q != nil {
@@ -411,6 +435,14 @@ func (f *Conn) startTLS() error {
 	f.tlsConn, f.shift = tc, 1
 	f.r, f.w = bufio.NewReaderSize(tc, 16384), tc
 	return nil
+}
+
+// TLS is the connection's TLS state, once the client turned TLS on.
+func (f *Conn) TLS() (tls.ConnectionState, bool) {
+	if f.tlsConn == nil {
+		return tls.ConnectionState{}, false
+	}
+	return f.tlsConn.ConnectionState(), true
 }
 
 // Close closes the connection (with TLS's close_notify when on).

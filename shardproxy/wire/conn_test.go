@@ -70,4 +70,6 @@ func (s *fakeSession) WarningCount() uint16                    { return 0 }
 func (s *fakeSession) FieldList(string, string) ([]*querypb.Field, error) {
 	return nil, nil
 }
-func (s *fakeSession) ChangedUser(string) error { return nil }
+func (s *fakeSession) ChangedUser(string) error  { return nil }
+func (s *fakeSession) Fetch(*Conn, []byte) error { return nil }
+func (s *fakeSession) CloseCursor(uint32)        {}

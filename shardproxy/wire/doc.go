@@ -4,14 +4,16 @@
 // max_allowed_packet with 1153 before reading them), answers the commands
 // the listener answers differently from MariaDB or not at all (protocol.go:
 // COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
-// COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication), fixes the
-// flags of prepared statements' parameter types, and hands the fast lane
-// the commands it may answer. It also holds the proxy's authentication
-// (auth.go) and packet builders and decoders (packet.go).
+// COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication, and
+// COM_STMT_FETCH of the cursors it keeps over results the listener wrote:
+// cursor.go), fixes the flags of prepared statements' parameter types, and
+// hands the fast lane the commands it may answer. It also holds the proxy's
+// authentication (auth.go) and packet builders and decoders (packet.go).
 //
 // What it needs of the proxy it declares: Server (packet limit, statistics,
-// prepare checks) and Session (the fast lane, prepared statements,
-// COM_CHANGE_USER's restart), both implemented by package executor.
+// prepare checks) and Session (the fast lane, prepared statements, the
+// session's cursors, COM_CHANGE_USER's restart), both implemented by
+// package executor.
 //
 // May import: config, internal/rawio, mysqlerr, vitess go/mysql. Never:
 // session, executor, planner, engine, shardproxy.

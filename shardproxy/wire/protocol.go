@@ -30,6 +30,9 @@ import (
 //   - the OK of a prepared statement carries its warning count (the
 //     listener's is always 0);
 //   - COM_STMT_PREPARE of several statements is 1064, of none 1065;
+//   - COM_STMT_FETCH goes to the session (Session.Fetch: the listener has
+//     no cursors), and COM_STMT_RESET and COM_STMT_CLOSE close the
+//     statement's cursor there before the listener answers them;
 //   - COM_CHANGE_USER authenticates again and starts the session over;
 //   - COM_STATISTICS, COM_PROCESS_INFO and COM_DEBUG get MariaDB's answers
 //     (mariadb-admin status and processlist send them).
@@ -55,6 +58,12 @@ type protoConn struct {
 	// watchExec: a COM_STMT_EXECUTE went to the listener; Write fixes its
 	// answer.
 	watchExec bool
+	// Cursors Conn keeps (cursor.go): while capturing, the listener's
+	// answer to the COM_STMT_EXECUTE of captureID is gathered in captured.
+	capturing bool
+	captureID uint32
+	captured  []byte
+	cursors   map[uint32]*heldCursor
 }
 
 // injected serves a command put in place of the client's.
@@ -90,6 +99,33 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		f.longData(pkt[1:])
 		return true, nil
+	case mysql.ComStmtFetch:
+		if f.sess == nil || f.sess.MySQL() == nil {
+			return false, nil
+		}
+		pkt, err := f.readPacket(length)
+		if err != nil {
+			return true, err
+		}
+		if len(pkt) >= 9 {
+			id := binary.LittleEndian.Uint32(pkt[1:])
+			if c := f.proto.cursors[id]; c != nil {
+				return true, f.fetchHeld(id, c, binary.LittleEndian.Uint32(pkt[5:]))
+			}
+		}
+		return true, f.sess.Fetch(f, pkt[1:])
+	case mysql.ComStmtClose:
+		if f.sess != nil && length >= 5 {
+			if h, err := f.r.Peek(9); err == nil {
+				id := binary.LittleEndian.Uint32(h[5:])
+				delete(f.proto.cursors, id)
+				f.sess.CloseCursor(id)
+			}
+		}
+		return false, nil // the listener forgets the statement
+	case comResetConnection:
+		f.proto.cursors = nil
+		return false, nil // the listener answers
 	case mysql.ComStmtReset:
 		if f.sess == nil || f.sess.MySQL() == nil {
 			return false, nil
@@ -104,6 +140,8 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		if len(h) == 9 && f.sess.MySQL().PrepareData[id] != nil {
 			delete(f.proto.longErr, id)
+			delete(f.proto.cursors, id)
+			f.sess.CloseCursor(id)
 			return false, nil // the listener drops the long data
 		}
 		return true, f.consumeAndAnswer(length, func() []byte {
@@ -359,7 +397,7 @@ func (f *Conn) changeUser(data []byte) error {
 	c.User, c.UserData = string(user), getter
 	c.CharacterSet = charset
 	c.PrepareData = map[uint32]*mysql.PrepareData{}
-	f.proto.typed, f.proto.longErr = nil, nil
+	f.proto.typed, f.proto.longErr, f.proto.cursors = nil, nil, nil
 	if err := f.sess.ChangedUser(string(db)); err != nil {
 		return fail(err)
 	}

@@ -185,6 +185,7 @@ func testConfig() Config {
 	c.RetryBackoff = 50 * time.Millisecond
 	c.MaxRetryBackoff = 200 * time.Millisecond
 	c.ScanInterval = 100 * time.Millisecond
+	c.DefaultGlobalTimeout = 300 * time.Millisecond
 	return c
 }
 
@@ -270,6 +271,16 @@ func TestGroupPhaseTwo(t *testing.T) {
 	for rm.count("rollback") != 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed-out transaction not rolled back: %v", rm.events)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFinished(t, tms[0], xid)
+	// A GlobalBegin that names no timeout gets the default one: it too ends.
+	xid = begin(t, tms[0], 0)
+	register(t, tms[1], xid, branch.BranchTypeTCC, "tcc-a", "")
+	for rm.count("rollback") != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("transaction begun without a timeout not rolled back: %v", rm.events)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

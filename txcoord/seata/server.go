@@ -52,7 +52,11 @@ type Config struct {
 	// ScanInterval is how often the leader looks for expired transactions
 	// and for phase-two work it is not doing yet.
 	ScanInterval time.Duration
-	Logger       *slog.Logger
+	// DefaultGlobalTimeout is the timeout of a global transaction whose
+	// GlobalBegin names none (0 or less): Seata's own default, so such a
+	// transaction still ends (rolled back) if its TM never does.
+	DefaultGlobalTimeout time.Duration
+	Logger               *slog.Logger
 }
 
 // DefaultConfig returns the defaults for 127.0.0.1:8091, Seata's port.
@@ -65,6 +69,8 @@ func DefaultConfig() Config {
 		RetryBackoff:    200 * time.Millisecond,
 		MaxRetryBackoff: 2 * time.Second,
 		ScanInterval:    500 * time.Millisecond,
+
+		DefaultGlobalTimeout: 60 * time.Second,
 	}
 }
 
@@ -77,6 +83,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"ProposeTimeout": c.ProposeTimeout, "CommitWait": c.CommitWait, "BranchTimeout": c.BranchTimeout,
 		"RetryBackoff": c.RetryBackoff, "MaxRetryBackoff": c.MaxRetryBackoff, "ScanInterval": c.ScanInterval,
+		"DefaultGlobalTimeout": c.DefaultGlobalTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("seata: %s must be positive, is %v", name, d))
@@ -312,7 +319,11 @@ func (s *Server) answer(c *conn, body any) message.MessageTypeAware {
 		return message.RegisterRMResponse{AbstractIdentifyResponse: message.AbstractIdentifyResponse{
 			AbstractResultMessage: ok, Version: req.Version, Identified: true}}
 	case message.GlobalBeginRequest:
-		r := s.propose(Command{Op: OpBegin, Name: req.TransactionName, TimeoutMs: req.Timeout.Milliseconds(),
+		timeout := req.Timeout
+		if timeout <= 0 {
+			timeout = s.cfg.DefaultGlobalTimeout
+		}
+		r := s.propose(Command{Op: OpBegin, Name: req.TransactionName, TimeoutMs: timeout.Milliseconds(),
 			NowMs: time.Now().UnixMilli(), Addr: s.cfg.Addr})
 		return message.GlobalBeginResponse{AbstractTransactionResponse: txResp(r), Xid: r.XID}
 	case message.GlobalCommitRequest:

@@ -1,7 +1,6 @@
 package hottest
 
 import (
-	"context"
 	"net"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // useTopo points cfg at the local servers of topo, on free ports.
@@ -33,43 +33,20 @@ func useTopo(cfg *config.Config, topo *localdb.Topology) {
 
 // proxy is a running proxy server.
 type proxy struct {
-	srv    *shardproxy.Server
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan struct{}
+	*proxytest.Proxy
+	srv *shardproxy.Server
+	reg *prometheus.Registry
 }
 
 // stop stops it and waits; safe to call twice.
-func (p *proxy) stop() {
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-	p.cancel = nil
-}
+func (p *proxy) stop() { p.Stop() }
 
 // launch starts a proxy with cfg; it stops at the end of the test (or
 // at stop).
 func launch(t testing.TB, cfg *config.Config) *proxy {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	reg := prometheus.NewRegistry()
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Registry: reg, Logger: localdb.TestLogger(t)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	p := &proxy{srv: srv, reg: reg, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		_ = srv.Serve(ctx)
-	}()
-	t.Cleanup(p.stop)
-	return p
+	p := proxytest.StartConfig(t, cfg)
+	return &proxy{Proxy: p, srv: p.Server, reg: p.Registry}
 }
 
 func splitAddr(t testing.TB, addr string) (string, string) {

@@ -57,7 +57,7 @@ func startProxy(t *testing.T, c *config.Config) *proxy {
 	}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: reg, Logger: localdb.TestLogger(t)})
+	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Plan, Registry: reg, Logger: localdb.TestLogger(t)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func setup(t *testing.T, shards, n int) (*localdb.Topology, []*sql.DB) {
 	c := proxyConfig(topo, time.Minute)
 	c.Cache.Tables = nil
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Build, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
+	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: c, Planner: planner.Plan, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +190,9 @@ func TestProxyCacheRace(t *testing.T) {
 	topo, direct := setup(t, 2, 4)
 	p := startProxy(t, proxyConfig(topo, time.Minute))
 	db := openDB(t, p.srv.Addr(), "demo", 16)
+	// Half the readers send text (the key in the statement), half execute
+	// prepared statements: the fast lane answers hits of both.
+	dbText := openDB(t, p.srv.Addr(), "demo", 8, "interpolateParams=true")
 	const keys = 4
 	rounds := 2000
 	var (
@@ -238,7 +241,11 @@ func TestProxyCacheRace(t *testing.T) {
 				k := 1 + r.IntN(keys)
 				start := time.Now()
 				var got int64
-				if err := db.QueryRow("SELECT v FROM customers WHERE id = ?", k).Scan(&got); err != nil {
+				rdb := db
+				if rd%2 == 0 {
+					rdb = dbText
+				}
+				if err := rdb.QueryRow("SELECT v FROM customers WHERE id = ?", k).Scan(&got); err != nil {
 					t.Errorf("read: %v", err)
 					return
 				}

@@ -4,16 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-db/strata/localdb"
-	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/planner/internal/difftest"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestProxyDifferential runs the differential corpus through the real
@@ -42,7 +40,7 @@ func runProxyDifferential(t *testing.T, tables []difftest.Table, refused bool) {
 			t.Fatal(err)
 		}
 	}
-	addr := startProxy(t, tables, shards[0], shards[1])
+	addr := proxytest.StartConfig(t, diffConfig(tables, shards[0], shards[1])).Server.Addr()
 	single := shards[2].Primary()
 
 	open := func(dsn string) *sql.DB {
@@ -179,10 +177,9 @@ func rowsOf(db *sql.DB, q string) (*difftest.Result, error) {
 	return difftest.FromRows(rows)
 }
 
-// startProxy starts the proxy over shards s0 and s1 with the differential
-// test's tables and returns its address.
-func startProxy(t *testing.T, tables []difftest.Table, s0, s1 *localdb.Shard) string {
-	t.Helper()
+// diffConfig is the proxy's config over shards s0 and s1 with the
+// differential test's tables.
+func diffConfig(tables []difftest.Table, s0, s1 *localdb.Shard) *config.Config {
 	cfg := config.DefaultConfig()
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Backend.User = localdb.AppUser
@@ -201,23 +198,5 @@ func startProxy(t *testing.T, tables []difftest.Table, s0, s1 *localdb.Shard) st
 		demo.Tables[tb.Name] = ct
 	}
 	cfg.Databases = map[string]*config.Database{"demo": demo, "test": {Shard: s0.Name}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
-	if err != nil {
-		cancel()
-		t.Fatal(fmt.Errorf("proxy: %w", err))
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return srv.Addr()
+	return cfg
 }

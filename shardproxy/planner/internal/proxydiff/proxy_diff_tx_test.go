@@ -6,12 +6,10 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-db/strata/localdb"
-	"github.com/strata-db/strata/shardproxy"
-	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/planner/internal/difftest"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/txcoord"
 )
 
@@ -151,38 +149,11 @@ func TestProxyDifferentialInTransaction(t *testing.T) {
 	t.Run("commit", func(t *testing.T) { run(t, true) })
 }
 
-// startTxProxy is startProxy with the coordinator at coord.
+// startTxProxy starts the proxy of TestProxyDifferential with the
+// coordinator at coord.
 func startTxProxy(t *testing.T, s0, s1 *localdb.Shard, coord []string) string {
 	t.Helper()
-	cfg := config.DefaultConfig()
-	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Backend.User = localdb.AppUser
-	cfg.Shards = []config.Shard{{Name: s0.Name, Primary: s0.Primary().Addr()}, {Name: s1.Name, Primary: s1.Primary().Addr()}}
-	demo := &config.Database{Sharded: true, Tables: map[string]*config.Table{}}
-	for _, tb := range difftest.Tables() {
-		ct := &config.Table{Kind: tb.Kind, Column: tb.Column, Type: tb.Type, Function: tb.Function}
-		if tb.Kind == "unsharded" {
-			ct.Shard = s0.Name
-		}
-		if tb.Function == "range" {
-			upper := int64(difftest.RangeSplit)
-			ct.Ranges = []config.Range{{Shard: s0.Name, Upper: &upper}, {Shard: s1.Name}}
-		}
-		demo.Tables[tb.Name] = ct
-	}
-	cfg.Databases = map[string]*config.Database{"demo": demo, "test": {Shard: s0.Name}}
+	cfg := diffConfig(difftest.Tables(), s0, s1)
 	cfg.Transactions.Coordinator = coord
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Registry: prometheus.NewRegistry(), Logger: localdb.TestLogger(t)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv.Addr()
+	return proxytest.StartConfig(t, cfg).Server.Addr()
 }
