@@ -17,9 +17,16 @@ func (f *countFSM) Restore([]byte) error      { return nil }
 
 // BenchmarkApply measures committed Applies on the leader of a 3-node cluster
 // over loopback TCP: one client at a time (latency), and 32 per CPU at once
-// (throughput, with Raft batching concurrent commands into one append).
+// (throughput, with Raft batching concurrent commands into one append),
+// on each log store.
 func BenchmarkApply(b *testing.B) {
-	c := NewTestCluster(b, 3, func(string) FSM { return &countFSM{} })
+	for _, store := range []string{LogStoreBolt, LogStoreWAL} {
+		b.Run(store, func(b *testing.B) { benchmarkApply(b, store) })
+	}
+}
+
+func benchmarkApply(b *testing.B, store string) {
+	c := NewTestCluster(b, 3, func(string) FSM { return &countFSM{} }, WithConfig(func(_ int, c *Config) { c.LogStore = store }))
 	leader := c.Leader(b, 10*time.Second)
 	cmd := make([]byte, 64)
 	ctx := context.Background()

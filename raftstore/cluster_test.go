@@ -340,7 +340,14 @@ func TestFailoverLosesNoAcknowledgedCommand(t *testing.T) {
 }
 
 func TestRestartedNodeCatchesUpFromItsDataDir(t *testing.T) {
+	for _, store := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(store, func(t *testing.T) { testRestartedNodeCatchesUp(t, store) })
+	}
+}
+
+func testRestartedNodeCatchesUp(t *testing.T, store string) {
 	c := NewTestCluster(t, 3, newLogFSMFor, WithConfig(func(i int, cfg *Config) {
+		cfg.LogStore = store
 		cfg.Meta = metaFor(cfg.NodeID)
 		cfg.SnapshotThreshold = 50
 		cfg.TrailingLogs = 20
@@ -679,9 +686,17 @@ func TestCloseEndsEverything(t *testing.T) {
 }
 
 // The path a consumer takes without Cluster: Open, bootstrap alone on port
-// 0, serve after Barrier, close, and reopen from the data directory.
+// 0, serve after Barrier, close, and reopen from the data directory; with
+// either log store, and a directory keeps the store it was made with.
 func TestSingleNodeOpenCloseReopen(t *testing.T) {
+	for _, store := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(store, func(t *testing.T) { testSingleNodeOpenCloseReopen(t, store) })
+	}
+}
+
+func testSingleNodeOpenCloseReopen(t *testing.T, store string) {
 	cfg := TestConfig("solo")
+	cfg.LogStore = store
 	cfg.DataDir = t.TempDir()
 	cfg.BindAddr = "127.0.0.1:0"
 	cfg.Bootstrap = true
@@ -705,11 +720,20 @@ func TestSingleNodeOpenCloseReopen(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, "the leader's own meta", func() bool { return maps.Equal(n.LeaderMeta(), metaFor("solo")) })
+	second := cfg
+	second.BindAddr = "127.0.0.1:0"
+	if n2, err := Open(second, newLogFSM()); err == nil {
+		n2.Close()
+		t.Fatal("a second Open of a data directory in use succeeded")
+	}
 	cfg.BindAddr = n.Addr()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
 
+	// Reopened asking for the other store, it keeps its own.
+	other := map[string]string{LogStoreBolt: LogStoreWAL, LogStoreWAL: LogStoreBolt}
+	cfg.LogStore = other[store]
 	fsm = newLogFSM()
 	if n, err = Open(cfg, fsm); err != nil {
 		t.Fatal(err)

@@ -16,9 +16,13 @@ type Config struct {
 	// NodeID is this node's unique, stable identity in the cluster. It must not
 	// change across restarts: Raft's membership is keyed by it.
 	NodeID string
-	// DataDir holds raft.db (the bolt log and stable store) and snapshots/.
-	// One node per directory: a second Open of the same directory fails.
+	// DataDir holds the log and stable store (raft.db, or wal/, see
+	// LogStore) and snapshots/. One node per directory: a second Open of
+	// the same directory fails.
 	DataDir string
+	// LogStore is the store a new DataDir gets: LogStoreBolt (the default)
+	// or LogStoreWAL. A DataDir that already holds one keeps it.
+	LogStore string
 	// BindAddr is the host:port the Raft TCP transport listens on. Port 0
 	// picks a free port; Addr reports the one chosen.
 	BindAddr string
@@ -94,6 +98,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotRetain:     2,
 		RaftLogLevel:       slog.LevelWarn,
+		LogStore:           LogStoreBolt,
 	}
 }
 
@@ -191,6 +196,11 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotRetain < 1 {
 		bad("SnapshotRetain", "must be at least 1")
+	}
+	switch c.LogStore {
+	case "", LogStoreBolt, LogStoreWAL:
+	default:
+		bad("LogStore", "%q is not %q or %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}
 	return errors.Join(errs...)
 }

@@ -1,9 +1,10 @@
-// Package raftstore is Strata's only user of hashicorp/raft and
-// raft-boltdb: it owns running a Raft node for a consumer's state machine
+// Package raftstore is Strata's only user of hashicorp/raft, raft-boltdb
+// and raft-wal: it owns running a Raft node for a consumer's state machine
 // (the ID service and the transaction coordinator each run their own group).
 //
 // It owns: starting a node, bootstrapping a cluster or joining one, the
-// bolt log and stable store (DataDir/raft.db), file snapshots
+// log and stable store (bolt in DataDir/raft.db, or raft-wal's segments in
+// DataDir/wal, chosen by Config.LogStore for a new directory), file snapshots
 // (DataDir/snapshots), the TCP transport, Apply with a timeout, membership
 // changes, leadership notifications, and each member's metadata (its API
 // addresses), replicated so that any node can point a client at the leader.

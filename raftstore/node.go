@@ -8,14 +8,11 @@ import (
 	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 // Node is one member of a Raft group. Its methods are safe for concurrent
@@ -27,7 +24,7 @@ type Node struct {
 
 	raft   *raft.Raft
 	fsm    *fsmAdapter
-	store  *raftboltdb.BoltStore
+	store  logStore
 	stream *streamLayer
 
 	events    *broadcaster
@@ -105,14 +102,9 @@ func open(cfg Config, userFSM FSM, ln net.Listener) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("raftstore: DataDir: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.DataDir, "raft.db"),
-		// Without a timeout a second process on the same directory would
-		// wait for the file lock forever.
-		BoltOptions: &bbolt.Options{Timeout: time.Second},
-	})
+	store, err := openLogStore(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("raftstore: open %s (in use by another node?): %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+		return nil, err
 	}
 	cleanup = append(cleanup, func() { store.Close() })
 	logs, err := raft.NewLogCache(512, store)

@@ -56,6 +56,7 @@ func NewTestGroup(t testing.TB, n int, newModules func(node int) []Module) *Test
 		g.mu.Unlock()
 		return f
 	}, raftstore.WithConfig(func(i int, c *raftstore.Config) {
+		c.LogStore = raftstore.LogStoreWAL // as DefaultConfig
 		c.Meta = map[string]string{MetaGRPC: g.grpcAddrs[i]}
 	}))
 	// Registered after the cluster's cleanup, so it runs before it: the

@@ -124,12 +124,15 @@ func TestXAConfigValidate(t *testing.T) {
 }
 
 // Concurrent decisions share Raft entries: many more decisions than
-// entries.
+// entries. With two proposers, as many callers as the default's eight
+// would leave fewer to share each entry on a fast disk.
 func TestXADecisionsBatched(t *testing.T) {
 	var mu sync.Mutex
 	xas := map[int]*XA{}
 	g := NewTestGroup(t, 3, func(i int) []Module {
-		x, err := NewXA(DefaultXAConfig())
+		cfg := DefaultXAConfig()
+		cfg.Proposers = 2
+		x, err := NewXA(cfg)
 		if err != nil {
 			panic(err)
 		}

@@ -65,6 +65,10 @@ type Session struct {
 	replayOver  bool
 	replayRest  string
 	replayBytes int
+	// spanned: the session's last transaction spanned shards, so its next
+	// begins as an XA branch at once (xa.go); early: this one did.
+	spanned bool
+	early   bool
 	// txLost is set when the pinned connection failed: the transaction is
 	// gone on the server, so every statement but ROLLBACK fails until the
 	// client ends it.
@@ -567,7 +571,7 @@ func (s *Session) openFirst(ctx context.Context, shard string) (string, error) {
 	}
 	s.Tx, s.TxShard, s.TxTarget = conn, shard, t
 	s.TxNext = s.Vars.NextTxSQL()
-	return s.Vars.BeginSQL(s.firstBegin()), nil
+	return s.Vars.BeginSQL(s.firstBegin(ctx, shard)), nil
 }
 
 func crossShardErr(a, b, what string) error {
@@ -619,6 +623,7 @@ func (s *Session) EndTx(commit bool) error {
 		s.TxBegin = "BEGIN"
 		return s.endSpanning(commit)
 	}
+	s.spanned = false
 	sql := "ROLLBACK"
 	if commit && !debugDropCommit() {
 		sql = "COMMIT"

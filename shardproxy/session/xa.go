@@ -134,13 +134,27 @@ func (s *Session) txMode() string {
 // firstBegin is what opens the transaction's first shard: the client's
 // BEGIN. In twopc mode, when that BEGIN takes no options (XA START takes
 // none), the session starts noting what the first shard runs, in case the
-// transaction spans shards.
-func (s *Session) firstBegin() string {
-	if s.txMode() == config.TxTwoPC {
-		if rest, ok := plainBegin(s.TxBegin); ok {
-			s.replayOn, s.replayRest = true, rest
+// transaction spans shards; or, when the session's last transaction
+// spanned shards, the transaction begins as an XA branch at once: the
+// next one probably spans shards too, and running the first shard's
+// writes again when it does would cost a round trip and the server's
+// work twice. If it stays on one shard it commits with XA COMMIT ... ONE
+// PHASE, in one round trip as COMMIT.
+func (s *Session) firstBegin(ctx context.Context, shard string) string {
+	if s.txMode() != config.TxTwoPC {
+		return s.TxBegin
+	}
+	rest, ok := plainBegin(s.TxBegin)
+	if !ok {
+		return s.TxBegin
+	}
+	if s.spanned {
+		if id, err := s.sh.XA.IDs.NextTxID(ctx); err == nil {
+			s.XID, s.TxXA, s.early = id, true, true
+			return xa.XID{TxID: id, Shard: shard}.Start() + rest
 		}
 	}
+	s.replayOn, s.replayRest = true, rest
 	return s.TxBegin
 }
 
@@ -467,6 +481,10 @@ func (s *Session) endSpanning(commit bool) error {
 			xaBranches = append(xaBranches, xa.Branch{Shard: b.Shard, Conn: wrap(b.Conn), Wrote: b.Wrote})
 		}
 	}
+	if s.early {
+		s.sh.XA.Metrics.Early(distributed)
+	}
+	s.spanned = distributed
 	if distributed && s.XID != 0 {
 		state := "committing"
 		if !commit {
@@ -563,7 +581,7 @@ func (s *Session) releaseBranches(err error) {
 		}
 	}
 	s.Branches = nil
-	s.XID, s.TxXA, s.TxWrote, s.TxNext = 0, false, false, ""
+	s.XID, s.TxXA, s.TxWrote, s.TxNext, s.early = 0, false, false, "", false
 	s.replayOn, s.replayOver, s.replay, s.replayRest, s.replayBytes = false, false, nil, "", 0
 }
 

@@ -1,12 +1,18 @@
 package xa_test
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
@@ -64,10 +70,13 @@ func BenchmarkTransfer(b *testing.B) {
 		d.Close()
 	}
 	var seq atomic.Int64
-	run := func(b *testing.B, dbName string, cross bool) {
+	run := func(b *testing.B, sessions int, dbName string, cross bool) {
 		db := p.open(b, dbName)
-		db.SetMaxIdleConns(64)
-		b.SetParallelism(8) // 16 sessions on 2 CPUs
+		db.SetMaxIdleConns(sessions)
+		procs := runtime.GOMAXPROCS(0)
+		b.SetParallelism((sessions + procs - 1) / procs)
+		sessions = procs * ((sessions + procs - 1) / procs)
+		self0, db0 := cpuSeconds(topo)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			r := rand.New(rand.NewPCG(uint64(seq.Add(1)), 1))
@@ -96,17 +105,25 @@ func BenchmarkTransfer(b *testing.B) {
 			}
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+		b.ReportMetric(float64(sessions)*b.Elapsed().Seconds()*1000/float64(b.N), "ms/transfer")
+		self1, db1 := cpuSeconds(topo)
+		b.ReportMetric((self1-self0)*1e6/float64(b.N), "proxy-cpu-us/transfer")
+		b.ReportMetric((db1-db0)*1e6/float64(b.N), "mariadb-cpu-us/transfer")
 	}
-	b.Run("cross", func(b *testing.B) {
-		d0, c0 := p.metric("strata_xa_decision_seconds_sum"), p.metric("strata_xa_commit_seconds_sum")
-		run(b, "bank", true)
-		d1, c1 := p.metric("strata_xa_decision_seconds_sum"), p.metric("strata_xa_commit_seconds_sum")
-		if c1 > c0 {
-			b.ReportMetric(100*(d1-d0)/(c1-c0), "decision%")
-		}
-	})
-	b.Run("single/twopc", func(b *testing.B) { run(b, "bank", false) })
-	b.Run("single/plain", func(b *testing.B) { run(b, "single", false) })
+	for _, sessions := range []int{16, 64} {
+		b.Run(fmt.Sprintf("sessions=%d/cross", sessions), func(b *testing.B) {
+			d0, c0, n0 := p.metric("strata_xa_decision_seconds_sum"), p.metric("strata_xa_commit_seconds_sum"), p.metric("strata_xa_commit_seconds_count")
+			run(b, sessions, "bank", true)
+			d1, c1, n1 := p.metric("strata_xa_decision_seconds_sum"), p.metric("strata_xa_commit_seconds_sum"), p.metric("strata_xa_commit_seconds_count")
+			if c1 > c0 {
+				b.ReportMetric(100*(d1-d0)/(c1-c0), "decision%")
+				b.ReportMetric(1000*(d1-d0)/(n1-n0), "decision-ms")
+				b.ReportMetric(1000*(c1-c0)/(n1-n0), "commit-ms")
+			}
+		})
+		b.Run(fmt.Sprintf("sessions=%d/single/twopc", sessions), func(b *testing.B) { run(b, sessions, "bank", false) })
+		b.Run(fmt.Sprintf("sessions=%d/single/plain", sessions), func(b *testing.B) { run(b, sessions, "single", false) })
+	}
 }
 
 func benchTransfer(db *sql.DB, id int64, a, c int) error {
@@ -127,4 +144,30 @@ func benchTransfer(db *sql.DB, id int64, a, c int) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// cpuSeconds is the CPU time used so far by this process (the proxy, the
+// coordinator group and the clients) and by the topology's MariaDB
+// servers: CPU per transfer is less distorted by other load on the
+// machine than wall time, and on two cores it bounds throughput.
+func cpuSeconds(topo *localdb.Topology) (self, servers float64) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	total := 0.0
+	for _, s := range topo.Servers() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.Pid()))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis; utime and stime
+		// are the 12th and 13th of them, in clock ticks (100 per second).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 13 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			total += (u + st) / 100
+		}
+	}
+	return self, total
 }

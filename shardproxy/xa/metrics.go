@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // committer and resolver.
 type Metrics struct {
 	commits, onePhase, aborts, rollbacks, unknown prometheus.Counter
-	resolved, upgrades                            *prometheus.CounterVec
+	resolved, upgrades, early                     *prometheus.CounterVec
 	inDoubt                                       prometheus.Gauge
 	decision, commitLatency                       prometheus.Histogram
 }
@@ -31,6 +31,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_xa_upgrades_total",
 			Help: "Transactions whose first shard's writes ran again under XA when they spanned shards, by result (ok, changed: the rows had changed and the transaction was told to retry).",
 		}, []string{"result"}),
+		early: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_xa_early_branches_total",
+			Help: "Transactions begun as an XA branch on their first shard because the session's previous transaction spanned shards, by result (spanned, one_shard: committed in one phase).",
+		}, []string{"result"}),
 		inDoubt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_xa_in_doubt_branches",
 			Help: "Prepared branches of ours the last recovery pass found and could not finish yet.",
@@ -43,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.resolved, m.upgrades, m.inDoubt, m.decision, m.commitLatency)
+		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.resolved, m.upgrades, m.early, m.inDoubt, m.decision, m.commitLatency)
 	}
 	return m
 }
@@ -58,5 +62,18 @@ func (m *Metrics) Upgraded(ok bool) {
 		m.upgrades.WithLabelValues("ok").Inc()
 	} else {
 		m.upgrades.WithLabelValues("changed").Inc()
+	}
+}
+
+// Early counts a transaction begun as an XA branch on its first shard:
+// spanned says whether it went on to span shards.
+func (m *Metrics) Early(spanned bool) {
+	if m == nil {
+		return
+	}
+	if spanned {
+		m.early.WithLabelValues("spanned").Inc()
+	} else {
+		m.early.WithLabelValues("one_shard").Inc()
 	}
 }

@@ -112,6 +112,13 @@ func (p *proxy) open(t testing.TB, db string) *sql.DB {
 func (p *proxy) metric(name string) float64 {
 	mfs, _ := p.reg.Gather()
 	for _, mf := range mfs {
+		if base, ok := strings.CutSuffix(name, "_count"); ok && mf.GetName() == base {
+			n := 0.0
+			for _, m := range mf.GetMetric() {
+				n += float64(m.GetHistogram().GetSampleCount())
+			}
+			return n
+		}
 		if base, ok := strings.CutSuffix(name, "_sum"); ok && mf.GetName() == base {
 			sum := 0.0
 			for _, m := range mf.GetMetric() {
@@ -208,14 +215,19 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	p := startProxy(t, bankConfig(topo, g.GRPCAddrs(), "127.0.0.1:0"), nil)
 	ids := createBank(t, p, topo, 20, 100)
 	a, b := ids["s0"][0], ids["s1"][0]
-	db := p.open(t, "bank")
+	// One session, so that which transaction follows which on it is known;
+	// db2 for what runs beside it.
+	db, db2 := p.open(t, "bank"), p.open(t, "bank")
+	db.SetMaxOpenConns(1)
 	ctx := context.Background()
 
 	base := p.metric("strata_xa_commits_total") // the multi-row INSERT was one
 	if base != 1 {
 		t.Errorf("the INSERT over both shards: strata_xa_commits_total = %v, want 1", base)
 	}
+	wantSum, logID := 2000, 1000
 	transfer := func(commit bool) error {
+		logID++
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -223,10 +235,10 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 		mustExec(t, tx, "UPDATE accounts SET balance = balance - 10 WHERE id = ? AND balance >= 10", a)
 		mustExec(t, tx, "UPDATE accounts SET balance = balance + 10 WHERE id = ?", b)
 		var sum int
-		if err := tx.QueryRow("SELECT SUM(balance) FROM accounts").Scan(&sum); err != nil || sum != 2000 {
+		if err := tx.QueryRow("SELECT SUM(balance) FROM accounts").Scan(&sum); err != nil || sum != wantSum {
 			t.Fatalf("sum across shards in the transaction: %d %v", sum, err)
 		}
-		mustExec(t, tx, "INSERT INTO transfers (id, src, dst, amount) VALUES (?, ?, ?, 10)", 1000+a, a, b)
+		mustExec(t, tx, "INSERT INTO transfers (id, src, dst, amount) VALUES (?, ?, ?, 10)", logID, a, b)
 		if commit {
 			return tx.Commit()
 		}
@@ -234,7 +246,7 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	}
 	bal := func(id int) int {
 		var v int
-		if err := db.QueryRow("SELECT balance FROM accounts WHERE id = ?", id).Scan(&v); err != nil {
+		if err := db2.QueryRow("SELECT balance FROM accounts WHERE id = ?", id).Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return v
@@ -254,16 +266,37 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	if got := p.metric("strata_xa_commits_total"); got != base+1 {
 		t.Errorf("strata_xa_commits_total = %v, want %v", got, base+1)
 	}
-	// A single-shard transaction commits in one phase, no decision.
+	// A single-shard transaction commits in one phase, no decision. The
+	// session's last transaction spanned shards, so this one began as an
+	// XA branch, as the second transfer did.
 	tx, _ := db.Begin()
 	mustExec(t, tx, "UPDATE accounts SET balance = balance + 1 WHERE id = ?", a)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	if got := p.metric("strata_xa_early_branches_total"); got != 2 {
+		t.Errorf("strata_xa_early_branches_total = %v, want 2 (the second transfer, spanned; this one, one_shard)", got)
+	}
+	if bal(a) != 91 {
+		t.Errorf("after the one-shard XA transaction: %d, want 91", bal(a))
+	}
+	wantSum++
+	// Rolled back, such a transaction leaves nothing.
+	if err := transfer(true); err != nil { // upgrade: the session spans again
+		t.Fatal(err)
+	}
+	tx, _ = db.Begin()
+	mustExec(t, tx, "UPDATE accounts SET balance = balance + 1 WHERE id = ?", a)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if bal(a) != 81 || bal(b) != 120 {
+		t.Errorf("after a rolled back one-shard XA transaction: %d %d, want 81 120", bal(a), bal(b))
+	}
 	// Autocommit over every shard: atomic.
 	mustExec(t, db, "UPDATE accounts SET balance = balance + 1")
-	if got := p.metric("strata_xa_commits_total"); got != base+2 {
-		t.Errorf("after a multi-shard UPDATE: strata_xa_commits_total = %v, want %v", got, base+2)
+	if got := p.metric("strata_xa_commits_total"); got != base+3 {
+		t.Errorf("after a multi-shard UPDATE: strata_xa_commits_total = %v, want %v", got, base+3)
 	}
 	var total int
 	db.QueryRow("SELECT SUM(balance) FROM accounts").Scan(&total)
@@ -274,13 +307,14 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	// A transaction that wrote on its first shard is made distributed when
 	// it reaches a second: its first shard's statements run again under XA.
 	// If another transaction changed the row meanwhile, it fails with a
-	// serialization error (1213) and nothing of it is left.
+	// serialization error (1213) and nothing of it is left. (The session's
+	// last transaction stayed on one shard: this one begins plain.)
 	mustExec(t, db, "UPDATE accounts SET balance = 100 WHERE id = ?", a)
 	tx, _ = db.Begin()
 	mustExec(t, tx, "UPDATE accounts SET balance = balance - 10 WHERE id = ? AND balance >= 10", a)
 	other := make(chan error, 1)
 	go func() {
-		_, err := db.Exec("UPDATE accounts SET balance = 5 WHERE id = ?", a) // waits for tx's lock
+		_, err := db2.Exec("UPDATE accounts SET balance = 5 WHERE id = ?", a) // waits for tx's lock
 		other <- err
 	}()
 	time.Sleep(500 * time.Millisecond)
@@ -296,7 +330,8 @@ func TestProxyCrossShardTransactions(t *testing.T) {
 	if bal(a) != 5 || bal(b) != bBefore {
 		t.Errorf("after the failed upgrade: a %d (want 5), b %d (want %d)", bal(a), bal(b), bBefore)
 	}
-	// Three first shards ran again: the two transfers and the one told to retry.
+	// Three first shards ran again: the first and third transfers and the
+	// one told to retry.
 	if got := p.metric("strata_xa_upgrades_total"); got != 3 {
 		t.Errorf("strata_xa_upgrades_total = %v, want 3", got)
 	}

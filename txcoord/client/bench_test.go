@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/strata-db/strata/txcoord/client"
@@ -35,4 +36,6 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		}
 	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+	b.ReportMetric(float64(8*runtime.GOMAXPROCS(0))*b.Elapsed().Seconds()*1000/float64(b.N), "ms/decision")
 }
