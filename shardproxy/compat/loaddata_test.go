@@ -459,21 +459,45 @@ func TestLoadDataShardedAtomic(t *testing.T) {
 	p.same(t, "direct_demo", "demo", "BEGIN", "INSERT INTO ld_xa (id, name, n) VALUES (7, 'first', 1)")
 	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, fmt.Sprintf("%d\tfar\t2\n14\tnear\t3\n", far))))
 	p.same(t, "direct_demo", "demo", "SELECT * FROM ld_xa ORDER BY id", "ROLLBACK", "SELECT COUNT(*) FROM ld_xa")
-	// A load on one shard that a later statement would spread: the load
-	// cannot be replayed into an XA branch, and the proxy says so.
-	if _, err := p.proxied.ExecContext(context.Background(), "BEGIN"); err != nil {
+	// A load on one shard that a later statement would spread: on a session
+	// whose transactions begin plainly (a fresh one), the load cannot be
+	// replayed into an XA branch, and the proxy says so.
+	ctx := context.Background()
+	fresh, err := db.Conn(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.proxied.ExecContext(context.Background(), fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, "7\tone\t1\n"))); err != nil {
+	defer fresh.Close()
+	if _, err := fresh.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.proxied.ExecContext(context.Background(), "INSERT INTO ld_xa (id, name, n) VALUES (?, 'far', 2)", far)
+	if _, err := fresh.ExecContext(ctx, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, "7\tone\t1\n"))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fresh.ExecContext(ctx, "INSERT INTO ld_xa (id, name, n) VALUES (?, 'far', 2)", far)
 	var me *mysql.MySQLError
 	if !asMySQLErr(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "LOAD DATA LOCAL") {
 		t.Errorf("a statement on another shard after a one-shard load in a transaction: %v, want 1235 naming the load", err)
 	}
-	if _, err := p.proxied.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+	if _, err := fresh.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
+	}
+	// On the session whose last transaction spanned shards, the next one
+	// begins as an XA branch: the same transaction spreads.
+	if _, err := p.proxied.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.proxied.ExecContext(ctx, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, "7\tone\t1\n"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.proxied.ExecContext(ctx, "INSERT INTO ld_xa (id, name, n) VALUES (?, 'far', 2)", far); err != nil {
+		t.Errorf("a statement on another shard after a load in a transaction begun as an XA branch: %v", err)
+	}
+	if _, err := p.proxied.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(); n != 0 {
+		t.Errorf("after ROLLBACK: %d rows on the shards, want none", n)
 	}
 	// And a good load commits on every shard.
 	p.sameLoad(t, fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE ld_xa", withFile(t, shardedFile(40))))
