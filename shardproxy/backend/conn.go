@@ -100,6 +100,33 @@ type ExecOptions struct {
 	Timeout time.Duration
 }
 
+// bound makes ctx bound the exchange as o.Timeout does (the earlier wins)
+// and interrupt the statement when ctx is cancelled; the caller hands what
+// it returns to unbound when the exchange ends. A context that can never be
+// done costs nothing.
+func (c *Conn) bound(ctx context.Context, o *ExecOptions) (stop func() bool, err error) {
+	if ctx.Done() == nil {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d); o.Timeout == 0 || left < o.Timeout {
+			o.Timeout = max(left, time.Nanosecond)
+		}
+	}
+	return context.AfterFunc(ctx, c.Interrupt), nil
+}
+
+// unbound ends what bound started: a connection the context interrupted (or
+// is about to) is not reusable.
+func (c *Conn) unbound(stop func() bool) {
+	if stop != nil && !stop() {
+		c.broken = true
+	}
+}
+
 // Exec runs sql after bringing the connection to the session's state
 // (o.DB, o.State), then o.Pre, all in one round trip. It returns the result
 // of sql and its warning count. ctx's deadline bounds the exchange as
@@ -107,22 +134,11 @@ type ExecOptions struct {
 // statement (the connection is then closed when put back); a context that
 // can never be done costs nothing.
 func (c *Conn) Exec(ctx context.Context, sql string, o ExecOptions) (*sqltypes.Result, uint16, error) {
-	if done := ctx.Done(); done != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		if d, ok := ctx.Deadline(); ok {
-			if left := time.Until(d); o.Timeout == 0 || left < o.Timeout {
-				o.Timeout = max(left, time.Nanosecond)
-			}
-		}
-		stop := context.AfterFunc(ctx, c.Interrupt)
-		defer func() {
-			if !stop() {
-				c.broken = true // interrupted, or about to be: not reusable
-			}
-		}()
+	stop, err := c.bound(ctx, &o)
+	if err != nil {
+		return nil, 0, err
 	}
+	defer c.unbound(stop)
 	return c.exec(sql, o.DB, o.State, o.Pre, o.MaxRows, o.Timeout)
 }
 

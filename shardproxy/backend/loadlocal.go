@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -26,22 +25,11 @@ type LocalFile func(name string, send func(payload []byte) error) error
 // OK (affected rows, status flags) and its warning count; a statement error
 // is the server's *sqlerror.SQLError.
 func (c *Conn) ExecLocal(ctx context.Context, sql string, o ExecOptions, file LocalFile) (*sqltypes.Result, uint16, error) {
-	if done := ctx.Done(); done != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		if d, ok := ctx.Deadline(); ok {
-			if left := time.Until(d); o.Timeout == 0 || left < o.Timeout {
-				o.Timeout = max(left, time.Nanosecond)
-			}
-		}
-		stop := context.AfterFunc(ctx, c.Interrupt)
-		defer func() {
-			if !stop() {
-				c.broken = true
-			}
-		}()
+	stop, err := c.bound(ctx, &o)
+	if err != nil {
+		return nil, 0, err
 	}
+	defer c.unbound(stop)
 	if c.c.Buffered() != 0 {
 		c.broken = true
 		return nil, 0, c.connError(errors.New("backend: unread bytes from the server before a statement"))
@@ -78,7 +66,7 @@ func (c *Conn) ExecLocal(ctx context.Context, sql string, o ExecOptions, file Lo
 	c.infile = file
 	defer func() { c.infile = nil }()
 	var ok okSink
-	_, err := c.readResponse(rd, &ok)
+	_, err = c.readResponse(rd, &ok)
 	if err != nil {
 		return nil, 0, err
 	}
