@@ -60,6 +60,14 @@ type Env struct {
 	Logger  *slog.Logger
 	// Params are the benchmark's own settings (key=value from --param).
 	Params map[string]string
+	// Notes are figures a benchmark measures beside the rates (a hit
+	// ratio, a process's memory), printed under the table.
+	Notes []string
+}
+
+// Note records a figure for the report.
+func (e *Env) Note(format string, args ...any) {
+	e.Notes = append(e.Notes, fmt.Sprintf(format, args...))
 }
 
 // Entry is a name in the registry: a benchmark, or one not yet built.
@@ -79,7 +87,7 @@ func Registry() []Entry {
 		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", Params: "tables (4), table_size (10000), proxy_procs (1), ps_disable (0)", New: func() Benchmark { return &proxyBench{} }},
 		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", Params: "shards (2), replicas (1), tables (4), table_size (10000)", New: func() Benchmark { return &rwsplitBench{} }},
 		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", Params: "http_concurrency (64), grpc_concurrency (16), batch (1000), grpc and http (addresses of a running service)", New: func() Benchmark { return &idsBench{} }},
-		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", Params: "rows (100000), memory_mb (16)", New: func() Benchmark { return &cacheBench{} }},
+		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", Params: "rows (100000), memory_mb (16), ps_disable (0), client (sysbench; go: go-sql-driver in process, text), proxy_procs (1), proxy_gomemlimit", New: func() Benchmark { return &cacheBench{} }},
 		{Name: "txn", Summary: "bank transfers through the proxy: cross-shard (XA, coordinator group) vs single-shard", Params: "coordinators (3), accounts (2000), sessions (2 × --threads)", New: func() Benchmark { return &txnBench{} }},
 		{Name: "hotrow", Summary: "64 sessions incrementing one row: combine_writes vs plain updates", Params: "sessions (64)", New: func() Benchmark { return &hotrowBench{} }},
 		{Name: "edge", Summary: "GET /v1/ids through strata edge (signed) vs the ID service's HTTP direct", Params: "concurrency (64)", New: func() Benchmark { return &edgeBench{} }},
@@ -159,6 +167,7 @@ type Result struct {
 	Threads  int             `json:"threads"`
 	Machine  string          `json:"machine"`
 	Variants []VariantResult `json:"variants"`
+	Notes    []string        `json:"notes,omitempty"`
 }
 
 // Run sets the benchmark up, runs every variant in every round
@@ -239,6 +248,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 	}
 	res.Variants = vr
+	res.Notes = env.Notes
 	return res, nil
 }
 
@@ -284,6 +294,9 @@ func PrintTable(w io.Writer, r *Result) {
 			fmtMs(last.AvgMs), fmtMs(last.P95Ms), fmtMs(last.P99Ms), fmtMs(last.CPUus))
 	}
 	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
 }
 
 // medianRound is the round whose rate is the median, for the latency
@@ -384,5 +397,8 @@ func HTML(r *Result) string {
 			html.EscapeString(v.Name), v.Median, html.EscapeString(v.Unit), v.Min, v.Max, ratio, fmtMs(m.AvgMs), fmtMs(m.P95Ms), fmtMs(m.P99Ms), fmtMs(m.CPUus))
 	}
 	b.WriteString("</table>")
+	for _, n := range r.Notes {
+		b.WriteString("<p>" + html.EscapeString(n) + "</p>")
+	}
 	return plot.Page("Benchmark "+r.Name, b.String())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -53,12 +54,28 @@ func (s *stack) proxy(ctx context.Context, e *Env, name, body string) (string, *
 	if err != nil {
 		return "", nil, err
 	}
-	yml := fmt.Sprintf("listen: %s\nadmin_listen: off\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, localdb.AppUser, body)
+	// The admin port (metrics, pprof) on a free address, written beside
+	// the log as NAME.admin, for a look at a proxy while it is measured.
+	admin, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	yml := fmt.Sprintf("listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, admin, localdb.AppUser, body)
+	if err := os.WriteFile(filepath.Join(e.Dir, name+".admin"), []byte(admin+"\n"), 0o644); err != nil {
+		return "", nil, err
+	}
 	conf := filepath.Join(e.Dir, name+".yaml")
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		return "", nil, err
 	}
-	p, err := startProc(e.Dir, name, nil, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
+	var env []string
+	if procs := param(e, "proxy_procs", 0); procs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
+	}
+	if lim := e.Params["proxy_gomemlimit"]; lim != "" {
+		env = append(env, "GOMEMLIMIT="+lim)
+	}
+	p, err := startProc(e.Dir, name, env, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
 	if err != nil {
 		return "", nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-db/strata/internal/gctune"
 	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
 )
@@ -54,7 +55,7 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("%s: %w", o.config, err)
 			}
-			tuneGC()
+			gogc := tuneGC()
 			ctx := cmd.Context()
 			// The runtime's and the process's own figures (memory, goroutines,
 			// descriptors) beside the proxy's.
@@ -63,6 +64,12 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 			srv, err := shardproxy.New(ctx, shardproxy.Options{Config: cfg, Logger: e.logger(), Registry: reg})
 			if err != nil {
 				return err
+			}
+			if rc := srv.RowCache(); gogc && rc != nil {
+				// The cache's bytes stay in the live heap: they must not
+				// let the heap grow by GOGC×budget more before the next
+				// collection (the budget would not bound the RSS).
+				go gctune.Run(ctx, gctune.DefaultConfig(), rc.Bytes)
 			}
 			printProxyBanner(e.stdout, srv, cfg)
 			printTLS(e.stdout, cfg, certs)
@@ -80,11 +87,14 @@ Metrics are on the admin port (default 127.0.0.1:15000): /metrics, /healthz,
 // tuneGC lets the heap grow to five times the live data between
 // collections (GOGC=400) unless GOGC is set: the proxy's live heap is small
 // and its garbage short-lived, so the default collects several times a
-// second under load for no memory worth saving.
-func tuneGC() {
+// second under load for no memory worth saving. It reports whether it set
+// it (a row cache then lowers it as the cache fills: see gctune).
+func tuneGC() bool {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(gctune.DefaultConfig().Base)
+		return true
 	}
+	return false
 }
 
 // printProxyBanner says how to connect.

@@ -41,7 +41,7 @@ var rules = []rule{
 		why: "a session's state and backend connections do not dispatch statements or speak the client protocol"},
 	{from: []string{"shardproxy/executor/..."}, to: []string{"shardproxy"},
 		why: "the server wires the executor, not the other way round"},
-	{from: []string{"shardproxy/mysqlerr/...", "shardproxy/vschema/...", "shardproxy/fleet/...", "shardproxy/internal/sqltext/...", "raftstore/...", "localdb/..."},
+	{from: []string{"shardproxy/mysqlerr/...", "shardproxy/vschema/...", "shardproxy/fleet/...", "shardproxy/internal/sqltext/...", "internal/gctune/...", "raftstore/...", "localdb/..."},
 		to:  []string{"..."},
 		why: "leaf packages import nothing of the module"},
 	{from: []string{"..."}, to: []string{"cmd/..."},

@@ -194,3 +194,21 @@ func (m *Manager) BinlogLag() (p99 float64, connected bool) {
 	}
 	return p99, connected
 }
+
+// Bytes is what every cached table holds, as accounted against the
+// budgets: the part of the live heap that stays.
+func (m *Manager) Bytes() int64 {
+	if m == nil {
+		return 0
+	}
+	var n int64
+	for _, t := range m.sortedTables() {
+		if !t.ready.Load() {
+			continue
+		}
+		for _, kc := range t.all() {
+			n += kc.c.Stats().Bytes
+		}
+	}
+	return n
+}
