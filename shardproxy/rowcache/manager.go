@@ -66,7 +66,14 @@ type Config struct {
 type keyCache struct {
 	col   string // lowered
 	isInt bool
-	c     *cachetier.Cache[*entry]
+	// padSpace: the key's collation ignores trailing spaces ('abc' and
+	// 'abc ' name one row), so row keys are cached without them.
+	padSpace bool
+	// textCharset: the column has a character set, so a value's bytes
+	// depend on the charset it was sent in (a latin1 session's é is not a
+	// utf8mb4 one's, nor the binlog's): only ASCII values are cached.
+	textCharset bool
+	c           *cachetier.Cache[*entry]
 }
 
 type table struct {
@@ -369,7 +376,7 @@ func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) erro
 	}
 	defer conn.Close()
 	esc := sqltypes.EncodeStringSQL
-	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''),
+	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''), IFNULL(c.CHARACTER_SET_NAME, ''),
   (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
 FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
   ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
@@ -378,17 +385,18 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		return fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
 	}
 	type col struct {
-		isInt, binary bool
-		single        bool
+		dataType, coll, charset string
+		single                  bool
 	}
 	uniq := map[string]col{} // lowered column of a single-column unique key
 	var pk []string
 	for _, r := range res.Rows {
-		idx, name, dt, coll, n := r[0].ToString(), strings.ToLower(r[1].ToString()), strings.ToLower(r[2].ToString()), r[3].ToString(), r[4].ToString()
+		idx, name, n := r[0].ToString(), strings.ToLower(r[1].ToString()), r[5].ToString()
 		c := col{
-			isInt:  strings.Contains(dt, "int"),
-			binary: coll == "" || strings.HasSuffix(coll, "_bin") || coll == "binary",
-			single: n == "1",
+			dataType: strings.ToLower(r[2].ToString()),
+			coll:     strings.ToLower(r[3].ToString()),
+			charset:  strings.ToLower(r[4].ToString()),
+			single:   n == "1",
 		}
 		if idx == "PRIMARY" {
 			pk = append(pk, name)
@@ -420,8 +428,32 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		if !ok {
 			return nil, fmt.Errorf("rowcache: cache of %s: %s is not a one-column unique key", t.name(), colName)
 		}
-		if !c.isInt && !c.binary {
-			return nil, fmt.Errorf("rowcache: cache of %s: key %s has a collation that lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName)
+		kc := &keyCache{col: strings.ToLower(colName)}
+		switch c.dataType {
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+			kc.isInt = true
+		case "char", "varchar", "binary", "varbinary":
+			// A key is cached by its text: the column must compare texts
+			// byte for byte (a binary collation), but for trailing spaces
+			// where the collation pads.
+			switch {
+			case c.coll == "" || c.coll == "binary":
+			case strings.HasSuffix(c.coll, "_bin"):
+				kc.padSpace = !strings.Contains(c.coll, "_nopad_")
+				kc.textCharset = true
+			default:
+				return nil, fmt.Errorf("rowcache: cache of %s: key %s has collation %s, which lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName, c.coll)
+			}
+			switch c.charset {
+			case "ucs2", "utf16", "utf16le", "utf32", "swe7":
+				// ASCII is not these charsets' bytes for it.
+				return nil, fmt.Errorf("rowcache: cache of %s: key %s has character set %s; only ASCII-compatible character sets are cached", t.name(), colName, c.charset)
+			}
+		default:
+			// Dates, times, decimals, floats, enums, bits: one value has
+			// several spellings ('2024-1-5' is '2024-01-05'), which the
+			// cache cannot tell apart by text.
+			return nil, fmt.Errorf("rowcache: cache of %s: key %s is of type %s; only integer and CHAR/VARCHAR/BINARY/VARBINARY keys are cached", t.name(), colName, c.dataType)
 		}
 		cc := tc.Cache
 		cc.MaxBytes = max(budget, 1)
@@ -429,7 +461,8 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		if err != nil {
 			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
 		}
-		return &keyCache{col: strings.ToLower(colName), isInt: c.isInt, c: cache}, nil
+		kc.c = cache
+		return kc, nil
 	}
 	if t.pk, err = mk(pk[0]); err != nil {
 		return err
@@ -484,7 +517,7 @@ func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
 					if row == nil {
 						break
 					}
-					if k, ok := kc.canonValue(row[0]); ok {
+					if k, ok := kc.canonValue(row[0], "", false); ok {
 						add(k)
 					}
 				}
@@ -533,15 +566,50 @@ func (t *table) scheduleRebuild() {
 	}
 }
 
-// canonValue is a key column value's text as a cache row key.
-func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
+// canonValue is a key column value's text as a cache row key (see
+// canonText): session and write as there.
+func (kc *keyCache) canonValue(v sqltypes.Value, session string, write bool) (string, bool) {
 	if v.IsNull() {
 		return "", false
 	}
 	if kc.isInt {
 		return canonInt(v)
 	}
-	return v.ToString(), true
+	return kc.canonText(v.ToString(), session, write)
+}
+
+// canonText is a string key's row key: without trailing spaces where the
+// collation pads. The cache leaves alone (ok false) a value with non-ASCII
+// bytes in a column with a character set (its bytes depend on the charset
+// it was sent in: a latin1 session's é is not a utf8mb4 one's, nor the
+// binlog's), and in a binary column when the session may have changed its
+// character set (session, the session's settings, is not the server's
+// defaults: the proxy reads such a session's text in its own charset while
+// MariaDB compares the bytes it was sent). The binlog and the bloom filter
+// pass session "". For a write (write true), a value no entry can hold is
+// its own row key: invalidating it touches nothing.
+func (kc *keyCache) canonText(s, session string, write bool) (string, bool) {
+	if !isASCII(s) {
+		if kc.textCharset {
+			return s, write
+		}
+		if session != "" {
+			return "", false
+		}
+	}
+	if kc.padSpace {
+		s = strings.TrimRight(s, " ")
+	}
+	return s, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Get answers p from memory or through load, which runs the client's

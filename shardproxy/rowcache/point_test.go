@@ -156,14 +156,14 @@ func TestWrites(t *testing.T) {
 		{"SET autocommit = 1", "demo", ""},
 	}
 	for _, c := range cases {
-		got := strings.Join(describe(m.Writes(parse(t, c.q), c.db, bv)), " ")
+		got := strings.Join(describe(m.Writes(parse(t, c.q), c.db, bv, "")), " ")
 		if got != c.want {
 			t.Errorf("%s: %q, want %q", c.q, got, c.want)
 		}
 	}
 	// otherUnique: REPLACE may delete a row found by another unique key.
 	m.tables["demo.customers"].otherUnique = true
-	if got := describe(m.Writes(parse(t, "REPLACE INTO customers (id, name) VALUES (1, 'a')"), "demo", nil)); !slices.Equal(got, []string{"demo.customers:*+ins"}) {
+	if got := describe(m.Writes(parse(t, "REPLACE INTO customers (id, name) VALUES (1, 'a')"), "demo", nil, "")); !slices.Equal(got, []string{"demo.customers:*+ins"}) {
 		t.Errorf("REPLACE with another unique index: %v", got)
 	}
 }
