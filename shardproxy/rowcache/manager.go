@@ -88,6 +88,10 @@ type table struct {
 	live    atomic.Bool
 	ready   atomic.Bool
 	rebuild chan struct{}
+	// schema counts the table-wide invalidations (DDL among them): a
+	// statement shape's columns (Manager.templates) learnt before the last
+	// one may not be the table's now.
+	schema atomic.Uint64
 }
 
 func (t *table) name() string { return t.db + "." + t.tbl }
@@ -112,7 +116,7 @@ type Manager struct {
 	log       *slog.Logger
 	tables    map[string]*table // "db.table"
 	tailers   []*binlogtail.Tailer
-	templates sync.Map    // variant → *columns
+	templates sync.Map    // variant → *columns, valid while their table's schema count holds
 	bypass    atomic.Bool // a tailer is further behind than MaxLag
 	bypasses  atomic.Uint64
 	nTmpl     atomic.Int64
@@ -646,13 +650,14 @@ func (m *Manager) Load(ctx context.Context, p Point, load func(ctx context.Conte
 
 func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*entry, error) {
 	e, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*entry, bool, error) {
+		sg := p.t.schema.Load()
 		r, err := load(ctx)
 		if err != nil {
 			return nil, false, err
 		}
 		// Every entry of a shape shares the shape's column definitions
 		// (which the cost does not count): an entry is its rows.
-		return newEntry(r, m.keepTemplate(p.variant, r)), len(r.Rows) > 0, nil
+		return newEntry(r, m.keepTemplate(p, sg, r)), len(r.Rows) > 0, nil
 	})
 	if err != nil {
 		return nil, err
@@ -661,16 +666,18 @@ func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Contex
 		return e, nil
 	}
 	// The bloom filter says the row does not exist; answer with the
-	// shape's columns if a load of this shape was seen, else ask.
-	if v, ok := m.templates.Load(p.variant); ok {
-		c := v.(*columns)
+	// shape's columns if a load of this shape was seen since the table's
+	// last table-wide invalidation (an ALTER may have changed them, or
+	// dropped one: then the answer is the shard's error), else ask.
+	if c := m.template(p); c != nil {
 		return &entry{res: &sqltypes.Result{Fields: c.fields}, cols: c}, nil
 	}
+	sg := p.t.schema.Load()
 	r, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return newEntry(r, m.keepTemplate(p.variant, r)), nil
+	return newEntry(r, m.keepTemplate(p, sg, r)), nil
 }
 
 // Packets answers p from memory only, as packets for the client (see
@@ -685,11 +692,10 @@ func (m *Manager) Packets(p Point) (Packets, bool) {
 	}
 	if e == nil {
 		// The bloom filter's answer.
-		v, ok := m.templates.Load(p.variant)
-		if !ok {
+		c := m.template(p)
+		if c == nil {
 			return Packets{}, false
 		}
-		c := v.(*columns)
 		return Packets{Columns: c.pkts, Result: &sqltypes.Result{Fields: c.fields}, Binary: c.binary}, true
 	}
 	return e.packets()
@@ -700,8 +706,21 @@ func (m *Manager) Packets(p Point) (Packets, bool) {
 // seen and its columns have no date or time): a prepared statement's
 // miss is worth loading in the fast lane.
 func (m *Manager) BinaryEncodable(p Point) bool {
+	c := m.template(p)
+	return c != nil && c.binary
+}
+
+// template is p's shape's columns, if they are known for the table's
+// schema now.
+func (m *Manager) template(p Point) *columns {
 	v, ok := m.templates.Load(p.variant)
-	return ok && v.(*columns).binary
+	if !ok {
+		return nil
+	}
+	if c := v.(*columns); c.schema == p.t.schema.Load() {
+		return c
+	}
+	return nil
 }
 
 const maxTemplates = 10000
@@ -721,22 +740,43 @@ func sameFields(a, b []*querypb.Field) bool {
 }
 
 // keepTemplate returns the shape's columns if r has them, remembering
-// them for the shape when it has none yet; nil if r's fields differ.
-func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) *columns {
-	if v, ok := m.templates.Load(variant); ok {
-		if c := v.(*columns); sameFields(c.fields, r.Fields) {
-			return c
+// them for the shape when it has none yet or has them from before the
+// table's last table-wide invalidation; nil if r's fields differ, or if
+// that invalidation came while r loaded (sg is the table's schema count
+// before the load), since r may predate the change.
+func (m *Manager) keepTemplate(p Point, sg uint64, r *sqltypes.Result) *columns {
+	for {
+		if p.t.schema.Load() != sg {
+			return nil
 		}
-		return nil
+		v, ok := m.templates.Load(p.variant)
+		if !ok {
+			break
+		}
+		c := v.(*columns)
+		if c.schema == sg {
+			if sameFields(c.fields, r.Fields) {
+				return c
+			}
+			return nil
+		}
+		// Learnt before the last table-wide invalidation: replace it.
+		nc := newColumns(r.Fields)
+		nc.schema = sg
+		if m.templates.CompareAndSwap(p.variant, v, nc) {
+			return nc
+		}
 	}
 	if m.nTmpl.Load() >= maxTemplates {
 		return nil
 	}
-	v, loaded := m.templates.LoadOrStore(variant, newColumns(r.Fields))
+	nc := newColumns(r.Fields)
+	nc.schema = sg
+	v, loaded := m.templates.LoadOrStore(p.variant, nc)
 	if !loaded {
 		m.nTmpl.Add(1)
 	}
-	if c := v.(*columns); sameFields(c.fields, r.Fields) {
+	if c := v.(*columns); c.schema == sg && sameFields(c.fields, r.Fields) {
 		return c
 	}
 	return nil

@@ -314,6 +314,9 @@ func (m *Manager) apply(v Invalidation, source string) {
 	for _, it := range v.items {
 		t := it.t
 		if it.all {
+			// Before the entries go: a reader that sees them gone sees
+			// the shapes' columns gone too (the write may be DDL).
+			t.schema.Add(1)
 			for _, kc := range t.all() {
 				kc.c.InvalidateAll(source, it.mayInsert)
 			}
