@@ -261,8 +261,22 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique {
 		return whole
 	}
+	var movedTo []string // primary keys ON DUPLICATE KEY UPDATE sets
 	if len(ins.OnDup) > 0 {
 		one.uniqAll = true // the update may change unique columns of the existing row
+		for _, ue := range ins.OnDup {
+			if ue.Name.Name.Lowered() != t.pk.col || keepsKey(ue.Expr, t.pk.col) {
+				continue
+			}
+			// The existing row moves to another key, which may have been
+			// remembered as missing: that key goes too, or the table
+			// when the new key is not a value.
+			k, ok := t.pk.canon(ue.Expr, bv, session, true)
+			if !ok {
+				return whole
+			}
+			movedTo = append(movedTo, k)
+		}
 	}
 	idx := func(col string) int {
 		for i, c := range ins.Columns {
@@ -298,7 +312,28 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 			}
 		}
 	}
+	one.rows = append(one.rows, movedTo...)
 	return Invalidation{items: []inval{one}}
+}
+
+// keepsKey reports whether e, assigned to the primary key col by ON
+// DUPLICATE KEY UPDATE, leaves the row's key as it is: col itself,
+// VALUES(col) (the inserted key, which is the existing row's), or
+// LAST_INSERT_ID(col), the ORMs' idiom.
+func keepsKey(e sqlparser.Expr, col string) bool {
+	isCol := func(e sqlparser.Expr) bool {
+		c, ok := e.(*sqlparser.ColName)
+		return ok && c.Name.Lowered() == col
+	}
+	switch x := e.(type) {
+	case *sqlparser.ColName:
+		return isCol(x)
+	case *sqlparser.ValuesFuncExpr:
+		return x.Name != nil && x.Name.Name.Lowered() == col
+	case *sqlparser.FuncExpr:
+		return x.Name.Lowered() == "last_insert_id" && len(x.Exprs) == 1 && isCol(x.Exprs[0])
+	}
+	return false
 }
 
 // Invalidate applies v: call it after the write's backend OK (or error:
