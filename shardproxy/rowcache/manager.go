@@ -380,6 +380,16 @@ func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) erro
 	}
 	defer conn.Close()
 	esc := sqltypes.EncodeStringSQL
+	// Whether the table exists is asked first: asked after its keys, a
+	// table created between the two looked like one without a primary
+	// key, and was never cached.
+	exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
+	if err != nil {
+		return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+	}
+	if len(exists.Rows) == 0 {
+		return errNoTable
+	}
 	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''), IFNULL(c.CHARACTER_SET_NAME, ''),
   (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
 FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
@@ -412,15 +422,6 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		t.otherUnique = true
 		if c.single {
 			uniq[name] = c
-		}
-	}
-	if len(res.Rows) == 0 {
-		exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
-		if err != nil {
-			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
-		}
-		if len(exists.Rows) == 0 {
-			return errNoTable
 		}
 	}
 	if len(pk) != 1 {
