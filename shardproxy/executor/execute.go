@@ -226,7 +226,7 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		}
 		res, err := s.databaseDDL(ctx, sql, st.(sqlparser.DBDDLStatement))
 		if rc := s.srv.rc; rc != nil {
-			rc.Invalidate(rc.Writes(st, s.DB, nil))
+			rc.Invalidate(rc.Writes(st, s.DB, nil, s.State.Key()))
 		}
 		return kindDDL, res, err
 	case *sqlparser.UnlockTables:

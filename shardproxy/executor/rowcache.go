@@ -150,7 +150,7 @@ func (s *Session) noteWrite(cp *cachedPlan, bv map[string]*querypb.BindVariable)
 	if s.srv.rc == nil || cp.ast == nil {
 		return
 	}
-	inv := s.srv.rc.Writes(cp.ast, s.DB, bv)
+	inv := s.srv.rc.Writes(cp.ast, s.DB, bv, s.State.Key())
 	if inv.Empty() {
 		return
 	}

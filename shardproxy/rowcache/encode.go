@@ -38,6 +38,9 @@ type columns struct {
 	// binary: every column's type has a binary form AppendBinaryRows
 	// encodes.
 	binary bool
+	// schema is the table's schema count the columns were loaded at
+	// (table.schema).
+	schema uint64
 }
 
 // Packets is a cached answer ready for the wire: Columns (count and

@@ -66,7 +66,14 @@ type Config struct {
 type keyCache struct {
 	col   string // lowered
 	isInt bool
-	c     *cachetier.Cache[*entry]
+	// padSpace: the key's collation ignores trailing spaces ('abc' and
+	// 'abc ' name one row), so row keys are cached without them.
+	padSpace bool
+	// textCharset: the column has a character set, so a value's bytes
+	// depend on the charset it was sent in (a latin1 session's é is not a
+	// utf8mb4 one's, nor the binlog's): only ASCII values are cached.
+	textCharset bool
+	c           *cachetier.Cache[*entry]
 }
 
 type table struct {
@@ -81,6 +88,10 @@ type table struct {
 	live    atomic.Bool
 	ready   atomic.Bool
 	rebuild chan struct{}
+	// schema counts the table-wide invalidations (DDL among them): a
+	// statement shape's columns (Manager.templates) learnt before the last
+	// one may not be the table's now.
+	schema atomic.Uint64
 }
 
 func (t *table) name() string { return t.db + "." + t.tbl }
@@ -105,7 +116,7 @@ type Manager struct {
 	log       *slog.Logger
 	tables    map[string]*table // "db.table"
 	tailers   []*binlogtail.Tailer
-	templates sync.Map    // variant → *columns
+	templates sync.Map    // variant → *columns, valid while their table's schema count holds
 	bypass    atomic.Bool // a tailer is further behind than MaxLag
 	bypasses  atomic.Uint64
 	nTmpl     atomic.Int64
@@ -369,7 +380,17 @@ func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) erro
 	}
 	defer conn.Close()
 	esc := sqltypes.EncodeStringSQL
-	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''),
+	// Whether the table exists is asked first: asked after its keys, a
+	// table created between the two looked like one without a primary
+	// key, and was never cached.
+	exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
+	if err != nil {
+		return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+	}
+	if len(exists.Rows) == 0 {
+		return errNoTable
+	}
+	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''), IFNULL(c.CHARACTER_SET_NAME, ''),
   (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
 FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
   ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
@@ -378,17 +399,18 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		return fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
 	}
 	type col struct {
-		isInt, binary bool
-		single        bool
+		dataType, coll, charset string
+		single                  bool
 	}
 	uniq := map[string]col{} // lowered column of a single-column unique key
 	var pk []string
 	for _, r := range res.Rows {
-		idx, name, dt, coll, n := r[0].ToString(), strings.ToLower(r[1].ToString()), strings.ToLower(r[2].ToString()), r[3].ToString(), r[4].ToString()
+		idx, name, n := r[0].ToString(), strings.ToLower(r[1].ToString()), r[5].ToString()
 		c := col{
-			isInt:  strings.Contains(dt, "int"),
-			binary: coll == "" || strings.HasSuffix(coll, "_bin") || coll == "binary",
-			single: n == "1",
+			dataType: strings.ToLower(r[2].ToString()),
+			coll:     strings.ToLower(r[3].ToString()),
+			charset:  strings.ToLower(r[4].ToString()),
+			single:   n == "1",
 		}
 		if idx == "PRIMARY" {
 			pk = append(pk, name)
@@ -402,15 +424,6 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 			uniq[name] = c
 		}
 	}
-	if len(res.Rows) == 0 {
-		exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
-		if err != nil {
-			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
-		}
-		if len(exists.Rows) == 0 {
-			return errNoTable
-		}
-	}
 	if len(pk) != 1 {
 		return fmt.Errorf("rowcache: cache of %s: the table needs a one-column primary key (has %d columns)", t.name(), len(pk))
 	}
@@ -420,8 +433,32 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		if !ok {
 			return nil, fmt.Errorf("rowcache: cache of %s: %s is not a one-column unique key", t.name(), colName)
 		}
-		if !c.isInt && !c.binary {
-			return nil, fmt.Errorf("rowcache: cache of %s: key %s has a collation that lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName)
+		kc := &keyCache{col: strings.ToLower(colName)}
+		switch c.dataType {
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+			kc.isInt = true
+		case "char", "varchar", "binary", "varbinary":
+			// A key is cached by its text: the column must compare texts
+			// byte for byte (a binary collation), but for trailing spaces
+			// where the collation pads.
+			switch {
+			case c.coll == "" || c.coll == "binary":
+			case strings.HasSuffix(c.coll, "_bin"):
+				kc.padSpace = !strings.Contains(c.coll, "_nopad_")
+				kc.textCharset = true
+			default:
+				return nil, fmt.Errorf("rowcache: cache of %s: key %s has collation %s, which lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName, c.coll)
+			}
+			switch c.charset {
+			case "ucs2", "utf16", "utf16le", "utf32", "swe7":
+				// ASCII is not these charsets' bytes for it.
+				return nil, fmt.Errorf("rowcache: cache of %s: key %s has character set %s; only ASCII-compatible character sets are cached", t.name(), colName, c.charset)
+			}
+		default:
+			// Dates, times, decimals, floats, enums, bits: one value has
+			// several spellings ('2024-1-5' is '2024-01-05'), which the
+			// cache cannot tell apart by text.
+			return nil, fmt.Errorf("rowcache: cache of %s: key %s is of type %s; only integer and CHAR/VARCHAR/BINARY/VARBINARY keys are cached", t.name(), colName, c.dataType)
 		}
 		cc := tc.Cache
 		cc.MaxBytes = max(budget, 1)
@@ -429,7 +466,8 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 		if err != nil {
 			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
 		}
-		return &keyCache{col: strings.ToLower(colName), isInt: c.isInt, c: cache}, nil
+		kc.c = cache
+		return kc, nil
 	}
 	if t.pk, err = mk(pk[0]); err != nil {
 		return err
@@ -484,7 +522,7 @@ func (m *Manager) buildBlooms(ctx context.Context, t *table) error {
 					if row == nil {
 						break
 					}
-					if k, ok := kc.canonValue(row[0]); ok {
+					if k, ok := kc.canonValue(row[0], "", false); ok {
 						add(k)
 					}
 				}
@@ -533,15 +571,50 @@ func (t *table) scheduleRebuild() {
 	}
 }
 
-// canonValue is a key column value's text as a cache row key.
-func (kc *keyCache) canonValue(v sqltypes.Value) (string, bool) {
+// canonValue is a key column value's text as a cache row key (see
+// canonText): session and write as there.
+func (kc *keyCache) canonValue(v sqltypes.Value, session string, write bool) (string, bool) {
 	if v.IsNull() {
 		return "", false
 	}
 	if kc.isInt {
 		return canonInt(v)
 	}
-	return v.ToString(), true
+	return kc.canonText(v.ToString(), session, write)
+}
+
+// canonText is a string key's row key: without trailing spaces where the
+// collation pads. The cache leaves alone (ok false) a value with non-ASCII
+// bytes in a column with a character set (its bytes depend on the charset
+// it was sent in: a latin1 session's é is not a utf8mb4 one's, nor the
+// binlog's), and in a binary column when the session may have changed its
+// character set (session, the session's settings, is not the server's
+// defaults: the proxy reads such a session's text in its own charset while
+// MariaDB compares the bytes it was sent). The binlog and the bloom filter
+// pass session "". For a write (write true), a value no entry can hold is
+// its own row key: invalidating it touches nothing.
+func (kc *keyCache) canonText(s, session string, write bool) (string, bool) {
+	if !isASCII(s) {
+		if kc.textCharset {
+			return s, write
+		}
+		if session != "" {
+			return "", false
+		}
+	}
+	if kc.padSpace {
+		s = strings.TrimRight(s, " ")
+	}
+	return s, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Get answers p from memory or through load, which runs the client's
@@ -578,13 +651,14 @@ func (m *Manager) Load(ctx context.Context, p Point, load func(ctx context.Conte
 
 func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Context) (*sqltypes.Result, error)) (*entry, error) {
 	e, _, err := p.key.c.Get(context.WithoutCancel(ctx), p.row, p.variant, func(ctx context.Context, _, _ string) (*entry, bool, error) {
+		sg := p.t.schema.Load()
 		r, err := load(ctx)
 		if err != nil {
 			return nil, false, err
 		}
 		// Every entry of a shape shares the shape's column definitions
 		// (which the cost does not count): an entry is its rows.
-		return newEntry(r, m.keepTemplate(p.variant, r)), len(r.Rows) > 0, nil
+		return newEntry(r, m.keepTemplate(p, sg, r)), len(r.Rows) > 0, nil
 	})
 	if err != nil {
 		return nil, err
@@ -593,16 +667,18 @@ func (m *Manager) get(ctx context.Context, p Point, load func(ctx context.Contex
 		return e, nil
 	}
 	// The bloom filter says the row does not exist; answer with the
-	// shape's columns if a load of this shape was seen, else ask.
-	if v, ok := m.templates.Load(p.variant); ok {
-		c := v.(*columns)
+	// shape's columns if a load of this shape was seen since the table's
+	// last table-wide invalidation (an ALTER may have changed them, or
+	// dropped one: then the answer is the shard's error), else ask.
+	if c := m.template(p); c != nil {
 		return &entry{res: &sqltypes.Result{Fields: c.fields}, cols: c}, nil
 	}
+	sg := p.t.schema.Load()
 	r, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return newEntry(r, m.keepTemplate(p.variant, r)), nil
+	return newEntry(r, m.keepTemplate(p, sg, r)), nil
 }
 
 // Packets answers p from memory only, as packets for the client (see
@@ -617,11 +693,10 @@ func (m *Manager) Packets(p Point) (Packets, bool) {
 	}
 	if e == nil {
 		// The bloom filter's answer.
-		v, ok := m.templates.Load(p.variant)
-		if !ok {
+		c := m.template(p)
+		if c == nil {
 			return Packets{}, false
 		}
-		c := v.(*columns)
 		return Packets{Columns: c.pkts, Result: &sqltypes.Result{Fields: c.fields}, Binary: c.binary}, true
 	}
 	return e.packets()
@@ -632,8 +707,21 @@ func (m *Manager) Packets(p Point) (Packets, bool) {
 // seen and its columns have no date or time): a prepared statement's
 // miss is worth loading in the fast lane.
 func (m *Manager) BinaryEncodable(p Point) bool {
+	c := m.template(p)
+	return c != nil && c.binary
+}
+
+// template is p's shape's columns, if they are known for the table's
+// schema now.
+func (m *Manager) template(p Point) *columns {
 	v, ok := m.templates.Load(p.variant)
-	return ok && v.(*columns).binary
+	if !ok {
+		return nil
+	}
+	if c := v.(*columns); c.schema == p.t.schema.Load() {
+		return c
+	}
+	return nil
 }
 
 const maxTemplates = 10000
@@ -653,22 +741,43 @@ func sameFields(a, b []*querypb.Field) bool {
 }
 
 // keepTemplate returns the shape's columns if r has them, remembering
-// them for the shape when it has none yet; nil if r's fields differ.
-func (m *Manager) keepTemplate(variant string, r *sqltypes.Result) *columns {
-	if v, ok := m.templates.Load(variant); ok {
-		if c := v.(*columns); sameFields(c.fields, r.Fields) {
-			return c
+// them for the shape when it has none yet or has them from before the
+// table's last table-wide invalidation; nil if r's fields differ, or if
+// that invalidation came while r loaded (sg is the table's schema count
+// before the load), since r may predate the change.
+func (m *Manager) keepTemplate(p Point, sg uint64, r *sqltypes.Result) *columns {
+	for {
+		if p.t.schema.Load() != sg {
+			return nil
 		}
-		return nil
+		v, ok := m.templates.Load(p.variant)
+		if !ok {
+			break
+		}
+		c := v.(*columns)
+		if c.schema == sg {
+			if sameFields(c.fields, r.Fields) {
+				return c
+			}
+			return nil
+		}
+		// Learnt before the last table-wide invalidation: replace it.
+		nc := newColumns(r.Fields)
+		nc.schema = sg
+		if m.templates.CompareAndSwap(p.variant, v, nc) {
+			return nc
+		}
 	}
 	if m.nTmpl.Load() >= maxTemplates {
 		return nil
 	}
-	v, loaded := m.templates.LoadOrStore(variant, newColumns(r.Fields))
+	nc := newColumns(r.Fields)
+	nc.schema = sg
+	v, loaded := m.templates.LoadOrStore(p.variant, nc)
 	if !loaded {
 		m.nTmpl.Add(1)
 	}
-	if c := v.(*columns); sameFields(c.fields, r.Fields) {
+	if c := v.(*columns); c.schema == sg && sameFields(c.fields, r.Fields) {
 		return c
 	}
 	return nil

@@ -114,7 +114,7 @@ func TestManagerOverMariaDB(t *testing.T) {
 	// OK; the next read sees it at once.
 	upd := "UPDATE customers SET name = 'p5' WHERE id = 5"
 	shardOf(5).exec(t, upd)
-	m.Invalidate(m.Writes(parse(t, upd), "demo", nil))
+	m.Invalidate(m.Writes(parse(t, upd), "demo", nil, ""))
 	if n := name(get(q5, 5)); n != "p5" {
 		t.Fatalf("after a proxy write: %s", n)
 	}

@@ -78,7 +78,7 @@ func (pp *PointPlan) Bind(bv map[string]*querypb.BindVariable, session string) (
 	if kc == nil {
 		return Point{}, false
 	}
-	row, ok := kc.canon(pp.val, bv)
+	row, ok := kc.canon(pp.val, bv, session, false)
 	if !ok {
 		return Point{}, false
 	}

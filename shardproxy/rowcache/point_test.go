@@ -146,6 +146,10 @@ func TestWrites(t *testing.T) {
 		{"INSERT INTO customers (name) VALUES ('a')", "demo", "demo.customers:*+ins"},
 		{"INSERT INTO customers VALUES (1, 'a', 'b')", "demo", "demo.customers:*+ins"},
 		{"REPLACE INTO customers (id, name) VALUES (1, 'a')", "demo", "id:1 uniq:*"},
+		{"INSERT INTO customers (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE id = 7", "demo", "id:1 id:7 uniq:*"},
+		{"INSERT INTO customers (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE id = id + 1", "demo", "demo.customers:*+ins"},
+		{"INSERT INTO customers (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), name = 'b'", "demo", "id:1 uniq:*"},
+		{"INSERT INTO customers (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE id = VALUES(id)", "demo", "id:1 uniq:*"},
 		{"INSERT INTO customers (id, name) SELECT id, name FROM other", "demo", "demo.customers:*+ins"},
 		{"INSERT INTO orders (id) VALUES (1)", "demo", ""},
 		{"UPDATE customers c JOIN orders o ON o.cid = c.id SET c.name = 'x'", "demo", "demo.customers:*+ins"},
@@ -156,14 +160,14 @@ func TestWrites(t *testing.T) {
 		{"SET autocommit = 1", "demo", ""},
 	}
 	for _, c := range cases {
-		got := strings.Join(describe(m.Writes(parse(t, c.q), c.db, bv)), " ")
+		got := strings.Join(describe(m.Writes(parse(t, c.q), c.db, bv, "")), " ")
 		if got != c.want {
 			t.Errorf("%s: %q, want %q", c.q, got, c.want)
 		}
 	}
 	// otherUnique: REPLACE may delete a row found by another unique key.
 	m.tables["demo.customers"].otherUnique = true
-	if got := describe(m.Writes(parse(t, "REPLACE INTO customers (id, name) VALUES (1, 'a')"), "demo", nil)); !slices.Equal(got, []string{"demo.customers:*+ins"}) {
+	if got := describe(m.Writes(parse(t, "REPLACE INTO customers (id, name) VALUES (1, 'a')"), "demo", nil, "")); !slices.Equal(got, []string{"demo.customers:*+ins"}) {
 		t.Errorf("REPLACE with another unique index: %v", got)
 	}
 }

@@ -37,7 +37,9 @@ func (v *Invalidation) Merge(o Invalidation) { v.items = append(v.items, o.items
 // tables: the rows it names by primary key when it names them all, else
 // the whole table. A statement the cache cannot reason about (CALL, LOAD
 // DATA, multi-table writes, DDL) touches every cached table it may reach.
-func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable) Invalidation {
+//
+// session is the writing session's settings (see Bind).
+func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable, session string) Invalidation {
 	if m == nil || len(m.tables) == 0 {
 		return Invalidation{}
 	}
@@ -47,15 +49,15 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 		*sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		return Invalidation{}
 	case *sqlparser.Insert:
-		return m.insertWrites(s, db, bv)
+		return m.insertWrites(s, db, bv, session)
 	case *sqlparser.Update:
 		if t := m.single(s.TableExprs, db); t != nil && s.With == nil {
-			return m.keyedWrite(t, s.Where, s.Exprs, bv)
+			return m.keyedWrite(t, s.Where, s.Exprs, bv, session)
 		}
 		return m.tablesOf(s.TableExprs, db)
 	case *sqlparser.Delete:
 		if t := m.single(s.TableExprs, db); t != nil && s.With == nil && len(s.Targets) == 0 {
-			return m.keyedWrite(t, s.Where, nil, bv)
+			return m.keyedWrite(t, s.Where, nil, bv, session)
 		}
 		return m.tablesOf(s.TableExprs, db)
 	case sqlparser.DDLStatement:
@@ -137,9 +139,9 @@ func (m *Manager) tablesOf(exprs []sqlparser.TableExpr, db string) Invalidation 
 // the rows named by "pk = v" or "pk IN (…)" in WHERE's top-level ANDs, or
 // the whole table. Unique key caches lose all their rows: the old unique
 // values of the rows written are unknown here.
-func (m *Manager) keyedWrite(t *table, where *sqlparser.Where, exprs sqlparser.UpdateExprs, bv map[string]*querypb.BindVariable) Invalidation {
+func (m *Manager) keyedWrite(t *table, where *sqlparser.Where, exprs sqlparser.UpdateExprs, bv map[string]*querypb.BindVariable, session string) Invalidation {
 	one := inval{t: t, uniqAll: true}
-	rows, ok := keysIn(t.pk, where, bv)
+	rows, ok := keysIn(t.pk, where, bv, session)
 	if !ok {
 		one.all = true
 		return Invalidation{items: []inval{one}}
@@ -151,7 +153,7 @@ func (m *Manager) keyedWrite(t *table, where *sqlparser.Where, exprs sqlparser.U
 			v, ok := exprValue(ue.Expr, bv)
 			k, ok2 := "", false
 			if ok {
-				k, ok2 = t.pk.canonValue(v)
+				k, ok2 = t.pk.canonValue(v, session, true)
 			}
 			if !ok2 {
 				one.all, one.mayInsert = true, true
@@ -164,7 +166,7 @@ func (m *Manager) keyedWrite(t *table, where *sqlparser.Where, exprs sqlparser.U
 }
 
 // keysIn finds a conjunct kc = v or kc IN (v, …) in where.
-func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVariable) ([]string, bool) {
+func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVariable, session string) ([]string, bool) {
 	if where == nil {
 		return nil, false
 	}
@@ -183,7 +185,7 @@ func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVar
 		}
 		switch cmp.Operator {
 		case sqlparser.EqualOp:
-			if k, ok := kc.canon(val, bv); ok {
+			if k, ok := kc.canon(val, bv, session, true); ok {
 				return []string{k}, true
 			}
 		case sqlparser.InOp:
@@ -191,7 +193,7 @@ func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVar
 			switch tup := val.(type) {
 			case sqlparser.ValTuple:
 				for _, x := range tup {
-					k, ok := kc.canon(x, bv)
+					k, ok := kc.canon(x, bv, session, true)
 					if !ok {
 						return nil, false
 					}
@@ -204,7 +206,7 @@ func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVar
 					return nil, false
 				}
 				for _, x := range b.Values {
-					k, ok := kc.canonValue(sqltypes.ProtoToValue(x))
+					k, ok := kc.canonValue(sqltypes.ProtoToValue(x), session, true)
 					if !ok {
 						return nil, false
 					}
@@ -219,8 +221,8 @@ func keysIn(kc *keyCache, where *sqlparser.Where, bv map[string]*querypb.BindVar
 
 // canon is the cache row key a literal or bind variable names, if the
 // cache can tell: an integer key needs an integer value (or a string of
-// one), a binary-collated key a string.
-func (kc *keyCache) canon(e sqlparser.Expr, bv map[string]*querypb.BindVariable) (string, bool) {
+// one), a string key a string (see canonText for session and write).
+func (kc *keyCache) canon(e sqlparser.Expr, bv map[string]*querypb.BindVariable, session string, write bool) (string, bool) {
 	v, ok := exprValue(e, bv)
 	if !ok {
 		return "", false
@@ -231,14 +233,14 @@ func (kc *keyCache) canon(e sqlparser.Expr, bv map[string]*querypb.BindVariable)
 	if !v.IsText() && !v.IsBinary() {
 		return "", false
 	}
-	return v.ToString(), true
+	return kc.canonText(v.ToString(), session, write)
 }
 
 // insertWrites names the rows an INSERT or REPLACE writes by their values,
 // when every row gives its primary key as a value. REPLACE and ON
 // DUPLICATE KEY UPDATE can change a row found through another unique key,
 // whose primary key is unknown: with such an index they touch the table.
-func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*querypb.BindVariable) Invalidation {
+func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*querypb.BindVariable, session string) Invalidation {
 	tn, err := ins.Table.TableName()
 	if err != nil {
 		return m.everything()
@@ -259,8 +261,22 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique {
 		return whole
 	}
+	var movedTo []string // primary keys ON DUPLICATE KEY UPDATE sets
 	if len(ins.OnDup) > 0 {
 		one.uniqAll = true // the update may change unique columns of the existing row
+		for _, ue := range ins.OnDup {
+			if ue.Name.Name.Lowered() != t.pk.col || keepsKey(ue.Expr, t.pk.col) {
+				continue
+			}
+			// The existing row moves to another key, which may have been
+			// remembered as missing: that key goes too, or the table
+			// when the new key is not a value.
+			k, ok := t.pk.canon(ue.Expr, bv, session, true)
+			if !ok {
+				return whole
+			}
+			movedTo = append(movedTo, k)
+		}
 	}
 	idx := func(col string) int {
 		for i, c := range ins.Columns {
@@ -278,7 +294,7 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 		if len(row) != len(ins.Columns) {
 			return whole
 		}
-		k, ok := t.pk.canon(row[pki], bv)
+		k, ok := t.pk.canon(row[pki], bv, session, true)
 		if !ok {
 			return whole
 		}
@@ -289,14 +305,35 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 				one.uniqAll = true
 				continue
 			}
-			if k, ok := u.canon(row[i], bv); ok {
+			if k, ok := u.canon(row[i], bv, session, true); ok {
 				one.uniq[u] = append(one.uniq[u], k)
 			} else {
 				one.uniqAll = true
 			}
 		}
 	}
+	one.rows = append(one.rows, movedTo...)
 	return Invalidation{items: []inval{one}}
+}
+
+// keepsKey reports whether e, assigned to the primary key col by ON
+// DUPLICATE KEY UPDATE, leaves the row's key as it is: col itself,
+// VALUES(col) (the inserted key, which is the existing row's), or
+// LAST_INSERT_ID(col), the ORMs' idiom.
+func keepsKey(e sqlparser.Expr, col string) bool {
+	isCol := func(e sqlparser.Expr) bool {
+		c, ok := e.(*sqlparser.ColName)
+		return ok && c.Name.Lowered() == col
+	}
+	switch x := e.(type) {
+	case *sqlparser.ColName:
+		return isCol(x)
+	case *sqlparser.ValuesFuncExpr:
+		return x.Name != nil && x.Name.Name.Lowered() == col
+	case *sqlparser.FuncExpr:
+		return x.Name.Lowered() == "last_insert_id" && len(x.Exprs) == 1 && isCol(x.Exprs[0])
+	}
+	return false
 }
 
 // Invalidate applies v: call it after the write's backend OK (or error:
@@ -312,6 +349,9 @@ func (m *Manager) apply(v Invalidation, source string) {
 	for _, it := range v.items {
 		t := it.t
 		if it.all {
+			// Before the entries go: a reader that sees them gone sees
+			// the shapes' columns gone too (the write may be DDL).
+			t.schema.Add(1)
 			for _, kc := range t.all() {
 				kc.c.InvalidateAll(source, it.mayInsert)
 			}
@@ -348,7 +388,7 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 		}
 		one := inval{t: t, uniq: map[*keyCache][]string{}}
 		if len(rc.Key) == 1 {
-			if k, ok := t.pk.canonValue(rc.Key[0]); ok {
+			if k, ok := t.pk.canonValue(rc.Key[0], "", true); ok {
 				one.rows = append(one.rows, k)
 			} else {
 				one.all, one.mayInsert = true, true
@@ -358,7 +398,7 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 			found := false
 			for i, c := range rc.Columns {
 				if lower(c) == u.col && i < len(rc.Row) {
-					if k, ok := u.canonValue(rc.Row[i]); ok {
+					if k, ok := u.canonValue(rc.Row[i], "", true); ok {
 						one.uniq[u] = append(one.uniq[u], k)
 						found = true
 					}
