@@ -1,6 +1,8 @@
 package rowcache
 
 import (
+	"slices"
+
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -43,6 +45,54 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 	if m == nil || len(m.tables) == 0 {
 		return Invalidation{}
 	}
+	v := m.writes(stmt, db, bv, session)
+	// A foreign key's cascade changes rows of a cached child that the
+	// statement does not name: a write that may update or delete rows of
+	// a parent invalidates the child.
+	var written []sqlparser.SQLNode
+	switch s := stmt.(type) {
+	case *sqlparser.Update:
+		for _, e := range s.TableExprs {
+			written = append(written, e)
+		}
+	case *sqlparser.Delete:
+		for _, e := range s.TableExprs {
+			written = append(written, e)
+		}
+	case *sqlparser.Insert:
+		if s.Action == sqlparser.ReplaceAct || len(s.OnDup) > 0 {
+			written = append(written, s.Table)
+		}
+	}
+	for _, n := range written {
+		_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+			if tn, ok := n.(sqlparser.TableName); ok {
+				d := tn.Qualifier.String()
+				if d == "" {
+					d = db
+				}
+				m.cascade(&v, d+"."+tn.Name.String())
+			}
+			return true, nil
+		}, n)
+	}
+	return v
+}
+
+// cascade adds to v the cached tables whose foreign keys cascade from
+// parent ("db.table").
+func (m *Manager) cascade(v *Invalidation, parent string) {
+	for _, t := range m.tables {
+		if !t.live.Load() {
+			continue
+		}
+		if ps := t.parents.Load(); ps != nil && slices.Contains(*ps, parent) {
+			v.items = append(v.items, inval{t: t, all: true})
+		}
+	}
+}
+
+func (m *Manager) writes(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable, session string) Invalidation {
 	switch s := stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Show, *sqlparser.Set, *sqlparser.Begin,
 		*sqlparser.Commit, *sqlparser.Rollback, *sqlparser.Use, *sqlparser.ExplainStmt, *sqlparser.ExplainTab,
@@ -381,7 +431,17 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 		return
 	}
 	var v Invalidation
+	var parents map[string]bool // seen in this transaction
 	for _, rc := range tx.Rows {
+		if name := rc.DB + "." + rc.Table; !parents[name] {
+			// Rows of a parent: the cascades to cached children are not
+			// in the binlog.
+			if parents == nil {
+				parents = map[string]bool{}
+			}
+			parents[name] = true
+			m.cascade(&v, name)
+		}
 		t := m.tables[rc.DB+"."+rc.Table]
 		if t == nil || !t.live.Load() {
 			continue
