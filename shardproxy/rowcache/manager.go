@@ -77,12 +77,14 @@ type keyCache struct {
 }
 
 type table struct {
-	m           *Manager
-	db, tbl     string
-	shards      []Shard
-	pk          *keyCache
-	uniques     []*keyCache
-	otherUnique bool // a unique index besides the primary key exists
+	m       *Manager
+	db, tbl string
+	shards  []Shard
+	pk      *keyCache
+	uniques []*keyCache
+	// otherUnique: a unique index besides the primary key exists. Read
+	// at start and again after a table-wide invalidation, as parents are.
+	otherUnique atomic.Bool
 	// parents ("db.table") have a foreign key of this table whose ON
 	// DELETE/UPDATE changes its rows (CASCADE, SET NULL, SET DEFAULT):
 	// a write of a parent changes rows of this table that neither the
@@ -90,6 +92,11 @@ type table struct {
 	// start and again after a table-wide invalidation (an ALTER may have
 	// added one).
 	parents atomic.Pointer[[]string]
+	// writers ("db.table") are other tables with a trigger and views
+	// whose text mentions this table: a write through the proxy of one
+	// may change (or insert) rows of this table. (The binlog logs what
+	// triggers change; views are not in it.) Read as parents are.
+	writers atomic.Pointer[[]string]
 	// live: the caches exist and writes invalidate them; ready: and reads
 	// may use them (the bloom filters are built).
 	live    atomic.Bool
@@ -387,14 +394,16 @@ type keySet struct {
 	uniques     []*keyCache
 	otherUnique bool
 	parents     []string
+	writers     []string
 }
 
-// same reports whether the keys are cached alike (parents aside).
+// same reports whether the keys are cached alike (what else the set has
+// aside).
 func (a *keySet) same(b *keySet) bool {
 	eq := func(x, y *keyCache) bool {
 		return x.col == y.col && x.isInt == y.isInt && x.padSpace == y.padSpace && x.textCharset == y.textCharset
 	}
-	if !eq(a.pk, b.pk) || a.otherUnique != b.otherUnique || len(a.uniques) != len(b.uniques) {
+	if !eq(a.pk, b.pk) || len(a.uniques) != len(b.uniques) {
 		return false
 	}
 	for i := range a.uniques {
@@ -422,8 +431,10 @@ func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) erro
 			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
 		}
 	}
-	t.pk, t.uniques, t.otherUnique = ks.pk, ks.uniques, ks.otherUnique
+	t.pk, t.uniques = ks.pk, ks.uniques
+	t.otherUnique.Store(ks.otherUnique)
 	t.parents.Store(&ks.parents)
+	t.writers.Store(&ks.writers)
 	return nil
 }
 
@@ -493,6 +504,18 @@ WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s
 	}
 	for _, r := range fks.Rows {
 		ks.parents = append(ks.parents, r[0].ToString()+"."+r[1].ToString())
+	}
+	// Triggers and views that may write t: their text names it (a
+	// mention that is not a write costs invalidations, not correctness).
+	ws, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE LOCATE(%[1]s, ACTION_STATEMENT) > 0
+UNION SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.VIEWS WHERE LOCATE(%[1]s, VIEW_DEFINITION) > 0`, esc(t.tbl)), 10000, false)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: triggers and views of %s: %w", t.name(), err)
+	}
+	for _, r := range ws.Rows {
+		if w := r[0].ToString() + "." + r[1].ToString(); w != t.name() {
+			ks.writers = append(ks.writers, w)
+		}
 	}
 	mk := func(colName string) (*keyCache, error) {
 		c, ok := uniq[strings.ToLower(colName)]
@@ -643,10 +666,12 @@ func (m *Manager) keysStillFit(ctx context.Context, t *table) bool {
 		}
 	}
 	ks, err := m.readKeys(ctx, t, tc)
-	cur := &keySet{pk: t.pk, uniques: t.uniques, otherUnique: t.otherUnique}
+	cur := &keySet{pk: t.pk, uniques: t.uniques}
 	switch {
 	case err == nil && ks.same(cur):
+		t.otherUnique.Store(ks.otherUnique)
 		t.parents.Store(&ks.parents)
+		t.writers.Store(&ks.writers)
 		return true
 	case err == nil || errors.Is(err, errKeyRefused):
 		t.ready.Store(false)

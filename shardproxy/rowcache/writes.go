@@ -46,10 +46,11 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 		return Invalidation{}
 	}
 	v := m.writes(stmt, db, bv, session)
-	// A foreign key's cascade changes rows of a cached child that the
-	// statement does not name: a write that may update or delete rows of
-	// a parent invalidates the child.
+	// Writes that change rows of a cached table the statement does not
+	// name: a foreign key's cascade (an update or delete of a parent), a
+	// trigger of another table, an updatable view of the table.
 	var written []sqlparser.SQLNode
+	cascades := true
 	switch s := stmt.(type) {
 	case *sqlparser.Update:
 		for _, e := range s.TableExprs {
@@ -60,9 +61,8 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 			written = append(written, e)
 		}
 	case *sqlparser.Insert:
-		if s.Action == sqlparser.ReplaceAct || len(s.OnDup) > 0 {
-			written = append(written, s.Table)
-		}
+		written = append(written, s.Table)
+		cascades = s.Action == sqlparser.ReplaceAct || len(s.OnDup) > 0
 	}
 	for _, n := range written {
 		_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
@@ -71,7 +71,7 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 				if d == "" {
 					d = db
 				}
-				m.cascade(&v, d+"."+tn.Name.String())
+				m.indirect(&v, d+"."+tn.Name.String(), cascades, true)
 			}
 			return true, nil
 		}, n)
@@ -79,14 +79,19 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 	return v
 }
 
-// cascade adds to v the cached tables whose foreign keys cascade from
-// parent ("db.table").
-func (m *Manager) cascade(v *Invalidation, parent string) {
+// indirect adds to v the cached tables a write of other ("db.table")
+// changes without naming them: if writers, those with a trigger of other
+// or a view other writing them (all their rows, and rows may be
+// inserted); if cascades, those whose foreign keys cascade from other.
+// The binlog passes writers false: it logs the rows triggers change.
+func (m *Manager) indirect(v *Invalidation, other string, cascades, writers bool) {
 	for _, t := range m.tables {
 		if !t.live.Load() {
 			continue
 		}
-		if ps := t.parents.Load(); ps != nil && slices.Contains(*ps, parent) {
+		if ws := t.writers.Load(); writers && ws != nil && slices.Contains(*ws, other) {
+			v.items = append(v.items, inval{t: t, all: true, mayInsert: true})
+		} else if ps := t.parents.Load(); cascades && ps != nil && slices.Contains(*ps, other) {
 			v.items = append(v.items, inval{t: t, all: true})
 		}
 	}
@@ -308,7 +313,7 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 	if !ok || len(ins.Columns) == 0 {
 		return whole
 	}
-	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique {
+	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique.Load() {
 		return whole
 	}
 	var movedTo []string // primary keys ON DUPLICATE KEY UPDATE sets
@@ -440,7 +445,7 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 				parents = map[string]bool{}
 			}
 			parents[name] = true
-			m.cascade(&v, name)
+			m.indirect(&v, name, true, false)
 		}
 		t := m.tables[rc.DB+"."+rc.Table]
 		if t == nil || !t.live.Load() {

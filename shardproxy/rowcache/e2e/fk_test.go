@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestForeignKeyCascade: rows of a cached table changed by a foreign key's
@@ -15,13 +15,14 @@ import (
 // the proxy is seen at once, a direct one within the binlog's lag. A
 // self-referencing table's cascade too.
 func TestForeignKeyCascade(t *testing.T) {
-	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	topo := proxytest.SharedTopology(t)
 	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
 	oneConn(t, direct)
+	mustExec(t, direct, "DROP DATABASE IF EXISTS fk")
 	mustExec(t, direct, "CREATE DATABASE fk")
 	mustExec(t, direct, "USE fk")
 	mustExec(t, direct, "CREATE TABLE p (id INT PRIMARY KEY)")
@@ -72,4 +73,51 @@ func TestForeignKeyCascade(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// TestTriggersAndViews: a write through the proxy that reaches a cached
+// table through a trigger of another table, or through an updatable view
+// of it, is seen as soon as it is acknowledged (the binlog is off here,
+// so only the proxy's own invalidation can show it), inserted rows too.
+func TestTriggersAndViews(t *testing.T) {
+	topo := proxytest.SharedTopology(t)
+	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	oneConn(t, direct)
+	mustExec(t, direct, "DROP DATABASE IF EXISTS tv")
+	mustExec(t, direct, "CREATE DATABASE tv")
+	mustExec(t, direct, "USE tv")
+	mustExec(t, direct, "CREATE TABLE posts (id INT PRIMARY KEY, comments INT NOT NULL DEFAULT 0)")
+	mustExec(t, direct, "CREATE TABLE comments (id INT PRIMARY KEY, post INT)")
+	mustExec(t, direct, "CREATE TRIGGER comment_added AFTER INSERT ON comments FOR EACH ROW UPDATE posts SET comments = comments + 1 WHERE id = NEW.post")
+	mustExec(t, direct, "CREATE TRIGGER post_made AFTER INSERT ON comments FOR EACH ROW INSERT IGNORE INTO posts (id) VALUES (NEW.post + 1000)")
+	mustExec(t, direct, "CREATE VIEW recent AS SELECT id, comments FROM posts WHERE id > 0")
+	mustExec(t, direct, "INSERT INTO posts (id) VALUES (1), (2)")
+	c := proxyConfig(topo, 5*time.Minute)
+	c.Cache.Binlog = false
+	c.Databases = map[string]*config.Database{"tv": {Shard: topo.Shards()[0].Name}}
+	c.Cache.Tables = map[string]*config.CacheTable{"tv.posts": {TTL: 5 * time.Minute, NegativeTTL: 5 * time.Minute}}
+	p := startProxy(t, c)
+	px := oneConn(t, openDB(t, p.srv.Addr(), "tv", 1, "interpolateParams=true"))
+	queries := []string{"SELECT * FROM posts WHERE id = 1", "SELECT * FROM posts WHERE id = 2", "SELECT * FROM posts WHERE id = 1001", "SELECT * FROM posts WHERE id = 3"}
+	check := func(when string) {
+		t.Helper()
+		for _, q := range queries {
+			for range 2 {
+				if got, want := answerText(px, q), answerText(direct, q); got != want {
+					t.Errorf("%s: %s: proxy %s, direct %s", when, q, got, want)
+				}
+			}
+		}
+	}
+	check("before")
+	mustExec(t, px, "INSERT INTO comments VALUES (1, 1)")
+	check("after a trigger's update and insert")
+	mustExec(t, px, "UPDATE recent SET comments = 7 WHERE id = 2")
+	check("after an update through a view")
+	mustExec(t, px, "INSERT INTO recent (id, comments) VALUES (3, 1)")
+	check("after an insert through a view")
 }
