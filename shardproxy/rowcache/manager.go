@@ -77,12 +77,26 @@ type keyCache struct {
 }
 
 type table struct {
-	m           *Manager
-	db, tbl     string
-	shards      []Shard
-	pk          *keyCache
-	uniques     []*keyCache
-	otherUnique bool // a unique index besides the primary key exists
+	m       *Manager
+	db, tbl string
+	shards  []Shard
+	pk      *keyCache
+	uniques []*keyCache
+	// otherUnique: a unique index besides the primary key exists. Read
+	// at start and again after a table-wide invalidation, as parents are.
+	otherUnique atomic.Bool
+	// parents ("db.table") have a foreign key of this table whose ON
+	// DELETE/UPDATE changes its rows (CASCADE, SET NULL, SET DEFAULT):
+	// a write of a parent changes rows of this table that neither the
+	// statement nor the binlog names (InnoDB does not log them). Read at
+	// start and again after a table-wide invalidation (an ALTER may have
+	// added one).
+	parents atomic.Pointer[[]string]
+	// writers ("db.table") are other tables with a trigger and views
+	// whose text mentions this table: a write through the proxy of one
+	// may change (or insert) rows of this table. (The binlog logs what
+	// triggers change; views are not in it.) Read as parents are.
+	writers atomic.Pointer[[]string]
 	// live: the caches exist and writes invalidate them; ready: and reads
 	// may use them (the bloom filters are built).
 	live    atomic.Bool
@@ -373,10 +387,65 @@ func (m *Manager) awaitTable(ctx context.Context, t *table, tc TableConfig) {
 	}
 }
 
+// keySet is what a table's caches are made for: its keys as cached
+// (keyCaches without their caches) and foreign keys.
+type keySet struct {
+	pk          *keyCache
+	uniques     []*keyCache
+	otherUnique bool
+	parents     []string
+	writers     []string
+}
+
+// same reports whether the keys are cached alike (what else the set has
+// aside).
+func (a *keySet) same(b *keySet) bool {
+	eq := func(x, y *keyCache) bool {
+		return x.col == y.col && x.isInt == y.isInt && x.padSpace == y.padSpace && x.textCharset == y.textCharset
+	}
+	if !eq(a.pk, b.pk) || len(a.uniques) != len(b.uniques) {
+		return false
+	}
+	for i := range a.uniques {
+		if !eq(a.uniques[i], b.uniques[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// errKeyRefused: the table's keys cannot be cached (see readKeys).
+var errKeyRefused = errors.New("rowcache: key not cacheable")
+
+// loadSchema reads t's keys (readKeys) and makes their caches.
 func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) error {
-	conn, err := m.connect(ctx, t.shards[0])
+	ks, err := m.readKeys(ctx, t, tc)
 	if err != nil {
 		return err
+	}
+	budget := tc.Cache.MaxBytes / int64(1+len(tc.Unique))
+	for _, kc := range append([]*keyCache{ks.pk}, ks.uniques...) {
+		cc := tc.Cache
+		cc.MaxBytes = max(budget, 1)
+		if kc.c, err = cachetier.New(cc, entryCost); err != nil {
+			return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		}
+	}
+	t.pk, t.uniques = ks.pk, ks.uniques
+	t.otherUnique.Store(ks.otherUnique)
+	t.parents.Store(&ks.parents)
+	t.writers.Store(&ks.writers)
+	return nil
+}
+
+// readKeys reads t's keys from information_schema and how each is cached,
+// refusing (errKeyRefused) keys it cannot cache by value, and the
+// foreign keys whose cascades change t's rows.
+func (m *Manager) readKeys(ctx context.Context, t *table, tc TableConfig) (*keySet, error) {
+	ks := &keySet{}
+	conn, err := m.connect(ctx, t.shards[0])
+	if err != nil {
+		return nil, err
 	}
 	defer conn.Close()
 	esc := sqltypes.EncodeStringSQL
@@ -385,10 +454,10 @@ func (m *Manager) loadSchema(ctx context.Context, t *table, tc TableConfig) erro
 	// key, and was never cached.
 	exists, err := conn.ExecuteFetch(fmt.Sprintf("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", esc(t.db), esc(t.tbl)), 1, false)
 	if err != nil {
-		return fmt.Errorf("rowcache: %s: %w", t.name(), err)
+		return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
 	}
 	if len(exists.Rows) == 0 {
-		return errNoTable
+		return nil, errNoTable
 	}
 	res, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, IFNULL(c.COLLATION_NAME, ''), IFNULL(c.CHARACTER_SET_NAME, ''),
   (SELECT COUNT(*) FROM information_schema.STATISTICS s2 WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.INDEX_NAME = s.INDEX_NAME)
@@ -396,7 +465,7 @@ FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
   ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
 WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db), esc(t.tbl)), 10000, false)
 	if err != nil {
-		return fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
+		return nil, fmt.Errorf("rowcache: keys of %s: %w", t.name(), err)
 	}
 	type col struct {
 		dataType, coll, charset string
@@ -419,19 +488,39 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 			}
 			continue
 		}
-		t.otherUnique = true
+		ks.otherUnique = true
 		if c.single {
 			uniq[name] = c
 		}
 	}
 	if len(pk) != 1 {
-		return fmt.Errorf("rowcache: cache of %s: the table needs a one-column primary key (has %d columns)", t.name(), len(pk))
+		return nil, fmt.Errorf("%w: cache of %s: the table needs a one-column primary key (has %d columns)", errKeyRefused, t.name(), len(pk))
 	}
-	budget := tc.Cache.MaxBytes / int64(1+len(tc.Unique))
+	fks, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT DISTINCT UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s
+  AND (DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') OR UPDATE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT'))`, esc(t.db), esc(t.tbl)), 1000, false)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: foreign keys of %s: %w", t.name(), err)
+	}
+	for _, r := range fks.Rows {
+		ks.parents = append(ks.parents, r[0].ToString()+"."+r[1].ToString())
+	}
+	// Triggers and views that may write t: their text names it (a
+	// mention that is not a write costs invalidations, not correctness).
+	ws, err := conn.ExecuteFetch(fmt.Sprintf(`SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE LOCATE(%[1]s, ACTION_STATEMENT) > 0
+UNION SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.VIEWS WHERE LOCATE(%[1]s, VIEW_DEFINITION) > 0`, esc(t.tbl)), 10000, false)
+	if err != nil {
+		return nil, fmt.Errorf("rowcache: triggers and views of %s: %w", t.name(), err)
+	}
+	for _, r := range ws.Rows {
+		if w := r[0].ToString() + "." + r[1].ToString(); w != t.name() {
+			ks.writers = append(ks.writers, w)
+		}
+	}
 	mk := func(colName string) (*keyCache, error) {
 		c, ok := uniq[strings.ToLower(colName)]
 		if !ok {
-			return nil, fmt.Errorf("rowcache: cache of %s: %s is not a one-column unique key", t.name(), colName)
+			return nil, fmt.Errorf("%w: cache of %s: %s is not a one-column unique key", errKeyRefused, t.name(), colName)
 		}
 		kc := &keyCache{col: strings.ToLower(colName)}
 		switch c.dataType {
@@ -447,39 +536,32 @@ WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0`, esc(t.db)
 				kc.padSpace = !strings.Contains(c.coll, "_nopad_")
 				kc.textCharset = true
 			default:
-				return nil, fmt.Errorf("rowcache: cache of %s: key %s has collation %s, which lets two texts name one row; only integer or binary-collated keys are cached", t.name(), colName, c.coll)
+				return nil, fmt.Errorf("%w: cache of %s: key %s has collation %s, which lets two texts name one row; only integer or binary-collated keys are cached", errKeyRefused, t.name(), colName, c.coll)
 			}
 			switch c.charset {
 			case "ucs2", "utf16", "utf16le", "utf32", "swe7":
 				// ASCII is not these charsets' bytes for it.
-				return nil, fmt.Errorf("rowcache: cache of %s: key %s has character set %s; only ASCII-compatible character sets are cached", t.name(), colName, c.charset)
+				return nil, fmt.Errorf("%w: cache of %s: key %s has character set %s; only ASCII-compatible character sets are cached", errKeyRefused, t.name(), colName, c.charset)
 			}
 		default:
 			// Dates, times, decimals, floats, enums, bits: one value has
 			// several spellings ('2024-1-5' is '2024-01-05'), which the
 			// cache cannot tell apart by text.
-			return nil, fmt.Errorf("rowcache: cache of %s: key %s is of type %s; only integer and CHAR/VARCHAR/BINARY/VARBINARY keys are cached", t.name(), colName, c.dataType)
+			return nil, fmt.Errorf("%w: cache of %s: key %s is of type %s; only integer and CHAR/VARCHAR/BINARY/VARBINARY keys are cached", errKeyRefused, t.name(), colName, c.dataType)
 		}
-		cc := tc.Cache
-		cc.MaxBytes = max(budget, 1)
-		cache, err := cachetier.New(cc, entryCost)
-		if err != nil {
-			return nil, fmt.Errorf("rowcache: %s: %w", t.name(), err)
-		}
-		kc.c = cache
 		return kc, nil
 	}
-	if t.pk, err = mk(pk[0]); err != nil {
-		return err
+	if ks.pk, err = mk(pk[0]); err != nil {
+		return nil, err
 	}
 	for _, u := range tc.Unique {
 		kc, err := mk(u)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t.uniques = append(t.uniques, kc)
+		ks.uniques = append(ks.uniques, kc)
 	}
-	return nil
+	return ks, nil
 }
 
 // buildBlooms builds every key cache's filter from every shard's rows.
@@ -549,6 +631,14 @@ func (m *Manager) rebuilder(ctx context.Context, t *table) {
 			return
 		case <-t.rebuild:
 		}
+		// The invalidation may have been an ALTER (or DROP and CREATE)
+		// done on the shard: the caches were made for the keys read at
+		// start, and are no use for keys cached otherwise now (a key whose
+		// collation became case-insensitive names one row by several
+		// texts).
+		if !m.keysStillFit(ctx, t) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -562,6 +652,33 @@ func (m *Manager) rebuilder(ctx context.Context, t *table) {
 			}
 		}
 	}
+}
+
+// keysStillFit re-reads t's keys after a table-wide invalidation. If they
+// are no longer cached as t's caches are, t's reads stop using the cache
+// (false; until the proxy restarts). A table that is not there (dropped,
+// to be created again) or unreadable fits: the bloom rebuild retries.
+func (m *Manager) keysStillFit(ctx context.Context, t *table) bool {
+	var tc TableConfig
+	for _, c := range m.cfg.Tables {
+		if c.DB == t.db && c.Table == t.tbl {
+			tc = c
+		}
+	}
+	ks, err := m.readKeys(ctx, t, tc)
+	cur := &keySet{pk: t.pk, uniques: t.uniques}
+	switch {
+	case err == nil && ks.same(cur):
+		t.otherUnique.Store(ks.otherUnique)
+		t.parents.Store(&ks.parents)
+		t.writers.Store(&ks.writers)
+		return true
+	case err == nil || errors.Is(err, errKeyRefused):
+		t.ready.Store(false)
+		m.log.Error("rowcache: the table's keys changed on the shard; its point selects skip the cache until the proxy restarts", "table", t.name(), "err", err)
+		return false
+	}
+	return true
 }
 
 func (t *table) scheduleRebuild() {

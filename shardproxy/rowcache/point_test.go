@@ -166,7 +166,7 @@ func TestWrites(t *testing.T) {
 		}
 	}
 	// otherUnique: REPLACE may delete a row found by another unique key.
-	m.tables["demo.customers"].otherUnique = true
+	m.tables["demo.customers"].otherUnique.Store(true)
 	if got := describe(m.Writes(parse(t, "REPLACE INTO customers (id, name) VALUES (1, 'a')"), "demo", nil, "")); !slices.Equal(got, []string{"demo.customers:*+ins"}) {
 		t.Errorf("REPLACE with another unique index: %v", got)
 	}

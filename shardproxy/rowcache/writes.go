@@ -1,6 +1,8 @@
 package rowcache
 
 import (
+	"slices"
+
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -43,6 +45,59 @@ func (m *Manager) Writes(stmt sqlparser.Statement, db string, bv map[string]*que
 	if m == nil || len(m.tables) == 0 {
 		return Invalidation{}
 	}
+	v := m.writes(stmt, db, bv, session)
+	// Writes that change rows of a cached table the statement does not
+	// name: a foreign key's cascade (an update or delete of a parent), a
+	// trigger of another table, an updatable view of the table.
+	var written []sqlparser.SQLNode
+	cascades := true
+	switch s := stmt.(type) {
+	case *sqlparser.Update:
+		for _, e := range s.TableExprs {
+			written = append(written, e)
+		}
+	case *sqlparser.Delete:
+		for _, e := range s.TableExprs {
+			written = append(written, e)
+		}
+	case *sqlparser.Insert:
+		written = append(written, s.Table)
+		cascades = s.Action == sqlparser.ReplaceAct || len(s.OnDup) > 0
+	}
+	for _, n := range written {
+		_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+			if tn, ok := n.(sqlparser.TableName); ok {
+				d := tn.Qualifier.String()
+				if d == "" {
+					d = db
+				}
+				m.indirect(&v, d+"."+tn.Name.String(), cascades, true)
+			}
+			return true, nil
+		}, n)
+	}
+	return v
+}
+
+// indirect adds to v the cached tables a write of other ("db.table")
+// changes without naming them: if writers, those with a trigger of other
+// or a view other writing them (all their rows, and rows may be
+// inserted); if cascades, those whose foreign keys cascade from other.
+// The binlog passes writers false: it logs the rows triggers change.
+func (m *Manager) indirect(v *Invalidation, other string, cascades, writers bool) {
+	for _, t := range m.tables {
+		if !t.live.Load() {
+			continue
+		}
+		if ws := t.writers.Load(); writers && ws != nil && slices.Contains(*ws, other) {
+			v.items = append(v.items, inval{t: t, all: true, mayInsert: true})
+		} else if ps := t.parents.Load(); cascades && ps != nil && slices.Contains(*ps, other) {
+			v.items = append(v.items, inval{t: t, all: true})
+		}
+	}
+}
+
+func (m *Manager) writes(stmt sqlparser.Statement, db string, bv map[string]*querypb.BindVariable, session string) Invalidation {
 	switch s := stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Show, *sqlparser.Set, *sqlparser.Begin,
 		*sqlparser.Commit, *sqlparser.Rollback, *sqlparser.Use, *sqlparser.ExplainStmt, *sqlparser.ExplainTab,
@@ -258,7 +313,7 @@ func (m *Manager) insertWrites(ins *sqlparser.Insert, db string, bv map[string]*
 	if !ok || len(ins.Columns) == 0 {
 		return whole
 	}
-	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique {
+	if (ins.Action == sqlparser.ReplaceAct || len(ins.OnDup) > 0) && t.otherUnique.Load() {
 		return whole
 	}
 	var movedTo []string // primary keys ON DUPLICATE KEY UPDATE sets
@@ -381,7 +436,17 @@ func (m *Manager) OnTxn(tx binlogtail.Txn) {
 		return
 	}
 	var v Invalidation
+	var parents map[string]bool // seen in this transaction
 	for _, rc := range tx.Rows {
+		if name := rc.DB + "." + rc.Table; !parents[name] {
+			// Rows of a parent: the cascades to cached children are not
+			// in the binlog.
+			if parents == nil {
+				parents = map[string]bool{}
+			}
+			parents[name] = true
+			m.indirect(&v, name, true, false)
+		}
 		t := m.tables[rc.DB+"."+rc.Table]
 		if t == nil || !t.live.Load() {
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/strata-db/strata/shardproxy"
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/planner"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // answerText is a query's answer as a client sees it: column names, rows
@@ -69,13 +70,14 @@ func oneConn(t *testing.T, d *sql.DB) *sql.DB {
 // reaches the entries through the binlog; keys whose values have several
 // spellings (DATE) are refused at start.
 func TestKeySpellings(t *testing.T) {
-	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	topo := proxytest.SharedTopology(t)
 	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
 	oneConn(t, direct)
+	mustExec(t, direct, "DROP DATABASE IF EXISTS kt")
 	mustExec(t, direct, "CREATE DATABASE kt")
 	mustExec(t, direct, "USE kt")
 	mustExec(t, direct, "CREATE TABLE s (k VARCHAR(20) COLLATE utf8mb4_bin PRIMARY KEY, v INT)")

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestOnDuplicateKeyMovesKey: an INSERT … ON DUPLICATE KEY UPDATE through
@@ -14,13 +14,14 @@ import (
 // invalidation can show it): the new key was remembered as missing (a
 // negative entry, the bloom filter) before the write.
 func TestOnDuplicateKeyMovesKey(t *testing.T) {
-	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	topo := proxytest.SharedTopology(t)
 	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
 	oneConn(t, direct)
+	mustExec(t, direct, "DROP DATABASE IF EXISTS od")
 	mustExec(t, direct, "CREATE DATABASE od")
 	mustExec(t, direct, "USE od")
 	mustExec(t, direct, "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)")
