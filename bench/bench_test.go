@@ -135,6 +135,9 @@ func TestShortForms(t *testing.T) {
 				if !v.Reference && v.Ratio <= 0 {
 					t.Errorf("%s: no ratio", v.Name)
 				}
+				if tc.name == "txn" && r.CPUus <= 0 {
+					t.Errorf("%s: no CPU per transfer", v.Name)
+				}
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func Registry() []Entry {
 		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", Params: "shards (2), replicas (1), tables (4), table_size (10000)", New: func() Benchmark { return &rwsplitBench{} }},
 		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", Params: "http_concurrency (64), grpc_concurrency (16), batch (1000), grpc and http (addresses of a running service)", New: func() Benchmark { return &idsBench{} }},
 		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", Params: "rows (100000), memory_mb (16)", New: func() Benchmark { return &cacheBench{} }},
-		{Name: "txn", Summary: "bank transfers through the proxy: cross-shard (XA, coordinator group) vs single-shard", Params: "coordinators (3), accounts (2000), sessions (2 × --threads)", New: func() Benchmark { return &txnBench{} }},
+		{Name: "txn", Summary: "bank transfers through the proxy: cross-shard (XA, coordinator group) vs single-shard", Params: "coordinators (3), accounts (2000), sessions (2 × --threads), coord_procs and proxy_procs (GOMAXPROCS of the coordinator nodes and the proxy; 0: Go's default), profile (a directory for CPU profiles)", New: func() Benchmark { return &txnBench{} }},
 		{Name: "hotrow", Summary: "64 sessions incrementing one row: combine_writes vs plain updates", Params: "sessions (64)", New: func() Benchmark { return &hotrowBench{} }},
 		{Name: "edge", Summary: "GET /v1/ids through strata edge (signed) vs the ID service's HTTP direct", Params: "concurrency (64)", New: func() Benchmark { return &edgeBench{} }},
 	}

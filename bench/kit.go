@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -47,18 +48,23 @@ func shardsYAML(topo *localdb.Topology) string {
 
 // proxy starts `strata proxy` with the config body given (everything but
 // listen, admin_listen, users and backend) and waits until it answers a
-// query; it returns the address clients dial.
-func (s *stack) proxy(ctx context.Context, e *Env, name, body string) (string, *proc, error) {
+// query; it returns the address clients dial. env is added to the
+// proxy's environment.
+func (s *stack) proxy(ctx context.Context, e *Env, name, body string, env ...string) (string, *proc, error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	yml := fmt.Sprintf("listen: %s\nadmin_listen: off\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, localdb.AppUser, body)
+	admin := "admin_listen: off\n"
+	if strings.Contains(body, "admin_listen:") {
+		admin = "" // the body chooses
+	}
+	yml := fmt.Sprintf("listen: %s\n%sslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, admin, localdb.AppUser, body)
 	conf := filepath.Join(e.Dir, name+".yaml")
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		return "", nil, err
 	}
-	p, err := startProc(e.Dir, name, nil, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
+	p, err := startProc(e.Dir, name, env, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
 	if err != nil {
 		return "", nil, err
 	}

@@ -5,8 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,7 +28,14 @@ import (
 // two-phase commit with the decision recorded in the coordinator group);
 // also single-shard transfers in a database with transaction_mode single
 // (the proxy without cross-shard transactions). Params: coordinators,
-// accounts (per database, default 2000), sessions (default: threads×2).
+// accounts (per database, default 2000), sessions (default: threads×2),
+// coord_procs and proxy_procs (GOMAXPROCS of the coordinator nodes and of
+// the proxy; 0, the default: Go's own), profile (a directory: CPU
+// profiles of the proxy and the coordinator's leader over each bank
+// variant's run). Its CPU µs/op is what the whole
+// stack spent per transfer (the proxy, every coordinator node, both
+// MariaDB servers and this load client); each run also logs that CPU by
+// process and the statements each shard ran per transfer.
 type txnBench struct{}
 
 func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), err error) {
@@ -38,18 +49,49 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	if err != nil {
 		return nil, s.stop, err
 	}
-	g, err := chaos.StartGroup(ctx, chaos.GroupConfig{Binary: e.Binary, Command: "txcoord", Nodes: param(e, "coordinators", 3),
-		Dir: filepath.Join(e.Dir, "txcoord"), Args: []string{"--seata-addr", "off"}})
+	gc := chaos.GroupConfig{Binary: e.Binary, Command: "txcoord", Nodes: param(e, "coordinators", 3),
+		Dir: filepath.Join(e.Dir, "txcoord"), Args: []string{"--seata-addr", "off"}}
+	if n := param(e, "coord_procs", 0); n > 0 {
+		gc.Env = append(gc.Env, fmt.Sprintf("GOMAXPROCS=%d", n))
+	}
+	g, err := chaos.StartGroup(ctx, gc)
 	if err != nil {
 		return nil, s.stop, err
 	}
 	s.add(g.Close)
 	tables := "{accounts: {kind: sharded, column: id}, transfers: {kind: sharded, column: src}}"
-	addr, _, err := s.proxy(ctx, e, "proxy", shardsYAML(topo)+fmt.Sprintf(
+	profile := e.Params["profile"]
+	admin := ""
+	if profile != "" {
+		if admin, err = freeAddr(); err != nil {
+			return nil, s.stop, err
+		}
+		if err := os.MkdirAll(profile, 0o755); err != nil {
+			return nil, s.stop, err
+		}
+	}
+	body := shardsYAML(topo) + fmt.Sprintf(
 		"databases:\n  bank: {sharded: true, tables: %s}\n  single: {sharded: true, transaction_mode: single, tables: %s}\ntransactions:\n  coordinator: [%s]\n",
-		tables, tables, strings.Join(g.GRPCAddrs(), ", ")))
+		tables, tables, strings.Join(g.GRPCAddrs(), ", "))
+	if admin != "" {
+		body += "admin_listen: " + admin + "\n"
+	}
+	var penv []string
+	if n := param(e, "proxy_procs", 0); n > 0 {
+		penv = append(penv, fmt.Sprintf("GOMAXPROCS=%d", n))
+	}
+	addr, pp, err := s.proxy(ctx, e, "proxy", body, penv...)
 	if err != nil {
 		return nil, s.stop, err
+	}
+	pr := &txnProbe{log: e.Logger, group: g, proxy: pp.pid()}
+	for _, sh := range topo.Shards() {
+		db, err := sh.Primary().OpenAdmin("")
+		if err != nil {
+			return nil, s.stop, err
+		}
+		s.add(func() { db.Close() })
+		pr.shards = append(pr.shards, probeShard{name: sh.Name, pid: sh.Primary().Pid(), db: db})
 	}
 	n := param(e, "accounts", 2000)
 	sessions := param(e, "sessions", 2*e.Threads)
@@ -103,8 +145,27 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	}
 	var seq atomic.Int64
 	run := func(db string, cross bool) func(ctx context.Context, d time.Duration) (Round, error) {
+		name := db + map[bool]string{false: "-single", true: "-cross"}[cross]
 		return func(ctx context.Context, d time.Duration) (Round, error) {
-			return perOp(ctx, sessions, d, "transfers/s", func(ctx context.Context) error {
+			if profile != "" && db == "bank" {
+				// CPU profiles of the proxy and the coordinator's leader
+				// over this run (a later round's replace an earlier one's).
+				dir := profile
+				if lead, err := g.Leader(ctx); err == nil {
+					go func() {
+						if err := fetchProfile(ctx, g.Nodes[lead].HTTP, d, filepath.Join(dir, "txcoord-leader-"+name+".pprof")); err != nil {
+							e.Logger.Warn("txn: coordinator profile", "err", err)
+						}
+					}()
+				}
+				go func() {
+					if err := fetchProfile(ctx, admin, d, filepath.Join(dir, "proxy-"+name+".pprof")); err != nil {
+						e.Logger.Warn("txn: proxy profile", "err", err)
+					}
+				}()
+			}
+			before := pr.snapshot(ctx)
+			r := perOp(ctx, sessions, d, "transfers/s", func(ctx context.Context) error {
 				r := rand.New(rand.NewPCG(uint64(seq.Add(1)), 1))
 				from, to := byShard[0], byShard[1]
 				if r.IntN(2) == 0 {
@@ -126,7 +187,9 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 						return err
 					}
 				}
-			}), nil
+			})
+			r.CPUus = pr.report(ctx, name, before, r.Rate*d.Seconds())
+			return r, nil
 		}
 	}
 	return []Variant{
@@ -156,4 +219,108 @@ func transfer(ctx context.Context, db *sql.DB, id, a, c int64) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// txnProbe measures, over one variant's run, the CPU each process of the
+// stack spent and the statements each shard's primary ran, per transfer.
+type txnProbe struct {
+	log    *slog.Logger
+	group  *chaos.Group
+	proxy  int
+	shards []probeShard
+}
+
+type probeShard struct {
+	name string
+	pid  int
+	db   *sql.DB
+}
+
+// probeCounters are the server status counters read per shard: what a
+// transfer costs each server in statements (Questions counts every
+// statement of a multi-statement packet), and the lock waits (their time
+// in ms) and deadlocks it met.
+var probeCounters = []string{"Questions", "Com_begin", "Com_commit", "Com_rollback", "Com_update", "Com_insert",
+	"Com_xa_start", "Com_xa_end", "Com_xa_prepare", "Com_xa_commit", "Com_xa_rollback",
+	"Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_deadlocks"}
+
+type probeSnap struct {
+	at     time.Time
+	leader int // the coordinator node leading at the start
+	ticks  map[string]int64
+	status map[string]map[string]int64 // shard → counter → value
+}
+
+func (p *txnProbe) pids() map[string]int {
+	m := map[string]int{"proxy": p.proxy, "client": os.Getpid()}
+	for _, sh := range p.shards {
+		m["mariadb-"+sh.name] = sh.pid
+	}
+	for i, n := range p.group.Nodes {
+		m[fmt.Sprintf("txcoord-%d", i)] = n.Pid()
+	}
+	return m
+}
+
+func (p *txnProbe) snapshot(ctx context.Context) probeSnap {
+	s := probeSnap{at: time.Now(), ticks: map[string]int64{}, status: map[string]map[string]int64{}}
+	s.leader, _ = p.group.Leader(ctx)
+	for name, pid := range p.pids() {
+		s.ticks[name] = cpuTicks(pid)
+	}
+	for _, sh := range p.shards {
+		m := map[string]int64{}
+		rows, err := sh.db.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('"+strings.Join(probeCounters, "','")+"')")
+		for err == nil && rows.Next() {
+			var k string
+			var v int64
+			if rows.Scan(&k, &v) == nil {
+				m[k] = v
+			}
+		}
+		if rows != nil {
+			rows.Close()
+		}
+		s.status[sh.name] = m
+	}
+	return s
+}
+
+// report logs the per-transfer breakdown since before and returns the
+// stack's total CPU per transfer, in µs.
+func (p *txnProbe) report(ctx context.Context, variant string, before probeSnap, transfers float64) float64 {
+	if transfers <= 0 {
+		return 0
+	}
+	after := p.snapshot(ctx)
+	const usPerTick = 1e6 / 100
+	var names []string
+	for n := range after.ticks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var total float64
+	var cpu []string
+	for _, n := range names {
+		us := float64(after.ticks[n]-before.ticks[n]) * usPerTick / transfers
+		total += us
+		if n == fmt.Sprintf("txcoord-%d", before.leader) {
+			n += "(leader)"
+		}
+		cpu = append(cpu, fmt.Sprintf("%s=%.0f", n, us))
+	}
+	busy := 100 * total * transfers / 1e6 / after.at.Sub(before.at).Seconds() / float64(runtime.NumCPU())
+	attrs := []any{"variant", variant, "transfers", int(transfers), "busy_pct", fmt.Sprintf("%.0f", busy),
+		"cpu_us_per_transfer", fmt.Sprintf("total=%.0f %s", total, strings.Join(cpu, " "))}
+	for _, sh := range p.shards {
+		var st []string
+		for _, k := range probeCounters {
+			if d := after.status[sh.name][k] - before.status[sh.name][k]; d > 0 {
+				st = append(st, fmt.Sprintf("%s=%.2f", strings.TrimPrefix(k, "Com_"), float64(d)/transfers))
+			}
+		}
+		attrs = append(attrs, "statements_per_transfer_"+sh.name, strings.Join(st, " "))
+	}
+	p.log.Info("txn: per transfer", attrs...)
+	return total
 }
