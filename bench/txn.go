@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,13 @@ import (
 // also single-shard transfers in a database with transaction_mode single
 // (the proxy without cross-shard transactions). Params: coordinators,
 // accounts (per database, default 2000), sessions (default: threads×2),
-// coord_procs and proxy_procs (GOMAXPROCS of the coordinator nodes and of
-// the proxy; 0, the default: Go's own), profile (a directory: CPU
-// profiles of the proxy and the coordinator's leader over each bank
-// variant's run). Its CPU µs/op is what the whole
+// coord_procs (GOMAXPROCS of each coordinator node, default 1: three
+// nodes share the machine's cores with everything else, as each would have
+// a machine of its own in production, and Go's idle scheduler threads cost
+// a node about a fifth of its CPU per decision here; 0: Go's default),
+// proxy_procs (the proxy's GOMAXPROCS, default Go's), profile (a
+// directory: CPU profiles of the proxy and the coordinator's leader over
+// each bank variant's run). Its CPU µs/op is what the whole
 // stack spent per transfer (the proxy, every coordinator node, both
 // MariaDB servers and this load client); each run also logs that CPU by
 // process and the statements each shard ran per transfer.
@@ -51,8 +55,10 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	}
 	gc := chaos.GroupConfig{Binary: e.Binary, Command: "txcoord", Nodes: param(e, "coordinators", 3),
 		Dir: filepath.Join(e.Dir, "txcoord"), Args: []string{"--seata-addr", "off"}}
-	if n := param(e, "coord_procs", 0); n > 0 {
+	coordProcs := ""
+	if n := param(e, "coord_procs", 1); n > 0 {
 		gc.Env = append(gc.Env, fmt.Sprintf("GOMAXPROCS=%d", n))
+		coordProcs = fmt.Sprintf(", GOMAXPROCS=%d", n)
 	}
 	g, err := chaos.StartGroup(ctx, gc)
 	if err != nil {
@@ -194,7 +200,7 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	}
 	return []Variant{
 		{Name: "single-shard transfers (twopc mode)", Reference: true, Run: run("bank", false)},
-		{Name: fmt.Sprintf("cross-shard transfers (XA, %d-node coordinator)", len(g.Nodes)), Run: run("bank", true)},
+		{Name: fmt.Sprintf("cross-shard transfers (XA, %d-node coordinator%s)", len(g.Nodes), coordProcs), Run: run("bank", true)},
 		{Name: "single-shard transfers (transaction_mode single)", Run: run("single", false)},
 	}, s.stop, nil
 }
@@ -248,7 +254,41 @@ type probeSnap struct {
 	at     time.Time
 	leader int // the coordinator node leading at the start
 	ticks  map[string]int64
+	// sys: read and write system calls (syscr+syscw of /proc/PID/io:
+	// read/write on files and, for Go, sockets; not send/recv, which
+	// MariaDB uses) and context switches of every thread, per process.
+	sys    map[string][2]int64
 	status map[string]map[string]int64 // shard → counter → value
+}
+
+// sysCounts reads a process's read and write system calls and its
+// threads' context switches (voluntary and not) from /proc.
+func sysCounts(pid int) [2]int64 {
+	var out [2]int64
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			if k == "syscr" || k == "syscw" {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				out[0] += n
+			}
+		}
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				out[1] += n
+			}
+		}
+	}
+	return out
 }
 
 func (p *txnProbe) pids() map[string]int {
@@ -263,10 +303,11 @@ func (p *txnProbe) pids() map[string]int {
 }
 
 func (p *txnProbe) snapshot(ctx context.Context) probeSnap {
-	s := probeSnap{at: time.Now(), ticks: map[string]int64{}, status: map[string]map[string]int64{}}
+	s := probeSnap{at: time.Now(), ticks: map[string]int64{}, sys: map[string][2]int64{}, status: map[string]map[string]int64{}}
 	s.leader, _ = p.group.Leader(ctx)
 	for name, pid := range p.pids() {
 		s.ticks[name] = cpuTicks(pid)
+		s.sys[name] = sysCounts(pid)
 	}
 	for _, sh := range p.shards {
 		m := map[string]int64{}
@@ -300,18 +341,21 @@ func (p *txnProbe) report(ctx context.Context, variant string, before probeSnap,
 	}
 	sort.Strings(names)
 	var total float64
-	var cpu []string
+	var cpu, sys []string
 	for _, n := range names {
 		us := float64(after.ticks[n]-before.ticks[n]) * usPerTick / transfers
 		total += us
+		a, b := after.sys[n], before.sys[n]
 		if n == fmt.Sprintf("txcoord-%d", before.leader) {
 			n += "(leader)"
 		}
 		cpu = append(cpu, fmt.Sprintf("%s=%.0f", n, us))
+		sys = append(sys, fmt.Sprintf("%s=%.1f/%.1f", n, float64(a[0]-b[0])/transfers, float64(a[1]-b[1])/transfers))
 	}
 	busy := 100 * total * transfers / 1e6 / after.at.Sub(before.at).Seconds() / float64(runtime.NumCPU())
 	attrs := []any{"variant", variant, "transfers", int(transfers), "busy_pct", fmt.Sprintf("%.0f", busy),
-		"cpu_us_per_transfer", fmt.Sprintf("total=%.0f %s", total, strings.Join(cpu, " "))}
+		"cpu_us_per_transfer", fmt.Sprintf("total=%.0f %s", total, strings.Join(cpu, " ")),
+		"io_syscalls_and_context_switches_per_transfer", strings.Join(sys, " ")}
 	for _, sh := range p.shards {
 		var st []string
 		for _, k := range probeCounters {
