@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -55,6 +57,9 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	}
 	gc := chaos.GroupConfig{Binary: e.Binary, Command: "txcoord", Nodes: param(e, "coordinators", 3),
 		Dir: filepath.Join(e.Dir, "txcoord"), Args: []string{"--seata-addr", "off"}}
+	if n := param(e, "proposers", 0); n > 0 {
+		gc.Args = append(gc.Args, "--txcoord-proposers", fmt.Sprint(n))
+	}
 	coordProcs := ""
 	if n := param(e, "coord_procs", 1); n > 0 {
 		gc.Env = append(gc.Env, fmt.Sprintf("GOMAXPROCS=%d", n))
@@ -259,6 +264,36 @@ type probeSnap struct {
 	// MariaDB uses) and context switches of every thread, per process.
 	sys    map[string][2]int64
 	status map[string]map[string]int64 // shard → counter → value
+	// batch is the leader's strata_txcoord_batch_size: requests (sum) and
+	// Raft entries (count) it proposed.
+	batch [2]float64
+}
+
+// leaderBatches reads the sum and count of strata_txcoord_batch_size
+// from node i's /metrics.
+func (p *txnProbe) leaderBatches(ctx context.Context, i int) [2]float64 {
+	var out [2]float64
+	if i < 0 {
+		return out
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.group.Nodes[i].HTTP+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		for k, name := range []string{"strata_txcoord_batch_size_sum ", "strata_txcoord_batch_size_count "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				out[k], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			}
+		}
+	}
+	return out
 }
 
 // sysCounts reads a process's read and write system calls and its
@@ -305,6 +340,7 @@ func (p *txnProbe) pids() map[string]int {
 func (p *txnProbe) snapshot(ctx context.Context) probeSnap {
 	s := probeSnap{at: time.Now(), ticks: map[string]int64{}, sys: map[string][2]int64{}, status: map[string]map[string]int64{}}
 	s.leader, _ = p.group.Leader(ctx)
+	s.batch = p.leaderBatches(ctx, s.leader)
 	for name, pid := range p.pids() {
 		s.ticks[name] = cpuTicks(pid)
 		s.sys[name] = sysCounts(pid)
@@ -364,6 +400,12 @@ func (p *txnProbe) report(ctx context.Context, variant string, before probeSnap,
 			}
 		}
 		attrs = append(attrs, "statements_per_transfer_"+sh.name, strings.Join(st, " "))
+	}
+	if after.leader == before.leader {
+		if n := after.batch[1] - before.batch[1]; n > 0 {
+			attrs = append(attrs, "coordinator_raft_entries_per_transfer", fmt.Sprintf("%.2f", n/transfers),
+				"requests_per_entry", fmt.Sprintf("%.2f", (after.batch[0]-before.batch[0])/n))
+		}
 	}
 	p.log.Info("txn: per transfer", attrs...)
 	return total

@@ -38,12 +38,14 @@ type txcoordOptions struct {
 // and `strata up`.
 type txServiceFlags struct {
 	retention time.Duration
+	proposers int
 	seataAddr string // Seata RPC for seata-go clients; "" is the default, "off" none
 }
 
 func addTxServiceFlags(f *pflag.FlagSet, o *txServiceFlags) {
 	d := txcoord.DefaultXAConfig()
 	f.DurationVar(&o.retention, "txcoord-retention", d.Retention, "how long a completed commit decision is remembered (recovery of late branch copies)")
+	f.IntVar(&o.proposers, "txcoord-proposers", d.Proposers, "Raft entries of XA decisions a node keeps in flight at once (fewer: larger batches, fewer appends, a longer wait)")
 	f.StringVar(&o.seataAddr, "seata-addr", "", `Seata RPC address of this node's TC for seata-go clients (default 127.0.0.1:8091; "off": none)`)
 }
 
@@ -52,6 +54,9 @@ func addTxServiceFlags(f *pflag.FlagSet, o *txServiceFlags) {
 func txcoordModules(o txServiceFlags, reg prometheus.Registerer, log *slog.Logger) ([]txcoord.Module, error) {
 	xc := txcoord.DefaultXAConfig()
 	xc.Retention, xc.Registerer, xc.Logger = o.retention, reg, log
+	if o.proposers != 0 {
+		xc.Proposers = o.proposers
+	}
 	xa, err := txcoord.NewXA(xc)
 	if err != nil {
 		return nil, err
