@@ -136,6 +136,9 @@ func TestShortForms(t *testing.T) {
 				if !v.Reference && v.Ratio <= 0 {
 					t.Errorf("%s: no ratio", v.Name)
 				}
+				if tc.name == "txn" && r.CPUus <= 0 {
+					t.Errorf("%s: no CPU per transfer", v.Name)
+				}
 			}
 			if tc.bench == "cache" && (len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "hit ratio") || strings.Contains(res.Notes[0], "RSS 0.0 MiB")) {
 				t.Errorf("cache notes: %q, want one round's hit ratio and RSS", res.Notes)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -48,33 +49,41 @@ func shardsYAML(topo *localdb.Topology) string {
 
 // proxy starts `strata proxy` with the config body given (everything but
 // listen, admin_listen, users and backend) and waits until it answers a
-// query; it returns the address clients dial.
-func (s *stack) proxy(ctx context.Context, e *Env, name, body string) (string, *proc, error) {
+// query; it returns the address clients dial. env is added to the
+// proxy's environment.
+func (s *stack) proxy(ctx context.Context, e *Env, name, body string, env ...string) (string, *proc, error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	// The admin port (metrics, pprof) on a free address, written beside
-	// the log as NAME.admin, for a look at a proxy while it is measured.
-	admin, err := freeAddr()
-	if err != nil {
-		return "", nil, err
+	// Unless the body chooses, the admin port (metrics, pprof) on a free
+	// address, written beside the log as NAME.admin, for a look at a
+	// proxy while it is measured.
+	admin := ""
+	if !strings.Contains(body, "admin_listen:") {
+		addr, err := freeAddr()
+		if err != nil {
+			return "", nil, err
+		}
+		admin = "admin_listen: " + addr + "\n"
+		if err := os.WriteFile(filepath.Join(e.Dir, name+".admin"), []byte(addr+"\n"), 0o644); err != nil {
+			return "", nil, err
+		}
 	}
-	yml := fmt.Sprintf("listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, admin, localdb.AppUser, body)
-	if err := os.WriteFile(filepath.Join(e.Dir, name+".admin"), []byte(admin+"\n"), 0o644); err != nil {
-		return "", nil, err
-	}
+	yml := fmt.Sprintf("listen: %s\n%sslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\n%s", listen, admin, localdb.AppUser, body)
 	conf := filepath.Join(e.Dir, name+".yaml")
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		return "", nil, err
 	}
-	var env []string
+	// The params' settings first: the caller's env, later, wins.
+	var penv []string
 	if procs := param(e, "proxy_procs", 0); procs > 0 {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
+		penv = append(penv, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
 	if lim := e.Params["proxy_gomemlimit"]; lim != "" {
-		env = append(env, "GOMEMLIMIT="+lim)
+		penv = append(penv, "GOMEMLIMIT="+lim)
 	}
+	env = append(penv, env...)
 	p, err := startProc(e.Dir, name, env, e.Binary, "proxy", "--log-level", "warn", "--config", conf)
 	if err != nil {
 		return "", nil, err

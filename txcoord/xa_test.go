@@ -124,8 +124,7 @@ func TestXAConfigValidate(t *testing.T) {
 }
 
 // Concurrent decisions share Raft entries: many more decisions than
-// entries. With two proposers, as many callers as the default's eight
-// would leave fewer to share each entry on a fast disk.
+// entries (with two proposers, the default).
 func TestXADecisionsBatched(t *testing.T) {
 	var mu sync.Mutex
 	xas := map[int]*XA{}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,12 +38,14 @@ type txcoordOptions struct {
 // and `strata up`.
 type txServiceFlags struct {
 	retention time.Duration
+	proposers int
 	seataAddr string // Seata RPC for seata-go clients; "" is the default, "off" none
 }
 
 func addTxServiceFlags(f *pflag.FlagSet, o *txServiceFlags) {
 	d := txcoord.DefaultXAConfig()
 	f.DurationVar(&o.retention, "txcoord-retention", d.Retention, "how long a completed commit decision is remembered (recovery of late branch copies)")
+	f.IntVar(&o.proposers, "txcoord-proposers", d.Proposers, "Raft entries of XA decisions a node keeps in flight at once (fewer: larger batches, fewer appends, a longer wait)")
 	f.StringVar(&o.seataAddr, "seata-addr", "", `Seata RPC address of this node's TC for seata-go clients (default 127.0.0.1:8091; "off": none)`)
 }
 
@@ -51,6 +54,9 @@ func addTxServiceFlags(f *pflag.FlagSet, o *txServiceFlags) {
 func txcoordModules(o txServiceFlags, reg prometheus.Registerer, log *slog.Logger) ([]txcoord.Module, error) {
 	xc := txcoord.DefaultXAConfig()
 	xc.Retention, xc.Registerer, xc.Logger = o.retention, reg, log
+	if o.proposers != 0 {
+		xc.Proposers = o.proposers
+	}
 	xa, err := txcoord.NewXA(xc)
 	if err != nil {
 		return nil, err
@@ -108,7 +114,7 @@ Proxies list every node's gRPC address in transactions.coordinator.`,
 	f.StringVar(&o.data, "data", d.DataDir, "data directory (Raft log, snapshots)")
 	f.StringVar(&o.raftAddr, "raft-addr", d.RaftAddr, "Raft address (keep it on a private network)")
 	f.StringVar(&o.grpcAddr, "grpc-addr", d.GRPCAddr, "gRPC address for proxies and the other nodes")
-	f.StringVar(&o.httpAddr, "http-addr", "", "HTTP address for /metrics, /healthz and the admin views /transactions and /seata/transactions (empty: off)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "HTTP address for /metrics, /healthz, /debug/pprof and the admin views /transactions and /seata/transactions (empty: off)")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "form a new group (of this node, or of --peers) if the data directory is empty")
 	f.StringSliceVar(&o.peers, "peers", nil, "initial voters as id=raftaddr, this node included (with --bootstrap)")
 	f.StringSliceVar(&o.join, "join", nil, "Raft addresses of existing members to ask to add this node")
@@ -165,7 +171,7 @@ func runTxcoord(ctx context.Context, e *env, o txcoordOptions) error {
 	return n.Close()
 }
 
-// serveTxcoordHTTP serves /metrics; /healthz (200 once a leader is known,
+// serveTxcoordHTTP serves /metrics; /debug/pprof; /healthz (200 once a leader is known,
 // with this node's role as JSON: {"node", "leader", "leader_id"}); and the
 // admin views the console's panels read, as JSON: /transactions (the XA
 // decisions whose branches may be unfinished) and /seata/transactions (the
@@ -177,6 +183,12 @@ func serveTxcoordHTTP(addr string, g prometheus.Gatherer, n *txcoord.Node, id st
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	// Profiles, as the proxy's admin port serves them: the coordinator is
+	// on every cross-shard commit's path.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		leader, _ := n.Raft.Leader()
 		w.Header().Set("Content-Type", "application/json")

@@ -119,6 +119,7 @@ func TestTxcoordCommandBadFlags(t *testing.T) {
 		{[]string{"--data", t.TempDir()}, "pass --bootstrap"},
 		{[]string{"--bootstrap", "--peers", "nonsense"}, "not id=raftaddr"},
 		{[]string{"--bootstrap", "--txcoord-retention", "1ms"}, "Retention"},
+		{[]string{"--bootstrap", "--txcoord-proposers", "100"}, "Proposers"},
 		{[]string{"--bootstrap", "--grpc-addr", "nowhere"}, "gRPC"},
 	} {
 		args := append([]string{"txcoord", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--seata-addr", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)

@@ -143,9 +143,56 @@ func (c *Conn) Exec(ctx context.Context, sql string, o ExecOptions) (*sqltypes.R
 }
 
 func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout time.Duration) (*sqltypes.Result, uint16, error) {
+	x, err := c.send(sql, db, st, pre, timeout)
+	if err != nil {
+		return nil, 0, err
+	}
+	return x.receive(maxRows)
+}
+
+// Sent is an exchange that Send began; Receive reads its answer.
+type Sent struct {
+	c        *Conn
+	nPre     int // results of the statements sent before sql
+	db       string
+	st       *State
+	deadline bool
+	stop     func() bool // from bound
+}
+
+// Send begins what Exec does: it writes sql after the statements that
+// bring the connection to o.DB and o.State and o.Pre, in one packet, and
+// returns without reading the answer, which Receive reads (ctx bounds the
+// exchange until then, as Exec's). Until Receive the connection must not
+// be used otherwise. One goroutine can so begin exchanges on several
+// connections and then collect the answers, which the servers work on
+// meanwhile, without a goroutine for each.
+func (c *Conn) Send(ctx context.Context, sql string, o ExecOptions) (Sent, error) {
+	stop, err := c.bound(ctx, &o)
+	if err != nil {
+		return Sent{}, err
+	}
+	x, err := c.send(sql, o.DB, o.State, o.Pre, o.Timeout)
+	if err != nil {
+		c.unbound(stop)
+		return Sent{}, err
+	}
+	x.stop = stop
+	return x, nil
+}
+
+// Receive reads the answer of the exchange Send began: the result of its
+// statement and its warning count, as Exec returns them.
+func (x Sent) Receive() (*sqltypes.Result, uint16, error) {
+	defer x.c.unbound(x.stop)
+	return x.receive(0)
+}
+
+// send writes the exchange's packet; on a failure nothing is left to read.
+func (c *Conn) send(sql, db string, st *State, pre string, timeout time.Duration) (Sent, error) {
 	if len(sql) > bigStatement {
 		if err := c.applyAlone(db, st, pre, timeout); err != nil {
-			return nil, 0, err
+			return Sent{}, err
 		}
 		db, st, pre = "", c.state, ""
 	}
@@ -158,17 +205,25 @@ func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout 
 	c.buf = buf[:0]
 	if timeout > 0 {
 		c.setDeadline(timeout)
-		defer c.clearDeadline()
 	}
 	if err := c.c.WriteComQuery(query); err != nil {
 		c.broken = true
-		return nil, 0, c.connError(err)
+		return Sent{}, c.connError(err)
+	}
+	return Sent{c: c, nPre: nPre, db: db, st: st, deadline: timeout > 0}, nil
+}
+
+// receive reads the answers of the statements send wrote.
+func (x Sent) receive(maxRows int) (*sqltypes.Result, uint16, error) {
+	c := x.c
+	if x.deadline {
+		defer c.clearDeadline()
 	}
 	rows := mysql.FETCH_ALL_ROWS
 	if maxRows > 0 {
 		rows = maxRows
 	}
-	for i := 0; i < nPre; i++ {
+	for i := 0; i < x.nPre; i++ {
 		_, more, _, err := c.c.ReadQueryResult(mysql.FETCH_NO_ROWS, false)
 		if err != nil {
 			// The statements after the failed one were not run; what the
@@ -181,11 +236,11 @@ func (c *Conn) exec(sql, db string, st *State, pre string, maxRows int, timeout 
 			return nil, 0, c.connError(errors.New("backend: server ended a multi-statement early"))
 		}
 	}
-	if nPre > 0 {
-		if db != "" {
-			c.db = db
+	if x.nPre > 0 {
+		if x.db != "" {
+			c.db = x.db
 		}
-		c.state = st
+		c.state = x.st
 	}
 	if c.all != nil {
 		return c.readAll(rows)

@@ -29,6 +29,21 @@ func (b BackendConn) Exec(ctx context.Context, stmts ...string) error {
 	return err
 }
 
+// Send begins Exec: every statement in one packet; wait reads the answer.
+func (b BackendConn) Send(ctx context.Context, stmts ...string) (wait func() error, err error) {
+	if len(stmts) == 0 {
+		return func() error { return nil }, nil
+	}
+	pre := strings.Join(stmts[:len(stmts)-1], ";")
+	x, err := b.C.Send(ctx, stmts[len(stmts)-1], backend.ExecOptions{State: b.State, Pre: pre, Timeout: b.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	return func() error { _, _, err := x.Receive(); return err }, nil
+}
+
+var _ Sender = BackendConn{}
+
 // Discard marks the connection broken: the pool closes it when it is put
 // back.
 func (b BackendConn) Discard() { b.C.MarkBroken() }

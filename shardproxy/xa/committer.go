@@ -23,6 +23,18 @@ type Conn interface {
 	Discard()
 }
 
+// Sender is a Conn that can begin an exchange without waiting for its
+// answer (BackendConn does): the committer then begins every branch's
+// exchange from one goroutine and collects the answers, which the shards
+// work on meanwhile, instead of running a goroutine per branch (on a
+// machine whose cores are all busy, each goroutine hand-off wakes a thread).
+type Sender interface {
+	Conn
+	// Send begins Exec(ctx, stmts...); wait returns its outcome. Until
+	// wait returns the connection must not be used otherwise.
+	Send(ctx context.Context, stmts ...string) (wait func() error, err error)
+}
+
 // Coordinator is what the committer and the resolver ask of txcoord (its
 // client.Client).
 type Coordinator interface {
@@ -166,16 +178,19 @@ func (c *Committer) Commit(ctx context.Context, txid uint64, branches []Branch) 
 	// Phase one: writers prepare; readers commit at once (their outcome
 	// changes nothing and their locks are no longer needed: every lock the
 	// transaction takes is already taken).
-	errs := c.parallel(ctx, branches, func(ctx context.Context, b Branch) error {
+	errs := c.exchange(ctx, branches, func(b Branch) []string {
 		x := XID{TxID: txid, Shard: b.Shard}
 		if !b.Wrote {
-			if err := b.Conn.Exec(ctx, x.End(), x.CommitOnePhase()); err != nil {
-				b.Conn.Discard()
-			}
-			return nil
+			return []string{x.End(), x.CommitOnePhase()}
 		}
-		return b.Conn.Exec(ctx, x.End(), x.Prepare())
+		return []string{x.End(), x.Prepare()}
 	})
+	for i, b := range branches {
+		if !b.Wrote && errs[i] != nil {
+			b.Conn.Discard()
+			errs[i] = nil
+		}
+	}
 	shards := make([]string, 0, writers)
 	for _, b := range branches {
 		if b.Wrote {
@@ -223,20 +238,16 @@ func (c *Committer) Commit(ctx context.Context, txid uint64, branches []Branch) 
 
 	// Phase two: the transaction is committed; what fails now is left to
 	// recovery.
-	errs = c.parallel(ctx, branches, func(ctx context.Context, b Branch) error {
+	errs = c.exchange(ctx, branches, func(b Branch) []string {
 		if !b.Wrote {
 			return nil
 		}
-		x := XID{TxID: txid, Shard: b.Shard}
-		err := b.Conn.Exec(ctx, x.Commit())
-		if err != nil {
-			b.Conn.Discard()
-		}
-		return err
+		return []string{XID{TxID: txid, Shard: b.Shard}.Commit()}
 	})
 	finished := true
 	for i, err := range errs {
 		if err != nil {
+			branches[i].Conn.Discard()
 			finished = false
 			c.cfg.Logger.Warn("xa: commit of a prepared branch failed; recovery will finish it", "txid", txid, "shard", branches[i].Shard, "err", err)
 		}
@@ -254,15 +265,14 @@ func (c *Committer) Commit(ctx context.Context, txid uint64, branches []Branch) 
 
 // commitOnePhase commits branches of which at most one wrote.
 func (c *Committer) commitOnePhase(ctx context.Context, txid uint64, branches []Branch) error {
-	errs := c.parallel(ctx, branches, func(ctx context.Context, b Branch) error {
+	errs := c.exchange(ctx, branches, func(b Branch) []string {
 		x := XID{TxID: txid, Shard: b.Shard}
-		err := b.Conn.Exec(ctx, x.End(), x.CommitOnePhase())
-		if err != nil {
-			b.Conn.Discard()
-		}
-		return err
+		return []string{x.End(), x.CommitOnePhase()}
 	})
 	for i, err := range errs {
+		if err != nil {
+			branches[i].Conn.Discard()
+		}
 		if err != nil && branches[i].Wrote {
 			out := Unknown
 			if errNumber(err) != 0 {
@@ -285,30 +295,33 @@ func (c *Committer) abort(ctx context.Context, txid uint64, branches []Branch, e
 		}
 		cancel()
 	}
-	c.parallel(ctx, branches, func(ctx context.Context, b Branch) error {
+	rb := c.exchange(ctx, branches, func(b Branch) []string {
 		if !b.Wrote {
 			return nil
 		}
-		x := XID{TxID: txid, Shard: b.Shard}
-		if err := b.Conn.Exec(ctx, x.Rollback()); err != nil {
+		return []string{XID{TxID: txid, Shard: b.Shard}.Rollback()}
+	})
+	for i, err := range rb {
+		if err != nil {
 			// A branch whose prepare failed is rolled back by the server
 			// when its connection closes.
-			b.Conn.Discard()
+			branches[i].Conn.Discard()
 		}
-		return nil
-	})
+	}
 }
 
 // Rollback rolls back every branch (all ACTIVE). A branch whose rollback
 // fails has its connection dropped, which rolls it back too.
 func (c *Committer) Rollback(ctx context.Context, txid uint64, branches []Branch) {
-	c.parallel(ctx, branches, func(ctx context.Context, b Branch) error {
+	errs := c.exchange(ctx, branches, func(b Branch) []string {
 		x := XID{TxID: txid, Shard: b.Shard}
-		if err := b.Conn.Exec(ctx, x.End(), x.Rollback()); err != nil {
-			b.Conn.Discard()
-		}
-		return nil
+		return []string{x.End(), x.Rollback()}
 	})
+	for i, err := range errs {
+		if err != nil {
+			branches[i].Conn.Discard()
+		}
+	}
 	c.cfg.Metrics.rollbacks.Inc()
 }
 
@@ -331,17 +344,37 @@ func (c *Committer) dropWriters(branches []Branch) {
 	}
 }
 
-// parallel runs f on every branch at once; the first branch runs on the
-// caller's goroutine.
-func (c *Committer) parallel(ctx context.Context, branches []Branch, f func(context.Context, Branch) error) []error {
+// exchange runs on every branch at once the statements stmts gives it (in
+// one round trip; none: the branch is left alone) and returns each
+// branch's error. Branches whose connections are Senders are begun from
+// this goroutine and then waited for; others run on a goroutine each (the
+// first on this one).
+func (c *Committer) exchange(ctx context.Context, branches []Branch, stmts func(Branch) []string) []error {
 	errs := make([]error, len(branches))
+	waits := make([]func() error, len(branches))
 	var wg sync.WaitGroup
-	for i := 1; i < len(branches); i++ {
+	var here []int
+	for i, b := range branches {
+		q := stmts(b)
+		if len(q) == 0 {
+			continue
+		}
+		if sd, ok := b.Conn.(Sender); ok {
+			waits[i], errs[i] = sd.Send(ctx, q...)
+			continue
+		}
+		if len(here) == 0 {
+			here = append(here, i)
+			waits[i] = func() error { return b.Conn.Exec(ctx, q...) }
+			continue
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = f(ctx, branches[i]) }()
+		go func() { defer wg.Done(); errs[i] = b.Conn.Exec(ctx, q...) }()
 	}
-	if len(branches) > 0 {
-		errs[0] = f(ctx, branches[0])
+	for i, w := range waits {
+		if w != nil && errs[i] == nil {
+			errs[i] = w()
+		}
 	}
 	wg.Wait()
 	return errs
