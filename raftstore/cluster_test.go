@@ -28,7 +28,39 @@ type logFSM struct {
 func newLogFSM() *logFSM              { return &logFSM{} }
 func newLogFSMFor(string) FSM         { return newLogFSM() }
 func u64(v uint64) []byte             { return binary.BigEndian.AppendUint64(nil, v) }
-func logOf(c *Cluster, i int) *logFSM { return c.FSM(i).(*logFSM) }
+func logOf(c *Cluster, i int) *logFSM {
+	if t, ok := c.FSM(i).(*twoStepLogFSM); ok {
+		return t.logFSM
+	}
+	return c.FSM(i).(*logFSM)
+}
+
+// twoStepLogFSM is a logFSM whose snapshots are taken in two steps
+// (TwoStepSnapshotter): the copy on the FSM goroutine, the encoding later.
+type twoStepLogFSM struct {
+	*logFSM
+	copies atomic.Int32
+}
+
+func newTwoStepLogFSMFor(string) FSM { return &twoStepLogFSM{logFSM: newLogFSM()} }
+
+func (f *twoStepLogFSM) Snapshot() ([]byte, error) {
+	panic("Snapshot called on a TwoStepSnapshotter")
+}
+
+func (f *twoStepLogFSM) SnapshotCopy() (func() ([]byte, error), error) {
+	f.copies.Add(1)
+	f.mu.Lock()
+	vals := slices.Clone(f.vals)
+	f.mu.Unlock()
+	return func() ([]byte, error) {
+		b := make([]byte, 0, 8*len(vals))
+		for _, v := range vals {
+			b = binary.BigEndian.AppendUint64(b, v)
+		}
+		return b, nil
+	}, nil
+}
 func metaFor(id string) map[string]string {
 	return map[string]string{"http": "http." + id, "grpc": "grpc." + id}
 }
@@ -387,7 +419,21 @@ func testRestartedNodeCatchesUp(t *testing.T, store string) {
 }
 
 func TestFarBehindFollowerIsRestoredBySnapshot(t *testing.T) {
-	c := NewTestCluster(t, 3, newLogFSMFor, WithConfig(func(i int, cfg *Config) {
+	t.Run("one step", func(t *testing.T) { testFarBehindFollower(t, newLogFSMFor) })
+	t.Run("two steps", func(t *testing.T) {
+		c := testFarBehindFollower(t, newTwoStepLogFSMFor)
+		n := int32(0)
+		for i := range 3 {
+			n += c.FSM(i).(*twoStepLogFSM).copies.Load()
+		}
+		if n == 0 {
+			t.Error("no snapshot copy was taken: the one-step Snapshot was used")
+		}
+	})
+}
+
+func testFarBehindFollower(t *testing.T, newFSM func(string) FSM) *Cluster {
+	c := NewTestCluster(t, 3, newFSM, WithConfig(func(i int, cfg *Config) {
 		cfg.Meta = metaFor(cfg.NodeID)
 		cfg.SnapshotThreshold = 64
 		cfg.TrailingLogs = 16
@@ -417,6 +463,7 @@ func TestFarBehindFollowerIsRestoredBySnapshot(t *testing.T) {
 	eventually(t, 5*time.Second, "leader meta on the restored follower", func() bool {
 		return maps.Equal(c.Nodes[f].LeaderMeta(), metaFor(c.Leader(t, time.Second).ID()))
 	})
+	return c
 }
 
 func TestFollowerNamesTheLeader(t *testing.T) {

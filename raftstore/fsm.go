@@ -29,6 +29,16 @@ type FSM interface {
 	Restore(data []byte) error
 }
 
+// TwoStepSnapshotter is an FSM whose snapshot is taken in two steps, for
+// state large enough that serialising it would hold up Applies: Snapshot
+// is then not called; SnapshotCopy runs on the FSM goroutine (Applies wait
+// for it) and takes a copy that later Applies do not change; the function
+// it returns serialises that copy while Applies go on (in Raft's snapshot
+// goroutine), once.
+type TwoStepSnapshotter interface {
+	SnapshotCopy() (encode func() ([]byte, error), err error)
+}
+
 // Every log entry's first byte says whose it is, so the consumer's FSM only
 // ever sees its own commands and this package can replicate member metadata
 // in the same log.
@@ -105,9 +115,19 @@ func (f *fsmAdapter) Apply(l *raft.Log) any {
 }
 
 func (f *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
-	data, err := f.user.Snapshot()
-	if err != nil {
-		return nil, fmt.Errorf("raftstore: FSM snapshot: %w", err)
+	var encode func() ([]byte, error)
+	if ts, ok := f.user.(TwoStepSnapshotter); ok {
+		e, err := ts.SnapshotCopy()
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: FSM snapshot: %w", err)
+		}
+		encode = e
+	} else {
+		data, err := f.user.Snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: FSM snapshot: %w", err)
+		}
+		encode = func() ([]byte, error) { return data, nil }
 	}
 	f.mu.RLock()
 	meta, err := json.Marshal(f.meta)
@@ -115,7 +135,7 @@ func (f *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: marshal meta: %w", err)
 	}
-	return &fsmSnapshot{meta: meta, data: data}, nil
+	return &fsmSnapshot{meta: meta, encode: encode}, nil
 }
 
 func (f *fsmAdapter) Restore(rc io.ReadCloser) error {
@@ -179,14 +199,22 @@ func (f *fsmAdapter) metaIDs() []string {
 // fsmSnapshot is written as: magic, uint32 length of the metadata JSON, the
 // JSON, then the consumer's bytes.
 type fsmSnapshot struct {
-	meta, data []byte
+	meta []byte
+	// encode gives the consumer's bytes (serialised here, off the FSM
+	// goroutine, for a TwoStepSnapshotter).
+	encode func() ([]byte, error)
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	data, err := s.encode()
+	if err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("raftstore: FSM snapshot: %w", err)
+	}
 	var hdr [8]byte
 	copy(hdr[:4], snapshotMagic[:])
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(s.meta)))
-	for _, b := range [][]byte{hdr[:], s.meta, s.data} {
+	for _, b := range [][]byte{hdr[:], s.meta, data} {
 		if _, err := sink.Write(b); err != nil {
 			_ = sink.Cancel()
 			return fmt.Errorf("raftstore: write snapshot: %w", err)

@@ -56,22 +56,57 @@ func (f *fsm) Apply(index uint64, cmd []byte) any {
 // Snapshot is, per module in ID order: the ID byte, a uint32 length, the
 // module's bytes.
 func (f *fsm) Snapshot() ([]byte, error) {
+	encode, err := f.SnapshotCopy()
+	if err != nil {
+		return nil, err
+	}
+	return encode()
+}
+
+// copier is a module that can take its snapshot in two steps (see
+// raftstore.TwoStepSnapshotter).
+type copier interface {
+	SnapshotCopy() (func() ([]byte, error), error)
+}
+
+// SnapshotCopy takes every module's copy now (modules that cannot, their
+// bytes) and encodes Snapshot's format later.
+func (f *fsm) SnapshotCopy() (func() ([]byte, error), error) {
 	ids := make([]int, 0, len(f.modules))
 	for id := range f.modules {
 		ids = append(ids, int(id))
 	}
 	sort.Ints(ids)
-	var out []byte
-	for _, id := range ids {
-		b, err := f.modules[byte(id)].Snapshot()
+	encoders := make([]func() ([]byte, error), len(ids))
+	for i, id := range ids {
+		m := f.modules[byte(id)]
+		if c, ok := m.(copier); ok {
+			e, err := c.SnapshotCopy()
+			if err != nil {
+				return nil, fmt.Errorf("txcoord: module %d snapshot: %w", id, err)
+			}
+			encoders[i] = e
+			continue
+		}
+		b, err := m.Snapshot()
 		if err != nil {
 			return nil, fmt.Errorf("txcoord: module %d snapshot: %w", id, err)
 		}
-		out = append(out, byte(id))
-		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
-		out = append(out, b...)
+		encoders[i] = func() ([]byte, error) { return b, nil }
 	}
-	return out, nil
+	return func() ([]byte, error) {
+		var out []byte
+		for i, id := range ids {
+			b, err := encoders[i]()
+			if err != nil {
+				return nil, fmt.Errorf("txcoord: module %d snapshot: %w", id, err)
+			}
+			out = append(out, byte(id))
+			out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
+			out = append(out, b...)
+		}
+		return out, nil
+	}, nil
 }
 
 func (f *fsm) Restore(data []byte) error {

@@ -203,9 +203,33 @@ func checkDecide(d TxRecord) error {
 
 // Snapshot returns the whole state as JSON.
 func (x *XA) Snapshot() ([]byte, error) {
+	encode, err := x.SnapshotCopy()
+	if err != nil {
+		return nil, err
+	}
+	return encode()
+}
+
+// SnapshotCopy copies the records (values: Apply changes a record in
+// place when it completes) and returns their encoding as JSON, Snapshot's
+// format, for later: with minutes of decisions retained under load (about
+// 420,000 records at 700 decisions/s), marshalling them took the Raft FSM
+// goroutine, and every Apply waiting behind it, for as long as that.
+func (x *XA) SnapshotCopy() (func() ([]byte, error), error) {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return json.Marshal(x.st)
+	next := x.st.NextTxID
+	recs := make([]TxRecord, 0, len(x.st.Txs))
+	for _, r := range x.st.Txs {
+		recs = append(recs, *r) // Shards is never changed after the decision
+	}
+	x.mu.RUnlock()
+	return func() ([]byte, error) {
+		st := xaState{NextTxID: next, Txs: make(map[uint64]*TxRecord, len(recs))}
+		for i := range recs {
+			st.Txs[recs[i].TxID] = &recs[i]
+		}
+		return json.Marshal(st)
+	}, nil
 }
 
 // Restore replaces the state.
