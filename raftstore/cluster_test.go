@@ -25,9 +25,9 @@ type logFSM struct {
 	restores int
 }
 
-func newLogFSM() *logFSM              { return &logFSM{} }
-func newLogFSMFor(string) FSM         { return newLogFSM() }
-func u64(v uint64) []byte             { return binary.BigEndian.AppendUint64(nil, v) }
+func newLogFSM() *logFSM      { return &logFSM{} }
+func newLogFSMFor(string) FSM { return newLogFSM() }
+func u64(v uint64) []byte     { return binary.BigEndian.AppendUint64(nil, v) }
 func logOf(c *Cluster, i int) *logFSM {
 	if t, ok := c.FSM(i).(*twoStepLogFSM); ok {
 		return t.logFSM
