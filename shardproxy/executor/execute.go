@@ -205,9 +205,11 @@ func (s *Session) dispatchStmt(ctx context.Context, sql string, stmt sqlparser.S
 		s.TxBegin = sqlparser.String(st)
 		return kindTx, okResult, nil
 	case *sqlparser.Commit:
-		return kindTx, okResult, s.endTx(true)
+		res, err := s.txEnd(true, clauseAbsent, clauseAbsent)
+		return kindTx, res, err
 	case *sqlparser.Rollback:
-		return kindTx, okResult, s.endTx(false)
+		res, err := s.txEnd(false, clauseAbsent, clauseAbsent)
+		return kindTx, res, err
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := s.savepoint(ctx, sqlparser.String(st))
 		return kindTx, res, err

@@ -1,20 +1,26 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/loaddata"
+	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
@@ -279,11 +285,21 @@ func (s *Session) shardedLoad(ctx context.Context, f *wire.Conn, db string, t *v
 	case t.Sub.By == vschema.SubMonth:
 		return nil, mysqlerr.NotSupported("LOAD DATA into sharded table %s, whose sub-tables are by month", t.Name)
 	}
+	fields, err := s.tableFields(ctx, db, t)
+	if err != nil {
+		return nil, err
+	}
 	cols := st.Columns
 	if cols == nil {
-		var err error
-		if cols, err = s.tableColumns(ctx, db, t); err != nil {
-			return nil, err
+		cols = make([]string, len(fields))
+		for i, f := range fields {
+			cols[i] = f.Name
+		}
+	}
+	var keyField *querypb.Field
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, t.Column) {
+			keyField = f
 		}
 	}
 	keyCol := -1
@@ -335,7 +351,7 @@ func (s *Session) shardedLoad(ctx context.Context, f *wire.Conn, db string, t *v
 			}
 		}
 	}
-	parts, order, err := s.splitLoad(data, t, st, len(cols), keyCol, keys)
+	parts, order, err := s.splitLoad(data, t, st, len(cols), keyCol, keys, keyStored(t, keyField, st.Charset))
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +401,7 @@ func (s *Session) shardedLoad(ctx context.Context, f *wire.Conn, db string, t *v
 type partKey struct{ shard, table string }
 
 // splitLoad cuts data into the parts of each (shard, physical table).
-func (s *Session) splitLoad(data []byte, t *vschema.Table, st *loaddata.Statement, n, keyCol int, keys []int64) (map[partKey]*loadPart, []partKey, error) {
+func (s *Session) splitLoad(data []byte, t *vschema.Table, st *loaddata.Statement, n, keyCol int, keys []int64, stored func(sqltypes.Value, int) error) (map[partKey]*loadPart, []partKey, error) {
 	r, err := loaddata.NewReader(data, st.Format, n, st.Ignore)
 	if err != nil {
 		return nil, nil, err
@@ -423,7 +439,13 @@ func (s *Session) splitLoad(data []byte, t *vschema.Table, st *loaddata.Statemen
 			v = sqltypes.MakeTrusted(sqltypes.VarChar, fl.Value)
 		}
 		shard, err := vs.KeyShard(t, v, vschema.ForInsert)
+		if err == nil {
+			err = stored(v, row)
+		}
+		var se *sqlerror.SQLError
 		switch {
+		case errors.As(err, &se):
+			return nil, nil, err
 		case errors.Is(err, vschema.ErrNoRange):
 			return nil, nil, sqlerror.NewSQLErrorf(mysqlerr.ERNoPartitionForGivenValue, sqlerror.SSUnknownSQLState,
 				"Table has no partition for value %s (row %d): no range of %s holds it", v.ToString(), row, t.Name)
@@ -491,9 +513,9 @@ func partSQL(sql string, st *loaddata.Statement, t *vschema.Table, table string,
 	return b.String()
 }
 
-// tableColumns reads a sharded table's columns, in order, on its first
+// tableFields reads a sharded table's columns, in order, on its first
 // shard, outside the session's transaction (which it must not widen).
-func (s *Session) tableColumns(ctx context.Context, db string, t *vschema.Table) ([]string, error) {
+func (s *Session) tableFields(ctx context.Context, db string, t *vschema.Table) ([]*querypb.Field, error) {
 	name := t.Name
 	if t.Sub.By == vschema.SubHash {
 		name = t.SubName(t.Name, 0)
@@ -503,11 +525,105 @@ func (s *Session) tableColumns(ctx context.Context, db string, t *vschema.Table)
 	if err != nil {
 		return nil, err
 	}
-	cols := make([]string, len(out[0].Fields))
-	for i, f := range out[0].Fields {
-		cols[i] = f.Name
+	return out[0].Fields, nil
+}
+
+// keyStored checks that the shard key's column stores a record's key as
+// the proxy routes it: LOAD DATA LOCAL makes a value out of the column's
+// range or too long a warning, and the server stores it clipped or cut,
+// a value that hashes to another shard than the one the row went to,
+// where no read by its key would find it. Such a key is refused with the
+// error the server gives in strict mode (1264, 1406). key is nil when the
+// column list names no column of the table as the key (generated keys on
+// a table read without one: nothing to check).
+func keyStored(t *vschema.Table, key *querypb.Field, fileCharset string) func(v sqltypes.Value, row int) error {
+	if key == nil {
+		return func(sqltypes.Value, int) error { return nil }
 	}
-	return cols, nil
+	why := fmt.Sprintf("it is the shard key of %s: the server would store another value than the one the proxy routes the row by", t.Name)
+	if lo, hi, ok := intRange(key.Type); ok {
+		return func(v sqltypes.Value, row int) error {
+			k, err := vschema.IntKey(v)
+			if err != nil {
+				return nil // KeyShard took it: not a plain integer to check
+			}
+			if k < lo || k > hi {
+				return sqlerror.NewSQLErrorf(sqlerror.ERWarnDataOutOfRange, sqlerror.SSDataOutOfRange,
+					"Out of range value for column '%s' at row %d (%s)", key.Name, row, why)
+			}
+			return nil
+		}
+	}
+	if !sqltypes.IsText(key.Type) && !sqltypes.IsBinary(key.Type) {
+		return func(sqltypes.Value, int) error { return nil }
+	}
+	// The column's length is in bytes of the result's character set (its
+	// longest character); binary columns count bytes.
+	width := uint32(1)
+	bytewise := key.Charset == 63
+	if c, ok := mariadbcoll.ByID(uint16(key.Charset)); ok && !bytewise {
+		width = charsetWidth(c.Charset)
+	}
+	limit := int(key.ColumnLength / width)
+	switch strings.ToLower(fileCharset) {
+	case "latin1", "ascii", "binary":
+		bytewise = true
+	}
+	return func(v sqltypes.Value, row int) error {
+		// Trailing spaces cut are only a note, and compare alike.
+		b := bytes.TrimRight(v.Raw(), " ")
+		n := len(b)
+		if !bytewise {
+			n = utf8.RuneCount(b)
+		}
+		if n > limit {
+			return sqlerror.NewSQLErrorf(sqlerror.ERDataTooLong, sqlerror.SSDataTooLong,
+				"Data too long for column '%s' at row %d (%s)", key.Name, row, why)
+		}
+		return nil
+	}
+}
+
+// intRange is the range of an integer column type.
+func intRange(typ querypb.Type) (lo, hi int64, ok bool) {
+	switch typ {
+	case sqltypes.Int8:
+		return math.MinInt8, math.MaxInt8, true
+	case sqltypes.Uint8:
+		return 0, math.MaxUint8, true
+	case sqltypes.Int16:
+		return math.MinInt16, math.MaxInt16, true
+	case sqltypes.Uint16:
+		return 0, math.MaxUint16, true
+	case sqltypes.Int24:
+		return -1 << 23, 1<<23 - 1, true
+	case sqltypes.Uint24:
+		return 0, 1<<24 - 1, true
+	case sqltypes.Int32:
+		return math.MinInt32, math.MaxInt32, true
+	case sqltypes.Uint32:
+		return 0, math.MaxUint32, true
+	case sqltypes.Int64:
+		return math.MinInt64, math.MaxInt64, true
+	case sqltypes.Uint64:
+		// Keys from 2^63 up are not plain numbers to KeyShard (refused).
+		return 0, math.MaxInt64, true
+	}
+	return 0, 0, false
+}
+
+// charsetWidth is the longest character of a character set, in bytes (1
+// for those not listed: a limit never smaller than the column's).
+func charsetWidth(cs string) uint32 {
+	switch cs {
+	case "utf8mb4", "utf16", "utf16le", "utf32", "gb18030":
+		return 4
+	case "utf8mb3", "utf8", "ujis", "eucjpms":
+		return 3
+	case "ucs2", "big5", "gbk", "sjis", "cp932", "euckr", "gb2312":
+		return 2
+	}
+	return 1
 }
 
 var rowNumRE = regexp.MustCompile(`(at row |^Row )(\d+)`)

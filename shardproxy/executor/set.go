@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
@@ -81,8 +82,11 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 				// Back to the server's default: drop it from the state, and
 				// every connection that carries it resets it.
 				state = s.srv.cluster.States.With(state, name, "")
-				if name == "sql_mode" {
+				switch name {
+				case "sql_mode":
 					sv.Mode = 0
+				case "completion_type":
+					sv.Completion = session.NoChain
 				}
 				continue
 			}
@@ -90,9 +94,14 @@ func (s *Session) set(ctx context.Context, sql string, st *sqlparser.Set) (*sqlt
 			if err != nil {
 				return nil, err
 			}
-			if name == "sql_mode" {
+			switch name {
+			case "sql_mode":
 				// How the session's statements are read from now on.
 				sv.Mode = sqlmode.Parse(strings.Trim(val, "'"))
+			case "completion_type":
+				// What the client's COMMIT and ROLLBACK do (chain.go); the
+				// server checks the value, and answers @@completion_type.
+				sv.Completion = session.ParseCompletion(val)
 			}
 			state = s.srv.cluster.States.With(state, name, "@@session."+name+" = "+val)
 		}

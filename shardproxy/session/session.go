@@ -624,9 +624,9 @@ func (s *Session) EndTx(commit bool) error {
 		return s.endSpanning(commit)
 	}
 	s.spanned = false
-	sql := "ROLLBACK"
+	sql := EndSQL(false)
 	if commit && !debugDropCommit() {
-		sql = "COMMIT"
+		sql = EndSQL(true)
 	}
 	m := s.sh.Metrics.Shard(s.TxShard)
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
@@ -36,6 +37,43 @@ type Vars struct {
 	// default mode's text before it parses it, and ExecOn what it sends a
 	// shard back into the session's.
 	Mode sqlmode.Mode
+	// Completion is the session's completion_type: what a COMMIT or
+	// ROLLBACK that does not say AND [NO] CHAIN / [NO] RELEASE does. The
+	// proxy applies it to the client's statements; its own COMMITs and
+	// ROLLBACKs on the shards say AND NO CHAIN NO RELEASE (EndSQL), since
+	// the variable reaches the shards' connections too.
+	Completion Completion
+}
+
+// Completion is a completion_type value.
+type Completion int
+
+const (
+	NoChain Completion = iota
+	Chain
+	Release
+)
+
+// ParseCompletion reads a completion_type value as the server took it
+// (a number or a name, perhaps quoted); anything else is NoChain.
+func ParseCompletion(v string) Completion {
+	switch strings.ToUpper(strings.Trim(v, "'\"` ")) {
+	case "1", "CHAIN":
+		return Chain
+	case "2", "RELEASE":
+		return Release
+	}
+	return NoChain
+}
+
+// EndSQL is the statement that ends a shard connection's transaction
+// (commit or roll back) whatever its completion_type: it never begins
+// another one or closes the connection.
+func EndSQL(commit bool) string {
+	if commit {
+		return "COMMIT AND NO CHAIN NO RELEASE"
+	}
+	return "ROLLBACK AND NO CHAIN NO RELEASE"
 }
 
 // CalcFound is what the shard's connection answered to SELECT FOUND_ROWS()

@@ -250,7 +250,7 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 	if s.TxNext != "" {
 		pre = s.TxNext + ";" + pre
 	}
-	pre = "ROLLBACK;" + pre
+	pre = EndSQL(false) + ";" + pre
 	if len(s.replay) == 0 {
 		if _, _, err := conn.Exec(ctx, "DO 0", backend.ExecOptions{DB: s.DBOn(shard), State: s.State, Pre: pre, Timeout: s.sh.QueryTimeout}); err != nil {
 			return fail(err)
@@ -499,13 +499,10 @@ func (s *Session) endSpanning(commit bool) error {
 	// by one.
 	var committed []string
 	for _, p := range plains {
-		sql := "ROLLBACK"
-		if commit && err == nil {
-			sql = "COMMIT"
-		}
-		_, _, e := p.conn.Exec(ctx, sql, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
+		doCommit := commit && err == nil
+		_, _, e := p.conn.Exec(ctx, EndSQL(doCommit), backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout})
 		switch {
-		case e != nil && sql == "COMMIT" && (p.wrote || len(plains) > 1):
+		case e != nil && doCommit && (p.wrote || len(plains) > 1):
 			p.conn.MarkBroken()
 			if len(committed) > 0 {
 				err = sqlerror.NewSQLErrorf(sqlerror.ERErrorDuringCommit, sqlerror.SSUnknownSQLState,
@@ -515,7 +512,7 @@ func (s *Session) endSpanning(commit bool) error {
 			}
 		case e != nil:
 			p.conn.MarkBroken()
-		case sql == "COMMIT":
+		case doCommit:
 			committed = append(committed, p.shard)
 		}
 	}
