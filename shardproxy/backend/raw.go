@@ -64,7 +64,8 @@ type rawReader struct {
 	src  io.Reader
 	buf  []byte
 	r, w int
-	seq  byte // the sequence number of the last packet read
+	seq  byte  // the sequence number of the last packet read
+	err  error // a read's error that send met, for the next need
 }
 
 const rawBufSize = 16 << 10
@@ -91,6 +92,11 @@ func (rr *rawReader) need(n int) error {
 		rr.r, rr.w = 0, 0
 	}
 	for rr.w-rr.r < n {
+		if rr.err != nil {
+			err := rr.err
+			rr.err = nil
+			return err
+		}
 		if len(rr.buf)-rr.r < n {
 			// Make room: move what is buffered to the front, and grow the
 			// buffer for a packet larger than it.
@@ -112,6 +118,22 @@ func (rr *rawReader) need(n int) error {
 		}
 	}
 	return nil
+}
+
+// send writes request b to s and, where s reads with raw system calls,
+// reads the first bytes of the answer in the same wait (sock.sendRead); a
+// read's error is need's. The error is the write's (or the wait's).
+func (rr *rawReader) send(s *sock, b []byte) error {
+	if rr.r == rr.w {
+		rr.r, rr.w = 0, 0
+	}
+	if len(rr.buf) == 0 {
+		rr.buf = make([]byte, rawBufSize)
+	}
+	n, rerr, werr := s.sendRead(b, rr.buf[rr.w:])
+	rr.w += n
+	rr.err = rerr
+	return werr
 }
 
 // idle reports whether nothing is buffered, and gives back a buffer a huge
@@ -174,7 +196,7 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 			c.setDeadline(timeout)
 			defer c.clearDeadline()
 		}
-		if err := c.snd.send(buf); err != nil {
+		if err := rd.send(c.snd, buf); err != nil {
 			c.broken = true
 			return false, c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 		}

@@ -32,6 +32,16 @@ func (s *sock) send(b []byte) error {
 	return err
 }
 
+// sendRead sends request b and reads the first bytes of its answer into p
+// in the same wait (rawio.Conn.WriteAndRead); without raw system calls it
+// only writes, and the answer is read as usual.
+func (s *sock) sendRead(b, p []byte) (n int, rerr, werr error) {
+	if s.x != nil && len(p) > 0 {
+		return s.x.WriteAndRead(b, p)
+	}
+	return 0, nil, s.send(b)
+}
+
 func (s *sock) write(b []byte) error {
 	var err error
 	if s.x != nil {

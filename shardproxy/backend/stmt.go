@@ -82,7 +82,7 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 		return errors.Join(ErrPrepare, errors.New("parameters over 16 MiB"))
 	}
 	buf[0], buf[1], buf[2], buf[3] = byte(n), byte(n>>8), byte(n>>16), 0
-	if err := c.snd.send(buf); err != nil {
+	if err := rd.send(c.snd, buf); err != nil {
 		c.broken = true
 		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}

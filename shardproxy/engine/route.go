@@ -295,6 +295,22 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if r.Sub != nil {
 		return r.executeSub(ctx, vc, bv, single, multi)
 	}
+	if sl, ok := vc.(ScratchLender); ok && (multi == nil || len(multi) == 1) {
+		if multi != nil {
+			single = multi[0]
+		}
+		qs, ok, err := sl.Scratch().oneQuery(r.Query, SQLBindVars(bv), single, r.Read)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		if ok {
+			res, err := vc.ExecuteShards(ctx, qs)
+			if err != nil {
+				return nil, err
+			}
+			return res[0], nil
+		}
+	}
 	sql, err := r.Query.GenerateQuery(SQLBindVars(bv), nil)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

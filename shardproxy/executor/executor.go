@@ -155,8 +155,10 @@ type Session struct {
 	prepared map[uint32]*prepared
 	// fast path state: see fastpath.go.
 	fp fastState
-	// lane is the fast lane's cursor (lane.go), reused by every statement.
-	lane laneCursor
+	// lane is the fast lane's cursor (lane.go), reused by every statement;
+	// laneScratch the memory it lends the engine (laneCursor.Scratch).
+	lane        laneCursor
+	laneScratch engine.Scratch
 	// cursors are the open cursors of prepared statements, by the
 	// client's statement id (relay.go).
 	cursors map[uint32]*cursor

@@ -202,6 +202,11 @@ func (s *Session) lanePlanSafe(cp *cachedPlan, bv map[string]*querypb.BindVariab
 	return err
 }
 
+// Scratch implements engine.ScratchLender: the lane's one shard query is
+// built in the session's scratch, which it holds only while the query runs
+// (run copies the SQL into the backend connection's buffer).
+func (lc *laneCursor) Scratch() *engine.Scratch { return &lc.s.laneScratch }
+
 // PreferredShard implements engine.ShardPreferrer (the lane runs outside
 // transactions: no preference).
 func (lc *laneCursor) PreferredShard() string { return lc.s.TxShard }

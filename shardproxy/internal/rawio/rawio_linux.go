@@ -30,6 +30,7 @@ type Conn struct {
 	sent bool
 	wfn  func(fd uintptr) bool
 	swfn func(fd uintptr) bool
+	srfn func(fd uintptr) bool
 }
 
 // New returns a Conn for c, or nil when c has no descriptor to poll (then
@@ -45,7 +46,7 @@ func New(c net.Conn) *Conn {
 	}
 	x := &Conn{rc: rc}
 	// One closure each per connection, not one per call.
-	x.rfn, x.wfn, x.swfn, x.lfn = x.readStep, x.writeStep, x.sendWaitStep, x.lentStep
+	x.rfn, x.wfn, x.swfn, x.lfn, x.srfn = x.readStep, x.writeStep, x.sendWaitStep, x.lentStep, x.sendReadStep
 	return x
 }
 
@@ -189,6 +190,35 @@ func (x *Conn) sendWaitStep(fd uintptr) bool {
 	}
 	x.sent = true
 	return x.werr != nil
+}
+
+// WriteAndRead is WriteAndWait and then Read into p (not empty) in one
+// pass through the poller: one lock of the descriptor, one reset of its
+// readiness and one callback per request rather than two (BenchmarkRequest
+// on the shared 2-core machine: about 0.9 µs less CPU per request in the
+// median of 6 runs, with much spread). n and rerr are the read's; werr is the write's or the wait's
+// (WriteAndWait's error), after which nothing was read. Only for a peer
+// that never sends unasked, as WriteAndWait.
+func (x *Conn) WriteAndRead(b, p []byte) (n int, rerr, werr error) {
+	x.b, x.werr, x.sent = b, nil, false
+	x.p, x.n, x.rerr = p, 0, nil
+	err := x.rc.Read(x.srfn)
+	x.b, x.p = nil, nil
+	switch {
+	case x.werr != nil:
+		return 0, nil, x.werr
+	case err != nil:
+		return 0, nil, err
+	}
+	return x.n, x.rerr, nil
+}
+
+func (x *Conn) sendReadStep(fd uintptr) bool {
+	if !x.sent {
+		// The answer cannot be there yet: wait for it without a read.
+		return x.sendWaitStep(fd)
+	}
+	return x.readStep(fd)
 }
 
 // read and write are recvfrom and sendto rather than read and write, which

@@ -21,3 +21,6 @@ func (*Conn) WriteAndWait([]byte) error { panic("rawio: not supported") }
 
 // ReadLent is never called on a nil Conn.
 func (*Conn) ReadLent(Lender) ([]byte, int, error) { panic("rawio: not supported") }
+
+// WriteAndRead is never called on a nil Conn.
+func (*Conn) WriteAndRead([]byte, []byte) (int, error, error) { panic("rawio: not supported") }
