@@ -34,10 +34,12 @@ func TestCleanupKillsOnlyMatchingCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The signal is delivered asynchronously: give the process a moment
-	// to become a zombie.
-	for deadline := time.Now().Add(5 * time.Second); running(pid); time.Sleep(10 * time.Millisecond) {
+	// to become a zombie (seconds on a loaded CI machine: a fresh-clone
+	// run once saw it still running after 5 s).
+	for deadline := time.Now().Add(30 * time.Second); running(pid); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("matching cmdline: pid %d still runs", pid)
+			st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			t.Fatalf("matching cmdline: pid %d still runs 30 s after undo (stat: %s; cmdline %q)", pid, st, cmdlineOf(pid))
 		}
 	}
 }
