@@ -3,6 +3,7 @@ package localdb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -456,5 +457,30 @@ func TestAdoptsOutsidePromotion(t *testing.T) {
 	}
 	if ro, _ := oldNow.QueryString(ctx, "SELECT @@read_only"); ro != "1" {
 		t.Fatalf("old primary read_only=%q", ro)
+	}
+}
+
+// TestPortTakenByAnotherServer: a port another server answers on (here a
+// MariaDB of another topology) is not taken for this one's: the start
+// fails naming the port, instead of setting up the other server (a
+// fresh-clone run once saw CREATE USER answered by a test's proxy that had
+// taken the port between its choice and mariadbd's bind).
+func TestPortTakenByAnotherServer(t *testing.T) {
+	other := StartForTest(t, TestConfig(1, 0))
+	cfg := TestConfig(1, 0)
+	cfg.Root, cfg.Logger, cfg.BasePort = t.TempDir(), TestLogger(t), other.Shards()[0].Primary().Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topo, err := Start(ctx, cfg)
+	if err == nil {
+		_ = topo.Stop()
+		t.Fatal("a topology started on a port another server holds")
+	}
+	if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), other.Shards()[0].Primary().Addr()) {
+		t.Fatalf("error %v, want errPortTaken naming %s", err, other.Shards()[0].Primary().Addr())
+	}
+	// The other server still answers.
+	if err := other.Shards()[0].Primary().Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -278,14 +278,31 @@ func (s *Server) waitReady(ctx context.Context, exited <-chan struct{}) error {
 		default:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		lastErr = db.PingContext(pctx)
+		var dir string
+		lastErr = db.QueryRowContext(pctx, "SELECT @@datadir").Scan(&dir)
 		pcancel()
 		if lastErr == nil {
+			// The port is chosen free, then released until mariadbd binds
+			// it: another process (a proxy of a test running beside) can
+			// take it meanwhile, and would answer for this server.
+			if filepath.Clean(dir) != filepath.Clean(s.dataDir()) {
+				return fmt.Errorf("%w: %s answered by another server (datadir %q)", errPortTaken, s.Addr(), dir)
+			}
 			return nil
+		}
+		select {
+		case <-exited:
+			if strings.Contains(s.errorTail(), "Address already in use") {
+				return fmt.Errorf("%w: %s: %s", errPortTaken, s.Addr(), s.errorTail())
+			}
+		default:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// errPortTaken: another process holds the server's port.
+var errPortTaken = errors.New("localdb: port taken by another process")
 
 func (s *Server) errorTail() string {
 	b, _ := os.ReadFile(s.errorLog())

@@ -128,6 +128,11 @@ func Start(ctx context.Context, cfg Config) (*Topology, error) {
 		_ = t.Stop()
 		return nil, err
 	}
+	// A server may have moved to another port (errPortTaken).
+	if err := t.saveRecord(); err != nil {
+		_ = t.Stop()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -276,7 +281,18 @@ func (t *Topology) startAll(ctx context.Context) error {
 			if err := s.install(gctx); err != nil {
 				return err
 			}
-			return s.start(gctx)
+			err := s.start(gctx)
+			for try := 0; errors.Is(err, errPortTaken) && t.cfg.BasePort == 0 && try < 3; try++ {
+				// Taken since it was chosen: choose again.
+				p, perr := freePort()
+				if perr != nil {
+					return perr
+				}
+				t.log.Warn("localdb: port taken, trying another", "server", s.Name, "port", s.Port, "new", p)
+				s.Port = p // only this goroutine reads it until startAll returns
+				err = s.start(gctx)
+			}
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
