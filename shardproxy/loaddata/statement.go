@@ -112,7 +112,7 @@ func Parse(sql string) (*Statement, error) {
 			return nil, syntaxErr("character set name expected")
 		}
 		if t.Kind == sqlmode.String {
-			st.Charset, _ = unquote(t.Text(sql))
+			st.Charset, _ = sqlmode.Unquote(t.Text(sql))
 		} else {
 			st.Charset = t.Name(sql)
 		}
@@ -297,7 +297,7 @@ func (p *parser) str() (string, error) {
 	if !ok || t.Kind != sqlmode.String {
 		return "", syntaxErr("string expected")
 	}
-	s, ok := unquote(t.Text(p.sql))
+	s, ok := sqlmode.Unquote(t.Text(p.sql))
 	if !ok {
 		return "", syntaxErr("bad string %s", t.Text(p.sql))
 	}
@@ -346,48 +346,4 @@ func (p *parser) skipParens() error {
 		}
 	}
 	return nil
-}
-
-// unquote reads a string literal as MariaDB does in the default sql_mode:
-// backslash escapes (\% and \_ keep their backslash), a doubled quote is
-// one.
-func unquote(lit string) (string, bool) {
-	if len(lit) < 2 || (lit[0] != '\'' && lit[0] != '"') || lit[len(lit)-1] != lit[0] {
-		return "", false
-	}
-	q := lit[0]
-	body := lit[1 : len(lit)-1]
-	var b strings.Builder
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c == '\\' && i+1 < len(body):
-			i++
-			switch e := body[i]; e {
-			case '0':
-				b.WriteByte(0)
-			case 'b':
-				b.WriteByte('\b')
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'Z':
-				b.WriteByte(0x1a)
-			case '%', '_':
-				b.WriteByte('\\')
-				b.WriteByte(e)
-			default:
-				b.WriteByte(e)
-			}
-		case c == q && i+1 < len(body) && body[i+1] == q:
-			b.WriteByte(q)
-			i++
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), true
 }

@@ -32,7 +32,8 @@ func Denormalize(sql string, m Mode) string {
 			b.WriteByte(' ')
 		}
 		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(unescape(lit), "'", "''"))
+		v, _ := Unquote(lit)
+		b.WriteString(strings.ReplaceAll(v, "'", "''"))
 		b.WriteByte('\'')
 		last = t.End
 	}
@@ -43,11 +44,14 @@ func Denormalize(sql string, m Mode) string {
 	return b.String()
 }
 
-// unescape returns the value of a default-mode string literal (with its
+// Unquote returns the value of a default-mode string literal (with its
 // quotes), as MariaDB reads it: \0 \b \n \r \t \Z \' \" \\ are escapes, \%
 // and \_ keep their backslash (for LIKE), any other \x is x; a doubled
-// quote is one.
-func unescape(lit string) string {
+// quote is one. ok is false when lit is not a quoted literal.
+func Unquote(lit string) (v string, ok bool) {
+	if len(lit) < 2 || (lit[0] != '\'' && lit[0] != '"') || lit[len(lit)-1] != lit[0] {
+		return "", false
+	}
 	q := lit[0]
 	body := lit[1 : len(lit)-1]
 	var b strings.Builder
@@ -83,5 +87,5 @@ func unescape(lit string) string {
 			b.WriteByte(c)
 		}
 	}
-	return b.String()
+	return b.String(), true
 }
