@@ -15,24 +15,7 @@ import (
 func TestChainRelease(t *testing.T) {
 	sides := killSides(t)
 	direct, proxy := sides[0], sides[1]
-	// A proxy of its own with a coordinator: in the sharded database the
-	// transactions span shards (transaction_mode twopc).
-	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
-		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
-		if err != nil {
-			panic(err)
-		}
-		return []txcoord.Module{x}
-	})
-	c := proxyConfig()
-	c.Databases["demo"].Tables["chn"] = &config.Table{Kind: "sharded", Column: "id"}
-	c.Transactions.Coordinator = g.GRPCAddrs()
-	addr, stop, err := startProxy(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	proxy.addr = addr
+	proxy.addr = coordinatedProxy(t, "chn")
 	for _, tc := range []struct{ name, directDB, proxyDB string }{
 		{"unsharded", direct.db, proxy.db},
 		{"sharded", direct.demo, proxy.demo},
@@ -127,24 +110,7 @@ func TestChainRelease(t *testing.T) {
 func TestCompletionType(t *testing.T) {
 	sides := killSides(t)
 	direct, proxy := sides[0], sides[1]
-	// A proxy of its own with a coordinator, as TestChainRelease's: in the
-	// sharded database the transactions span shards.
-	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
-		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
-		if err != nil {
-			panic(err)
-		}
-		return []txcoord.Module{x}
-	})
-	c := proxyConfig()
-	c.Databases["demo"].Tables["kq"] = &config.Table{Kind: "sharded", Column: "id"}
-	c.Transactions.Coordinator = g.GRPCAddrs()
-	addr, stop, err := startProxy(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	proxy.addr = addr
+	proxy.addr = coordinatedProxy(t, "kq")
 	for _, tc := range []struct{ name, directDB, proxyDB string }{
 		{"unsharded", direct.db, proxy.db},
 		{"sharded", direct.demo, proxy.demo},
@@ -244,4 +210,21 @@ func TestCompletionType(t *testing.T) {
 			}
 		})
 	}
+}
+
+// coordinatedProxy starts a proxy of the test's own with a one-node
+// coordinator and table sharded by id in demo (so that transactions there
+// span shards, transaction_mode twopc), and returns its address.
+func coordinatedProxy(t *testing.T, table string) string {
+	t.Helper()
+	g := txcoord.NewXATestGroup(t, 1)
+	c := proxyConfig()
+	c.Databases["demo"].Tables[table] = &config.Table{Kind: "sharded", Column: "id"}
+	c.Transactions.Coordinator = g.GRPCAddrs()
+	addr, stop, err := startProxy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
 }

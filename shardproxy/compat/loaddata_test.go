@@ -380,13 +380,7 @@ func badRowTrigger(t *testing.T, p pair, table string) {
 // leaves none of the statement's rows.
 func TestLoadDataShardedAtomic(t *testing.T) {
 	setup(t)
-	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
-		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
-		if err != nil {
-			panic(err)
-		}
-		return []txcoord.Module{x}
-	})
+	g := txcoord.NewXATestGroup(t, 1)
 	c := proxyConfig()
 	c.Transactions.Coordinator = g.GRPCAddrs()
 	addr, stop, err := startProxy(c)

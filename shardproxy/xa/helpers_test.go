@@ -149,13 +149,7 @@ func newEnv(t *testing.T, replicas int) *env {
 			t.Fatal(err)
 		}
 	}
-	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
-		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
-		if err != nil {
-			panic(err)
-		}
-		return []txcoord.Module{x}
-	})
+	g := txcoord.NewXATestGroup(t, 1)
 	cfg := client.DefaultConfig()
 	cfg.Addrs, cfg.Owner = g.GRPCAddrs(), "test"
 	c, err := client.New(cfg)

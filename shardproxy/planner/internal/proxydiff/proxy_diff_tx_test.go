@@ -29,13 +29,7 @@ func TestProxyDifferentialInTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := txcoord.NewTestGroup(t, 1, func(int) []txcoord.Module {
-		x, err := txcoord.NewXA(txcoord.DefaultXAConfig())
-		if err != nil {
-			panic(err)
-		}
-		return []txcoord.Module{x}
-	})
+	g := txcoord.NewXATestGroup(t, 1)
 	addr := startTxProxy(t, shards[0], shards[1], g.GRPCAddrs())
 	open := func(dsn string) *sql.DB {
 		db, err := sql.Open("mysql", dsn)
