@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestForeignKeyCascade: rows of a cached table changed by a foreign key's
@@ -15,16 +14,7 @@ import (
 // the proxy is seen at once, a direct one within the binlog's lag. A
 // self-referencing table's cascade too.
 func TestForeignKeyCascade(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS fk")
-	mustExec(t, direct, "CREATE DATABASE fk")
-	mustExec(t, direct, "USE fk")
+	topo, direct := freshDatabase(t, "fk")
 	mustExec(t, direct, "CREATE TABLE p (id INT PRIMARY KEY)")
 	mustExec(t, direct, `CREATE TABLE ch (id INT PRIMARY KEY, pid INT, qid INT,
 		FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -80,16 +70,7 @@ func TestForeignKeyCascade(t *testing.T) {
 // of it, is seen as soon as it is acknowledged (the binlog is off here,
 // so only the proxy's own invalidation can show it), inserted rows too.
 func TestTriggersAndViews(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS tv")
-	mustExec(t, direct, "CREATE DATABASE tv")
-	mustExec(t, direct, "USE tv")
+	topo, direct := freshDatabase(t, "tv")
 	mustExec(t, direct, "CREATE TABLE posts (id INT PRIMARY KEY, comments INT NOT NULL DEFAULT 0)")
 	mustExec(t, direct, "CREATE TABLE comments (id INT PRIMARY KEY, post INT)")
 	mustExec(t, direct, "CREATE TRIGGER comment_added AFTER INSERT ON comments FOR EACH ROW UPDATE posts SET comments = comments + 1 WHERE id = NEW.post")

@@ -54,6 +54,24 @@ func answerText(db interface {
 	return b.String()
 }
 
+// freshDatabase drops and creates database name on the shared topology's
+// first primary and returns the topology and one admin connection using
+// it (closed at the test's end).
+func freshDatabase(t *testing.T, name string) (*localdb.Topology, *sql.DB) {
+	t.Helper()
+	topo := proxytest.SharedTopology(t)
+	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	oneConn(t, direct)
+	mustExec(t, direct, "DROP DATABASE IF EXISTS "+name)
+	mustExec(t, direct, "CREATE DATABASE "+name)
+	mustExec(t, direct, "USE "+name)
+	return topo, direct
+}
+
 // oneConn is a pool of one connection, so that SET reaches the session
 // the next query runs on.
 func oneConn(t *testing.T, d *sql.DB) *sql.DB {
@@ -70,16 +88,7 @@ func oneConn(t *testing.T, d *sql.DB) *sql.DB {
 // reaches the entries through the binlog; keys whose values have several
 // spellings (DATE) are refused at start.
 func TestKeySpellings(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS kt")
-	mustExec(t, direct, "CREATE DATABASE kt")
-	mustExec(t, direct, "USE kt")
+	topo, direct := freshDatabase(t, "kt")
 	mustExec(t, direct, "CREATE TABLE s (k VARCHAR(20) COLLATE utf8mb4_bin PRIMARY KEY, v INT)")
 	mustExec(t, direct, "INSERT INTO s VALUES ('abc', 1), ('sp ', 2), ('é', 5)")
 	mustExec(t, direct, "CREATE TABLE n (k VARCHAR(20) COLLATE utf8mb4_nopad_bin PRIMARY KEY, v INT)")

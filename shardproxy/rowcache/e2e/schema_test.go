@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestSchemaChangeOnShard: after ALTER TABLE done directly on the shard
@@ -14,16 +13,7 @@ import (
 // table's new columns, and a dropped column is MariaDB's error 1054, not
 // an empty result with the old column list.
 func TestSchemaChangeOnShard(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS st")
-	mustExec(t, direct, "CREATE DATABASE st")
-	mustExec(t, direct, "USE st")
+	topo, direct := freshDatabase(t, "st")
 	mustExec(t, direct, "CREATE TABLE i (id BIGINT PRIMARY KEY, v INT, c VARCHAR(10))")
 	mustExec(t, direct, "INSERT INTO i VALUES (1, 1, 'a')")
 	c := proxyConfig(topo, 5*time.Minute)
@@ -94,16 +84,7 @@ func bloomBuilds(t *testing.T, p *proxy) string {
 // row 'abc' as MariaDB does (the cache, made for a binary key, steps
 // aside), and a direct write of the row is seen under either spelling.
 func TestKeyChangedOnShard(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS kc")
-	mustExec(t, direct, "CREATE DATABASE kc")
-	mustExec(t, direct, "USE kc")
+	topo, direct := freshDatabase(t, "kc")
 	mustExec(t, direct, "CREATE TABLE k (k VARCHAR(10) COLLATE utf8mb4_bin PRIMARY KEY, v INT)")
 	mustExec(t, direct, "INSERT INTO k VALUES ('abc', 1)")
 	c := proxyConfig(topo, 5*time.Minute)

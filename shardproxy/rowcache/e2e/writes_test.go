@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/shardproxy/config"
-	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
 // TestOnDuplicateKeyMovesKey: an INSERT … ON DUPLICATE KEY UPDATE through
@@ -14,16 +13,7 @@ import (
 // invalidation can show it): the new key was remembered as missing (a
 // negative entry, the bloom filter) before the write.
 func TestOnDuplicateKeyMovesKey(t *testing.T) {
-	topo := proxytest.SharedTopology(t)
-	direct, err := topo.Shards()[0].Primary().OpenAdmin("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	oneConn(t, direct)
-	mustExec(t, direct, "DROP DATABASE IF EXISTS od")
-	mustExec(t, direct, "CREATE DATABASE od")
-	mustExec(t, direct, "USE od")
+	topo, direct := freshDatabase(t, "od")
 	mustExec(t, direct, "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)")
 	mustExec(t, direct, "INSERT INTO t VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)")
 	c := proxyConfig(topo, 5*time.Minute)
