@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,10 +53,23 @@ func startTestProxy(t *testing.T, topo *localdb.Topology) string {
 }
 
 // waitJournal waits until the journal in dir holds an entry of each kind.
-func waitJournal(t *testing.T, dir string, kinds ...string) {
+// drill, when not nil, is the `strata chaos run` writing it: its exit ends
+// the wait at once, with its output (out) in the failure.
+func waitJournal(t *testing.T, dir string, drill *exec.Cmd, out fmt.Stringer, kinds ...string) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	output := func() string {
+		if out == nil {
+			return ""
+		}
+		return "\ndrill output:\n" + out.String()
+	}
+	// A local drill first brings up its own MariaDB servers: minutes on a
+	// loaded 2-core CI machine running every package at once.
+	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
+		if drill != nil && !running(drill.Process.Pid) {
+			t.Fatalf("the drill exited before its journal held %v%s", kinds, output())
+		}
 		files, _ := filepath.Glob(filepath.Join(dir, "journal-*.json"))
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
@@ -76,7 +91,25 @@ func waitJournal(t *testing.T, dir string, kinds ...string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("the drill's journal in %s never held %v", dir, kinds)
+	t.Fatalf("the drill's journal in %s never held %v%s", dir, kinds, output())
+}
+
+// lockedBuffer is a child's output, read while the child still writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func procState(pid int) string {
@@ -169,12 +202,12 @@ faults:
 	}
 	cmd := exec.Command(strataBin, "chaos", "run", drill, "--state", state)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out := &strings.Builder{}
+	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitJournal(t, state, jPaused, jDelay, jKilled)
+	waitJournal(t, state, cmd, out, jPaused, jDelay, jKilled)
 	// The journal names a kill before the kill: wait for the kill itself.
 	for deadline := time.Now().Add(30 * time.Second); (r2.Running() || procState(r1.Pid()) != "T") && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
@@ -250,10 +283,12 @@ faults:
 	}
 	cmd := exec.Command(strataBin, "chaos", "run", drill, "--state", state)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitJournal(t, state, jPaused, jProcess, jDir)
+	waitJournal(t, state, cmd, out, jPaused, jProcess, jDir)
 	time.Sleep(200 * time.Millisecond) // the pause itself follows its entry
 	files, _ := filepath.Glob(filepath.Join(state, "journal-*.json"))
 	b, _ := os.ReadFile(files[0])
@@ -312,7 +347,7 @@ faults:
 		_, err := Run(ctx, d, Options{StateDir: state, Logger: localdb.TestLogger(t)})
 		done <- err
 	}()
-	waitJournal(t, state, jPaused, jDelay)
+	waitJournal(t, state, nil, nil, jPaused, jDelay)
 	for deadline := time.Now().Add(30 * time.Second); procState(r1.Pid()) != "T" && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +17,7 @@ import (
 // TestCleanupKillsOnlyMatchingCommandLine: an entry without a command line
 // (or with another) does not kill the process that holds its pid now.
 func TestCleanupKillsOnlyMatchingCommandLine(t *testing.T) {
-	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd := startSleep(t)
 	pid := cmd.Process.Pid
 	for _, cl := range [][]string{nil, {"sleep", "31"}} {
 		if err := undo(context.Background(), JournalEntry{Kind: jProcess, What: "x", Pid: pid, Cmdline: cl}); err != nil {
@@ -44,6 +41,25 @@ func TestCleanupKillsOnlyMatchingCommandLine(t *testing.T) {
 	}
 }
 
+// startSleep starts `sleep 30` and returns once /proc shows its command
+// line. Start returns when the exec has begun, but the kernel sets the new
+// image's arguments a little later: a CI run once read an empty command
+// line there, so undo took the sleep for another program and left it.
+func startSleep(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); !slices.Equal(cmdlineOf(cmd.Process.Pid), cmd.Args); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: command line %q 10 s after start", cmd.Process.Pid, cmdlineOf(cmd.Process.Pid))
+		}
+	}
+	return cmd
+}
+
 // running: pid exists and is not a zombie (a killed child of the test
 // stays one until reaped).
 func running(pid int) bool {
@@ -55,11 +71,7 @@ func running(pid int) bool {
 // write is not followed (it names processes to kill and commands to run).
 func TestCleanupRefusesForeignJournals(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd := startSleep(t)
 	b, _ := json.Marshal(journalFile{Pid: 0, Drill: "planted", Started: time.Now(),
 		Entries: []JournalEntry{{ID: 1, Kind: jProcess, What: "victim", Pid: cmd.Process.Pid, Cmdline: cmd.Args}}})
 	path := filepath.Join(dir, "journal-1-"+strconv.Itoa(cmd.Process.Pid)+".json")
