@@ -6,14 +6,59 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/chaos"
+	"github.com/strata-db/strata/internal/testbin"
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/xa"
 )
+
+// processCoordGroup starts an n-node coordinator group of real `strata
+// txcoord` processes (the binary built for this test), so that a kill is
+// a SIGKILL: whatever the leader had not made durable is lost with it.
+func processCoordGroup(t *testing.T, n int) *chaos.Group {
+	t.Helper()
+	bin, err := testbin.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	g, err := chaos.StartGroup(context.Background(), chaos.GroupConfig{Binary: bin, Command: "txcoord", Nodes: n, Dir: dir,
+		Args: []string{"--seata-addr", "off"}, ReadyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.Close()
+		if t.Failed() {
+			for _, n := range g.Nodes {
+				if b, err := os.ReadFile(n.LogPath); err == nil {
+					t.Logf("%s's log:\n%s", n.ID, b)
+				}
+			}
+		}
+	})
+	return g
+}
+
+// coordLeader is the index of the group's leader, waiting for one.
+func coordLeader(t *testing.T, g *chaos.Group) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		i, err := g.Leader(context.Background())
+		if err == nil {
+			return i
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+}
 
 type transfer struct {
 	id, src, dst, amount int64
@@ -22,8 +67,9 @@ type transfer struct {
 // TestBank moves money between accounts on different shards through the
 // proxy from 16 sessions, each transfer also writing its row in a transfer
 // log in the same transaction, while faults hit every part: the
-// coordinator's leader is killed (a 3-node group), a shard primary is
-// killed with SIGKILL and restarted, the proxy dies between PREPARE and
+// coordinator's leader is killed with SIGKILL (a group of 3 `strata
+// txcoord` processes) and transfers go on before it returns, a shard
+// primary is killed with SIGKILL and restarted, the proxy dies between PREPARE and
 // COMMIT (a failpoint after the decision) and a new one starts, and a
 // planned switchover moves another shard's primary. Afterwards the money
 // is all there, no balance is negative, every acknowledged transfer is in
@@ -37,7 +83,7 @@ func TestBank(t *testing.T) {
 		workers  = 16
 	)
 	topo := localdb.StartForTest(t, localdb.TestConfig(2, 1))
-	g := coordGroup(t, 3)
+	g := processCoordGroup(t, 3)
 	cfg := bankConfig(topo, g.GRPCAddrs(), freeAddr(t))
 	cfg.ReadWrite.Enabled = true
 	var armed atomic.Bool
@@ -95,11 +141,22 @@ func TestBank(t *testing.T) {
 		f()
 	}
 	time.Sleep(2 * time.Second)
-	step("kill the coordinator's leader", func() {
-		_, li := g.Leader(t, 10*time.Second)
-		g.Kill(li)
-		time.Sleep(2 * time.Second)
-		g.Restart(t, li)
+	step("kill -9 the coordinator's leader", func() {
+		li := coordLeader(t, g)
+		n := g.Nodes[li]
+		pid := n.Pid()
+		n.Kill()
+		t.Logf("killed %s (pid %d) with SIGKILL", n.ID, pid)
+		// Transfers go on under the new leader before the old one returns.
+		before := countOf(&mu, &acked)
+		for deadline := time.Now().Add(30 * time.Second); countOf(&mu, &acked) < before+10; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d transfers acknowledged in 30 s after the leader's kill", countOf(&mu, &acked)-before)
+			}
+		}
+		if err := n.Start(); err != nil {
+			t.Fatalf("restart %s: %v", n.ID, err)
+		}
 	})
 	time.Sleep(time.Second)
 	s1 := topo.Shard("s1").Primary()
