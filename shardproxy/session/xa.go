@@ -230,6 +230,10 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 			return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
 				"the transaction ran more than %d statements (or %d bytes) on shard %s before it spanned shards, too many to make it distributed: split it, or touch every shard early", maxReplay, maxReplayBytes, shard)
 		}
+		if b, _, _ := strings.Cut(s.TxBegin, ";"); beginsReadOnly(b) {
+			// What the first shard would answer a write.
+			return sqlerror.NewSQLError(1792, "25006", "Cannot execute statement in a READ ONLY transaction")
+		}
 		return plainFirstErr(shard)
 	}
 	for _, r := range s.replay {
@@ -318,10 +322,28 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 			}
 		}
 	}
+	// A statement is atomic on one server: when one of its rows fails,
+	// MariaDB undoes the rest, and the transaction goes on. A statement
+	// that writes through several queries (several shards) gets the same:
+	// each connection it reaches takes a savepoint as its first query
+	// begins (riding with it, no round trip), and when a query fails the
+	// connections whose queries ran go back to it.
+	guard := stmtGuarded(qs)
+	var marked, ran []*backend.Conn
+	replayLen := len(s.replay)
 	for i, q := range qs {
 		conn, pre, err := s.branchFor(ctx, q, mode)
 		if err != nil {
-			return err
+			return s.undoStatement(ran, replayLen, err)
+		}
+		if guard && !slices.Contains(marked, conn) {
+			marked = append(marked, conn)
+			pre = joinSQL(pre, "SAVEPOINT "+stmtSavepoint)
+			if conn == s.Tx && s.replayOn {
+				// Run again, with the statement, if the shard is made an
+				// XA branch.
+				s.replay = append(s.replay, replayed{sql: "SAVEPOINT " + stmtSavepoint, fp: fingerprint(&sqltypes.Result{})})
+			}
 		}
 		m := s.sh.Metrics.Shard(q.Shard)
 		start := time.Now()
@@ -342,8 +364,12 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 				// goes, as on one server.
 				s.ReleaseTx(nil)
 				s.ExplicitTx = false
+				return err
 			}
-			return err
+			return s.undoStatement(ran, replayLen, err)
+		}
+		if guard && !slices.Contains(ran, conn) {
+			ran = append(ran, conn)
 		}
 		out[i] = res
 		if q.Shard == s.TxShard && !s.TxXA {
@@ -367,6 +393,54 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 		}
 	}
 	return nil
+}
+
+// stmtSavepoint is the savepoint a statement of several queries that
+// writes takes on each connection it reaches (executeSpanning).
+const stmtSavepoint = "strata_stmt"
+
+// stmtGuarded: the queries are one statement's, more than one, and write.
+func stmtGuarded(qs []engine.ShardQuery) bool {
+	if len(qs) < 2 {
+		return false
+	}
+	for _, q := range qs {
+		if !q.Read {
+			return true
+		}
+	}
+	return false
+}
+
+func joinSQL(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ";" + b
+}
+
+// undoStatement takes back what the statement failing with err did on the
+// connections in ran (to stmtSavepoint), so that none of its rows stays in
+// the transaction, and returns err. If a connection cannot go back, the
+// transaction is lost: what it holds is not what the client was told.
+func (s *Session) undoStatement(ran []*backend.Conn, replayLen int, err error) error {
+	if s.replayOn && len(s.replay) > replayLen {
+		// What ran on the plain first shard is undone: not to run again.
+		s.replay = s.replay[:replayLen]
+	}
+	for _, c := range ran {
+		if c.Broken() {
+			continue
+		}
+		if _, _, uerr := c.Exec(context.Background(), "ROLLBACK TO SAVEPOINT "+stmtSavepoint, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout}); uerr != nil {
+			c.MarkBroken()
+			s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+				"a statement failed on one shard (%v) and its part on another could not be undone (%v): the transaction is lost, ROLLBACK and retry it", mysqlerr.From(err).Message, mysqlerr.From(uerr).Message)
+			s.ReleaseTx(err)
+			return err
+		}
+	}
+	return err
 }
 
 // branchFor returns the connection of q's shard in the transaction,
@@ -425,9 +499,19 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 	}
 	b := &Branch{Shard: q.Shard, Conn: conn, Target: t, Plain: !twopc}
 	s.Branches = append(s.Branches, b)
-	pre := "BEGIN"
+	begin, _, _ := strings.Cut(s.TxBegin, ";") // not the savepoints queued behind it
+	pre := begin
+	if twopc || !strings.HasPrefix(strings.ToLower(begin), "start transaction") {
+		pre = "BEGIN"
+	}
 	if twopc {
 		pre = xa.XID{TxID: s.XID, Shard: q.Shard}.Start()
+	}
+	if twopc && beginsReadOnly(begin) {
+		// XA START takes no options: the access mode START TRANSACTION
+		// READ ONLY gave the first shard is the branch's by SET
+		// TRANSACTION, or a write reaching this shard would succeed.
+		pre = "SET TRANSACTION READ ONLY;" + pre
 	}
 	if s.TxNext != "" {
 		pre = s.TxNext + ";" + pre
@@ -436,6 +520,12 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: "active"})
 	}
 	return conn, pre, nil
+}
+
+// beginsReadOnly: begin (the client's START TRANSACTION, as vitess
+// prints it) asks for a read-only transaction.
+func beginsReadOnly(begin string) bool {
+	return strings.Contains(strings.ToLower(begin), "read only")
 }
 
 func plainFirstErr(shard string) error {

@@ -1,0 +1,185 @@
+package compat
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/strata-db/strata/localdb"
+	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/txcoord"
+)
+
+// The cross-shard tests: a proxy of the test's own with a coordinator
+// (transaction_mode twopc) over the package's two shards, table xs
+// sharded by id in demo; the direct side is direct_demo on s0's server.
+// Statements that touch ids a and b (on different shards) span shards
+// through the proxy.
+var xsIDs struct {
+	a, b   int // ids on s0 and s1
+	a2, b2 int // others
+}
+
+const xsRows = 16
+
+// xsProxy starts a coordinated proxy with tables xs and xs2 sharded by id
+// in demo and returns its address.
+func xsProxy(t *testing.T) string {
+	t.Helper()
+	setup(t)
+	g := txcoord.NewXATestGroup(t, 1)
+	c := proxyConfig()
+	for _, tb := range []string{"xs", "xs2"} {
+		c.Databases["demo"].Tables[tb] = &config.Table{Kind: "sharded", Column: "id"}
+	}
+	c.Transactions.Coordinator = g.GRPCAddrs()
+	addr, stop, err := startProxy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// xsPair is a pair on a coordinated proxy's demo and direct_demo, with
+// table xs (id, v) holding ids 1..xsRows, v = id, on both sides.
+func xsPair(t *testing.T) pair {
+	t.Helper()
+	addr := xsProxy(t)
+	p := pair{direct: openOn(t, env.topo.Shards()[0].Primary().Addr(), "direct_demo", localdb.AppUser), proxied: openOn(t, addr, "demo", "root")}
+	var vals []string
+	for i := 1; i <= xsRows; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, %d)", i, i))
+	}
+	p.same(t, "direct_demo", "demo",
+		"CREATE TABLE IF NOT EXISTS xs (id BIGINT PRIMARY KEY, v INT NOT NULL)",
+		"DELETE FROM xs",
+		"INSERT INTO xs (id, v) VALUES "+strings.Join(vals, ", "),
+	)
+	if xsIDs.a == 0 {
+		on := map[string][]int{}
+		for _, sh := range env.topo.Shards() {
+			for i := 1; i <= xsRows; i++ {
+				n, err := sh.Primary().QueryString(context.Background(), fmt.Sprintf("SELECT COUNT(*) FROM demo.xs WHERE id = %d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == "1" {
+					on[sh.Name] = append(on[sh.Name], i)
+				}
+			}
+		}
+		s0, s1 := on[env.topo.Shards()[0].Name], on[env.topo.Shards()[1].Name]
+		if len(s0) < 2 || len(s1) < 2 {
+			t.Fatalf("ids by shard: %v", on)
+		}
+		xsIDs.a, xsIDs.a2, xsIDs.b, xsIDs.b2 = s0[0], s0[1], s1[0], s1[1]
+	}
+	return p
+}
+
+// script replaces {a} {b} {a2} {b2} with ids on s0 and s1.
+func xsScript(stmts ...string) []string {
+	r := strings.NewReplacer("{a}", fmt.Sprint(xsIDs.a), "{b}", fmt.Sprint(xsIDs.b), "{a2}", fmt.Sprint(xsIDs.a2), "{b2}", fmt.Sprint(xsIDs.b2))
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = r.Replace(s)
+	}
+	return out
+}
+
+func openOn(t *testing.T, addr, db, user string) *sql.Conn {
+	t.Helper()
+	return side{name: addr, addr: addr}.open(t, user, db)
+}
+
+// TestCrossShardImplicitCommit: in a transaction with writes open on two
+// shards, DDL, SET autocommit = 1 (from 0) and BEGIN commit it, as on one
+// server; START TRANSACTION READ ONLY stays read only on every shard it
+// reaches (a write on the second shard got through and was committed).
+func TestCrossShardImplicitCommit(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"BEGIN",
+		"UPDATE xs SET v = v + 10 WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"SELECT @@in_transaction",
+		"CREATE TABLE IF NOT EXISTS xs2 (id BIGINT PRIMARY KEY)",
+		"SELECT @@in_transaction",
+		"ROLLBACK",
+		"SELECT id, v FROM xs ORDER BY id",
+		"SET autocommit = 0",
+		"UPDATE xs SET v = v + 100 WHERE id = {a}",
+		"UPDATE xs SET v = v + 100 WHERE id = {b}",
+		"SELECT @@in_transaction",
+		"SET autocommit = 1",
+		"SELECT @@in_transaction",
+		"ROLLBACK",
+		"SELECT id, v FROM xs ORDER BY id",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1000 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1000 WHERE id = {b}",
+		"BEGIN",
+		"SELECT @@in_transaction",
+		"UPDATE xs SET v = v + 1000 WHERE id = {b2}",
+		"ROLLBACK",
+		"SELECT id, v FROM xs ORDER BY id",
+		"START TRANSACTION READ ONLY",
+		"SELECT v FROM xs WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1)",
+		"SELECT v FROM xs WHERE id = {b}",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		"START TRANSACTION READ ONLY",
+		"SELECT SUM(v) FROM xs",
+		"UPDATE xs SET v = v + 10 WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
+}
+
+// TestCrossShardStatementAtomic: a statement of a distributed transaction
+// that fails on one shard leaves nothing of its other shards' parts (a
+// scatter UPDATE out of range on one shard, a multi-row INSERT with a
+// duplicate key on one shard: their rows on the other shard stayed and
+// were committed), and the transaction goes on, as on one server.
+func TestCrossShardStatementAtomic(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"UPDATE xs SET v = 2147483600 WHERE id = {b}",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b2}",
+		"UPDATE xs SET v = v + 100",
+		"SELECT id, v FROM xs ORDER BY id",
+		"SELECT @@in_transaction",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		// The first shard plain until the statement: made an XA branch in
+		// its middle, its savepoint with it.
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"UPDATE xs SET v = v + 100",
+		"UPDATE xs SET v = v + 1 WHERE id = {b2}",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b2}",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1), ({b}, 1)",
+		"SELECT id, v FROM xs ORDER BY id",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1), ({a}, 1)",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1)",
+		"SELECT @@in_transaction",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		// Autocommit: the same, as one distributed transaction.
+		"INSERT INTO xs (id, v) VALUES (200, 1), (201, 1), (202, 1), (203, 1), ({b}, 1)",
+		"UPDATE xs SET v = v + 100",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
+}
