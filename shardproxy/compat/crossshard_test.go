@@ -183,3 +183,54 @@ func TestCrossShardStatementAtomic(t *testing.T) {
 		"SELECT id, v FROM xs ORDER BY id",
 	)...)
 }
+
+// TestCrossShardSessionState: ROW_COUNT() is 0 after the statements the
+// proxy answers itself (BEGIN, SAVEPOINT, COMMIT, ROLLBACK, SET), a
+// cross-shard COMMIT included (it kept the previous statement's);
+// LAST_INSERT_ID() survives a distributed transaction; @@in_transaction
+// with autocommit off is 0 until a statement begins the transaction and
+// after COMMIT (the question itself began one on a shard).
+func TestCrossShardSessionState(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"SELECT 1",
+		"BEGIN",
+		"SELECT ROW_COUNT()",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"SAVEPOINT x",
+		"SELECT ROW_COUNT()",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"COMMIT",
+		"SELECT ROW_COUNT()",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"SET @x = 1",
+		"SELECT ROW_COUNT()",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"ROLLBACK",
+		"SELECT ROW_COUNT()",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"DO 1",
+		"SELECT ROW_COUNT()",
+		"SELECT LAST_INSERT_ID(7)",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"SELECT LAST_INSERT_ID()",
+		"COMMIT",
+		"SELECT LAST_INSERT_ID(), ROW_COUNT(), @@in_transaction",
+		"SET autocommit = 0",
+		"SELECT @@in_transaction",
+		"SELECT v FROM xs WHERE id = {a}",
+		"SELECT @@in_transaction",
+		"SELECT v FROM xs WHERE id = {b}",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"COMMIT",
+		"SELECT @@in_transaction",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"ROLLBACK",
+		"SET autocommit = 1",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
+}
