@@ -34,6 +34,7 @@ func xsProxy(t *testing.T) string {
 	for _, tb := range []string{"xs", "xs2"} {
 		c.Databases["demo"].Tables[tb] = &config.Table{Kind: "sharded", Column: "id"}
 	}
+	c.Databases["demo"].Tables["xsub"] = &config.Table{Kind: "sharded", Column: "id", SubTables: 4}
 	c.Transactions.Coordinator = g.GRPCAddrs()
 	addr, stop, err := startProxy(c)
 	if err != nil {
@@ -233,4 +234,27 @@ func TestCrossShardSessionState(t *testing.T) {
 		"SET autocommit = 1",
 		"SELECT id, v FROM xs ORDER BY id",
 	)...)
+}
+
+// TestSubTableStatementAtomic: a statement that writes through several
+// queries on one shard (sub-tables) and fails on one of them leaves
+// nothing of the others, in autocommit (they committed one by one) and in
+// a transaction (they stayed in it), as on one server.
+func TestSubTableStatementAtomic(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo",
+		"DROP TABLE IF EXISTS xsub",
+		"CREATE TABLE xsub (id BIGINT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO xsub (id, v) VALUES (1,1),(2,2),(3,3),(4,4),(5,5),(6,6),(7,7),(8,8),(9,9),(10,10),(11,11),(12,12),(13,13),(14,14),(15,15),(16,16)",
+		// 1, 2, 3 and 6 are on s1, each in a sub-table of its own.
+		"UPDATE xsub SET v = 2147483000 WHERE id = 2",
+		"UPDATE xsub SET v = v + 1000 WHERE id IN (6, 2, 3, 1)",
+		"SELECT id, v FROM xsub ORDER BY id",
+		"INSERT INTO xsub (id, v) VALUES (1,1),(2,2),(3,3),(4,4),(5,5),(6,6),(7,7),(8,8),(9,9),(10,10),(11,11),(12,12),(13,13),(14,14),(15,15),(16,16)",
+		"SELECT id, v FROM xsub ORDER BY id",
+		"BEGIN",
+		"UPDATE xsub SET v = v + 1000 WHERE id IN (6, 2, 3, 1)",
+		"COMMIT",
+		"SELECT id, v FROM xsub ORDER BY id",
+	)
 }
