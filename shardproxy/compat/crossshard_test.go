@@ -31,7 +31,7 @@ func xsProxy(t *testing.T) string {
 	setup(t)
 	g := txcoord.NewXATestGroup(t, 1)
 	c := proxyConfig()
-	for _, tb := range []string{"xs", "xs2"} {
+	for _, tb := range []string{"xs", "xs2", "xs3"} {
 		c.Databases["demo"].Tables[tb] = &config.Table{Kind: "sharded", Column: "id"}
 	}
 	c.Databases["demo"].Tables["xsub"] = &config.Table{Kind: "sharded", Column: "id", SubTables: 4}
@@ -257,4 +257,46 @@ func TestSubTableStatementAtomic(t *testing.T) {
 		"COMMIT",
 		"SELECT id, v FROM xsub ORDER BY id",
 	)
+}
+
+// TestCrossShardUpgradeRetry: a transaction whose first shard took an
+// AUTO_INCREMENT value before it spanned shards cannot be made
+// distributed (run again, the INSERT takes another value): 1213, retry.
+// The retry must succeed (it failed the same way every time): the
+// session's next transaction begins as an XA branch.
+func TestCrossShardUpgradeRetry(t *testing.T) {
+	p := xsPair(t)
+	c := p.proxied
+	for _, q := range xsScript(
+		"DROP TABLE IF EXISTS xs3",
+		"CREATE TABLE xs3 (id BIGINT PRIMARY KEY, seq BIGINT AUTO_INCREMENT, UNIQUE KEY (seq))",
+		"BEGIN",
+		"INSERT INTO xs3 (id) VALUES ({a})",
+	) {
+		if a := ask(t, c, q); a.Err != 0 {
+			t.Fatalf("%s: %d %s", q, a.Err, a.Msg)
+		}
+	}
+	if a := ask(t, c, xsScript("UPDATE xs SET v = v + 1 WHERE id = {b}")[0]); a.Err != 1213 {
+		t.Errorf("the first shard's AUTO_INCREMENT value changed when run again: %v, want 1213", a)
+	}
+	for _, q := range xsScript(
+		"ROLLBACK",
+		"BEGIN",
+		"INSERT INTO xs3 (id) VALUES ({a})",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"COMMIT",
+	) {
+		if a := ask(t, c, q); a.Err != 0 {
+			t.Errorf("the retry: %s: %d %s", q, a.Err, a.Msg)
+		}
+	}
+	for q, want := range map[string]string{
+		"SELECT v - {b} FROM xs WHERE id = {b}":   "1",
+		"SELECT COUNT(*) FROM xs3 WHERE id = {a}": "1",
+	} {
+		if a := ask(t, c, xsScript(q)[0]); a.Err != 0 || len(a.Rows) != 1 || a.Rows[0][0] != want {
+			t.Errorf("after the retry: %s: %v, want %s", q, a, want)
+		}
+	}
 }

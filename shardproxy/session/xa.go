@@ -246,6 +246,10 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		conn.MarkBroken()
 		s.ReleaseTx(err)
 		s.ExplicitTx = false
+		// The client's retry begins as an XA branch at once: nothing to
+		// run again. What answers differently every time it runs (an
+		// AUTO_INCREMENT value) would otherwise fail every retry.
+		s.spanned = true
 		return err
 	}
 	// One round trip: the plain transaction ends and the branch begins
@@ -424,6 +428,11 @@ func joinSQL(a, b string) string {
 // the transaction, and returns err. If a connection cannot go back, the
 // transaction is lost: what it holds is not what the client was told.
 func (s *Session) undoStatement(ran []*backend.Conn, replayLen int, err error) error {
+	if s.Tx == nil {
+		// The transaction itself went with the error (a first shard that
+		// could not be made an XA branch): its connections are gone.
+		return err
+	}
 	if s.replayOn && len(s.replay) > replayLen {
 		// What ran on the plain first shard is undone: not to run again.
 		s.replay = s.replay[:replayLen]
