@@ -3,12 +3,14 @@ package compat
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/strata-db/strata/localdb"
 	"github.com/strata-db/strata/shardproxy/config"
+	"github.com/strata-db/strata/shardproxy/proxytest"
 	"github.com/strata-db/strata/txcoord"
 )
 
@@ -46,10 +48,10 @@ func xsProxy(t *testing.T) string {
 
 // xsPair is a pair on a coordinated proxy's demo and direct_demo, with
 // table xs (id, v) holding ids 1..xsRows, v = id, on both sides.
-func xsPair(t *testing.T) pair {
+func xsPair(t *testing.T) xsPairOf {
 	t.Helper()
 	addr := xsProxy(t)
-	p := pair{direct: openOn(t, env.topo.Shards()[0].Primary().Addr(), "direct_demo", localdb.AppUser), proxied: openOn(t, addr, "demo", "root")}
+	p := xsPairOf{pair: pair{direct: openOn(t, env.topo.Shards()[0].Primary().Addr(), "direct_demo", localdb.AppUser), proxied: openOn(t, addr, "demo", "root")}, proxyAddr: addr}
 	var vals []string
 	for i := 1; i <= xsRows; i++ {
 		vals = append(vals, fmt.Sprintf("(%d, %d)", i, i))
@@ -79,6 +81,12 @@ func xsPair(t *testing.T) pair {
 		xsIDs.a, xsIDs.a2, xsIDs.b, xsIDs.b2 = s0[0], s0[1], s1[0], s1[1]
 	}
 	return p
+}
+
+// xsPairOf is a pair and the proxy's address.
+type xsPairOf struct {
+	pair
+	proxyAddr string
 }
 
 // script replaces {a} {b} {a2} {b2} with ids on s0 and s1.
@@ -299,4 +307,79 @@ func TestCrossShardUpgradeRetry(t *testing.T) {
 			t.Errorf("after the retry: %s: %v, want %s", q, a, want)
 		}
 	}
+}
+
+// TestCrossShardStatusFlags: the SERVER_STATUS_IN_TRANS and AUTOCOMMIT
+// bits of the OK packets of a transaction that spans shards, of its
+// COMMIT, of one ended by DDL, and with autocommit off, are MariaDB's.
+func TestCrossShardStatusFlags(t *testing.T) {
+	p := xsPair(t)
+	script := xsScript(
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"UPDATE xs SET v = v + 1",
+		"INSERT INTO xs (id, v) VALUES ({a}, 1), (500, 1)",
+		"COMMIT",
+		"SET autocommit = 0",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"COMMIT",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"CREATE TABLE IF NOT EXISTS xs2 (id BIGINT PRIMARY KEY)",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"ROLLBACK",
+		"SET autocommit = 1",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"ROLLBACK",
+	)
+	// flags is the IN_TRANS and AUTOCOMMIT bits of each OK, or the
+	// error's number.
+	flags := func(c *proxytest.Raw) []string {
+		var out []string
+		for _, q := range script {
+			c.Send(0, append([]byte{0x03}, q...))
+			pkt := c.Recv()
+			switch pkt[0] {
+			case 0x00:
+				rest := pkt[1:]
+				for range 2 { // affected rows, insert id
+					_, n := lenencInt(rest)
+					rest = rest[n:]
+				}
+				out = append(out, fmt.Sprintf("%#x", binary.LittleEndian.Uint16(rest)&0x3))
+			case 0xff:
+				out = append(out, fmt.Sprintf("error %d", binary.LittleEndian.Uint16(pkt[1:])))
+			default:
+				t.Fatalf("%s: %q", q, pkt)
+			}
+		}
+		return out
+	}
+	direct := flags(proxytest.Login(t, env.topo.Shards()[0].Primary().Addr(), localdb.AppUser, "direct_demo"))
+	proxied := flags(proxytest.Login(t, p.proxyAddr, "root", "demo"))
+	for i, q := range script {
+		if direct[i] != proxied[i] {
+			t.Errorf("%s: MariaDB %s, proxy %s", q, direct[i], proxied[i])
+		} else {
+			t.Logf("%s: %s", q, direct[i])
+		}
+	}
+}
+
+// lenencInt reads a length-encoded integer: its value and size.
+func lenencInt(b []byte) (uint64, int) {
+	switch b[0] {
+	case 0xfc:
+		return uint64(binary.LittleEndian.Uint16(b[1:])), 3
+	case 0xfd:
+		return uint64(b[1]) | uint64(b[2])<<8 | uint64(b[3])<<16, 4
+	case 0xfe:
+		return binary.LittleEndian.Uint64(b[1:]), 9
+	}
+	return uint64(b[0]), 1
 }
