@@ -383,3 +383,26 @@ func lenencInt(b []byte) (uint64, int) {
 	}
 	return uint64(b[0]), 1
 }
+
+// TestCrossShardHeldConnAtomic: a session that holds a connection on a
+// shard (a named lock) gets atomic multi-shard autocommit statements too
+// (they ran shard by shard, each committing: a failure on one shard left
+// the others' rows), and keeps its lock.
+func TestCrossShardHeldConnAtomic(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"SELECT GET_LOCK('{db}', 1) AS got",
+		"UPDATE xs SET v = 2147483600 WHERE id = {b}",
+		"UPDATE xs SET v = v + 100",
+		"SELECT id, v FROM xs ORDER BY id",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1), ({b}, 1)",
+		"SELECT id, v FROM xs ORDER BY id",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b2}",
+		"UPDATE xs SET v = v + 100",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		"SELECT RELEASE_LOCK('{db}') AS released",
+	)...)
+}

@@ -221,13 +221,13 @@ func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
-	if len(qs) > 1 && !s.OutsideTx && s.sh.XA != nil && len(s.Reserved) == 0 && s.Reserving == "" &&
+	if len(qs) > 1 && !s.OutsideTx && s.sh.XA != nil && s.Reserving == "" && !s.tablesLocked() &&
 		needsAtomic(qs) && s.txMode() == config.TxTwoPC {
 		out, err := s.executeAtomic(ctx, qs)
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
-	if !s.OutsideTx && len(s.Reserved) == 0 && s.Reserving == "" && stmtGuarded(qs) && oneShard(qs) {
+	if !s.OutsideTx && s.Reserving == "" && !s.tablesLocked() && stmtGuarded(qs) && oneShard(qs) {
 		out, err := s.executeOneShardTx(ctx, qs)
 		s.clientFoundRows(qs, out)
 		return out, err
@@ -257,8 +257,18 @@ func (s *Session) executeOneShardTx(ctx context.Context, qs []engine.ShardQuery)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
-	if err != nil {
+	var conn *backend.Conn
+	rc := s.Reserved[shard]
+	if rc != nil {
+		// The session holds a connection there: the statement runs on it.
+		if t.Pool != rc.Conn.Pool() {
+			if t.Done != nil {
+				t.Done(nil)
+			}
+			return nil, s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+		}
+		conn = rc.Conn
+	} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
 		if t.Done != nil {
 			t.Done(err)
 		}
@@ -288,7 +298,12 @@ func (s *Session) executeOneShardTx(ctx context.Context, qs []engine.ShardQuery)
 			}
 		}
 	}
-	t.Pool.Put(conn)
+	switch {
+	case rc == nil:
+		t.Pool.Put(conn)
+	case conn.Broken():
+		s.DropReserved(shard)
+	}
 	if t.Done != nil {
 		t.Done(err)
 	}
@@ -296,6 +311,17 @@ func (s *Session) executeOneShardTx(ctx context.Context, qs []engine.ShardQuery)
 		return nil, err
 	}
 	return out, nil
+}
+
+// tablesLocked: the session holds LOCK TABLES on a connection, which a
+// transaction begun there would release.
+func (s *Session) tablesLocked() bool {
+	for _, rc := range s.Reserved {
+		if rc.why == "LOCK TABLES" {
+			return true
+		}
+	}
+	return false
 }
 
 // executeOutsideTx runs queries each on its own pooled connection, even

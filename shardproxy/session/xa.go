@@ -718,29 +718,47 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	}
 	out := make([]*sqltypes.Result, len(qs))
 	type opened struct {
-		conn  *backend.Conn
-		t     backend.Target
-		wrote bool
-		err   error
+		conn     *backend.Conn
+		t        backend.Target
+		reserved bool // the session's reserved connection there
+		wrote    bool
+		err      error
 	}
 	res := make([]opened, len(order))
-	var wg sync.WaitGroup
-	run := func(k int) {
-		shard := order[k]
+	// The connections first, one shard at a time: a shard where the
+	// session holds a connection (a named lock, sub-table or temporary
+	// state) runs its branch there.
+	var firstErr error
+	for k, shard := range order {
 		t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
 		if err != nil {
-			res[k].err = err
-			return
+			firstErr = err
+			break
+		}
+		if rc := s.Reserved[shard]; rc != nil {
+			if t.Pool != rc.Conn.Pool() {
+				if t.Done != nil {
+					t.Done(nil)
+				}
+				firstErr = s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+				break
+			}
+			res[k] = opened{conn: rc.Conn, t: t, reserved: true}
+			continue
 		}
 		conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
 		if err != nil {
 			if t.Done != nil {
 				t.Done(err)
 			}
-			res[k].err = err
-			return
+			firstErr = err
+			break
 		}
-		res[k].conn, res[k].t = conn, t
+		res[k] = opened{conn: conn, t: t}
+	}
+	var wg sync.WaitGroup
+	run := func(k int) {
+		shard, conn := order[k], res[k].conn
 		pre := xa.XID{TxID: id, Shard: shard}.Start()
 		m := s.sh.Metrics.Shard(shard)
 		for _, i := range byShard[shard] {
@@ -758,15 +776,16 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 			res[k].wrote = res[k].wrote || !qs[i].Read
 		}
 	}
-	for k := 1; k < len(order); k++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(k) }()
+	if firstErr == nil {
+		for k := 1; k < len(order); k++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(k) }()
+		}
+		run(0)
+		wg.Wait()
 	}
-	run(0)
-	wg.Wait()
 
 	var branches []xa.Branch
-	var firstErr error
 	for k, o := range res {
 		if o.err != nil && firstErr == nil {
 			firstErr = o.err
@@ -780,12 +799,19 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	} else if err := s.sh.XA.Committer.Commit(ctx, id, branches); err != nil {
 		firstErr = commitErr(err, true)
 	}
-	for _, o := range res {
-		if o.conn != nil {
+	for k, o := range res {
+		if o.conn == nil {
+			continue
+		}
+		switch {
+		case !o.reserved:
 			o.t.Pool.Put(o.conn)
-			if o.t.Done != nil {
-				o.t.Done(firstErr)
-			}
+		case o.conn.Broken():
+			// What the session held there went with it.
+			s.DropReserved(order[k])
+		}
+		if o.t.Done != nil {
+			o.t.Done(firstErr)
 		}
 	}
 	if firstErr != nil {
