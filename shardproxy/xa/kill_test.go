@@ -19,7 +19,8 @@ import (
 // only: the transaction goes on and commits on both shards. KILL
 // CONNECTION while COMMIT runs, after the decision was recorded, loses
 // nothing: the transaction is committed on both shards, no branch stays
-// prepared. A lock wait timeout (1205) on one shard ends the statement
+// prepared. SHOW STRATA TRANSACTIONS lists it while active and while it
+// commits. A lock wait timeout (1205) on one shard ends the statement
 // only, as on one server; a deadlock (1213) on one shard rolls the whole
 // transaction back, on every shard, and the session is out of it.
 func TestProxyCrossShardInterrupted(t *testing.T) {
@@ -103,7 +104,14 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 	}
 
 	// The client's connection dropped.
-	c, _ := open(10)
+	c, id := open(10)
+	var txid, source, shards, state, detail string
+	var age int
+	if err := admin.QueryRow("SHOW STRATA TRANSACTIONS").Scan(&txid, &source, &shards, &state, &age, &detail); err != nil {
+		t.Errorf("SHOW STRATA TRANSACTIONS: %v", err)
+	} else if source != "proxy" || shards != "s0,s1" || state != "active" || detail != fmt.Sprintf("session %d", id) {
+		t.Errorf("SHOW STRATA TRANSACTIONS: %s %s %s %s %s", txid, source, shards, state, detail)
+	}
 	_ = c.Raw(func(any) error { return driver.ErrBadConn })
 	c.Close()
 	clean("after the client dropped its connection")
@@ -112,7 +120,7 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 	}
 
 	// KILL CONNECTION from another session.
-	c, id := open(10)
+	c, id = open(10)
 	if _, err := admin.Exec(fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +170,12 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 	}()
 	<-decided
 	hold.Store(false)
+	// SHOW STRATA TRANSACTIONS lists it, committing, on both shards.
+	if err := admin.QueryRow("SHOW STRATA TRANSACTIONS").Scan(&txid, &source, &shards, &state, &age, &detail); err != nil {
+		t.Errorf("SHOW STRATA TRANSACTIONS during COMMIT: %v", err)
+	} else if source != "proxy" || shards != "s0,s1" || state != "committing" || detail != fmt.Sprintf("session %d", id) {
+		t.Errorf("SHOW STRATA TRANSACTIONS during COMMIT: %s %s %s %s %s", txid, source, shards, state, detail)
+	}
 	if _, err := admin.Exec(fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
 		t.Fatal(err)
 	}
