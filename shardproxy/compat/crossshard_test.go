@@ -406,3 +406,63 @@ func TestCrossShardHeldConnAtomic(t *testing.T) {
 		"SELECT RELEASE_LOCK('{db}') AS released",
 	)...)
 }
+
+// TestCrossShardSavepoints: savepoints work while a transaction is on
+// one shard (as a plain transaction and as one begun as an XA branch),
+// and give MariaDB's answers there; once it spans shards SAVEPOINT,
+// ROLLBACK TO and RELEASE get 1235 (README: a limit of the proxy), a
+// savepoint taken before the second shard joined included, and the
+// transaction stays as it was: COMMIT commits all of it.
+func TestCrossShardSavepoints(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"BEGIN",
+		"SAVEPOINT s1",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"SAVEPOINT s2",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"ROLLBACK TO SAVEPOINT s2",
+		"RELEASE SAVEPOINT s2",
+		"ROLLBACK TO SAVEPOINT s2",
+		"SELECT id, v FROM xs WHERE id IN ({a}, {a2}) ORDER BY id",
+		"COMMIT",
+		// The session's transactions span shards: the next begins as an
+		// XA branch.
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"COMMIT",
+		"BEGIN",
+		"SAVEPOINT s1",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"SAVEPOINT s2",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"ROLLBACK TO SAVEPOINT s2",
+		"ROLLBACK TO SAVEPOINT s1",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
+	c := p.proxied
+	for _, q := range xsScript(
+		"BEGIN",
+		"SAVEPOINT s1",
+		"UPDATE xs SET v = v + 10 WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+	) {
+		if a := ask(t, c, q); a.Err != 0 {
+			t.Fatalf("%s: %v %s", q, a, a.Msg)
+		}
+	}
+	for _, q := range []string{"ROLLBACK TO SAVEPOINT s1", "SAVEPOINT s2", "RELEASE SAVEPOINT s1"} {
+		if a := ask(t, c, q); a.Err != 1235 {
+			t.Errorf("%s in a transaction that spans shards: %v, want 1235", q, a)
+		}
+	}
+	if a := ask(t, c, "COMMIT"); a.Err != 0 {
+		t.Fatalf("COMMIT: %v %s", a, a.Msg)
+	}
+	if a := ask(t, p.direct, xsScript("UPDATE xs SET v = v + 10 WHERE id IN ({a}, {b})")[0]); a.Err != 0 {
+		t.Fatal(a)
+	}
+	p.same(t, "direct_demo", "demo", "SELECT id, v FROM xs ORDER BY id")
+}
