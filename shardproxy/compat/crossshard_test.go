@@ -30,6 +30,13 @@ const xsRows = 16
 // in demo and returns its address.
 func xsProxy(t *testing.T) string {
 	t.Helper()
+	return xsProxyMode(t, "")
+}
+
+// xsProxyMode is xsProxy with demo's transaction_mode mode ("": the
+// default, twopc).
+func xsProxyMode(t *testing.T, mode string) string {
+	t.Helper()
 	setup(t)
 	g := txcoord.NewXATestGroup(t, 1)
 	c := proxyConfig()
@@ -38,6 +45,7 @@ func xsProxy(t *testing.T) string {
 	}
 	c.Databases["demo"].Tables["xsub"] = &config.Table{Kind: "sharded", Column: "id", SubTables: 4}
 	c.Transactions.Coordinator = g.GRPCAddrs()
+	c.Databases["demo"].TransactionMode = mode
 	addr, stop, err := startProxy(c)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +58,13 @@ func xsProxy(t *testing.T) string {
 // table xs (id, v) holding ids 1..xsRows, v = id, on both sides.
 func xsPair(t *testing.T) xsPairOf {
 	t.Helper()
-	addr := xsProxy(t)
+	return xsPairMode(t, "")
+}
+
+// xsPairMode is xsPair over xsProxyMode(mode).
+func xsPairMode(t *testing.T, mode string) xsPairOf {
+	t.Helper()
+	addr := xsProxyMode(t, mode)
 	p := xsPairOf{pair: pair{direct: openOn(t, env.topo.Shards()[0].Primary().Addr(), "direct_demo", localdb.AppUser), proxied: openOn(t, addr, "demo", "root")}, proxyAddr: addr}
 	var vals []string
 	for i := 1; i <= xsRows; i++ {
@@ -465,4 +479,29 @@ func TestCrossShardSavepoints(t *testing.T) {
 		t.Fatal(a)
 	}
 	p.same(t, "direct_demo", "demo", "SELECT id, v FROM xs ORDER BY id")
+}
+
+// TestCrossShardMultiMode: in transaction_mode multi (plain
+// transactions, committed one by one) START TRANSACTION READ ONLY is read
+// only on every shard (the second shard's BEGIN dropped it), and a
+// statement failing on one shard leaves nothing on the others.
+// (Autocommit statements over several shards are not atomic in multi
+// mode, by design: README.)
+func TestCrossShardMultiMode(t *testing.T) {
+	p := xsPairMode(t, "multi")
+	p.same(t, "direct_demo", "demo", xsScript(
+		"START TRANSACTION READ ONLY",
+		"SELECT v FROM xs WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"UPDATE xs SET v = v + 10 WHERE id = {a}",
+		"COMMIT",
+		"UPDATE xs SET v = 2147483600 WHERE id = {b}",
+		"BEGIN",
+		"UPDATE xs SET v = v + 1 WHERE id = {a2}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b2}",
+		"UPDATE xs SET v = v + 100",
+		"INSERT INTO xs (id, v) VALUES (100, 1), (101, 1), (102, 1), (103, 1), ({b}, 1)",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
 }
