@@ -505,3 +505,58 @@ func TestCrossShardMultiMode(t *testing.T) {
 		"SELECT id, v FROM xs ORDER BY id",
 	)...)
 }
+
+// TestCrossShardPrepared: prepared statements (COM_STMT_EXECUTE) in a
+// transaction that spans shards give MariaDB's answers: writes on both
+// shards, a multi-row INSERT failing on one shard (nothing of it stays),
+// reads of the transaction's own writes, FOR UPDATE, COMMIT.
+func TestCrossShardPrepared(t *testing.T) {
+	p := xsPair(t)
+	run := func(c *sql.Conn) []string {
+		ctx := context.Background()
+		var out []string
+		note := func(q string, err error) {
+			out = append(out, fmt.Sprintf("%s: %d", q, errNumber(err)))
+		}
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{"BEGIN", nil},
+			{"UPDATE xs SET v = v + ? WHERE id = ?", []any{5, xsIDs.a}},
+			{"UPDATE xs SET v = v + ? WHERE id = ?", []any{5, xsIDs.b}},
+			{"INSERT INTO xs (id, v) VALUES (?, ?), (?, ?), (?, ?)", []any{300, 1, 301, 2, 302, 3}},
+			{"INSERT INTO xs (id, v) VALUES (?, ?), (?, ?), (?, ?)", []any{303, 1, 304, 2, xsIDs.b, 3}},
+			{"UPDATE xs SET v = ? WHERE id = ?", []any{2147483000, xsIDs.b}},
+			{"UPDATE xs SET v = v + ? WHERE id IN (?, ?)", []any{1000, xsIDs.a, xsIDs.b}},
+		} {
+			_, err := c.ExecContext(ctx, st.q, st.args...)
+			note(st.q, err)
+		}
+		read := func(q string, args ...any) {
+			rows, err := c.QueryContext(ctx, q, args...)
+			if err != nil {
+				note(q, err)
+				return
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var a, b string
+				if err := rows.Scan(&a, &b); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, q+": "+a+" "+b)
+			}
+		}
+		read("SELECT SUM(v), COUNT(*) FROM xs WHERE id > ?", 0)
+		read("SELECT id, v FROM xs WHERE id IN (?, ?) ORDER BY id FOR UPDATE", xsIDs.a, xsIDs.b)
+		_, err := c.ExecContext(ctx, "COMMIT")
+		note("COMMIT", err)
+		read("SELECT SUM(v), COUNT(*) FROM xs WHERE id > ?", 0)
+		return out
+	}
+	direct, proxied := run(p.direct), run(p.proxied)
+	if strings.Join(direct, "\n") != strings.Join(proxied, "\n") {
+		t.Errorf("MariaDB:\n%s\nthrough the proxy:\n%s", strings.Join(direct, "\n"), strings.Join(proxied, "\n"))
+	}
+}
