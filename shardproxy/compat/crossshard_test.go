@@ -26,15 +26,9 @@ var xsIDs struct {
 
 const xsRows = 16
 
-// xsProxy starts a coordinated proxy with tables xs and xs2 sharded by id
-// in demo and returns its address.
-func xsProxy(t *testing.T) string {
-	t.Helper()
-	return xsProxyMode(t, "")
-}
-
-// xsProxyMode is xsProxy with demo's transaction_mode mode ("": the
-// default, twopc).
+// xsProxyMode starts a coordinated proxy with tables xs, xs2, xs3 and
+// xsub (4 sub-tables) sharded by id in demo, whose transaction_mode is
+// mode ("": the default, twopc), and returns its address.
 func xsProxyMode(t *testing.T, mode string) string {
 	t.Helper()
 	setup(t)
@@ -61,7 +55,7 @@ func xsPair(t *testing.T) xsPairOf {
 	return xsPairMode(t, "")
 }
 
-// xsPairMode is xsPair over xsProxyMode(mode).
+// xsPairMode is xsPair with demo's transaction_mode mode.
 func xsPairMode(t *testing.T, mode string) xsPairOf {
 	t.Helper()
 	addr := xsProxyMode(t, mode)
