@@ -785,6 +785,13 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		wg.Wait()
 	}
 
+	// Listed in SHOW STRATA TRANSACTIONS while it commits or rolls back.
+	state := "committing"
+	if firstErr != nil || slices.ContainsFunc(res, func(o opened) bool { return o.err != nil }) {
+		state = "rolling back"
+	}
+	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: state})
+	defer s.sh.XA.Transactions.remove(id)
 	var branches []xa.Branch
 	for k, o := range res {
 		if o.err != nil && firstErr == nil {

@@ -20,7 +20,7 @@ import (
 // CONNECTION while COMMIT runs, after the decision was recorded, loses
 // nothing: the transaction is committed on both shards, no branch stays
 // prepared. SHOW STRATA TRANSACTIONS lists it while active and while it
-// commits. A lock wait timeout (1205) on one shard ends the statement
+// commits, and an autocommit statement over both shards while it commits. A lock wait timeout (1205) on one shard ends the statement
 // only, as on one server; a deadlock (1213) on one shard rolls the whole
 // transaction back, on every shard, and the session is out of it.
 func TestProxyCrossShardInterrupted(t *testing.T) {
@@ -180,6 +180,24 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("COMMIT killed after the decision: %v", <-done)
+
+	// An autocommit statement over both shards is listed while it
+	// commits too.
+	hold.Store(true)
+	go func() {
+		_, err := p.open(t, "bank").Exec("UPDATE accounts SET balance = balance + 0")
+		done <- err
+	}()
+	<-decided
+	hold.Store(false)
+	if err := admin.QueryRow("SHOW STRATA TRANSACTIONS").Scan(&txid, &source, &shards, &state, &age, &detail); err != nil {
+		t.Errorf("SHOW STRATA TRANSACTIONS during an autocommit statement's commit: %v", err)
+	} else if source != "proxy" || shards != "s0,s1" || state != "committing" {
+		t.Errorf("SHOW STRATA TRANSACTIONS during an autocommit statement's commit: %s %s %s %s %s", txid, source, shards, state, detail)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 	clean("after KILL CONNECTION during COMMIT")
 	if bal(a) != 80 || bal(b) != 120 {
