@@ -133,24 +133,35 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 		t.Errorf("after KILL CONNECTION: %d %d, want 100 100", bal(a), bal(b))
 	}
 
-	// KILL QUERY: the statement goes, the transaction stays.
+	// KILL QUERY: the statement goes, the transaction stays; a scatter
+	// UPDATE killed leaves nothing on either shard (its shards' parts
+	// run one after the other, 10 rows of 0.1 s each: the kill lands in
+	// the second's, or in the first's, and either way none stays).
 	c, id = open(10)
 	done := make(chan error, 1)
-	go func() {
-		_, err := c.ExecContext(ctx, "UPDATE accounts SET balance = balance + SLEEP(10) WHERE id = ?", ids["s1"][1])
-		done <- err
-	}()
-	time.Sleep(300 * time.Millisecond)
-	if _, err := admin.Exec(fmt.Sprintf("KILL QUERY %d", id)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if sqlErrNum(err) != 1317 {
-			t.Errorf("the statement killed: %v, want 1317", err)
+	for _, st := range []struct {
+		q     string
+		after time.Duration
+	}{
+		{"UPDATE accounts SET balance = balance + SLEEP(10) WHERE id = " + fmt.Sprint(ids["s1"][1]), 300 * time.Millisecond},
+		{"UPDATE accounts SET balance = balance + 1 + SLEEP(0.1)", 1400 * time.Millisecond},
+	} {
+		go func() {
+			_, err := c.ExecContext(ctx, st.q)
+			done <- err
+		}()
+		time.Sleep(st.after)
+		if _, err := admin.Exec(fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the statement killed by KILL QUERY still runs")
+		select {
+		case err := <-done:
+			if sqlErrNum(err) != 1317 {
+				t.Errorf("%s killed: %v, want 1317", st.q, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s killed by KILL QUERY still runs", st.q)
+		}
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatalf("COMMIT after KILL QUERY: %v", err)
@@ -159,6 +170,10 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 	clean("after KILL QUERY and COMMIT")
 	if bal(a) != 90 || bal(b) != 110 {
 		t.Errorf("after KILL QUERY and COMMIT: %d %d, want 90 110", bal(a), bal(b))
+	}
+	var total int
+	if err := admin.QueryRow("SELECT SUM(balance) FROM accounts").Scan(&total); err != nil || total != 2000 {
+		t.Errorf("after a scatter UPDATE killed: total %d %v, want 2000 (nothing of it)", total, err)
 	}
 
 	// KILL CONNECTION while COMMIT runs, once the decision is recorded.
