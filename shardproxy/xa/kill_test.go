@@ -135,8 +135,8 @@ func TestProxyCrossShardInterrupted(t *testing.T) {
 
 	// KILL QUERY: the statement goes, the transaction stays; a scatter
 	// UPDATE killed leaves nothing on either shard (its shards' parts
-	// run one after the other, 10 rows of 0.1 s each: the kill lands in
-	// the second's, or in the first's, and either way none stays).
+	// run one after the other, 0.1 s a row: the kill lands in the
+	// second's, or in the first's, and either way none stays).
 	c, id = open(10)
 	done := make(chan error, 1)
 	for _, st := range []struct {
