@@ -12,8 +12,10 @@ import (
 type VCursor interface {
 	// ExecuteShards runs each query on its shard and returns the results in
 	// the same order. More than one query runs in parallel. On the first error
-	// it cancels the rest and returns it (a *sqlerror.SQLError from the
-	// backend passes through unchanged).
+	// it starts no more of them, cuts the plain reads still running, waits
+	// for the writes already sent (cutting a write does not stop it), and
+	// returns the error (a *sqlerror.SQLError from the backend passes
+	// through unchanged).
 	ExecuteShards(ctx context.Context, queries []ShardQuery) ([]*sqltypes.Result, error)
 }
 

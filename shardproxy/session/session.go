@@ -210,7 +210,8 @@ const serverStatusAnsiQuotes = 0x8000
 
 // ExecuteShards implements engine.VCursor. Outside a transaction one query
 // runs on the calling goroutine (no goroutine per query on the hot path);
-// several run in parallel, and the first error interrupts the rest.
+// several run in parallel, and the first error interrupts the rest when
+// they are plain reads (see inflight).
 func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
 	if err := s.calcShards(len(qs)); err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) 
 		}
 		return out, nil
 	}
-	fl := &inflight{}
+	fl := &inflight{cut: allReads(qs)}
 	var wg sync.WaitGroup
 	errs := make([]error, len(qs))
 	for i := 1; i < len(qs); i++ {
@@ -279,11 +280,31 @@ func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) 
 }
 
 // inflight tracks the connections of a scatter so that the first failure
-// can interrupt the others.
+// can interrupt the others, and keeps the queries not yet started from
+// starting.
+//
+// Only plain reads are interrupted (cut). A write already sent is not
+// undone by closing its connection: the server reads the statement before
+// it sees the close, and runs it, later, while the client has been told it
+// failed and has gone on. A reference table's copy then took a row that
+// the session's next DELETE had already run past (the copies differed).
+// A scatter of writes waits for every statement sent.
 type inflight struct {
 	mu    sync.Mutex
+	cut   bool
 	conns []*backend.Conn
 	err   error
+}
+
+// allReads reports whether every query is a plain read (no side effect
+// for an interruption to leave half done).
+func allReads(qs []engine.ShardQuery) bool {
+	for _, q := range qs {
+		if !q.Read {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *inflight) add(c *backend.Conn) error {
@@ -313,8 +334,10 @@ func (f *inflight) done(c *backend.Conn, err error) {
 	}
 	if err != nil && f.err == nil {
 		f.err = err
-		for _, x := range f.conns {
-			x.Interrupt()
+		if f.cut {
+			for _, x := range f.conns {
+				x.Interrupt()
+			}
 		}
 	}
 }
