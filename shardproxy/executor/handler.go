@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
@@ -243,7 +244,22 @@ func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callbac
 	if err != nil {
 		return mysqlerr.From(err)
 	}
-	return callback(res)
+	return ss.withInfo(res, func() error { return callback(res) })
+}
+
+// withInfo runs write, in which the listener writes res, so that an OK
+// carries res's info text, as MariaDB's does: the listener's has none.
+// Its Warnings count is the statement's warning count, which the OK
+// carries too (the shards' counts, or a part's that had no text).
+func (s *Session) withInfo(res *sqltypes.Result, write func() error) error {
+	if res == nil || res.Info == "" || len(res.Fields) != 0 || s.Conn == nil {
+		return write()
+	}
+	f, _ := s.Conn.GetRawConn().(*wire.Conn)
+	if f == nil {
+		return write()
+	}
+	return f.WithInfo(engine.InfoWithCount(res.Info, "Warnings", uint64(s.WarningCount())), write)
 }
 
 // ComRegisterReplica implements mysql.Handler: the proxy is no replication
