@@ -128,16 +128,7 @@ func okExecute(t *testing.T, c *proxytest.Raw, id uint32, args ...int64) string 
 // (one copy's), DDL on every shard, several statements in one text, LOAD
 // DATA LOCAL, and prepared statements.
 func TestOKInfo(t *testing.T) {
-	setup(t)
-	direct := proxytest.LoginWith(t, env.topo.Shards()[0].Primary().Addr(), localdb.AppUser, "direct_demo", okCaps)
-	proxied := proxytest.LoginWith(t, env.proxy, "root", "demo", okCaps)
-	same := func(q, file string) {
-		t.Helper()
-		d, x := okQuery(t, direct, q, file), okQuery(t, proxied, q, file)
-		if d != x {
-			t.Errorf("%s\n  MariaDB:       %s\n  through proxy: %s", q, d, x)
-		}
-	}
+	direct, proxied, same := okPair(t, "direct_demo", "demo")
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS oki, oki_ref",
 		"CREATE TABLE oki (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT NOT NULL DEFAULT 0)",
@@ -180,6 +171,10 @@ func TestOKInfo(t *testing.T) {
 	} {
 		same(q, "")
 	}
+	// Not a comparison of two empty texts: a statement over both shards.
+	if x := same("UPDATE oki SET n = 8", ""); !strings.Contains(x, `Rows matched: 18  Changed: 18  Warnings: 0"`) {
+		t.Errorf("UPDATE over both shards: %s", x)
+	}
 
 	// LOAD DATA LOCAL into a sharded and a reference table: Records,
 	// Deleted, Skipped.
@@ -211,4 +206,56 @@ func TestOKInfo(t *testing.T) {
 	}
 	same("SELECT id, name, n FROM oki ORDER BY id", "")
 	same("DROP TABLE oki, oki_ref", "")
+}
+
+// okPair logs in to MariaDB (directDB on s0's server) and to the proxy
+// (proxyDB) with raw clients, and returns them with a function that runs a
+// statement on both (with file for a LOAD DATA LOCAL) and fails the test
+// when the answers differ.
+func okPair(t *testing.T, directDB, proxyDB string) (direct, proxied *proxytest.Raw, same func(q, file string) string) {
+	t.Helper()
+	setup(t)
+	direct = proxytest.LoginWith(t, env.topo.Shards()[0].Primary().Addr(), localdb.AppUser, directDB, okCaps)
+	proxied = proxytest.LoginWith(t, env.proxy, "root", proxyDB, okCaps)
+	return direct, proxied, func(q, file string) string {
+		t.Helper()
+		d, x := okQuery(t, direct, q, file), okQuery(t, proxied, q, file)
+		if d != x {
+			t.Errorf("%s\n  MariaDB:       %s\n  through proxy: %s", q, d, x)
+		}
+		return x
+	}
+}
+
+// TestOKInfoUnsharded: in an unsharded database the shard's info text
+// reaches the client as it is: INSERT ... SELECT, a multi-row INSERT,
+// UPDATE, LOAD DATA LOCAL (relayed), a procedure's CALL, prepared
+// statements.
+func TestOKInfoUnsharded(t *testing.T) {
+	direct, proxied, same := okPair(t, "direct", "test")
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS oki_u, oki_u2",
+		"DROP PROCEDURE IF EXISTS oki_p",
+		"CREATE TABLE oki_u (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT NOT NULL DEFAULT 0)",
+		"CREATE TABLE oki_u2 (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT NOT NULL DEFAULT 0)",
+		"INSERT INTO oki_u (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+		"INSERT INTO oki_u2 SELECT * FROM oki_u WHERE id = 1",
+		"INSERT IGNORE INTO oki_u2 SELECT * FROM oki_u",
+		"UPDATE oki_u SET n = n + 1 WHERE id > 1",
+		"CREATE PROCEDURE oki_p() UPDATE oki_u SET n = n + 1",
+		"CALL oki_p()",
+		"ALTER TABLE oki_u ALGORITHM=COPY, ADD COLUMN k INT",
+	} {
+		same(q, "")
+	}
+	same("LOAD DATA LOCAL INFILE 'f' IGNORE INTO TABLE oki_u2 FIELDS TERMINATED BY ',' (id, name)", "1,x\n5,e\n6,f\n")
+	for _, q := range []string{"UPDATE oki_u SET n = n + 1", "INSERT INTO oki_u (id, name) VALUES (10, 'x'), (11, 'y')", "CALL oki_p()"} {
+		d := okExecute(t, direct, okPrepare(t, direct, q))
+		x := okExecute(t, proxied, okPrepare(t, proxied, q))
+		if d != x {
+			t.Errorf("prepared %s\n  MariaDB:       %s\n  through proxy: %s", q, d, x)
+		}
+	}
+	same("DROP PROCEDURE oki_p", "")
+	same("DROP TABLE oki_u, oki_u2", "")
 }
