@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -405,6 +406,8 @@ func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result
 		if r.Info != "" {
 			out.Info = SumInfo(out.Info, r.Info)
 		}
+		// One server would have scanned them all without an index.
+		out.StatusFlags |= r.StatusFlags & (mysql.ServerStatusNoGoodIndexUsed | mysql.ServerStatusNoIndexUsed)
 		if out.InsertID == 0 && r.InsertID != 0 {
 			out.InsertID = r.InsertID
 			out.InsertIDChanged = r.InsertIDChanged

@@ -248,19 +248,32 @@ func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callbac
 }
 
 // withInfo runs write, in which the listener writes res, so that an OK
-// carries res's info text, as MariaDB's does: the listener's has none.
-// Its Warnings count is the statement's warning count, which the OK
-// carries too (the shards' counts, or a part's that had no text).
+// carries what MariaDB's does and the listener's lacks: res's info text
+// and the shards' index flags (SERVER_QUERY_NO_INDEX_USED). The text's
+// Warnings count is the statement's warning count, which the OK carries
+// too (the shards' counts, or a part's that had no text).
 func (s *Session) withInfo(res *sqltypes.Result, write func() error) error {
-	if res == nil || res.Info == "" || len(res.Fields) != 0 || s.Conn == nil {
+	if res == nil || len(res.Fields) != 0 || s.Conn == nil {
+		return write()
+	}
+	status := res.StatusFlags & indexStatus
+	if res.Info == "" && status == 0 {
 		return write()
 	}
 	f, _ := s.Conn.GetRawConn().(*wire.Conn)
 	if f == nil {
 		return write()
 	}
-	return f.WithInfo(engine.InfoWithCount(res.Info, "Warnings", uint64(s.WarningCount())), write)
+	info := res.Info
+	if info != "" {
+		info = engine.InfoWithCount(info, "Warnings", uint64(s.WarningCount()))
+	}
+	return f.WithOK(info, status, write)
 }
+
+// indexStatus are the status flags a shard's OK has about the statement's
+// use of indexes.
+const indexStatus = mysql.ServerStatusNoGoodIndexUsed | mysql.ServerStatusNoIndexUsed
 
 // ComRegisterReplica implements mysql.Handler: the proxy is no replication
 // source.

@@ -76,9 +76,15 @@ type Conn struct {
 
 	proto protoConn // commands answered below the listener (protocol.go)
 
-	// info is the info text of the OK packet the listener is writing
-	// (WithInfo), "" when none.
-	info string
+	// ok is what the OK packet the listener is writing gains (WithOK).
+	ok okExtras
+}
+
+// okExtras are what MariaDB's OK packet has and the listener's lacks.
+type okExtras struct {
+	pending bool
+	info    string // the info text
+	status  uint16 // status flags added
 }
 
 const comFieldList = 0x04
@@ -381,13 +387,13 @@ func (f *Conn) Write(p []byte) (int, error) {
 		f.proto.watchExec = false
 		q = f.fixExecAnswer(p)
 	}
-	if f.info != "" {
+	if f.ok.pending {
 		src := q
 		if src == nil {
 			src = p
 		}
-		if r := f.addInfo(src, f.info); r != nil {
-			q, f.info = r, ""
+		if r := f.fixOK(src, f.ok); r != nil {
+			q, f.ok = r, okExtras{}
 		}
 	}
 	if q != nil {
@@ -632,37 +638,37 @@ func (f *Conn) WriteLane(b []byte) error {
 	return err
 }
 
-// WithInfo runs write, in which the listener writes the OK packet that
+// WithOK runs write, in which the listener writes the OK packet that
 // answers a statement, and sends that OK with info as its info text
 // ("Records: 3  Duplicates: 0  Warnings: 0"), which vitess's listener
-// leaves empty. The listener buffers what it writes: what is buffered goes
-// out first, so that the OK reaches Write alone and is rewritten there.
-// Only an answer with an info text pays for the extra flush.
-func (f *Conn) WithInfo(info string, write func() error) error {
+// leaves empty, and status added to its status flags (the shard's
+// SERVER_QUERY_NO_INDEX_USED). The listener buffers what it writes: what
+// is buffered goes out first, so that the OK reaches Write alone and is
+// rewritten there. Only an OK with something to add pays for the flush.
+func (f *Conn) WithOK(info string, status uint16, write func() error) error {
 	var c *mysql.Conn
 	if f.sess != nil {
 		c = f.sess.MySQL()
 	}
-	if info == "" || c == nil {
+	if info == "" && status == 0 || c == nil {
 		return write()
 	}
 	if err := c.FlushWriteBuffer(); err != nil {
 		return err
 	}
-	f.info = info
+	f.ok = okExtras{pending: true, info: info, status: status}
 	err := write()
 	if ferr := c.FlushWriteBuffer(); err == nil {
 		err = ferr
 	}
-	f.info = ""
+	f.ok = okExtras{}
 	return err
 }
 
-// addInfo is p, the listener's OK packet (no info text) after, maybe, the
+// fixOK is p, the listener's OK packet (no info text) after, maybe, the
 // EOF that ends the previous result's rows (the listener writes it when
-// the next result comes), with info as the OK's info text; nil when p is
-// not that.
-func (f *Conn) addInfo(p []byte, info string) []byte {
+// the next result comes), with x added to the OK; nil when p is not that.
+func (f *Conn) fixOK(p []byte, x okExtras) []byte {
 	at := 0
 	for {
 		if at+4 > len(p) {
@@ -689,16 +695,18 @@ func (f *Conn) addInfo(p []byte, info string) []byte {
 		}
 		pos = next
 	}
+	statusAt := pos
 	pos += 4 // status flags, warnings
 	if pos > len(p) {
 		return nil
 	}
 	// MariaDB writes the info as a length-encoded string, with or without
 	// CLIENT_SESSION_TRACK (where the session state follows it), and
-	// clients read it so; the listener writes an empty one under
-	// CLIENT_SESSION_TRACK, nothing otherwise.
+	// clients read it so; none at all when it is empty. The listener
+	// writes an empty one under CLIENT_SESSION_TRACK, nothing otherwise.
 	rest := p[pos:]
-	if f.sess.MySQL().Capabilities&mysql.CapabilityClientSessionTrack != 0 {
+	track := f.sess.MySQL().Capabilities&mysql.CapabilityClientSessionTrack != 0
+	if track {
 		if len(rest) == 0 || rest[0] != 0 {
 			return nil
 		}
@@ -706,12 +714,15 @@ func (f *Conn) addInfo(p []byte, info string) []byte {
 	} else if len(rest) != 0 {
 		return nil
 	}
-	q := make([]byte, 0, len(head)+len(p)+len(info)+9)
+	q := make([]byte, 0, len(head)+len(p)+len(x.info)+9)
 	q = append(q, head...)
 	ok := len(q)
 	q = append(q, p[:pos]...)
-	q = AppendLenEnc(q, uint64(len(info)))
-	q = append(q, info...)
+	binary.LittleEndian.PutUint16(q[ok+statusAt:], binary.LittleEndian.Uint16(q[ok+statusAt:])|x.status)
+	if x.info != "" || track {
+		q = AppendLenEnc(q, uint64(len(x.info)))
+		q = append(q, x.info...)
+	}
 	q = append(q, rest...)
 	m := len(q) - ok - 4
 	q[ok], q[ok+1], q[ok+2] = byte(m), byte(m>>8), byte(m>>16)
