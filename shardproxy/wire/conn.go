@@ -76,8 +76,10 @@ type Conn struct {
 
 	proto protoConn // commands answered below the listener (protocol.go)
 
-	// ok is what the OK packet the listener is writing gains (WithOK).
-	ok okExtras
+	// ok is what the OK packet the listener is writing gains (WithOK);
+	// okBuf the memory fixOK builds it in, reused.
+	ok    okExtras
+	okBuf []byte
 }
 
 // okExtras are what MariaDB's OK packet has and the listener's lacks.
@@ -714,8 +716,7 @@ func (f *Conn) fixOK(p []byte, x okExtras) []byte {
 	} else if len(rest) != 0 {
 		return nil
 	}
-	q := make([]byte, 0, len(head)+len(p)+len(x.info)+9)
-	q = append(q, head...)
+	q := append(f.okBuf[:0], head...)
 	ok := len(q)
 	q = append(q, p[:pos]...)
 	binary.LittleEndian.PutUint16(q[ok+statusAt:], binary.LittleEndian.Uint16(q[ok+statusAt:])|x.status)
@@ -726,5 +727,8 @@ func (f *Conn) fixOK(p []byte, x okExtras) []byte {
 	q = append(q, rest...)
 	m := len(q) - ok - 4
 	q[ok], q[ok+1], q[ok+2] = byte(m), byte(m>>8), byte(m>>16)
+	if cap(q) <= 1<<10 {
+		f.okBuf = q // written before the next OK is built
+	}
 	return q
 }
