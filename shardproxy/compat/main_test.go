@@ -89,6 +89,7 @@ func proxyConfig() *config.Config {
 			// OK packets' info (okinfo_test.go).
 			"oki":     {Kind: "sharded", Column: "id"},
 			"oki_ref": {Kind: "reference"},
+			"oki_sub": {Kind: "sharded", Column: "id", SubTables: 3},
 		}},
 		"test": {Shard: c.Shards[0].Name},
 	}

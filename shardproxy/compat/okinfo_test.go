@@ -226,6 +226,24 @@ func TestOKInfo(t *testing.T) {
 	}
 	same("SELECT id, name, n FROM oki ORDER BY id", "")
 	same("DROP TABLE oki, oki_ref", "")
+
+	// A table in sub-tables: a statement's parts are per (shard,
+	// sub-table), DDL runs on each sub-table. (DROP TABLE IF EXISTS of a
+	// missing one has a note per sub-table, naming it: not compared.)
+	okQuery(t, direct, "DROP TABLE IF EXISTS oki_sub", "", okStatus)
+	okQuery(t, proxied, "DROP TABLE IF EXISTS oki_sub", "", okStatus)
+	for _, q := range []string{
+		"CREATE TABLE oki_sub (id BIGINT PRIMARY KEY, name VARCHAR(10), n INT NOT NULL DEFAULT 0)",
+		"INSERT INTO oki_sub (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e'), (6, 'f'), (7, 'g'), (8, 'h')",
+		"INSERT IGNORE INTO oki_sub (id, name) VALUES (1, 'a'), (9, 'i'), (10, 'j')",
+		"UPDATE oki_sub SET n = 1 WHERE id < 5",
+		"UPDATE oki_sub SET n = 1",
+		"ALTER TABLE oki_sub ADD COLUMN k INT",
+		"ALTER TABLE oki_sub ALGORITHM=COPY, ADD COLUMN m INT",
+		"DROP TABLE oki_sub",
+	} {
+		same(q, "")
+	}
 }
 
 // okPair logs in to MariaDB (directDB on s0's server) and to the proxy
