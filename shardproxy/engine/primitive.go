@@ -19,6 +19,15 @@ type VCursor interface {
 	ExecuteShards(ctx context.Context, queries []ShardQuery) ([]*sqltypes.Result, error)
 }
 
+// WarningFolder is an optional ability of a VCursor: told that the n
+// queries it just ran were one statement run on every shard (DDL, a write
+// to every copy of a reference table), it keeps one query's warnings when
+// every query gave the same ones (DROP TABLE IF EXISTS's note), as one
+// server gives them once.
+type WarningFolder interface {
+	FoldWarnings(n int)
+}
+
 // ShardQuery is one statement for one shard.
 type ShardQuery struct {
 	Shard string

@@ -496,6 +496,37 @@ func (s *Session) CollectWarnings(conn *backend.Conn) {
 	s.WMu.Unlock()
 }
 
+// FoldWarnings implements engine.WarningFolder: the warnings of the last
+// n queries, each query's together (CollectWarnings appends them so),
+// become one query's when every query gave the same list.
+func (s *Session) FoldWarnings(n int) {
+	s.WMu.Lock()
+	defer s.WMu.Unlock()
+	w := s.Warnings
+	if n < 2 || len(w) == 0 || len(w)%n != 0 || s.WarnMore != 0 {
+		return
+	}
+	k := len(w) / n
+	for i := k; i < len(w); i++ {
+		if !sameRow(w[i], w[i%k]) {
+			return
+		}
+	}
+	s.Warnings = w[:k]
+}
+
+func sameRow(a, b sqltypes.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ToString() != b[i].ToString() {
+			return false
+		}
+	}
+	return true
+}
+
 // executeInTx runs the queries on the transaction's connection, pinning
 // one on the first statement. A transaction stays on one shard: a query for
 // another gets an error naming both.
