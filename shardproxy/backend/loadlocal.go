@@ -74,20 +74,23 @@ func (c *Conn) ExecLocal(ctx context.Context, sql string, o ExecOptions, file Lo
 		c.broken = true
 		return nil, 0, c.connError(errors.New("backend: LOAD DATA LOCAL answered with rows"))
 	}
-	return &sqltypes.Result{RowsAffected: ok.p.Affected, InsertID: ok.p.InsertID, StatusFlags: ok.p.Status}, ok.p.Warnings, nil
+	return &sqltypes.Result{RowsAffected: ok.p.Affected, InsertID: ok.p.InsertID, StatusFlags: ok.p.Status, Info: ok.info}, ok.p.Warnings, nil
 }
 
-// okSink keeps the OK packet of a statement that returns no rows, and
+// okSink keeps the OK packet of a statement that returns no rows (and its
+// info text, "Records: 3  Deleted: 0  Skipped: 0  Warnings: 0"), and
 // refuses rows.
 type okSink struct {
-	p   Packet
-	got bool
+	p    Packet
+	info string
+	got  bool
 }
 
 func (s *okSink) Packet(p *Packet) error {
 	switch p.Kind {
 	case PacketOK:
 		s.p, s.got = *p, true
+		s.info = OKInfo(p.Payload)
 		s.p.Payload = nil
 	case PacketErr:
 	default:

@@ -445,6 +445,29 @@ func parseOK(data []byte, p *Packet) bool {
 	return true
 }
 
+// OKInfo is the info text of an OK packet's payload from the server: a
+// length-encoded string after its affected rows, insert id, status flags
+// and warnings, when there is more (MariaDB writes it so with or without
+// CLIENT_SESSION_TRACK).
+func OKInfo(payload []byte) string {
+	pos := 1
+	var ok bool
+	for i := 0; i < 2; i++ {
+		if _, pos, ok = readLenEnc(payload, pos); !ok {
+			return ""
+		}
+	}
+	pos += 4
+	if pos >= len(payload) {
+		return ""
+	}
+	n, pos, ok := readLenEnc(payload, pos)
+	if !ok || uint64(len(payload)-pos) < n {
+		return ""
+	}
+	return string(payload[pos : pos+int(n)])
+}
+
 // parseEnd reads the packet that ends rows: an OK with an EOF header under
 // CLIENT_DEPRECATE_EOF, else an EOF (header, warnings, status flags).
 func parseEnd(data []byte, deprecate bool, p *Packet) bool {

@@ -86,6 +86,10 @@ func proxyConfig() *config.Config {
 			"ld_refs":  {Kind: "reference"},
 			"ld_xa":    {Kind: "sharded", Column: "id"},
 			"ld_rand":  {Kind: "sharded", Column: "k", Type: "string"},
+			// OK packets' info (okinfo_test.go).
+			"oki":     {Kind: "sharded", Column: "id"},
+			"oki_ref": {Kind: "reference"},
+			"oki_sub": {Kind: "sharded", Column: "id", SubTables: 3},
 		}},
 		"test": {Shard: c.Shards[0].Name},
 	}

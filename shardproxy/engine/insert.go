@@ -53,6 +53,13 @@ type Insert struct {
 	Seqs []SeqColumn
 }
 
+// ignores reports whether the statement is INSERT IGNORE.
+func (ins *Insert) ignores() bool {
+	p := strings.ToLower(ins.Prefix)
+	i := strings.Index(p, " into ")
+	return i > 0 && strings.Contains(p[:i], "ignore")
+}
+
 // KeyGenerator is an optional ability of a VCursor: it hands out n new
 // keys for a table whose INSERT leaves the shard key out (the ID service).
 type KeyGenerator interface {
@@ -132,6 +139,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		}
 	}
 	qs := make([]ShardQuery, 0, len(byShard))
+	counts := make([]int, 0, len(byShard)) // rows of each query
 	var firstQuery int
 	for _, s := range ins.VSchema.Shards { // shard order: deterministic
 		rows := byShard[s]
@@ -170,11 +178,22 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 			}
 			b.WriteString(suffix)
 			qs = append(qs, ShardQuery{Shard: s, SQL: b.String()})
+			counts = append(counts, len(rows))
 		}
 	}
 	results, err := vc.ExecuteShards(ctx, qs)
 	if err != nil {
 		return nil, err
+	}
+	if len(ins.Rows) > 1 && len(results) > 1 {
+		// One server answers several rows with an info text: a part of
+		// one row got none.
+		ignore := ins.ignores()
+		for i, r := range results {
+			if r != nil && r.Info == "" && len(r.Fields) == 0 && counts[i] == 1 {
+				r.Info = insertInfo(r.RowsAffected, ignore)
+			}
+		}
 	}
 	res, err := mergeResults(results, nil)
 	if err != nil {

@@ -12,9 +12,20 @@ import (
 type VCursor interface {
 	// ExecuteShards runs each query on its shard and returns the results in
 	// the same order. More than one query runs in parallel. On the first error
-	// it cancels the rest and returns it (a *sqlerror.SQLError from the
-	// backend passes through unchanged).
+	// it starts no more of them, cuts the plain reads still running, waits
+	// for the writes already sent (cutting a write does not stop it), and
+	// returns the error (a *sqlerror.SQLError from the backend passes
+	// through unchanged).
 	ExecuteShards(ctx context.Context, queries []ShardQuery) ([]*sqltypes.Result, error)
+}
+
+// WarningFolder is an optional ability of a VCursor: told that the n
+// queries it just ran were one statement run on every shard (DDL, a write
+// to every copy of a reference table), it keeps one query's warnings when
+// every query gave the same ones (DROP TABLE IF EXISTS's note), as one
+// server gives them once.
+type WarningFolder interface {
+	FoldWarnings(n int)
 }
 
 // ShardQuery is one statement for one shard.

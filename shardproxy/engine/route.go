@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -333,6 +334,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
+	r.foldWarnings(vc, len(results))
 	if r.Copies {
 		return sameEverywhere(multi, results)
 	}
@@ -361,7 +363,16 @@ func (r *Route) executeSub(ctx context.Context, vc VCursor, bv map[string]*query
 	if len(results) == 1 {
 		return results[0], nil
 	}
+	r.foldWarnings(vc, len(results))
 	return mergeResults(results, r.OrderBy)
+}
+
+// foldWarnings tells vc that its last n queries were one statement on
+// every shard, for a statement AllShards sends.
+func (r *Route) foldWarnings(vc VCursor, n int) {
+	if wf, ok := vc.(WarningFolder); ok && r.Opcode == AllShards {
+		wf.FoldWarnings(n)
+	}
 }
 
 // sameEverywhere returns the first shard's answer to a statement every
@@ -382,7 +393,8 @@ func sameEverywhere(shards []string, results []*sqltypes.Result) (*sqltypes.Resu
 }
 
 // mergeResults combines the results of many shards: rows concatenated (or
-// merge-sorted when keys are given), counts summed.
+// merge-sorted when keys are given), counts summed (affected rows and the
+// counts of the info text).
 func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result, error) {
 	out := &sqltypes.Result{}
 	total := 0
@@ -391,6 +403,11 @@ func mergeResults(results []*sqltypes.Result, keys []OrderKey) (*sqltypes.Result
 			out.Fields = r.Fields
 		}
 		out.RowsAffected += r.RowsAffected
+		if r.Info != "" {
+			out.Info = SumInfo(out.Info, r.Info)
+		}
+		// One server would have scanned them all without an index.
+		out.StatusFlags |= r.StatusFlags & (mysql.ServerStatusNoGoodIndexUsed | mysql.ServerStatusNoIndexUsed)
 		if out.InsertID == 0 && r.InsertID != 0 {
 			out.InsertID = r.InsertID
 			out.InsertIDChanged = r.InsertIDChanged

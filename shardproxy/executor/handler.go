@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mariadbcoll"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
@@ -243,8 +244,36 @@ func (s *handler) ComStmtExecute(c *mysql.Conn, prep *mysql.PrepareData, callbac
 	if err != nil {
 		return mysqlerr.From(err)
 	}
-	return callback(res)
+	return ss.withInfo(res, func() error { return callback(res) })
 }
+
+// withInfo runs write, in which the listener writes res, so that an OK
+// carries what MariaDB's does and the listener's lacks: res's info text
+// and the shards' index flags (SERVER_QUERY_NO_INDEX_USED). The text's
+// Warnings count is the statement's warning count, which the OK carries
+// too (the shards' counts, or a part's that had no text).
+func (s *Session) withInfo(res *sqltypes.Result, write func() error) error {
+	if res == nil || len(res.Fields) != 0 || s.Conn == nil {
+		return write()
+	}
+	status := res.StatusFlags & indexStatus
+	if res.Info == "" && status == 0 {
+		return write()
+	}
+	f, _ := s.Conn.GetRawConn().(*wire.Conn)
+	if f == nil {
+		return write()
+	}
+	info := res.Info
+	if info != "" {
+		info = engine.InfoWithCount(info, "Warnings", uint64(s.WarningCount()))
+	}
+	return f.WithOK(info, status, write)
+}
+
+// indexStatus are the status flags a shard's OK has about the statement's
+// use of indexes.
+const indexStatus = mysql.ServerStatusNoGoodIndexUsed | mysql.ServerStatusNoIndexUsed
 
 // ComRegisterReplica implements mysql.Handler: the proxy is no replication
 // source.

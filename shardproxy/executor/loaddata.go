@@ -188,6 +188,7 @@ func (s *Session) loaded(out []*sqltypes.Result, firstKey int64) *sqltypes.Resul
 	res := &sqltypes.Result{}
 	for _, r := range out {
 		res.RowsAffected += r.RowsAffected
+		res.Info = engine.SumInfo(res.Info, r.Info)
 		if res.InsertID == 0 {
 			res.InsertID = r.InsertID
 		}

@@ -150,7 +150,9 @@ func sendAll(ss *Session, first *sqltypes.Result, more bool, callback func(qr sq
 	results := append([]*sqltypes.Result{first}, extra...)
 	for i, r := range results {
 		last := i == len(results)-1 && xerr == nil
-		if err := callback(sqltypes.QueryResponse{QueryResult: r}, !last || more, true); err != nil {
+		if err := ss.withInfo(r, func() error {
+			return callback(sqltypes.QueryResponse{QueryResult: r}, !last || more, true)
+		}); err != nil {
 			return err
 		}
 	}

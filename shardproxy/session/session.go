@@ -210,7 +210,8 @@ const serverStatusAnsiQuotes = 0x8000
 
 // ExecuteShards implements engine.VCursor. Outside a transaction one query
 // runs on the calling goroutine (no goroutine per query on the hot path);
-// several run in parallel, and the first error interrupts the rest.
+// several run in parallel, and the first error interrupts the rest when
+// they are plain reads (see inflight).
 func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
 	if err := s.calcShards(len(qs)); err != nil {
 		return nil, err
@@ -347,7 +348,7 @@ func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) 
 		}
 		return out, nil
 	}
-	fl := &inflight{}
+	fl := &inflight{cut: allReads(qs)}
 	var wg sync.WaitGroup
 	errs := make([]error, len(qs))
 	for i := 1; i < len(qs); i++ {
@@ -371,11 +372,31 @@ func (s *Session) ExecuteOutsideTx(ctx context.Context, qs []engine.ShardQuery) 
 }
 
 // inflight tracks the connections of a scatter so that the first failure
-// can interrupt the others.
+// can interrupt the others, and keeps the queries not yet started from
+// starting.
+//
+// Only plain reads are interrupted (cut). A write already sent is not
+// undone by closing its connection: the server reads the statement before
+// it sees the close, and runs it, later, while the client has been told it
+// failed and has gone on. A reference table's copy then took a row that
+// the session's next DELETE had already run past (the copies differed).
+// A scatter of writes waits for every statement sent.
 type inflight struct {
 	mu    sync.Mutex
+	cut   bool
 	conns []*backend.Conn
 	err   error
+}
+
+// allReads reports whether every query is a plain read (no side effect
+// for an interruption to leave half done).
+func allReads(qs []engine.ShardQuery) bool {
+	for _, q := range qs {
+		if !q.Read {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *inflight) add(c *backend.Conn) error {
@@ -405,8 +426,10 @@ func (f *inflight) done(c *backend.Conn, err error) {
 	}
 	if err != nil && f.err == nil {
 		f.err = err
-		for _, x := range f.conns {
-			x.Interrupt()
+		if f.cut {
+			for _, x := range f.conns {
+				x.Interrupt()
+			}
 		}
 	}
 }
@@ -563,6 +586,37 @@ func (s *Session) CollectWarnings(conn *backend.Conn) {
 	s.Warnings = append(s.Warnings, res.Rows...)
 	s.WarnMore += more
 	s.WMu.Unlock()
+}
+
+// FoldWarnings implements engine.WarningFolder: the warnings of the last
+// n queries, each query's together (CollectWarnings appends them so),
+// become one query's when every query gave the same list.
+func (s *Session) FoldWarnings(n int) {
+	s.WMu.Lock()
+	defer s.WMu.Unlock()
+	w := s.Warnings
+	if n < 2 || len(w) == 0 || len(w)%n != 0 || s.WarnMore != 0 {
+		return
+	}
+	k := len(w) / n
+	for i := k; i < len(w); i++ {
+		if !sameRow(w[i], w[i%k]) {
+			return
+		}
+	}
+	s.Warnings = w[:k]
+}
+
+func sameRow(a, b sqltypes.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ToString() != b[i].ToString() {
+			return false
+		}
+	}
+	return true
 }
 
 // executeInTx runs the queries on the transaction's connection, pinning

@@ -75,6 +75,18 @@ type Conn struct {
 	typesAt, typesEnd, pktPos int
 
 	proto protoConn // commands answered below the listener (protocol.go)
+
+	// ok is what the OK packet the listener is writing gains (WithOK);
+	// okBuf the memory fixOK builds it in, reused.
+	ok    okExtras
+	okBuf []byte
+}
+
+// okExtras are what MariaDB's OK packet has and the listener's lacks.
+type okExtras struct {
+	pending bool
+	info    string // the info text
+	status  uint16 // status flags added
 }
 
 const comFieldList = 0x04
@@ -372,17 +384,28 @@ func (f *Conn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	var q []byte
 	if f.proto.watchExec {
 		f.proto.watchExec = false
-		if q := f.fixExecAnswer(p); q != nil {
-			if f.renum.add != 0 {
-				q = f.renum.apply(q)
-			}
-			if _, err := f.w.Write(q); err != nil {
-				return 0, err
-			}
-			return len(p), nil
+		q = f.fixExecAnswer(p)
+	}
+	if f.ok.pending {
+		src := q
+		if src == nil {
+			src = p
 		}
+		if r := f.fixOK(src, f.ok); r != nil {
+			q, f.ok = r, okExtras{}
+		}
+	}
+	if q != nil {
+		if f.renum.add != 0 {
+			q = f.renum.apply(q)
+		}
+		if _, err := f.w.Write(q); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	if !f.login {
 		if f.renum.add != 0 {
@@ -393,7 +416,7 @@ func (f *Conn) Write(p []byte) (int, error) {
 		}
 		return f.w.Write(p)
 	}
-	q := append([]byte(nil), p...)
+	q = append([]byte(nil), p...)
 	if !f.greeted {
 		f.greeted = true
 		if f.tlsConf != nil {
@@ -615,4 +638,97 @@ func (f *Conn) WriteLane(b []byte) error {
 		_, err = f.w.Write(b)
 	}
 	return err
+}
+
+// WithOK runs write, in which the listener writes the OK packet that
+// answers a statement, and sends that OK with info as its info text
+// ("Records: 3  Duplicates: 0  Warnings: 0"), which vitess's listener
+// leaves empty, and status added to its status flags (the shard's
+// SERVER_QUERY_NO_INDEX_USED). The listener buffers what it writes: what
+// is buffered goes out first, so that the OK reaches Write alone and is
+// rewritten there. Only an OK with something to add pays for the flush.
+func (f *Conn) WithOK(info string, status uint16, write func() error) error {
+	var c *mysql.Conn
+	if f.sess != nil {
+		c = f.sess.MySQL()
+	}
+	if info == "" && status == 0 || c == nil {
+		return write()
+	}
+	if err := c.FlushWriteBuffer(); err != nil {
+		return err
+	}
+	f.ok = okExtras{pending: true, info: info, status: status}
+	err := write()
+	if ferr := c.FlushWriteBuffer(); err == nil {
+		err = ferr
+	}
+	f.ok = okExtras{}
+	return err
+}
+
+// fixOK is p, the listener's OK packet (no info text) after, maybe, the
+// EOF that ends the previous result's rows (the listener writes it when
+// the next result comes), with x added to the OK; nil when p is not that.
+func (f *Conn) fixOK(p []byte, x okExtras) []byte {
+	at := 0
+	for {
+		if at+4 > len(p) {
+			return nil
+		}
+		n := int(p[at]) | int(p[at+1])<<8 | int(p[at+2])<<16
+		if at+4+n == len(p) {
+			break
+		}
+		if n == 0 || p[at+4] != mysql.EOFPacket {
+			return nil
+		}
+		at += 4 + n
+	}
+	head, p := p[:at], p[at:]
+	if len(p) < 4+7 || p[4] != mysql.OKPacket {
+		return nil
+	}
+	pos := 5
+	for i := 0; i < 2; i++ { // affected rows, insert id
+		_, next, ok := ReadLenEncInt(p, pos)
+		if !ok {
+			return nil
+		}
+		pos = next
+	}
+	statusAt := pos
+	pos += 4 // status flags, warnings
+	if pos > len(p) {
+		return nil
+	}
+	// MariaDB writes the info as a length-encoded string, with or without
+	// CLIENT_SESSION_TRACK (where the session state follows it), and
+	// clients read it so; none at all when it is empty. The listener
+	// writes an empty one under CLIENT_SESSION_TRACK, nothing otherwise.
+	rest := p[pos:]
+	track := f.sess.MySQL().Capabilities&mysql.CapabilityClientSessionTrack != 0
+	if track {
+		if len(rest) == 0 || rest[0] != 0 {
+			return nil
+		}
+		rest = rest[1:]
+	} else if len(rest) != 0 {
+		return nil
+	}
+	q := append(f.okBuf[:0], head...)
+	ok := len(q)
+	q = append(q, p[:pos]...)
+	binary.LittleEndian.PutUint16(q[ok+statusAt:], binary.LittleEndian.Uint16(q[ok+statusAt:])|x.status)
+	if x.info != "" || track {
+		q = AppendLenEnc(q, uint64(len(x.info)))
+		q = append(q, x.info...)
+	}
+	q = append(q, rest...)
+	m := len(q) - ok - 4
+	q[ok], q[ok+1], q[ok+2] = byte(m), byte(m>>8), byte(m>>16)
+	if cap(q) <= 1<<10 {
+		f.okBuf = q // written before the next OK is built
+	}
+	return q
 }

@@ -7,7 +7,9 @@
 // COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication, and
 // COM_STMT_FETCH of the cursors it keeps over results the listener wrote:
 // cursor.go), fixes the flags of prepared statements' parameter types,
-// hands the fast lane the commands it may answer, and asks the client for a
+// gives the listener's OK packets what MariaDB's have and the listener
+// leaves out (the info text, the index flags: WithOK), hands the fast lane
+// the commands it may answer, and asks the client for a
 // LOAD DATA LOCAL INFILE's file in the middle of a statement
 // (localinfile.go). It also holds the proxy's authentication (auth.go) and
 // packet builders and decoders (packet.go).
