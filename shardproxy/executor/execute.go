@@ -43,7 +43,13 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 func (s *Session) dispatchSafe(ctx context.Context, sql string) (kind stmtKind, res *sqltypes.Result, err error) {
 	kind = kindOther // what a statement that panicked counts as
 	defer s.srv.guard(s.ID, "statement", sql, &err)
-	return s.dispatch(ctx, sql)
+	kind, res, err = s.dispatch(ctx, sql)
+	if err == nil && (kind == kindTx || kind == kindSet) {
+		// The proxy answers these itself (no shard's ROW_COUNT() to
+		// relay): MariaDB's is 0 after them.
+		s.RowCount = 0
+	}
+	return kind, res, err
 }
 
 // guard, deferred, turns a panic while running a client's statement into
@@ -535,7 +541,7 @@ func (s *Session) fillNeeds(n *sqlparser.BindVarNeeds, bv map[string]*querypb.Bi
 
 // proxySysVars are system variables the proxy answers itself, besides
 // those the normalizer always turns into bind variables.
-var proxySysVars = map[string]string{"strata_read_consistency": "", "warning_count": "", "error_count": ""}
+var proxySysVars = map[string]string{"strata_read_consistency": "", "warning_count": "", "error_count": "", "in_transaction": ""}
 
 // sysVar answers the system variables the normalizer turns into bind
 // variables (those the proxy, not a backend, knows).
@@ -549,6 +555,11 @@ func (s *Session) sysVar(name string) *querypb.BindVariable {
 		return sqltypes.StringBindVariable("Strata shard proxy")
 	case "strata_read_consistency":
 		return sqltypes.StringBindVariable(s.ReadConsistency())
+	case "in_transaction":
+		// The session's transaction, which may span shards or have
+		// reached none yet (with autocommit off, a shard's connection
+		// would say 1 as the question itself began one there).
+		return sqltypes.BoolBindVariable(s.ExplicitTx || s.Tx != nil)
 	case "warning_count":
 		return sqltypes.Int64BindVariable(int64(s.PrevWarnings))
 	case "error_count":

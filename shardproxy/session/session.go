@@ -222,15 +222,107 @@ func (s *Session) ExecuteShards(ctx context.Context, qs []engine.ShardQuery) ([]
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
-	if len(qs) > 1 && !s.OutsideTx && s.sh.XA != nil && len(s.Reserved) == 0 && s.Reserving == "" &&
+	if len(qs) > 1 && !s.OutsideTx && s.sh.XA != nil && s.Reserving == "" && !s.tablesLocked() &&
 		needsAtomic(qs) && s.txMode() == config.TxTwoPC {
 		out, err := s.executeAtomic(ctx, qs)
+		s.clientFoundRows(qs, out)
+		return out, err
+	}
+	if !s.OutsideTx && s.Reserving == "" && !s.tablesLocked() && stmtGuarded(qs) && oneShard(qs) {
+		out, err := s.executeOneShardTx(ctx, qs)
 		s.clientFoundRows(qs, out)
 		return out, err
 	}
 	out, err := s.ExecuteOutsideTx(ctx, qs)
 	s.clientFoundRows(qs, out)
 	return out, err
+}
+
+// oneShard: every query is for the first's shard.
+func oneShard(qs []engine.ShardQuery) bool {
+	for _, q := range qs[1:] {
+		if q.Shard != qs[0].Shard {
+			return false
+		}
+	}
+	return true
+}
+
+// executeOneShardTx runs an autocommit statement that writes through
+// several queries on one shard (sub-tables) in a transaction of its own
+// there, so that it commits whole or not at all, as on one server (each
+// query on its own would commit, and one failing would leave the others).
+func (s *Session) executeOneShardTx(ctx context.Context, qs []engine.ShardQuery) ([]*sqltypes.Result, error) {
+	shard := qs[0].Shard
+	t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
+	if err != nil {
+		return nil, err
+	}
+	var conn *backend.Conn
+	rc := s.Reserved[shard]
+	if rc != nil {
+		// The session holds a connection there: the statement runs on it.
+		if t.Pool != rc.Conn.Pool() {
+			if t.Done != nil {
+				t.Done(nil)
+			}
+			return nil, s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+		}
+		conn = rc.Conn
+	} else if conn, err = t.Pool.GetFor(ctx, s.State, uint64(s.ID)); err != nil {
+		if t.Done != nil {
+			t.Done(err)
+		}
+		return nil, err
+	}
+	out := make([]*sqltypes.Result, len(qs))
+	m := s.sh.Metrics.Shard(shard)
+	pre := "BEGIN"
+	for i, q := range qs {
+		start := time.Now()
+		var r *sqltypes.Result
+		r, err = s.ExecOn(ctx, conn, shard, q.SQL, pre)
+		pre = ""
+		if m != nil {
+			m.Observe(start, err)
+		}
+		if err != nil {
+			break
+		}
+		out[i] = r
+	}
+	if !conn.Broken() {
+		if _, _, e := conn.Exec(context.Background(), EndSQL(err == nil), backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout}); e != nil {
+			conn.MarkBroken()
+			if err == nil {
+				err = e
+			}
+		}
+	}
+	switch {
+	case rc == nil:
+		t.Pool.Put(conn)
+	case conn.Broken():
+		s.DropReserved(shard)
+	}
+	if t.Done != nil {
+		t.Done(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// tablesLocked: the session holds LOCK TABLES on a connection, which a
+// transaction begun there would release.
+func (s *Session) tablesLocked() bool {
+	for _, rc := range s.Reserved {
+		if rc.why == "LOCK TABLES" {
+			return true
+		}
+	}
+	return false
 }
 
 // executeOutsideTx runs queries each on its own pooled connection, even
@@ -554,6 +646,17 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		}
 	}
 	m := s.sh.Metrics.Shard(shard)
+	// A statement of several queries that writes is atomic, as on one
+	// server (see executeSpanning).
+	guard := stmtGuarded(qs)
+	var ran []*backend.Conn
+	replayLen := len(s.replay)
+	if guard {
+		pre = joinSQL(pre, "SAVEPOINT "+stmtSavepoint)
+		if s.replayOn {
+			s.replay = append(s.replay, replayed{sql: "SAVEPOINT " + stmtSavepoint, fp: fingerprint(&sqltypes.Result{})})
+		}
+	}
 	for i, q := range qs {
 		start := time.Now()
 		res, err := s.ExecOn(ctx, s.Tx, shard, q.SQL, pre)
@@ -577,8 +680,12 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 				// MariaDB rolled the whole transaction back.
 				s.ReleaseTx(nil)
 				s.ExplicitTx = false
+				return err
 			}
-			return err
+			return s.undoStatement(ran, replayLen, err)
+		}
+		if guard {
+			ran = []*backend.Conn{s.Tx}
 		}
 		out[i] = res
 		if !q.Read {

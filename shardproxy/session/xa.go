@@ -230,6 +230,10 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 			return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
 				"the transaction ran more than %d statements (or %d bytes) on shard %s before it spanned shards, too many to make it distributed: split it, or touch every shard early", maxReplay, maxReplayBytes, shard)
 		}
+		if b, _, _ := strings.Cut(s.TxBegin, ";"); beginsReadOnly(b) {
+			// What the first shard would answer a write.
+			return sqlerror.NewSQLError(1792, "25006", "Cannot execute statement in a READ ONLY transaction")
+		}
 		return plainFirstErr(shard)
 	}
 	for _, r := range s.replay {
@@ -242,6 +246,10 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		conn.MarkBroken()
 		s.ReleaseTx(err)
 		s.ExplicitTx = false
+		// The client's retry begins as an XA branch at once: nothing to
+		// run again. What answers differently every time it runs (an
+		// AUTO_INCREMENT value) would otherwise fail every retry.
+		s.spanned = true
 		return err
 	}
 	// One round trip: the plain transaction ends and the branch begins
@@ -318,10 +326,28 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 			}
 		}
 	}
+	// A statement is atomic on one server: when one of its rows fails,
+	// MariaDB undoes the rest, and the transaction goes on. A statement
+	// that writes through several queries (several shards) gets the same:
+	// each connection it reaches takes a savepoint as its first query
+	// begins (riding with it, no round trip), and when a query fails the
+	// connections whose queries ran go back to it.
+	guard := stmtGuarded(qs)
+	var marked, ran []*backend.Conn
+	replayLen := len(s.replay)
 	for i, q := range qs {
 		conn, pre, err := s.branchFor(ctx, q, mode)
 		if err != nil {
-			return err
+			return s.undoStatement(ran, replayLen, err)
+		}
+		if guard && !slices.Contains(marked, conn) {
+			marked = append(marked, conn)
+			pre = joinSQL(pre, "SAVEPOINT "+stmtSavepoint)
+			if conn == s.Tx && s.replayOn {
+				// Run again, with the statement, if the shard is made an
+				// XA branch.
+				s.replay = append(s.replay, replayed{sql: "SAVEPOINT " + stmtSavepoint, fp: fingerprint(&sqltypes.Result{})})
+			}
 		}
 		m := s.sh.Metrics.Shard(q.Shard)
 		start := time.Now()
@@ -342,8 +368,12 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 				// goes, as on one server.
 				s.ReleaseTx(nil)
 				s.ExplicitTx = false
+				return err
 			}
-			return err
+			return s.undoStatement(ran, replayLen, err)
+		}
+		if guard && !slices.Contains(ran, conn) {
+			ran = append(ran, conn)
 		}
 		out[i] = res
 		if q.Shard == s.TxShard && !s.TxXA {
@@ -367,6 +397,59 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 		}
 	}
 	return nil
+}
+
+// stmtSavepoint is the savepoint a statement of several queries that
+// writes takes on each connection it reaches (executeSpanning).
+const stmtSavepoint = "strata_stmt"
+
+// stmtGuarded: the queries are one statement's, more than one, and write.
+func stmtGuarded(qs []engine.ShardQuery) bool {
+	if len(qs) < 2 {
+		return false
+	}
+	for _, q := range qs {
+		if !q.Read {
+			return true
+		}
+	}
+	return false
+}
+
+func joinSQL(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ";" + b
+}
+
+// undoStatement takes back what the statement failing with err did on the
+// connections in ran (to stmtSavepoint), so that none of its rows stays in
+// the transaction, and returns err. If a connection cannot go back, the
+// transaction is lost: what it holds is not what the client was told.
+func (s *Session) undoStatement(ran []*backend.Conn, replayLen int, err error) error {
+	if s.Tx == nil {
+		// The transaction itself went with the error (a first shard that
+		// could not be made an XA branch): its connections are gone.
+		return err
+	}
+	if s.replayOn && len(s.replay) > replayLen {
+		// What ran on the plain first shard is undone: not to run again.
+		s.replay = s.replay[:replayLen]
+	}
+	for _, c := range ran {
+		if c.Broken() {
+			continue
+		}
+		if _, _, uerr := c.Exec(context.Background(), "ROLLBACK TO SAVEPOINT "+stmtSavepoint, backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout}); uerr != nil {
+			c.MarkBroken()
+			s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
+				"a statement failed on one shard (%v) and its part on another could not be undone (%v): the transaction is lost, ROLLBACK and retry it", mysqlerr.From(err).Message, mysqlerr.From(uerr).Message)
+			s.ReleaseTx(err)
+			return err
+		}
+	}
+	return err
 }
 
 // branchFor returns the connection of q's shard in the transaction,
@@ -425,9 +508,19 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 	}
 	b := &Branch{Shard: q.Shard, Conn: conn, Target: t, Plain: !twopc}
 	s.Branches = append(s.Branches, b)
-	pre := "BEGIN"
+	begin, _, _ := strings.Cut(s.TxBegin, ";") // not the savepoints queued behind it
+	pre := begin
+	if twopc || !strings.HasPrefix(strings.ToLower(begin), "start transaction") {
+		pre = "BEGIN"
+	}
 	if twopc {
 		pre = xa.XID{TxID: s.XID, Shard: q.Shard}.Start()
+	}
+	if twopc && beginsReadOnly(begin) {
+		// XA START takes no options: the access mode START TRANSACTION
+		// READ ONLY gave the first shard is the branch's by SET
+		// TRANSACTION, or a write reaching this shard would succeed.
+		pre = "SET TRANSACTION READ ONLY;" + pre
 	}
 	if s.TxNext != "" {
 		pre = s.TxNext + ";" + pre
@@ -436,6 +529,12 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: "active"})
 	}
 	return conn, pre, nil
+}
+
+// beginsReadOnly: begin (the client's START TRANSACTION, as vitess
+// prints it) asks for a read-only transaction.
+func beginsReadOnly(begin string) bool {
+	return strings.Contains(strings.ToLower(begin), "read only")
 }
 
 func plainFirstErr(shard string) error {
@@ -619,29 +718,47 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	}
 	out := make([]*sqltypes.Result, len(qs))
 	type opened struct {
-		conn  *backend.Conn
-		t     backend.Target
-		wrote bool
-		err   error
+		conn     *backend.Conn
+		t        backend.Target
+		reserved bool // the session's reserved connection there
+		wrote    bool
+		err      error
 	}
 	res := make([]opened, len(order))
-	var wg sync.WaitGroup
-	run := func(k int) {
-		shard := order[k]
+	// The connections first, one shard at a time: a shard where the
+	// session holds a connection (a named lock, sub-table or temporary
+	// state) runs its branch there.
+	var firstErr error
+	for k, shard := range order {
 		t, err := s.sh.Cluster.Route(ctx, shard, false, &s.Hint)
 		if err != nil {
-			res[k].err = err
-			return
+			firstErr = err
+			break
+		}
+		if rc := s.Reserved[shard]; rc != nil {
+			if t.Pool != rc.Conn.Pool() {
+				if t.Done != nil {
+					t.Done(nil)
+				}
+				firstErr = s.LostHeld(shard, rc.Conn, "the shard's primary is now another server")
+				break
+			}
+			res[k] = opened{conn: rc.Conn, t: t, reserved: true}
+			continue
 		}
 		conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
 		if err != nil {
 			if t.Done != nil {
 				t.Done(err)
 			}
-			res[k].err = err
-			return
+			firstErr = err
+			break
 		}
-		res[k].conn, res[k].t = conn, t
+		res[k] = opened{conn: conn, t: t}
+	}
+	var wg sync.WaitGroup
+	run := func(k int) {
+		shard, conn := order[k], res[k].conn
 		pre := xa.XID{TxID: id, Shard: shard}.Start()
 		m := s.sh.Metrics.Shard(shard)
 		for _, i := range byShard[shard] {
@@ -659,15 +776,23 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 			res[k].wrote = res[k].wrote || !qs[i].Read
 		}
 	}
-	for k := 1; k < len(order); k++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(k) }()
+	if firstErr == nil {
+		for k := 1; k < len(order); k++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(k) }()
+		}
+		run(0)
+		wg.Wait()
 	}
-	run(0)
-	wg.Wait()
 
+	// Listed in SHOW STRATA TRANSACTIONS while it commits or rolls back.
+	state := "committing"
+	if firstErr != nil || slices.ContainsFunc(res, func(o opened) bool { return o.err != nil }) {
+		state = "rolling back"
+	}
+	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: state})
+	defer s.sh.XA.Transactions.remove(id)
 	var branches []xa.Branch
-	var firstErr error
 	for k, o := range res {
 		if o.err != nil && firstErr == nil {
 			firstErr = o.err
@@ -681,12 +806,19 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	} else if err := s.sh.XA.Committer.Commit(ctx, id, branches); err != nil {
 		firstErr = commitErr(err, true)
 	}
-	for _, o := range res {
-		if o.conn != nil {
+	for k, o := range res {
+		if o.conn == nil {
+			continue
+		}
+		switch {
+		case !o.reserved:
 			o.t.Pool.Put(o.conn)
-			if o.t.Done != nil {
-				o.t.Done(firstErr)
-			}
+		case o.conn.Broken():
+			// What the session held there went with it.
+			s.DropReserved(order[k])
+		}
+		if o.t.Done != nil {
+			o.t.Done(firstErr)
 		}
 	}
 	if firstErr != nil {
