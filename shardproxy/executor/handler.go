@@ -172,7 +172,7 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
 		// Without CLIENT_MULTI_STATEMENTS a server sees one statement with
 		// junk after it.
-		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, afterFirstStatement(s.parser, sql)))}, false, true)
 	}
 	sh := stmtShape{strayAt: -1}
 	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 && !compound {

@@ -87,6 +87,9 @@ type okExtras struct {
 	pending bool
 	info    string // the info text
 	status  uint16 // status flags added
+	// session: the status flags are the session's (the listener answers
+	// COM_RESET_CONNECTION with none, where MariaDB says autocommit).
+	session bool
 }
 
 const comFieldList = 0x04
@@ -394,7 +397,7 @@ func (f *Conn) Write(p []byte) (int, error) {
 		if src == nil {
 			src = p
 		}
-		if r := f.fixOK(src, f.ok); r != nil {
+		if r := f.fixOK(src, f.ok); r != nil || f.ok.session {
 			q, f.ok = r, okExtras{}
 		}
 	}
@@ -719,7 +722,11 @@ func (f *Conn) fixOK(p []byte, x okExtras) []byte {
 	q := append(f.okBuf[:0], head...)
 	ok := len(q)
 	q = append(q, p[:pos]...)
-	binary.LittleEndian.PutUint16(q[ok+statusAt:], binary.LittleEndian.Uint16(q[ok+statusAt:])|x.status)
+	status := binary.LittleEndian.Uint16(q[ok+statusAt:]) | x.status
+	if x.session {
+		status = f.sess.MySQL().StatusFlags
+	}
+	binary.LittleEndian.PutUint16(q[ok+statusAt:], status)
 	if x.info != "" || track {
 		q = AppendLenEnc(q, uint64(len(x.info)))
 		q = append(q, x.info...)

@@ -128,6 +128,9 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		return false, nil // the listener forgets the statement
 	case comResetConnection:
 		f.proto.cursors = nil
+		if f.sess != nil && f.sess.MySQL() != nil {
+			f.ok = okExtras{pending: true, session: true}
+		}
 		return false, nil // the listener answers
 	case mysql.ComStmtReset:
 		if f.sess == nil || f.sess.MySQL() == nil {
@@ -191,6 +194,18 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		f.proto.inject = append([]byte{byte(len(q) + 1), 0, 0, 0, mysql.ComQuery}, q...)
 		return true, nil
+	case mysql.ComSetOption:
+		// The listener answers an unknown option with an ERR and then an
+		// EOF: two answers to one command, and the client reads the EOF as
+		// its next command's.
+		if length < 3 {
+			return false, nil
+		}
+		h, err := f.r.Peek(7)
+		if err != nil || binary.LittleEndian.Uint16(h[5:]) <= 1 {
+			return false, nil
+		}
+		return true, f.consumeAndAnswer(length, unknownCommand)
 	case comChangeUser:
 		if f.sess == nil || f.sess.MySQL() == nil {
 			return false, nil
@@ -201,7 +216,27 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		return true, f.changeUser(pkt[1:])
 	}
+	if !listenerCommands[cmd] {
+		return true, f.consumeAndAnswer(length, unknownCommand)
+	}
 	return false, nil
+}
+
+// listenerCommands are the commands the listener reads (some of them
+// answered here first); MariaDB answers any other with 1047, the listener
+// with a text of its own.
+var listenerCommands = [256]bool{
+	mysql.ComQuit: true, mysql.ComInitDB: true, mysql.ComQuery: true, comFieldList: true,
+	comStatistics: true, comProcessInfo: true, comProcessKill: true, comDebug: true,
+	mysql.ComPing: true, comChangeUser: true, mysql.ComBinlogDump: true, mysql.ComRegisterReplica: true,
+	mysql.ComPrepare: true, mysql.ComStmtExecute: true, mysql.ComStmtSendLongData: true,
+	mysql.ComStmtClose: true, mysql.ComStmtReset: true, mysql.ComSetOption: true,
+	mysql.ComStmtFetch: true, mysql.ComBinlogDumpGTID: true, comResetConnection: true,
+}
+
+// unknownCommand is MariaDB's answer to a command it does not know.
+func unknownCommand() []byte {
+	return errPayload(sqlerror.ERUnknownComError, sqlerror.SSNetError, "Unknown command")
 }
 
 // checkExecute looks at a COM_STMT_EXECUTE of statement id (prep, nil if
