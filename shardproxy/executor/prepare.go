@@ -103,7 +103,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 			p.laneText = namedLaneText(cp, query)
 		}
 		if fieldQuery != nil {
-			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
+			p.fields = s.namedFields(cp, s.resultFields(ctx, cp, fieldQuery, known), query)
 		}
 	case *sqlparser.OtherAdmin:
 		// vitess keeps no text of these (DO 1 prints as otheradmin): they
@@ -128,6 +128,34 @@ func (s *Session) register(id uint32, p *prepared) *prepared {
 	p.call = isCall(p.query)
 	s.prepared[id] = p
 	return p
+}
+
+// namedFields are fields, the columns of cp's statement, named as the
+// client's text query names them, as its executes name them (see
+// engine.ColumnNames): the shard saw the statement re-formatted
+// ("sum(u)" for "SUM(u)"). fields, cached in the plan that every spelling
+// of the statement shares, are not changed.
+func (s *Session) namedFields(cp *cachedPlan, fields []*querypb.Field, query string) []*querypb.Field {
+	if !cp.facts.NeedsText || len(fields) != len(cp.facts.FromText) {
+		return fields
+	}
+	texts := engine.SelectItemTexts(s.srv.parser, query)
+	if len(texts) != len(fields) {
+		return fields
+	}
+	out := fields
+	for i, fromText := range cp.facts.FromText {
+		if !fromText || texts[i] == "" || fields[i].Name == texts[i] {
+			continue
+		}
+		if &out[0] == &fields[0] {
+			out = append([]*querypb.Field(nil), fields...)
+		}
+		f := fields[i].CloneVT()
+		f.Name = texts[i]
+		out[i] = f
+	}
+	return out
 }
 
 // resultFields finds the columns a prepared SELECT returns: the prepare
