@@ -328,3 +328,35 @@ func TestProtocolColumnFlags(t *testing.T) {
 		texec(2, 0, true, nil, nil),
 	}, 0x20)
 }
+
+// TestProtocolMultiStatements: several statements in one COM_QUERY over
+// a sharded table, answered as MariaDB answers them, byte for byte: every
+// EOF of a result set with more after it says so (the one after its
+// columns too), each result's warning count is its own statement's (the
+// listener ended a result set with the next statement's count), an error
+// ends the text, and a syntax error names the text from its token to the
+// end of the whole text, at the line within its statement; a statement
+// that ends too soon is near ” (the parser named its last token).
+func TestProtocolMultiStatements(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	setupTwin(t, p, "CREATE TABLE t1 (id BIGINT PRIMARY KEY, v VARCHAR(20))",
+		"INSERT INTO t1 (id, v) VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')")
+	compareTranscriptsMasked(t, p, p.Demo, []tStep{
+		{pkt: []byte{0x1b, 0, 0}}, // COM_SET_OPTION: multi-statements on
+		tq("SELECT v FROM t1 ORDER BY id; SELECT nope FROM t1; SELECT 2"),
+		tq("UPDATE t1 SET v = 'x' WHERE id = 1; UPDATE t1 SET v = 'y'; SELECT v FROM t1 ORDER BY id"),
+		tq("INSERT INTO t1 (id, v) VALUES (1, 'dup'); SELECT 'after'"),
+		tq("SELECT 'a'; SELEC 2; SELECT 3"),
+		tq("SELECT * FROM t1 WHERE"), tq("SELECT * FROM t1 WHERE id ="), tq("SELECT * FROM t1 ORDER"), tq("SELECT (1"),
+		tq("SELECT id FROM t1 WHERE id = 1; SELECT 1/0; SHOW WARNINGS"),
+		tq("SELECT v FROM t1 WHERE id = 2; DO 1/0; SELECT 'b'"),
+		tq("BEGIN; UPDATE t1 SET v = 'z' WHERE id = 2; ROLLBACK; SELECT v FROM t1 WHERE id = 2"),
+		tq("SELECT 'a' ; ; SELECT 'b'"),
+		tq("SELECT 'a';\nSELEC 2"),
+		tq("SELECT 'a';\nSELECT 2 FROM\nWHERE 1; SELECT 'c'"),
+		tq("SELECT 'a'; SELECT * FROM dual WHERE; SELECT 'c'"),
+		tq("SELECT 'a'; SELECT (1; SELECT 'c'"),
+		tq("SELECT 'a';\n\nSELEC 2 /* x */;\nSELECT 'c'"),
+		tq("USE nodb; SELECT 'x'"),
+	}, 0x20)
+}

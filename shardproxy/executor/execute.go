@@ -429,13 +429,26 @@ func (cp *cachedPlan) plainSelect() bool {
 // on a worker of srv.deep (deep.go says why).
 func (srv *Executor) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
 	var panicked any
+	atEnd := false
 	srv.deep.run(func() {
 		defer func() { panicked = recover() }()
 		stmt, known, err = srv.parser.Parse2(sql)
+		if pos, near, ok := mysqlerr.SyntaxPosition(err); ok && !near && pos == len(sql)+1 {
+			// The parser names no token when the text ended too soon, or
+			// when the last token is wrong: with a token that fits nowhere
+			// after it, the first fails at that token, the second where it
+			// did. MariaDB says near '' for the first.
+			_, _, err2 := srv.parser.Parse2(sql + " \x01")
+			pos2, _, ok2 := mysqlerr.SyntaxPosition(err2)
+			atEnd = err2 == nil || ok2 && pos2 > pos
+		}
 	})
 	if panicked != nil {
 		srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", panicked)
 		return nil, nil, mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+	}
+	if atEnd {
+		return nil, nil, mysqlerr.SyntaxErrorAt(sql, len(sql))
 	}
 	if err != nil {
 		return nil, nil, mysqlerr.ParseError(sql, err)
