@@ -360,3 +360,27 @@ func TestProtocolMultiStatements(t *testing.T) {
 		tq("USE nodb; SELECT 'x'"),
 	}, 0x20)
 }
+
+// TestProtocolPrepareRefused: a prepared SELECT whose select list names a
+// column that is not there is refused at COM_STMT_PREPARE, as MariaDB
+// refuses it (the proxy prepared it and failed only at execute), here
+// after the DDL that dropped it; a statement prepared before the DDL
+// answers with the new columns. (The parameters' definitions in a prepare
+// response are the listener's, and the columns are found with the WHERE
+// left out: a bad column there still fails at execute.)
+func TestProtocolPrepareRefused(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	setupTwin(t, p, "CREATE TABLE t1 (id BIGINT PRIMARY KEY, v VARCHAR(20))",
+		"INSERT INTO t1 (id, v) VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')")
+	compareTranscriptsMasked(t, p, p.Demo, []tStep{
+		tprep("SELECT * FROM t1 ORDER BY id"),
+		tprep("SELECT nope FROM t1 WHERE id = 1"),
+		tprep("SELECT v, COUNT(*) FROM t1 GROUP BY nope"),
+		tq("ALTER TABLE t1 ADD COLUMN w INT DEFAULT 7"),
+		tq("ALTER TABLE t1 DROP COLUMN v"),
+		texec(1, 0, true, nil, nil),
+		tprep("SELECT v FROM t1"),
+		tprep("SELECT w FROM t1 ORDER BY id"),
+		texec(2, 0, true, nil, nil),
+	}, 0x20|0x0400) // (MariaDB flags the execute after the DDL SERVER_STATUS_METADATA_CHANGED)
+}
