@@ -24,12 +24,7 @@ type tStep struct {
 	prep   bool // a COM_STMT_PREPARE
 	binary bool // rows in the binary protocol
 	str    bool // a bare string (COM_STATISTICS)
-	fetch  bool // a COM_STMT_FETCH: rows, then EOF or ERR
-}
-
-// tfetch fetches rows of statement n's cursor.
-func tfetch(n, rows uint32) tStep {
-	return tStep{pkt: binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32([]byte{0x1c}, n), rows), fetch: true}
+	fetch  bool // a COM_STMT_FETCH: rows, then EOF or ERR (a cursor's)
 }
 
 func tq(sql string) tStep    { return tStep{pkt: append([]byte{0x03}, sql...)} }
@@ -383,4 +378,34 @@ func TestProtocolPrepareRefused(t *testing.T) {
 		tprep("SELECT w FROM t1 ORDER BY id"),
 		texec(2, 0, true, nil, nil),
 	}, 0x20|0x0400) // (MariaDB flags the execute after the DDL SERVER_STATUS_METADATA_CHANGED)
+}
+
+// TestProtocolPrepareParams: a prepare response's parameter definitions
+// are MariaDB's (type NULL: the listener said VAR_STRING), and executes
+// with parameters of every kind answer as MariaDB does: unsigned, signed,
+// NULL, strings, doubles, types not bound on a later execute, none bound
+// on the first (1210).
+func TestProtocolPrepareParams(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	setupTwin(t, p, "CREATE TABLE t1 (id BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(20), d DOUBLE)",
+		"INSERT INTO t1 (id, v, d) VALUES (1,'a',1),(2,'b',2),(18446744073709551615,'max',3)")
+	u64 := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+	compareTranscriptsMasked(t, p, p.Demo, []tStep{
+		tprep("SELECT id, v FROM t1 WHERE id = ?"),
+		texec(1, 0, true, []uint16{8 | 0x8000}, [][]byte{u64(18446744073709551615)}),
+		texec(1, 0, true, []uint16{8}, [][]byte{u64(18446744073709551615)}),
+		texec(1, 0, false, []uint16{8}, [][]byte{i64(1)}),
+		texec(1, 0, true, []uint16{1}, [][]byte{{2}}),
+		texec(1, 0, true, []uint16{5}, [][]byte{u64(0x4000000000000000)}),
+		texec(1, 0, true, []uint16{0xfe}, [][]byte{lstr("18446744073709551615")}),
+		texec(1, 0, true, []uint16{6}, [][]byte{nil}),
+		tprep("SELECT id FROM t1 WHERE v IN (?, ?) ORDER BY id"),
+		texec(2, 0, false, []uint16{0xfe, 0xfe}, [][]byte{lstr("a"), lstr("max")}),
+		texec(2, 0, true, []uint16{0xfe, 0xfe}, [][]byte{lstr("a"), lstr("max")}),
+		texec(2, 0, true, []uint16{0xfe, 0xfe}, [][]byte{lstr("a"), nil}),
+		tprep("INSERT INTO t1 (id, v, d) VALUES (?, ?, ?)"),
+		texec(3, 0, true, []uint16{8 | 0x8000, 0xfe, 5}, [][]byte{u64(18446744073709551614), lstr("big"), u64(0x3ff8000000000000)}),
+		texec(3, 0, true, []uint16{8 | 0x8000, 0xfe, 5}, [][]byte{u64(18446744073709551614), lstr("dup"), u64(0)}),
+		tq("SELECT id, v, d FROM t1 ORDER BY id"),
+	}, 0x20)
 }

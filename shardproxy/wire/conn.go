@@ -302,6 +302,7 @@ func (f *Conn) command(length int) (handled bool, err error) {
 		}
 	}
 	f.proto.watchExec = false // a new command: what the listener writes now answers it
+	f.proto.watchPrepare = cmd == mysql.ComPrepare
 	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.MySQL() == nil || length < 5 {
 		return false, nil // (shorter: the listener says the packet is malformed)
 	}
@@ -391,6 +392,10 @@ func (f *Conn) Write(p []byte) (int, error) {
 	if f.proto.watchExec {
 		f.proto.watchExec = false
 		q = f.fixExecAnswer(p)
+	}
+	if f.proto.watchPrepare {
+		f.proto.watchPrepare = false
+		q = fixPrepareAnswer(p)
 	}
 	if f.ok.pending {
 		src := q

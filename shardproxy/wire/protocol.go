@@ -61,6 +61,9 @@ type protoConn struct {
 	// watchExec: a COM_STMT_EXECUTE went to the listener; Write fixes its
 	// answer.
 	watchExec bool
+	// watchPrepare: a COM_STMT_PREPARE went to the listener; Write fixes
+	// its parameters' definitions.
+	watchPrepare bool
 	// Cursors Conn keeps (cursor.go): while capturing, the listener's
 	// answer to the COM_STMT_EXECUTE of captureID is gathered in captured.
 	capturing bool
@@ -334,6 +337,35 @@ func (f *Conn) fixExecAnswer(p []byte) []byte {
 		return q
 	}
 	return nil
+}
+
+// listenerParamDef is the definition the listener writes for each
+// parameter in a prepare response: "?", VAR_STRING, binary.
+var listenerParamDef = []byte("\x03def\x00\x00\x00\x01?\x00\x0c\x3f\x00\x00\x00\x00\x00\xfd\x80\x00\x00\x00\x00")
+
+// fixPrepareAnswer is p, the listener's answer to a COM_STMT_PREPARE (or
+// what of it one write holds), with each parameter's type MariaDB's
+// MYSQL_TYPE_NULL: MariaDB does not know a parameter's type at prepare.
+// nil: p goes as it is.
+func fixPrepareAnswer(p []byte) []byte {
+	if len(p) < 4+12 || p[4] != mysql.OKPacket {
+		return nil
+	}
+	n := int(p[0]) | int(p[1])<<8 | int(p[2])<<16
+	params := int(binary.LittleEndian.Uint16(p[4+7:]))
+	var q []byte
+	for at := 4 + n; params > 0 && at+4 <= len(p); params-- {
+		m := int(p[at]) | int(p[at+1])<<8 | int(p[at+2])<<16
+		if at+4+m > len(p) || !bytes.Equal(p[at+4:at+4+m], listenerParamDef) {
+			break
+		}
+		if q == nil {
+			q = append([]byte(nil), p...)
+		}
+		q[at+4+17] = 0x06 // MYSQL_TYPE_NULL
+		at += 4 + m
+	}
+	return q
 }
 
 // longData takes COM_STMT_SEND_LONG_DATA (data after the command byte) as
