@@ -11,6 +11,7 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
 )
 
 // Conn is one connection to a server, taken from its Pool for one statement
@@ -246,6 +247,7 @@ func (x Sent) receive(maxRows int) (*sqltypes.Result, uint16, error) {
 		return c.readAll(rows)
 	}
 	res, more, warnings, err := c.c.ReadQueryResult(rows, true)
+	serverFlags(res)
 	if more {
 		// One statement gives one result; anything else (a CALL) is drained.
 		for more && err == nil {
@@ -394,11 +396,25 @@ func (c *Conn) ExecAll(ctx context.Context, sql string, o ExecOptions) ([]*sqlty
 	return all, warnings, err
 }
 
+// serverFlags gives res's columns the flags the server sent: vitess's
+// client adds NUM_FLAG to numeric columns, as libmysql does when it reads
+// them, and the listener would write it on to clients, which MariaDB never
+// does.
+func serverFlags(res *sqltypes.Result) {
+	if res == nil {
+		return
+	}
+	for _, f := range res.Fields {
+		f.Flags &^= uint32(querypb.MySqlFlag_NUM_FLAG)
+	}
+}
+
 // readAll reads every result of the statement into c.all.
 func (c *Conn) readAll(rows int) (*sqltypes.Result, uint16, error) {
 	var warnings uint16
 	for {
 		res, more, w, err := c.c.ReadQueryResult(rows, true)
+		serverFlags(res)
 		if err != nil {
 			if closesConn(err) {
 				c.broken = true

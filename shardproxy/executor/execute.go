@@ -162,10 +162,14 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 		}
 		return kindOther, nil, err
 	}
-	if sh, ok := stmt.(*sqlparser.Show); !ok || !isWarningsShow(sh) {
-		s.ClearWarnings()
+	restore := func(error) {}
+	if sh, ok := stmt.(*sqlparser.Show); ok && isWarningsShow(sh) {
+		s.QuietCount = true
+	} else {
+		restore = s.clearWarnings(noTables(stmt))
 	}
 	kind, res, err := s.dispatchStmt(ctx, sql, stmt, known)
+	restore(err)
 	if err != nil && rawable(stmt) && mysqlerr.From(err).Number() == sqlerror.ERNotSupportedYet {
 		// What the proxy cannot plan, an unsharded database's server runs.
 		if r, err2, ok := s.passRaw(ctx, sql); ok {
@@ -272,6 +276,53 @@ func mentionsStrata(sql string) bool {
 		}
 	}
 	return false
+}
+
+// clearWarnings clears the warnings before a statement. MariaDB clears
+// them at a statement that names a table, or that raises some of its own:
+// SELECT @@warning_count, SET @x = 1, SELECT 1 (keep) leave the list for a
+// SHOW WARNINGS after them, their own warning count 0. restore, called
+// with the statement's error, gives such a statement the list back when it
+// raised nothing.
+func (s *Session) clearWarnings(keep bool) (restore func(error)) {
+	if !keep || len(s.Warnings)+s.WarnMore == 0 {
+		s.ClearWarnings()
+		return func(error) {}
+	}
+	s.WMu.Lock()
+	kept, keptMore := append([]sqltypes.Row(nil), s.Warnings...), s.WarnMore
+	s.WMu.Unlock()
+	s.ClearWarnings()
+	return func(err error) {
+		if err != nil {
+			return
+		}
+		s.WMu.Lock()
+		if len(s.Warnings) == 0 && s.WarnMore == 0 {
+			s.Warnings, s.WarnMore = kept, keptMore
+			s.QuietCount = true
+		}
+		s.WMu.Unlock()
+	}
+}
+
+// noTables says stmt is a SELECT, SET or DO that names no table (dual
+// aside).
+func noTables(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Set:
+	default:
+		return false
+	}
+	none := true
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if t, ok := n.(sqlparser.TableName); ok && !t.Name.IsEmpty() && !strings.EqualFold(t.Name.String(), "dual") {
+			none = false
+			return false, nil
+		}
+		return none, nil
+	}, stmt)
+	return none
 }
 
 func isWarningsShow(sh *sqlparser.Show) bool {
@@ -384,13 +435,26 @@ func (cp *cachedPlan) plainSelect() bool {
 // on a worker of srv.deep (deep.go says why).
 func (srv *Executor) parse(sql string) (stmt sqlparser.Statement, known sqlparser.BindVars, err error) {
 	var panicked any
+	atEnd := false
 	srv.deep.run(func() {
 		defer func() { panicked = recover() }()
 		stmt, known, err = srv.parser.Parse2(sql)
+		if pos, near, ok := mysqlerr.SyntaxPosition(err); ok && !near && pos == len(sql)+1 {
+			// The parser names no token when the text ended too soon, or
+			// when the last token is wrong: with a token that fits nowhere
+			// after it, the first fails at that token, the second where it
+			// did. MariaDB says near '' for the first.
+			_, _, err2 := srv.parser.Parse2(sql + " \x01")
+			pos2, _, ok2 := mysqlerr.SyntaxPosition(err2)
+			atEnd = err2 == nil || ok2 && pos2 > pos
+		}
 	})
 	if panicked != nil {
 		srv.log.Warn("shardproxy: the parser panicked: answered as a syntax error", "query", sql, "panic", panicked)
 		return nil, nil, mysqlerr.SyntaxErrorAt(sql, len(strings.TrimRight(sql, " \t\r\n")))
+	}
+	if atEnd {
+		return nil, nil, mysqlerr.SyntaxErrorAt(sql, len(sql))
 	}
 	if err != nil {
 		return nil, nil, mysqlerr.ParseError(sql, err)

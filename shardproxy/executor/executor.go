@@ -175,6 +175,12 @@ type Session struct {
 	// laterStmt: the statement running is not the first of its COM_QUERY
 	// (a LOAD DATA LOCAL must be: loaddata.go).
 	laterStmt bool
+	// endWarnings: a result set of a multi-statement COM_QUERY still to be
+	// ended (the listener writes its last EOF when the next statement's
+	// answer comes), with its warning count, which the next WarningCount
+	// answers (endPending) instead of the next statement's.
+	endWarnings uint16
+	endPending  bool
 }
 
 func newSession(x *Executor, c *mysql.Conn) *Session {

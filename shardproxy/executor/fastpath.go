@@ -60,6 +60,9 @@ type shapeEntry struct {
 	// verbatim: the same for every statement of the shape.
 	fixed map[string]*querypb.BindVariable
 	kind  stmtKind
+	// noTables: the statement names no table, and leaves the previous
+	// statement's warnings when it raises none (execute.go).
+	noTables bool
 }
 
 type slot struct {
@@ -111,8 +114,9 @@ func (s *Session) fastExecute(ctx context.Context, sql string) (stmtKind, *sqlty
 		return 0, nil, nil, false
 	}
 	s.srv.fastHits.Add(1)
-	s.ClearWarnings()
+	restore := s.clearWarnings(e.noTables)
 	res, err := s.execPlan(ctx, e.cp, bv, sql)
+	restore(err)
 	return e.kind, res, err, true
 }
 
@@ -251,6 +255,7 @@ func (s *Session) verifyShape(sql string, lits []lit, kind stmtKind) *shapeEntry
 		tuples     []tuple
 		fixed      map[string]*querypb.BindVariable
 		cp         *cachedPlan
+		noTables   bool
 	}
 	probe := func(round int) (*probeResult, bool) {
 		text, values := probeStatement(sql, lits, round)
@@ -263,7 +268,7 @@ func (s *Session) verifyShape(sql string, lits []lit, kind stmtKind) *shapeEntry
 		if err != nil {
 			return nil, false
 		}
-		r := &probeResult{normalized: cp.normalized, cp: cp, fixed: map[string]*querypb.BindVariable{}}
+		r := &probeResult{normalized: cp.normalized, cp: cp, fixed: map[string]*querypb.BindVariable{}, noTables: noTables(stmt)}
 		used := map[string]bool{}
 		for _, v := range values {
 			found := false
@@ -338,7 +343,7 @@ func (s *Session) verifyShape(sql string, lits []lit, kind stmtKind) *shapeEntry
 			return slowShape
 		}
 	}
-	return &shapeEntry{fast: true, cp: a.cp, slots: a.slots, tuples: a.tuples, fixed: a.fixed, kind: kind}
+	return &shapeEntry{fast: true, cp: a.cp, slots: a.slots, tuples: a.tuples, fixed: a.fixed, kind: kind, noTables: a.noTables}
 }
 
 func classMatches(c litClass, t querypb.Type) bool {

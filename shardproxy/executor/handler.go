@@ -111,7 +111,14 @@ func (s *handler) ComResetConnection(c *mysql.Conn) {
 
 // WarningCount implements mysql.Handler.
 func (s *handler) WarningCount(c *mysql.Conn) uint16 {
-	return s.session(c).WarningCount()
+	ss := s.session(c)
+	if ss.endPending {
+		// The listener ends the previous result set of a multi-statement
+		// text (see sendAll).
+		ss.endPending = false
+		return ss.endWarnings
+	}
+	return ss.WarningCount()
 }
 
 // ComQuery implements mysql.Handler. The listener runs in multi-query
@@ -133,6 +140,7 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 	ss := s.session(c)
 	ctx := context.Background()
 	ss.TakeExtra() // nothing a previous command left
+	ss.endPending = false
 	if m := ss.Vars.Mode; m != 0 {
 		// Read as MariaDB reads it under the session's sql_mode: from here
 		// on the statement is in the default mode's text.
@@ -172,15 +180,21 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 	if len(pieces) > 1 && c.Capabilities&mysql.CapabilityClientMultiStatements == 0 {
 		// Without CLIENT_MULTI_STATEMENTS a server sees one statement with
 		// junk after it.
-		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, strings.IndexByte(sql, ';')))}, false, true)
+		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, afterFirstStatement(s.parser, sql)))}, false, true)
 	}
 	sh := stmtShape{strayAt: -1}
 	if c.Capabilities&mysql.CapabilityClientMultiStatements != 0 && !compound {
 		sh = scanStatements(s.parser, sql)
 	}
+	at := 0 // where the next piece is looked for in sql
 	for i, q := range pieces {
 		if sh.strayAt >= 0 && i == sh.strayAfter {
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(mysqlerr.SyntaxErrorAt(sql, sh.strayAt))}, false, true)
+		}
+		off := strings.Index(sql[at:], q)
+		if off >= 0 {
+			off += at
+			at = off + len(q)
 		}
 		ss.laterStmt = i > 0
 		res, err := ss.execute(ctx, q)
@@ -188,6 +202,9 @@ func (s *handler) ComQueryMulti(c *mysql.Conn, sql string, callback func(qr sqlt
 		c.StatusFlags = ss.StatusFlags()
 		if err != nil {
 			ss.TakeExtra()
+			if !compound {
+				err = mysqlerr.SyntaxErrorIn(sql, q, off, err)
+			}
 			return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(err)}, false, true)
 		}
 		if ss.ExtraErr != nil {

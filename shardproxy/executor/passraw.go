@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
@@ -151,10 +152,27 @@ func sendAll(ss *Session, first *sqltypes.Result, more bool, callback func(qr sq
 	for i, r := range results {
 		last := i == len(results)-1 && xerr == nil
 		if err := ss.withInfo(r, func() error {
-			return callback(sqltypes.QueryResponse{QueryResult: r}, !last || more, true)
+			if len(r.Fields) == 0 || (last && !more) {
+				return callback(sqltypes.QueryResponse{QueryResult: r}, !last || more, true)
+			}
+			// A result set with more after it: the EOF after its columns
+			// says so too, as MariaDB's does (the listener writes it with
+			// the connection's flags).
+			c := ss.Conn
+			status := c.StatusFlags
+			c.StatusFlags |= mysql.ServerMoreResultsExists
+			err := callback(sqltypes.QueryResponse{QueryResult: r}, true, true)
+			c.StatusFlags = status
+			return err
 		}); err != nil {
 			return err
 		}
+	}
+	if r := results[len(results)-1]; more && xerr == nil && len(r.Fields) > 0 {
+		// The listener ends this result set when the next statement's
+		// answer comes, with the warning count it asks for then: this
+		// statement's.
+		ss.endWarnings, ss.endPending = ss.WarningCount(), true
 	}
 	if xerr != nil {
 		return callback(sqltypes.QueryResponse{QueryError: mysqlerr.From(xerr)}, false, true)

@@ -12,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/strata-db/strata/shardproxy/engine"
+	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
@@ -103,7 +104,11 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 			p.laneText = namedLaneText(cp, query)
 		}
 		if fieldQuery != nil {
-			p.fields = s.resultFields(ctx, cp, fieldQuery, known)
+			fields, err := s.resultFields(ctx, cp, fieldQuery, known)
+			if err != nil {
+				return nil, err
+			}
+			p.fields = s.namedFields(cp, fields, query)
 		}
 	case *sqlparser.OtherAdmin:
 		// vitess keeps no text of these (DO 1 prints as otheradmin): they
@@ -130,14 +135,42 @@ func (s *Session) register(id uint32, p *prepared) *prepared {
 	return p
 }
 
+// namedFields are fields, the columns of cp's statement, named as the
+// client's text query names them, as its executes name them (see
+// engine.ColumnNames): the shard saw the statement re-formatted
+// ("sum(u)" for "SUM(u)"). fields, cached in the plan that every spelling
+// of the statement shares, are not changed.
+func (s *Session) namedFields(cp *cachedPlan, fields []*querypb.Field, query string) []*querypb.Field {
+	if !cp.facts.NeedsText || len(fields) != len(cp.facts.FromText) {
+		return fields
+	}
+	texts := engine.SelectItemTexts(s.srv.parser, query)
+	if len(texts) != len(fields) {
+		return fields
+	}
+	out := fields
+	for i, fromText := range cp.facts.FromText {
+		if !fromText || texts[i] == "" || fields[i].Name == texts[i] {
+			continue
+		}
+		if &out[0] == &fields[0] {
+			out = append([]*querypb.Field(nil), fields...)
+		}
+		f := fields[i].CloneVT()
+		f.Name = texts[i]
+		out[i] = f
+	}
+	return out
+}
+
 // resultFields finds the columns a prepared SELECT returns: the prepare
 // response carries them, and clients (libmariadb: sysbench, the mariadb
 // client) read the result only when the statement announced columns. They
 // come from the statement with an impossible WHERE on the database's home
 // shard, once per plan.
-func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparser.ParsedQuery, known sqlparser.BindVars) []*querypb.Field {
+func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparser.ParsedQuery, known sqlparser.BindVars) ([]*querypb.Field, error) {
 	if f := cp.fields.Load(); f != nil {
-		return *f
+		return *f, nil
 	}
 	bv := make(map[string]*querypb.BindVariable, len(known))
 	for name := range known {
@@ -145,17 +178,23 @@ func (s *Session) resultFields(ctx context.Context, cp *cachedPlan, fq *sqlparse
 	}
 	sql, err := fq.GenerateQuery(bv, nil)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	res, err := s.onShard(ctx, s.srv.homeShardOf(s.DB), sql)
 	if err != nil {
+		switch mysqlerr.From(err).Number() {
+		case sqlerror.ERBadFieldError, sqlerror.ERNoSuchTable, sqlerror.ERNonUniq:
+			// The statement names what is not there: MariaDB refuses it
+			// at prepare.
+			return nil, err
+		}
 		// The client learns the columns from the result instead.
 		s.srv.log.Debug("shardproxy: prepare: no result columns", "query", sql, "err", err)
-		return nil
+		return nil, nil
 	}
 	fields := res.Fields
 	cp.fields.Store(&fields)
-	return fields
+	return fields, nil
 }
 
 // cloneFields copies result columns for a writer that modifies them.

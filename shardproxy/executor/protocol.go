@@ -113,6 +113,50 @@ func scanStatements(p *sqlparser.Parser, sql string) stmtShape {
 	}
 }
 
+// afterFirstStatement is where MariaDB, reading one statement, finds the
+// text it refuses: the first token after the ';' that ends the first
+// statement (spaces and comments skipped; a ';' in a string or a comment
+// ends nothing).
+func afterFirstStatement(p *sqlparser.Parser, sql string) int {
+	const eof = 0x100
+	tkn := p.NewStringTokenizer(sql)
+	for {
+		typ, _ := tkn.Scan()
+		switch typ {
+		case 0, eof, sqlparser.LEX_ERROR:
+			return strings.IndexByte(sql, ';')
+		case ';':
+			return skipSpaceAndComments(sql, tkn.Pos)
+		}
+	}
+}
+
+// skipSpaceAndComments is the offset of the first byte from i on that is
+// neither space nor in a comment.
+func skipSpaceAndComments(sql string, i int) int {
+	for i < len(sql) {
+		switch rest := sql[i:]; {
+		case strings.ContainsRune(" \t\r\n\f\v", rune(sql[i])):
+			i++
+		case strings.HasPrefix(rest, "#"), strings.HasPrefix(rest, "-- "), strings.HasPrefix(rest, "--\t"), strings.HasPrefix(rest, "--\n"):
+			end := strings.IndexByte(rest, '\n')
+			if end < 0 {
+				return len(sql)
+			}
+			i += end + 1
+		case strings.HasPrefix(rest, "/*") && !strings.HasPrefix(rest, "/*!") && !strings.HasPrefix(rest, "/*M!"):
+			end := strings.Index(rest[2:], "*/")
+			if end < 0 {
+				return i
+			}
+			i += 2 + end + 2
+		default:
+			return i
+		}
+	}
+	return i
+}
+
 // oneStatement drops the semicolons that end a single statement: MariaDB
 // takes `SELECT 1;;`, the parser one semicolon only.
 func oneStatement(sql string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -40,9 +41,9 @@ func (s *Session) show(ctx context.Context, sql string, st *sqlparser.Show) (*sq
 			}
 			return s.showTable(ctx, sql, t)
 		case sqlparser.Warnings:
-			return s.showWarnings(false), nil
+			return s.showWarnings(false, in.Limit), nil
 		case sqlparser.Errors:
-			return s.showWarnings(true), nil
+			return s.showWarnings(true, in.Limit), nil
 		case sqlparser.ProcessList:
 			return s.showProcessList(in.Full), nil
 		case sqlparser.TableStatus, sqlparser.Trigger, sqlparser.Events, sqlparser.OpenTable,
@@ -261,17 +262,50 @@ func likeToRegexp(p string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
-func (s *Session) showWarnings(errorsOnly bool) *sqltypes.Result {
-	res := &sqltypes.Result{Fields: []*querypb.Field{varcharField("Level"), {Name: "Code", Type: sqltypes.Uint32}, varcharField("Message")}}
+// warningFields are MariaDB's columns of SHOW WARNINGS / ERRORS.
+var warningFields = []*querypb.Field{
+	{Name: "Level", Type: sqltypes.VarChar, Charset: 45, ColumnLength: 28, Flags: uint32(querypb.MySqlFlag_NOT_NULL_FLAG), Decimals: 39},
+	{Name: "Code", Type: sqltypes.Uint32, Charset: 63, ColumnLength: 4,
+		Flags: uint32(querypb.MySqlFlag_NOT_NULL_FLAG | querypb.MySqlFlag_UNSIGNED_FLAG | querypb.MySqlFlag_BINARY_FLAG)},
+	{Name: "Message", Type: sqltypes.VarChar, Charset: 45, ColumnLength: 2048, Flags: uint32(querypb.MySqlFlag_NOT_NULL_FLAG), Decimals: 39},
+}
+
+func (s *Session) showWarnings(errorsOnly bool, limit *sqlparser.Limit) *sqltypes.Result {
+	res := &sqltypes.Result{Fields: cloneFields(warningFields)}
+	offset, count := 0, -1
+	if limit != nil {
+		offset, count = limitValue(limit.Offset, 0), limitValue(limit.Rowcount, -1)
+	}
 	s.WMu.Lock()
 	defer s.WMu.Unlock()
 	for _, w := range s.Warnings {
 		if errorsOnly && w[0].ToString() != "Error" {
 			continue
 		}
+		if offset > 0 {
+			offset--
+			continue
+		}
+		if count == 0 {
+			break
+		}
+		count--
 		res.Rows = append(res.Rows, w)
 	}
 	return res
+}
+
+// limitValue is a LIMIT's number, def when there is none.
+func limitValue(e sqlparser.Expr, def int) int {
+	l, ok := e.(*sqlparser.Literal)
+	if !ok || l.Type != sqlparser.IntVal {
+		return def
+	}
+	n, err := strconv.Atoi(l.Val)
+	if err != nil || n < 0 {
+		return def
+	}
+	return n
 }
 
 func (s *Session) showGrants() *sqltypes.Result {

@@ -88,6 +88,10 @@ type Session struct {
 	// list before it runs, and the backend connection it runs on need not
 	// be the one that ran the previous statement.
 	PrevWarnings, PrevErrors int
+	// QuietCount: the statement running is SHOW WARNINGS or SHOW ERRORS,
+	// which lists the warnings and keeps them but has none of its own: its
+	// answer's warning count is 0, as on MariaDB.
+	QuietCount bool
 
 	Hint backend.RouteHint
 	// reserved are the backend connections the session holds for its life,
@@ -844,7 +848,7 @@ func (s *Session) ReadConsistency() string {
 }
 
 func (s *Session) ClearWarnings() {
-	s.PrevWarnings, s.PrevErrors = 0, 0
+	s.PrevWarnings, s.PrevErrors, s.QuietCount = 0, 0, false
 	if len(s.Warnings) > 0 || s.WarnMore > 0 {
 		s.WMu.Lock()
 		s.PrevWarnings = len(s.Warnings) + s.WarnMore
@@ -861,6 +865,7 @@ func (s *Session) ClearWarnings() {
 // recordError keeps a failed statement's error for SHOW WARNINGS / ERRORS.
 func (s *Session) RecordError(err error) {
 	se := mysqlerr.From(err)
+	s.QuietCount = false
 	s.WMu.Lock()
 	s.Warnings = append(s.Warnings[:0], sqltypes.Row{sqltypes.NewVarChar("Error"), sqltypes.NewUint32(uint32(se.Number())), sqltypes.NewVarChar(se.Message)})
 	s.WarnMore = 0
@@ -877,6 +882,9 @@ func (s *Session) SetUser(user string) {
 
 // WarningCount is the number of warnings of the last statement.
 func (s *Session) WarningCount() uint16 {
+	if s.QuietCount {
+		return 0
+	}
 	s.WMu.Lock()
 	defer s.WMu.Unlock()
 	if n := len(s.Warnings) + s.WarnMore; n < 0xffff {

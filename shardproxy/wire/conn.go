@@ -87,6 +87,9 @@ type okExtras struct {
 	pending bool
 	info    string // the info text
 	status  uint16 // status flags added
+	// session: the status flags are the session's (the listener answers
+	// COM_RESET_CONNECTION with none, where MariaDB says autocommit).
+	session bool
 }
 
 const comFieldList = 0x04
@@ -299,6 +302,7 @@ func (f *Conn) command(length int) (handled bool, err error) {
 		}
 	}
 	f.proto.watchExec = false // a new command: what the listener writes now answers it
+	f.proto.watchPrepare = cmd == mysql.ComPrepare
 	if cmd != mysql.ComStmtExecute || f.sess == nil || f.sess.MySQL() == nil || length < 5 {
 		return false, nil // (shorter: the listener says the packet is malformed)
 	}
@@ -389,12 +393,16 @@ func (f *Conn) Write(p []byte) (int, error) {
 		f.proto.watchExec = false
 		q = f.fixExecAnswer(p)
 	}
+	if f.proto.watchPrepare {
+		f.proto.watchPrepare = false
+		q = fixPrepareAnswer(p)
+	}
 	if f.ok.pending {
 		src := q
 		if src == nil {
 			src = p
 		}
-		if r := f.fixOK(src, f.ok); r != nil {
+		if r := f.fixOK(src, f.ok); r != nil || f.ok.session {
 			q, f.ok = r, okExtras{}
 		}
 	}
@@ -719,7 +727,11 @@ func (f *Conn) fixOK(p []byte, x okExtras) []byte {
 	q := append(f.okBuf[:0], head...)
 	ok := len(q)
 	q = append(q, p[:pos]...)
-	binary.LittleEndian.PutUint16(q[ok+statusAt:], binary.LittleEndian.Uint16(q[ok+statusAt:])|x.status)
+	status := binary.LittleEndian.Uint16(q[ok+statusAt:]) | x.status
+	if x.session {
+		status = f.sess.MySQL().StatusFlags
+	}
+	binary.LittleEndian.PutUint16(q[ok+statusAt:], status)
 	if x.info != "" || track {
 		q = AppendLenEnc(q, uint64(len(x.info)))
 		q = append(q, x.info...)

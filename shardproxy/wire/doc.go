@@ -6,7 +6,9 @@
 // COM_FIELD_LIST, COM_STMT_SEND_LONG_DATA/RESET, COM_STATISTICS,
 // COM_PROCESS_INFO, COM_DEBUG, COM_CHANGE_USER's authentication, and
 // COM_STMT_FETCH of the cursors it keeps over results the listener wrote:
-// cursor.go), fixes the flags of prepared statements' parameter types,
+// cursor.go, an unknown command byte and COM_SET_OPTION value, with
+// MariaDB's single 1047), fixes the flags of prepared statements'
+// parameter types and the parameters' definitions of prepare responses,
 // gives the listener's OK packets what MariaDB's have and the listener
 // leaves out (the info text, the index flags: WithOK), hands the fast lane
 // the commands it may answer, and asks the client for a

@@ -61,6 +61,9 @@ type protoConn struct {
 	// watchExec: a COM_STMT_EXECUTE went to the listener; Write fixes its
 	// answer.
 	watchExec bool
+	// watchPrepare: a COM_STMT_PREPARE went to the listener; Write fixes
+	// its parameters' definitions.
+	watchPrepare bool
 	// Cursors Conn keeps (cursor.go): while capturing, the listener's
 	// answer to the COM_STMT_EXECUTE of captureID is gathered in captured.
 	capturing bool
@@ -128,6 +131,9 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		return false, nil // the listener forgets the statement
 	case comResetConnection:
 		f.proto.cursors = nil
+		if f.sess != nil && f.sess.MySQL() != nil {
+			f.ok = okExtras{pending: true, session: true}
+		}
 		return false, nil // the listener answers
 	case mysql.ComStmtReset:
 		if f.sess == nil || f.sess.MySQL() == nil {
@@ -191,6 +197,18 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		f.proto.inject = append([]byte{byte(len(q) + 1), 0, 0, 0, mysql.ComQuery}, q...)
 		return true, nil
+	case mysql.ComSetOption:
+		// The listener answers an unknown option with an ERR and then an
+		// EOF: two answers to one command, and the client reads the EOF as
+		// its next command's.
+		if length < 3 {
+			return false, nil
+		}
+		h, err := f.r.Peek(7)
+		if err != nil || binary.LittleEndian.Uint16(h[5:]) <= 1 {
+			return false, nil
+		}
+		return true, f.consumeAndAnswer(length, unknownCommand)
 	case comChangeUser:
 		if f.sess == nil || f.sess.MySQL() == nil {
 			return false, nil
@@ -201,7 +219,27 @@ func (f *Conn) intercept(cmd byte, length int) (handled bool, err error) {
 		}
 		return true, f.changeUser(pkt[1:])
 	}
+	if !listenerCommands[cmd] {
+		return true, f.consumeAndAnswer(length, unknownCommand)
+	}
 	return false, nil
+}
+
+// listenerCommands are the commands the listener reads (some of them
+// answered here first); MariaDB answers any other with 1047, the listener
+// with a text of its own.
+var listenerCommands = [256]bool{
+	mysql.ComQuit: true, mysql.ComInitDB: true, mysql.ComQuery: true, comFieldList: true,
+	comStatistics: true, comProcessInfo: true, comProcessKill: true, comDebug: true,
+	mysql.ComPing: true, comChangeUser: true, mysql.ComBinlogDump: true, mysql.ComRegisterReplica: true,
+	mysql.ComPrepare: true, mysql.ComStmtExecute: true, mysql.ComStmtSendLongData: true,
+	mysql.ComStmtClose: true, mysql.ComStmtReset: true, mysql.ComSetOption: true,
+	mysql.ComStmtFetch: true, mysql.ComBinlogDumpGTID: true, comResetConnection: true,
+}
+
+// unknownCommand is MariaDB's answer to a command it does not know.
+func unknownCommand() []byte {
+	return errPayload(sqlerror.ERUnknownComError, sqlerror.SSNetError, "Unknown command")
 }
 
 // checkExecute looks at a COM_STMT_EXECUTE of statement id (prep, nil if
@@ -299,6 +337,35 @@ func (f *Conn) fixExecAnswer(p []byte) []byte {
 		return q
 	}
 	return nil
+}
+
+// listenerParamDef is the definition the listener writes for each
+// parameter in a prepare response: "?", VAR_STRING, binary.
+var listenerParamDef = []byte("\x03def\x00\x00\x00\x01?\x00\x0c\x3f\x00\x00\x00\x00\x00\xfd\x80\x00\x00\x00\x00")
+
+// fixPrepareAnswer is p, the listener's answer to a COM_STMT_PREPARE (or
+// what of it one write holds), with each parameter's type MariaDB's
+// MYSQL_TYPE_NULL: MariaDB does not know a parameter's type at prepare.
+// nil: p goes as it is.
+func fixPrepareAnswer(p []byte) []byte {
+	if len(p) < 4+12 || p[4] != mysql.OKPacket {
+		return nil
+	}
+	n := int(p[0]) | int(p[1])<<8 | int(p[2])<<16
+	params := int(binary.LittleEndian.Uint16(p[4+7:]))
+	var q []byte
+	for at := 4 + n; params > 0 && at+4 <= len(p); params-- {
+		m := int(p[at]) | int(p[at+1])<<8 | int(p[at+2])<<16
+		if at+4+m > len(p) || !bytes.Equal(p[at+4:at+4+m], listenerParamDef) {
+			break
+		}
+		if q == nil {
+			q = append([]byte(nil), p...)
+		}
+		q[at+4+17] = 0x06 // MYSQL_TYPE_NULL
+		at += 4 + m
+	}
+	return q
 }
 
 // longData takes COM_STMT_SEND_LONG_DATA (data after the command byte) as
