@@ -243,6 +243,63 @@ func (x *XA) Decide(ctx context.Context, d TxRecord) (Decision, bool, error) {
 	return resp.decision, accepted, nil
 }
 
+// DecideOutcome is one decision's answer in DecideMany.
+type DecideOutcome struct {
+	Decision Decision
+	Accepted bool
+	// Err is the decision's own refusal (errInvalid: its arguments), nil
+	// when it was recorded or lost to an earlier one.
+	Err error
+}
+
+// DecideMany is Decide for several records: they are queued together, so
+// that they share the proposers' entries, and answered each. The error is
+// the call's (no leader, the context), when none could be decided.
+func (x *XA) DecideMany(ctx context.Context, ds []TxRecord) ([]DecideOutcome, error) {
+	out := make([]DecideOutcome, len(ds))
+	select {
+	case <-x.batch.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	start := time.Now()
+	reqs := make([]*batchReq, len(ds))
+	for i := range ds {
+		if err := checkDecide(ds[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		r := &batchReq{decide: &ds[i], done: make(chan batchResp, 1)}
+		select {
+		case x.batch.reqs <- r:
+			reqs[i] = r
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for i, r := range reqs {
+		if r == nil {
+			continue
+		}
+		var resp batchResp
+		select {
+		case resp = <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		switch {
+		case resp.err != nil:
+			return nil, resp.err
+		case resp.refusal != "" && resp.decision == Unknown:
+			out[i].Err = fmt.Errorf("%w: %s", errInvalid, resp.refusal)
+		default:
+			out[i].Decision, out[i].Accepted = resp.decision, resp.decision == ds[i].Decision
+			x.metrics.decide(ds[i].Decision, out[i].Accepted, time.Since(start))
+		}
+	}
+	return out, nil
+}
+
 // Complete marks transactions finished through the batcher.
 func (x *XA) Complete(ctx context.Context, txids []uint64) error {
 	_, err := x.submit(ctx, &batchReq{complete: txids})
@@ -306,6 +363,32 @@ func (s *xaServer) Decide(ctx context.Context, req *txpb.DecideRequest) (*txpb.D
 		return nil, toStatus(err)
 	}
 	return &txpb.DecideResponse{Decision: txpb.Decision(d), Accepted: accepted, Leader: s.leader()}, nil
+}
+
+// maxDecideBatch bounds one DecideBatch call.
+const maxDecideBatch = 10000
+
+func (s *xaServer) DecideBatch(ctx context.Context, req *txpb.DecideBatchRequest) (*txpb.DecideBatchResponse, error) {
+	if n := len(req.GetDecisions()); n > maxDecideBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "%d decisions, at most %d", n, maxDecideBatch)
+	}
+	ds := make([]TxRecord, len(req.GetDecisions()))
+	for i, d := range req.GetDecisions() {
+		ds[i] = TxRecord{TxID: d.GetTxid(), Decision: Decision(d.GetDecision()), Shards: d.GetShards(), Owner: d.GetOwner()}
+	}
+	outs, err := s.x.DecideMany(ctx, ds)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &txpb.DecideBatchResponse{Results: make([]*txpb.DecideResult, len(outs)), Leader: s.leader()}
+	for i, o := range outs {
+		r := &txpb.DecideResult{Decision: txpb.Decision(o.Decision), Accepted: o.Accepted}
+		if o.Err != nil {
+			r.Error = o.Err.Error()
+		}
+		resp.Results[i] = r
+	}
+	return resp, nil
 }
 
 func (s *xaServer) Status(_ context.Context, req *txpb.StatusRequest) (*txpb.StatusResponse, error) {

@@ -112,6 +112,12 @@ type Client struct {
 	spare     [2]uint64     // a block fetched ahead: start, end
 	fetching  chan struct{} // non-nil while a Begin is in flight
 	fetchErr  error
+
+	// Decisions due together go in one DecideBatch call (decide.go).
+	dmu     sync.Mutex
+	pending []*decideReq
+	senders int  // DecideBatch calls in flight
+	noBatch bool // the group predates DecideBatch: one Decide each
 }
 
 // New makes a client; it connects lazily.
@@ -206,6 +212,8 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context, cl txpb.D
 			switch status.Code(err) {
 			case codes.InvalidArgument:
 				return fmt.Errorf("%w: %s", ErrInvalid, status.Convert(err).Message())
+			case codes.Unimplemented:
+				return err // a node of an older version: no use asking again
 			case codes.Canceled:
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -292,10 +300,8 @@ func (c *Client) startFetch() {
 	}()
 }
 
-// Decide records d for txid as a compare-and-set and returns the decision
-// in force: d, or the different decision recorded first. shards names the
-// branches (kept for recovery and listing).
-func (c *Client) Decide(ctx context.Context, txid uint64, d Decision, shards []string) (Decision, error) {
+// decideOne is Decide as a call of its own.
+func (c *Client) decideOne(ctx context.Context, txid uint64, d Decision, shards []string) (Decision, error) {
 	var got Decision
 	err := c.call(ctx, func(ctx context.Context, cl txpb.DecisionsClient) (string, error) {
 		r, err := cl.Decide(ctx, &txpb.DecideRequest{Txid: txid, Decision: d, Shards: shards, Owner: c.cfg.Owner})

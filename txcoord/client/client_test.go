@@ -3,12 +3,17 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/strata-db/strata/txcoord"
 	"github.com/strata-db/strata/txcoord/client"
+	"github.com/strata-db/strata/txcoord/txpb"
 )
 
 func newGroup(t *testing.T) (*txcoord.TestGroup, []*txcoord.XA) { return newGroupTB(t) }
@@ -133,5 +138,111 @@ func TestDecideBatchedAndAcrossLeaderKill(t *testing.T) {
 	}
 	if got := len(all); got != workers*each {
 		t.Fatalf("%d decisions, want %d", got, workers*each)
+	}
+}
+
+// Decisions made at once (queued together into DecideBatch calls) each keep the
+// compare-and-set's answer: racing commits and aborts of one transaction
+// all learn the same winner, and a refused decision among them fails alone.
+func TestDecideConcurrentShareCalls(t *testing.T) {
+	g, xas := newGroup(t)
+	c := newClient(t, g.GRPCAddrs())
+	ctx := context.Background()
+	const txs, racers = 40, 4
+	ids := make([]uint64, txs)
+	for i := range ids {
+		id, err := c.NextTxID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	got := make([][]client.Decision, txs)
+	for i := range got {
+		got[i] = make([]client.Decision, racers)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, txs*racers+1)
+	for i := range txs {
+		for r := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				want := client.Commit
+				if r%2 == 1 {
+					want = client.Abort
+				}
+				d, err := c.Decide(ctx, ids[i], want, []string{"s0", "s1"})
+				if err != nil {
+					errs <- err
+				}
+				got[i][r] = d
+			}()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := c.Decide(ctx, 1<<60, client.Commit, nil); !errors.Is(err, client.ErrInvalid) {
+			errs <- errors.Join(errors.New("a never-begun transaction among the others"), err)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	_, li := g.Leader(t, 10*time.Second)
+	for i, ds := range got {
+		r, ok := xas[li].Record(ids[i])
+		if !ok || r.Decision == txcoord.Unknown {
+			t.Fatalf("transaction %d: no decision recorded", ids[i])
+		}
+		for _, d := range ds {
+			if int(d) != int(r.Decision) {
+				t.Fatalf("transaction %d: answers %v, recorded %v", ids[i], ds, r.Decision)
+			}
+		}
+	}
+}
+
+// oldCoordinator serves Decide only, as a group of the version before
+// DecideBatch does.
+type oldCoordinator struct {
+	txpb.UnimplementedDecisionsServer
+	calls atomic.Int64
+}
+
+func (o *oldCoordinator) Decide(_ context.Context, r *txpb.DecideRequest) (*txpb.DecideResponse, error) {
+	o.calls.Add(1)
+	return &txpb.DecideResponse{Decision: r.GetDecision(), Accepted: true}, nil
+}
+
+// A client of this version against an older group falls back to a Decide
+// call each (a rolling upgrade updates proxies and coordinators apart).
+func TestDecideAgainstOlderGroup(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	old := &oldCoordinator{}
+	txpb.RegisterDecisionsServer(srv, old)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	c := newClient(t, []string{lis.Addr().String()})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d, err := c.Decide(context.Background(), uint64(i+1), client.Abort, nil); err != nil || d != client.Abort {
+				t.Errorf("decide %d: %v %v", i+1, d, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := old.calls.Load(); n != 10 {
+		t.Fatalf("%d Decide calls, want 10", n)
 	}
 }

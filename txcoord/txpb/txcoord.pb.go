@@ -414,6 +414,166 @@ func (x *DecideResponse) GetLeader() string {
 	return ""
 }
 
+type DecideBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// decisions: at most 10,000.
+	Decisions     []*DecideRequest `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideBatchRequest) Reset() {
+	*x = DecideBatchRequest{}
+	mi := &file_txcoord_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideBatchRequest) ProtoMessage() {}
+
+func (x *DecideBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideBatchRequest.ProtoReflect.Descriptor instead.
+func (*DecideBatchRequest) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DecideBatchRequest) GetDecisions() []*DecideRequest {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+type DecideResult struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision Decision               `protobuf:"varint,1,opt,name=decision,proto3,enum=strata.txcoord.v1.Decision" json:"decision,omitempty"`
+	Accepted bool                   `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// error is why this decision was refused for its arguments ("" when it
+	// was not); decision is then UNKNOWN, or the decision in force.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideResult) Reset() {
+	*x = DecideResult{}
+	mi := &file_txcoord_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideResult) ProtoMessage() {}
+
+func (x *DecideResult) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideResult.ProtoReflect.Descriptor instead.
+func (*DecideResult) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DecideResult) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_UNKNOWN
+}
+
+func (x *DecideResult) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *DecideResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type DecideBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results holds one entry per decision, in request order.
+	Results       []*DecideResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Leader        string          `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideBatchResponse) Reset() {
+	*x = DecideBatchResponse{}
+	mi := &file_txcoord_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideBatchResponse) ProtoMessage() {}
+
+func (x *DecideBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_txcoord_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideBatchResponse.ProtoReflect.Descriptor instead.
+func (*DecideBatchResponse) Descriptor() ([]byte, []int) {
+	return file_txcoord_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DecideBatchResponse) GetResults() []*DecideResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *DecideBatchResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Txids         []uint64               `protobuf:"varint,1,rep,packed,name=txids,proto3" json:"txids,omitempty"`
@@ -423,7 +583,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_txcoord_proto_msgTypes[6]
+	mi := &file_txcoord_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +595,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[6]
+	mi := &file_txcoord_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +608,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{6}
+	return file_txcoord_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StatusRequest) GetTxids() []uint64 {
@@ -473,7 +633,7 @@ type TxRecord struct {
 
 func (x *TxRecord) Reset() {
 	*x = TxRecord{}
-	mi := &file_txcoord_proto_msgTypes[7]
+	mi := &file_txcoord_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +645,7 @@ func (x *TxRecord) String() string {
 func (*TxRecord) ProtoMessage() {}
 
 func (x *TxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[7]
+	mi := &file_txcoord_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +658,7 @@ func (x *TxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxRecord.ProtoReflect.Descriptor instead.
 func (*TxRecord) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{7}
+	return file_txcoord_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TxRecord) GetTxid() uint64 {
@@ -554,7 +714,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_txcoord_proto_msgTypes[8]
+	mi := &file_txcoord_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +726,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[8]
+	mi := &file_txcoord_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +739,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{8}
+	return file_txcoord_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatusResponse) GetRecords() []*TxRecord {
@@ -605,7 +765,7 @@ type CompleteRequest struct {
 
 func (x *CompleteRequest) Reset() {
 	*x = CompleteRequest{}
-	mi := &file_txcoord_proto_msgTypes[9]
+	mi := &file_txcoord_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +777,7 @@ func (x *CompleteRequest) String() string {
 func (*CompleteRequest) ProtoMessage() {}
 
 func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[9]
+	mi := &file_txcoord_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +790,7 @@ func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
 func (*CompleteRequest) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{9}
+	return file_txcoord_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteRequest) GetTxids() []uint64 {
@@ -649,7 +809,7 @@ type CompleteResponse struct {
 
 func (x *CompleteResponse) Reset() {
 	*x = CompleteResponse{}
-	mi := &file_txcoord_proto_msgTypes[10]
+	mi := &file_txcoord_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +821,7 @@ func (x *CompleteResponse) String() string {
 func (*CompleteResponse) ProtoMessage() {}
 
 func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[10]
+	mi := &file_txcoord_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +834,7 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{10}
+	return file_txcoord_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompleteResponse) GetLeader() string {
@@ -697,7 +857,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_txcoord_proto_msgTypes[11]
+	mi := &file_txcoord_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +869,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[11]
+	mi := &file_txcoord_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +882,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{11}
+	return file_txcoord_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRequest) GetIncludeCompleted() bool {
@@ -751,7 +911,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_txcoord_proto_msgTypes[12]
+	mi := &file_txcoord_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +923,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[12]
+	mi := &file_txcoord_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +936,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{12}
+	return file_txcoord_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListResponse) GetRecords() []*TxRecord {
@@ -810,7 +970,7 @@ type ListGlobalRequest struct {
 
 func (x *ListGlobalRequest) Reset() {
 	*x = ListGlobalRequest{}
-	mi := &file_txcoord_proto_msgTypes[13]
+	mi := &file_txcoord_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +982,7 @@ func (x *ListGlobalRequest) String() string {
 func (*ListGlobalRequest) ProtoMessage() {}
 
 func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[13]
+	mi := &file_txcoord_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +995,7 @@ func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalRequest.ProtoReflect.Descriptor instead.
 func (*ListGlobalRequest) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{13}
+	return file_txcoord_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListGlobalRequest) GetLimit() uint32 {
@@ -859,7 +1019,7 @@ type SeataGlobal struct {
 
 func (x *SeataGlobal) Reset() {
 	*x = SeataGlobal{}
-	mi := &file_txcoord_proto_msgTypes[14]
+	mi := &file_txcoord_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1031,7 @@ func (x *SeataGlobal) String() string {
 func (*SeataGlobal) ProtoMessage() {}
 
 func (x *SeataGlobal) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[14]
+	mi := &file_txcoord_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1044,7 @@ func (x *SeataGlobal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeataGlobal.ProtoReflect.Descriptor instead.
 func (*SeataGlobal) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{14}
+	return file_txcoord_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SeataGlobal) GetXid() string {
@@ -931,7 +1091,7 @@ type ListGlobalResponse struct {
 
 func (x *ListGlobalResponse) Reset() {
 	*x = ListGlobalResponse{}
-	mi := &file_txcoord_proto_msgTypes[15]
+	mi := &file_txcoord_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1103,7 @@ func (x *ListGlobalResponse) String() string {
 func (*ListGlobalResponse) ProtoMessage() {}
 
 func (x *ListGlobalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txcoord_proto_msgTypes[15]
+	mi := &file_txcoord_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1116,7 @@ func (x *ListGlobalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalResponse.ProtoReflect.Descriptor instead.
 func (*ListGlobalResponse) Descriptor() ([]byte, []int) {
-	return file_txcoord_proto_rawDescGZIP(), []int{15}
+	return file_txcoord_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListGlobalResponse) GetGlobals() []*SeataGlobal {
@@ -991,7 +1151,16 @@ const file_txcoord_proto_rawDesc = "" +
 	"\x0eDecideResponse\x127\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1b.strata.txcoord.v1.DecisionR\bdecision\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader\"%\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\"T\n" +
+	"\x12DecideBatchRequest\x12>\n" +
+	"\tdecisions\x18\x01 \x03(\v2 .strata.txcoord.v1.DecideRequestR\tdecisions\"y\n" +
+	"\fDecideResult\x127\n" +
+	"\bdecision\x18\x01 \x01(\x0e2\x1b.strata.txcoord.v1.DecisionR\bdecision\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"h\n" +
+	"\x13DecideBatchResponse\x129\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.strata.txcoord.v1.DecideResultR\aresults\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\"%\n" +
 	"\rStatusRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\x04R\x05txids\"\xd9\x01\n" +
 	"\bTxRecord\x12\x12\n" +
@@ -1031,10 +1200,11 @@ const file_txcoord_proto_rawDesc = "" +
 	"\x06COMMIT\x10\x01\x12\t\n" +
 	"\x05ABORT\x10\x022\\\n" +
 	"\bInternal\x12P\n" +
-	"\aPropose\x12!.strata.txcoord.v1.ProposeRequest\x1a\".strata.txcoord.v1.ProposeResponse2\x93\x03\n" +
+	"\aPropose\x12!.strata.txcoord.v1.ProposeRequest\x1a\".strata.txcoord.v1.ProposeResponse2\xf1\x03\n" +
 	"\tDecisions\x12J\n" +
 	"\x05Begin\x12\x1f.strata.txcoord.v1.BeginRequest\x1a .strata.txcoord.v1.BeginResponse\x12M\n" +
-	"\x06Decide\x12 .strata.txcoord.v1.DecideRequest\x1a!.strata.txcoord.v1.DecideResponse\x12M\n" +
+	"\x06Decide\x12 .strata.txcoord.v1.DecideRequest\x1a!.strata.txcoord.v1.DecideResponse\x12\\\n" +
+	"\vDecideBatch\x12%.strata.txcoord.v1.DecideBatchRequest\x1a&.strata.txcoord.v1.DecideBatchResponse\x12M\n" +
 	"\x06Status\x12 .strata.txcoord.v1.StatusRequest\x1a!.strata.txcoord.v1.StatusResponse\x12S\n" +
 	"\bComplete\x12\".strata.txcoord.v1.CompleteRequest\x1a#.strata.txcoord.v1.CompleteResponse\x12G\n" +
 	"\x04List\x12\x1e.strata.txcoord.v1.ListRequest\x1a\x1f.strata.txcoord.v1.ListResponse2g\n" +
@@ -1056,52 +1226,60 @@ func file_txcoord_proto_rawDescGZIP() []byte {
 }
 
 var file_txcoord_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_txcoord_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_txcoord_proto_goTypes = []any{
-	(Decision)(0),              // 0: strata.txcoord.v1.Decision
-	(*ProposeRequest)(nil),     // 1: strata.txcoord.v1.ProposeRequest
-	(*ProposeResponse)(nil),    // 2: strata.txcoord.v1.ProposeResponse
-	(*BeginRequest)(nil),       // 3: strata.txcoord.v1.BeginRequest
-	(*BeginResponse)(nil),      // 4: strata.txcoord.v1.BeginResponse
-	(*DecideRequest)(nil),      // 5: strata.txcoord.v1.DecideRequest
-	(*DecideResponse)(nil),     // 6: strata.txcoord.v1.DecideResponse
-	(*StatusRequest)(nil),      // 7: strata.txcoord.v1.StatusRequest
-	(*TxRecord)(nil),           // 8: strata.txcoord.v1.TxRecord
-	(*StatusResponse)(nil),     // 9: strata.txcoord.v1.StatusResponse
-	(*CompleteRequest)(nil),    // 10: strata.txcoord.v1.CompleteRequest
-	(*CompleteResponse)(nil),   // 11: strata.txcoord.v1.CompleteResponse
-	(*ListRequest)(nil),        // 12: strata.txcoord.v1.ListRequest
-	(*ListResponse)(nil),       // 13: strata.txcoord.v1.ListResponse
-	(*ListGlobalRequest)(nil),  // 14: strata.txcoord.v1.ListGlobalRequest
-	(*SeataGlobal)(nil),        // 15: strata.txcoord.v1.SeataGlobal
-	(*ListGlobalResponse)(nil), // 16: strata.txcoord.v1.ListGlobalResponse
+	(Decision)(0),               // 0: strata.txcoord.v1.Decision
+	(*ProposeRequest)(nil),      // 1: strata.txcoord.v1.ProposeRequest
+	(*ProposeResponse)(nil),     // 2: strata.txcoord.v1.ProposeResponse
+	(*BeginRequest)(nil),        // 3: strata.txcoord.v1.BeginRequest
+	(*BeginResponse)(nil),       // 4: strata.txcoord.v1.BeginResponse
+	(*DecideRequest)(nil),       // 5: strata.txcoord.v1.DecideRequest
+	(*DecideResponse)(nil),      // 6: strata.txcoord.v1.DecideResponse
+	(*DecideBatchRequest)(nil),  // 7: strata.txcoord.v1.DecideBatchRequest
+	(*DecideResult)(nil),        // 8: strata.txcoord.v1.DecideResult
+	(*DecideBatchResponse)(nil), // 9: strata.txcoord.v1.DecideBatchResponse
+	(*StatusRequest)(nil),       // 10: strata.txcoord.v1.StatusRequest
+	(*TxRecord)(nil),            // 11: strata.txcoord.v1.TxRecord
+	(*StatusResponse)(nil),      // 12: strata.txcoord.v1.StatusResponse
+	(*CompleteRequest)(nil),     // 13: strata.txcoord.v1.CompleteRequest
+	(*CompleteResponse)(nil),    // 14: strata.txcoord.v1.CompleteResponse
+	(*ListRequest)(nil),         // 15: strata.txcoord.v1.ListRequest
+	(*ListResponse)(nil),        // 16: strata.txcoord.v1.ListResponse
+	(*ListGlobalRequest)(nil),   // 17: strata.txcoord.v1.ListGlobalRequest
+	(*SeataGlobal)(nil),         // 18: strata.txcoord.v1.SeataGlobal
+	(*ListGlobalResponse)(nil),  // 19: strata.txcoord.v1.ListGlobalResponse
 }
 var file_txcoord_proto_depIdxs = []int32{
 	0,  // 0: strata.txcoord.v1.DecideRequest.decision:type_name -> strata.txcoord.v1.Decision
 	0,  // 1: strata.txcoord.v1.DecideResponse.decision:type_name -> strata.txcoord.v1.Decision
-	0,  // 2: strata.txcoord.v1.TxRecord.decision:type_name -> strata.txcoord.v1.Decision
-	8,  // 3: strata.txcoord.v1.StatusResponse.records:type_name -> strata.txcoord.v1.TxRecord
-	8,  // 4: strata.txcoord.v1.ListResponse.records:type_name -> strata.txcoord.v1.TxRecord
-	15, // 5: strata.txcoord.v1.ListGlobalResponse.globals:type_name -> strata.txcoord.v1.SeataGlobal
-	1,  // 6: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
-	3,  // 7: strata.txcoord.v1.Decisions.Begin:input_type -> strata.txcoord.v1.BeginRequest
-	5,  // 8: strata.txcoord.v1.Decisions.Decide:input_type -> strata.txcoord.v1.DecideRequest
-	7,  // 9: strata.txcoord.v1.Decisions.Status:input_type -> strata.txcoord.v1.StatusRequest
-	10, // 10: strata.txcoord.v1.Decisions.Complete:input_type -> strata.txcoord.v1.CompleteRequest
-	12, // 11: strata.txcoord.v1.Decisions.List:input_type -> strata.txcoord.v1.ListRequest
-	14, // 12: strata.txcoord.v1.SeataAdmin.ListGlobal:input_type -> strata.txcoord.v1.ListGlobalRequest
-	2,  // 13: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
-	4,  // 14: strata.txcoord.v1.Decisions.Begin:output_type -> strata.txcoord.v1.BeginResponse
-	6,  // 15: strata.txcoord.v1.Decisions.Decide:output_type -> strata.txcoord.v1.DecideResponse
-	9,  // 16: strata.txcoord.v1.Decisions.Status:output_type -> strata.txcoord.v1.StatusResponse
-	11, // 17: strata.txcoord.v1.Decisions.Complete:output_type -> strata.txcoord.v1.CompleteResponse
-	13, // 18: strata.txcoord.v1.Decisions.List:output_type -> strata.txcoord.v1.ListResponse
-	16, // 19: strata.txcoord.v1.SeataAdmin.ListGlobal:output_type -> strata.txcoord.v1.ListGlobalResponse
-	13, // [13:20] is the sub-list for method output_type
-	6,  // [6:13] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	5,  // 2: strata.txcoord.v1.DecideBatchRequest.decisions:type_name -> strata.txcoord.v1.DecideRequest
+	0,  // 3: strata.txcoord.v1.DecideResult.decision:type_name -> strata.txcoord.v1.Decision
+	8,  // 4: strata.txcoord.v1.DecideBatchResponse.results:type_name -> strata.txcoord.v1.DecideResult
+	0,  // 5: strata.txcoord.v1.TxRecord.decision:type_name -> strata.txcoord.v1.Decision
+	11, // 6: strata.txcoord.v1.StatusResponse.records:type_name -> strata.txcoord.v1.TxRecord
+	11, // 7: strata.txcoord.v1.ListResponse.records:type_name -> strata.txcoord.v1.TxRecord
+	18, // 8: strata.txcoord.v1.ListGlobalResponse.globals:type_name -> strata.txcoord.v1.SeataGlobal
+	1,  // 9: strata.txcoord.v1.Internal.Propose:input_type -> strata.txcoord.v1.ProposeRequest
+	3,  // 10: strata.txcoord.v1.Decisions.Begin:input_type -> strata.txcoord.v1.BeginRequest
+	5,  // 11: strata.txcoord.v1.Decisions.Decide:input_type -> strata.txcoord.v1.DecideRequest
+	7,  // 12: strata.txcoord.v1.Decisions.DecideBatch:input_type -> strata.txcoord.v1.DecideBatchRequest
+	10, // 13: strata.txcoord.v1.Decisions.Status:input_type -> strata.txcoord.v1.StatusRequest
+	13, // 14: strata.txcoord.v1.Decisions.Complete:input_type -> strata.txcoord.v1.CompleteRequest
+	15, // 15: strata.txcoord.v1.Decisions.List:input_type -> strata.txcoord.v1.ListRequest
+	17, // 16: strata.txcoord.v1.SeataAdmin.ListGlobal:input_type -> strata.txcoord.v1.ListGlobalRequest
+	2,  // 17: strata.txcoord.v1.Internal.Propose:output_type -> strata.txcoord.v1.ProposeResponse
+	4,  // 18: strata.txcoord.v1.Decisions.Begin:output_type -> strata.txcoord.v1.BeginResponse
+	6,  // 19: strata.txcoord.v1.Decisions.Decide:output_type -> strata.txcoord.v1.DecideResponse
+	9,  // 20: strata.txcoord.v1.Decisions.DecideBatch:output_type -> strata.txcoord.v1.DecideBatchResponse
+	12, // 21: strata.txcoord.v1.Decisions.Status:output_type -> strata.txcoord.v1.StatusResponse
+	14, // 22: strata.txcoord.v1.Decisions.Complete:output_type -> strata.txcoord.v1.CompleteResponse
+	16, // 23: strata.txcoord.v1.Decisions.List:output_type -> strata.txcoord.v1.ListResponse
+	19, // 24: strata.txcoord.v1.SeataAdmin.ListGlobal:output_type -> strata.txcoord.v1.ListGlobalResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_txcoord_proto_init() }
@@ -1115,7 +1293,7 @@ func file_txcoord_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_txcoord_proto_rawDesc), len(file_txcoord_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -136,11 +136,12 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Decisions_Begin_FullMethodName    = "/strata.txcoord.v1.Decisions/Begin"
-	Decisions_Decide_FullMethodName   = "/strata.txcoord.v1.Decisions/Decide"
-	Decisions_Status_FullMethodName   = "/strata.txcoord.v1.Decisions/Status"
-	Decisions_Complete_FullMethodName = "/strata.txcoord.v1.Decisions/Complete"
-	Decisions_List_FullMethodName     = "/strata.txcoord.v1.Decisions/List"
+	Decisions_Begin_FullMethodName       = "/strata.txcoord.v1.Decisions/Begin"
+	Decisions_Decide_FullMethodName      = "/strata.txcoord.v1.Decisions/Decide"
+	Decisions_DecideBatch_FullMethodName = "/strata.txcoord.v1.Decisions/DecideBatch"
+	Decisions_Status_FullMethodName      = "/strata.txcoord.v1.Decisions/Status"
+	Decisions_Complete_FullMethodName    = "/strata.txcoord.v1.Decisions/Complete"
+	Decisions_List_FullMethodName        = "/strata.txcoord.v1.Decisions/List"
 )
 
 // DecisionsClient is the client API for Decisions service.
@@ -160,6 +161,10 @@ type DecisionsClient interface {
 	// the first decision wins. The answer is the decision in force; accepted
 	// is false when an earlier, different decision won.
 	Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error)
+	// DecideBatch is Decide for several transactions in one call (a proxy's
+	// decisions that are due together): they share the node's Raft entries,
+	// and each gets its own answer, or its own refusal in error.
+	DecideBatch(ctx context.Context, in *DecideBatchRequest, opts ...grpc.CallOption) (*DecideBatchResponse, error)
 	// Status returns the recorded decision of each transaction (UNKNOWN when
 	// none is recorded: never decided, or an abort already forgotten).
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
@@ -192,6 +197,16 @@ func (c *decisionsClient) Decide(ctx context.Context, in *DecideRequest, opts ..
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DecideResponse)
 	err := c.cc.Invoke(ctx, Decisions_Decide_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *decisionsClient) DecideBatch(ctx context.Context, in *DecideBatchRequest, opts ...grpc.CallOption) (*DecideBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideBatchResponse)
+	err := c.cc.Invoke(ctx, Decisions_DecideBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +260,10 @@ type DecisionsServer interface {
 	// the first decision wins. The answer is the decision in force; accepted
 	// is false when an earlier, different decision won.
 	Decide(context.Context, *DecideRequest) (*DecideResponse, error)
+	// DecideBatch is Decide for several transactions in one call (a proxy's
+	// decisions that are due together): they share the node's Raft entries,
+	// and each gets its own answer, or its own refusal in error.
+	DecideBatch(context.Context, *DecideBatchRequest) (*DecideBatchResponse, error)
 	// Status returns the recorded decision of each transaction (UNKNOWN when
 	// none is recorded: never decided, or an abort already forgotten).
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
@@ -268,6 +287,9 @@ func (UnimplementedDecisionsServer) Begin(context.Context, *BeginRequest) (*Begi
 }
 func (UnimplementedDecisionsServer) Decide(context.Context, *DecideRequest) (*DecideResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
+}
+func (UnimplementedDecisionsServer) DecideBatch(context.Context, *DecideBatchRequest) (*DecideBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideBatch not implemented")
 }
 func (UnimplementedDecisionsServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
@@ -331,6 +353,24 @@ func _Decisions_Decide_Handler(srv interface{}, ctx context.Context, dec func(in
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DecisionsServer).Decide(ctx, req.(*DecideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Decisions_DecideBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DecisionsServer).DecideBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Decisions_DecideBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DecisionsServer).DecideBatch(ctx, req.(*DecideBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -403,6 +443,10 @@ var Decisions_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Decide",
 			Handler:    _Decisions_Decide_Handler,
+		},
+		{
+			MethodName: "DecideBatch",
+			Handler:    _Decisions_DecideBatch_Handler,
 		},
 		{
 			MethodName: "Status",
