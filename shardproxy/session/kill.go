@@ -133,8 +133,11 @@ func (k *killState) round(ctx context.Context, log *slog.Logger) {
 // The session's own goroutine then rolls its transaction back and gives its
 // connections up (as for any client that disconnects).
 func (s *Session) KillConnection(ctx context.Context, log *slog.Logger) {
-	s.KillQuery(ctx, log)
+	// The client connection closes first: closed after, the statement's
+	// 1317 could reach the client before the close (a CI run saw it),
+	// where MariaDB's client of a killed connection sees it lost.
 	if s.Conn != nil {
 		s.Conn.Close()
 	}
+	s.KillQuery(ctx, log)
 }
