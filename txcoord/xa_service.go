@@ -227,20 +227,11 @@ func (x *XA) submit(ctx context.Context, r *batchReq) (batchResp, error) {
 // Decide records d through the batcher and returns the decision in force
 // (d's, or the one that won before it) and whether d was accepted.
 func (x *XA) Decide(ctx context.Context, d TxRecord) (Decision, bool, error) {
-	if err := checkDecide(d); err != nil {
-		return Unknown, false, err
-	}
-	start := time.Now()
-	resp, err := x.submit(ctx, &batchReq{decide: &d})
+	outs, err := x.DecideMany(ctx, []TxRecord{d})
 	if err != nil {
 		return Unknown, false, err
 	}
-	if resp.refusal != "" && resp.decision == Unknown {
-		return Unknown, false, fmt.Errorf("%w: %s", errInvalid, resp.refusal)
-	}
-	accepted := resp.decision == d.Decision
-	x.metrics.decide(d.Decision, accepted, time.Since(start))
-	return resp.decision, accepted, nil
+	return outs[0].Decision, outs[0].Accepted, outs[0].Err
 }
 
 // DecideOutcome is one decision's answer in DecideMany.

@@ -405,15 +405,7 @@ const stmtSavepoint = "strata_stmt"
 
 // stmtGuarded: the queries are one statement's, more than one, and write.
 func stmtGuarded(qs []engine.ShardQuery) bool {
-	if len(qs) < 2 {
-		return false
-	}
-	for _, q := range qs {
-		if !q.Read {
-			return true
-		}
-	}
-	return false
+	return len(qs) > 1 && !allReads(qs)
 }
 
 func joinSQL(a, b string) string {
@@ -683,19 +675,7 @@ func (s *Session) releaseBranches(err error) {
 
 // needsAtomic: an autocommit statement that writes to more than one shard.
 func needsAtomic(qs []engine.ShardQuery) bool {
-	write := false
-	for _, q := range qs {
-		write = write || !q.Read
-	}
-	if !write {
-		return false
-	}
-	for _, q := range qs[1:] {
-		if q.Shard != qs[0].Shard {
-			return true
-		}
-	}
-	return false
+	return !allReads(qs) && !oneShard(qs)
 }
 
 // executeAtomic runs an autocommit statement that writes to several
