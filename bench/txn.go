@@ -38,7 +38,8 @@ import (
 // a node about a fifth of its CPU per decision here; 0: Go's default),
 // proxy_procs (the proxy's GOMAXPROCS, default Go's), profile (a
 // directory: CPU profiles of the proxy and the coordinator's leader over
-// each bank variant's run). Its CPU µs/op is what the whole
+// each bank variant's run), deadlock_check_ms (the proxy's
+// transactions.deadlock_check; 0 turns it off). Its CPU µs/op is what the whole
 // stack spent per transfer (the proxy, every coordinator node, both
 // MariaDB servers and this load client); each run also logs that CPU by
 // process and the statements each shard ran per transfer.
@@ -84,6 +85,11 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 	body := shardsYAML(topo) + fmt.Sprintf(
 		"databases:\n  bank: {sharded: true, tables: %s}\n  single: {sharded: true, transaction_mode: single, tables: %s}\ntransactions:\n  coordinator: [%s]\n",
 		tables, tables, strings.Join(g.GRPCAddrs(), ", "))
+	if ms, ok := e.Params["deadlock_check_ms"]; ok {
+		// 0: without the proxy's check, a deadlock across shards lasts
+		// innodb_lock_wait_timeout (the transfers retry its 1205).
+		body += fmt.Sprintf("  deadlock_check: %sms\n", ms)
+	}
 	if admin != "" {
 		body += "admin_listen: " + admin + "\n"
 	}
@@ -172,6 +178,7 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 				}()
 			}
 			before := pr.snapshot(ctx)
+			var deadlocks, timeouts atomic.Int64
 			r := perOp(ctx, sessions, d, "transfers/s", func(ctx context.Context) error {
 				r := rand.New(rand.NewPCG(uint64(seq.Add(1)), 1))
 				from, to := byShard[0], byShard[1]
@@ -193,8 +200,14 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 					if err == nil || try > 20 || !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
 						return err
 					}
+					if me.Number == 1213 {
+						deadlocks.Add(1)
+					} else {
+						timeouts.Add(1)
+					}
 				}
 			})
+			e.Logger.Info("txn: transfers retried", "variant", name, "deadlock_1213", deadlocks.Load(), "lock_wait_timeout_1205", timeouts.Load())
 			r.CPUus = pr.report(ctx, name, before, r.Rate*d.Seconds())
 			return r, nil
 		}
@@ -249,7 +262,8 @@ type probeShard struct {
 // in ms) and deadlocks it met.
 var probeCounters = []string{"Questions", "Com_begin", "Com_commit", "Com_rollback", "Com_update", "Com_insert",
 	"Com_xa_start", "Com_xa_end", "Com_xa_prepare", "Com_xa_commit", "Com_xa_rollback",
-	"Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_deadlocks"}
+	"Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_deadlocks",
+	"Innodb_os_log_fsyncs", "Innodb_data_fsyncs", "Binlog_group_commits"}
 
 type probeSnap struct {
 	at     time.Time

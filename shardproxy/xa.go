@@ -58,8 +58,14 @@ func (s *Server) startXA(o Options) (*session.XA, error) {
 	}
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); r.Run(ctx) }()
+	txs := session.NewTransactions()
+	if t.DeadlockCheck > 0 {
+		d := &session.Deadlocks{Transactions: txs, Wait: t.DeadlockCheck, Metrics: m, Logger: s.log}
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); d.Run(ctx) }()
+	}
 	s.xa = p
-	return &session.XA{Committer: p.committer, IDs: c, Transactions: session.NewTransactions(), Resolver: r, Coordinator: c, Metrics: m}, nil
+	return &session.XA{Committer: p.committer, IDs: c, Transactions: txs, Resolver: r, Coordinator: c, Metrics: m}, nil
 }
 
 // stopXA stops the resolver and the committer's completion reports.

@@ -41,11 +41,20 @@ type Transactions struct {
 	// it back (presumed abort). It must be well above the time a commit
 	// takes from PREPARE to the decision. Default 30s.
 	AbandonAfter time.Duration `yaml:"abandon_after"`
+	// DeadlockCheck is how long a statement of a cross-shard transaction
+	// may wait for a lock before the proxy looks for a deadlock across
+	// shards (each shard's server sees only its own part of such a cycle
+	// and would wait out innodb_lock_wait_timeout), and how often it looks
+	// again (every half of it) while one waits. 0 turns the check off.
+	// Default 200ms: a server finds its own deadlocks at once, and a cycle
+	// across shards holds every transaction queued behind its rows until it
+	// is broken.
+	DeadlockCheck time.Duration `yaml:"deadlock_check"`
 }
 
 // DefaultTransactions is Transactions' defaults: no coordinator.
 func DefaultTransactions() Transactions {
-	return Transactions{DecisionTimeout: 10 * time.Second, ResolveInterval: 10 * time.Second, AbandonAfter: 30 * time.Second}
+	return Transactions{DecisionTimeout: 10 * time.Second, ResolveInterval: 10 * time.Second, AbandonAfter: 30 * time.Second, DeadlockCheck: 200 * time.Millisecond}
 }
 
 // Enabled reports whether a coordinator is configured.
@@ -76,6 +85,10 @@ func (c *Config) validateTransactions() error {
 		return f("resolve_interval", "must be positive, e.g. 10s")
 	case t.AbandonAfter < time.Second:
 		return f("abandon_after", "%v is below 1s: a slow commit would be aborted under it", t.AbandonAfter)
+	case t.DeadlockCheck < 0:
+		return f("deadlock_check", "must not be negative (0 turns the check off), e.g. 1s")
+	case t.DeadlockCheck > 0 && t.DeadlockCheck < 10*time.Millisecond:
+		return f("deadlock_check", "%v is below 10ms: every lock wait would cost each shard a look at its lock waits", t.DeadlockCheck)
 	}
 	for name, d := range c.Databases {
 		if d == nil {

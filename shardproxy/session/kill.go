@@ -38,6 +38,10 @@ type killState struct {
 	// killed is set (under Session.curMu) by KILL QUERY while a statement
 	// runs, and cleared when one starts or ends.
 	killed atomic.Bool
+	// deadlock is set (under mu) by the deadlock check when it stops the
+	// statement's lock wait to break a cycle across shards, and cleared
+	// when a statement starts or ends (deadlock.go).
+	deadlock atomic.Bool
 	// seq counts the statements started, so that the killer knows when
 	// the one it killed has ended.
 	seq   atomic.Uint64

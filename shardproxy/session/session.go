@@ -164,6 +164,9 @@ func (s *Session) Running(sql string, at time.Time) {
 	if s.kill.killed.Load() {
 		s.kill.killed.Store(false)
 	}
+	if s.kill.deadlock.Load() {
+		s.kill.deadlock.Store(false)
+	}
 	if sql == "" && cap(s.cur) > 64<<10 {
 		s.cur = nil // a huge statement's copy is not kept
 	}

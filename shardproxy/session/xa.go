@@ -79,6 +79,10 @@ type TxInfo struct {
 	Shards  []string
 	State   string // "active", "committing", "rolling back"
 	Started time.Time
+	// sess and conns: the session and the server connections the
+	// transaction works on, for the deadlock check (deadlock.go).
+	sess  *Session
+	conns []*backend.Conn
 }
 
 // NewTransactions makes an empty set.
@@ -356,6 +360,13 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 			m.Observe(start, err)
 		}
 		if err != nil {
+			if s.kill.deadlock.Load() {
+				// The deadlock check chose this transaction to break a
+				// cycle of lock waits across shards (deadlock.go): it is
+				// rolled back whole, as MariaDB does with a deadlock's
+				// victim.
+				return s.abandonDeadlocked()
+			}
 			if conn.Broken() {
 				s.TxLost = sqlerror.NewSQLErrorf(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState,
 					"the transaction's branch on shard %s was lost (%v): ROLLBACK and retry it", q.Shard, mysqlerr.From(err).Message)
@@ -518,7 +529,7 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 		pre = s.TxNext + ";" + pre
 	}
 	if twopc {
-		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: "active"})
+		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: "active", sess: s, conns: s.txConns()})
 	}
 	return conn, pre, nil
 }
@@ -532,6 +543,18 @@ func beginsReadOnly(begin string) bool {
 func plainFirstErr(shard string) error {
 	return sqlerror.NewSQLErrorf(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
 		"the transaction began as a plain transaction on shard %s (START TRANSACTION with options, or no coordinator answered) and cannot write once it spans shards: begin it with BEGIN", shard)
+}
+
+// txConns: the transaction's connections, its first shard's first.
+func (s *Session) txConns() []*backend.Conn {
+	out := make([]*backend.Conn, 0, 1+len(s.Branches))
+	if s.Tx != nil {
+		out = append(out, s.Tx)
+	}
+	for _, b := range s.Branches {
+		out = append(out, b.Conn)
+	}
+	return out
 }
 
 func (s *Session) txShards() []string {
@@ -581,7 +604,7 @@ func (s *Session) endSpanning(commit bool) error {
 		if !commit {
 			state = "rolling back"
 		}
-		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: state})
+		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: state, sess: s, conns: s.txConns()})
 	}
 
 	var err error
@@ -736,6 +759,14 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		}
 		res[k] = opened{conn: conn, t: t}
 	}
+	var conns []*backend.Conn
+	for _, o := range res {
+		if o.conn != nil {
+			conns = append(conns, o.conn)
+		}
+	}
+	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: "active", sess: s, conns: conns})
+	defer s.sh.XA.Transactions.remove(id)
 	var wg sync.WaitGroup
 	run := func(k int) {
 		shard, conn := order[k], res[k].conn
@@ -770,8 +801,7 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	if firstErr != nil || slices.ContainsFunc(res, func(o opened) bool { return o.err != nil }) {
 		state = "rolling back"
 	}
-	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: state})
-	defer s.sh.XA.Transactions.remove(id)
+	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: state, sess: s, conns: conns})
 	var branches []xa.Branch
 	for k, o := range res {
 		if o.err != nil && firstErr == nil {
@@ -780,6 +810,11 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		if o.conn != nil {
 			branches = append(branches, xa.Branch{Shard: order[k], Conn: xa.BackendConn{C: o.conn, State: s.State, Timeout: s.sh.QueryTimeout}, Wrote: o.wrote})
 		}
+	}
+	if firstErr != nil && s.kill.deadlock.Load() {
+		// A deadlock across shards, broken by rolling this statement back
+		// (deadlock.go).
+		firstErr = ErrDeadlock()
 	}
 	if firstErr != nil {
 		s.sh.XA.Committer.Rollback(ctx, id, branches)

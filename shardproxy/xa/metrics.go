@@ -5,10 +5,10 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the proxy's cross-shard transaction metrics, shared by its
 // committer and resolver.
 type Metrics struct {
-	commits, onePhase, aborts, rollbacks, unknown prometheus.Counter
-	resolved, upgrades, early                     *prometheus.CounterVec
-	inDoubt                                       prometheus.Gauge
-	decision, commitLatency                       prometheus.Histogram
+	commits, onePhase, aborts, rollbacks, unknown, deadlocks prometheus.Counter
+	resolved, upgrades, early                                *prometheus.CounterVec
+	inDoubt                                                  prometheus.Gauge
+	decision, commitLatency                                  prometheus.Histogram
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: none).
@@ -23,6 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		aborts:    c("strata_xa_aborts_total", "Two-phase commits that failed before the decision and were rolled back."),
 		rollbacks: c("strata_xa_rollbacks_total", "Distributed transactions rolled back by the client (ROLLBACK or a disconnect)."),
 		unknown:   c("strata_xa_unknown_outcomes_total", "Commits whose decision could not be confirmed; recovery finished them."),
+		deadlocks: c("strata_xa_deadlocks_total", "Deadlocks across shards the proxy broke by rolling back one transaction (1213 to its client)."),
 		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_xa_resolved_branches_total",
 			Help: "Prepared branches the resolver finished, by action (commit, rollback, presumed_abort).",
@@ -47,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.resolved, m.upgrades, m.early, m.inDoubt, m.decision, m.commitLatency)
+		reg.MustRegister(m.commits, m.onePhase, m.aborts, m.rollbacks, m.unknown, m.deadlocks, m.resolved, m.upgrades, m.early, m.inDoubt, m.decision, m.commitLatency)
 	}
 	return m
 }
@@ -75,5 +76,13 @@ func (m *Metrics) Early(spanned bool) {
 		m.early.WithLabelValues("spanned").Inc()
 	} else {
 		m.early.WithLabelValues("one_shard").Inc()
+	}
+}
+
+// Deadlock counts a deadlock across shards broken by rolling back one
+// transaction.
+func (m *Metrics) Deadlock() {
+	if m != nil {
+		m.deadlocks.Inc()
 	}
 }

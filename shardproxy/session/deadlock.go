@@ -1,0 +1,192 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+
+	"github.com/strata-db/strata/shardproxy/backend"
+	"github.com/strata-db/strata/shardproxy/xa"
+)
+
+// The deadlock check breaks cycles of lock waits that run through more
+// than one shard (see xa.Victims), which no shard's server can see. While
+// a statement of a distributed transaction has waited Wait or more, it
+// reads the lock waits of the servers the waiting transactions work on,
+// names each server connection by the transaction it works for, and, for
+// each cycle through two servers or more, stops the lock wait of the
+// youngest transaction of the cycle with KILL QUERY. That transaction is
+// rolled back on every shard and its client gets 1213 (Deadlock found when
+// trying to get lock), as from one server's own deadlock detection; the
+// others go on. A cycle through transactions of two proxies is not seen by
+// either (each knows only its own transactions' connections): such a
+// cycle ends when innodb_lock_wait_timeout does.
+
+// ErrDeadlock is MariaDB's answer to a deadlock's victim.
+func ErrDeadlock() error {
+	return sqlerror.NewSQLError(sqlerror.ERLockDeadlock, "40001", "Deadlock found when trying to get lock; try restarting transaction")
+}
+
+// Deadlocks runs the deadlock check over the distributed transactions in
+// flight on the proxy.
+type Deadlocks struct {
+	Transactions *Transactions
+	// Wait is how long a statement waits before the check looks; it then
+	// looks every Wait/2 while one waits.
+	Wait    time.Duration
+	Metrics *xa.Metrics
+	Logger  *slog.Logger
+}
+
+// Run checks until ctx ends.
+func (d *Deadlocks) Run(ctx context.Context) {
+	t := time.NewTicker(d.Wait / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.Check(ctx)
+		}
+	}
+}
+
+type waiting struct {
+	info TxInfo
+	seq  uint64
+}
+
+// Check looks once: it returns the transactions it rolled back.
+func (d *Deadlocks) Check(ctx context.Context) []uint64 {
+	now := time.Now()
+	txs := d.Transactions.forCheck()
+	byTx := make(map[uint64]waiting, len(txs))
+	var pools []*backend.Pool
+	for _, info := range txs {
+		seq, since, running := info.sess.statementSince()
+		byTx[info.ID] = waiting{info: info, seq: seq}
+		if !running || now.Sub(since) < d.Wait {
+			continue
+		}
+		for _, c := range info.conns {
+			if !slices.Contains(pools, c.Pool()) {
+				pools = append(pools, c.Pool())
+			}
+		}
+	}
+	if len(pools) == 0 {
+		return nil // nothing waits long
+	}
+	type connKey struct {
+		pool *backend.Pool
+		id   uint32
+	}
+	owner := map[connKey]uint64{}
+	for _, info := range txs {
+		for _, c := range info.conns {
+			owner[connKey{c.Pool(), c.ID()}] = info.ID
+		}
+	}
+	party := func(p *backend.Pool, id uint32) xa.Party[*backend.Pool] {
+		return xa.Party[*backend.Pool]{Server: p, Conn: id, Tx: owner[connKey{p, id}]}
+	}
+	var waits []xa.Wait[*backend.Pool]
+	for _, p := range pools {
+		lw, err := p.LockWaits(ctx)
+		if err != nil {
+			if ctx.Err() == nil && d.Logger != nil {
+				d.Logger.Warn("shardproxy: deadlock check: cannot read a server's lock waits (the backend user needs the PROCESS privilege)", "server", p.String(), "err", err)
+			}
+			continue
+		}
+		for _, w := range lw {
+			waits = append(waits, xa.Wait[*backend.Pool]{Waiter: party(p, w.Waiter), Holder: party(p, w.Holder)})
+		}
+	}
+	var broken []uint64
+	for _, v := range xa.Victims(waits) {
+		w, ok := byTx[v]
+		if !ok {
+			continue
+		}
+		stop := map[*backend.Pool][]uint32{}
+		for _, x := range waits {
+			if x.Waiter.Tx == v {
+				stop[x.Waiter.Server] = append(stop[x.Waiter.Server], x.Waiter.Conn)
+			}
+		}
+		if !w.info.sess.stopDeadlocked(ctx, w.seq, stop, d.Logger) {
+			continue // its statement ended meanwhile
+		}
+		broken = append(broken, v)
+		d.Metrics.Deadlock()
+		if d.Logger != nil {
+			d.Logger.Warn("shardproxy: deadlock across shards: rolled back the youngest transaction of the cycle", "tx", v, "conn", w.info.Session, "shards", w.info.Shards)
+		}
+	}
+	return broken
+}
+
+// forCheck lists the transactions in flight with their sessions.
+func (t *Transactions) forCheck() []TxInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]TxInfo, 0, len(t.txs))
+	for _, i := range t.txs {
+		if i.sess != nil {
+			out = append(out, *i)
+		}
+	}
+	return out
+}
+
+// statementSince reports, from another goroutine, whether the session runs
+// a statement, since when, and the statement's sequence number.
+func (s *Session) statementSince() (seq uint64, since time.Time, running bool) {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	return s.kill.seq.Load(), s.curAt, len(s.cur) > 0
+}
+
+// stopDeadlocked stops the lock waits of the session's statement on the
+// given connections, if it still runs statement seq there: that statement
+// then fails and the session rolls its transaction back with 1213
+// (executeSpanning, executeAtomic). The connections are tracked by the
+// statement, under the lock Untrack takes, so the KILL reaches none that
+// went back to the pool.
+func (s *Session) stopDeadlocked(ctx context.Context, seq uint64, stop map[*backend.Pool][]uint32, log *slog.Logger) bool {
+	k := &s.kill
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.seq.Load() != seq {
+		return false
+	}
+	hit := false
+	for _, c := range k.conns {
+		if !slices.Contains(stop[c.Pool()], c.ID()) {
+			continue
+		}
+		// Set before the KILL lands: the statement's error must be read as
+		// the deadlock's.
+		k.deadlock.Store(true)
+		hit = true
+		if err := c.Pool().KillQuery(ctx, c.ID()); err != nil && log != nil {
+			log.Warn("shardproxy: deadlock check: KILL QUERY on a backend failed", "err", err)
+		}
+	}
+	return hit
+}
+
+// abandonDeadlocked rolls the transaction back whole after the deadlock
+// check stopped one of its statements (the server rolled back only that
+// statement), as ROLLBACK would: the session's reserved connections, and
+// what they hold, stay.
+func (s *Session) abandonDeadlocked() error {
+	_ = s.endSpanning(false)
+	s.ExplicitTx = false
+	return ErrDeadlock()
+}
