@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -179,6 +180,7 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 			}
 			before := pr.snapshot(ctx)
 			var deadlocks, timeouts atomic.Int64
+			var failed sync.Map // an error's text → *atomic.Int64: transfers that failed with it
 			r := perOp(ctx, sessions, d, "transfers/s", func(ctx context.Context) error {
 				r := rand.New(rand.NewPCG(uint64(seq.Add(1)), 1))
 				from, to := byShard[0], byShard[1]
@@ -198,6 +200,10 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 					err := transfer(ctx, dbs[db], seq.Add(1), a, c)
 					var me *mysql.MySQLError
 					if err == nil || try > 20 || !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
+						if err != nil && ctx.Err() == nil {
+							n, _ := failed.LoadOrStore(err.Error(), new(atomic.Int64))
+							n.(*atomic.Int64).Add(1)
+						}
 						return err
 					}
 					if me.Number == 1213 {
@@ -208,6 +214,10 @@ func (txnBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), e
 				}
 			})
 			e.Logger.Info("txn: transfers retried", "variant", name, "deadlock_1213", deadlocks.Load(), "lock_wait_timeout_1205", timeouts.Load())
+			failed.Range(func(k, v any) bool {
+				e.Logger.Warn("txn: transfers failed", "variant", name, "count", v.(*atomic.Int64).Load(), "err", k)
+				return true
+			})
 			r.CPUus = pr.report(ctx, name, before, r.Rate*d.Seconds())
 			return r, nil
 		}

@@ -2,7 +2,9 @@
 // XID format (XID), the two-phase committer (Committer) that finishes a
 // transaction's XA branches, and the resolver (Resolver) that finds the
 // prepared branches a crash or a failover left behind and finishes them
-// as the coordinator's recorded decision says.
+// as the coordinator's recorded decision says; and which transactions to
+// roll back to break a deadlock across shards (Victims), which no shard's
+// server can see.
 //
 // An XID names the coordinator's transaction id in its gtrid (decimal),
 // the shard in its bqual, and carries FormatID, so `XA RECOVER` on a
