@@ -159,6 +159,34 @@ func TestCrossShardImplicitCommit(t *testing.T) {
 	)...)
 }
 
+// TestCrossShardReadWrite: START TRANSACTION READ WRITE begins a
+// transaction that can span shards and write on its first shard after it
+// has (it got 1235, as a START TRANSACTION with options), also over a
+// session whose transactions are read only by default.
+func TestCrossShardReadWrite(t *testing.T) {
+	p := xsPair(t)
+	p.same(t, "direct_demo", "demo", xsScript(
+		"START TRANSACTION READ WRITE",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"UPDATE xs SET v = v + 1 WHERE id = {b}",
+		"UPDATE xs SET v = v + 1 WHERE id = {a}",
+		"SELECT @@in_transaction",
+		"COMMIT",
+		"SELECT id, v FROM xs ORDER BY id",
+		"SET SESSION TRANSACTION READ ONLY",
+		"START TRANSACTION READ WRITE",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"UPDATE xs SET v = v + 10 WHERE id = {a}",
+		"UPDATE xs SET v = v + 10 WHERE id = {b}",
+		"COMMIT",
+		"START TRANSACTION",
+		"UPDATE xs SET v = v + 100 WHERE id = {a}",
+		"ROLLBACK",
+		"SET SESSION TRANSACTION READ WRITE",
+		"SELECT id, v FROM xs ORDER BY id",
+	)...)
+}
+
 // TestCrossShardStatementAtomic: a statement of a distributed transaction
 // that fails on one shard leaves nothing of its other shards' parts (a
 // scatter UPDATE out of range on one shard, a multi-row INSERT with a

@@ -155,7 +155,7 @@ func (s *Session) firstBegin(ctx context.Context, shard string) string {
 	if s.spanned {
 		if id, err := s.sh.XA.IDs.NextTxID(ctx); err == nil {
 			s.XID, s.TxXA, s.early = id, true, true
-			return xa.XID{TxID: id, Shard: shard}.Start() + rest
+			return xaAccess(s.TxBegin) + xa.XID{TxID: id, Shard: shard}.Start() + rest
 		}
 	}
 	s.replayOn, s.replayRest = true, rest
@@ -258,7 +258,7 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 	}
 	// One round trip: the plain transaction ends and the branch begins
 	// with the first statement run again.
-	pre := xa.XID{TxID: s.XID, Shard: shard}.Start() + s.replayRest
+	pre := xaAccess(s.TxBegin) + xa.XID{TxID: s.XID, Shard: shard}.Start() + s.replayRest
 	if s.TxNext != "" {
 		pre = s.TxNext + ";" + pre
 	}
@@ -299,10 +299,11 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 }
 
 // plainBegin reports whether begin is BEGIN or START TRANSACTION without
-// options (perhaps followed by SAVEPOINTs, ";"-separated) and returns what
-// follows it.
+// options but READ WRITE (perhaps followed by SAVEPOINTs, ";"-separated),
+// what an XA branch can begin as (with xaAccess), and returns what follows
+// it.
 func plainBegin(begin string) (string, bool) {
-	for _, p := range []string{"begin", "start transaction"} {
+	for _, p := range []string{"begin", "start transaction read write", "start transaction"} {
 		if len(begin) >= len(p) && strings.EqualFold(begin[:len(p)], p) {
 			rest := begin[len(p):]
 			if rest == "" || rest[0] == ';' {
@@ -519,11 +520,8 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 	if twopc {
 		pre = xa.XID{TxID: s.XID, Shard: q.Shard}.Start()
 	}
-	if twopc && beginsReadOnly(begin) {
-		// XA START takes no options: the access mode START TRANSACTION
-		// READ ONLY gave the first shard is the branch's by SET
-		// TRANSACTION, or a write reaching this shard would succeed.
-		pre = "SET TRANSACTION READ ONLY;" + pre
+	if twopc {
+		pre = xaAccess(begin) + pre
 	}
 	if s.TxNext != "" {
 		pre = s.TxNext + ";" + pre
@@ -532,6 +530,22 @@ func (s *Session) branchFor(ctx context.Context, q engine.ShardQuery, mode strin
 		s.sh.XA.Transactions.set(TxInfo{ID: s.XID, Session: s.ID, Shards: s.txShards(), State: "active", sess: s, conns: s.txConns()})
 	}
 	return conn, pre, nil
+}
+
+// xaAccess is what gives an XA branch the access mode the client's START
+// TRANSACTION (begin, as vitess prints it) asked for: XA START takes no
+// options, so a SET TRANSACTION before it. READ ONLY must hold on every
+// branch (or a write reaching another shard would succeed); READ WRITE
+// overrides a session's transaction_read_only = 1, as on the first shard.
+func xaAccess(begin string) string {
+	begin, _, _ = strings.Cut(begin, ";")
+	switch b := strings.ToLower(begin); {
+	case strings.Contains(b, "read only"):
+		return "SET TRANSACTION READ ONLY;"
+	case strings.Contains(b, "read write"):
+		return "SET TRANSACTION READ WRITE;"
+	}
+	return ""
 }
 
 // beginsReadOnly: begin (the client's START TRANSACTION, as vitess
