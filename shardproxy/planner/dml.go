@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -413,9 +414,19 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 		shard   string
 		placed  []string
 	)
+	drop, _ := ddl.(*sqlparser.DropTable)
+	undeclared := 0
 	for _, n := range names {
 		_, _, t, err := pl.resolveTable(n)
 		if err != nil {
+			var se *sqlerror.SQLError
+			if drop != nil && drop.IfExists && errors.As(err, &se) && se.Number() == sqlerror.ERNoSuchTable {
+				// DROP TABLE IF EXISTS of a table the proxy does not know:
+				// where the statement runs, the server answers it with a
+				// note (1051), as it would any table that does not exist.
+				undeclared++
+				continue
+			}
 			return nil, err
 		}
 		switch t.Kind {
@@ -433,6 +444,11 @@ func (pl *planner) planDDL(ddl sqlparser.DDLStatement) (engine.Primitive, error)
 	}
 	if all && shard != "" {
 		return nil, unsupported("DDL over tables placed differently: %s", strings.Join(placed, ", "))
+	}
+	if undeclared == len(names) {
+		// Nothing the proxy knows: every shard answers, each with its
+		// notes (the same notes, which the warnings fold into one set).
+		all = true
 	}
 	sub, ddl, err := pl.subDDL(ddl, names)
 	if err != nil {
