@@ -39,6 +39,10 @@ type Deadlocks struct {
 	Wait    time.Duration
 	Metrics *xa.Metrics
 	Logger  *slog.Logger
+
+	// warned: when a server's lock waits could last not be read and it
+	// was logged (once a minute each, not every check).
+	warned map[*backend.Pool]time.Time
 }
 
 // Run checks until ctx ends.
@@ -60,7 +64,8 @@ type waiting struct {
 	seq  uint64
 }
 
-// Check looks once: it returns the transactions it rolled back.
+// Check looks once: it returns the transactions it rolled back. Checks
+// run one at a time (Run's goroutine).
 func (d *Deadlocks) Check(ctx context.Context) []uint64 {
 	now := time.Now()
 	txs := d.Transactions.forCheck()
@@ -98,7 +103,11 @@ func (d *Deadlocks) Check(ctx context.Context) []uint64 {
 	for _, p := range pools {
 		lw, err := p.LockWaits(ctx)
 		if err != nil {
-			if ctx.Err() == nil && d.Logger != nil {
+			if d.warned == nil {
+				d.warned = map[*backend.Pool]time.Time{}
+			}
+			if ctx.Err() == nil && d.Logger != nil && now.Sub(d.warned[p]) >= time.Minute {
+				d.warned[p] = now
 				d.Logger.Warn("shardproxy: deadlock check: cannot read a server's lock waits (the backend user needs the PROCESS privilege)", "server", p.String(), "err", err)
 			}
 			continue
