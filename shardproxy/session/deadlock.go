@@ -186,7 +186,22 @@ func (s *Session) stopDeadlocked(ctx context.Context, seq uint64, stop map[*back
 // statement), as ROLLBACK would: the session's reserved connections, and
 // what they hold, stay.
 func (s *Session) abandonDeadlocked() error {
-	_ = s.endSpanning(false)
-	s.ExplicitTx = false
+	s.rolledBack(nil)
 	return ErrDeadlock()
+}
+
+// rolledBack ends the transaction a server rolled back (on conn, which
+// answered a deadlock) or that the deadlock check chose (conn nil). An XA
+// branch is ended with XA ROLLBACK, not by dropping its connection: a
+// reserved connection, and the named locks and temporary tables on it,
+// stay, as on MariaDB after a deadlock.
+func (s *Session) rolledBack(conn *backend.Conn) {
+	if s.TxXA || len(s.Branches) > 0 {
+		s.serverRolledBack = conn
+		_ = s.endSpanning(false)
+		s.serverRolledBack = nil
+	} else {
+		s.ReleaseTx(nil)
+	}
+	s.ExplicitTx = false
 }
