@@ -429,3 +429,80 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		e.quiet()
 	})
 }
+
+// TestCrossShardDeadlockStaleView: InnoDB refreshes its information_schema
+// transaction tables only when nobody read them for 100ms, so while
+// anything else reads them often (a monitoring poll, another proxy's
+// check) the deadlock check reads an old view. Built from old waits and
+// today's owners of the connections (each session gets its own backend
+// connections back), that view showed a cycle that had ended as one
+// between two new transactions, one of which merely waited for the other:
+// the check must not roll back a transaction on a view it cannot trust.
+func TestCrossShardDeadlockStaleView(t *testing.T) {
+	e := newDLEnv(t, 2)
+	acct := func(shard string, i int) int { return e.ids[shard][i] }
+	const upd = "UPDATE accounts SET balance = balance + ? WHERE id = ?"
+	a, b := acct("s0", 0), acct("s1", 0)
+	c, d, x := acct("s0", 1), acct("s1", 1), acct("s1", 2)
+	s1, s2 := e.session(true), e.session(true)
+
+	// A cycle, left to innodb_lock_wait_timeout or broken by the check.
+	e.must(s1, "SET SESSION innodb_lock_wait_timeout = 3")
+	e.must(s2, "SET SESSION innodb_lock_wait_timeout = 3")
+	e.must(s1, "BEGIN")
+	e.must(s1, upd, -1, a)
+	e.must(s2, "BEGIN")
+	e.must(s2, upd, -1, b)
+	w1 := e.async(s1, upd, 1, b)
+	e.waitLocks("s1", 1)
+	w2 := e.async(s2, upd, 1, a)
+	e.waitLocks("s0", 1)
+	// From now on something reads the tables every 30ms: InnoDB's view of
+	// them stays this one, with the cycle.
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			for _, sh := range []string{"s0", "s1"} {
+				var n int
+				_ = e.direct[sh].QueryRowContext(e.ctx, "SELECT COUNT(*) FROM information_schema.innodb_lock_waits").Scan(&n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { close(stop); <-polled }()
+	for _, w := range []chan error{w1, w2} {
+		if err := recv(t, "a transaction of the cycle", w); err != nil && sqlErrNum(err) != 1213 && sqlErrNum(err) != 1205 {
+			t.Fatalf("a transaction of the cycle: %v", err)
+		}
+	}
+	e.must(s1, "ROLLBACK")
+	e.must(s2, "ROLLBACK")
+	e.must(s1, "SET SESSION innodb_lock_wait_timeout = 30")
+	e.must(s2, "SET SESSION innodb_lock_wait_timeout = 30")
+	before := e.p.metric("strata_xa_deadlocks_total")
+
+	// New transactions on the same connections: s2's waits for s1's, which
+	// waits for nothing. No cycle.
+	e.must(s1, "BEGIN")
+	e.must(s1, upd, -1, c)
+	e.must(s1, upd, -1, d)
+	e.must(s2, "BEGIN")
+	e.must(s2, upd, -1, x)
+	w := e.async(s2, upd, 1, c)
+	e.waitLocks("s0", 1)
+	time.Sleep(1500 * time.Millisecond) // several of the check's rounds
+	e.must(s1, "COMMIT")
+	if err := recv(t, "the waiting transaction", w); err != nil {
+		t.Fatalf("a transaction that only waited was rolled back as a deadlock's victim: %v", err)
+	}
+	e.must(s2, "COMMIT")
+	if got := e.p.metric("strata_xa_deadlocks_total"); got != before {
+		t.Errorf("strata_xa_deadlocks_total went from %v to %v with no cycle", before, got)
+	}
+}
