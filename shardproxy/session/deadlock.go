@@ -86,16 +86,21 @@ func (d *Deadlocks) Check(ctx context.Context) []uint64 {
 		pool *backend.Pool
 		id   uint32
 	}
-	owner := map[connKey]uint64{}
-	for _, info := range txs {
-		for _, c := range info.conns {
-			owner[connKey{c.Pool(), c.ID()}] = info.ID
+	owners := func(txs []TxInfo) map[connKey]uint64 {
+		m := map[connKey]uint64{}
+		for _, info := range txs {
+			for _, c := range info.conns {
+				m[connKey{c.Pool(), c.ID()}] = info.ID
+			}
 		}
+		return m
 	}
-	party := func(p *backend.Pool, id uint32) xa.Party[*backend.Pool] {
-		return xa.Party[*backend.Pool]{Server: p, Conn: id, Tx: owner[connKey{p, id}]}
+	owner := owners(txs)
+	type read struct {
+		pool *backend.Pool
+		lw   []backend.LockWait
 	}
-	var waits []xa.Wait[*backend.Pool]
+	var reads []read
 	for _, p := range pools {
 		lw, err := p.LockWaits(ctx)
 		switch {
@@ -111,8 +116,26 @@ func (d *Deadlocks) Check(ctx context.Context) []uint64 {
 			d.Logger.Warn("shardproxy: deadlock check: cannot read a server's lock waits (the backend user needs the PROCESS privilege)", "server", p.String(), "err", err)
 			continue
 		}
-		for _, w := range lw {
-			waits = append(waits, xa.Wait[*backend.Pool]{Waiter: party(p, w.Waiter), Holder: party(p, w.Holder)})
+		reads = append(reads, read{p, lw})
+	}
+	// A connection is named by a transaction only if it was that
+	// transaction's before and after its server's waits were read: one
+	// whose transaction ended meanwhile may serve another now (the pool
+	// gave it out again), and its waits, named by the old owner, would join
+	// those of two transactions into a cycle that is none.
+	after := owners(d.Transactions.forCheck())
+	for k, tx := range owner {
+		if after[k] != tx {
+			delete(owner, k)
+		}
+	}
+	party := func(p *backend.Pool, id uint32) xa.Party[*backend.Pool] {
+		return xa.Party[*backend.Pool]{Server: p, Conn: id, Tx: owner[connKey{p, id}]}
+	}
+	var waits []xa.Wait[*backend.Pool]
+	for _, r := range reads {
+		for _, w := range r.lw {
+			waits = append(waits, xa.Wait[*backend.Pool]{Waiter: party(r.pool, w.Waiter), Holder: party(r.pool, w.Holder)})
 		}
 	}
 	var broken []uint64

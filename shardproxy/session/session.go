@@ -760,6 +760,11 @@ func (s *Session) ReleaseTx(err error) {
 		// its connection rolls it back on the server.
 		s.Tx.MarkBroken()
 	}
+	if s.XID != 0 && s.sh.XA != nil {
+		// Out of the deadlock check's list before its connections can
+		// serve another session (deadlock.go).
+		s.sh.XA.Transactions.remove(s.XID)
+	}
 	if !s.IsReserved(s.Tx) {
 		s.Tx.Pool().Put(s.Tx)
 	} else if s.Tx.Broken() {

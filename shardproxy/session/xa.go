@@ -766,7 +766,7 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		}
 	}
 	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: "active", sess: s, conns: conns})
-	defer s.sh.XA.Transactions.remove(id)
+	defer s.sh.XA.Transactions.remove(id) // after a panic too
 	var wg sync.WaitGroup
 	run := func(k int) {
 		shard, conn := order[k], res[k].conn
@@ -821,6 +821,8 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	} else if err := s.sh.XA.Committer.Commit(ctx, id, branches); err != nil {
 		firstErr = commitErr(err, true)
 	}
+	// Out of the list before the connections can serve another session.
+	s.sh.XA.Transactions.remove(id)
 	for k, o := range res {
 		if o.conn == nil {
 			continue
