@@ -506,3 +506,42 @@ func TestCrossShardDeadlockStaleView(t *testing.T) {
 		t.Errorf("strata_xa_deadlocks_total went from %v to %v with no cycle", before, got)
 	}
 }
+
+// TestKillQueryKeeps1213: a statement killed by KILL QUERY answers 1317,
+// and the transaction goes on, as on MariaDB; but when the statement
+// failed with 1213 meanwhile, its whole transaction is gone (here: the
+// first shard, made an XA branch as the transaction spans, finds its row
+// deleted by another transaction while it waited), and the client must
+// get 1213: told 1317, it would go on as if in its transaction.
+func TestKillQueryKeeps1213(t *testing.T) {
+	e := newDLEnv(t, 2)
+	b, x := e.ids["s1"][0], e.ids["s0"][0]
+	s1 := e.session(false)
+	s2 := e.session(false) // its transaction begins plain
+	var id int
+	if err := s2.QueryRowContext(e.ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	e.must(s2, "BEGIN")
+	e.must(s2, "UPDATE accounts SET balance = balance + 1 WHERE id = ?", b)
+	e.must(s1, "BEGIN")
+	del := e.async(s1, "DELETE FROM accounts WHERE id = ?", b) // waits for s2
+	e.waitLocks("s1", 1)
+	// s2 spans: its first shard is rolled back and run again under XA
+	// START, and the UPDATE waits for s1's DELETE, which took the row.
+	spans := e.async(s2, "UPDATE accounts SET balance = balance + 1 WHERE id = ?", x)
+	if err := recv(t, "the DELETE", del); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLocks("s1", 1)
+	if _, err := e.db.ExecContext(e.ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		t.Fatal(err)
+	}
+	e.must(s1, "COMMIT")
+	err := recv(t, "the statement", spans)
+	want1213(t, "the killed statement whose transaction went", err)
+	if e.inTx(s2) != 0 {
+		t.Error("the session is still in a transaction")
+	}
+	e.quiet()
+}
