@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/localdb"
+	"github.com/strata-db/strata/shardproxy/config"
 )
 
 // dlEnv is a proxy over three shards with the deadlock check on, for the
@@ -28,6 +29,16 @@ func newDLEnv(t *testing.T, shards int) *dlEnv {
 	g := coordGroup(t, 1)
 	cfg := bankConfig(topo, g.GRPCAddrs(), "127.0.0.1:0")
 	cfg.Transactions.DeadlockCheck = 300 * time.Millisecond
+	// An unsharded database on s0, for temporary tables.
+	cfg.Databases["plain"] = &config.Database{Shard: "s0"}
+	ad, err := topo.Shards()[0].Primary().OpenAdmin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ad.Exec("CREATE DATABASE IF NOT EXISTS plain"); err != nil {
+		t.Fatal(err)
+	}
+	ad.Close()
 	p := startProxy(t, cfg, nil)
 	e := &dlEnv{t: t, topo: topo, p: p, ids: createBank(t, p, topo, 60, 100), ctx: context.Background(), direct: map[string]*sql.DB{}}
 	e.db = p.open(t, "bank")
@@ -193,6 +204,9 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		if err := s2.QueryRowContext(e.ctx, "SELECT GET_LOCK('dlreview', 0)").Scan(&got); err != nil || got != 1 {
 			t.Fatalf("GET_LOCK: %v %d", err, got)
 		}
+		// And a temporary table on s0, where its transaction's branch then runs.
+		e.must(s2, "CREATE TEMPORARY TABLE plain.tt_dlreview (x INT)")
+		e.must(s2, "INSERT INTO plain.tt_dlreview VALUES (1)")
 		e.must(s1, "BEGIN")
 		e.must(s1, upd, -10, a)
 		e.must(s2, "BEGIN")
@@ -213,6 +227,10 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		}
 		if !used.Valid {
 			t.Error("the victim's named lock went with the rollback (MariaDB keeps it after a deadlock)")
+		}
+		var n int
+		if err := s2.QueryRowContext(e.ctx, "SELECT COUNT(*) FROM plain.tt_dlreview").Scan(&n); err != nil || n != 1 {
+			t.Errorf("the victim's temporary table after the rollback: %v, %d rows; want it kept, 1 row (as on MariaDB)", err, n)
 		}
 		if err := s2.QueryRowContext(e.ctx, "SELECT RELEASE_LOCK('dlreview')").Scan(&got); err != nil || got != 1 {
 			t.Errorf("RELEASE_LOCK by the victim: %v %d, want 1", err, got)
@@ -274,6 +292,9 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		if err := s2.QueryRowContext(e.ctx, "SELECT GET_LOCK('dlreview3', 0)").Scan(&got); err != nil || got != 1 {
 			t.Fatalf("GET_LOCK: %v %d", err, got)
 		}
+		// And a temporary table on s0, where its transaction's branch then runs.
+		e.must(s2, "CREATE TEMPORARY TABLE plain.tt_dlreview3 (x INT)")
+		e.must(s2, "INSERT INTO plain.tt_dlreview3 VALUES (1)")
 		e.must(s1, "BEGIN")
 		e.must(s1, upd, -10, a)
 		// Heavier than s2's: MariaDB's victim is the lighter one.
@@ -299,6 +320,10 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		}
 		if !used.Valid {
 			t.Error("the named lock went with the deadlock's rollback (MariaDB keeps it)")
+		}
+		var n int
+		if err := s2.QueryRowContext(e.ctx, "SELECT COUNT(*) FROM plain.tt_dlreview3").Scan(&n); err != nil || n != 1 {
+			t.Errorf("the victim's temporary table after the rollback: %v, %d rows; want it kept, 1 row (as on MariaDB)", err, n)
 		}
 		if e.inTx(s1) != 0 || e.inTx(s2) != 0 {
 			t.Error("a session is still in a transaction")
@@ -392,6 +417,69 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		}
 		if e.bal(a) != 99 || e.bal(b) != 99 || e.bal(c) != 102 {
 			t.Errorf("balances %d %d %d, want 99 99 102", e.bal(a), e.bal(b), e.bal(c))
+		}
+		e.quiet()
+	})
+
+	t.Run("three transactions over two shards", func(t *testing.T) {
+		e.t = t
+		a, b, c, d := acct("s0", 14), acct("s1", 14), acct("s0", 15), acct("s1", 15)
+		s1, s2, s3 := e.session(true), e.session(true), e.session(true)
+		e.must(s1, "BEGIN")
+		e.must(s1, upd, -1, a)
+		e.must(s1, upd, -1, d)
+		e.must(s2, "BEGIN")
+		e.must(s2, upd, -2, b)
+		e.must(s3, "BEGIN")
+		e.must(s3, upd, -3, c)
+		w1 := e.async(s1, upd, 1, b) // s1 -> s2 on s1
+		e.waitLocks("s1", 1)
+		w2 := e.async(s2, upd, 2, c) // s2 -> s3 on s0
+		e.waitLocks("s0", 1)
+		want1213(t, "the youngest", e.exec(s3, upd, 3, d)) // s3 -> s1 on s1
+		if err := recv(t, "the second", w2); err != nil {
+			t.Fatal(err)
+		}
+		e.must(s2, "COMMIT")
+		if err := recv(t, "the first", w1); err != nil {
+			t.Fatal(err)
+		}
+		e.must(s1, "COMMIT")
+		if e.inTx(s3) != 0 {
+			t.Error("the victim is still in a transaction")
+		}
+		if e.bal(a) != 99 || e.bal(b) != 99 || e.bal(c) != 102 || e.bal(d) != 99 {
+			t.Errorf("balances %d %d %d %d, want 99 99 102 99", e.bal(a), e.bal(b), e.bal(c), e.bal(d))
+		}
+		e.quiet()
+	})
+
+	t.Run("autocommit SELECT FOR UPDATE over two shards", func(t *testing.T) {
+		e.t = t
+		a, b := acct("s0", 16), acct("s1", 16)
+		s1, s2 := e.session(true), e.session(true)
+		e.must(s1, "BEGIN")
+		e.must(s1, upd, -10, a)
+		sel := make(chan error, 1)
+		go func() {
+			rows, err := s2.QueryContext(e.ctx, fmt.Sprintf("SELECT id, balance FROM accounts WHERE id IN (%d, %d) FOR UPDATE", a, b))
+			if err == nil {
+				for rows.Next() {
+				}
+				err = rows.Err()
+				rows.Close()
+			}
+			sel <- err
+		}()
+		e.waitLocks("s0", 1) // its part on s1 holds b, the one on s0 waits
+		err := e.exec(s1, upd, 10, b)
+		want1213(t, "the autocommit SELECT FOR UPDATE (the younger)", recv(t, "the SELECT", sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.must(s1, "COMMIT")
+		if e.bal(a) != 90 || e.bal(b) != 110 {
+			t.Errorf("balances %d %d, want 90 110", e.bal(a), e.bal(b))
 		}
 		e.quiet()
 	})
