@@ -516,6 +516,25 @@ func TestCrossShardDeadlockPaths(t *testing.T) {
 		}
 		e.quiet()
 	})
+
+	// Nothing left in the proxy's list of transactions in flight.
+	e.t = t
+	rows, err := e.db.QueryContext(e.ctx, "SHOW STRATA TRANSACTIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		v := make([]any, len(cols))
+		for i := range v {
+			v[i] = new(sql.NullString)
+		}
+		rows.Scan(v...)
+		if src := v[1].(*sql.NullString).String; src == "proxy" {
+			t.Errorf("a transaction left in the proxy's list: %v", *v[0].(*sql.NullString))
+		}
+	}
 }
 
 // TestCrossShardDeadlockStaleView: InnoDB refreshes its information_schema
