@@ -26,12 +26,10 @@ func (s *Session) execute(ctx context.Context, sql string) (*sqltypes.Result, er
 	s.Running(sql, start)
 	kind, res, err := s.dispatchSafe(ctx, sql)
 	if err != nil {
-		if s.Killed() {
-			// What a backend answered once the others were stopped (an
-			// interrupted read, a statement refused), or the proxy's own
-			// check: the statement was killed (kill.go).
-			err = session.ErrQueryInterrupted()
-		}
+		// What a backend answered once the others were stopped (an
+		// interrupted read, a statement refused), or the proxy's own check:
+		// the statement was killed (kill.go).
+		err = s.KilledErr(err)
 		s.RecordError(err)
 	}
 	s.finish(kind, sql, start, err)

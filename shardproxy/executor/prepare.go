@@ -14,7 +14,6 @@ import (
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
 	"github.com/strata-db/strata/shardproxy/rwsplit"
-	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
 )
 
@@ -231,9 +230,7 @@ func (s *Session) executePrepared(ctx context.Context, prep *mysql.PrepareData) 
 	s.Running(prep.PrepareStmt, start)
 	kind, res, err := s.runPreparedSafe(ctx, prep)
 	if err != nil {
-		if s.Killed() {
-			err = session.ErrQueryInterrupted() // as execute does
-		}
+		err = s.KilledErr(err) // as execute does
 		s.RecordError(err)
 	}
 	s.finish(kind, prep.PrepareStmt, start, err)

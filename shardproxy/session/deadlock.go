@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -90,30 +91,62 @@ func (d *Deadlocks) Check(ctx context.Context) []uint64 {
 		pool *backend.Pool
 		id   uint32
 	}
-	owner := map[connKey]uint64{}
-	for _, info := range txs {
-		for _, c := range info.conns {
-			owner[connKey{c.Pool(), c.ID()}] = info.ID
+	owners := func(txs []TxInfo) map[connKey]uint64 {
+		m := map[connKey]uint64{}
+		for _, info := range txs {
+			for _, c := range info.conns {
+				m[connKey{c.Pool(), c.ID()}] = info.ID
+			}
+		}
+		return m
+	}
+	owner := owners(txs)
+	type read struct {
+		pool *backend.Pool
+		lw   []backend.LockWait
+	}
+	var reads []read
+	for _, p := range pools {
+		lw, err := p.LockWaits(ctx)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil || d.Logger == nil:
+			continue
+		case errors.Is(err, backend.ErrStaleLockWaits):
+			// No cycle through this server is broken this round: an old
+			// view would name the wrong transactions (lockwaits.go).
+			d.Logger.Debug("shardproxy: deadlock check: skipped a server whose lock waits could not be read fresh", "server", p.String(), "err", err)
+			continue
+		case now.Sub(d.warned[p]) < time.Minute:
+			continue
+		default:
+			if d.warned == nil {
+				d.warned = map[*backend.Pool]time.Time{}
+			}
+			d.warned[p] = now
+			d.Logger.Warn("shardproxy: deadlock check: cannot read a server's lock waits (the backend user needs the PROCESS privilege)", "server", p.String(), "err", err)
+			continue
+		}
+		reads = append(reads, read{p, lw})
+	}
+	// A connection is named by a transaction only if it was that
+	// transaction's before and after its server's waits were read: one
+	// whose transaction ended meanwhile may serve another now (the pool
+	// gave it out again), and its waits, named by the old owner, would join
+	// those of two transactions into a cycle that is none.
+	after := owners(d.Transactions.forCheck())
+	for k, tx := range owner {
+		if after[k] != tx {
+			delete(owner, k)
 		}
 	}
 	party := func(p *backend.Pool, id uint32) xa.Party[*backend.Pool] {
 		return xa.Party[*backend.Pool]{Server: p, Conn: id, Tx: owner[connKey{p, id}]}
 	}
 	var waits []xa.Wait[*backend.Pool]
-	for _, p := range pools {
-		lw, err := p.LockWaits(ctx)
-		if err != nil {
-			if d.warned == nil {
-				d.warned = map[*backend.Pool]time.Time{}
-			}
-			if ctx.Err() == nil && d.Logger != nil && now.Sub(d.warned[p]) >= time.Minute {
-				d.warned[p] = now
-				d.Logger.Warn("shardproxy: deadlock check: cannot read a server's lock waits (the backend user needs the PROCESS privilege)", "server", p.String(), "err", err)
-			}
-			continue
-		}
-		for _, w := range lw {
-			waits = append(waits, xa.Wait[*backend.Pool]{Waiter: party(p, w.Waiter), Holder: party(p, w.Holder)})
+	for _, r := range reads {
+		for _, w := range r.lw {
+			waits = append(waits, xa.Wait[*backend.Pool]{Waiter: party(r.pool, w.Waiter), Holder: party(r.pool, w.Holder)})
 		}
 	}
 	var broken []uint64
@@ -195,7 +228,22 @@ func (s *Session) stopDeadlocked(ctx context.Context, seq uint64, stop map[*back
 // statement), as ROLLBACK would: the session's reserved connections, and
 // what they hold, stay.
 func (s *Session) abandonDeadlocked() error {
-	_ = s.endSpanning(false)
-	s.ExplicitTx = false
+	s.rolledBack(nil)
 	return ErrDeadlock()
+}
+
+// rolledBack ends the transaction a server rolled back (on conn, which
+// answered a deadlock) or that the deadlock check chose (conn nil). An XA
+// branch is ended with XA ROLLBACK, not by dropping its connection: a
+// reserved connection, and the named locks and temporary tables on it,
+// stay, as on MariaDB after a deadlock.
+func (s *Session) rolledBack(conn *backend.Conn) {
+	if s.TxXA || len(s.Branches) > 0 {
+		s.serverRolledBack = conn
+		_ = s.endSpanning(false)
+		s.serverRolledBack = nil
+	} else {
+		s.ReleaseTx(nil)
+	}
+	s.ExplicitTx = false
 }

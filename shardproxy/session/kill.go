@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,23 @@ func ErrQueryInterrupted() error {
 // Killed reports whether KILL QUERY (or KILL CONNECTION) stopped the
 // statement running.
 func (s *Session) Killed() bool { return s.kill.killed.Load() }
+
+// KilledErr is the error a statement that failed with err answers the
+// client: 1317 when KILL QUERY stopped it, unless the statement's whole
+// transaction went with err (1213: a server's deadlock, or the deadlock
+// check's victim, racing with the KILL), which the client must learn: told
+// 1317, it would go on as if in its transaction, its next statements
+// autocommitted.
+func (s *Session) KilledErr(err error) error {
+	if !s.Killed() {
+		return err
+	}
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) && se.Number() == sqlerror.ERLockDeadlock {
+		return err
+	}
+	return ErrQueryInterrupted()
+}
 
 // Track notes that conn runs the session's statement now; Untrack, once
 // its answer is read, that it no longer does. Track answers 1317 when the

@@ -69,6 +69,9 @@ type Session struct {
 	// begins as an XA branch at once (xa.go); early: this one did.
 	spanned bool
 	early   bool
+	// serverRolledBack, while rolledBack ends the transaction, is the
+	// connection whose server rolled its branch back (deadlock.go).
+	serverRolledBack *backend.Conn
 	// txLost is set when the pinned connection failed: the transaction is
 	// gone on the server, so every statement but ROLLBACK fails until the
 	// client ends it.
@@ -685,8 +688,7 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 			var se *sqlerror.SQLError
 			if errors.As(err, &se) && se.Number() == sqlerror.ERLockDeadlock {
 				// MariaDB rolled the whole transaction back.
-				s.ReleaseTx(nil)
-				s.ExplicitTx = false
+				s.rolledBack(s.Tx)
 				return err
 			}
 			return s.undoStatement(ran, replayLen, err)
@@ -757,6 +759,11 @@ func (s *Session) ReleaseTx(err error) {
 		// An XA branch not finished by EndTx (an error path): dropping
 		// its connection rolls it back on the server.
 		s.Tx.MarkBroken()
+	}
+	if s.XID != 0 && s.sh.XA != nil {
+		// Out of the deadlock check's list before its connections can
+		// serve another session (deadlock.go).
+		s.sh.XA.Transactions.remove(s.XID)
 	}
 	if !s.IsReserved(s.Tx) {
 		s.Tx.Pool().Put(s.Tx)

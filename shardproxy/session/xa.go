@@ -377,9 +377,9 @@ func (s *Session) executeSpanning(ctx context.Context, qs []engine.ShardQuery, o
 			var se *sqlerror.SQLError
 			if errors.As(err, &se) && (se.Number() == sqlerror.ERLockDeadlock || se.Number() == 1402 || se.Number() == 1614) {
 				// The shard rolled its branch back: the whole transaction
-				// goes, as on one server.
-				s.ReleaseTx(nil)
-				s.ExplicitTx = false
+				// goes, as on one server, and the connections stay (a
+				// reserved one keeps its named locks and temporary tables).
+				s.rolledBack(conn)
 				return err
 			}
 			return s.undoStatement(ran, replayLen, err)
@@ -598,7 +598,7 @@ func (s *Session) endSpanning(commit bool) error {
 		return xa.BackendConn{C: c, State: s.State, Timeout: s.sh.QueryTimeout}
 	}
 	if s.TxXA {
-		xaBranches = append(xaBranches, xa.Branch{Shard: s.TxShard, Conn: wrap(s.Tx), Wrote: s.TxWrote})
+		xaBranches = append(xaBranches, xa.Branch{Shard: s.TxShard, Conn: wrap(s.Tx), Wrote: s.TxWrote, RolledBack: s.Tx == s.serverRolledBack})
 	} else {
 		plains = append(plains, plain{s.TxShard, s.Tx, s.TxWrote})
 	}
@@ -606,7 +606,7 @@ func (s *Session) endSpanning(commit bool) error {
 		if b.Plain {
 			plains = append(plains, plain{b.Shard, b.Conn, b.Wrote})
 		} else {
-			xaBranches = append(xaBranches, xa.Branch{Shard: b.Shard, Conn: wrap(b.Conn), Wrote: b.Wrote})
+			xaBranches = append(xaBranches, xa.Branch{Shard: b.Shard, Conn: wrap(b.Conn), Wrote: b.Wrote, RolledBack: b.Conn == s.serverRolledBack})
 		}
 	}
 	if s.early {
@@ -780,7 +780,7 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 		}
 	}
 	s.sh.XA.Transactions.set(TxInfo{ID: id, Session: s.ID, Shards: order, State: "active", sess: s, conns: conns})
-	defer s.sh.XA.Transactions.remove(id)
+	defer s.sh.XA.Transactions.remove(id) // after a panic too
 	var wg sync.WaitGroup
 	run := func(k int) {
 		shard, conn := order[k], res[k].conn
@@ -835,6 +835,8 @@ func (s *Session) executeAtomic(ctx context.Context, qs []engine.ShardQuery) ([]
 	} else if err := s.sh.XA.Committer.Commit(ctx, id, branches); err != nil {
 		firstErr = commitErr(err, true)
 	}
+	// Out of the list before the connections can serve another session.
+	s.sh.XA.Transactions.remove(id)
 	for k, o := range res {
 		if o.conn == nil {
 			continue

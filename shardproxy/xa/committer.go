@@ -51,6 +51,10 @@ type Branch struct {
 	// Wrote is false when only reads ran on the branch: its outcome then
 	// changes nothing, so it commits in one phase and needs no decision.
 	Wrote bool
+	// RolledBack: the server rolled the branch back itself (it answered a
+	// statement with a deadlock), leaving it ROLLBACK ONLY, where XA END
+	// fails (XAER_RMFAIL): Rollback ends it with XA ROLLBACK alone.
+	RolledBack bool
 }
 
 // Outcome says what became of a transaction whose commit failed.
@@ -315,6 +319,9 @@ func (c *Committer) abort(ctx context.Context, txid uint64, branches []Branch, e
 func (c *Committer) Rollback(ctx context.Context, txid uint64, branches []Branch) {
 	errs := c.exchange(ctx, branches, func(b Branch) []string {
 		x := XID{TxID: txid, Shard: b.Shard}
+		if b.RolledBack {
+			return []string{x.Rollback()}
+		}
 		return []string{x.End(), x.Rollback()}
 	})
 	for i, err := range errs {
