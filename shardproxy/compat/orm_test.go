@@ -1,0 +1,256 @@
+package compat
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/strata-db/strata/localdb"
+	"github.com/strata-db/strata/shardproxy/config"
+)
+
+// The ORM tests: what an application on an ORM (GORM, Hibernate,
+// SQLAlchemy, ActiveRecord through go-sql-driver here) sends, to MariaDB
+// directly and through a proxy of their own with tables orm_* sharded by
+// id in demo (orm_ref a reference table). Answers compare more than
+// same does: an OK's affected rows and insert id, the warnings after
+// each statement, and the result's column types as the driver reads them.
+
+// ormTables are the tables the ORM tests declare in demo.
+var ormTables = map[string]*config.Table{
+	"orm_a":   {Kind: "sharded", Column: "id"},
+	"orm_b":   {Kind: "sharded", Column: "id"},
+	"orm_c":   {Kind: "sharded", Column: "id"},
+	"orm_t":   {Kind: "sharded", Column: "id"},
+	"orm_s":   {Kind: "sharded", Column: "name", Type: "string"},
+	"orm_ref": {Kind: "reference"},
+}
+
+// ormProxy starts a proxy of the test's own with proxyConfig's databases
+// and ormTables, and returns its address.
+func ormProxy(t *testing.T) string {
+	t.Helper()
+	setup(t)
+	c := proxyConfig()
+	for n, tb := range ormTables {
+		c.Databases["demo"].Tables[n] = tb
+	}
+	addr, stop, err := startProxy(c)
+	if err != nil {
+		t.Fatalf("orm proxy: %v", err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// ormPair opens a pair on direct_demo and the ORM proxy's demo with DSN
+// parameters params.
+func ormPair(t *testing.T, params ...string) ormSides {
+	t.Helper()
+	addr := ormProxy(t)
+	q := "?" + strings.Join(append([]string{"timeout=5s"}, params...), "&")
+	open := func(dsn string) *sql.Conn {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	return ormSides{
+		direct:  open(localdb.AppUser + "@tcp(" + env.topo.Shards()[0].Primary().Addr() + ")/direct_demo" + q),
+		proxied: open("root@tcp(" + addr + ")/demo" + q),
+	}
+}
+
+type ormSides struct {
+	direct, proxied *sql.Conn
+}
+
+// ormAnswer is one side's answer, written out in full.
+func ormAsk(t *testing.T, c *sql.Conn, q string, args ...any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out string
+	word := strings.ToUpper(strings.Fields(strings.TrimLeft(q, "( "))[0])
+	switch word {
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "SET", "BEGIN", "COMMIT", "ROLLBACK", "START", "TRUNCATE", "SAVEPOINT", "RELEASE", "DO":
+		if !strings.Contains(strings.ToUpper(q), "RETURNING") {
+			res, err := c.ExecContext(ctx, q, args...)
+			if err != nil {
+				return ormErr(t, q, err)
+			}
+			n, _ := res.RowsAffected()
+			id, _ := res.LastInsertId()
+			out = fmt.Sprintf("ok affected=%d id=%d", n, id)
+			break
+		}
+		fallthrough
+	default:
+		rows, err := c.QueryContext(ctx, q, args...)
+		if err != nil {
+			return ormErr(t, q, err)
+		}
+		out = ormRows(t, q, rows)
+	}
+	// The warnings the statement left.
+	if word != "SHOW" {
+		rows, err := c.QueryContext(ctx, "SHOW WARNINGS")
+		if err != nil {
+			t.Fatalf("SHOW WARNINGS after %s: %v", q, err)
+		}
+		if w := ormRows(t, "SHOW WARNINGS", rows); !strings.HasSuffix(w, "[]") {
+			out += " warnings " + w
+		}
+	}
+	return out
+}
+
+func ormErr(t *testing.T, q string, err error) string {
+	t.Helper()
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("error %d: %s", me.Number, me.Message)
+	}
+	t.Fatalf("%s: %v", q, err)
+	return ""
+}
+
+func ormRows(t *testing.T, q string, rows *sql.Rows) string {
+	t.Helper()
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for _, ct := range cts {
+		s := ct.Name() + " " + ct.DatabaseTypeName()
+		if p, sc, ok := ct.DecimalSize(); ok {
+			s += fmt.Sprintf("(%d,%d)", p, sc)
+		}
+		if n, ok := ct.Nullable(); ok && !n {
+			s += " NOT NULL"
+		}
+		s += " " + ct.ScanType().String()
+		cols = append(cols, s)
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cts))
+		ptrs := make([]any, len(cts))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		r := make([]string, len(cts))
+		for i, v := range vals {
+			if v == nil {
+				r[i] = "NULL"
+			} else {
+				r[i] = string(v)
+			}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return ormErr(t, q, err)
+	}
+	return fmt.Sprintf("%q %q", cols, out)
+}
+
+// same runs each statement on both sides and reports every answer that
+// differs; it returns whether all were the same.
+func (p ormSides) same(t *testing.T, stmts ...string) bool {
+	t.Helper()
+	ok := true
+	for _, q := range stmts {
+		d := strings.ReplaceAll(ormAsk(t, p.direct, q), "direct_demo", "demo")
+		x := ormAsk(t, p.proxied, q)
+		if d != x {
+			ok = false
+			t.Errorf("%s\n  MariaDB:       %s\n  through proxy: %s", q, d, x)
+		}
+	}
+	return ok
+}
+
+// sameArgs runs one statement with arguments on both sides.
+func (p ormSides) sameArgs(t *testing.T, q string, args ...any) bool {
+	t.Helper()
+	d := strings.ReplaceAll(ormAsk(t, p.direct, q, args...), "direct_demo", "demo")
+	x := ormAsk(t, p.proxied, q, args...)
+	if d != x {
+		t.Errorf("%s %v\n  MariaDB:       %s\n  through proxy: %s", q, args, d, x)
+		return false
+	}
+	return true
+}
+
+// TestORMConnectionIDName: a select-list expression around CONNECTION_ID()
+// (which the proxy answers) is named by the client's text, as on MariaDB,
+// text and prepared; it was named by the normalized text the proxy plans
+// ("CONNECTION_ID() > :vtg1 /* INT64 */").
+func TestORMConnectionIDName(t *testing.T) {
+	for _, interp := range []string{"false", "true"} {
+		t.Run("interpolate="+interp, func(t *testing.T) {
+			p := ormPair(t, "interpolateParams="+interp)
+			p.sameNames(t,
+				"SELECT CONNECTION_ID() > 0, CONNECTION_ID() = CONNECTION_ID(), 1 + CONNECTION_ID() > 1 AS x, CONNECTION_ID() IS NOT NULL, CONNECTION_ID()",
+				"SELECT CONNECTION_ID() - CONNECTION_ID(), connection_id()+0",
+			)
+			p.sameNamesArgs(t, "SELECT CONNECTION_ID() > ?, (CONNECTION_ID()) + ?", 0, 1)
+		})
+	}
+}
+
+// sameNames runs each statement on both sides and compares the result's
+// column names and rows only.
+func (p ormSides) sameNames(t *testing.T, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		p.sameNamesArgs(t, q)
+	}
+}
+
+func (p ormSides) sameNamesArgs(t *testing.T, q string, args ...any) {
+	t.Helper()
+	names := func(c *sql.Conn) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		rows, err := c.QueryContext(ctx, q, args...)
+		if err != nil {
+			return ormErr(t, q, err)
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		return fmt.Sprintf("%q, %d rows", cols, n)
+	}
+	if d, x := names(p.direct), names(p.proxied); d != x {
+		t.Errorf("%s %v\n  MariaDB:       %s\n  through proxy: %s", q, args, d, x)
+	}
+}
