@@ -525,6 +525,13 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.Reserving = cp.facts.Reserve
 		defer func() { s.OutsideTx, s.Reserving = false, "" }()
 	}
+	if s.tablelessBeforeTx(cp) {
+		// Nothing of it is transactional: pinning the transaction to the
+		// shard that answered (any) would refuse or span the next
+		// statement, on the shard of its rows.
+		s.OutsideTx = true
+		defer func() { s.OutsideTx = false }()
+	}
 	if err := s.autocommitStmt(cp); err != nil {
 		return nil, err
 	}
@@ -712,3 +719,17 @@ func (s *Session) databaseDDL(ctx context.Context, sql string, st sqlparser.DBDD
 }
 
 func tableSQL(t sqlparser.TableName) string { return sqlparser.String(t) }
+
+// tablelessBeforeTx: a SELECT of no table (SELECT 1, SELECT @@tx_isolation,
+// SELECT NOW(): what drivers and ORMs send as a transaction begins) in a
+// transaction that has not yet reached a shard, with no SET TRANSACTION
+// pending for it. Any shard answers it alike, and on MariaDB it touches no
+// transactional table, so it runs outside the transaction and leaves it
+// to begin on the shard its first table's rows are on.
+func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
+	f := &cp.facts
+	return cp.kind == kindSelect && s.InTx() && !s.OutsideTx && s.Tx == nil && s.TxShard == "" &&
+		len(s.Branches) == 0 && s.TxLost == nil && len(s.Reserved) == 0 &&
+		len(f.Reads) == 0 && len(f.Writes) == 0 && !f.SideEffects() && f.Shard == "" &&
+		s.Vars.NextTxSQL() == ""
+}
