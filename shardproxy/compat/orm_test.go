@@ -340,6 +340,25 @@ func TestORMHexStringKey(t *testing.T) {
 	}
 }
 
+// TestORMBadPosition: ORDER BY or GROUP BY a position beyond the select
+// list across shards is MariaDB's 1054 "Unknown column '5' in 'ORDER BY'",
+// not 1235.
+func TestORMBadPosition(t *testing.T) {
+	p := ormPair(t, "interpolateParams=false")
+	p.same(t,
+		"DROP TABLE IF EXISTS orm_a",
+		"CREATE TABLE orm_a (id BIGINT NOT NULL PRIMARY KEY, g INT)",
+		"INSERT INTO orm_a (id, g) VALUES (1, 1), (2, 2), (3, 1), (4, 2)",
+		"SELECT id FROM orm_a ORDER BY 5",
+		"SELECT id FROM orm_a ORDER BY 0",
+		"SELECT id, g FROM orm_a ORDER BY 3 DESC",
+		"SELECT g, COUNT(*) FROM orm_a GROUP BY 3",
+		"SELECT g, COUNT(*) FROM orm_a GROUP BY 1 ORDER BY 4",
+		"SELECT DISTINCT g FROM orm_a ORDER BY 2",
+		"SELECT id, g FROM orm_a ORDER BY 2, 1",
+	)
+}
+
 // sameNames runs each statement on both sides and compares the result's
 // column names and rows only.
 func (p ormSides) sameNames(t *testing.T, stmts ...string) {
