@@ -359,6 +359,52 @@ func TestORMBadPosition(t *testing.T) {
 	)
 }
 
+// TestORMMariaDBSyntax: in a sharded database, a statement vitess's parser
+// does not read but MariaDB does (Hibernate's FOR UPDATE WAIT n and LOCK
+// IN SHARE MODE NOWAIT, CREATE INDEX IF NOT EXISTS, CAST(x AS INTEGER))
+// is refused with 1235 saying so; it got 1064, telling the client its SQL
+// was wrong. A real syntax error still gets 1064, now MariaDB's own
+// message, text and prepared.
+func TestORMMariaDBSyntax(t *testing.T) {
+	for _, interp := range []string{"false", "true"} {
+		t.Run("interpolate="+interp, func(t *testing.T) {
+			p := ormPair(t, "interpolateParams="+interp)
+			p.types = false
+			p.same(t,
+				"DROP TABLE IF EXISTS orm_a",
+				"CREATE TABLE orm_a (id BIGINT NOT NULL PRIMARY KEY, g INT)",
+				"INSERT INTO orm_a (id, g) VALUES (1, 1), (2, 2)",
+				"SELEC id FROM orm_a",
+				"SELECT id FROM orm_a WHERE",
+				"SELECT id FROM orm_a WHERE id = 1 FOR UPDATE WAIT",
+				"SELECT 'a",
+				"SELECT id FROM orm_a LIMIT 1 2",
+				"INSERT INTO orm_a (id, g) VALUES (1, 2",
+				"UPDATE orm_a SET g = WHERE id = 1",
+			)
+			p.sameArgs(t, "SELECT id FROM orm_a WHERE id = ? AND", 1)
+			for _, q := range []string{
+				"SELECT id FROM orm_a WHERE id = 1 FOR UPDATE WAIT 5",
+				"SELECT id FROM orm_a WHERE id = 1 LOCK IN SHARE MODE NOWAIT",
+				"SELECT CAST(g AS INTEGER) FROM orm_a WHERE id = 1",
+				"CREATE INDEX IF NOT EXISTS idx_g ON orm_a (g)",
+			} {
+				if d := ormAsk(t, p.direct, false, q); strings.HasPrefix(d, "error") {
+					t.Fatalf("%s: MariaDB: %s", q, d)
+				}
+				x := ormAsk(t, p.proxied, false, q)
+				if !strings.HasPrefix(x, "error 1235: ") || !strings.Contains(x, "MariaDB syntax that the proxy's SQL parser does not read (near '") {
+					t.Errorf("%s: through the proxy %s, want 1235 naming MariaDB syntax", q, x)
+				}
+			}
+			x := ormAsk(t, p.proxied, false, "SELECT id FROM orm_a WHERE id = ? FOR UPDATE WAIT 5", 1)
+			if !strings.HasPrefix(x, "error 1235: ") {
+				t.Errorf("prepared FOR UPDATE WAIT 5: through the proxy %s, want 1235", x)
+			}
+		})
+	}
+}
+
 // sameNames runs each statement on both sides and compares the result's
 // column names and rows only.
 func (p ormSides) sameNames(t *testing.T, stmts ...string) {

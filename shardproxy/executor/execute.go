@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/hex"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -160,7 +161,7 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 			// (XA across shards is the proxy's own: see its transactions).
 			return kindOther, nil, mysqlerr.NotSupported("%s in a sharded database: the proxy passes it only in an unsharded database", firstWords(sql))
 		}
-		return kindOther, nil, err
+		return kindOther, nil, s.syntaxRefusal(ctx, sql, err)
 	}
 	restore := func(error) {}
 	if sh, ok := stmt.(*sqlparser.Show); ok && isWarningsShow(sh) {
@@ -732,4 +733,38 @@ func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
 		len(s.Branches) == 0 && s.TxLost == nil && len(s.Reserved) == 0 &&
 		len(f.Reads) == 0 && len(f.Writes) == 0 && !f.SideEffects() && f.Shard == "" &&
 		s.Vars.NextTxSQL() == ""
+}
+
+// syntaxRefusal is the answer to a statement of a sharded database that
+// vitess's parser does not read (perr, its 1064). MariaDB reads more than
+// vitess (SELECT ... FOR UPDATE WAIT 5, LOCK IN SHARE MODE NOWAIT, CREATE
+// INDEX IF NOT EXISTS, CAST(x AS INTEGER)): answering those with 1064
+// would tell the client its SQL is wrong when it is MariaDB's. The home
+// shard's server prepares the text (SQL PREPARE parses without running)
+// and says: a syntax error is its own 1064, exactly as the client would
+// get it directly; anything else means MariaDB reads the statement, and
+// the proxy refuses it with 1235 saying so.
+func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) error {
+	d := s.srv.vs.Databases[s.DB]
+	if d == nil || !d.Sharded || len(s.srv.vs.Shards) == 0 || mysqlerr.From(perr).Number() != sqlerror.ERParseError {
+		return perr
+	}
+	check := "PREPARE __strata_syntax FROM CONVERT(0x" + hex.EncodeToString([]byte(sql)) + " USING utf8mb4); DEALLOCATE PREPARE __strata_syntax"
+	_, err := s.ExecuteOutsideTx(ctx, []engine.ShardQuery{{Shard: s.srv.vs.Shards[0], SQL: check}})
+	if se := mysqlerr.From(err); err != nil && se.Number() == sqlerror.ERParseError {
+		return se
+	}
+	if err != nil && mysqlerr.From(err).Number() >= 2000 {
+		// The server could not be asked (a client-side error): the
+		// parser's answer stands.
+		return perr
+	}
+	near := mysqlerr.From(perr).Message
+	if i := strings.Index(near, "near '"); i >= 0 {
+		near = near[i:]
+		if j := strings.LastIndex(near, "' at line"); j > 0 {
+			near = near[:j+1]
+		}
+	}
+	return mysqlerr.NotSupported("MariaDB syntax that the proxy's SQL parser does not read (%s) in sharded database %s: MariaDB reads it, the proxy cannot plan it (statements pass unread only in an unsharded database)", near, s.DB)
 }
