@@ -744,9 +744,13 @@ func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
 // and says: a syntax error is its own 1064, exactly as the client would
 // get it directly; anything else means MariaDB reads the statement, and
 // the proxy refuses it with 1235 saying so.
+// maxSyntaxCheck bounds the statements syntaxRefusal has a shard read:
+// longer ones keep the parser's answer.
+const maxSyntaxCheck = 1 << 16
+
 func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) error {
 	d := s.srv.vs.Databases[s.DB]
-	if d == nil || !d.Sharded || len(s.srv.vs.Shards) == 0 || mysqlerr.From(perr).Number() != sqlerror.ERParseError {
+	if d == nil || !d.Sharded || len(s.srv.vs.Shards) == 0 || mysqlerr.From(perr).Number() != sqlerror.ERParseError || len(sql) > maxSyntaxCheck {
 		return perr
 	}
 	check := "PREPARE __strata_syntax FROM CONVERT(0x" + hex.EncodeToString([]byte(sql)) + " USING utf8mb4); DEALLOCATE PREPARE __strata_syntax"
@@ -754,10 +758,14 @@ func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) err
 	if se := mysqlerr.From(err); err != nil && se.Number() == sqlerror.ERParseError {
 		return se
 	}
-	if err != nil && mysqlerr.From(err).Number() >= 2000 {
-		// The server could not be asked (a client-side error): the
-		// parser's answer stands.
-		return perr
+	if err != nil {
+		switch n := mysqlerr.From(err).Number(); {
+		case n >= 2000, n == sqlerror.ERUnknownError, n == sqlerror.ERNetPacketTooLarge, n == sqlerror.ERQueryInterrupted,
+			n == sqlerror.ERTooManyUserConnections, n == sqlerror.ERConCount, n == sqlerror.ERUserLimitReached:
+			// The server could not be asked, or said nothing of the
+			// syntax: the parser's answer stands.
+			return perr
+		}
 	}
 	near := mysqlerr.From(perr).Message
 	if i := strings.Index(near, "near '"); i >= 0 {
