@@ -735,6 +735,10 @@ func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
 		s.Vars.NextTxSQL() == ""
 }
 
+// maxSyntaxCheck bounds the statements syntaxRefusal has a shard read:
+// longer ones keep the parser's answer.
+const maxSyntaxCheck = 1 << 16
+
 // syntaxRefusal is the answer to a statement of a sharded database that
 // vitess's parser does not read (perr, its 1064). MariaDB reads more than
 // vitess (SELECT ... FOR UPDATE WAIT 5, LOCK IN SHARE MODE NOWAIT, CREATE
@@ -744,10 +748,6 @@ func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
 // and says: a syntax error is its own 1064, exactly as the client would
 // get it directly; anything else means MariaDB reads the statement, and
 // the proxy refuses it with 1235 saying so.
-// maxSyntaxCheck bounds the statements syntaxRefusal has a shard read:
-// longer ones keep the parser's answer.
-const maxSyntaxCheck = 1 << 16
-
 func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) error {
 	d := s.srv.vs.Databases[s.DB]
 	if d == nil || !d.Sharded || len(s.srv.vs.Shards) == 0 || mysqlerr.From(perr).Number() != sqlerror.ERParseError || len(sql) > maxSyntaxCheck {
