@@ -405,6 +405,88 @@ func TestORMMariaDBSyntax(t *testing.T) {
 	}
 }
 
+// TestORMReferenceReadFirstInTx: a transaction that begins with plain
+// reads of a reference table (a lookup before the write, as ORMs do) goes
+// on to the shard of its first row: it was pinned to the shard that
+// answered the lookup, and a statement for the other shard got 1235
+// ("transaction on shard s0 cannot also touch shard s1") in
+// transaction_mode single. The moved transaction keeps its
+// characteristics (READ ONLY, SET TRANSACTION); a transaction that wrote
+// or locked on its shard still does not move.
+func TestORMReferenceReadFirstInTx(t *testing.T) {
+	p := ormPair(t, "interpolateParams=false")
+	p.types = false
+	p.same(t,
+		"DROP TABLE IF EXISTS orm_a",
+		"DROP TABLE IF EXISTS orm_ref",
+		"CREATE TABLE orm_a (id BIGINT NOT NULL PRIMARY KEY, g INT NOT NULL)",
+		"CREATE TABLE orm_ref (id INT PRIMARY KEY, name VARCHAR(10))",
+		"INSERT INTO orm_ref (id, name) VALUES (1, 'x'), (2, 'y')",
+		"INSERT INTO orm_a (id, g) VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0)",
+	)
+	// An id on each shard.
+	var on []int
+	for _, sh := range env.topo.Shards() {
+		n, err := sh.Primary().QueryString(context.Background(), "SELECT MIN(id) FROM demo.orm_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id int
+		fmt.Sscan(n, &id)
+		on = append(on, id)
+	}
+	for _, id := range []int{on[0], on[1], on[1], on[0]} {
+		p.same(t, "BEGIN", "SELECT name FROM orm_ref WHERE id = 1", "SELECT COUNT(*) FROM orm_ref")
+		p.sameArgs(t, "SELECT name FROM orm_ref WHERE id = ?", 2)
+		p.sameArgs(t, "UPDATE orm_a SET g = g + 1 WHERE id = ?", id)
+		p.same(t, "SELECT @@in_transaction", "COMMIT")
+	}
+	for _, id := range on {
+		p.same(t, "SET autocommit = 0", "SELECT name FROM orm_ref WHERE id = 1")
+		p.sameArgs(t, "SELECT id, g FROM orm_a WHERE id = ? FOR UPDATE", id)
+		p.sameArgs(t, "UPDATE orm_a SET g = g + 10 WHERE id = ?", id)
+		p.same(t, "ROLLBACK", "SET autocommit = 1")
+		p.same(t, "START TRANSACTION READ ONLY", "SELECT name FROM orm_ref WHERE id = 1")
+		p.sameArgs(t, "UPDATE orm_a SET g = g + 100 WHERE id = ?", id)
+		// (A statement naming a table clears the 1792 on both sides: one
+		// without keeps it on MariaDB, which the proxy does not mimic.)
+		p.same(t, "SELECT COUNT(*) FROM orm_ref", "COMMIT")
+		p.same(t, "SET TRANSACTION READ ONLY", "BEGIN", "SELECT name FROM orm_ref WHERE id = 1")
+		p.sameArgs(t, "UPDATE orm_a SET g = g + 100 WHERE id = ?", id)
+		// (A statement naming a table clears the 1792 on both sides: one
+		// without keeps it on MariaDB, which the proxy does not mimic.)
+		p.same(t, "SELECT COUNT(*) FROM orm_ref", "COMMIT")
+	}
+	p.same(t, "SELECT id, g FROM orm_a ORDER BY id")
+	// A locking read or a write pins it: of two updates, on each shard,
+	// the one on the other shard is refused, and the writes stay the
+	// transaction's (rolled back below).
+	for _, first := range []string{"SELECT name FROM orm_ref WHERE id = 1 FOR UPDATE", fmt.Sprintf("UPDATE orm_a SET g = g + 1000 WHERE id = %d", on[0])} {
+		for _, q := range []string{"BEGIN", "SELECT name FROM orm_ref WHERE id = 2", first} {
+			if got := ormAsk(t, p.proxied, false, q); strings.HasPrefix(got, "error") {
+				t.Errorf("%s: %s", q, got)
+			}
+		}
+		refused := 0
+		for _, id := range on {
+			got := ormAsk(t, p.proxied, false, fmt.Sprintf("UPDATE orm_a SET g = g + 1000 WHERE id = %d", id))
+			switch {
+			case strings.HasPrefix(got, "error 1235: transaction on shard"):
+				refused++
+			case strings.HasPrefix(got, "error"):
+				t.Errorf("after %s: %s", first, got)
+			}
+		}
+		if refused != 1 {
+			t.Errorf("after %s: %d of the updates on two shards refused, want 1", first, refused)
+		}
+		ormAsk(t, p.proxied, false, "ROLLBACK")
+	}
+	if got := ormAsk(t, p.proxied, false, "SELECT COUNT(*) FROM orm_a WHERE g >= 1000"); !strings.Contains(got, `[["0"]]`) {
+		t.Errorf("rolled back writes: %s", got)
+	}
+}
+
 // sameNames runs each statement on both sides and compares the result's
 // column names and rows only.
 func (p ormSides) sameNames(t *testing.T, stmts ...string) {

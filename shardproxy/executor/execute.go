@@ -18,6 +18,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
+	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
 // execute runs one statement of text: the fast path when its shape is
@@ -407,6 +408,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		needs = nil // nothing from the session
 	}
 	cp := &cachedPlan{plan: plan.Root, facts: plan.Facts, needs: needs, kind: kindOf(r.AST), normalized: normalized}
+	cp.refRead = cp.kind == kindSelect && len(cp.facts.Writes) == 0 && !cp.facts.SideEffects() && s.srv.referenceOnly(cp.facts.Reads)
 	if rc := s.srv.rc; rc != nil {
 		if cp.plainSelect() {
 			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
@@ -526,6 +528,8 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.Reserving = cp.facts.Reserve
 		defer func() { s.OutsideTx, s.Reserving = false, "" }()
 	}
+	s.RefRead = cp.refRead
+	defer func() { s.RefRead = false }()
 	if s.tablelessBeforeTx(cp) {
 		// Nothing of it is transactional: pinning the transaction to the
 		// shard that answered (any) would refuse or span the next
@@ -775,4 +779,16 @@ func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) err
 		}
 	}
 	return mysqlerr.NotSupported("MariaDB syntax that the proxy's SQL parser does not read (%s) in sharded database %s: MariaDB reads it, the proxy cannot plan it (statements pass unread only in an unsharded database)", near, s.DB)
+}
+
+// referenceOnly: every table of reads is a reference table of a sharded
+// database (a copy on every shard).
+func (srv *Executor) referenceOnly(reads []engine.Table) bool {
+	for _, t := range reads {
+		_, vt, err := srv.vs.FindTable(t.DB, t.Name)
+		if err != nil || vt == nil || vt.Kind != vschema.Reference {
+			return false
+		}
+	}
+	return true
 }
