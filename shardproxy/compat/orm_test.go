@@ -253,6 +253,9 @@ func TestORMUpsertLastInsertID(t *testing.T) {
 				"INSERT INTO orm_c (id, name, qty) VALUES (101, 'f', 1) ON DUPLICATE KEY UPDATE qty = qty + 1, id = LAST_INSERT_ID(orm_c.id)",
 				"SELECT LAST_INSERT_ID()",
 				"INSERT INTO orm_c (id, name, qty) VALUES (102, 'g', 7) ON DUPLICATE KEY UPDATE id = id, qty = VALUES(qty)",
+				// GORM's clause.OnConflict{DoNothing: true}, one row and several.
+				"INSERT INTO `orm_c` (`id`,`name`,`qty`) VALUES (100,'e',9) ON DUPLICATE KEY UPDATE `id`=`id`",
+				"INSERT INTO `orm_c` (`id`,`name`,`qty`) VALUES (100,'e',9),(101,'f',9),(103,'h',9) ON DUPLICATE KEY UPDATE `id`=`orm_c`.`id`",
 				"SELECT id, name, qty FROM orm_c ORDER BY id",
 			)
 			for _, q := range []string{
