@@ -258,6 +258,8 @@ func TestORMUpsertLastInsertID(t *testing.T) {
 				"INSERT INTO `orm_c` (`id`,`name`,`qty`) VALUES (100,'e',9),(101,'f',9),(103,'h',9) ON DUPLICATE KEY UPDATE `id`=`orm_c`.`id`",
 				"SELECT id, name, qty FROM orm_c ORDER BY id",
 			)
+			p.sameArgs(t, "INSERT INTO orm_c (id, name, qty) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), qty = qty + ?", 101, "f", 1, 5)
+			p.sameArgs(t, "SELECT LAST_INSERT_ID(), id, qty FROM orm_c WHERE id = ?", 101)
 			for _, q := range []string{
 				"INSERT INTO orm_c (id, name, qty) VALUES (102, 'g', 1), (100, 'e', 1) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), qty = qty + 1",
 				"INSERT INTO orm_c (id, name, qty) VALUES (101, 'f', 5) ON DUPLICATE KEY UPDATE id = VALUES(id)",
