@@ -297,6 +297,9 @@ func TestORMTablelessFirstInTx(t *testing.T) {
 					begin, end = "SET autocommit = 0", "COMMIT"
 				}
 				p.same(t, begin, first)
+				if id%2 == 0 {
+					p.sameArgs(t, "SELECT ?, @@session.tx_read_only", id)
+				}
 				p.sameArgs(t, "SELECT id, n FROM orm_a WHERE id = ? FOR UPDATE", id)
 				p.sameArgs(t, "UPDATE orm_a SET n = n + ? WHERE id = ?", id, id)
 				p.sameArgs(t, "SELECT ? + 1", id)
