@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/hex"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/planner"
 	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/sqlmode"
+	"github.com/strata-db/strata/shardproxy/vschema"
 )
 
 // execute runs one statement of text: the fast path when its shape is
@@ -158,7 +160,7 @@ func (s *Session) dispatch(ctx context.Context, sql string) (stmtKind, *sqltypes
 			// (XA across shards is the proxy's own: see its transactions).
 			return kindOther, nil, mysqlerr.NotSupported("%s in a sharded database: the proxy passes it only in an unsharded database", firstWords(sql))
 		}
-		return kindOther, nil, err
+		return kindOther, nil, s.syntaxRefusal(ctx, sql, err)
 	}
 	restore := func(error) {}
 	if sh, ok := stmt.(*sqlparser.Show); ok && isWarningsShow(sh) {
@@ -404,6 +406,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 		needs = nil // nothing from the session
 	}
 	cp := &cachedPlan{plan: plan.Root, facts: plan.Facts, needs: needs, kind: kindOf(r.AST), normalized: normalized}
+	cp.refRead = cp.kind == kindSelect && len(cp.facts.Writes) == 0 && !cp.facts.SideEffects() && s.srv.referenceOnly(cp.facts.Reads)
 	if rc := s.srv.rc; rc != nil {
 		if cp.plainSelect() {
 			cp.point, _ = rc.PlanPoint(r.AST, s.DB)
@@ -522,6 +525,15 @@ func (s *Session) execPlan(ctx context.Context, cp *cachedPlan, bv map[string]*q
 		s.OutsideTx = true
 		s.Reserving = cp.facts.Reserve
 		defer func() { s.OutsideTx, s.Reserving = false, "" }()
+	}
+	s.RefRead = cp.refRead
+	defer func() { s.RefRead = false }()
+	if s.tablelessBeforeTx(cp) {
+		// Nothing of it is transactional: pinning the transaction to the
+		// shard that answered (any) would refuse or span the next
+		// statement, on the shard of its rows.
+		s.OutsideTx = true
+		defer func() { s.OutsideTx = false }()
 	}
 	if err := s.autocommitStmt(cp); err != nil {
 		return nil, err
@@ -710,3 +722,71 @@ func (s *Session) databaseDDL(ctx context.Context, sql string, st sqlparser.DBDD
 }
 
 func tableSQL(t sqlparser.TableName) string { return sqlparser.String(t) }
+
+// tablelessBeforeTx: a SELECT of no table (SELECT 1, SELECT @@tx_isolation,
+// SELECT NOW(): what drivers and ORMs send as a transaction begins) in a
+// transaction that has not yet reached a shard, with no SET TRANSACTION
+// pending for it. Any shard answers it alike, and on MariaDB it touches no
+// transactional table, so it runs outside the transaction and leaves it
+// to begin on the shard its first table's rows are on.
+func (s *Session) tablelessBeforeTx(cp *cachedPlan) bool {
+	f := &cp.facts
+	return cp.kind == kindSelect && s.InTx() && !s.OutsideTx && s.Tx == nil && s.TxShard == "" &&
+		len(s.Branches) == 0 && s.TxLost == nil && len(s.Reserved) == 0 &&
+		len(f.Reads) == 0 && len(f.Writes) == 0 && !f.SideEffects() && f.Shard == "" &&
+		s.Vars.NextTxSQL() == ""
+}
+
+// maxSyntaxCheck bounds the statements syntaxRefusal has a shard read:
+// longer ones keep the parser's answer.
+const maxSyntaxCheck = 1 << 16
+
+// syntaxRefusal is the answer to a statement of a sharded database that
+// vitess's parser does not read (perr, its 1064). MariaDB reads more than
+// vitess (SELECT ... FOR UPDATE WAIT 5, LOCK IN SHARE MODE NOWAIT, CREATE
+// INDEX IF NOT EXISTS, CAST(x AS INTEGER)): answering those with 1064
+// would tell the client its SQL is wrong when it is MariaDB's. The home
+// shard's server prepares the text (SQL PREPARE parses without running)
+// and says: a syntax error is its own 1064, exactly as the client would
+// get it directly; anything else means MariaDB reads the statement, and
+// the proxy refuses it with 1235 saying so.
+func (s *Session) syntaxRefusal(ctx context.Context, sql string, perr error) error {
+	d := s.srv.vs.Databases[s.DB]
+	if d == nil || !d.Sharded || len(s.srv.vs.Shards) == 0 || mysqlerr.From(perr).Number() != sqlerror.ERParseError || len(sql) > maxSyntaxCheck {
+		return perr
+	}
+	check := "PREPARE __strata_syntax FROM CONVERT(0x" + hex.EncodeToString([]byte(sql)) + " USING utf8mb4); DEALLOCATE PREPARE __strata_syntax"
+	_, err := s.ExecuteOutsideTx(ctx, []engine.ShardQuery{{Shard: s.srv.vs.Shards[0], SQL: check}})
+	if se := mysqlerr.From(err); err != nil && se.Number() == sqlerror.ERParseError {
+		return se
+	}
+	if err != nil {
+		switch n := mysqlerr.From(err).Number(); {
+		case n >= 2000, n == sqlerror.ERUnknownError, n == sqlerror.ERNetPacketTooLarge, n == sqlerror.ERQueryInterrupted,
+			n == sqlerror.ERTooManyUserConnections, n == sqlerror.ERConCount, n == sqlerror.ERUserLimitReached:
+			// The server could not be asked, or said nothing of the
+			// syntax: the parser's answer stands.
+			return perr
+		}
+	}
+	near := mysqlerr.From(perr).Message
+	if i := strings.Index(near, "near '"); i >= 0 {
+		near = near[i:]
+		if j := strings.LastIndex(near, "' at line"); j > 0 {
+			near = near[:j+1]
+		}
+	}
+	return mysqlerr.NotSupported("MariaDB syntax that the proxy's SQL parser does not read (%s) in sharded database %s: MariaDB reads it, the proxy cannot plan it (statements pass unread only in an unsharded database)", near, s.DB)
+}
+
+// referenceOnly: every table of reads is a reference table of a sharded
+// database (a copy on every shard).
+func (srv *Executor) referenceOnly(reads []engine.Table) bool {
+	for _, t := range reads {
+		_, vt, err := srv.vs.FindTable(t.DB, t.Name)
+		if err != nil || vt == nil || vt.Kind != vschema.Reference {
+			return false
+		}
+	}
+	return true
+}

@@ -33,6 +33,9 @@ type cachedPlan struct {
 	// normalized statement of a write, for what it invalidates.
 	point *rowcache.PointPlan
 	ast   sqlparser.Statement
+	// refRead: a SELECT that reads reference tables only (or no table),
+	// which any shard answers alike (session.RefRead).
+	refRead bool
 }
 
 // planCache maps "db\x00normalized statement" to its plan, counting hits

@@ -72,7 +72,7 @@ func (s *Session) prepare(ctx context.Context, query string, id uint32) (*prepar
 		if d := s.srv.vs.Databases[s.DB]; d != nil && !d.Sharded && !hasParams(text) && mariadbVerbs[sqlmode.Verb(text, 0)] {
 			return s.register(id, &prepared{query: query, kind: kindOther, pq: &sqlparser.ParsedQuery{Query: text}}), nil
 		}
-		return nil, err
+		return nil, s.syntaxRefusal(ctx, query, err)
 	}
 	p := &prepared{query: query, params: len(known), kind: kindOf(stmt), primaryHint: mentionsStrata(query) && rwsplit.HasPrimaryHint(query)}
 	switch stmt.(type) {

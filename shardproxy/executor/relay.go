@@ -284,6 +284,7 @@ func (s *Session) relayOn(ctx context.Context, shard string, p *prepared, text s
 		if s.Tx == nil || s.TxShard != shard || len(s.Branches) > 0 {
 			return mysqlerr.NotSupported("a prepared CALL in a transaction that spans shards")
 		}
+		s.TxUsed()
 		conn = s.Tx
 		done = func(err error) {
 			if rs.cursorOpen && err == nil && !conn.Broken() {

@@ -68,7 +68,7 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 		for _, g := range sp.sel.GroupBy.Exprs {
 			i := sp.findItem(g, true)
 			if i == -2 {
-				return nil, unsupported("GROUP BY position %s out of range", sqlString(g))
+				return nil, badPosition(g, "GROUP BY")
 			}
 			if i >= 0 {
 				if hasAggregate(sp.itemExpr(i)) {
@@ -109,7 +109,7 @@ func (sp *selectPlan) planAggregate(read bool) (engine.Primitive, error) {
 		i := sp.findItem(o.Expr, true)
 		switch {
 		case i == -2:
-			return nil, unsupported("ORDER BY position %s out of range", sqlString(o.Expr))
+			return nil, badPosition(o.Expr, "ORDER BY")
 		case i >= 0:
 			sortKeys = append(sortKeys, sp.keyFor(i, o.Expr, desc))
 		default:

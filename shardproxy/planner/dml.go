@@ -87,8 +87,17 @@ func (pl *planner) planInsert(ins *sqlparser.Insert) (engine.Primitive, error) {
 		key = len(ins.Columns)
 	}
 	for _, u := range ins.OnDup {
-		if u.Name.Name.EqualString(t.Column) {
+		if !u.Name.Name.EqualString(t.Column) {
+			continue
+		}
+		keeps, lastID := keepsKey(u.Expr, t.Column)
+		switch {
+		case !keeps:
 			return nil, unsupported("ON DUPLICATE KEY UPDATE of shard key %s.%s (it would move the row to another shard)", t.Name, t.Column)
+		case lastID && len(rows) > 1:
+			// One server reports the argument of the last row that
+			// updated; over shards the proxy cannot tell which row that was.
+			return nil, unsupported("ON DUPLICATE KEY UPDATE %s = LAST_INSERT_ID(%s) in a multi-row INSERT into sharded table %s (insert one row per statement)", t.Column, t.Column, t.Name)
 		}
 	}
 	month := -1
@@ -504,4 +513,16 @@ func (pl *planner) subDDL(ddl sqlparser.DDLStatement, names sqlparser.TableNames
 		return true
 	}, nil)
 	return &engine.SubTables{Layout: lay, Names: pl.subs.names}, out.(sqlparser.DDLStatement), nil
+}
+
+// keepsKey says an ON DUPLICATE KEY UPDATE assignment to the shard key
+// column keeps the row's key: key = key, or key = LAST_INSERT_ID(key)
+// (lastID), the idiom that makes the OK's insert id and LAST_INSERT_ID()
+// the existing row's id.
+func keepsKey(e sqlparser.Expr, column string) (keeps, lastID bool) {
+	if f, ok := e.(*sqlparser.FuncExpr); ok && f.Qualifier.IsEmpty() && f.Name.Lowered() == "last_insert_id" && len(f.Exprs) == 1 {
+		e, lastID = f.Exprs[0], true
+	}
+	c, ok := e.(*sqlparser.ColName)
+	return ok && c.Name.EqualString(column), lastID
 }

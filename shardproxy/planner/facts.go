@@ -400,8 +400,15 @@ func RewriteConnectionID(stmt sqlparser.Statement, name string) (sqlparser.State
 	}
 	found := false
 	out := sqlparser.SafeRewrite(stmt, func(node, _ sqlparser.SQLNode) bool {
-		if ae, ok := node.(*sqlparser.AliasedExpr); ok && ae.As.IsEmpty() && hasConnectionID(ae.Expr) {
-			ae.As = sqlparser.NewIdentifierCI(sqlparser.String(ae.Expr))
+		// CONNECTION_ID() alone keeps its name as the normalizer names
+		// such functions (the planner then names the column by the
+		// client's text); an expression around it is named by the
+		// client's text anyway, and an alias of its normalized text would
+		// show bind variables (":vtg1 /* INT64 */").
+		if ae, ok := node.(*sqlparser.AliasedExpr); ok && ae.As.IsEmpty() {
+			if f, ok := ae.Expr.(*sqlparser.FuncExpr); ok && isConnectionID(f) {
+				ae.As = sqlparser.NewIdentifierCI(sqlparser.String(ae.Expr))
+			}
 		}
 		return true
 	}, func(c *sqlparser.Cursor) bool {
@@ -416,17 +423,6 @@ func RewriteConnectionID(stmt sqlparser.Statement, name string) (sqlparser.State
 
 func isConnectionID(f *sqlparser.FuncExpr) bool {
 	return f.Qualifier.IsEmpty() && f.Name.Lowered() == "connection_id" && len(f.Exprs) == 0
-}
-
-func hasConnectionID(e sqlparser.Expr) bool {
-	found := false
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		if f, ok := node.(*sqlparser.FuncExpr); ok && isConnectionID(f) {
-			found = true
-		}
-		return !found, nil
-	}, e)
-	return found
 }
 
 // WithReturning is the plan of p with MariaDB's RETURNING clause appended

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
@@ -579,7 +580,7 @@ func (sp *selectPlan) planPlain(read bool) (engine.Primitive, error) {
 		}
 		i := sp.findItem(o.Expr, true)
 		if i == -2 {
-			return nil, unsupported("ORDER BY position %s out of range", sqlString(o.Expr))
+			return nil, badPosition(o.Expr, "ORDER BY")
 		}
 		if i < 0 && sp.sel.Distinct {
 			return nil, unsupported("ORDER BY %s, not in the SELECT DISTINCT list, across shards", sqlString(o.Expr))
@@ -635,4 +636,10 @@ func limitOf(l *sqlparser.Limit) (*engine.Limit, error) {
 		out.Offset = &o
 	}
 	return out, nil
+}
+
+// badPosition is MariaDB's error for a GROUP BY or ORDER BY position
+// beyond the select list (ORDER BY 5 of three columns).
+func badPosition(e sqlparser.Expr, clause string) error {
+	return sqlerror.NewSQLErrorf(sqlerror.ERBadFieldError, sqlerror.SSBadFieldError, "Unknown column '%s' in '%s'", sqlString(e), clause)
 }

@@ -106,6 +106,13 @@ type Session struct {
 	// outsideTx makes ExecuteShards ignore the transaction while DDL runs:
 	// MySQL commits before DDL, and a broadcast spans shards.
 	OutsideTx bool
+	// RefRead: the statement running reads reference tables only, and no
+	// other table (set by the executor while it runs). txRefOnly: the
+	// transaction pinned to TxShard has run only such plain reads there,
+	// so it may move to another shard (moveRefOnly).
+	RefRead     bool
+	txRefOnly   bool
+	txNextMoved string // TxNext of a transaction moveRefOnly moved
 
 	// Raw: the user variables of a statement passed through unplanned,
 	// while it runs (raw.go). WantAll: the statement running may answer
@@ -636,6 +643,9 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	if s.TxLost != nil {
 		return s.TxLost
 	}
+	if err := s.moveRefOnly(ctx, qs); err != nil {
+		return err
+	}
 	shard := s.TxShard
 	for _, q := range qs {
 		if shard == "" {
@@ -654,6 +664,14 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 		if pre, err = s.openFirst(ctx, shard); err != nil {
 			return err
 		}
+		if s.txNextMoved != "" {
+			// The characteristics of the transaction moved here.
+			pre, s.TxNext, s.txNextMoved = s.txNextMoved+";"+pre, s.txNextMoved, ""
+		}
+		s.txRefOnly = true
+	}
+	if !s.RefRead || !allReads(qs) {
+		s.txRefOnly = false
 	}
 	m := s.sh.Metrics.Shard(shard)
 	// A statement of several queries that writes is atomic, as on one
@@ -716,6 +734,38 @@ func (s *Session) executeInTx(ctx context.Context, qs []engine.ShardQuery, out [
 	return nil
 }
 
+// moveRefOnly moves a transaction that has run only plain reads of
+// reference tables on its shard (any shard answers those, and the first
+// picked one) to the other shard a statement needs, instead of spanning
+// the two: rolled back where it was (nothing there is its own: no write,
+// no lock), begun again, with the same characteristics, on the shard of
+// the statement. On one server those reads took the transaction's
+// snapshot; here it is taken again on the new shard, as when a
+// transaction becomes distributed (README: Isolation, said plainly). Only
+// in transaction_mode single, where spanning is refused: twopc spans.
+func (s *Session) moveRefOnly(ctx context.Context, qs []engine.ShardQuery) error {
+	if !s.txRefOnly || s.Tx == nil || s.TxXA || s.XID != 0 || len(s.Branches) > 0 || s.IsReserved(s.Tx) ||
+		s.txMode() == config.TxTwoPC || len(qs) == 0 {
+		return nil
+	}
+	to := qs[0].Shard
+	if to == s.TxShard || !oneShard(qs) {
+		return nil
+	}
+	begin, next := s.TxBegin, s.TxNext
+	if _, _, err := s.Tx.Exec(ctx, EndSQL(false), backend.ExecOptions{State: s.State, Timeout: s.sh.QueryTimeout}); err != nil {
+		s.Tx.MarkBroken()
+	}
+	s.ReleaseTx(nil)
+	s.TxBegin, s.txNextMoved = begin, next
+	return nil
+}
+
+// TxUsed records that a statement ran on the transaction's connection
+// outside executeInTx (a relayed prepared CALL or cursor): the transaction
+// may no longer move (moveRefOnly).
+func (s *Session) TxUsed() { s.txRefOnly = false }
+
 // openFirst opens the transaction's first shard and returns what begins
 // it there (sent with the first statement).
 func (s *Session) openFirst(ctx context.Context, shard string) (string, error) {
@@ -776,6 +826,7 @@ func (s *Session) ReleaseTx(err error) {
 	s.releaseBranches(err)
 	s.Tx, s.TxShard, s.TxTarget = nil, "", backend.Target{}
 	s.TxBegin = "BEGIN"
+	s.txRefOnly, s.txNextMoved = false, ""
 }
 
 // endTx commits or rolls back. With nothing pinned there is nothing to send.

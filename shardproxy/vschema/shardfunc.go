@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"vitess.io/vitess/go/mysql/collations/colldata"
 	"vitess.io/vitess/go/sqltypes"
@@ -73,6 +74,17 @@ func (vs *VSchema) keyHash(t *Table, v sqltypes.Value, p Purpose) (uint64, error
 				return HashString(v.Raw()), nil
 			}
 			return 0, fmt.Errorf("%w: %s value %s for string key %s", ErrNoSingleShard, v.Type(), v.String(), t.Column)
+		}
+		switch v.Type() {
+		case sqltypes.HexVal, sqltypes.HexNum, sqltypes.BitNum:
+			// x'42494e', 0x42494e, b'...' are the string of their bytes
+			// ('BIN'), not their text: hash those, when they are a
+			// string the key could hold.
+			b, err := v.ToBytes()
+			if err != nil || !utf8.Valid(b) {
+				return 0, fmt.Errorf("%w: %s for string key %s is not UTF-8 text", ErrNoSingleShard, v.String(), t.Column)
+			}
+			return HashString(b), nil
 		}
 		return HashString(v.Raw()), nil
 	default:
