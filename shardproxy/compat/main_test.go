@@ -137,28 +137,32 @@ type pair struct {
 	direct, proxied *sql.Conn
 }
 
+// openConn opens one connection to dsn, closed when the test ends.
+func openConn(t *testing.T, dsn string) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // connect opens a pair: directDB on s0's server, proxyDB through the
 // proxy, each with the DSN parameters params.
 func connect(t *testing.T, directDB, proxyDB string, params ...string) pair {
 	t.Helper()
 	setup(t)
 	q := "?" + strings.Join(append([]string{"timeout=5s"}, params...), "&")
-	open := func(dsn string) *sql.Conn {
-		db, err := sql.Open("mysql", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetMaxOpenConns(1)
-		t.Cleanup(func() { db.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	open := func(dsn string) *sql.Conn { return openConn(t, dsn) }
 	return pair{
 		direct:  open(localdb.AppUser + "@tcp(" + env.topo.Shards()[0].Primary().Addr() + ")/" + directDB + q),
 		proxied: open("root@tcp(" + env.proxy + ")/" + proxyDB + q),

@@ -55,22 +55,7 @@ func ormPair(t *testing.T, params ...string) ormSides {
 	t.Helper()
 	addr := ormProxy(t)
 	q := "?" + strings.Join(append([]string{"timeout=5s"}, params...), "&")
-	open := func(dsn string) *sql.Conn {
-		db, err := sql.Open("mysql", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetMaxOpenConns(1)
-		t.Cleanup(func() { db.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	open := func(dsn string) *sql.Conn { return openConn(t, dsn) }
 	return ormSides{
 		direct:  open(localdb.AppUser + "@tcp(" + env.topo.Shards()[0].Primary().Addr() + ")/direct_demo" + q),
 		proxied: open("root@tcp(" + addr + ")/demo" + q),
