@@ -88,6 +88,14 @@ func TestExistsAcrossShards(t *testing.T) {
 			p.sameArgs(t, laravel, fmt.Sprintf("a%d@x", on[0][0]))
 			p.same(t, "ROLLBACK")
 			p.sameArgs(t, laravel, "new@x")
+			// EXISTS first in a transaction, then a write on one shard.
+			p.same(t, "START TRANSACTION")
+			p.sameArgs(t, laravel, "new@x")
+			p.sameArgs(t, "INSERT INTO ex_users (id, email, tag) VALUES (?, ?, ?)", on[0][len(on[0])-1]+100, "new@x", "fresh")
+			p.sameArgs(t, laravel, "new@x")
+			p.same(t, "COMMIT")
+			p.sameArgs(t, laravel, "new@x")
+			p.same(t, "select exists(select * from ex_users where tag = 'fresh') as `exists`")
 			// Outside the recognized shape, or a subquery that does not
 			// split by shard: still 1235.
 			for _, q := range []string{
