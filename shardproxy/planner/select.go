@@ -130,6 +130,18 @@ func describeUnsharded(m map[string][]string) string {
 }
 
 func (pl *planner) planSelectStatement(stmt sqlparser.TableStatement) (engine.Primitive, error) {
+	p, err := pl.planSelect(stmt)
+	if err != nil && isUnsupported(err) {
+		if sub, not, ok := existsShape(stmt); ok {
+			if ep, eerr := pl.planScatterExists(stmt, sub, not); eerr == nil {
+				return ep, nil
+			}
+		}
+	}
+	return p, err
+}
+
+func (pl *planner) planSelect(stmt sqlparser.TableStatement) (engine.Primitive, error) {
 	if err := RefuseIntoVariables(stmt); err != nil {
 		return nil, err
 	}
