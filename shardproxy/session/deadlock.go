@@ -28,7 +28,7 @@ import (
 
 // ErrDeadlock is MariaDB's answer to a deadlock's victim.
 func ErrDeadlock() error {
-	return sqlerror.NewSQLError(sqlerror.ERLockDeadlock, "40001", "Deadlock found when trying to get lock; try restarting transaction")
+	return sqlerror.NewSQLError(sqlerror.ERLockDeadlock, sqlerror.SSLockDeadlock, "Deadlock found when trying to get lock; try restarting transaction")
 }
 
 // Deadlocks runs the deadlock check over the distributed transactions in
@@ -239,9 +239,7 @@ func (s *Session) abandonDeadlocked() error {
 // stay, as on MariaDB after a deadlock.
 func (s *Session) rolledBack(conn *backend.Conn) {
 	if s.TxXA || len(s.Branches) > 0 {
-		s.serverRolledBack = conn
-		_ = s.endSpanning(false)
-		s.serverRolledBack = nil
+		_ = s.endSpanning(false, conn)
 	} else {
 		s.ReleaseTx(nil)
 	}

@@ -69,9 +69,6 @@ type Session struct {
 	// begins as an XA branch at once (xa.go); early: this one did.
 	spanned bool
 	early   bool
-	// serverRolledBack, while rolledBack ends the transaction, is the
-	// connection whose server rolled its branch back (deadlock.go).
-	serverRolledBack *backend.Conn
 	// txLost is set when the pinned connection failed: the transaction is
 	// gone on the server, so every statement but ROLLBACK fails until the
 	// client ends it.
@@ -847,7 +844,7 @@ func (s *Session) EndTx(commit bool) error {
 	}
 	if s.TxXA || len(s.Branches) > 0 {
 		s.TxBegin = "BEGIN"
-		return s.endSpanning(commit)
+		return s.endSpanning(commit, nil)
 	}
 	s.spanned = false
 	sql := EndSQL(false)

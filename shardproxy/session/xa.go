@@ -280,14 +280,14 @@ func (s *Session) upgradeFirst(ctx context.Context) error {
 		}
 		pre = ""
 		if err == nil && fingerprint(res) != r.fp {
-			err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, "40001",
+			err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, sqlerror.SSLockDeadlock,
 				"the transaction had to restart on shard %s to span shards and found the data changed meanwhile: retry the transaction", shard)
 		}
 		if err != nil {
 			s.sh.XA.Metrics.Upgraded(false)
 			var se *sqlerror.SQLError
 			if !errors.As(err, &se) || se.Number() != sqlerror.ERLockDeadlock {
-				err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, "40001",
+				err = sqlerror.NewSQLErrorf(sqlerror.ERLockDeadlock, sqlerror.SSLockDeadlock,
 					"the transaction had to restart on shard %s to span shards and failed there (%v): retry the transaction", shard, mysqlerr.From(err).Message)
 			}
 			return fail(err)
@@ -583,8 +583,10 @@ func (s *Session) txShards() []string {
 }
 
 // endSpanning commits or rolls back a transaction that has XA branches or
-// more than one shard.
-func (s *Session) endSpanning(commit bool) error {
+// more than one shard. rolledBack, if not nil, is the connection whose
+// server already rolled its branch back (a deadlock): XA END fails there,
+// so that branch gets XA ROLLBACK alone.
+func (s *Session) endSpanning(commit bool, rolledBack *backend.Conn) error {
 	ctx := context.Background()
 	distributed := len(s.Branches) > 0
 	var xaBranches []xa.Branch
@@ -598,7 +600,7 @@ func (s *Session) endSpanning(commit bool) error {
 		return xa.BackendConn{C: c, State: s.State, Timeout: s.sh.QueryTimeout}
 	}
 	if s.TxXA {
-		xaBranches = append(xaBranches, xa.Branch{Shard: s.TxShard, Conn: wrap(s.Tx), Wrote: s.TxWrote, RolledBack: s.Tx == s.serverRolledBack})
+		xaBranches = append(xaBranches, xa.Branch{Shard: s.TxShard, Conn: wrap(s.Tx), Wrote: s.TxWrote, RolledBack: s.Tx == rolledBack})
 	} else {
 		plains = append(plains, plain{s.TxShard, s.Tx, s.TxWrote})
 	}
@@ -606,7 +608,7 @@ func (s *Session) endSpanning(commit bool) error {
 		if b.Plain {
 			plains = append(plains, plain{b.Shard, b.Conn, b.Wrote})
 		} else {
-			xaBranches = append(xaBranches, xa.Branch{Shard: b.Shard, Conn: wrap(b.Conn), Wrote: b.Wrote, RolledBack: b.Conn == s.serverRolledBack})
+			xaBranches = append(xaBranches, xa.Branch{Shard: b.Shard, Conn: wrap(b.Conn), Wrote: b.Wrote, RolledBack: b.Conn == rolledBack})
 		}
 	}
 	if s.early {
