@@ -25,6 +25,11 @@ type cachedPlan struct {
 	// lane: a read that one shard answers whole, whose response the fast
 	// lane passes to the client as the shard sent it (lane.go).
 	lane bool
+	// pipe: a lane read the lane may send on a pipeline (pipeable);
+	// pipeOff is set when one of its runs held a pipeline up (too large
+	// an answer, or too slow).
+	pipe    bool
+	pipeOff atomic.Bool
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.
