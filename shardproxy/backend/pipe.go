@@ -107,26 +107,26 @@ func (p *Pool) PipeStmt(text, db string, st *State, params int, args []byte, tim
 		return ErrPipelineFull
 	}
 	return p.pipe(t, timeout, sink, func(c *Conn) (bool, error) {
+		newDB := c.db
+		if db != "" {
+			newDB = db
+		}
+		key := stmtKey{db: newDB, st: st, text: text}
+		s, ok := c.stmts[key]
+		if !ok && !strings.Contains(c.c.ServerVersion, "MariaDB") {
+			return false, nil
+		}
 		buf := c.buf[:0]
-		if (db != "" && db != c.db) || st != c.state {
+		if newDB != c.db || st != c.state {
 			// A prepared statement carries no prefix: a DO 0 does.
 			buf = append(buf, 0, 0, 0, 0, mysql.ComQuery)
 			buf, t.nPre = c.appendPrefix(buf, db, st, "")
 			buf = append(buf, "DO 0"...)
 			setLen(buf, 0)
 			t.drain = 1
-			if db != "" {
-				c.db = db
-			}
-			c.state = st
+			c.db, c.state = newDB, st
 		}
-		key := stmtKey{db: c.db, st: c.state, text: text}
-		s, ok := c.stmts[key]
 		if !ok {
-			if !strings.Contains(c.c.ServerVersion, "MariaDB") {
-				c.buf = buf[:0]
-				return false, nil
-			}
 			at := len(buf)
 			buf = append(buf, 0, 0, 0, 0, mysql.ComPrepare)
 			buf = append(buf, text...)
@@ -155,7 +155,32 @@ func setLen(buf []byte, at int) {
 // sink when its turn comes.
 func (p *Pool) pipe(t *PipeTurn, timeout time.Duration, sink Sink, write func(c *Conn) (bool, error)) error {
 	t.nPre, t.drain, t.prep, t.Head = 0, 0, false, 0
-	var pl *pipeline
+	pl, head, err := p.enqueue(t, write)
+	if err != nil {
+		return err
+	}
+	if !head {
+		<-t.ch
+	}
+	// However the read ends (a panic of sink included), the turn passes;
+	// a read that did not end cleanly leaves the connection out of step.
+	clean := false
+	defer func() {
+		if !clean {
+			t.c.broken = true
+		}
+		pl.pop()
+	}()
+	start := time.Now()
+	err = pl.read(t, timeout, sink)
+	t.Head = time.Since(start)
+	clean = true
+	return err
+}
+
+// enqueue writes t's request on the first pipeline with room and puts t
+// in its queue; head reports that no turn is before it.
+func (p *Pool) enqueue(t *PipeTurn, write func(c *Conn) (bool, error)) (pl *pipeline, head bool, err error) {
 	for _, x := range p.pipes {
 		x.mu.Lock()
 		if len(x.q) < p.opts.PipelineDepth && (len(x.q) == 0 || !x.c.dead()) {
@@ -165,8 +190,9 @@ func (p *Pool) pipe(t *PipeTurn, timeout time.Duration, sink Sink, write func(c 
 		x.mu.Unlock()
 	}
 	if pl == nil {
-		return ErrPipelineFull
+		return nil, false, ErrPipelineFull
 	}
+	defer pl.mu.Unlock()
 	if pl.c == nil || pl.c.dead() {
 		// The queue is empty: replace a failed connection.
 		if pl.c != nil {
@@ -175,33 +201,28 @@ func (p *Pool) pipe(t *PipeTurn, timeout time.Duration, sink Sink, write func(c 
 		}
 		c, err := p.dialPiped()
 		if err != nil {
-			pl.mu.Unlock()
-			return err
+			return nil, false, err
 		}
+		c.reader() // the socket the writes use
 		pl.c = c
 	}
 	c := pl.c
 	ok, err := write(c)
 	if !ok {
-		pl.mu.Unlock()
-		return ErrPipelineFull
+		return nil, false, ErrPipelineFull
 	}
 	if err != nil {
 		c.broken = true
-		pl.mu.Unlock()
-		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
+		return nil, false, c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
 	p.piped.Add(1)
 	t.c = c
 	pl.q = append(pl.q, t)
-	head := len(pl.q) == 1
-	pl.mu.Unlock()
-	if !head {
-		<-t.ch
-	}
-	start := time.Now()
-	err = pl.read(t, timeout, sink)
-	t.Head = time.Since(start)
+	return pl, len(pl.q) == 1, nil
+}
+
+// pop ends the turn at the head and hands the reading to the next.
+func (pl *pipeline) pop() {
 	pl.mu.Lock()
 	copy(pl.q, pl.q[1:])
 	pl.q[len(pl.q)-1] = nil
@@ -210,7 +231,6 @@ func (p *Pool) pipe(t *PipeTurn, timeout time.Duration, sink Sink, write func(c 
 		pl.q[0].ch <- struct{}{}
 	}
 	pl.mu.Unlock()
-	return err
 }
 
 // read reads turn t's answer, at the head of the queue.

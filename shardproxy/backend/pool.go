@@ -690,9 +690,9 @@ type Stats struct {
 	// Interrupted counts connections InterruptInUse and Eject closed.
 	Interrupted uint64
 	// Piped counts statements sent on the pool's pipelines.
-	Piped uint64
-	WaitTime    time.Duration
-	Healthy     bool
+	Piped    uint64
+	WaitTime time.Duration
+	Healthy  bool
 	// Ejected: Get fails until Restore.
 	Ejected bool
 }
