@@ -319,6 +319,11 @@ const pipeHeadMax = 20 * time.Millisecond
 // path, as a read whose connection failed does: it is a read of one row.
 func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error, piped bool) {
 	s := lc.s
+	if lc.cursor {
+		// A cursor lives on the connection that opened it, which the
+		// session keeps until its last fetch: not a pipeline's.
+		return nil, false
+	}
 	if s.pipeTurn == nil {
 		s.pipeTurn = backend.NewPipeTurn()
 	}
