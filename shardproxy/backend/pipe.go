@@ -259,8 +259,15 @@ func (pl *pipeline) read(t *PipeTurn, timeout time.Duration, sink Sink) error {
 	c := t.c
 	if c.dead() {
 		// A turn before it failed the connection: its request's fate is
-		// unknown, as for any statement whose connection failed.
-		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState, "backend: a pipelined connection failed before the answer"))
+		// unknown, as for any statement whose connection failed. Not
+		// connError: what failed it said so already (a server's failure
+		// went through connError, which dropped the pool's idle
+		// connections), and a turn the caller gave up (an answer too
+		// large) says nothing about the server and its other connections.
+		if why := c.intr.Load(); why != nil {
+			return c.pool.interrupted(*why)
+		}
+		return c.pool.wrap(sqlerror.CRServerLost, errors.New("a pipelined connection failed before the answer"))
 	}
 	rd := c.reader()
 	if timeout > 0 {

@@ -85,3 +85,61 @@ func TestPipelineLockWait(t *testing.T) {
 		t.Fatalf("after: %v", err)
 	}
 }
+
+// failRows is a sink that gives up at the first row, as the lane does with
+// an answer too large for a pipeline.
+type failRows struct{}
+
+var errGaveUp = errors.New("gave up")
+
+func (failRows) Packet(p *Packet) error {
+	if p.Kind == PacketRow {
+		return errGaveUp
+	}
+	return nil
+}
+
+// TestPipelineGiveUpKeepsPool: a turn whose caller gives its answer up
+// fails the turns queued behind it on the pipeline (they go elsewhere),
+// but says nothing about the server: the pool's idle connections stay,
+// and the pipeline serves again.
+func TestPipelineGiveUpKeepsPool(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	c := testCluster(t, topo, func(o *Options) { o.Pipelines, o.PipelineDepth = 1, 8 })
+	p := c.Shard("s0").Primary
+	ctx := context.Background()
+	var held []*Conn
+	for i := 0; i < 2; i++ {
+		conn, err := p.Get(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	for _, conn := range held {
+		p.Put(conn)
+	}
+	if n := p.Stats().Idle; n != 2 {
+		t.Fatalf("%d idle connections, want 2", n)
+	}
+	first := make(chan error, 1)
+	before := p.Stats().Piped
+	go func() {
+		first <- p.PipeQuery("SELECT SLEEP(1), 'x'", "", nil, 0, NewPipeTurn(), failRows{})
+	}()
+	waitUntil(t, 5*time.Second, func() bool { return p.Stats().Piped > before })
+	next := p.PipeQuery("SELECT 1", "", nil, 0, NewPipeTurn(), &collect{})
+	if err := <-first; !errors.Is(err, errGaveUp) {
+		t.Fatalf("the turn given up: %v", err)
+	}
+	if !IsConnError(next) {
+		t.Fatalf("the turn behind it: %v, want a connection error", next)
+	}
+	if n := p.Stats().Idle; n != 2 {
+		t.Errorf("%d idle connections after a turn was given up, want 2", n)
+	}
+	var got collect
+	if err := p.PipeQuery("SELECT 1", "", nil, 0, NewPipeTurn(), &got); err != nil || len(got.rows) != 1 {
+		t.Fatalf("the pipeline after: %v", err)
+	}
+}
