@@ -105,7 +105,12 @@ func (failRows) Packet(p *Packet) error {
 // and the pipeline serves again.
 func TestPipelineGiveUpKeepsPool(t *testing.T) {
 	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
-	c := testCluster(t, topo, func(o *Options) { o.Pipelines, o.PipelineDepth = 1, 8 })
+	c := testCluster(t, topo, func(o *Options) {
+		o.Pipelines, o.PipelineDepth = 1, 8
+		// No health check takes an idle connection out to ping it while
+		// the test counts them.
+		o.HealthCheckInterval = time.Hour
+	})
 	p := c.Shard("s0").Primary
 	ctx := context.Background()
 	var held []*Conn
