@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +148,64 @@ func TestPipelineGiveUpKeepsPool(t *testing.T) {
 	var got collect
 	if err := p.PipeQuery("SELECT 1", "", nil, 0, NewPipeTurn(), &got); err != nil || len(got.rows) != 1 {
 		t.Fatalf("the pipeline after: %v", err)
+	}
+}
+
+// TestPipelineStmtEviction: more statement texts than a connection keeps
+// (maxStmts), run by several goroutines on one pipeline, the same text
+// often prepared by two turns at once: each execute runs its own text
+// (a COM_STMT_CLOSE of an evicted statement goes after every execute
+// written before it, and none written after it uses that id).
+func TestPipelineStmtEviction(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	if err := topo.Shards()[0].Primary().Exec(context.Background(),
+		"CREATE DATABASE app",
+		"CREATE TABLE app.t (id INT PRIMARY KEY, s VARCHAR(20))",
+		"INSERT INTO app.t SELECT seq, CONCAT('r', seq) FROM app.seq_1_to_100",
+	); err != nil {
+		t.Fatal(err)
+	}
+	c := testCluster(t, topo, func(o *Options) { o.Pipelines, o.PipelineDepth = 1, 16 })
+	p := c.Shard("s0").Primary
+	const texts = maxStmts + 16
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			turn := NewPipeTurn()
+			for i := 0; i < 150; i++ {
+				k := (i*7 + g*3) % texts
+				id := 1 + (i+g)%100
+				var got collect
+				err := p.PipeStmt(fmt.Sprintf("SELECT CONCAT(s, '-%d') FROM t WHERE id = ?", k), "app", nil, 1, execArgs(int64(id)), 0, turn, &got)
+				if err != nil {
+					errs <- fmt.Errorf("text %d id %d: %w", k, id, err)
+					return
+				}
+				want := fmt.Sprintf("r%d-%d", id, k)
+				if len(got.rows) != 1 || len(got.rows[0]) < 3 || string(got.rows[0][3:]) != want {
+					errs <- fmt.Errorf("text %d id %d: rows %q, want %q", k, id, got.rows, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The connection keeps at most maxStmts, and the server no more.
+	conn, err := p.Get(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Put(conn)
+	res, _, err := conn.Exec(context.Background(), "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'", ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := atoi(res.Rows[0][0].ToString()); n > maxStmts {
+		t.Errorf("%d statements prepared on the server, want at most %d", n, maxStmts)
 	}
 }
