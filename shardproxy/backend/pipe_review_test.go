@@ -167,6 +167,9 @@ func TestPipelineStmtEviction(t *testing.T) {
 	}
 	c := testCluster(t, topo, func(o *Options) { o.Pipelines, o.PipelineDepth = 1, 16 })
 	p := c.Shard("s0").Primary
+	if err := p.PipeQuery("SELECT 1", "app", nil, 0, NewPipeTurn(), &collect{}); err != nil {
+		t.Fatal(err) // the pipeline's connection is open
+	}
 	const texts = maxStmts + 16
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -207,5 +210,63 @@ func TestPipelineStmtEviction(t *testing.T) {
 	}
 	if n := atoi(res.Rows[0][0].ToString()); n > maxStmts {
 		t.Errorf("%d statements prepared on the server, want at most %d", n, maxStmts)
+	}
+}
+
+// TestPipelineDialAlone: while a pipeline's connection is being opened to
+// a server that does not answer (stopped: the handshake waits out
+// ConnectTimeout), other statements do not queue behind the dial, each
+// waiting for the dials before it: they find no pipeline (ErrPipelineFull)
+// and take the ordinary path, whose Gets dial at once.
+func TestPipelineDialAlone(t *testing.T) {
+	topo := localdb.StartForTest(t, localdb.TestConfig(1, 0))
+	srv := topo.Shards()[0].Primary()
+	c := testCluster(t, topo, func(o *Options) {
+		o.Pipelines, o.PipelineDepth = 1, 8
+		o.ConnectTimeout = 700 * time.Millisecond
+		o.HealthCheckInterval = time.Hour
+	})
+	p := c.Shard("s0").Primary
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Resume(); err != nil {
+			t.Error(err)
+		}
+	}()
+	const n = 5
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var full, failed int
+	for range n {
+		wg.Go(func() {
+			err := p.PipeQuery("SELECT 1", "", nil, 0, NewPipeTurn(), &collect{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrPipelineFull):
+				full++
+			case IsConnError(err):
+				failed++
+			default:
+				t.Errorf("a statement on a pipeline to a stopped server: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("%d statements took %v to give up on a pipeline to a stopped server (connect timeout 700ms)", n, d)
+	}
+	if failed < 1 || full+failed != n {
+		t.Errorf("%d failed, %d found no pipeline, of %d", failed, full, n)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	var got collect
+	if err := p.PipeQuery("SELECT 1", "", nil, 0, NewPipeTurn(), &got); err != nil || len(got.rows) != 1 {
+		t.Fatalf("after the server resumed: %v", err)
 	}
 }
