@@ -2,9 +2,14 @@ package shardproxy_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/proxytest"
 )
 
@@ -104,5 +109,69 @@ func TestPipelineLockedTable(t *testing.T) {
 	}
 	if !otherDone {
 		<-other
+	}
+}
+
+// TestPipelineKillReleasesLease: a KILL QUERY that lands while a session's
+// point select is routed but not yet on its pipeline answers 1317, and the
+// statement's route (a lease of the fleet, which switchovers drain and
+// reads balance by) ends: none stays outstanding.
+func TestPipelineKillReleasesLease(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), func(c *config.Config) { c.ReadWrite.Enabled = true })
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE t1 (id BIGINT PRIMARY KEY, s VARCHAR(20))")
+	proxytest.MustExec(t, db, "INSERT INTO t1 (id, s) VALUES (1, 'x')")
+	ctx := context.Background()
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var id int64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Metric(t, "strata_proxy_pool_pipelined_total")
+	stop := time.Now().Add(2 * time.Second)
+	done := make(chan int)
+	go func() {
+		kills := 0
+		for time.Now().Before(stop) {
+			if _, err := db.Exec(fmt.Sprintf("KILL QUERY %d", id)); err == nil {
+				kills++
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		done <- kills
+	}()
+	killed := 0
+	for time.Now().Before(stop) {
+		var s string
+		if err := victim.QueryRowContext(ctx, "SELECT s FROM t1 WHERE id = 1").Scan(&s); err != nil {
+			if proxytest.SQLErr(err) != 1317 {
+				t.Fatalf("select: %v", err)
+			}
+			killed++
+		}
+	}
+	kills := <-done
+	if killed == 0 {
+		t.Fatalf("none of the statements was killed (%d KILL QUERY)", kills)
+	}
+	if p.Metric(t, "strata_proxy_pool_pipelined_total") == before {
+		t.Fatal("no statement went on a pipeline")
+	}
+	// The fleet's gauge follows its count at each check.
+	if mfs, err := p.Registry.Gather(); err != nil || !slices.ContainsFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == "strata_fleet_server_outstanding" }) {
+		t.Fatalf("no strata_fleet_server_outstanding: %v", err)
+	}
+	var out float64
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out = p.Metric(t, "strata_fleet_server_outstanding"); out == 0 {
+			break
+		}
+	}
+	if out != 0 {
+		t.Errorf("%v leases outstanding after %d KILL QUERY (%d statements killed)", out, kills, killed)
 	}
 }

@@ -335,7 +335,11 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 		}
 	}
 	if s.Killed() {
-		return session.ErrQueryInterrupted(), true
+		err := session.ErrQueryInterrupted()
+		if t.Done != nil {
+			t.Done(err) // the route's lease ends, as on the ordinary path
+		}
+		return err, true
 	}
 	lc.piped = true
 	if text != "" {
