@@ -175,3 +175,4 @@ func TestPipelineKillReleasesLease(t *testing.T) {
 		t.Errorf("%v leases outstanding after %d KILL QUERY (%d statements killed)", out, kills, killed)
 	}
 }
+

@@ -376,14 +376,18 @@ func (pl *pipeline) remember(c *Conn, key stmtKey, s stmt) error {
 func (c *Conn) dead() bool { return c.broken || c.cut.Load() || c.intr.Load() != nil }
 
 // dialPiped opens a pipeline's connection in a slot of MaxOpen, counted
-// in use for as long as it is open (InterruptInUse closes it).
+// in use for as long as it is open (InterruptInUse closes it), never the
+// last free one.
 func (p *Pool) dialPiped() (*Conn, error) {
 	p.mu.Lock()
 	if err := p.refusal(); err != nil {
 		p.mu.Unlock()
 		return nil, err
 	}
-	if p.open >= p.opts.MaxOpen {
+	if p.open+1 >= p.opts.MaxOpen {
+		// Not the last free slot: a pipeline keeps its connection for
+		// good, and the statements that need one of their own (writes,
+		// transactions) would wait for it in vain.
 		p.mu.Unlock()
 		return nil, ErrPipelineFull
 	}
