@@ -175,4 +175,3 @@ func TestPipelineKillReleasesLease(t *testing.T) {
 		t.Errorf("%v leases outstanding after %d KILL QUERY (%d statements killed)", out, kills, killed)
 	}
 }
-
