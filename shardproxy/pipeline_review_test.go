@@ -9,6 +9,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/strata-db/strata/localdb"
+
 	"github.com/strata-db/strata/shardproxy/config"
 	"github.com/strata-db/strata/shardproxy/proxytest"
 )
@@ -173,5 +175,89 @@ func TestPipelineKillReleasesLease(t *testing.T) {
 	}
 	if out != 0 {
 		t.Errorf("%v leases outstanding after %d KILL QUERY (%d statements killed)", out, kills, killed)
+	}
+}
+
+// TestPipelineHiccup: one point select that held its pipeline's head a
+// while because its server stalled (here: stopped for a moment), not
+// because of what it asks, does not take the statement off pipelines for
+// good: the next ones still go on the pipeline.
+func TestPipelineHiccup(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE t1 (id BIGINT PRIMARY KEY, s VARCHAR(20))")
+	proxytest.MustExec(t, db, "INSERT INTO t1 (id, s) VALUES (1, 'x')")
+	get := func() {
+		t.Helper()
+		var s string
+		if err := db.QueryRow("SELECT s FROM t1 WHERE id = 1").Scan(&s); err != nil || s != "x" {
+			t.Fatalf("point select: %q, %v", s, err)
+		}
+	}
+	piped := func() float64 { return p.Metric(t, "strata_proxy_pool_pipelined_total") }
+	for i := 0; i < 3; i++ {
+		get()
+	}
+	before := piped()
+	if before == 0 {
+		t.Fatal("no statement went on a pipeline")
+	}
+	// The server holding id 1.
+	var srv *localdb.Server
+	for _, sh := range p.Topo.Shards() {
+		sdb, err := sh.Primary().Open(p.Demo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = sdb.QueryRow("SELECT COUNT(*) FROM t1 WHERE id = 1").Scan(&n)
+		sdb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			srv = sh.Primary()
+		}
+	}
+	stall := func() {
+		t.Helper()
+		if err := srv.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var s string
+			if err := db.QueryRow("SELECT s FROM t1 WHERE id = 1").Scan(&s); err != nil || s != "x" {
+				t.Errorf("point select across the stall: %q, %v", s, err)
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if err := srv.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	stall()
+	stalled := piped()
+	if stalled <= before {
+		t.Fatal("the statement across the stall did not go on the pipeline")
+	}
+	for i := 0; i < 5; i++ {
+		get()
+	}
+	if piped() < stalled+5 {
+		t.Errorf("after one stalled run the statement no longer goes on a pipeline (%v piped before, %v after)", stalled, piped())
+	}
+	// Slow every time (three in a row): off pipelines.
+	for i := 0; i < 3; i++ {
+		stall()
+	}
+	off := piped()
+	for i := 0; i < 3; i++ {
+		get()
+	}
+	if piped() != off {
+		t.Errorf("after three stalled runs in a row the statement still goes on a pipeline")
 	}
 }

@@ -308,8 +308,14 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
 
 // pipeHeadMax is how long a statement may hold a pipeline's head (read its
-// answer while the others wait) before its plan stops using pipelines.
-const pipeHeadMax = 20 * time.Millisecond
+// answer while the others wait); a plan whose statements held it longer
+// pipeSlowRuns times in a row stops using pipelines. Not at once: one run
+// is slow for reasons not its own (a stall of the server or of the proxy's
+// machine, a GC pause), which would take a plan off pipelines for good.
+const (
+	pipeHeadMax  = 20 * time.Millisecond
+	pipeSlowRuns = 3
+)
 
 // runPiped runs the lane's query on a pipeline of t's pool (backend
 // pipe.go). piped false: no pipeline took it, nothing was sent. A
@@ -354,8 +360,15 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	if t.Done != nil {
 		t.Done(err)
 	}
-	if s.pipeTurn.Head > pipeHeadMax || errors.Is(err, errPipeTooBig) {
-		lc.cp.pipeOff.Store(true)
+	switch cp := lc.cp; {
+	case errors.Is(err, errPipeTooBig):
+		cp.pipeOff.Store(true)
+	case s.pipeTurn.Head > pipeHeadMax:
+		if cp.pipeSlow.Add(1) >= pipeSlowRuns {
+			cp.pipeOff.Store(true)
+		}
+	case cp.pipeSlow.Load() != 0:
+		cp.pipeSlow.Store(0)
 	}
 	switch {
 	case errors.Is(err, backend.ErrPrepare):

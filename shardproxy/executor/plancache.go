@@ -27,9 +27,11 @@ type cachedPlan struct {
 	lane bool
 	// pipe: a lane read the lane may send on a pipeline (pipeable);
 	// pipeOff is set when one of its runs held a pipeline up (too large
-	// an answer, or too slow).
-	pipe    bool
-	pipeOff atomic.Bool
+	// an answer), or pipeSlowRuns in a row did (too slow); pipeSlow
+	// counts those.
+	pipe     bool
+	pipeOff  atomic.Bool
+	pipeSlow atomic.Int32
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.
