@@ -261,3 +261,37 @@ func TestPipelineHiccup(t *testing.T) {
 		t.Errorf("after three stalled runs in a row the statement still goes on a pipeline")
 	}
 }
+
+// TestPipelineWarnings: a point select with warnings answers as MariaDB
+// does (its rows, then SHOW WARNINGS has them: it ran again on a
+// connection of its own, as the pipeline's next statement cleared them),
+// and one that warns every time stops going on the pipeline first, to be
+// run twice for each execution.
+func TestPipelineWarnings(t *testing.T) {
+	p := proxytest.Start(t, proxytest.SharedTopology(t), nil)
+	db := p.Open(t, p.Demo)
+	proxytest.MustExec(t, db, "CREATE TABLE t1 (id BIGINT PRIMARY KEY, s VARCHAR(20))")
+	proxytest.MustExec(t, db, "INSERT INTO t1 (id, s) VALUES (1, 'x')")
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	piped := func() float64 { return p.Metric(t, "strata_proxy_pool_pipelined_total") }
+	before := piped()
+	for i := 0; i < 8; i++ {
+		var s string
+		if err := conn.QueryRowContext(ctx, "SELECT s FROM t1 WHERE id = 1 AND s = 0").Scan(&s); err != nil || s != "x" {
+			t.Fatalf("run %d: %q, %v", i, s, err)
+		}
+		var level, msg string
+		var code int
+		if err := conn.QueryRowContext(ctx, "SHOW WARNINGS").Scan(&level, &code, &msg); err != nil || code != 1292 {
+			t.Fatalf("run %d: SHOW WARNINGS: %d %q, %v", i, code, msg, err)
+		}
+	}
+	if n := piped() - before; n == 0 || n > 4 {
+		t.Errorf("%v of 8 runs of a statement that warns every time went on the pipeline, want 1 to 4", n)
+	}
+}

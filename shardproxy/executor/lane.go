@@ -308,13 +308,15 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
 
 // pipeHeadMax is how long a statement may hold a pipeline's head (read its
-// answer while the others wait); a plan whose statements held it longer
-// pipeSlowRuns times in a row stops using pipelines. Not at once: one run
-// is slow for reasons not its own (a stall of the server or of the proxy's
-// machine, a GC pause), which would take a plan off pipelines for good.
+// answer while the others wait). A plan whose statements held it longer,
+// or had warnings (they then run again on a connection of their own: twice
+// the work), pipeMissRuns times in a row stops using pipelines. Not at
+// once: one run is slow for reasons not its own (a stall of the server or
+// of the proxy's machine, a GC pause), or warns for its values, which
+// would take a plan off pipelines for good.
 const (
 	pipeHeadMax  = 20 * time.Millisecond
-	pipeSlowRuns = 3
+	pipeMissRuns = 3
 )
 
 // runPiped runs the lane's query on a pipeline of t's pool (backend
@@ -363,12 +365,12 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	switch cp := lc.cp; {
 	case errors.Is(err, errPipeTooBig):
 		cp.pipeOff.Store(true)
-	case s.pipeTurn.Head > pipeHeadMax:
-		if cp.pipeSlow.Add(1) >= pipeSlowRuns {
+	case s.pipeTurn.Head > pipeHeadMax, err == nil && lc.warns > 0:
+		if cp.pipeMiss.Add(1) >= pipeMissRuns {
 			cp.pipeOff.Store(true)
 		}
-	case cp.pipeSlow.Load() != 0:
-		cp.pipeSlow.Store(0)
+	case cp.pipeMiss.Load() != 0:
+		cp.pipeMiss.Store(0)
 	}
 	switch {
 	case errors.Is(err, backend.ErrPrepare):

@@ -27,11 +27,11 @@ type cachedPlan struct {
 	lane bool
 	// pipe: a lane read the lane may send on a pipeline (pipeable);
 	// pipeOff is set when one of its runs held a pipeline up (too large
-	// an answer), or pipeSlowRuns in a row did (too slow); pipeSlow
-	// counts those.
+	// an answer), or pipeMissRuns in a row were no use there (too slow,
+	// or with warnings, so run again); pipeMiss counts those.
 	pipe     bool
 	pipeOff  atomic.Bool
-	pipeSlow atomic.Int32
+	pipeMiss atomic.Int32
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.
