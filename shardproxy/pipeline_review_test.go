@@ -225,6 +225,7 @@ func TestPipelineHiccup(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
+		sent := piped()
 		go func() {
 			defer close(done)
 			var s string
@@ -232,7 +233,11 @@ func TestPipelineHiccup(t *testing.T) {
 				t.Errorf("point select across the stall: %q, %v", s, err)
 			}
 		}()
-		time.Sleep(100 * time.Millisecond)
+		// On the pipeline, waiting for the stopped server.
+		for deadline := time.Now().Add(3 * time.Second); piped() == sent && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(60 * time.Millisecond)
 		if err := srv.Resume(); err != nil {
 			t.Fatal(err)
 		}
