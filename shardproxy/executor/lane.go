@@ -247,7 +247,8 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err != nil {
 		return err
 	}
-	if cp := lc.cp; cp != nil && cp.pipe && !cp.pipeOff.Load() {
+	if cp := lc.cp; cp != nil && cp.pipe && !lc.cursor && !cp.pipeOff.Load() {
+		// (A cursor lives on its connection: not a pipeline's.)
 		if err, piped := lc.runPiped(t, q); piped {
 			return err
 		}
@@ -308,8 +309,12 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
 
 // pipeHeadMax is how long a statement may hold a pipeline's head (read its
-// answer while the others wait) before its plan stops using pipelines.
-const pipeHeadMax = 20 * time.Millisecond
+// answer while the others wait); after pipeSlowMax such runs its plan stops
+// using pipelines (one could be the machine's hiccup, not the statement).
+const (
+	pipeHeadMax = 20 * time.Millisecond
+	pipeSlowMax = 4
+)
 
 // runPiped runs the lane's query on a pipeline of t's pool (backend
 // pipe.go). piped false: no pipeline took it, nothing was sent. A
@@ -344,7 +349,7 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	if t.Done != nil {
 		t.Done(err)
 	}
-	if s.pipeTurn.Head > pipeHeadMax || errors.Is(err, errPipeTooBig) {
+	if errors.Is(err, errPipeTooBig) || s.pipeTurn.Head > pipeHeadMax && lc.cp.pipeSlow.Add(1) >= pipeSlowMax {
 		lc.cp.pipeOff.Store(true)
 	}
 	switch {
