@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,23 @@ import (
 // ErrPipelineFull: no pipeline of the pool takes the statement now (all at
 // their depth, or none configured); nothing was sent.
 var ErrPipelineFull = errors.New("backend: no pipeline has room")
+
+// ErrPipeWouldWait: the statement would have waited for a lock (a table's
+// metadata lock that DDL or LOCK TABLES holds or waits for, a table flush),
+// and a pipeline's statements never wait: every statement queued behind it,
+// on whatever table, would wait as long (lock_wait_timeout, a year by
+// default). A pipelined connection has lock_wait_timeout 0; the statement
+// read nothing and changed nothing: the caller runs it on a connection of
+// its own, where it waits as it would without pipelines. The sink got the
+// server's ERR packet (1205).
+var ErrPipeWouldWait = errors.New("backend: the statement would wait for a lock on a pipeline")
+
+// pipeLockWait is the pipelined connection's lock_wait_timeout; a session
+// that set its own does not use pipelines (its SET would undo this one).
+const (
+	pipeLockWait    = "SET SESSION lock_wait_timeout = 0"
+	lockWaitTimeout = "lock_wait_timeout"
+)
 
 // pipeline is one pipelined connection of a pool.
 type pipeline struct {
@@ -82,7 +100,7 @@ func (p *Pool) PipeQuery(sql, db string, st *State, timeout time.Duration, t *Pi
 	if len(sql) > bigStatement {
 		return ErrPipelineFull
 	}
-	return p.pipe(t, timeout, sink, func(c *Conn) (bool, error) {
+	return p.pipe(t, st, timeout, sink, func(c *Conn) (bool, error) {
 		buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
 		buf, t.nPre = c.appendPrefix(buf, db, st, "")
 		buf = append(buf, sql...)
@@ -105,7 +123,7 @@ func (p *Pool) PipeStmt(text, db string, st *State, params int, args []byte, tim
 	if len(args) > bigStatement || len(text) > bigStatement {
 		return ErrPipelineFull
 	}
-	return p.pipe(t, timeout, sink, func(c *Conn) (bool, error) {
+	return p.pipe(t, st, timeout, sink, func(c *Conn) (bool, error) {
 		newDB := c.db
 		if db != "" {
 			newDB = db
@@ -152,8 +170,11 @@ func setLen(buf []byte, at int) {
 // pipe queues t on a pipeline with room, writing its request with write
 // (false: not for a pipeline, nothing written), and reads its answer into
 // sink when its turn comes.
-func (p *Pool) pipe(t *PipeTurn, timeout time.Duration, sink Sink, write func(c *Conn) (bool, error)) error {
+func (p *Pool) pipe(t *PipeTurn, st *State, timeout time.Duration, sink Sink, write func(c *Conn) (bool, error)) error {
 	t.nPre, t.drain, t.prep, t.Head = 0, 0, false, 0
+	if _, ok := st.Get(lockWaitTimeout); ok {
+		return ErrPipelineFull
+	}
 	pl, head, err := p.enqueue(t, write)
 	if err != nil {
 		return err
@@ -237,8 +258,15 @@ func (pl *pipeline) read(t *PipeTurn, timeout time.Duration, sink Sink) error {
 	c := t.c
 	if c.dead() {
 		// A turn before it failed the connection: its request's fate is
-		// unknown, as for any statement whose connection failed.
-		return c.connError(sqlerror.NewSQLError(sqlerror.CRServerLost, sqlerror.SSUnknownSQLState, "backend: a pipelined connection failed before the answer"))
+		// unknown, as for any statement whose connection failed. Not
+		// connError: what failed it said so already (a server's failure
+		// went through connError, which dropped the pool's idle
+		// connections), and a turn the caller gave up (an answer too
+		// large) says nothing about the server and its other connections.
+		if why := c.intr.Load(); why != nil {
+			return c.pool.interrupted(*why)
+		}
+		return c.pool.wrap(sqlerror.CRServerLost, errors.New("a pipelined connection failed before the answer"))
 	}
 	rd := c.reader()
 	if timeout > 0 {
@@ -279,7 +307,7 @@ func (pl *pipeline) read(t *PipeTurn, timeout time.Duration, sink Sink) error {
 					return cerr
 				}
 			}
-			return err
+			return wouldWait(err)
 		}
 		pl.mu.Lock()
 		err = pl.remember(c, t.key, s)
@@ -289,6 +317,17 @@ func (pl *pipeline) read(t *PipeTurn, timeout time.Duration, sink Sink) error {
 		}
 	}
 	_, err := c.readResponse(rd, sink)
+	return wouldWait(err)
+}
+
+// wouldWait makes the server's "lock wait timeout" of a pipelined
+// statement ErrPipeWouldWait (and no longer ErrPrepare: the statement is
+// fine, its table was locked).
+func wouldWait(err error) error {
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) && se.Number() == sqlerror.ERLockWaitTimeout {
+		return fmt.Errorf("%w: %w", ErrPipeWouldWait, se)
+	}
 	return err
 }
 
@@ -330,6 +369,11 @@ func (p *Pool) dialPiped() (*Conn, error) {
 	}
 	c, err := p.dial(context.Background(), true)
 	if err != nil {
+		return nil, err
+	}
+	if _, _, err := c.exec(pipeLockWait, "", nil, "", 0, p.opts.ConnectTimeout); err != nil {
+		c.broken = true
+		p.closePiped(c)
 		return nil, err
 	}
 	c.piped = true

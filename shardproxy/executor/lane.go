@@ -320,10 +320,16 @@ const (
 // pipe.go). piped false: no pipeline took it, nothing was sent. A
 // pipelined statement that cannot be answered as its turn ended (its
 // pipeline failed, its answer grew too large, it had warnings, which the
-// next statement on the pipeline has cleared) runs again on the ordinary
-// path, as a read whose connection failed does: it is a read of one row.
+// next statement on the pipeline has cleared, its table was locked, which
+// a pipeline does not wait for) runs again on the ordinary path, as a read
+// whose connection failed does: it is a read of one row.
 func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error, piped bool) {
 	s := lc.s
+	if lc.cursor {
+		// A cursor lives on the connection that opened it, which the
+		// session keeps until its last fetch: not a pipeline's.
+		return nil, false
+	}
 	if s.pipeTurn == nil {
 		s.pipeTurn = backend.NewPipeTurn()
 	}
@@ -355,7 +361,7 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	switch {
 	case errors.Is(err, backend.ErrPrepare):
 		lc.noPrepare = true
-	case err == nil && lc.warns > 0, errors.Is(err, errPipeTooBig), err != nil && backend.IsConnError(err):
+	case err == nil && lc.warns > 0, errors.Is(err, errPipeTooBig), errors.Is(err, backend.ErrPipeWouldWait), err != nil && backend.IsConnError(err):
 		lc.f.Out = lc.f.Out[:0]
 		lc.done, lc.retry, lc.seq, lc.rows, lc.warns = false, true, 1, 0, 0
 		return errNotLane, true
