@@ -39,8 +39,7 @@ import (
 // caller takes a pooled connection).
 
 // ErrPipelineFull: no pipeline of the pool takes the statement now (all at
-// their depth, none configured, or none may open within MaxOpen); nothing
-// was sent.
+// their depth, or none configured); nothing was sent.
 var ErrPipelineFull = errors.New("backend: no pipeline has room")
 
 // ErrPipeWouldWait: the statement would have waited for a lock (a table's
@@ -375,27 +374,19 @@ func (pl *pipeline) remember(c *Conn, key stmtKey, s stmt) error {
 // dead reports whether the connection failed or was interrupted.
 func (c *Conn) dead() bool { return c.broken || c.cut.Load() || c.intr.Load() != nil }
 
-// dialPiped opens a pipeline's connection in a slot of MaxOpen, counted
-// in use for as long as it is open (InterruptInUse closes it), never the
-// last free one.
+// dialPiped opens a pipeline's connection. It takes no slot of MaxOpen:
+// a pipeline is open for the pool's life, and in a slot it would starve
+// statements that need a connection of their own when MaxOpen is small.
+// It is counted in use (InterruptInUse closes it).
 func (p *Pool) dialPiped() (*Conn, error) {
 	p.mu.Lock()
-	if err := p.refusal(); err != nil {
-		p.mu.Unlock()
+	err := p.refusal()
+	p.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	if p.open+1 >= p.opts.MaxOpen {
-		// Not the last free slot: a pipeline keeps its connection for
-		// good, and the statements that need one of their own (writes,
-		// transactions) would wait for it in vain.
-		p.mu.Unlock()
-		return nil, ErrPipelineFull
-	}
-	p.open++
-	p.mu.Unlock()
 	c, err := p.dial(context.Background(), true)
 	if err != nil {
-		p.release(nil)
 		return nil, err
 	}
 	if _, _, err := c.exec(pipeLockWait, "", nil, "", 0, p.opts.ConnectTimeout); err != nil {
@@ -407,10 +398,12 @@ func (p *Pool) dialPiped() (*Conn, error) {
 	return c, nil
 }
 
-// closePiped closes a pipeline's connection and frees its slot.
+// closePiped closes a pipeline's connection.
 func (p *Pool) closePiped(c *Conn) {
 	c.close()
-	p.release(c)
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
 }
 
 // closePipes closes the pipelines' connections when the pool closes.

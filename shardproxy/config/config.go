@@ -138,9 +138,9 @@ type Backend struct {
 	// Pipelines is how many connections per server carry the fast lane's
 	// point selects of many sessions at once, each sent without waiting
 	// for the answers before it (README "Pipelines"); 0 turns them off.
-	// Default 1. PipelineDepth is how many statements at most wait on
-	// one; past it a statement takes the next pipeline, or a connection of
-	// its own. Default 32.
+	// Default 1. They are connections beside MaxOpen. PipelineDepth is how
+	// many statements at most wait on one; past it a statement takes the
+	// next pipeline, or a connection of its own. Default 32.
 	Pipelines     int `yaml:"pipelines"`
 	PipelineDepth int `yaml:"pipeline_depth"`
 }
@@ -350,8 +350,8 @@ func (c *Config) Validate() error {
 		return fieldErr("backend.health_check_interval", "must be positive, e.g. 2s")
 	case b.Pipelines < 0:
 		return fieldErr("backend.pipelines", "%d, must not be negative (0 turns pipelines off)", b.Pipelines)
-	case b.Pipelines > b.MaxOpen:
-		return fieldErr("backend.pipelines", "%d, more than backend.max_open (%d)", b.Pipelines, b.MaxOpen)
+	case b.Pipelines > 64:
+		return fieldErr("backend.pipelines", "%d, at most 64 (each is a connection per server, beside max_open)", b.Pipelines)
 	case b.Pipelines > 0 && b.PipelineDepth < 1:
 		return fieldErr("backend.pipeline_depth", "%d, need at least 1", b.PipelineDepth)
 	}

@@ -247,7 +247,8 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err != nil {
 		return err
 	}
-	if cp := lc.cp; cp != nil && cp.pipe && !cp.pipeOff.Load() {
+	if cp := lc.cp; cp != nil && cp.pipe && !lc.cursor && !cp.pipeOff.Load() {
+		// (A cursor lives on its connection: not a pipeline's.)
 		if err, piped := lc.runPiped(t, q); piped {
 			return err
 		}
@@ -310,13 +311,13 @@ var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
 // pipeHeadMax is how long a statement may hold a pipeline's head (read its
 // answer while the others wait). A plan whose statements held it longer,
 // or had warnings (they then run again on a connection of their own: twice
-// the work), pipeMissRuns times in a row stops using pipelines. Not at
-// once: one run is slow for reasons not its own (a stall of the server or
-// of the proxy's machine, a GC pause), or warns for its values, which
-// would take a plan off pipelines for good.
+// the work), pipeMissMax times in a row stops using pipelines. Not at
+// once, nor after that many over its life: one run is slow for reasons not
+// its own (a stall of the server or of the proxy's machine, a GC pause),
+// or warns for its values.
 const (
-	pipeHeadMax  = 20 * time.Millisecond
-	pipeMissRuns = 3
+	pipeHeadMax = 20 * time.Millisecond
+	pipeMissMax = 4
 )
 
 // runPiped runs the lane's query on a pipeline of t's pool (backend
@@ -366,7 +367,7 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	case errors.Is(err, errPipeTooBig):
 		cp.pipeOff.Store(true)
 	case s.pipeTurn.Head > pipeHeadMax, err == nil && lc.warns > 0:
-		if cp.pipeMiss.Add(1) >= pipeMissRuns {
+		if cp.pipeMiss.Add(1) >= pipeMissMax {
 			cp.pipeOff.Store(true)
 		}
 	case cp.pipeMiss.Load() != 0:

@@ -27,8 +27,8 @@ type cachedPlan struct {
 	lane bool
 	// pipe: a lane read the lane may send on a pipeline (pipeable);
 	// pipeOff is set when one of its runs held a pipeline up (too large
-	// an answer), or pipeMissRuns in a row were no use there (too slow,
-	// or with warnings, so run again); pipeMiss counts those.
+	// an answer), or pipeMissMax in a row were no use there (too slow, or
+	// with warnings, so run again); pipeMiss counts those.
 	pipe     bool
 	pipeOff  atomic.Bool
 	pipeMiss atomic.Int32
