@@ -67,6 +67,10 @@ type pipeline struct {
 	mu sync.Mutex
 	c  *Conn // nil until first used, and after a failed one was closed
 	q  []*PipeTurn
+	// dialing: its connection is being opened (without mu: a dial to a
+	// server that does not answer takes ConnectTimeout); meanwhile it takes
+	// no statement.
+	dialing bool
 }
 
 // PipeTurn is a statement's place in a pipeline. A session keeps one and
@@ -203,7 +207,7 @@ func (p *Pool) pipe(t *PipeTurn, st *State, timeout time.Duration, sink Sink, wr
 func (p *Pool) enqueue(t *PipeTurn, write func(c *Conn) (bool, error)) (pl *pipeline, head bool, err error) {
 	for _, x := range p.pipes {
 		x.mu.Lock()
-		if len(x.q) < p.opts.PipelineDepth && (len(x.q) == 0 || !x.c.dead()) {
+		if !x.dialing && len(x.q) < p.opts.PipelineDepth && (len(x.q) == 0 || !x.c.dead()) {
 			pl = x
 			break
 		}
@@ -212,20 +216,34 @@ func (p *Pool) enqueue(t *PipeTurn, write func(c *Conn) (bool, error)) (pl *pipe
 	if pl == nil {
 		return nil, false, ErrPipelineFull
 	}
-	defer pl.mu.Unlock()
 	if pl.c == nil || pl.c.dead() {
-		// The queue is empty: replace a failed connection.
-		if pl.c != nil {
-			p.closePiped(pl.c)
-			pl.c = nil
+		// The queue is empty: replace a failed connection, without mu,
+		// which the statements that look for a pipeline meanwhile take.
+		old := pl.c
+		pl.c, pl.dialing = nil, true
+		pl.mu.Unlock()
+		if old != nil {
+			p.closePiped(old)
 		}
 		c, err := p.dialPiped()
+		pl.mu.Lock()
+		pl.dialing = false
+		if err == nil {
+			p.mu.Lock()
+			err = p.refusal() // closed while it dialed: closePipes has been
+			p.mu.Unlock()
+			if err != nil {
+				p.closePiped(c)
+			}
+		}
 		if err != nil {
+			pl.mu.Unlock()
 			return nil, false, err
 		}
 		c.reader() // the socket the writes use
 		pl.c = c
 	}
+	defer pl.mu.Unlock()
 	c := pl.c
 	ok, err := write(c)
 	if !ok {

@@ -36,6 +36,11 @@ func TestPipeline(t *testing.T) {
 	ansi := c.States.With(nil, "sql_mode", "@@session.sql_mode = 'ANSI_QUOTES'")
 
 	t.Run("text", func(t *testing.T) {
+		// The pipeline's connection is open: while it is being opened,
+		// statements take no pipeline (ErrPipelineFull).
+		if err := p.PipeQuery("SELECT 1", "app", nil, 0, NewPipeTurn(), &collect{}); err != nil {
+			t.Fatal(err)
+		}
 		before := p.Stats().Piped
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)

@@ -309,11 +309,15 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
 
 // pipeHeadMax is how long a statement may hold a pipeline's head (read its
-// answer while the others wait); after pipeSlowMax such runs its plan stops
-// using pipelines (one could be the machine's hiccup, not the statement).
+// answer while the others wait). A plan whose statements held it longer,
+// or had warnings (they then run again on a connection of their own: twice
+// the work), pipeMissMax times in a row stops using pipelines. Not at
+// once, nor after that many over its life: one run is slow for reasons not
+// its own (a stall of the server or of the proxy's machine, a GC pause),
+// or warns for its values.
 const (
 	pipeHeadMax = 20 * time.Millisecond
-	pipeSlowMax = 4
+	pipeMissMax = 4
 )
 
 // runPiped runs the lane's query on a pipeline of t's pool (backend
@@ -340,7 +344,11 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 		}
 	}
 	if s.Killed() {
-		return session.ErrQueryInterrupted(), true
+		err := session.ErrQueryInterrupted()
+		if t.Done != nil {
+			t.Done(err) // the route's lease ends, as on the ordinary path
+		}
+		return err, true
 	}
 	lc.piped = true
 	if text != "" {
@@ -355,8 +363,15 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	if t.Done != nil {
 		t.Done(err)
 	}
-	if errors.Is(err, errPipeTooBig) || s.pipeTurn.Head > pipeHeadMax && lc.cp.pipeSlow.Add(1) >= pipeSlowMax {
-		lc.cp.pipeOff.Store(true)
+	switch cp := lc.cp; {
+	case errors.Is(err, errPipeTooBig):
+		cp.pipeOff.Store(true)
+	case s.pipeTurn.Head > pipeHeadMax, err == nil && lc.warns > 0:
+		if cp.pipeMiss.Add(1) >= pipeMissMax {
+			cp.pipeOff.Store(true)
+		}
+	case cp.pipeMiss.Load() != 0:
+		cp.pipeMiss.Store(0)
 	}
 	switch {
 	case errors.Is(err, backend.ErrPrepare):

@@ -26,11 +26,12 @@ type cachedPlan struct {
 	// lane passes to the client as the shard sent it (lane.go).
 	lane bool
 	// pipe: a lane read the lane may send on a pipeline (pipeable);
-	// pipeOff is set when one of its runs held a pipeline up with too
-	// large an answer, or pipeSlowMax of them were slow (pipeSlow).
+	// pipeOff is set when one of its runs held a pipeline up (too large
+	// an answer), or pipeMissMax in a row were no use there (too slow, or
+	// with warnings, so run again); pipeMiss counts those.
 	pipe     bool
 	pipeOff  atomic.Bool
-	pipeSlow atomic.Int32
+	pipeMiss atomic.Int32
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.
