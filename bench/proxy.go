@@ -20,7 +20,8 @@ import (
 // Params: tables (4), table_size (10000), proxy_procs (1), ps_mode (auto
 // or disable; as a number: 1 = disable), profile (a file: the proxy's CPU
 // profile over its variant's runs, from its /debug/pprof), compare (another
-// strata binary, measured as one more variant: old and new in one run).
+// strata binary, measured as one more variant: old and new in one run),
+// pipelines (the proxies' backend.pipelines; unset: the proxy's default).
 type proxyBench struct{}
 
 func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), err error) {
@@ -62,6 +63,10 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
 	profile := e.Params["profile"]
+	pipes := ""
+	if n := param(e, "pipelines", -1); n >= 0 {
+		pipes = fmt.Sprintf(", pipelines: %d", n)
+	}
 	// startStrata starts a proxy from binary bin (name: its log's and
 	// config's); admin is its admin address, "off" unless profiling.
 	startStrata := func(name, bin string, withAdmin bool) (listen, admin string, p *proc, err error) {
@@ -71,8 +76,8 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 			admin, _ = freeAddr()
 		}
 		conf := filepath.Join(e.Dir, name+".yaml")
-		yml := fmt.Sprintf("listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"}\nshards:\n  - {name: s0, primary: %q}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
-			listen, admin, localdb.AppUser, s0.Addr())
+		yml := fmt.Sprintf("listen: %s\nadmin_listen: %s\nslow_query_threshold: 0s\nusers: [{name: root, password: \"\"}]\nbackend: {user: %s, password: \"\"%s}\nshards:\n  - {name: s0, primary: %q}\ndatabases:\n  sbtest: {sharded: true, tables: {\"sbtest{1..32}\": {kind: sharded, column: id}}}\n",
+			listen, admin, localdb.AppUser, pipes, s0.Addr())
 		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 			return "", "", nil, err
 		}

@@ -142,6 +142,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		MaxOpen: cfg.Backend.MaxOpen, MaxIdle: cfg.Backend.MaxIdle,
 		IdleTimeout: cfg.Backend.IdleTimeout, ConnectTimeout: cfg.Backend.ConnectTimeout,
 		WaitTimeout: cfg.Backend.WaitTimeout, HealthCheckInterval: cfg.Backend.HealthCheckInterval,
+		Pipelines: cfg.Backend.Pipelines, PipelineDepth: cfg.Backend.PipelineDepth,
 		Logger: log,
 	}
 	cluster, err := backend.NewCluster(specs, bo)

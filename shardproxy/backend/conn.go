@@ -55,6 +55,7 @@ type Conn struct {
 	// infile answers the server's LOCAL INFILE request while ExecLocal
 	// runs (loadlocal.go).
 	infile LocalFile
+	piped  bool
 }
 
 // Pool is the pool the connection belongs to.

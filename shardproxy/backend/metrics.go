@@ -10,7 +10,7 @@ type Collector struct {
 	c                                        *Cluster
 	inUse, idle, open, healthy               *prometheus.Desc
 	waits, waitSecs, timeouts, dials, dialEr *prometheus.Desc
-	interrupted, ejected                     *prometheus.Desc
+	interrupted, ejected, piped              *prometheus.Desc
 }
 
 // NewCollector returns the cluster's pool metrics; register it with a
@@ -34,12 +34,13 @@ func NewCollector(c *Cluster) *Collector {
 		interrupted: d("interrupted_total",
 			"Connections in use closed because their server was ejected or demoted (InterruptInUse)."),
 		ejected: d("ejected", "1 while the server is ejected: the pool hands out no connections."),
+		piped:   d("pipelined_total", "Statements sent on the pool's pipelined connections (backend.pipelines)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inUse, m.idle, m.open, m.healthy, m.waits, m.waitSecs, m.timeouts, m.dials, m.dialEr, m.interrupted, m.ejected} {
+	for _, d := range []*prometheus.Desc{m.inUse, m.idle, m.open, m.healthy, m.waits, m.waitSecs, m.timeouts, m.dials, m.dialEr, m.interrupted, m.ejected, m.piped} {
 		ch <- d
 	}
 }
@@ -67,5 +68,6 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.dialEr, prometheus.CounterValue, float64(s.DialErrs), l...)
 		ch <- prometheus.MustNewConstMetric(m.interrupted, prometheus.CounterValue, float64(s.Interrupted), l...)
 		ch <- prometheus.MustNewConstMetric(m.ejected, prometheus.GaugeValue, e, l...)
+		ch <- prometheus.MustNewConstMetric(m.piped, prometheus.CounterValue, float64(s.Piped), l...)
 	}
 }

@@ -32,6 +32,10 @@ type Options struct {
 	WaitTimeout time.Duration
 	// HealthCheckInterval is how often each server is checked.
 	HealthCheckInterval time.Duration
+	// Pipelines is how many pipelined connections per server take short
+	// reads of many sessions at once (pipe.go); 0 for none. PipelineDepth
+	// is how many statements at most wait on one.
+	Pipelines, PipelineDepth int
 	// Logger gets one line when a server goes down or comes back.
 	Logger *slog.Logger
 
@@ -45,6 +49,7 @@ func DefaultOptions() Options {
 	return Options{
 		User: "strata", MaxOpen: 256, MaxIdle: 64, IdleTimeout: time.Minute,
 		ConnectTimeout: 2 * time.Second, WaitTimeout: 10 * time.Second, HealthCheckInterval: 2 * time.Second,
+		Pipelines: 1, PipelineDepth: 32,
 	}
 }
 
@@ -59,6 +64,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("backend: Options.MaxIdle: %d, must not be negative", o.MaxIdle)
 	case o.IdleTimeout <= 0 || o.ConnectTimeout <= 0 || o.WaitTimeout <= 0 || o.HealthCheckInterval <= 0:
 		return errors.New("backend: Options: IdleTimeout, ConnectTimeout, WaitTimeout and HealthCheckInterval must be positive")
+	case o.Pipelines < 0 || o.Pipelines > 0 && o.PipelineDepth < 1:
+		return fmt.Errorf("backend: Options.Pipelines %d, PipelineDepth %d: need Pipelines >= 0 and, with pipelines, PipelineDepth >= 1", o.Pipelines, o.PipelineDepth)
 	}
 	return nil
 }
@@ -116,6 +123,10 @@ type Pool struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// pipes are the pool's pipelines (pipe.go); piped counts statements
+	// sent on them.
+	pipes []*pipeline
+	piped atomic.Uint64
 }
 
 func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error) {
@@ -147,6 +158,9 @@ func newPool(shard string, role Role, addr string, opts *Options) (*Pool, error)
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	for range opts.Pipelines {
+		p.pipes = append(p.pipes, &pipeline{pool: p})
 	}
 	p.dialStop, p.stopDials = context.WithCancel(context.Background())
 	p.healthy.Store(true)
@@ -663,6 +677,7 @@ func (p *Pool) Close() {
 	p.mu.Unlock()
 	close(p.stop)
 	<-p.done
+	p.closePipes()
 	for _, c := range idle {
 		c.close()
 	}
@@ -674,8 +689,10 @@ type Stats struct {
 	Waits, Timeouts, Dials, DialErrs uint64
 	// Interrupted counts connections InterruptInUse and Eject closed.
 	Interrupted uint64
-	WaitTime    time.Duration
-	Healthy     bool
+	// Piped counts statements sent on the pool's pipelines.
+	Piped    uint64
+	WaitTime time.Duration
+	Healthy  bool
 	// Ejected: Get fails until Restore.
 	Ejected bool
 }
@@ -685,7 +702,7 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	s := Stats{Open: p.open, Idle: len(p.idle), Ejected: p.ejected != ""}
 	p.mu.Unlock()
-	s.Interrupted = p.intrs.Load()
+	s.Interrupted, s.Piped = p.intrs.Load(), p.piped.Load()
 	s.InUse = int(p.inUse.Load())
 	s.Waits, s.Timeouts = p.waits.Load(), p.timeouts.Load()
 	s.Dials, s.DialErrs = p.dials.Load(), p.dialErrs.Load()

@@ -419,6 +419,9 @@ func (c *Conn) serverErr(data []byte) error {
 
 // finishRaw checks that the response was all the server sent.
 func (c *Conn) finishRaw(rd *rawReader) error {
+	if c.piped {
+		return nil
+	}
 	if !rd.idle() {
 		c.broken = true
 		return c.connError(errors.New("backend: the server sent more than its response"))

@@ -113,17 +113,39 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 		c.broken = true
 		return stmt{}, c.connError(sqlerror.NewSQLError(sqlerror.CRServerGone, sqlerror.SSUnknownSQLState, err.Error()))
 	}
+	s, err := c.readPrepare(rd)
+	if err != nil {
+		if !c.broken {
+			if ferr := c.finishRaw(rd); ferr != nil {
+				return stmt{}, ferr
+			}
+		}
+		return stmt{}, err
+	}
+	if err := c.finishRaw(rd); err != nil {
+		return stmt{}, err
+	}
+	if s.params != params {
+		// The statement is not the one the caller planned: do not use it.
+		_ = c.closeStmt(s.id)
+		return stmt{}, errors.Join(ErrPrepare, errors.New("parameter count differs"))
+	}
+	if c.stmts == nil {
+		c.stmts = map[stmtKey]stmt{}
+	}
+	c.stmts[key] = s
+	return s, nil
+}
+
+// readPrepare reads the answer to a COM_STMT_PREPARE.
+func (c *Conn) readPrepare(rd *rawReader) (stmt, error) {
 	data, err := rd.packet()
 	if err != nil {
 		c.broken = true
 		return stmt{}, c.connError(err)
 	}
 	if len(data) > 0 && data[0] == mysql.ErrPacket {
-		serr := c.serverErr(data)
-		if err := c.finishRaw(rd); err != nil {
-			return stmt{}, err
-		}
-		return stmt{}, errors.Join(ErrPrepare, serr)
+		return stmt{}, errors.Join(ErrPrepare, c.serverErr(data))
 	}
 	if len(data) < 12 || data[0] != mysql.OKPacket {
 		c.broken = true
@@ -147,18 +169,6 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 			}
 		}
 	}
-	if err := c.finishRaw(rd); err != nil {
-		return stmt{}, err
-	}
-	if s.params != params {
-		// The statement is not the one the caller planned: do not use it.
-		_ = c.closeStmt(s.id)
-		return stmt{}, errors.Join(ErrPrepare, errors.New("parameter count differs"))
-	}
-	if c.stmts == nil {
-		c.stmts = map[stmtKey]stmt{}
-	}
-	c.stmts[key] = s
 	return s, nil
 }
 

@@ -135,6 +135,14 @@ type Backend struct {
 	WaitTimeout time.Duration `yaml:"wait_timeout"`
 	// HealthCheckInterval is how often each server is checked. Default 2s.
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+	// Pipelines is how many connections per server carry the fast lane's
+	// point selects of many sessions at once, each sent without waiting
+	// for the answers before it (README "Pipelines"); 0 turns them off.
+	// Default 1. They are connections beside MaxOpen. PipelineDepth is how
+	// many statements at most wait on one; past it a statement takes the
+	// next pipeline, or a connection of its own. Default 32.
+	Pipelines     int `yaml:"pipelines"`
+	PipelineDepth int `yaml:"pipeline_depth"`
 }
 
 // Shard is one shard: a primary and its replicas, as host:port.
@@ -249,6 +257,8 @@ func DefaultConfig() *Config {
 			ConnectTimeout:      2 * time.Second,
 			WaitTimeout:         10 * time.Second,
 			HealthCheckInterval: 2 * time.Second,
+			Pipelines:           1,
+			PipelineDepth:       32,
 		},
 	}
 }
@@ -338,6 +348,12 @@ func (c *Config) Validate() error {
 		return fieldErr("backend.wait_timeout", "must be positive, e.g. 10s")
 	case b.HealthCheckInterval <= 0:
 		return fieldErr("backend.health_check_interval", "must be positive, e.g. 2s")
+	case b.Pipelines < 0:
+		return fieldErr("backend.pipelines", "%d, must not be negative (0 turns pipelines off)", b.Pipelines)
+	case b.Pipelines > 64:
+		return fieldErr("backend.pipelines", "%d, at most 64 (each is a connection per server, beside max_open)", b.Pipelines)
+	case b.Pipelines > 0 && b.PipelineDepth < 1:
+		return fieldErr("backend.pipeline_depth", "%d, need at least 1", b.PipelineDepth)
 	}
 	switch {
 	case c.PlanCacheSize < 1:

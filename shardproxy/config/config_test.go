@@ -101,6 +101,8 @@ func TestParseErrors(t *testing.T) {
 		{"unsharded no shard", "    shard: s0\n", "bad.yaml:32: databases.test.shard: an unsharded database needs the shard"},
 		{"dup shard", "  - name: s1\n", "bad.yaml:13: shards[1].name: duplicate shard \"s0\""},
 		{"max idle", "max_open: 32\n", "bad.yaml:8: backend.max_idle: -1, must not be negative"},
+		{"pipelines", "max_open: 32\n", "bad.yaml:8: backend.pipelines: -1, must not be negative"},
+		{"pipeline depth", "max_open: 32\n", "bad.yaml:8: backend.pipeline_depth: 0, need at least 1"},
 	}
 	repl := map[string]string{
 		"bad addr":           "primary: nohost\n",
@@ -113,6 +115,8 @@ func TestParseErrors(t *testing.T) {
 		"unsharded no shard": "    sharded: false\n",
 		"dup shard":          "  - name: s0\n",
 		"max idle":           "max_open: 32\n  max_idle: -1\n",
+		"pipelines":          "max_open: 32\n  pipelines: -1\n",
+		"pipeline depth":     "max_open: 32\n  pipeline_depth: 0\n",
 	}
 	for _, tc := range cases {
 		src := strings.Replace(good, tc.edit, repl[tc.name], 1)

@@ -40,6 +40,9 @@ type Facts struct {
 	// FromText, of a plan that names its columns, says which select-list
 	// items are named by their text.
 	FromText []bool
+	// Point: a Route that picks its one shard by an equality on a unique
+	// vindex.
+	Point bool
 	// Passthrough: the plan is a Passthrough, alone or under ColumnNames.
 	Passthrough bool
 	// NoTable: a Passthrough of a SELECT of no table, which starts no
@@ -108,6 +111,7 @@ func FactsOf(p Primitive) Facts {
 		if p.Opcode == Unsharded {
 			f.Shard = p.Shard
 		}
+		f.Point = p.Opcode == EqualUnique
 		if !f.NeedsText {
 			f.Query, f.Sub = p.Query, p.Sub
 		}

@@ -416,6 +416,7 @@ func (s *Session) planFor(stmt sqlparser.Statement, known sqlparser.BindVars, bv
 	}
 	// A cached point select is the cache's to answer, not the lane's.
 	cp.lane = cp.plainSelect() && cp.facts.OneShardWhole && cp.point == nil
+	cp.pipe = cp.lane && cp.facts.Point && pipeable(r.AST)
 	s.srv.plans.put(key, cp)
 	return cp, nil
 }

@@ -159,6 +159,7 @@ type Session struct {
 	// laneScratch the memory it lends the engine (laneCursor.Scratch).
 	lane        laneCursor
 	laneScratch engine.Scratch
+	pipeTurn    *backend.PipeTurn
 	// cursors are the open cursors of prepared statements, by the
 	// client's statement id (relay.go).
 	cursors map[uint32]*cursor

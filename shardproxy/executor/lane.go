@@ -20,6 +20,7 @@ import (
 	"github.com/strata-db/strata/shardproxy/backend"
 	"github.com/strata-db/strata/shardproxy/engine"
 	"github.com/strata-db/strata/shardproxy/mysqlerr"
+	"github.com/strata-db/strata/shardproxy/session"
 	"github.com/strata-db/strata/shardproxy/wire"
 )
 
@@ -72,6 +73,10 @@ type laneCursor struct {
 	cursor, cursorOpen bool
 	colsEOF            bool // the columns' EOF is not yet written (relaySink.colsEOF)
 
+	// cp is the statement's plan; piped: its answer is read from a
+	// pipeline (runPiped).
+	cp        *cachedPlan
+	piped     bool
 	used      bool      // ExecuteShards ran
 	noPrepare bool      // the shard would not prepare stmtText
 	done      bool      // the shard's whole response is in out (or went out)
@@ -141,6 +146,7 @@ func (s *Session) LaneQuery(f *wire.Conn, body []byte) (handled bool, err error)
 // nil for text.
 func (s *Session) runLane(f *wire.Conn, cp *cachedPlan, bv map[string]*querypb.BindVariable, text string, p *prepared) (handled bool, err error) {
 	lc := &s.lane
+	lc.cp = cp
 	f.Out = f.Out[:0]
 	s.ClearWarnings()
 	start := time.Now()
@@ -241,6 +247,12 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err != nil {
 		return err
 	}
+	if cp := lc.cp; cp != nil && cp.pipe && !lc.cursor && !cp.pipeOff.Load() {
+		// (A cursor lives on its connection: not a pipeline's.)
+		if err, piped := lc.runPiped(t, q); piped {
+			return err
+		}
+	}
 	conn, err := t.Pool.GetFor(ctx, s.State, uint64(s.ID))
 	if err != nil {
 		if t.Done != nil {
@@ -293,6 +305,85 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	return err
 }
 
+// errPipeTooBig: a pipelined statement's answer grew past laneFlushAt.
+var errPipeTooBig = errors.New("shardproxy: answer too large for a pipeline")
+
+// pipeHeadMax is how long a statement may hold a pipeline's head (read its
+// answer while the others wait). A plan whose statements held it longer,
+// or had warnings (they then run again on a connection of their own: twice
+// the work), pipeMissMax times in a row stops using pipelines. Not at
+// once, nor after that many over its life: one run is slow for reasons not
+// its own (a stall of the server or of the proxy's machine, a GC pause),
+// or warns for its values.
+const (
+	pipeHeadMax = 20 * time.Millisecond
+	pipeMissMax = 4
+)
+
+// runPiped runs the lane's query on a pipeline of t's pool (backend
+// pipe.go). piped false: no pipeline took it, nothing was sent. A
+// pipelined statement that cannot be answered as its turn ended (its
+// pipeline failed, its answer grew too large, it had warnings, which the
+// next statement on the pipeline has cleared, its table was locked, which
+// a pipeline does not wait for) runs again on the ordinary path, as a read
+// whose connection failed does: it is a read of one row.
+func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error, piped bool) {
+	s := lc.s
+	if lc.cursor {
+		// A cursor lives on the connection that opened it, which the
+		// session keeps until its last fetch: not a pipeline's.
+		return nil, false
+	}
+	if s.pipeTurn == nil {
+		s.pipeTurn = backend.NewPipeTurn()
+	}
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		if text, ok = engine.ResolveTables(text, q); !ok {
+			return nil, false
+		}
+	}
+	if s.Killed() {
+		err := session.ErrQueryInterrupted()
+		if t.Done != nil {
+			t.Done(err) // the route's lease ends, as on the ordinary path
+		}
+		return err, true
+	}
+	lc.piped = true
+	if text != "" {
+		err = t.Pool.PipeStmt(text, s.DBOn(q.Shard), s.State, lc.stmtParams, lc.stmtArgs, s.srv.cfg.QueryTimeout, s.pipeTurn, lc)
+	} else {
+		err = t.Pool.PipeQuery(q.SQL, s.DBOn(q.Shard), s.State, s.srv.cfg.QueryTimeout, s.pipeTurn, lc)
+	}
+	lc.piped = false
+	if errors.Is(err, backend.ErrPipelineFull) {
+		return nil, false
+	}
+	if t.Done != nil {
+		t.Done(err)
+	}
+	switch cp := lc.cp; {
+	case errors.Is(err, errPipeTooBig):
+		cp.pipeOff.Store(true)
+	case s.pipeTurn.Head > pipeHeadMax, err == nil && lc.warns > 0:
+		if cp.pipeMiss.Add(1) >= pipeMissMax {
+			cp.pipeOff.Store(true)
+		}
+	case cp.pipeMiss.Load() != 0:
+		cp.pipeMiss.Store(0)
+	}
+	switch {
+	case errors.Is(err, backend.ErrPrepare):
+		lc.noPrepare = true
+	case err == nil && lc.warns > 0, errors.Is(err, errPipeTooBig), errors.Is(err, backend.ErrPipeWouldWait), err != nil && backend.IsConnError(err):
+		lc.f.Out = lc.f.Out[:0]
+		lc.done, lc.retry, lc.seq, lc.rows, lc.warns = false, true, 1, 0, 0
+		return errNotLane, true
+	}
+	return err, true
+}
+
 // Packet implements backend.Sink: the shard's packets become the client's.
 func (lc *laneCursor) Packet(p *backend.Packet) error {
 	switch p.Kind {
@@ -314,6 +405,12 @@ func (lc *laneCursor) Packet(p *backend.Packet) error {
 		}
 		lc.emit(p.Payload)
 		if len(lc.f.Out) >= laneFlushAt {
+			if lc.piped {
+				// Others wait behind it: give up the pipeline (the rest of
+				// the answer stays unread, so its connection is closed) and
+				// run the statement again on a connection of its own.
+				return errPipeTooBig
+			}
 			lc.flushed = true
 			err := lc.f.WriteLane(lc.f.Out)
 			lc.f.Out = lc.f.Out[:0]

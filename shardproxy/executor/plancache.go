@@ -25,6 +25,13 @@ type cachedPlan struct {
 	// lane: a read that one shard answers whole, whose response the fast
 	// lane passes to the client as the shard sent it (lane.go).
 	lane bool
+	// pipe: a lane read the lane may send on a pipeline (pipeable);
+	// pipeOff is set when one of its runs held a pipeline up (too large
+	// an answer), or pipeMissMax in a row were no use there (too slow, or
+	// with warnings, so run again); pipeMiss counts those.
+	pipe     bool
+	pipeOff  atomic.Bool
+	pipeMiss atomic.Int32
 	// fields are the result columns a SELECT returns, for the prepare
 	// response (clients size their result buffers from it); found on first
 	// prepare.
