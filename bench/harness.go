@@ -84,7 +84,7 @@ type Entry struct {
 // than measure something else.
 func Registry() []Entry {
 	return []Entry{
-		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", Params: "tables (4), table_size (10000), proxy_procs (1), ps_disable (0), pipelines (the proxy's backend.pipelines; default: its default, 1), compare (another strata binary), profile (a file)", New: func() Benchmark { return &proxyBench{} }},
+		{Name: "proxy", Summary: "sysbench oltp_point_select: MariaDB direct vs HAProxy (mode tcp, 1 thread) vs the Strata proxy over the same server", Params: "tables (4), table_size (10000), proxy_procs (1), ps_disable (0), pipelines and pipeline_depth (the proxy's backend settings; default: its defaults, 1 and 32), compare (another strata binary), profile (a file)", New: func() Benchmark { return &proxyBench{} }},
 		{Name: "rwsplit", Summary: "sysbench oltp_read_only through the proxy: reads on the replicas vs every read on the primaries", Params: "shards (2), replicas (1), tables (4), table_size (10000)", New: func() Benchmark { return &rwsplitBench{} }},
 		{Name: "ids", Summary: "the ID service: HTTP single IDs, gRPC batches, the buffered Go client", Params: "http_concurrency (64), grpc_concurrency (16), batch (1000), grpc and http (addresses of a running service)", New: func() Benchmark { return &idsBench{} }},
 		{Name: "cache", Summary: "Zipf s=1.01 point selects: the proxy's row cache vs the proxy without it vs MariaDB direct", Params: "rows (100000), memory_mb (16), ps_disable (0), client (sysbench; go: go-sql-driver in process, text), proxy_procs (1), proxy_gomemlimit", New: func() Benchmark { return &cacheBench{} }},

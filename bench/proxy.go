@@ -21,7 +21,8 @@ import (
 // or disable; as a number: 1 = disable), profile (a file: the proxy's CPU
 // profile over its variant's runs, from its /debug/pprof), compare (another
 // strata binary, measured as one more variant: old and new in one run),
-// pipelines (the proxies' backend.pipelines; unset: the proxy's default).
+// pipelines and pipeline_depth (the proxies' backend.pipelines and
+// backend.pipeline_depth; unset: the proxy's defaults).
 type proxyBench struct{}
 
 func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(), err error) {
@@ -66,6 +67,9 @@ func (proxyBench) Setup(ctx context.Context, e *Env) (vs []Variant, stop func(),
 	pipes := ""
 	if n := param(e, "pipelines", -1); n >= 0 {
 		pipes = fmt.Sprintf(", pipelines: %d", n)
+	}
+	if n := param(e, "pipeline_depth", 0); n > 0 {
+		pipes += fmt.Sprintf(", pipeline_depth: %d", n)
 	}
 	// startStrata starts a proxy from binary bin (name: its log's and
 	// config's); admin is its admin address, "off" unless profiling.
