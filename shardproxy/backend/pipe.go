@@ -105,16 +105,11 @@ func (p *Pool) PipeQuery(sql, db string, st *State, timeout time.Duration, t *Pi
 		return ErrPipelineFull
 	}
 	return p.pipe(t, st, timeout, sink, func(c *Conn) (bool, error) {
-		buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
-		buf, t.nPre = c.appendPrefix(buf, db, st, "")
-		buf = append(buf, sql...)
-		c.buf = buf[:0]
+		var buf []byte
+		buf, t.nPre = c.queryPacket(sql, db, st)
 		setLen(buf, 0)
 		if t.nPre > 0 {
-			if db != "" {
-				c.db = db
-			}
-			c.state = st
+			c.applied(db, st)
 		}
 		return true, c.snd.write(buf)
 	})
@@ -145,7 +140,7 @@ func (p *Pool) PipeStmt(text, db string, st *State, params int, args []byte, tim
 			buf = append(buf, "DO 0"...)
 			setLen(buf, 0)
 			t.drain = 1
-			c.db, c.state = newDB, st
+			c.applied(db, st)
 		}
 		if !ok {
 			at := len(buf)
@@ -355,20 +350,7 @@ func (pl *pipeline) remember(c *Conn, key stmtKey, s stmt) error {
 	if _, ok := c.stmts[key]; ok {
 		return c.closeStmt(s.id)
 	}
-	if len(c.stmts) >= maxStmts {
-		for k, old := range c.stmts {
-			if err := c.closeStmt(old.id); err != nil {
-				return err
-			}
-			delete(c.stmts, k)
-			break
-		}
-	}
-	if c.stmts == nil {
-		c.stmts = map[stmtKey]stmt{}
-	}
-	c.stmts[key] = s
-	return nil
+	return c.keepStmt(key, s)
 }
 
 // dead reports whether the connection failed or was interrupted.

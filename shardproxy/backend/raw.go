@@ -180,10 +180,7 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		db, st = "", c.state
 	}
 	rd := c.reader()
-	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
-	buf, nPre := c.appendPrefix(buf, db, st, "")
-	buf = append(buf, sql...)
-	c.buf = buf[:0]
+	buf, nPre := c.queryPacket(sql, db, st)
 	if n := len(buf) - 4; n >= 1<<24-1 {
 		// The protocol splits a statement this long into pieces; vitess does.
 		if err := c.c.WriteComQuery(string(buf[4:])); err != nil {
@@ -207,12 +204,29 @@ func (c *Conn) QueryRaw(sql, db string, st *State, timeout time.Duration, sink S
 		}
 	}
 	if nPre > 0 {
-		if db != "" {
-			c.db = db
-		}
-		c.state = st
+		c.applied(db, st)
 	}
 	return c.readResponse(rd, sink)
+}
+
+// queryPacket builds a COM_QUERY of sql, after the statements that bring
+// the connection to db and st (nPre of them), in c.buf; the header's length
+// is the caller's to set.
+func (c *Conn) queryPacket(sql, db string, st *State) (buf []byte, nPre int) {
+	buf = append(c.buf[:0], 0, 0, 0, 0, mysql.ComQuery)
+	buf, nPre = c.appendPrefix(buf, db, st, "")
+	buf = append(buf, sql...)
+	c.buf = buf[:0]
+	return buf, nPre
+}
+
+// applied notes that the connection is now in database db (unless "") and
+// state st.
+func (c *Conn) applied(db string, st *State) {
+	if db != "" {
+		c.db = db
+	}
+	c.state = st
 }
 
 // readPrefixResult reads the OK of one statement put in front of the

@@ -92,15 +92,6 @@ func (c *Conn) ExecStmtRaw(text, db string, st *State, params int, args []byte, 
 
 // prepare prepares text on the server (COM_STMT_PREPARE) and remembers it.
 func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
-	if len(c.stmts) >= maxStmts {
-		for k, old := range c.stmts {
-			if err := c.closeStmt(old.id); err != nil {
-				return stmt{}, err
-			}
-			delete(c.stmts, k)
-			break
-		}
-	}
 	buf := append(c.buf[:0], 0, 0, 0, 0, mysql.ComPrepare)
 	buf = append(buf, key.text...)
 	c.buf = buf[:0]
@@ -130,11 +121,29 @@ func (c *Conn) prepare(rd *rawReader, key stmtKey, params int) (stmt, error) {
 		_ = c.closeStmt(s.id)
 		return stmt{}, errors.Join(ErrPrepare, errors.New("parameter count differs"))
 	}
+	if err := c.keepStmt(key, s); err != nil {
+		return stmt{}, err
+	}
+	return s, nil
+}
+
+// keepStmt remembers statement s, deallocating one kept before when the
+// connection keeps maxStmts already.
+func (c *Conn) keepStmt(key stmtKey, s stmt) error {
+	if len(c.stmts) >= maxStmts {
+		for k, old := range c.stmts {
+			if err := c.closeStmt(old.id); err != nil {
+				return err
+			}
+			delete(c.stmts, k)
+			break
+		}
+	}
 	if c.stmts == nil {
 		c.stmts = map[stmtKey]stmt{}
 	}
 	c.stmts[key] = s
-	return s, nil
+	return nil
 }
 
 // readPrepare reads the answer to a COM_STMT_PREPARE.

@@ -247,9 +247,12 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 	if err != nil {
 		return err
 	}
-	if cp := lc.cp; cp != nil && cp.pipe && !lc.cursor && !cp.pipeOff.Load() {
-		// (A cursor lives on its connection: not a pipeline's.)
-		if err, piped := lc.runPiped(t, q); piped {
+	text, ok := lc.stmtText, true
+	if text != "" && q.Tables != nil {
+		text, ok = engine.ResolveTables(text, q)
+	}
+	if cp := lc.cp; ok && cp != nil && cp.pipe && !cp.pipeOff.Load() {
+		if err, piped := lc.runPiped(t, q, text); piped {
 			return err
 		}
 	}
@@ -264,10 +267,6 @@ func (lc *laneCursor) run(ctx context.Context, q engine.ShardQuery, read bool) e
 			lc.retry = true
 		}
 		return err
-	}
-	text, ok := lc.stmtText, true
-	if text != "" && q.Tables != nil {
-		text, ok = engine.ResolveTables(text, q)
 	}
 	// Tracked for KILL QUERY while the shard runs it (session/kill.go).
 	tracked := s.Track(conn)
@@ -320,14 +319,15 @@ const (
 	pipeMissMax = 4
 )
 
-// runPiped runs the lane's query on a pipeline of t's pool (backend
+// runPiped runs the lane's query (text: a prepared statement's, its tables
+// resolved; "" for q.SQL as text) on a pipeline of t's pool (backend
 // pipe.go). piped false: no pipeline took it, nothing was sent. A
 // pipelined statement that cannot be answered as its turn ended (its
 // pipeline failed, its answer grew too large, it had warnings, which the
 // next statement on the pipeline has cleared, its table was locked, which
 // a pipeline does not wait for) runs again on the ordinary path, as a read
 // whose connection failed does: it is a read of one row.
-func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error, piped bool) {
+func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery, text string) (err error, piped bool) {
 	s := lc.s
 	if lc.cursor {
 		// A cursor lives on the connection that opened it, which the
@@ -336,12 +336,6 @@ func (lc *laneCursor) runPiped(t backend.Target, q engine.ShardQuery) (err error
 	}
 	if s.pipeTurn == nil {
 		s.pipeTurn = backend.NewPipeTurn()
-	}
-	text, ok := lc.stmtText, true
-	if text != "" && q.Tables != nil {
-		if text, ok = engine.ResolveTables(text, q); !ok {
-			return nil, false
-		}
 	}
 	if s.Killed() {
 		err := session.ErrQueryInterrupted()
